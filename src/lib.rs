@@ -1,0 +1,3 @@
+//! goalsbot: keeps the Technology Goals pages of a MediaWiki in sync with a goals tracker.
+
+pub mod records;

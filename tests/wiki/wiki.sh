@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# A throwaway MediaWiki 1.43 on SQLite for tests and for trying the bot locally.
+#
+#   wiki.sh create DIR PORT     install a wiki in DIR for http://127.0.0.1:PORT,
+#                               with an admin, a bot account and a bot password;
+#                               writes DIR/wiki.env (URL and credentials)
+#   wiki.sh serve DIR           run PHP's built-in server for it (foreground);
+#                               one log line per request goes to stderr
+#   wiki.sh load DIR FILE...    save pages from files; a file's name is its title,
+#                               URL-encoded ("/" as %2F, " " as _), ending in .wikitext
+#   wiki.sh user DIR NAME PASS  create a further (non-bot) user
+#
+# All wikis share the code in /usr/share/mediawiki (installed by
+# install-mediawiki.sh when missing); each lives only in its DIR.
+set -euo pipefail
+
+MW=/usr/share/mediawiki
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() { echo "wiki.sh: $*" >&2; exit 1; }
+
+maint() { # maint DIR SCRIPT ARGS...
+  local dir=$1 script=$2; shift 2
+  MW_CONFIG_FILE="$dir/LocalSettings.php" php "$MW/maintenance/run.php" "$script" "$@"
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+create)
+  [ $# -eq 2 ] || die "usage: wiki.sh create DIR PORT"
+  dir=$(realpath -m "$1"); port=$2
+  [ -e "$dir/LocalSettings.php" ] && die "$dir already holds a wiki"
+  [ -f "$MW/maintenance/install.php" ] || bash "$here/install-mediawiki.sh" >&2
+  mkdir -p "$dir"
+  adminpass="Admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  php "$MW/maintenance/install.php" --dbtype sqlite --dbpath "$dir" --dbname wiki \
+    --server "http://127.0.0.1:$port" --scriptpath "" --confpath "$dir" \
+    --lang en --pass "$adminpass" TestWiki Admin >"$dir/install.log" 2>&1 \
+    || { cat "$dir/install.log" >&2; die "install.php failed (log above)"; }
+  cat >>"$dir/LocalSettings.php" <<'PHP'
+
+# --- goalsbot test wiki ---
+$wgEnableBotPasswords = true;
+$wgShowExceptionDetails = true;
+# Tests save many pages quickly; a shared wiki would throttle, this one must not.
+$wgRateLimits = [];
+$wgGroupPermissions['bot']['noratelimit'] = true;
+$wgGroupPermissions['user']['noratelimit'] = true;
+$wgMainCacheType = CACHE_NONE;
+$wgEnableUploads = false;
+$wgJobRunRate = 0;
+PHP
+  # A bot password must match [0-9a-w]{32,} (see shared/local-wiki.md).
+  botpass=$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 32)
+  userpass="User-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  maint "$dir" createAndPromote --bot GoalsBot "$userpass" >>"$dir/install.log" 2>&1
+  maint "$dir" createBotPassword --appid goalsbot \
+    --grants basic,highvolume,editpage,createeditmovepage,editprotected \
+    GoalsBot "$botpass" >/dev/null 2>&1 || die "createBotPassword failed"
+  umask 077
+  cat >"$dir/wiki.env" <<ENV
+GOALSBOT_TEST_WIKI_URL=http://127.0.0.1:$port/
+GOALSBOT_TEST_WIKI_PORT=$port
+GOALSBOT_TEST_WIKI_DIR=$dir
+GOALSBOT_USERNAME=GoalsBot@goalsbot
+GOALSBOT_PASSWORD=$botpass
+GOALSBOT_TEST_ADMIN_PASSWORD=$adminpass
+ENV
+  echo "$dir/wiki.env"
+  ;;
+serve)
+  [ $# -eq 1 ] || die "usage: wiki.sh serve DIR"
+  dir=$(realpath "$1")
+  # shellcheck disable=SC1091
+  . "$dir/wiki.env"
+  export MW_CONFIG_FILE="$dir/LocalSettings.php"
+  # PHP's server workers outlive a killed master. In a PID namespace of its
+  # own the master is PID 1, and when it dies the kernel ends every worker;
+  # --kill-child ends the master when whoever started us dies. Where no
+  # namespace can be made, serve from one process (no workers to leak).
+  if unshare --pid --fork --kill-child=SIGKILL true 2>/dev/null; then
+    export PHP_CLI_SERVER_WORKERS=4
+    exec unshare --pid --fork --kill-child=SIGKILL -- php -S "127.0.0.1:$GOALSBOT_TEST_WIKI_PORT" -t "$MW"
+  fi
+  exec php -S "127.0.0.1:$GOALSBOT_TEST_WIKI_PORT" -t "$MW"
+  ;;
+load)
+  [ $# -ge 2 ] || die "usage: wiki.sh load DIR FILE..."
+  dir=$(realpath "$1"); shift
+  for f in "$@"; do
+    name=$(basename "$f" .wikitext)
+    title=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]).replace("_", " "))' "$name")
+    maint "$dir" edit --user Admin --summary "goalsbot test fixture" "$title" <"$f" >/dev/null
+    echo "loaded: $title"
+  done
+  ;;
+user)
+  [ $# -eq 3 ] || die "usage: wiki.sh user DIR NAME PASS"
+  maint "$(realpath "$1")" createAndPromote "$2" "$3" >/dev/null
+  ;;
+*)
+  die "usage: wiki.sh create|serve|load|user … (see the top of this file)"
+  ;;
+esac
