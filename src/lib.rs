@@ -1,3 +1,9 @@
 //! goalsbot: keeps the Technology Goals pages of a MediaWiki in sync with a goals tracker.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod doctor;
+pub mod error;
 pub mod records;
+pub mod wiki;

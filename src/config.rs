@@ -1,0 +1,654 @@
+//! Configuration: the TOML file, environment overrides and credentials (see `cli.md`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::UsageError;
+use crate::records::{FiscalYear, Quarter};
+
+/// Environment variable naming the config file when `--config` is absent.
+pub const ENV_CONFIG: &str = "GOALSBOT_CONFIG";
+/// Overrides `wiki.url`.
+pub const ENV_WIKI_URL: &str = "GOALSBOT_WIKI_URL";
+/// Overrides `store.url`.
+pub const ENV_STORE_URL: &str = "GOALSBOT_STORE_URL";
+/// Bot password user name, e.g. `GoalsBot@goalsbot`.
+pub const ENV_USERNAME: &str = "GOALSBOT_USERNAME";
+/// Bot password.
+pub const ENV_PASSWORD: &str = "GOALSBOT_PASSWORD";
+/// Owner-only OAuth 2 access token.
+pub const ENV_OAUTH2_TOKEN: &str = "GOALSBOT_OAUTH2_TOKEN";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub wiki: WikiConfig,
+    #[serde(default)]
+    pub pages: PagesConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub commands: CommandsConfig,
+}
+
+/// `[wiki]`: where the wiki is and how to behave on it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WikiConfig {
+    /// The script path, where `api.php` and `rest.php` live.
+    pub url: String,
+    /// A page or address where wiki operators can reach the bot's owner.
+    pub user_agent_contact: String,
+    /// Back off when replication lag exceeds this many seconds.
+    pub maxlag: u32,
+    /// Minimum time between two saves.
+    pub edit_interval_secs: u64,
+}
+
+impl Default for WikiConfig {
+    fn default() -> Self {
+        Self {
+            url: "https://www.mediawiki.org/w/".into(),
+            user_agent_contact: "https://www.mediawiki.org/wiki/User:GoalsBot".into(),
+            maxlag: 5,
+            edit_interval_secs: 10,
+        }
+    }
+}
+
+/// `[pages]`: which pages the bot reads and writes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    pub prefix: String,
+    pub fiscal_years: Vec<FiscalYear>,
+    /// Defaults to `{prefix}/Bot status`.
+    pub status_page: Option<String>,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "Wikimedia Technology/Goals".into(),
+            fiscal_years: vec![FiscalYear::starting(2020)],
+            status_page: None,
+        }
+    }
+}
+
+impl PagesConfig {
+    /// `{prefix}/{FY} Q{n}`.
+    pub fn quarter_page(&self, fy: &FiscalYear, q: Quarter) -> String {
+        format!("{}/{} {}", self.prefix, fy, q)
+    }
+
+    /// `{prefix}/{FY}`.
+    pub fn overview_page(&self, fy: &FiscalYear) -> String {
+        format!("{}/{}", self.prefix, fy)
+    }
+
+    /// The bot status page.
+    pub fn status_page(&self) -> String {
+        self.status_page
+            .clone()
+            .unwrap_or_else(|| format!("{}/Bot status", self.prefix))
+    }
+
+    /// The quarter pages of the given years (all configured ones when empty), in order.
+    pub fn quarter_pages(&self, only: &[FiscalYear]) -> Vec<(FiscalYear, Quarter, String)> {
+        let years = if only.is_empty() {
+            &self.fiscal_years[..]
+        } else {
+            only
+        };
+        years
+            .iter()
+            .flat_map(|fy| Quarter::ALL.map(|q| (fy.clone(), q, self.quarter_page(fy, q))))
+            .collect()
+    }
+}
+
+/// `[store]`: the canonical goals tracker.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `mysql://USER:PASS@HOST[:PORT]/DB`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://goalsbot.sqlite".into(),
+        }
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &mask_url(&self.url))
+            .finish()
+    }
+}
+
+/// `[commands]`: the on-wiki request page.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandsConfig {
+    /// Defaults to `{prefix}/Bot requests`.
+    pub page: Option<String>,
+    pub allowed_users: Vec<String>,
+    pub allowlist_page: Option<String>,
+    pub shutoff_page: Option<String>,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        Self {
+            page: None,
+            allowed_users: Vec::new(),
+            allowlist_page: None,
+            shutoff_page: Some("User:GoalsBot/Shutoff".into()),
+        }
+    }
+}
+
+/// Where the configuration came from, for `doctor` and error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Defaults,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::File(p) => write!(f, "{}", p.display()),
+            ConfigSource::Defaults => f.write_str("built-in defaults (no goalsbot.toml found)"),
+        }
+    }
+}
+
+/// A loaded configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub source: ConfigSource,
+}
+
+/// Reads the environment; a seam so tests need not mutate the process environment.
+pub trait Env {
+    /// The variable's value, if set and not empty.
+    fn var(&self, name: &str) -> Option<String>;
+    /// The user's home directory.
+    fn home(&self) -> Option<PathBuf>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+    fn home(&self) -> Option<PathBuf> {
+        dirs::home_dir()
+    }
+}
+
+impl Config {
+    /// Parses a config file's text; unknown keys are an error naming the key.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Config, UsageError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            UsageError::new(format!(
+                "config file {}: {}",
+                origin.display(),
+                e.to_string().trim_end()
+            ))
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), UsageError> {
+        let bad = |key: &str, why: &str| {
+            Err(UsageError::new(format!(
+                "config file {}: key `{key}` {why}",
+                origin.display()
+            )))
+        };
+        let url = url::Url::parse(&self.wiki.url);
+        match url {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return bad(
+                    "wiki.url",
+                    "must be an http(s) URL of the script path, e.g. https://www.mediawiki.org/w/",
+                )
+            }
+        }
+        if self.wiki.user_agent_contact.trim().is_empty() {
+            return bad(
+                "wiki.user_agent_contact",
+                "must name a page or address where the operator can be reached",
+            );
+        }
+        if self.pages.prefix.trim().is_empty() {
+            return bad("pages.prefix", "must not be empty");
+        }
+        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("mysql://")) {
+            return bad("store.url", "must start with sqlite:// or mysql://");
+        }
+        Ok(())
+    }
+
+    /// The wiki URL with a trailing slash, as mwbot wants the script path.
+    pub fn wiki_url(&self) -> String {
+        let u = self.wiki.url.trim();
+        if u.ends_with('/') {
+            u.to_string()
+        } else {
+            format!("{u}/")
+        }
+    }
+}
+
+/// Loads the configuration: `--config FILE`, else `$GOALSBOT_CONFIG`, else
+/// `./goalsbot.toml`, else the built-in defaults; then the environment overrides.
+pub fn load(explicit: Option<&Path>, env: &dyn Env) -> Result<Loaded, UsageError> {
+    let chosen: Option<(PathBuf, &str)> = match explicit {
+        Some(p) => Some((p.to_path_buf(), "--config")),
+        None => env
+            .var(ENV_CONFIG)
+            .map(|p| (PathBuf::from(p), ENV_CONFIG))
+            .or_else(|| {
+                let local = PathBuf::from("goalsbot.toml");
+                local.exists().then_some((local, "./goalsbot.toml"))
+            }),
+    };
+    let (mut config, source) = match chosen {
+        Some((path, via)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                UsageError::new(format!(
+                    "cannot read config file {} (from {via}): {e}",
+                    path.display()
+                ))
+            })?;
+            (Config::from_toml(&text, &path)?, ConfigSource::File(path))
+        }
+        None => (Config::default_config(), ConfigSource::Defaults),
+    };
+    if let Some(url) = env.var(ENV_WIKI_URL) {
+        config.wiki.url = url;
+    }
+    if let Some(url) = env.var(ENV_STORE_URL) {
+        config.store.url = url;
+    }
+    config
+        .validate(Path::new(match &source {
+            ConfigSource::File(_) => "(after environment overrides)",
+            ConfigSource::Defaults => "(defaults with environment overrides)",
+        }))
+        .map_err(|e| UsageError::new(format!("{e} (check {ENV_WIKI_URL} / {ENV_STORE_URL})")))?;
+    Ok(Loaded { config, source })
+}
+
+impl Config {
+    fn default_config() -> Config {
+        Config {
+            wiki: WikiConfig::default(),
+            pages: PagesConfig::default(),
+            store: StoreConfig::default(),
+            commands: CommandsConfig::default(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::default_config()
+    }
+}
+
+/// A secret string: never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself, for handing to the login call and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How the bot logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// No credentials: anonymous reads only.
+    Anonymous,
+    /// A bot password (`Name@AppId` and the generated password).
+    BotPassword {
+        username: String,
+        password: Secret,
+        source: CredentialSource,
+    },
+    /// An owner-only OAuth 2 access token.
+    OAuth2 {
+        username: Option<String>,
+        token: Secret,
+        source: CredentialSource,
+    },
+}
+
+/// Where credentials were found, for `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    Environment,
+    MwbotFile(PathBuf),
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::Environment => f.write_str("environment"),
+            CredentialSource::MwbotFile(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl Credentials {
+    /// The account name to show (never the secret).
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credentials::Anonymous => None,
+            Credentials::BotPassword { username, .. } => Some(username),
+            Credentials::OAuth2 { username, .. } => username.as_deref(),
+        }
+    }
+
+    /// Whether writing commands may run.
+    pub fn can_write(&self) -> bool {
+        !matches!(self, Credentials::Anonymous)
+    }
+
+    /// Every secret value, so output can be checked or scrubbed for them.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credentials::Anonymous => vec![],
+            Credentials::BotPassword { password, .. } => vec![password.expose()],
+            Credentials::OAuth2 { token, .. } => vec![token.expose()],
+        }
+    }
+}
+
+/// The `[auth]` section of mwbot's own `~/.config/mwbot.toml`.
+#[derive(Deserialize)]
+struct MwbotFile {
+    auth: Option<MwbotAuth>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MwbotAuth {
+    BotPassword {
+        username: String,
+        password: String,
+    },
+    OAuth2 {
+        username: String,
+        oauth2_token: String,
+    },
+}
+
+/// Finds credentials: the environment first, then mwbot's config file.
+pub fn credentials(env: &dyn Env) -> Result<Credentials, UsageError> {
+    let user = env.var(ENV_USERNAME);
+    let pass = env.var(ENV_PASSWORD);
+    let token = env.var(ENV_OAUTH2_TOKEN);
+    match (user, pass, token) {
+        (_, _, Some(token)) => {
+            return Ok(Credentials::OAuth2 {
+                username: env.var(ENV_USERNAME),
+                token: Secret::new(token),
+                source: CredentialSource::Environment,
+            })
+        }
+        (Some(username), Some(password), None) => {
+            return Ok(Credentials::BotPassword {
+                username,
+                password: Secret::new(password),
+                source: CredentialSource::Environment,
+            })
+        }
+        (Some(_), None, None) => {
+            return Err(UsageError::new(format!(
+                "{ENV_USERNAME} is set but {ENV_PASSWORD} is not: set both (a bot password from Special:BotPasswords), or unset {ENV_USERNAME}"
+            )))
+        }
+        (None, Some(_), None) => {
+            return Err(UsageError::new(format!(
+                "{ENV_PASSWORD} is set but {ENV_USERNAME} is not: set {ENV_USERNAME} to the bot password's login name (Name@AppId)"
+            )))
+        }
+        (None, None, None) => {}
+    }
+    let Some(home) = env.home() else {
+        return Ok(Credentials::Anonymous);
+    };
+    let path = home.join(".config").join("mwbot.toml");
+    if !path.exists() {
+        return Ok(Credentials::Anonymous);
+    }
+    read_mwbot_file(&path)
+}
+
+fn read_mwbot_file(path: &Path) -> Result<Credentials, UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())))?;
+    // Parse errors from toml quote the offending line, which may hold the
+    // password: report only where the problem is.
+    let file: MwbotFile = toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| format!(" near byte {}", s.start))
+            .unwrap_or_default();
+        UsageError::new(format!(
+            "{} is not valid mwbot config{at}: it needs an [auth] section with username and password (or oauth2_token)",
+            path.display()
+        ))
+    })?;
+    let Some(auth) = file.auth else {
+        return Ok(Credentials::Anonymous);
+    };
+    check_private(path)?;
+    let source = CredentialSource::MwbotFile(path.to_path_buf());
+    Ok(match auth {
+        MwbotAuth::BotPassword { username, password } => Credentials::BotPassword {
+            username,
+            password: Secret::new(password),
+            source,
+        },
+        MwbotAuth::OAuth2 {
+            username,
+            oauth2_token,
+        } => Credentials::OAuth2 {
+            username: Some(username),
+            token: Secret::new(oauth2_token),
+            source,
+        },
+    })
+}
+
+/// Refuses a credentials file that others can read, as mwbot does.
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), UsageError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| UsageError::new(format!("cannot stat {}: {e}", path.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(UsageError::new(format!(
+            "{} holds credentials but others can read it (mode {:o}): run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path) -> Result<(), UsageError> {
+    Ok(())
+}
+
+/// A URL with any `user:password@` part masked, safe to print.
+pub fn mask_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Not a URL we can parse: mask anything between "://" and "@".
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+            _ => url.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct FakeEnv(HashMap<&'static str, String>, Option<PathBuf>);
+    impl Env for FakeEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+        fn home(&self) -> Option<PathBuf> {
+            self.1.clone()
+        }
+    }
+    fn env(vars: &[(&'static str, &str)]) -> FakeEnv {
+        FakeEnv(
+            vars.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            None,
+        )
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../config/goalsbot.example.toml");
+        let c = Config::from_toml(text, Path::new("example")).unwrap();
+        assert_eq!(c.wiki.maxlag, 5);
+        assert_eq!(c.pages.fiscal_years.len(), 2);
+        assert_eq!(c.commands.allowed_users, vec!["Example User".to_string()]);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("[wiki]\nmaxlagg = 3\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("maxlagg"), "{err}");
+        let err = Config::from_toml("[wikki]\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("wikki"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err =
+            Config::from_toml("[store]\nurl = \"postgres://x\"\n", Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("store.url"), "{err}");
+        let err =
+            Config::from_toml("[pages]\nfiscal_years = [\"2020\"]\n", Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("fiscal_years"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_and_defaults() {
+        let e = env(&[
+            (ENV_WIKI_URL, "http://127.0.0.1:9/"),
+            (ENV_STORE_URL, "sqlite://x.sqlite"),
+        ]);
+        let l = load(None, &e).unwrap();
+        assert_eq!(l.config.wiki.url, "http://127.0.0.1:9/");
+        assert_eq!(l.config.store.url, "sqlite://x.sqlite");
+        assert_eq!(
+            l.config
+                .pages
+                .quarter_page(&FiscalYear::starting(2020), Quarter::Q2),
+            "Wikimedia Technology/Goals/2020-21 Q2"
+        );
+    }
+
+    #[test]
+    fn credentials_from_env_never_debug_printed() {
+        let e = env(&[(ENV_USERNAME, "Bot@app"), (ENV_PASSWORD, "s3cretpassw0rd")]);
+        let c = credentials(&e).unwrap();
+        assert_eq!(c.username(), Some("Bot@app"));
+        assert!(!format!("{c:?}").contains("s3cretpassw0rd"));
+        let err = credentials(&env(&[(ENV_USERNAME, "Bot@app")])).unwrap_err();
+        assert!(err.to_string().contains(ENV_PASSWORD));
+        assert_eq!(credentials(&env(&[])).unwrap(), Credentials::Anonymous);
+    }
+
+    #[test]
+    fn mwbot_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join(".config");
+        std::fs::create_dir_all(&cfg).unwrap();
+        let file = cfg.join("mwbot.toml");
+        std::fs::write(
+            &file,
+            "[auth]\nusername = \"A@b\"\npassword = \"pw123456\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = FakeEnv(HashMap::new(), Some(dir.path().to_path_buf()));
+        let err = credentials(&e).unwrap_err().to_string();
+        assert!(
+            err.contains("chmod 600") && !err.contains("pw123456"),
+            "{err}"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(credentials(&e).unwrap().username(), Some("A@b"));
+    }
+
+    #[test]
+    fn urls_are_masked() {
+        assert_eq!(
+            mask_url("mysql://u:p4ss@db:3306/s1__g"),
+            "mysql://u:***@db:3306/s1__g"
+        );
+        assert_eq!(
+            mask_url("sqlite://goalsbot.sqlite"),
+            "sqlite://goalsbot.sqlite"
+        );
+        assert!(!format!(
+            "{:?}",
+            StoreConfig {
+                url: "mysql://u:p4ss@h/d".into()
+            }
+        )
+        .contains("p4ss"));
+    }
+}

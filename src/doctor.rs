@@ -1,0 +1,182 @@
+//! `goalsbot doctor`: checks config, wiki, login, rights, store and pages, and says what to fix.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use crate::config::{mask_url, Credentials, Loaded};
+use crate::error::ExitCode;
+use crate::wiki::{PageRevision, SiteAndUser, Wiki};
+
+/// What doctor found, ready to print.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// `label: value` lines describing the setup.
+    pub lines: Vec<(String, String)>,
+    /// Things a person must fix, each saying what to do.
+    pub problems: Vec<String>,
+    /// Things worth knowing that do not stop the bot.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    fn line(&mut self, label: &str, value: impl Into<String>) {
+        self.lines.push((label.to_string(), value.into()));
+    }
+
+    /// The report as text.
+    pub fn render(&self) -> String {
+        let width = self.lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (label, value) in &self.lines {
+            let _ = writeln!(out, "{label:width$}  {value}");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        if self.problems.is_empty() {
+            out.push_str("ok: no problems found\n");
+        }
+        for p in &self.problems {
+            let _ = writeln!(out, "problem: {p}");
+        }
+        out
+    }
+}
+
+/// Runs the checks and prints the report; exit 3 when a person must fix something.
+pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
+    let config = &loaded.config;
+    // Connection failures (unreachable wiki, wrong password) end doctor with
+    // their own exit code: nothing else can be checked without the wiki.
+    let wiki = Wiki::connect(config, creds).await?;
+    let site = wiki.site_and_user().await?;
+    let mut titles: Vec<String> = config
+        .pages
+        .quarter_pages(&[])
+        .into_iter()
+        .map(|(_, _, t)| t)
+        .collect();
+    for fy in &config.pages.fiscal_years {
+        titles.push(config.pages.overview_page(fy));
+    }
+    titles.push(config.pages.status_page());
+    let command_page = config
+        .commands
+        .page
+        .clone()
+        .unwrap_or_else(|| format!("{}/Bot requests", config.pages.prefix));
+    titles.push(command_page.clone());
+    let revisions = wiki.latest_revisions(&titles).await?;
+    let report = build_report(loaded, creds, &site, &revisions, &command_page);
+    print!("{}", report.render());
+    Ok(if report.problems.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::NeedsPerson
+    })
+}
+
+/// Assembles the report from what was found (pure, so every message is tested).
+pub fn build_report(
+    loaded: &Loaded,
+    creds: &Credentials,
+    site: &SiteAndUser,
+    revisions: &[PageRevision],
+    command_page: &str,
+) -> Report {
+    let config = &loaded.config;
+    let mut r = Report::default();
+    r.line("config:", loaded.source.to_string());
+    r.line(
+        "wiki:",
+        format!(
+            "{} ({}) at {}",
+            site.sitename,
+            site.generator,
+            config.wiki_url()
+        ),
+    );
+    match (&site.user, creds) {
+        (None, Credentials::Anonymous) => {
+            r.line("user:", "anonymous (no credentials)");
+            r.notes.push(format!(
+                "no credentials: pull and export work, writing commands are refused. To write, set {} and {} \
+                 (a bot password from Special:BotPasswords) or {}, or add [auth] to ~/.config/mwbot.toml",
+                crate::config::ENV_USERNAME,
+                crate::config::ENV_PASSWORD,
+                crate::config::ENV_OAUTH2_TOKEN
+            ));
+        }
+        (None, _) => {
+            r.line("user:", "anonymous, although credentials were given");
+            r.problems.push(
+                "the wiki treats us as anonymous despite credentials: check the bot password's grants (basic, editpage)"
+                    .into(),
+            );
+        }
+        (Some(name), _) => {
+            let yes = |b: bool| if b { "yes" } else { "no" };
+            r.line(
+                "user:",
+                format!(
+                    "{name} (bot flag: {}, edit: {}, create pages: {})",
+                    yes(site.is_bot()),
+                    yes(site.can_edit()),
+                    yes(site.can_create())
+                ),
+            );
+            if !site.is_bot() {
+                r.problems.push(format!(
+                    "{name} is not in the bot group: ask a bureaucrat of the wiki to grant the bot flag \
+                     (Special:UserRights/{name}), so edits are marked bot"
+                ));
+            }
+            if !site.can_edit() {
+                r.problems.push(format!(
+                    "{name} cannot edit: give the bot password the \"Edit existing pages\" grant in Special:BotPasswords"
+                ));
+            }
+            if !site.can_create() {
+                r.problems.push(format!(
+                    "{name} cannot create pages (needed by new-quarter and the status page): add the \
+                     \"Create, edit, and move pages\" grant in Special:BotPasswords"
+                ));
+            }
+        }
+    }
+    r.line("store:", mask_url(&config.store.url));
+    for rev in revisions {
+        let state = match (&rev.latest, rev.redirected) {
+            (None, _) => "missing".to_string(),
+            (Some(l), false) => format!("revision {} by {} at {}", l.revid, l.user, l.timestamp),
+            (Some(l), true) => format!("redirect to {:?}, revision {}", rev.title, l.revid),
+        };
+        r.line("page:", format!("{} — {state}", rev.requested));
+    }
+    let quarter_titles: Vec<String> = config
+        .pages
+        .quarter_pages(&[])
+        .into_iter()
+        .map(|(_, _, t)| t)
+        .collect();
+    let found = revisions
+        .iter()
+        .filter(|p| quarter_titles.contains(&p.requested) && p.latest.is_some())
+        .count();
+    if found == 0 {
+        r.problems.push(format!(
+            "none of the {} configured quarter pages exists on this wiki: check pages.prefix and pages.fiscal_years",
+            quarter_titles.len()
+        ));
+    }
+    if revisions
+        .iter()
+        .any(|p| p.requested == command_page && p.latest.is_none())
+    {
+        r.notes.push(format!(
+            "command page {command_page:?} does not exist yet: on-wiki requests need it (create it with a short explanation of {{{{goalsbot|sync}}}})"
+        ));
+    }
+    r
+}

@@ -1,0 +1,49 @@
+//! Error kinds that decide the exit code (`cli.md`): the rest is `anyhow`.
+
+use std::fmt;
+
+/// A usage or configuration error (exit code 2); the message names the flag, key or variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(String);
+
+impl UsageError {
+    /// A usage error with a message that says what to do.
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Process exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Done.
+    Ok = 0,
+    /// Failed; nothing half-written.
+    Failed = 1,
+    /// Usage or configuration error.
+    Usage = 2,
+    /// Done, but something needs a person.
+    NeedsPerson = 3,
+}
+
+impl ExitCode {
+    /// The exit code for an error: 2 when a [`UsageError`] is anywhere in its chain, else 1.
+    pub fn for_error(err: &anyhow::Error) -> ExitCode {
+        if err
+            .chain()
+            .any(|e| e.downcast_ref::<UsageError>().is_some())
+        {
+            ExitCode::Usage
+        } else {
+            ExitCode::Failed
+        }
+    }
+}

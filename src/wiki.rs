@@ -1,0 +1,431 @@
+//! The wiki edge: the one place that builds the `mwbot::Bot` and talks to the wiki.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::Value;
+
+use crate::config::{Config, Credentials};
+use crate::error::UsageError;
+
+/// How long connecting (site info and login) may take before we give up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long any single read may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The API answers at most this many titles per query for ordinary accounts.
+pub const TITLES_PER_REQUEST: usize = 50;
+
+/// The User-Agent prefix, per the Wikimedia User-Agent policy; mwbot appends
+/// `User:NAME mwbot-rs/VERSION` to it.
+pub fn user_agent(contact: &str) -> String {
+    format!(
+        "goalsbot/{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        contact.trim()
+    )
+}
+
+/// Requests made through this edge, for run statistics and request-economy tests.
+#[derive(Debug, Default)]
+pub struct Counters {
+    api_requests: AtomicU64,
+    html_fetches: AtomicU64,
+    edits: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub api_requests: u64,
+    pub html_fetches: u64,
+    pub edits: u64,
+}
+
+impl Counters {
+    /// The counts so far.
+    pub fn snapshot(&self) -> Counts {
+        Counts {
+            api_requests: self.api_requests.load(Ordering::Relaxed),
+            html_fetches: self.html_fetches.load(Ordering::Relaxed),
+            edits: self.edits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A connected wiki: the bot, who we are, and request counters.
+#[derive(Clone)]
+pub struct Wiki {
+    bot: mwbot::Bot,
+    url: String,
+    counters: Arc<Counters>,
+}
+
+/// What the wiki says about itself and about us (one API request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteAndUser {
+    pub sitename: String,
+    pub generator: String,
+    pub server: String,
+    /// `None` when anonymous.
+    pub user: Option<String>,
+    pub groups: Vec<String>,
+    pub rights: Vec<String>,
+}
+
+impl SiteAndUser {
+    /// Whether the account is in the bot group (its edits can be marked bot).
+    pub fn is_bot(&self) -> bool {
+        self.groups.iter().any(|g| g == "bot")
+    }
+    /// Whether the account may edit pages.
+    pub fn can_edit(&self) -> bool {
+        self.rights.iter().any(|r| r == "edit")
+    }
+    /// Whether the account may create pages.
+    pub fn can_create(&self) -> bool {
+        self.rights.iter().any(|r| r == "createpage")
+    }
+}
+
+/// The latest revision of a page, from the batched revision check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRevision {
+    /// The title asked for.
+    pub requested: String,
+    /// The title after normalisation and redirects.
+    pub title: String,
+    /// `None` when the page does not exist.
+    pub latest: Option<RevisionInfo>,
+    /// Set when `requested` was a redirect to `title`.
+    pub redirected: bool,
+}
+
+/// Who saved a revision, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionInfo {
+    pub revid: u64,
+    pub user: String,
+    pub timestamp: String,
+}
+
+impl Wiki {
+    /// Connects to the configured wiki: reads site info and logs in when there
+    /// are credentials. Fails within [`CONNECT_TIMEOUT`] when the wiki is unreachable.
+    pub async fn connect(config: &Config, creds: &Credentials) -> Result<Wiki> {
+        let url = config.wiki_url();
+        let mut builder = mwbot::Bot::builder(url.clone())
+            .set_user_agent(user_agent(&config.wiki.user_agent_contact))
+            .set_maxlag(config.wiki.maxlag)
+            .set_save_delay(config.wiki.edit_interval_secs)
+            .set_mark_as_bot(true)
+            .set_respect_nobots(true)
+            // mwapi retries lag and rate-limit answers with their Retry-After;
+            // a few retries keep a run alive without hammering a busy wiki.
+            .set_retry_limit(5);
+        builder = match creds {
+            Credentials::Anonymous => builder,
+            Credentials::BotPassword {
+                username, password, ..
+            } => builder.set_botpassword(username.clone(), password.expose().to_string()),
+            Credentials::OAuth2 {
+                username, token, ..
+            } => builder.set_oauth2_token(
+                username.clone().unwrap_or_else(|| "GoalsBot".into()),
+                token.expose().to_string(),
+            ),
+        };
+        let bot = match tokio::time::timeout(CONNECT_TIMEOUT, builder.build()).await {
+            Err(_) => {
+                return Err(anyhow!(
+                "wiki at {url} did not answer within {}s: check wiki.url (or {}) and the network",
+                CONNECT_TIMEOUT.as_secs(),
+                crate::config::ENV_WIKI_URL
+            ))
+            }
+            Ok(Err(e)) => return Err(connect_error(&url, creds, e)),
+            Ok(Ok(bot)) => bot,
+        };
+        Ok(Wiki {
+            bot,
+            url,
+            counters: Arc::new(Counters::default()),
+        })
+    }
+
+    /// The underlying bot, for the page operations of the read and write paths.
+    pub fn bot(&self) -> &mwbot::Bot {
+        &self.bot
+    }
+
+    /// The script path this wiki was reached at.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The request counters of this connection.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// One counted GET to the action API.
+    pub async fn api_get(&self, params: &[(&str, &str)]) -> Result<Value> {
+        self.counters.api_requests.fetch_add(1, Ordering::Relaxed);
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let what = params
+            .iter()
+            .find(|(k, _)| k == "action")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        tokio::time::timeout(REQUEST_TIMEOUT, self.bot.api().get_value(params))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "wiki API request ({what}) timed out after {}s",
+                    REQUEST_TIMEOUT.as_secs()
+                )
+            })?
+            .with_context(|| format!("wiki API request ({what}) failed"))
+    }
+
+    /// Site name, MediaWiki version, and the logged-in user's groups and rights.
+    pub async fn site_and_user(&self) -> Result<SiteAndUser> {
+        let v = self
+            .api_get(&[
+                ("action", "query"),
+                ("meta", "siteinfo|userinfo"),
+                ("siprop", "general"),
+                ("uiprop", "groups|rights"),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .await?;
+        parse_site_and_user(&v)
+    }
+
+    /// The latest revision of each title, following redirects, at most
+    /// [`TITLES_PER_REQUEST`] titles per API request.
+    pub async fn latest_revisions(&self, titles: &[String]) -> Result<Vec<PageRevision>> {
+        let mut out = Vec::with_capacity(titles.len());
+        for chunk in titles.chunks(TITLES_PER_REQUEST) {
+            let joined = chunk.join("|");
+            let v = self
+                .api_get(&[
+                    ("action", "query"),
+                    ("prop", "revisions"),
+                    ("rvprop", "ids|timestamp|user"),
+                    ("redirects", "1"),
+                    ("titles", &joined),
+                    ("format", "json"),
+                    ("formatversion", "2"),
+                ])
+                .await?;
+            out.extend(parse_latest_revisions(chunk, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Parsoid HTML of one revision of a page (counted as an HTML fetch).
+    pub async fn revision_html(&self, title: &str, revid: u64) -> Result<String> {
+        self.counters.html_fetches.fetch_add(1, Ordering::Relaxed);
+        let page = self
+            .bot
+            .page(title)
+            .with_context(|| format!("bad title {title:?}"))?;
+        let code = tokio::time::timeout(REQUEST_TIMEOUT, page.revision_html(revid))
+            .await
+            .map_err(|_| anyhow!("fetching HTML of {title:?} timed out"))?
+            .with_context(|| format!("fetching HTML of {title:?} (revision {revid}) failed"))?;
+        Ok(code.html().to_string())
+    }
+
+    /// Counts one save; the write path calls this for every edit it makes.
+    pub fn count_edit(&self) {
+        self.counters.edits.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Turns an mwbot connection error into a message that says what to do,
+/// without ever quoting credentials.
+fn connect_error(url: &str, creds: &Credentials, err: mwbot::ConfigError) -> anyhow::Error {
+    let text = format!("{err}");
+    let debug = format!("{err:?}");
+    let mut scrubbed = text.clone();
+    for s in creds.secrets() {
+        scrubbed = scrubbed.replace(s, "***");
+    }
+    let lower = format!("{text} {debug}").to_lowercase();
+    if lower.contains("wrongpass")
+        || lower.contains("incorrect username or password")
+        || lower.contains("wrongpluginpass")
+        || lower.contains("login failed")
+        || lower.contains("invalid_token")
+        || lower.contains("mwoauth-invalid-authorization")
+    {
+        let who = creds.username().unwrap_or("(unknown)");
+        let source = match creds {
+            Credentials::BotPassword { source, .. } | Credentials::OAuth2 { source, .. } => {
+                source.to_string()
+            }
+            Credentials::Anonymous => "nowhere".into(),
+        };
+        return anyhow::Error::new(UsageError::new(format!(
+            "login to {url} as {who} failed: wrong user name or password (credentials from {source}). \
+             A bot password logs in as Name@AppId with the generated password from Special:BotPasswords: \
+             check {} and {} (or {} for OAuth 2)",
+            crate::config::ENV_USERNAME,
+            crate::config::ENV_PASSWORD,
+            crate::config::ENV_OAUTH2_TOKEN
+        )));
+    }
+    if lower.contains("connect") || lower.contains("dns") || lower.contains("error sending request")
+    {
+        return anyhow!(
+            "cannot reach the wiki at {url}: {scrubbed}. Check wiki.url (or {}) and the network",
+            crate::config::ENV_WIKI_URL
+        );
+    }
+    anyhow!("connecting to the wiki at {url} failed: {scrubbed}")
+}
+
+/// Parses the `meta=siteinfo|userinfo` answer.
+pub fn parse_site_and_user(v: &Value) -> Result<SiteAndUser> {
+    let general = &v["query"]["general"];
+    let userinfo = &v["query"]["userinfo"];
+    let strs = |x: &Value| -> Vec<String> {
+        x.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let anon = userinfo
+        .get("anon")
+        .is_some_and(|a| a.as_bool().unwrap_or(true));
+    Ok(SiteAndUser {
+        sitename: general["sitename"]
+            .as_str()
+            .context("siteinfo answer has no sitename: is wiki.url a MediaWiki script path?")?
+            .to_string(),
+        generator: general["generator"]
+            .as_str()
+            .unwrap_or("MediaWiki (unknown version)")
+            .to_string(),
+        server: general["server"].as_str().unwrap_or_default().to_string(),
+        user: (!anon)
+            .then(|| userinfo["name"].as_str().map(String::from))
+            .flatten(),
+        groups: strs(&userinfo["groups"]),
+        rights: strs(&userinfo["rights"]),
+    })
+}
+
+/// Parses a `prop=revisions` answer for the titles of one batch.
+pub fn parse_latest_revisions(requested: &[String], v: &Value) -> Result<Vec<PageRevision>> {
+    let query = v
+        .get("query")
+        .context("revision check answer has no `query`")?;
+    // Follow normalisation, then redirects, from the requested title to the page title.
+    let map = |key: &str| -> Vec<(String, String)> {
+        query[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| {
+                        Some((
+                            e["from"].as_str()?.to_string(),
+                            e["to"].as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let normalized = map("normalized");
+    let redirects = map("redirects");
+    let pages = query["pages"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::with_capacity(requested.len());
+    for req in requested {
+        let mut title = req.clone();
+        if let Some((_, to)) = normalized.iter().find(|(f, _)| *f == title) {
+            title = to.clone();
+        }
+        let mut redirected = false;
+        // Chains of redirects are followed by the API in one go; guard anyway.
+        for _ in 0..5 {
+            match redirects.iter().find(|(f, _)| *f == title) {
+                Some((_, to)) => {
+                    title = to.clone();
+                    redirected = true;
+                }
+                None => break,
+            }
+        }
+        let page = pages
+            .iter()
+            .find(|p| p["title"].as_str() == Some(title.as_str()));
+        let latest = page.and_then(|p| {
+            if p.get("missing").is_some() || p.get("invalid").is_some() {
+                return None;
+            }
+            let rev = p["revisions"].get(0)?;
+            Some(RevisionInfo {
+                revid: rev["revid"].as_u64()?,
+                user: rev["user"].as_str().unwrap_or_default().to_string(),
+                timestamp: rev["timestamp"].as_str().unwrap_or_default().to_string(),
+            })
+        });
+        out.push(PageRevision {
+            requested: req.clone(),
+            title,
+            latest,
+            redirected,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_agent_follows_policy() {
+        let ua = user_agent("https://www.mediawiki.org/wiki/User:GoalsBot");
+        assert!(ua.starts_with("goalsbot/"));
+        assert!(ua.ends_with("(https://www.mediawiki.org/wiki/User:GoalsBot)"));
+    }
+
+    #[test]
+    fn revisions_follow_normalisation_and_redirects() {
+        let v = json!({"query": {
+        "normalized": [{"from": "Goals/a_b", "to": "Goals/a b"}],
+        "redirects": [{"from": "Goals/a b", "to": "Goals/c"}],
+        "pages": [
+            {"title": "Goals/c", "revisions": [{"revid": 7, "user": "Ann", "timestamp": "2021-01-01T00:00:00Z"}]},
+            {"title": "Goals/missing", "missing": true}
+        ]}});
+        let got =
+            parse_latest_revisions(&["Goals/a_b".into(), "Goals/missing".into()], &v).unwrap();
+        assert_eq!(got[0].title, "Goals/c");
+        assert!(got[0].redirected);
+        assert_eq!(got[0].latest.as_ref().unwrap().revid, 7);
+        assert_eq!(got[1].latest, None);
+    }
+
+    #[test]
+    fn site_and_user_anonymous() {
+        let v = json!({"query": {"general": {"sitename": "W", "generator": "MediaWiki 1.43.9"},
+            "userinfo": {"id": 0, "name": "127.0.0.1", "anon": true, "groups": ["*"], "rights": ["read", "edit"]}}});
+        let s = parse_site_and_user(&v).unwrap();
+        assert_eq!(s.user, None);
+        assert!(!s.is_bot());
+    }
+}

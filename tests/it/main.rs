@@ -1,0 +1,4 @@
+//! Integration tests, in one binary: they run against a real MediaWiki started by the tests.
+
+mod smoke;
+mod support;

@@ -1,0 +1,109 @@
+//! Shared helpers for the integration tests: a real throwaway MediaWiki and the goalsbot binary.
+
+pub mod wiki;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use wiki::{test_wiki, TestWiki};
+
+/// The project's root directory.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A unique page title for one test, so tests never share pages.
+pub fn unique_title(test: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "Goalsbot test/{test}/{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The outcome of running the goalsbot binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Everything it printed, for "never printed the secret" checks.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Builds a goalsbot command isolated from the developer's environment: its
+/// own working directory and HOME (no stray goalsbot.toml or mwbot.toml), no
+/// inherited GOALSBOT_* variables.
+pub fn goalsbot(workdir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_goalsbot"));
+    cmd.current_dir(workdir)
+        .env("HOME", workdir)
+        .env("NO_COLOR", "1");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GOALSBOT_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a command to its end, killing it (and failing the test) after `limit`.
+pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Run {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start goalsbot");
+    loop {
+        if child.try_wait().expect("wait for goalsbot").is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect output");
+            panic!(
+                "goalsbot did not finish within {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("collect output");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Runs a command with a generous limit for ordinary commands.
+pub fn run(cmd: Command) -> Run {
+    run_with_limit(cmd, Duration::from_secs(300))
+}
+
+/// A config file for the test wiki in `dir`, with no pause between saves.
+pub fn write_config(dir: &Path, wiki: &TestWiki, extra: &str) -> PathBuf {
+    let path = dir.join("goalsbot.toml");
+    let text = format!(
+        "[wiki]\nurl = \"{}\"\nuser_agent_contact = \"goalsbot tests\"\nedit_interval_secs = 0\n\n\
+         [store]\nurl = \"sqlite://{}\"\n{extra}",
+        wiki.url,
+        dir.join("store.sqlite").display()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}

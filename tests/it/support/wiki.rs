@@ -1,0 +1,199 @@
+//! One real MediaWiki 1.43 per test process, started on first use and gone when the process ends.
+//!
+//! The wiki is created by `tests/wiki/wiki.sh` (installing MediaWiki when
+//! missing) and served by PHP's built-in server. The server is started from a
+//! keeper thread that lives as long as the test process, under `setpriv
+//! --pdeathsig KILL`, and `wiki.sh serve` puts PHP in a PID namespace of its
+//! own: when the test process ends in any way (pass, panic, abort, SIGKILL)
+//! the kernel kills PHP and every worker it forked. No PHP survives a test run.
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::root;
+
+/// A running test wiki: where it is and how to log in.
+#[derive(Debug)]
+pub struct TestWiki {
+    /// Script path, e.g. `http://127.0.0.1:PORT/`.
+    pub url: String,
+    /// Bot password login name (`GoalsBot@goalsbot`).
+    pub username: String,
+    /// Bot password.
+    pub password: String,
+    /// The wiki's directory (database, LocalSettings.php, server log).
+    pub dir: PathBuf,
+    /// PHP's request log: one line per request.
+    pub server_log: PathBuf,
+}
+
+/// The wiki of this test process, started on first call.
+pub fn test_wiki() -> &'static TestWiki {
+    static WIKI: OnceLock<TestWiki> = OnceLock::new();
+    WIKI.get_or_init(|| start().unwrap_or_else(|e| panic!("cannot start the test wiki: {e}")))
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn parse_env(path: &Path) -> Result<HashMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// Removes the directories of earlier test processes that are gone.
+fn clean_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("goalsbot-it-") {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+fn start() -> Result<TestWiki, String> {
+    let parent = std::env::temp_dir();
+    clean_stale(&parent);
+    let dir = parent.join(format!("goalsbot-it-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = root().join("tests/wiki/wiki.sh");
+    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("create")
+        .arg(&dir)
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running wiki.sh create: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "wiki.sh create failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let env = parse_env(&dir.join("wiki.env"))?;
+    let get = |k: &str| {
+        env.get(k)
+            .cloned()
+            .ok_or_else(|| format!("wiki.env lacks {k}"))
+    };
+
+    let server_log = dir.join("server.log");
+    let log = std::fs::File::create(&server_log).map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::channel();
+    let serve_dir = dir.clone();
+    // The keeper thread never ends while the process lives: PR_SET_PDEATHSIG
+    // fires when the *thread* that started the child exits.
+    std::thread::Builder::new()
+        .name("test-wiki-keeper".into())
+        .spawn(move || {
+            let child = Command::new("setpriv")
+                .args(["--pdeathsig", "KILL", "--", "bash"])
+                .arg(&script)
+                .arg("serve")
+                .arg(&serve_dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn();
+            match child {
+                Ok(mut child) => {
+                    let _ = tx.send(Ok(child.id()));
+                    let status = child.wait();
+                    eprintln!("test wiki server exited: {status:?}");
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("cannot start the wiki server: {e}")));
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let _server_pid = rx.recv().map_err(|e| e.to_string())??;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the wiki server did not listen on port {port} within 30 s; log:\n{}",
+                std::fs::read_to_string(&server_log).unwrap_or_default()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(TestWiki {
+        url: get("GOALSBOT_TEST_WIKI_URL")?,
+        username: get("GOALSBOT_USERNAME")?,
+        password: get("GOALSBOT_PASSWORD")?,
+        dir,
+        server_log,
+    })
+}
+
+impl TestWiki {
+    /// Saves pages as the `Admin` user (a person, not the bot): `(title, wikitext)`.
+    pub fn load_pages(&self, pages: &[(&str, &str)]) {
+        let tmp = self.dir.join(format!("load-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let mut files = Vec::new();
+        for (title, text) in pages {
+            let encoded: String = title
+                .replace(' ', "_")
+                .chars()
+                .map(|c| match c {
+                    '/' => "%2F".to_string(),
+                    '%' => "%25".to_string(),
+                    c => c.to_string(),
+                })
+                .collect();
+            let f = tmp.join(format!("{encoded}.wikitext"));
+            std::fs::write(&f, text).unwrap();
+            files.push(f);
+        }
+        self.wiki_sh(&["load"], &files);
+    }
+
+    fn wiki_sh(&self, args: &[&str], files: &[PathBuf]) {
+        let out = Command::new("bash")
+            .arg(root().join("tests/wiki/wiki.sh"))
+            .args(args)
+            .arg(&self.dir)
+            .args(files)
+            .output()
+            .expect("run wiki.sh");
+        assert!(
+            out.status.success(),
+            "wiki.sh {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// How many requests the server has logged so far (PHP logs "Accepted" once per request).
+    pub fn server_requests(&self) -> usize {
+        std::fs::read_to_string(&self.server_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" Accepted"))
+            .count()
+    }
+}
