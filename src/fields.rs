@@ -117,6 +117,62 @@ pub fn is_known_field(field: &str) -> bool {
     }
 }
 
+/// Checks that `value` fits `field` (a known field path), so a stored map always rebuilds.
+pub fn check_value(field: &str, value: &Value) -> Result<(), String> {
+    let quarter_sub = split_quarter_field(field).map(|(_, sub)| sub);
+    let want = match (field, quarter_sub) {
+        (REMOVED, _) => {
+            return (value == &Value::Bool(true))
+                .then_some(())
+                .ok_or_else(|| format!("expected true, found {value}"))
+        }
+        ("position" | "number", _) => {
+            return match value.as_u64() {
+                Some(n) if field == "position" || u32::try_from(n).is_ok_and(|n| n >= 1) => Ok(()),
+                _ => Err(format!("expected a whole number, found {value}")),
+            }
+        }
+        ("kind", _) => {
+            return match value {
+                Value::String(s) => s
+                    .parse::<crate::records::Kind>()
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                v => Err(format!("expected a kind, found {v}")),
+            }
+        }
+        (_, Some("status")) => "status",
+        (f, _) if f.starts_with("status.") => "status",
+        ("title" | "text" | "parent", _) => "string",
+        ("managers" | "links", _) | (_, Some("goals")) => "strings",
+        (f, _) if is_known_field(f) => "text",
+        (f, _) => return Err(format!("unknown field {f:?}")),
+    };
+    let ok = match (want, value) {
+        ("string" | "text", Value::String(_)) => true,
+        ("text" | "status", Value::Null) => true,
+        ("status", Value::String(s)) => {
+            return s
+                .parse::<crate::records::Status>()
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        ("strings", Value::Array(items)) => items.iter().all(Value::is_string),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let what = match want {
+            "string" => "a string",
+            "text" => "a string or null",
+            "status" => "a status or null",
+            _ => "a list of strings",
+        };
+        Err(format!("expected {what}, found {value}"))
+    }
+}
+
 /// `quarters.Q2.goals` → `(Q2, "goals")`.
 fn split_quarter_field(field: &str) -> Option<(Quarter, &str)> {
     let rest = field.strip_prefix("quarters.")?;
@@ -521,6 +577,26 @@ pub(crate) mod tests {
         assert!(!is_known_field("quarters.Q1.colour"));
         assert!(!is_known_field("status.q1"));
         assert!(!is_known_field("nonsense"));
+    }
+
+    #[test]
+    fn values_are_checked() {
+        for (k, v) in flatten(&sample()) {
+            assert_eq!(check_value(&k.field, &v), Ok(()), "{k}");
+        }
+        assert_eq!(check_value(REMOVED, &json!(true)), Ok(()));
+        assert!(check_value(REMOVED, &json!(false)).is_err());
+        assert!(check_value("number", &json!(0)).is_err());
+        assert!(check_value("number", &json!("1")).is_err());
+        assert!(check_value("title", &Value::Null).is_err());
+        assert!(check_value("kind", &json!("kr")).is_err());
+        assert!(check_value("quarters.Q1.status", &json!("green")).is_err());
+        assert!(check_value("status.Q1", &json!("at-risk")).is_ok());
+        assert!(check_value("quarters.Q1.goals", &json!(["a", 1])).is_err());
+        assert!(check_value("department", &json!(3)).is_err());
+        assert!(check_value("colour", &json!("red"))
+            .unwrap_err()
+            .contains("unknown"));
     }
 
     #[test]

@@ -3,3 +3,4 @@
 pub mod export;
 pub mod fields;
 pub mod records;
+pub mod store;
