@@ -1,0 +1,3 @@
+//! Integration tests, one binary: each module tests one part against real files.
+
+mod store;
