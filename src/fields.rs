@@ -797,6 +797,9 @@ pub(crate) mod tests {
         #[test]
         fn flatten_unflatten_is_identity(r in records()) {
             let f = flatten(&r);
+            for (k, v) in &f {
+                prop_assert_eq!(check_value(&k.field, v), Ok(()), "{}", k);
+            }
             prop_assert_eq!(unflatten(&r.fiscal_year, &f).unwrap(), r);
         }
 
@@ -812,7 +815,7 @@ pub(crate) mod tests {
     }
 
     /// `r` with its ids moved to fiscal year `fy`.
-    fn retag(r: &FiscalYearRecords, fy: &FiscalYear) -> FiscalYearRecords {
+    pub(crate) fn retag(r: &FiscalYearRecords, fy: &FiscalYear) -> FiscalYearRecords {
         let old = r.fiscal_year.to_string();
         let new = fy.to_string();
         let mut r = r.clone();

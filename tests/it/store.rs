@@ -200,6 +200,19 @@ async fn open_creates_and_migrates() {
     assert!(store.fiscal_years().await.unwrap().is_empty());
     assert!(store.load(&fy()).await.unwrap().objectives.is_empty());
     store.close().await;
+    // WAL is a property of the file, so a separate connection sees it.
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url(dir.path()))
+            .await
+            .unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.close().await.unwrap();
+    }
     // Opening again finds nothing to migrate.
     let store = Store::open(&url(dir.path())).await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), 1);
@@ -567,4 +580,21 @@ async fn urls_other_than_sqlite_are_refused_without_showing_passwords() {
     assert!(msg.contains("goalsbot:***@"), "{msg}");
     let err = Store::open("postgres://x/y").await.unwrap_err();
     assert!(format!("{err:#}").contains("unknown URL scheme"), "{err:#}");
+}
+
+#[tokio::test]
+async fn history_is_append_only() {
+    let dir = tempfile::tempdir().unwrap();
+    seeded(dir.path()).await.close().await;
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&url(dir.path()))
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE history SET new_value = '\"forged\"'",
+        "DELETE FROM history",
+    ] {
+        let err = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
 }
