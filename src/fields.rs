@@ -81,95 +81,98 @@ pub struct FieldError {
     pub problem: String,
 }
 
-const OBJECTIVE_FIELDS: &[&str] = &[
-    "position",
-    "program",
-    "title",
-    "managers",
-    "description",
-    "target_quarter",
-    "department",
-];
-const KR_FIELDS: &[&str] = &[
-    "parent",
-    "position",
-    "kind",
-    "number",
-    "text",
-    "managers",
-    "baseline",
-    "year_goal",
-    "links",
-];
-const QUARTER_FIELDS: &[&str] = &["objective", "goals", "status", "note"];
-
 /// Whether `field` is a field path this module knows (objective, KR or marker).
 pub fn is_known_field(field: &str) -> bool {
-    if field == REMOVED || OBJECTIVE_FIELDS.contains(&field) || KR_FIELDS.contains(&field) {
-        return true;
+    Shape::of(field).is_some()
+}
+
+/// `status.Q2` → `Q2`.
+fn status_quarter(field: &str) -> Option<Quarter> {
+    let q = field.strip_prefix("status.")?;
+    q.parse::<Quarter>().ok().filter(|p| p.as_str() == q)
+}
+
+/// What kind of JSON value a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The removed marker: `true`.
+    Marker,
+    /// A page position: a whole number from 0.
+    Position,
+    /// A KR number: a whole number from 1.
+    Number,
+    /// A [`Kind`](crate::records::Kind) spelling.
+    Kind,
+    /// A string.
+    Str,
+    /// A string or null.
+    Text,
+    /// A [`Status`](crate::records::Status) spelling or null.
+    Status,
+    /// A list of strings.
+    Strings,
+}
+
+impl Shape {
+    fn of(field: &str) -> Option<Shape> {
+        let shape = match field {
+            REMOVED => Shape::Marker,
+            "position" => Shape::Position,
+            "number" => Shape::Number,
+            "kind" => Shape::Kind,
+            "title" | "text" | "parent" => Shape::Str,
+            "managers" | "links" => Shape::Strings,
+            "program" | "description" | "target_quarter" | "department" | "baseline"
+            | "year_goal" => Shape::Text,
+            f if status_quarter(f).is_some() => Shape::Status,
+            f => match split_quarter_field(f)?.1 {
+                "status" => Shape::Status,
+                "goals" => Shape::Strings,
+                "objective" | "note" => Shape::Text,
+                _ => return None,
+            },
+        };
+        Some(shape)
     }
-    if let Some(q) = field.strip_prefix("status.") {
-        return q.parse::<Quarter>().is_ok_and(|p| p.as_str() == q);
+
+    fn expected(self) -> &'static str {
+        match self {
+            Shape::Marker => "true",
+            Shape::Position => "a whole number",
+            Shape::Number => "a whole number from 1",
+            Shape::Kind => "key-result or objective-item",
+            Shape::Str => "a string",
+            Shape::Text => "a string or null",
+            Shape::Status => "a status or null",
+            Shape::Strings => "a list of strings",
+        }
     }
-    match split_quarter_field(field) {
-        Some((_, sub)) => QUARTER_FIELDS.contains(&sub),
-        None => false,
+
+    fn fits(self, value: &Value) -> bool {
+        use crate::records::{Kind, Status};
+        match (self, value) {
+            (Shape::Marker, Value::Bool(b)) => *b,
+            (Shape::Position, v) => v.as_u64().is_some(),
+            (Shape::Number, v) => v
+                .as_u64()
+                .is_some_and(|n| n >= 1 && u32::try_from(n).is_ok()),
+            (Shape::Kind, Value::String(s)) => s.parse::<Kind>().is_ok(),
+            (Shape::Str | Shape::Text, Value::String(_)) => true,
+            (Shape::Text | Shape::Status, Value::Null) => true,
+            (Shape::Status, Value::String(s)) => s.parse::<Status>().is_ok(),
+            (Shape::Strings, Value::Array(items)) => items.iter().all(Value::is_string),
+            _ => false,
+        }
     }
 }
 
 /// Checks that `value` fits `field` (a known field path), so a stored map always rebuilds.
 pub fn check_value(field: &str, value: &Value) -> Result<(), String> {
-    let quarter_sub = split_quarter_field(field).map(|(_, sub)| sub);
-    let want = match (field, quarter_sub) {
-        (REMOVED, _) => {
-            return (value == &Value::Bool(true))
-                .then_some(())
-                .ok_or_else(|| format!("expected true, found {value}"))
-        }
-        ("position" | "number", _) => {
-            return match value.as_u64() {
-                Some(n) if field == "position" || u32::try_from(n).is_ok_and(|n| n >= 1) => Ok(()),
-                _ => Err(format!("expected a whole number, found {value}")),
-            }
-        }
-        ("kind", _) => {
-            return match value {
-                Value::String(s) => s
-                    .parse::<crate::records::Kind>()
-                    .map(drop)
-                    .map_err(|e| e.to_string()),
-                v => Err(format!("expected a kind, found {v}")),
-            }
-        }
-        (_, Some("status")) => "status",
-        (f, _) if f.starts_with("status.") => "status",
-        ("title" | "text" | "parent", _) => "string",
-        ("managers" | "links", _) | (_, Some("goals")) => "strings",
-        (f, _) if is_known_field(f) => "text",
-        (f, _) => return Err(format!("unknown field {f:?}")),
-    };
-    let ok = match (want, value) {
-        ("string" | "text", Value::String(_)) => true,
-        ("text" | "status", Value::Null) => true,
-        ("status", Value::String(s)) => {
-            return s
-                .parse::<crate::records::Status>()
-                .map(drop)
-                .map_err(|e| e.to_string())
-        }
-        ("strings", Value::Array(items)) => items.iter().all(Value::is_string),
-        _ => false,
-    };
-    if ok {
+    let shape = Shape::of(field).ok_or_else(|| format!("unknown field {field:?}"))?;
+    if shape.fits(value) {
         Ok(())
     } else {
-        let what = match want {
-            "string" => "a string",
-            "text" => "a string or null",
-            "status" => "a status or null",
-            _ => "a list of strings",
-        };
-        Err(format!("expected {what}, found {value}"))
+        Err(format!("expected {}, found {value}", shape.expected()))
     }
 }
 
@@ -590,7 +593,8 @@ pub(crate) mod tests {
         assert!(check_value("number", &json!("1")).is_err());
         assert!(check_value("title", &Value::Null).is_err());
         assert!(check_value("kind", &json!("kr")).is_err());
-        assert!(check_value("quarters.Q1.status", &json!("green")).is_err());
+        let err = check_value("quarters.Q1.status", &json!("green")).unwrap_err();
+        assert_eq!(err, "expected a status or null, found \"green\"");
         assert!(check_value("status.Q1", &json!("at-risk")).is_ok());
         assert!(check_value("quarters.Q1.goals", &json!(["a", 1])).is_err());
         assert!(check_value("department", &json!(3)).is_err());
