@@ -45,7 +45,13 @@ pub fn to_json(export: &Export) -> String {
 
 /// Reads a JSON export; errors name the line and column, and the field where serde knows it.
 pub fn from_json(text: &str) -> Result<Export> {
-    let export: Export = serde_json::from_str(text).context("reading the JSON export")?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let export: Export = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // serde_json's message carries line and column; the path names the field.
+        anyhow::anyhow!("reading the JSON export: at {}: {}", e.path(), e.inner())
+    })?;
+    de.end()
+        .context("reading the JSON export: more text after the export")?;
     if export.schema != SCHEMA {
         bail!(
             "reading the JSON export: schema is {:?}, expected {SCHEMA:?}",
@@ -430,6 +436,15 @@ mod tests {
         let json = to_json(&export()).replace("\"title\": \"X\"", "\"title\": 3");
         let err = format!("{:#}", from_json(&json).unwrap_err());
         assert!(err.contains("line 10"), "{err}");
+        assert!(
+            err.contains("at fiscal_years[0].objectives[0].title:"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            from_json("{\"schema\": \"goalsbot.records/1\", \"fiscal_years\": []} x").unwrap_err()
+        );
+        assert!(err.contains("more text"), "{err}");
         let json = to_json(&export()).replace("\"text\"", "\"txt\"");
         let err = format!("{:#}", from_json(&json).unwrap_err());
         assert!(err.contains("txt") && err.contains("line"), "{err}");
