@@ -98,6 +98,19 @@ impl PagesConfig {
             .unwrap_or_else(|| format!("{}/Bot status", self.prefix))
     }
 
+    /// The fiscal year and quarter of a quarter page title (`{prefix}/2020-21 Q2`),
+    /// accepting underscores for spaces; `None` for any other title.
+    pub fn parse_quarter_title(&self, title: &str) -> Option<(FiscalYear, Quarter)> {
+        let title = title.replace('_', " ");
+        let prefix = self.prefix.replace('_', " ");
+        let rest = title.strip_prefix(prefix.trim_end_matches('/'))?.strip_prefix('/')?;
+        let (fy, q) = rest.trim().rsplit_once(' ')?;
+        if !q.starts_with('Q') {
+            return None;
+        }
+        Some((fy.parse().ok()?, q.parse().ok()?))
+    }
+
     /// The quarter pages of the given years (all configured ones when empty), in order.
     pub fn quarter_pages(&self, only: &[FiscalYear]) -> Vec<(FiscalYear, Quarter, String)> {
         let years = if only.is_empty() {
@@ -597,6 +610,20 @@ mod tests {
                 .quarter_page(&FiscalYear::starting(2020), Quarter::Q2),
             "Wikimedia Technology/Goals/2020-21 Q2"
         );
+    }
+
+    #[test]
+    fn quarter_titles() {
+        let p = PagesConfig::default();
+        let fy = FiscalYear::starting(2020);
+        assert_eq!(
+            p.parse_quarter_title("Wikimedia_Technology/Goals/2020-21_Q2"),
+            Some((fy.clone(), Quarter::Q2))
+        );
+        assert_eq!(p.parse_quarter_title(&p.quarter_page(&fy, Quarter::Q4)), Some((fy.clone(), Quarter::Q4)));
+        assert_eq!(p.parse_quarter_title("Wikimedia Technology/Goals/2020-21"), None);
+        assert_eq!(p.parse_quarter_title("Wikimedia Technology/Goals/2020-21 Q2/de"), None);
+        assert_eq!(p.parse_quarter_title("Other/2020-21 Q2"), None);
     }
 
     #[test]

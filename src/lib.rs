@@ -5,5 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod export;
+pub mod fields;
 pub mod records;
+pub mod store;
 pub mod wiki;
