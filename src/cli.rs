@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser, Subcommand};
+use chrono::{DateTime, Utc};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+
+use crate::records::FiscalYear;
 
 /// goalsbot keeps the Technology Goals pages of a wiki in sync with a goals tracker.
 #[derive(Debug, Parser)]
@@ -31,6 +34,27 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Wiki → store: parse the quarter pages whose revision changed since the last pull.
+    Pull {
+        /// Only this fiscal year (repeatable), e.g. 2020-21.
+        #[arg(long = "fy", value_name = "FY")]
+        fiscal_years: Vec<FiscalYear>,
+        /// Only this quarter page (repeatable), e.g. "Wikimedia Technology/Goals/2020-21 Q2".
+        #[arg(long = "page", value_name = "TITLE")]
+        pages: Vec<String>,
+    },
+    /// Store → stdout, in the format of records.md.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// Only this fiscal year (repeatable).
+        #[arg(long = "fy", value_name = "FY")]
+        fiscal_years: Vec<FiscalYear>,
+        /// The state at this moment (RFC 3339, e.g. 2021-01-15T00:00:00Z), from the store's history.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        as_of: Option<DateTime<Utc>>,
+    },
     /// Check config, wiki, login, rights and store; say what is wrong.
     Doctor,
 }
@@ -45,4 +69,17 @@ impl Cli {
             (false, _) => "trace",
         }
     }
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Csv,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{e}: expected RFC 3339, e.g. 2021-01-15T00:00:00Z"))
 }

@@ -1,0 +1,464 @@
+//! `goalsbot pull`: wiki → store. Checks revisions in batches, parses changed pages, applies their changes.
+//!
+//! This is the first version of `sync.md` pull steps 1–4: the changes a page
+//! brings are the difference between the records parsed from the revision
+//! last synced (the page's *base*) and the records parsed now, applied on top
+//! of the store. The three-way conflict handling comes with `sync`.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::{ExitCode, UsageError};
+use crate::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
+use crate::parse::parse_quarter_page;
+use crate::records::{FiscalYear, FiscalYearRecords, Quarter};
+use crate::store::{Provenance, Source, Store};
+use crate::wiki::{Counts, Wiki};
+
+/// A quarter page to pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub title: String,
+    pub fiscal_year: FiscalYear,
+    pub quarter: Quarter,
+}
+
+/// What happened to one page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The latest revision is the one last synced: not fetched.
+    Unchanged { revid: u64 },
+    /// The page does not exist (yet).
+    Missing,
+    /// Fetched, parsed and applied.
+    Pulled {
+        revid: u64,
+        objectives: usize,
+        key_results: usize,
+        changes: usize,
+        warnings: Vec<String>,
+        /// With `--dry-run`: the store changes that would have been made.
+        planned: Vec<String>,
+    },
+    /// Left alone by a safety guard; nothing from it was applied.
+    Refused { revid: u64, reason: String },
+    /// An error stopped this page; nothing from it was applied.
+    Failed { error: String },
+}
+
+/// The result of a pull over several pages.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub pages: Vec<(Target, Outcome)>,
+    pub counts: Counts,
+}
+
+impl Report {
+    /// 1 when a page failed, 3 when one was refused, else 0.
+    pub fn exit_code(&self) -> ExitCode {
+        let any = |f: fn(&Outcome) -> bool| self.pages.iter().any(|(_, o)| f(o));
+        if any(|o| matches!(o, Outcome::Failed { .. })) {
+            ExitCode::Failed
+        } else if any(|o| matches!(o, Outcome::Refused { .. })) {
+            ExitCode::NeedsPerson
+        } else {
+            ExitCode::Ok
+        }
+    }
+
+    /// The summary printed on stdout: one line per page, then totals.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let (mut changed, mut unchanged, mut missing, mut refused, mut failed, mut fields) = (0, 0, 0, 0, 0, 0);
+        for (t, o) in &self.pages {
+            let line = match o {
+                Outcome::Unchanged { revid } => {
+                    unchanged += 1;
+                    format!("unchanged  {} (revision {revid})", t.title)
+                }
+                Outcome::Missing => {
+                    missing += 1;
+                    format!("missing    {} (no such page)", t.title)
+                }
+                Outcome::Pulled {
+                    revid,
+                    objectives,
+                    key_results,
+                    changes,
+                    warnings,
+                    planned,
+                } => {
+                    changed += 1;
+                    fields += changes;
+                    let verb = if self.dry_run { "would change" } else { "changed" };
+                    let mut l = format!(
+                        "pulled     {} (revision {revid}): {objectives} objectives, {key_results} key results, {changes} fields {verb}",
+                        t.title
+                    );
+                    for w in warnings {
+                        let _ = write!(l, "\n           warning: {w}");
+                    }
+                    for p in planned {
+                        let _ = write!(l, "\n           {p}");
+                    }
+                    l
+                }
+                Outcome::Refused { revid, reason } => {
+                    refused += 1;
+                    format!("REFUSED    {} (revision {revid}): {reason}", t.title)
+                }
+                Outcome::Failed { error } => {
+                    failed += 1;
+                    format!("FAILED     {}: {error}", t.title)
+                }
+            };
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(
+            out,
+            "{}run {}: {} pages checked, {changed} pulled, {unchanged} unchanged, {missing} missing, {refused} refused, {failed} failed; \
+             {fields} fields changed; {} API requests, {} HTML fetches",
+            if self.dry_run { "dry run (store not changed) " } else { "" },
+            self.run_id,
+            self.pages.len(),
+            self.counts.api_requests,
+            self.counts.html_fetches
+        );
+        out
+    }
+}
+
+/// The pages to pull: the `--page` titles (which must be quarter pages under
+/// the prefix), else every quarter page of the `--fy` years, else of all configured years.
+pub fn targets(config: &Config, fys: &[FiscalYear], pages: &[String]) -> Result<Vec<Target>, UsageError> {
+    if pages.is_empty() {
+        return Ok(config
+            .pages
+            .quarter_pages(fys)
+            .into_iter()
+            .map(|(fiscal_year, quarter, title)| Target {
+                title,
+                fiscal_year,
+                quarter,
+            })
+            .collect());
+    }
+    pages
+        .iter()
+        .map(|title| {
+            let (fiscal_year, quarter) = config.pages.parse_quarter_title(title).ok_or_else(|| {
+                UsageError::new(format!(
+                    "--page {title:?} is not a quarter page: expected \"{}/FY Qn\", e.g. {:?}",
+                    config.pages.prefix,
+                    config.pages.quarter_page(&FiscalYear::starting(2020), Quarter::Q2)
+                ))
+            })?;
+            Ok(Target {
+                title: title.replace('_', " "),
+                fiscal_year,
+                quarter,
+            })
+        })
+        .collect()
+}
+
+/// What a page states: its records as fields, leaving out `null`s, which mean
+/// "this page does not say" and must not erase what another page said.
+pub fn page_fields(records: &FiscalYearRecords) -> Fields {
+    fields::flatten(records)
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .collect()
+}
+
+/// The store changes a page brings: what changed between the records of its
+/// last synced revision (`base`) and now (`new`), expressed against the
+/// store's current values (`store`) so that they apply as compare-and-set.
+///
+/// A record that left the page is marked removed; a record that is on the
+/// page but removed in the store is restored. Changes the store already has
+/// are dropped.
+pub fn page_changes(base: Option<&FiscalYearRecords>, new: &FiscalYearRecords, store: &Fields) -> Vec<FieldChange> {
+    let base_fields = base.map(page_fields).unwrap_or_default();
+    let new_fields = page_fields(new);
+    let mut wanted: Vec<(FieldKey, Option<Value>)> = fields::diff(&base_fields, &new_fields)
+        .into_iter()
+        .map(|c| (c.key, c.new))
+        .collect();
+    let present: std::collections::BTreeSet<&str> = new_fields.keys().map(|k| k.record.as_str()).collect();
+    for record in present {
+        let key = FieldKey::new(record, REMOVED);
+        if store.get(&key) == Some(&Value::Bool(true)) {
+            wanted.push((key, None));
+        }
+    }
+    let mut out: Vec<FieldChange> = wanted
+        .into_iter()
+        .filter_map(|(key, new)| {
+            let old = store.get(&key).cloned();
+            (old != new).then_some(FieldChange { key, old, new })
+        })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out.dedup_by(|a, b| a.key == b.key);
+    out
+}
+
+/// A run id: the UTC minute plus four hex digits, e.g. `2020-12-01T10:00Z-7f3a`.
+pub fn new_run_id(now: DateTime<Utc>) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(now.timestamp_nanos_opt().unwrap_or_default() as u128);
+    h.write_u32(std::process::id());
+    format!("{}-{:04x}", now.format("%Y-%m-%dT%H:%MZ"), h.finish() & 0xffff)
+}
+
+/// Pulls the targets from the wiki into the store. Each page is applied in one
+/// store transaction together with its new sync state: a failure leaves that
+/// page as it was and the run goes on with the next.
+pub async fn pull(wiki: &Wiki, store: &Store, targets: &[Target], run_id: &str, dry_run: bool) -> Result<Report> {
+    let titles: Vec<String> = targets.iter().map(|t| t.title.clone()).collect();
+    let revisions = wiki
+        .latest_revisions(&titles)
+        .await
+        .context("checking the latest revisions of the goals pages")?;
+    let progress = progress_bar(targets.len());
+    let mut report = Report {
+        run_id: run_id.to_string(),
+        dry_run,
+        ..Report::default()
+    };
+    for (target, rev) in targets.iter().zip(revisions) {
+        progress.set_message(target.title.clone());
+        let outcome = match rev.latest {
+            None => Outcome::Missing,
+            Some(latest) => match pull_page(wiki, store, target, &rev.title, &latest, run_id, dry_run).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(page = %target.title, "pull failed: {e:#}");
+                    Outcome::Failed {
+                        error: format!("{e:#}"),
+                    }
+                }
+            },
+        };
+        tracing::info!(page = %target.title, outcome = ?outcome_kind(&outcome), "page done");
+        report.pages.push((target.clone(), outcome));
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    report.counts = wiki.counters().snapshot();
+    Ok(report)
+}
+
+fn outcome_kind(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Unchanged { .. } => "unchanged",
+        Outcome::Missing => "missing",
+        Outcome::Pulled { .. } => "pulled",
+        Outcome::Refused { .. } => "refused",
+        Outcome::Failed { .. } => "failed",
+    }
+}
+
+async fn pull_page(
+    wiki: &Wiki,
+    store: &Store,
+    target: &Target,
+    resolved_title: &str,
+    latest: &crate::wiki::RevisionInfo,
+    run_id: &str,
+    dry_run: bool,
+) -> Result<Outcome> {
+    let state = store.page_state(&target.title).await?;
+    if state.as_ref().is_some_and(|s| s.revid == latest.revid) {
+        return Ok(Outcome::Unchanged { revid: latest.revid });
+    }
+    let html = wiki.revision_html(resolved_title, latest.revid).await?;
+    // The parser is synchronous and its DOM is not Send: keep it out of any await.
+    let parsed = parse_quarter_page(&html, &target.fiscal_year, target.quarter);
+    for w in &parsed.warnings {
+        tracing::warn!(page = %target.title, "{w}");
+    }
+    if parsed.objectives.is_empty() {
+        return Ok(Outcome::Refused {
+            revid: latest.revid,
+            reason: "the page yields no objectives (blanked, vandalised or not a goals page?); nothing was applied"
+                .into(),
+        });
+    }
+    let records = FiscalYearRecords {
+        fiscal_year: target.fiscal_year.clone(),
+        objectives: parsed.objectives,
+    };
+    let current = store.load_fields(&target.fiscal_year).await?;
+    let changes = page_changes(state.as_ref().map(|s| &s.records), &records, &current);
+    let timestamp = DateTime::parse_from_rfc3339(&latest.timestamp)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| format!("revision {} has an unreadable timestamp {:?}", latest.revid, latest.timestamp))?;
+    let provenance = Provenance {
+        at: Utc::now(),
+        run_id: run_id.to_string(),
+        source: Source::Wiki {
+            page: target.title.clone(),
+            revid: latest.revid,
+            user: (!latest.user.is_empty()).then(|| latest.user.clone()),
+            timestamp,
+        },
+    };
+    let (applied, planned) = if dry_run {
+        (changes.len(), changes.iter().map(describe_change).collect())
+    } else {
+        let n = store
+            .apply_page(&provenance, &changes, &target.title, latest.revid, &records)
+            .await?;
+        (n, Vec::new())
+    };
+    Ok(Outcome::Pulled {
+        revid: latest.revid,
+        objectives: records.objectives.len(),
+        key_results: records.objectives.iter().map(|o| o.key_results.len()).sum(),
+        changes: applied,
+        warnings: parsed.warnings,
+        planned,
+    })
+}
+
+/// One line for a planned store change: `record field: old → new`.
+pub fn describe_change(c: &FieldChange) -> String {
+    let show = |v: &Option<Value>| match v {
+        None => "(none)".to_string(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.chars().count() > 80 {
+                format!("{}…", s.chars().take(80).collect::<String>())
+            } else {
+                s
+            }
+        }
+    };
+    format!("{} {}: {} → {}", c.key.record, c.key.field, show(&c.old), show(&c.new))
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(len as u64), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Kind, KeyResult, Objective, QuarterEntry, Status};
+    use std::collections::BTreeMap;
+
+    fn fy() -> FiscalYear {
+        FiscalYear::starting(2020)
+    }
+
+    fn kr(n: u32, text: &str, q: Option<(Quarter, QuarterEntry)>) -> KeyResult {
+        KeyResult {
+            id: format!("2020-21/a/kr{n}"),
+            kind: Kind::KeyResult,
+            number: n,
+            text: text.into(),
+            managers: vec!["Ann".into()],
+            baseline: None,
+            year_goal: None,
+            links: vec![],
+            quarters: q.into_iter().collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    fn page(krs: Vec<KeyResult>) -> FiscalYearRecords {
+        FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: vec![Objective {
+                id: "2020-21/a".into(),
+                program: None,
+                title: "A".into(),
+                managers: vec![],
+                description: None,
+                status: BTreeMap::new(),
+                target_quarter: None,
+                department: None,
+                key_results: krs,
+            }],
+        }
+    }
+
+    fn status(s: Status) -> QuarterEntry {
+        QuarterEntry {
+            status: Some(s),
+            ..QuarterEntry::default()
+        }
+    }
+
+    #[test]
+    fn first_pull_applies_everything_the_page_states() {
+        let new = page(vec![kr(1, "one", None)]);
+        let changes = page_changes(None, &new, &Fields::new());
+        assert!(changes.iter().all(|c| c.old.is_none() && c.new.as_ref().is_some_and(|v| !v.is_null())));
+        let mut store = Fields::new();
+        fields::apply(&mut store, &changes);
+        assert_eq!(fields::unflatten(&fy(), &store).unwrap(), new);
+    }
+
+    #[test]
+    fn a_page_that_does_not_show_a_value_does_not_erase_it() {
+        // regression: the Q4 page (no status table) wiped statuses read from the Q3 table.
+        let q3 = page(vec![kr(1, "one", Some((Quarter::Q1, status(Status::OnTrack))))]);
+        let mut store = Fields::new();
+        fields::apply(&mut store, &page_changes(None, &q3, &store.clone()));
+        let q4 = page(vec![kr(1, "one", None)]);
+        let changes = page_changes(None, &q4, &store);
+        assert!(changes.is_empty(), "{changes:?}");
+    }
+
+    #[test]
+    fn only_what_changed_on_the_page_is_applied() {
+        let base = page(vec![kr(1, "one", None), kr(2, "two", None)]);
+        let mut store = Fields::new();
+        fields::apply(&mut store, &page_changes(None, &base, &store.clone()));
+        // Someone else (another page, the tracker) changed KR2's text meanwhile.
+        let k2 = FieldKey::new("2020-21/a/kr2", "text");
+        store.insert(k2.clone(), Value::String("two (tracker)".into()));
+        let now = page(vec![kr(1, "one, edited", None), kr(2, "two", None)]);
+        let changes = page_changes(Some(&base), &now, &store);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].key, FieldKey::new("2020-21/a/kr1", "text"));
+        assert_eq!(changes[0].old, Some(Value::String("one".into())));
+    }
+
+    #[test]
+    fn records_leaving_the_page_are_marked_removed_and_come_back() {
+        let base = page(vec![kr(1, "one", None), kr(2, "two", None)]);
+        let mut store = Fields::new();
+        fields::apply(&mut store, &page_changes(None, &base, &store.clone()));
+        let without = page(vec![kr(1, "one", None)]);
+        let changes = page_changes(Some(&base), &without, &store);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].key, FieldKey::new("2020-21/a/kr2", REMOVED));
+        fields::apply(&mut store, &changes);
+        assert_eq!(fields::unflatten(&fy(), &store).unwrap(), without);
+        let back = page_changes(Some(&without), &base, &store);
+        fields::apply(&mut store, &back);
+        assert_eq!(fields::unflatten(&fy(), &store).unwrap(), base);
+    }
+
+    #[test]
+    fn run_ids_look_like_the_spec() {
+        let t = DateTime::parse_from_rfc3339("2020-12-01T10:00:30Z").unwrap().with_timezone(&Utc);
+        let id = new_run_id(t);
+        assert!(regex::Regex::new(r"^2020-12-01T10:00Z-[0-9a-f]{4}$").unwrap().is_match(&id), "{id}");
+    }
+}
