@@ -1,0 +1,1 @@
+//! Unit tests of the quarter page parser, one per variation in `pages.md`.
