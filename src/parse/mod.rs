@@ -11,11 +11,15 @@
 //!   written as paragraphs, list items or preformatted text read the same.
 //! - Every level-2 heading starts a candidate objective (`program - title`,
 //!   split on the last ` - `). It counts as an objective when it has an
-//!   objective manager, a KR or `Objective:` item, an `Objective`/`Key
-//!   Results` subheading or a status table; other sections are reported.
+//!   objective manager, a KR or `Objective:` item, or an `Objective`/`Key
+//!   Results` subheading; other sections are reported.
 //! - The description is the first plain line after the `=== Objective ===`
-//!   heading or, without that heading, after the `Objective Manager:` line.
-//!   Further plain lines before the KRs are reported, not joined.
+//!   heading (or a bare `Objective:` line before any KR) or, without either,
+//!   after the `Objective Manager:` line. Further plain lines before the KRs
+//!   are reported, not joined.
+//! - `Objective: text` is an objective item. A bare `Objective:` after the
+//!   first KR takes its text from the next plain line; with none, it is
+//!   reported and no item is made (so item numbers have no gaps).
 //! - A `Key Result(s) Manager:` line applies to the KRs after it. A quarter
 //!   block (`Qn Objective:`, `Qn Goals:` and bullets) belongs to the KR or
 //!   item right before it; bullets right after an item with no quarter label
@@ -138,6 +142,8 @@ struct Reader<'w> {
     pending_quarter_objective: Option<Quarter>,
     /// A KR label with no text, whose text may be on the next line.
     pending_kr_text: bool,
+    /// A bare `Objective:` item label, whose text must be on the next line.
+    pending_item: bool,
     tables: Vec<Wikinode>,
 }
 
@@ -158,6 +164,7 @@ impl<'w> Reader<'w> {
             open_quarter: None,
             pending_quarter_objective: None,
             pending_kr_text: false,
+            pending_item: false,
             tables: Vec::new(),
         }
     }
@@ -170,6 +177,9 @@ impl<'w> Reader<'w> {
     fn block(&mut self, block: Block) {
         match block {
             Block::Heading { text, .. } => {
+                if std::mem::take(&mut self.pending_item) {
+                    self.warn("“Objective:” label without text ignored".into());
+                }
                 self.current = None;
                 self.open_quarter = None;
                 self.pending_quarter_objective = None;
@@ -196,7 +206,16 @@ impl<'w> Reader<'w> {
     fn line(&mut self, line: Line) {
         let pending_quarter_objective = self.pending_quarter_objective.take();
         let pending_kr_text = std::mem::take(&mut self.pending_kr_text);
-        match classify(&line.text) {
+        let label = classify(&line.text);
+        if std::mem::take(&mut self.pending_item) {
+            if label == Label::Prose && line.bullet.is_none() {
+                self.items += 1;
+                self.start_item(Kind::ObjectiveItem, self.items, &line.text, &line.tasks);
+                return;
+            }
+            self.warn("“Objective:” label without text ignored".into());
+        }
+        match label {
             Label::ObjectiveManager(names) => {
                 if self.managers.is_some() {
                     self.warn("second Objective Manager line; the last one counts".into());
@@ -214,6 +233,18 @@ impl<'w> Reader<'w> {
             }
             Label::KeyResult { number, text } => {
                 self.start_item(Kind::KeyResult, number, &text, &line.tasks)
+            }
+            Label::ObjectiveItem(text) if text.is_empty() => {
+                self.current = None;
+                self.open_quarter = None;
+                if self.key_results.is_empty() && self.description.is_none() {
+                    // `Objective:` standing where the `=== Objective ===`
+                    // heading would, before the description.
+                    self.has_subheading = true;
+                    self.expect_description = true;
+                } else {
+                    self.pending_item = true;
+                }
             }
             Label::ObjectiveItem(text) => {
                 self.items += 1;
@@ -361,11 +392,14 @@ impl<'w> Reader<'w> {
 
     /// The objective, or (when the section is not one) its status tables so
     /// they can still be matched by id.
-    fn finish(self) -> Result<Draft, Vec<Wikinode>> {
-        let is_objective = self.managers.is_some()
-            || !self.key_results.is_empty()
-            || self.has_subheading
-            || !self.tables.is_empty();
+    fn finish(mut self) -> Result<Draft, Vec<Wikinode>> {
+        if self.pending_item {
+            self.warn("“Objective:” label without text ignored".into());
+        }
+        // A status table alone does not make an objective: staff may have
+        // moved tables into a section of their own.
+        let is_objective =
+            self.managers.is_some() || !self.key_results.is_empty() || self.has_subheading;
         if !is_objective {
             self.warnings.push(format!(
                 "section “{}” has no objective manager, key results or objective heading; not read as an objective",

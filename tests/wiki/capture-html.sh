@@ -29,7 +29,10 @@ server=
 
 stop() {
   if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-    kill "$server" 2>/dev/null || true
+    # `unshare --fork` ignores SIGTERM and PHP runs as PID 1 of its namespace,
+    # which ignores it too: only SIGKILL stops the server. unshare's
+    # --kill-child then takes PHP and its workers down with it.
+    kill -KILL "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
   fi
   server=

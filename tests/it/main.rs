@@ -1,0 +1,3 @@
+//! Integration tests, one binary: each module is one area.
+
+mod parse_golden;
