@@ -251,12 +251,9 @@ impl<'w> Reader<'w> {
                 self.start_item(Kind::ObjectiveItem, self.items, &text, &line.tasks);
             }
             Label::QuarterObjective { quarter, text } => {
-                if self.entry(quarter, &line).is_some() {
-                    let tasks: Vec<String> = tasks_in_text(&text).collect();
-                    if let Some(entry) = self.entry(quarter, &line) {
-                        entry.objective = Some(text.clone());
-                    }
-                    self.add_links(tasks);
+                if let Some(entry) = self.entry(quarter, &line) {
+                    entry.objective = Some(text.clone());
+                    self.add_links(tasks_in_text(&text).chain(line.tasks).collect());
                     self.open_quarter = Some(quarter);
                     if text.is_empty() {
                         self.pending_quarter_objective = Some(quarter);
@@ -269,6 +266,7 @@ impl<'w> Reader<'w> {
                     if !text.is_empty() {
                         self.goal(quarter, text);
                     }
+                    self.add_links(line.tasks);
                 }
             }
             Label::Prose if line.bullet.is_some() => {
@@ -277,6 +275,7 @@ impl<'w> Reader<'w> {
                     self.open_quarter = Some(quarter);
                     if self.entry(quarter, &line).is_some() && !line.text.is_empty() {
                         self.goal(quarter, line.text);
+                        self.add_links(line.tasks);
                     }
                 } else if !line.text.is_empty() {
                     self.warn(format!(
@@ -295,8 +294,7 @@ impl<'w> Reader<'w> {
                 if let Some(quarter) = pending_quarter_objective {
                     if let Some(entry) = self.entry(quarter, &line) {
                         entry.objective = Some(line.text.clone());
-                        let tasks = tasks_in_text(&line.text).collect();
-                        self.add_links(tasks);
+                        self.add_links(tasks_in_text(&line.text).chain(line.tasks).collect());
                         return;
                     }
                 }
