@@ -82,9 +82,11 @@ pub(super) fn read(table: &Wikinode, warnings: &mut Vec<String>) -> Option<Statu
             continue;
         };
         if &caps[1] != objective_id.as_str() {
+            // Taking its id would let two KRs share one; a person must look.
             warnings.push(format!(
-                "status table {objective_id}: row {kr_id} names another objective"
+                "status table {objective_id}: row {kr_id} names another objective; ignored"
             ));
+            continue;
         }
         if rows.iter().any(|r| r.kr_id == kr_id) {
             warnings.push(format!(

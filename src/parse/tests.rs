@@ -492,3 +492,147 @@ fn title_without_letters_gets_a_positional_id() {
     let parsed = parse(&section("P - !!!", "<p>KR1 x</p>"));
     assert_eq!(parsed.objectives[0].id, "2020-21/objective-1");
 }
+
+/// The parser never panics, whatever the page holds, and what it returns
+/// keeps the id invariants the store relies on.
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FIXTURES: [&str; 7] = [
+        include_str!("../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q1.html"),
+        include_str!("../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q2.html"),
+        include_str!("../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html"),
+        include_str!("../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q4.html"),
+        include_str!("../../tests/fixtures/pages/Goalsbot_test%2FHostile_2020-21_Q2.html"),
+        include_str!("../../tests/fixtures/pages/Goalsbot_test%2FHeadings_2020-21_Q3.html"),
+        include_str!("../../tests/fixtures/pages/Goalsbot_test%2FNo_objectives_2020-21_Q2.html"),
+    ];
+
+    /// Fragments that steer mutations towards what the parser looks at.
+    const SNIPPETS: [&str; 24] = [
+        "<p>",
+        "</p>",
+        "<br/>",
+        "</section>",
+        "<section data-mw-section-id=\"9\"><h2>X - Y</h2>",
+        "<h3>Objective</h3>",
+        "<ul><li>",
+        "</li></ul>",
+        "<pre>",
+        "KR1:",
+        "KR 2 ",
+        "Objective:",
+        "Q2 Objective:",
+        "Q3 Goals:",
+        "\n* ",
+        "Key Result Manager: A & B",
+        "Baseline:",
+        "<table data-goalsbot-objective=\"2020-21/content-integrity\">",
+        "<tr data-goalsbot-kr=\"2020-21/content-integrity/kr1\">",
+        "<td data-goalsbot-quarter=\"Q2\">On track: x",
+        "<td data-goalsbot-quarter=\"Q9\">",
+        "No status:",
+        "é“”\u{a0}\u{212a}",
+        "<div><div><div>",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Delete { at: usize, len: usize },
+        Insert { at: usize, text: String },
+        Snippet { at: usize, which: usize },
+        Duplicate { at: usize, len: usize, to: usize },
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), 0usize..400).prop_map(|(at, len)| Mutation::Delete { at, len }),
+            (any::<usize>(), ".{0,20}").prop_map(|(at, text)| Mutation::Insert { at, text }),
+            (any::<usize>(), 0..SNIPPETS.len())
+                .prop_map(|(at, which)| Mutation::Snippet { at, which }),
+            (any::<usize>(), 0usize..2000, any::<usize>())
+                .prop_map(|(at, len, to)| Mutation::Duplicate { at, len, to }),
+        ]
+    }
+
+    /// Applies mutations on bytes (so they may split characters and tags);
+    /// the result is made valid UTF-8 the way a lossy reader would.
+    fn mutate(html: &str, mutations: &[Mutation]) -> String {
+        let mut b = html.as_bytes().to_vec();
+        for m in mutations {
+            let n = b.len().max(1);
+            match m {
+                Mutation::Delete { at, len } => {
+                    let at = at % n;
+                    let end = (at + len).min(b.len());
+                    if at < end {
+                        b.drain(at..end);
+                    }
+                }
+                Mutation::Insert { at, text } => {
+                    let at = (at % n).min(b.len());
+                    b.splice(at..at, text.bytes());
+                }
+                Mutation::Snippet { at, which } => {
+                    let at = (at % n).min(b.len());
+                    b.splice(at..at, SNIPPETS[*which].bytes());
+                }
+                Mutation::Duplicate { at, len, to } => {
+                    let at = (at % n).min(b.len());
+                    let end = (at + len).min(b.len());
+                    let piece: Vec<u8> = b[at..end].to_vec();
+                    let to = (to % n).min(b.len());
+                    b.splice(to..to, piece);
+                }
+            }
+        }
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    fn check_invariants(parsed: &ParsedPage) {
+        let id = regex::Regex::new(r"^[0-9]{4}-[0-9]{2}/[a-z0-9-]+$").unwrap();
+        let mut objective_ids = std::collections::HashSet::new();
+        let mut kr_ids = std::collections::HashSet::new();
+        for o in &parsed.objectives {
+            assert!(id.is_match(&o.id), "bad objective id {}", o.id);
+            assert!(objective_ids.insert(o.id.clone()), "duplicate {}", o.id);
+            for k in &o.key_results {
+                let rest = k.id.strip_prefix(&format!("{}/", o.id)).unwrap_or_else(|| {
+                    panic!("KR id {} outside objective {}", k.id, o.id)
+                });
+                assert_eq!(rest, format!("{}{}", k.kind.id_stem(), k.number));
+                assert!(k.number >= 1);
+                assert!(kr_ids.insert(k.id.clone()), "duplicate {}", k.id);
+            }
+        }
+    }
+
+    proptest! {
+        // Cases: PROPTEST_CASES (default 256).
+        #![proptest_config(ProptestConfig::default())]
+
+        #[test]
+        fn arbitrary_strings(s in any::<String>()) {
+            let parsed = parse_quarter_page(&s, &fy(), Quarter::Q2);
+            check_invariants(&parsed);
+        }
+
+        #[test]
+        fn mutated_fixtures(
+            which in 0..FIXTURES.len(),
+            mutations in proptest::collection::vec(mutation(), 1..8),
+        ) {
+            let html = mutate(FIXTURES[which], &mutations);
+            let parsed = parse_quarter_page(&html, &fy(), Quarter::Q3);
+            check_invariants(&parsed);
+        }
+    }
+
+    #[test]
+    fn unmutated_fixtures_keep_the_invariants() {
+        for html in FIXTURES {
+            check_invariants(&parse_quarter_page(html, &fy(), Quarter::Q1));
+        }
+    }
+}
