@@ -7,6 +7,8 @@ pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod fields;
+pub mod parse;
+pub mod pull;
 pub mod records;
 pub mod store;
 pub mod wiki;

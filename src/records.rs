@@ -306,6 +306,27 @@ impl Status {
     }
 }
 
+impl Status {
+    /// The prefix of a status cell that deliberately has no status, so that a
+    /// note opening with a status word (`No status: Done by Legal`) is not
+    /// read as one.
+    pub const NO_STATUS_PREFIX: &'static str = "No status:";
+
+    /// Reads a status table cell: [`Status::NO_STATUS_PREFIX`] means no status
+    /// and the rest as note; anything else goes through [`Status::split_cell`].
+    pub fn read_cell(text: &str) -> (Option<Status>, Option<String>) {
+        let t = text.trim();
+        let prefix = Self::NO_STATUS_PREFIX;
+        match t.get(..prefix.len()) {
+            Some(head) if head.eq_ignore_ascii_case(prefix) => {
+                let rest = t[prefix.len()..].trim();
+                (None, (!rest.is_empty()).then(|| rest.to_string()))
+            }
+            _ => Self::split_cell(t),
+        }
+    }
+}
+
 /// Byte length of `prefix` at the start of `text` (case-insensitive), when it
 /// ends at a word boundary.
 fn starts_with_word(text: &str, prefix: &str) -> Option<usize> {
@@ -562,6 +583,20 @@ mod tests {
             (None, Some("25% filled".into()))
         );
         assert_eq!(Status::split_cell("  "), (None, None));
+    }
+
+    #[test]
+    fn status_cells_without_status() {
+        assert_eq!(
+            Status::read_cell("No status: Done by Legal"),
+            (None, Some("Done by Legal".into()))
+        );
+        assert_eq!(Status::read_cell("no status:"), (None, None));
+        assert_eq!(
+            Status::read_cell("Done: all"),
+            (Some(Status::Complete), Some("all".into()))
+        );
+        assert_eq!(Status::read_cell("ÄÖ"), (None, Some("ÄÖ".into())));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Integration tests, in one binary: they run against a real MediaWiki started by the tests.
 
+mod parse_golden;
 mod smoke;
 mod store;
 mod support;

@@ -1,0 +1,570 @@
+//! Parses a quarter page's Parsoid HTML into objectives and key results (`pages.md`).
+//!
+//! [`parse_quarter_page`] is pure: HTML in, records and warnings out. It never
+//! fails and never panics; whatever it does not understand becomes a warning
+//! and is otherwise left alone (it stays on the page untouched).
+//!
+//! How a page is read:
+//!
+//! - The page is flattened into headings and logical lines
+//!   (paragraphs split at `<br>`, list items, `<pre>` lines), so KR blocks
+//!   written as paragraphs, list items or preformatted text read the same.
+//! - Every level-2 heading starts a candidate objective (`program - title`,
+//!   split on the last ` - `). It counts as an objective when it has an
+//!   objective manager, a KR or `Objective:` item, or an `Objective`/`Key
+//!   Results` subheading; other sections are reported.
+//! - The description is the first plain line after the `=== Objective ===`
+//!   heading (or a bare `Objective:` line before any KR) or, without either,
+//!   after the `Objective Manager:` line. Further plain lines before the KRs
+//!   are reported, not joined.
+//! - `Objective: text` is an objective item. A bare `Objective:` after the
+//!   first KR takes its text from the next plain line; with none, it is
+//!   reported and no item is made (so item numbers have no gaps).
+//! - A `Key Result(s) Manager:` line applies to the KRs after it. A quarter
+//!   block (`Qn Objective:`, `Qn Goals:` and bullets) belongs to the KR or
+//!   item right before it; bullets right after an item with no quarter label
+//!   are that item's goals for the page's own quarter.
+//! - **Baseline:** a `Baseline: …` sentence at the end of a KR's text goes to
+//!   `baseline` and is *removed* from `text`, because the two are separate
+//!   fields and the status table shows the baseline under the KR; keeping it
+//!   in both would show it twice on a regenerated page. A status table's
+//!   baseline, when present, wins over the sentence.
+//! - The bot's status tables (`wikitext_templates/STATUS_TABLE.md`) are found
+//!   by `data-goalsbot-objective`, wherever they stand. A table whose id
+//!   equals an objective's slug id belongs to it; otherwise a table inside an
+//!   objective's section gives that objective its id (identity travels in
+//!   the markup, so a retitled objective keeps its id).
+
+mod dom;
+mod line;
+mod table;
+
+use std::collections::BTreeMap;
+
+use mwbot::parsoid::prelude::*;
+
+use self::dom::{Block, Line};
+use self::line::{classify, split_baseline, split_heading, tasks_in_text, Label};
+use self::table::StatusTable;
+use crate::records::{slug, FiscalYear, KeyResult, Kind, Objective, Quarter, QuarterEntry};
+
+/// What one quarter page yields: its objectives and what could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedPage {
+    pub fiscal_year: FiscalYear,
+    pub quarter: Quarter,
+    /// Objectives in page order; empty when the page has none (the caller
+    /// refuses such a page rather than treating it as "all deleted").
+    pub objectives: Vec<Objective>,
+    /// Things on the page the parser did not understand, for a person to read.
+    pub warnings: Vec<String>,
+}
+
+/// Parses the Parsoid HTML of the quarter page `fiscal_year` `quarter`.
+pub fn parse_quarter_page(html: &str, fiscal_year: &FiscalYear, quarter: Quarter) -> ParsedPage {
+    let code = Wikicode::new(html);
+    let mut warnings = Vec::new();
+    let blocks = match code.select_first("body") {
+        Some(body) => dom::flatten(&body),
+        None => Vec::new(),
+    };
+
+    // Split at level-1/2 headings; what comes before the first is the nav
+    // bar and intro, which the parser does not read.
+    let mut sections: Vec<(String, Vec<Block>)> = Vec::new();
+    let mut loose_tables: Vec<Wikinode> = Vec::new();
+    for block in blocks {
+        match block {
+            Block::Heading { level, text } if level <= 2 => sections.push((text, Vec::new())),
+            block => match sections.last_mut() {
+                Some((_, blocks)) => blocks.push(block),
+                None => {
+                    if let Block::StatusTable(t) = block {
+                        loose_tables.push(t);
+                    }
+                }
+            },
+        }
+    }
+
+    let mut drafts: Vec<Draft> = Vec::new();
+    for (heading, blocks) in sections {
+        let mut reader = Reader::new(&heading, quarter, &mut warnings);
+        for block in blocks {
+            reader.block(block);
+        }
+        match reader.finish() {
+            Ok(draft) => drafts.push(draft),
+            Err(tables) => loose_tables.extend(tables),
+        }
+    }
+
+    let mut objectives = assemble(drafts, loose_tables, fiscal_year, &mut warnings);
+    dedupe_ids(&mut objectives, &mut warnings);
+    if objectives.is_empty() {
+        warnings.push("no objectives found on the page".to_string());
+    }
+    ParsedPage {
+        fiscal_year: fiscal_year.clone(),
+        quarter,
+        objectives,
+        warnings,
+    }
+}
+
+/// An objective as read from its section, before ids are settled.
+struct Draft {
+    program: Option<String>,
+    title: String,
+    managers: Vec<String>,
+    description: Option<String>,
+    key_results: Vec<KeyResult>,
+    tables: Vec<Wikinode>,
+}
+
+/// Reads the blocks of one `== program - title ==` section.
+struct Reader<'w> {
+    heading: String,
+    page_quarter: Quarter,
+    warnings: &'w mut Vec<String>,
+    managers: Option<Vec<String>>,
+    description: Option<String>,
+    expect_description: bool,
+    has_subheading: bool,
+    kr_managers: Vec<String>,
+    key_results: Vec<KeyResult>,
+    items: u32,
+    /// Index of the KR or item that quarter blocks attach to.
+    current: Option<usize>,
+    /// The quarter whose goals the next bullets are.
+    open_quarter: Option<Quarter>,
+    /// An empty `Qn Objective:` whose text may be on the next line.
+    pending_quarter_objective: Option<Quarter>,
+    /// A KR label with no text, whose text may be on the next line.
+    pending_kr_text: bool,
+    /// A bare `Objective:` item label, whose text must be on the next line.
+    pending_item: bool,
+    tables: Vec<Wikinode>,
+}
+
+impl<'w> Reader<'w> {
+    fn new(heading: &str, page_quarter: Quarter, warnings: &'w mut Vec<String>) -> Self {
+        Self {
+            heading: heading.to_string(),
+            page_quarter,
+            warnings,
+            managers: None,
+            description: None,
+            expect_description: false,
+            has_subheading: false,
+            kr_managers: Vec::new(),
+            key_results: Vec::new(),
+            items: 0,
+            current: None,
+            open_quarter: None,
+            pending_quarter_objective: None,
+            pending_kr_text: false,
+            pending_item: false,
+            tables: Vec::new(),
+        }
+    }
+
+    fn warn(&mut self, what: String) {
+        self.warnings
+            .push(format!("section “{}”: {what}", self.heading));
+    }
+
+    fn block(&mut self, block: Block) {
+        match block {
+            Block::Heading { text, .. } => {
+                if std::mem::take(&mut self.pending_item) {
+                    self.warn("“Objective:” label without text ignored".into());
+                }
+                self.current = None;
+                self.open_quarter = None;
+                self.pending_quarter_objective = None;
+                self.pending_kr_text = false;
+                let t = text.trim_end_matches(':').to_ascii_lowercase();
+                match t.as_str() {
+                    "objective" | "objectives" => {
+                        self.has_subheading = true;
+                        self.expect_description = self.description.is_none();
+                    }
+                    "key results" | "key result" => {
+                        self.has_subheading = true;
+                        self.expect_description = false;
+                    }
+                    _ => self.expect_description = false,
+                }
+            }
+            Block::Line(line) => self.line(line),
+            Block::StatusTable(t) => self.tables.push(t),
+            Block::Ignored(what) => self.warn(format!("{what} ignored")),
+        }
+    }
+
+    fn line(&mut self, line: Line) {
+        let pending_quarter_objective = self.pending_quarter_objective.take();
+        let pending_kr_text = std::mem::take(&mut self.pending_kr_text);
+        let label = classify(&line.text);
+        if std::mem::take(&mut self.pending_item) {
+            if label == Label::Prose && line.bullet.is_none() {
+                self.items += 1;
+                self.start_item(Kind::ObjectiveItem, self.items, &line.text, &line.tasks);
+                return;
+            }
+            self.warn("“Objective:” label without text ignored".into());
+        }
+        match label {
+            Label::ObjectiveManager(names) => {
+                if self.managers.is_some() {
+                    self.warn("second Objective Manager line; the last one counts".into());
+                }
+                self.managers = Some(names);
+                if self.description.is_none() && self.key_results.is_empty() {
+                    self.expect_description = true;
+                }
+            }
+            Label::KrManager(names) => {
+                self.kr_managers = names;
+                self.current = None;
+                self.open_quarter = None;
+                self.expect_description = false;
+            }
+            Label::KeyResult { number, text } => {
+                self.start_item(Kind::KeyResult, number, &text, &line.tasks)
+            }
+            Label::ObjectiveItem(text) if text.is_empty() => {
+                self.current = None;
+                self.open_quarter = None;
+                if self.key_results.is_empty() && self.description.is_none() {
+                    // `Objective:` standing where the `=== Objective ===`
+                    // heading would, before the description.
+                    self.has_subheading = true;
+                    self.expect_description = true;
+                } else {
+                    self.pending_item = true;
+                }
+            }
+            Label::ObjectiveItem(text) => {
+                self.items += 1;
+                self.start_item(Kind::ObjectiveItem, self.items, &text, &line.tasks);
+            }
+            Label::QuarterObjective { quarter, text } => {
+                if let Some(entry) = self.entry(quarter, &line) {
+                    entry.objective = Some(text.clone());
+                    self.add_links(tasks_in_text(&text).chain(line.tasks).collect());
+                    self.open_quarter = Some(quarter);
+                    if text.is_empty() {
+                        self.pending_quarter_objective = Some(quarter);
+                    }
+                }
+            }
+            Label::QuarterGoals { quarter, text } => {
+                if self.entry(quarter, &line).is_some() {
+                    self.open_quarter = Some(quarter);
+                    if !text.is_empty() {
+                        self.goal(quarter, text);
+                    }
+                    self.add_links(line.tasks);
+                }
+            }
+            Label::Prose if line.bullet.is_some() => {
+                if self.current.is_some() {
+                    let quarter = self.open_quarter.unwrap_or(self.page_quarter);
+                    self.open_quarter = Some(quarter);
+                    if self.entry(quarter, &line).is_some() && !line.text.is_empty() {
+                        self.goal(quarter, line.text);
+                        self.add_links(line.tasks);
+                    }
+                } else if !line.text.is_empty() {
+                    self.warn(format!(
+                        "bullet outside any key result ignored: {}",
+                        excerpt(&line.text)
+                    ));
+                }
+            }
+            Label::Prose => {
+                if pending_kr_text {
+                    if let Some(i) = self.current {
+                        self.set_kr_text(i, &line.text, &line.tasks);
+                        return;
+                    }
+                }
+                if let Some(quarter) = pending_quarter_objective {
+                    if let Some(entry) = self.entry(quarter, &line) {
+                        entry.objective = Some(line.text.clone());
+                        self.add_links(tasks_in_text(&line.text).chain(line.tasks).collect());
+                        return;
+                    }
+                }
+                if self.expect_description && self.current.is_none() {
+                    self.description = Some(line.text);
+                    self.expect_description = false;
+                    return;
+                }
+                self.current = None;
+                self.open_quarter = None;
+                self.warn(format!("text ignored: {}", excerpt(&line.text)));
+            }
+        }
+    }
+
+    fn start_item(&mut self, kind: Kind, number: u32, text: &str, tasks: &[String]) {
+        self.expect_description = false;
+        self.open_quarter = None;
+        if self
+            .key_results
+            .iter()
+            .any(|k| k.kind == kind && k.number == number)
+        {
+            let label = match kind {
+                Kind::KeyResult => format!("KR{number}"),
+                Kind::ObjectiveItem => format!("Objective item {number}"),
+            };
+            self.warn(format!("second {label} ignored: {}", excerpt(text)));
+            self.current = None;
+            return;
+        }
+        self.key_results.push(KeyResult {
+            id: String::new(),
+            kind,
+            number,
+            text: String::new(),
+            managers: self.kr_managers.clone(),
+            baseline: None,
+            year_goal: None,
+            links: Vec::new(),
+            quarters: BTreeMap::new(),
+        });
+        let i = self.key_results.len() - 1;
+        self.current = Some(i);
+        self.set_kr_text(i, text, tasks);
+        self.pending_kr_text = text.is_empty();
+    }
+
+    fn set_kr_text(&mut self, i: usize, text: &str, tasks: &[String]) {
+        let (statement, baseline) = split_baseline(text);
+        let mut links: Vec<String> = tasks_in_text(text).collect();
+        links.extend(tasks.iter().cloned());
+        if let Some(kr) = self.key_results.get_mut(i) {
+            kr.text = statement;
+            kr.baseline = baseline;
+        }
+        self.add_links(links);
+    }
+
+    /// The current item's entry for `quarter`, created on first use; `None`
+    /// (with a warning) when no item is open.
+    fn entry(&mut self, quarter: Quarter, line: &Line) -> Option<&mut QuarterEntry> {
+        let Some(i) = self.current else {
+            if !line.text.is_empty() {
+                self.warn(format!(
+                    "quarter block outside any key result ignored: {}",
+                    excerpt(&line.text)
+                ));
+            }
+            return None;
+        };
+        let kr = self.key_results.get_mut(i)?;
+        Some(kr.quarters.entry(quarter).or_default())
+    }
+
+    fn goal(&mut self, quarter: Quarter, text: String) {
+        let tasks: Vec<String> = tasks_in_text(&text).collect();
+        if let Some(kr) = self.current.and_then(|i| self.key_results.get_mut(i)) {
+            kr.quarters.entry(quarter).or_default().goals.push(text);
+        }
+        self.add_links(tasks);
+    }
+
+    fn add_links(&mut self, links: Vec<String>) {
+        if let Some(kr) = self.current.and_then(|i| self.key_results.get_mut(i)) {
+            for link in links {
+                if !kr.links.contains(&link) {
+                    kr.links.push(link);
+                }
+            }
+        }
+    }
+
+    /// The objective, or (when the section is not one) its status tables so
+    /// they can still be matched by id.
+    fn finish(mut self) -> Result<Draft, Vec<Wikinode>> {
+        if self.pending_item {
+            self.warn("“Objective:” label without text ignored".into());
+        }
+        // A status table alone does not make an objective: staff may have
+        // moved tables into a section of their own.
+        let is_objective =
+            self.managers.is_some() || !self.key_results.is_empty() || self.has_subheading;
+        if !is_objective {
+            self.warnings.push(format!(
+                "section “{}” has no objective manager, key results or objective heading; not read as an objective",
+                self.heading
+            ));
+            return Err(self.tables);
+        }
+        let (program, title) = split_heading(&self.heading);
+        Ok(Draft {
+            program,
+            title,
+            managers: self.managers.unwrap_or_default(),
+            description: self.description,
+            key_results: self.key_results,
+            tables: self.tables,
+        })
+    }
+}
+
+/// Settles ids, binds status tables to objectives and merges their data.
+fn assemble(
+    drafts: Vec<Draft>,
+    loose_tables: Vec<Wikinode>,
+    fiscal_year: &FiscalYear,
+    warnings: &mut Vec<String>,
+) -> Vec<Objective> {
+    // Read every table once, remembering the section it stood in.
+    let mut tables: Vec<(Option<usize>, StatusTable)> = Vec::new();
+    for (i, draft) in drafts.iter().enumerate() {
+        for node in &draft.tables {
+            if let Some(t) = table::read(node, warnings) {
+                tables.push((Some(i), t));
+            }
+        }
+    }
+    for node in &loose_tables {
+        if let Some(t) = table::read(node, warnings) {
+            tables.push((None, t));
+        }
+    }
+
+    let mut objectives: Vec<Objective> = drafts
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut s = slug(&d.title);
+            if s.is_empty() {
+                warnings.push(format!(
+                    "objective “{}” has no letters or digits for an id; using objective-{}",
+                    d.title,
+                    i + 1
+                ));
+                s = format!("objective-{}", i + 1);
+            }
+            Objective {
+                id: format!("{fiscal_year}/{s}"),
+                program: d.program,
+                title: d.title,
+                managers: d.managers,
+                description: d.description,
+                status: BTreeMap::new(),
+                target_quarter: None,
+                department: None,
+                key_results: d.key_results,
+            }
+        })
+        .collect();
+
+    // First by id (the table may have moved anywhere), then by position (the
+    // objective may have been retitled, so its slug no longer matches).
+    let mut bound: Vec<Option<StatusTable>> = vec![None; objectives.len()];
+    let mut unbound: Vec<(Option<usize>, StatusTable)> = Vec::new();
+    for (owner, t) in tables {
+        match objectives
+            .iter()
+            .position(|o| o.id == t.objective_id)
+            .filter(|&i| bound[i].is_none())
+        {
+            Some(i) => bound[i] = Some(t),
+            None => unbound.push((owner, t)),
+        }
+    }
+    for (owner, t) in unbound {
+        match owner.filter(|&i| bound[i].is_none()) {
+            Some(i) => bound[i] = Some(t),
+            None => warnings.push(format!(
+                "status table {} matches no objective on the page; ignored",
+                t.objective_id
+            )),
+        }
+    }
+
+    for (objective, table) in objectives.iter_mut().zip(bound) {
+        if let Some(table) = &table {
+            objective.id.clone_from(&table.objective_id);
+        }
+        for kr in &mut objective.key_results {
+            kr.id = format!("{}/{}{}", objective.id, kr.kind.id_stem(), kr.number);
+        }
+        if let Some(table) = table {
+            merge_table(objective, table, warnings);
+        }
+    }
+    objectives
+}
+
+/// Puts a status table's baselines, year goals and statuses on the KRs.
+fn merge_table(objective: &mut Objective, table: StatusTable, warnings: &mut Vec<String>) {
+    for row in table.rows {
+        let Some(kr) = objective
+            .key_results
+            .iter_mut()
+            .find(|k| k.kind == row.kind && k.number == row.number)
+        else {
+            warnings.push(format!(
+                "status table {}: row {} matches no key result in the text; ignored",
+                table.objective_id, row.kr_id
+            ));
+            continue;
+        };
+        kr.id = row.kr_id;
+        if row.baseline.is_some() {
+            kr.baseline = row.baseline;
+        }
+        kr.year_goal = row.year_goal;
+        for (quarter, status, note) in row.quarters {
+            let entry = kr.quarters.entry(quarter).or_default();
+            entry.status = status;
+            entry.note = note;
+        }
+    }
+}
+
+/// Two objectives with the same title would share an id; the later ones get
+/// a numeric suffix and a warning, so ids stay unique.
+fn dedupe_ids(objectives: &mut [Objective], warnings: &mut Vec<String>) {
+    let mut seen: Vec<String> = Vec::new();
+    for objective in objectives.iter_mut() {
+        if seen.contains(&objective.id) {
+            let mut n = 2;
+            while seen.contains(&format!("{}-{n}", objective.id)) {
+                n += 1;
+            }
+            let id = format!("{}-{n}", objective.id);
+            warnings.push(format!(
+                "two objectives have the id {}; the later one is read as {id}",
+                objective.id
+            ));
+            for kr in &mut objective.key_results {
+                if let Some(rest) = kr.id.strip_prefix(objective.id.as_str()) {
+                    kr.id = format!("{id}{rest}");
+                }
+            }
+            objective.id = id;
+        }
+        seen.push(objective.id.clone());
+    }
+}
+
+/// The start of a text, for warnings.
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
