@@ -168,12 +168,25 @@ pub fn targets(config: &Config, fys: &[FiscalYear], pages: &[String]) -> Result<
         .collect()
 }
 
-/// What a page states: its records as fields, leaving out `null`s, which mean
-/// "this page does not say" and must not erase what another page said.
-pub fn page_fields(records: &FiscalYearRecords) -> Fields {
+/// What a quarter page states, as fields.
+///
+/// A page speaks for its own quarter's blocks (`Qn Objective:`, `Qn Goals:`),
+/// for the texts, managers, baselines and year goals it shows, and — through
+/// its status tables — for the status and note of every quarter. It does not
+/// speak for other quarters' objective and goals, and a `null` means "this
+/// page does not say": neither may erase what another page said.
+pub fn page_fields(records: &FiscalYearRecords, quarter: Quarter) -> Fields {
     fields::flatten(records)
         .into_iter()
-        .filter(|(_, v)| !v.is_null())
+        .filter(|(k, v)| {
+            if v.is_null() {
+                return false;
+            }
+            match k.field.strip_prefix("quarters.").and_then(|f| f.split_once('.')) {
+                Some((q, sub)) => q == quarter.as_str() || matches!(sub, "status" | "note"),
+                None => true,
+            }
+        })
         .collect()
 }
 
@@ -184,9 +197,14 @@ pub fn page_fields(records: &FiscalYearRecords) -> Fields {
 /// A record that left the page is marked removed; a record that is on the
 /// page but removed in the store is restored. Changes the store already has
 /// are dropped.
-pub fn page_changes(base: Option<&FiscalYearRecords>, new: &FiscalYearRecords, store: &Fields) -> Vec<FieldChange> {
-    let base_fields = base.map(page_fields).unwrap_or_default();
-    let new_fields = page_fields(new);
+pub fn page_changes(
+    quarter: Quarter,
+    base: Option<&FiscalYearRecords>,
+    new: &FiscalYearRecords,
+    store: &Fields,
+) -> Vec<FieldChange> {
+    let base_fields = base.map(|b| page_fields(b, quarter)).unwrap_or_default();
+    let new_fields = page_fields(new, quarter);
     let mut wanted: Vec<(FieldKey, Option<Value>)> = fields::diff(&base_fields, &new_fields)
         .into_iter()
         .map(|c| (c.key, c.new))
@@ -298,7 +316,7 @@ async fn pull_page(
         objectives: parsed.objectives,
     };
     let current = store.load_fields(&target.fiscal_year).await?;
-    let changes = page_changes(state.as_ref().map(|s| &s.records), &records, &current);
+    let changes = page_changes(target.quarter, state.as_ref().map(|s| &s.records), &records, &current);
     let timestamp = DateTime::parse_from_rfc3339(&latest.timestamp)
         .map(|t| t.with_timezone(&Utc))
         .with_context(|| format!("revision {} has an unreadable timestamp {:?}", latest.revid, latest.timestamp))?;
@@ -406,7 +424,7 @@ mod tests {
     #[test]
     fn first_pull_applies_everything_the_page_states() {
         let new = page(vec![kr(1, "one", None)]);
-        let changes = page_changes(None, &new, &Fields::new());
+        let changes = page_changes(Quarter::Q1, None, &new, &Fields::new());
         assert!(changes.iter().all(|c| c.old.is_none() && c.new.as_ref().is_some_and(|v| !v.is_null())));
         let mut store = Fields::new();
         fields::apply(&mut store, &changes);
@@ -418,24 +436,45 @@ mod tests {
         // regression: the Q4 page (no status table) wiped statuses read from the Q3 table.
         let q3 = page(vec![kr(1, "one", Some((Quarter::Q1, status(Status::OnTrack))))]);
         let mut store = Fields::new();
-        let first = page_changes(None, &q3, &store);
+        let first = page_changes(Quarter::Q1, None, &q3, &store);
         fields::apply(&mut store, &first);
         let q4 = page(vec![kr(1, "one", None)]);
-        let changes = page_changes(None, &q4, &store);
+        let changes = page_changes(Quarter::Q1, None, &q4, &store);
         assert!(changes.is_empty(), "{changes:?}");
+    }
+
+    #[test]
+    fn a_page_does_not_speak_for_other_quarters_goals() {
+        // regression: the Q3 page's status table (Q1 column) emptied the goals written on the Q1 page.
+        let goals = QuarterEntry {
+            goals: vec!["Hire 1 SRE".into()],
+            ..QuarterEntry::default()
+        };
+        let q1 = page(vec![kr(1, "one", Some((Quarter::Q1, goals.clone())))]);
+        let mut store = Fields::new();
+        let first = page_changes(Quarter::Q1, None, &q1, &store);
+        fields::apply(&mut store, &first);
+        let q3 = page(vec![kr(1, "one", Some((Quarter::Q1, status(Status::Complete))))]);
+        let changes = page_changes(Quarter::Q3, None, &q3, &store);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].key, FieldKey::new("2020-21/a/kr1", "quarters.Q1.status"));
+        fields::apply(&mut store, &changes);
+        let entry = &fields::unflatten(&fy(), &store).unwrap().objectives[0].key_results[0].quarters[&Quarter::Q1];
+        assert_eq!(entry.goals, goals.goals);
+        assert_eq!(entry.status, Some(Status::Complete));
     }
 
     #[test]
     fn only_what_changed_on_the_page_is_applied() {
         let base = page(vec![kr(1, "one", None), kr(2, "two", None)]);
         let mut store = Fields::new();
-        let first = page_changes(None, &base, &store);
+        let first = page_changes(Quarter::Q1, None, &base, &store);
         fields::apply(&mut store, &first);
         // Someone else (another page, the tracker) changed KR2's text meanwhile.
         let k2 = FieldKey::new("2020-21/a/kr2", "text");
         store.insert(k2.clone(), Value::String("two (tracker)".into()));
         let now = page(vec![kr(1, "one, edited", None), kr(2, "two", None)]);
-        let changes = page_changes(Some(&base), &now, &store);
+        let changes = page_changes(Quarter::Q1, Some(&base), &now, &store);
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert_eq!(changes[0].key, FieldKey::new("2020-21/a/kr1", "text"));
         assert_eq!(changes[0].old, Some(Value::String("one".into())));
@@ -445,15 +484,15 @@ mod tests {
     fn records_leaving_the_page_are_marked_removed_and_come_back() {
         let base = page(vec![kr(1, "one", None), kr(2, "two", None)]);
         let mut store = Fields::new();
-        let first = page_changes(None, &base, &store);
+        let first = page_changes(Quarter::Q1, None, &base, &store);
         fields::apply(&mut store, &first);
         let without = page(vec![kr(1, "one", None)]);
-        let changes = page_changes(Some(&base), &without, &store);
+        let changes = page_changes(Quarter::Q1, Some(&base), &without, &store);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].key, FieldKey::new("2020-21/a/kr2", REMOVED));
         fields::apply(&mut store, &changes);
         assert_eq!(fields::unflatten(&fy(), &store).unwrap(), without);
-        let back = page_changes(Some(&without), &base, &store);
+        let back = page_changes(Quarter::Q1, Some(&without), &base, &store);
         fields::apply(&mut store, &back);
         assert_eq!(fields::unflatten(&fy(), &store).unwrap(), base);
     }

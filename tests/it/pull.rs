@@ -1,0 +1,234 @@
+//! `pull` and `export` against the real test wiki with the FY2020-21 fixture pages.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::support::{goalsbot, root, run, test_wiki, unique_title, write_config, Run};
+
+const QUARTERS: [&str; 4] = ["Q1", "Q2", "Q3", "Q4"];
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures/pages").join(name)
+}
+
+fn fixture_name(q: &str) -> String {
+    format!("Wikimedia_Technology%2FGoals%2F2020-21_{q}")
+}
+
+/// Loads the four quarter pages under a prefix of this test's own.
+fn load_fy2020_21(prefix: &str) {
+    let w = test_wiki();
+    let phab = std::fs::read_to_string(fixture("Template%3APhabricator.wikitext")).unwrap();
+    let mut pages = vec![("Template:Phabricator".to_string(), phab)];
+    for q in QUARTERS {
+        let text = std::fs::read_to_string(fixture(&format!("{}.wikitext", fixture_name(q)))).unwrap();
+        pages.push((format!("{prefix}/2020-21 {q}"), text));
+    }
+    let refs: Vec<(&str, &str)> = pages.iter().map(|(t, x)| (t.as_str(), x.as_str())).collect();
+    w.load_pages(&refs);
+}
+
+fn goalsbot_run(dir: &Path, cfg: &Path, args: &[&str]) -> Run {
+    let mut cmd = goalsbot(dir);
+    cmd.arg("--config").arg(cfg).args(args);
+    run(cmd)
+}
+
+/// The records the four pages together say, computed independently of the
+/// store: pages in quarter order, each page speaking for its own quarter's
+/// objective and goals and for every quarter's status and note (its status
+/// tables); a later page's non-null value replaces an earlier one.
+fn expected_export() -> Value {
+    let mut objectives: Vec<Map<String, Value>> = Vec::new();
+    for q in QUARTERS {
+        let golden: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{}.json", fixture_name(q)))).unwrap())
+                .unwrap();
+        for o in golden["fiscal_years"][0]["objectives"].as_array().unwrap() {
+            let o = o.as_object().unwrap();
+            let pos = match objectives.iter().position(|e| e["id"] == o["id"]) {
+                Some(p) => p,
+                None => {
+                    let mut fresh = o.clone();
+                    fresh.insert("key_results".into(), Value::Array(vec![]));
+                    objectives.push(fresh);
+                    objectives.len() - 1
+                }
+            };
+            let target = &mut objectives[pos];
+            overlay(target, o, &["key_results"]);
+            for kr in o["key_results"].as_array().unwrap() {
+                let kr = kr.as_object().unwrap();
+                let list = target.get_mut("key_results").unwrap().as_array_mut().unwrap();
+                let at = match list.iter().position(|e| e["id"] == kr["id"]) {
+                    Some(p) => p,
+                    None => {
+                        let mut fresh = kr.clone();
+                        fresh.insert("quarters".into(), Value::Object(Map::new()));
+                        list.push(Value::Object(fresh));
+                        list.len() - 1
+                    }
+                };
+                let t = list[at].as_object_mut().unwrap();
+                overlay(t, kr, &["quarters"]);
+                let quarters = t.get_mut("quarters").unwrap().as_object_mut().unwrap();
+                for (qq, entry) in kr["quarters"].as_object().unwrap() {
+                    let stated: Vec<&str> = if qq == q {
+                        vec!["objective", "goals", "status", "note"]
+                    } else {
+                        vec!["status", "note"]
+                    };
+                    let states_any = stated.iter().any(|f| !entry[*f].is_null() && *f != "goals")
+                        || (qq == q);
+                    if !states_any {
+                        continue;
+                    }
+                    let e = quarters.entry(qq.clone()).or_insert_with(|| {
+                        serde_json::json!({"objective": null, "goals": [], "status": null, "note": null})
+                    });
+                    for f in stated {
+                        if !entry[f].is_null() {
+                            e[f] = entry[f].clone();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    serde_json::json!({
+        "schema": "goalsbot.records/1",
+        "fiscal_years": [{"fiscal_year": "2020-21", "objectives": objectives}]
+    })
+}
+
+/// Copies `from`'s non-null fields onto `to`, except `skip`.
+fn overlay(to: &mut Map<String, Value>, from: &Map<String, Value>, skip: &[&str]) {
+    for (k, v) in from {
+        if skip.contains(&k.as_str()) || v.is_null() {
+            continue;
+        }
+        to.insert(k.clone(), v.clone());
+    }
+}
+
+/// The `N api`, `N html` figures of the pull summary line.
+fn counts(summary: &str) -> (u64, u64) {
+    let re = regex::Regex::new(r"(\d+) API requests, (\d+) HTML fetches").unwrap();
+    let c = re.captures(summary).unwrap_or_else(|| panic!("no counts in {summary}"));
+    (c[1].parse().unwrap(), c[2].parse().unwrap())
+}
+
+#[test]
+fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing() {
+    let w = test_wiki();
+    let prefix = unique_title("pull");
+    load_fy2020_21(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        w,
+        &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
+    );
+
+    let first = goalsbot_run(dir.path(), &cfg, &["pull"]);
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(first.stdout.contains("4 pages checked, 4 pulled"), "{}", first.stdout);
+    // One batched revision check for the four pages, one HTML fetch each.
+    assert_eq!(counts(&first.stdout), (1, 4), "{}", first.stdout);
+
+    let export = goalsbot_run(dir.path(), &cfg, &["export", "--format", "json"]);
+    assert_eq!(export.code, Some(0), "{export:?}");
+    let got: Value = serde_json::from_str(&export.stdout).expect("export is JSON");
+
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/records.schema.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&got).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "export does not match records.schema.json: {errors:#?}");
+
+    let want = expected_export();
+    let got_objs = got["fiscal_years"][0]["objectives"].as_array().unwrap();
+    let want_objs = want["fiscal_years"][0]["objectives"].as_array().unwrap();
+    assert_eq!(got_objs.len(), want_objs.len());
+    for (g, e) in got_objs.iter().zip(want_objs) {
+        assert_eq!(g["id"], e["id"]);
+        for (gk, ek) in g["key_results"].as_array().unwrap().iter().zip(e["key_results"].as_array().unwrap()) {
+            assert_eq!(gk, ek, "key result {} differs", ek["id"]);
+        }
+        assert_eq!(g, e, "objective {} differs", e["id"]);
+    }
+    assert_eq!(got, want);
+
+    // Nothing changed on the wiki: one revision check, no HTML fetch, store unchanged.
+    let before = w.server_requests();
+    let second = goalsbot_run(dir.path(), &cfg, &["pull"]);
+    let served = w.server_requests() - before;
+    assert_eq!(second.code, Some(0), "{second:?}");
+    assert!(second.stdout.contains("4 pages checked, 0 pulled, 4 unchanged"), "{}", second.stdout);
+    assert_eq!(counts(&second.stdout), (1, 0), "{}", second.stdout);
+    // Cross-check with the wiki's own request log: mwbot's site-info request at
+    // connect, then our one batched revision check; no rest.php request.
+    assert_eq!(served, 2, "requests seen by the wiki during the no-op pull");
+    let again = goalsbot_run(dir.path(), &cfg, &["export", "--format", "json"]);
+    assert_eq!(again.stdout, export.stdout);
+}
+
+#[test]
+fn a_page_with_no_objectives_is_refused_and_not_stored() {
+    let w = test_wiki();
+    let prefix = unique_title("refuse");
+    load_fy2020_21(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        w,
+        &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
+    );
+    let first = goalsbot_run(dir.path(), &cfg, &["pull"]);
+    assert_eq!(first.code, Some(0), "{first:?}");
+    let before = goalsbot_run(dir.path(), &cfg, &["export"]).stdout;
+
+    // Someone blanks the Q2 page.
+    w.load_pages(&[(&format!("{prefix}/2020-21 Q2"), "Blanked.\n")]);
+    let pulled = goalsbot_run(dir.path(), &cfg, &["pull"]);
+    assert_eq!(pulled.code, Some(3), "{pulled:?}");
+    assert!(pulled.stdout.contains("REFUSED"), "{}", pulled.stdout);
+    assert!(pulled.stdout.contains("yields no objectives"), "{}", pulled.stdout);
+    let after = goalsbot_run(dir.path(), &cfg, &["export"]).stdout;
+    assert_eq!(before, after, "a refused page changed the store");
+}
+
+#[test]
+fn export_csv_has_the_records_md_columns() {
+    let w = test_wiki();
+    let prefix = unique_title("csv");
+    load_fy2020_21(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        w,
+        &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
+    );
+    assert_eq!(goalsbot_run(dir.path(), &cfg, &["pull", "--fy", "2020-21"]).code, Some(0));
+    let csv = goalsbot_run(dir.path(), &cfg, &["export", "--format", "csv"]);
+    assert_eq!(csv.code, Some(0), "{csv:?}");
+    let mut lines = csv.stdout.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "fiscal_year,objective_id,program,objective_title,kr_id,kind,number,text,managers,baseline,year_goal,quarter,objective,goals,status,note"
+    );
+    assert!(csv.stdout.contains("2020-21/front-line-defenses/kr2"), "{}", csv.stdout);
+    assert!(lines.count() > 23, "one row per KR per quarter with data");
+}
+
+#[test]
+fn pull_of_a_page_that_is_not_a_quarter_page_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = goalsbot(dir.path());
+    cmd.args(["pull", "--page", "Main Page"]);
+    let out = run(cmd);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("--page \"Main Page\" is not a quarter page"), "{}", out.stderr);
+}
