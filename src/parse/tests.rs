@@ -598,9 +598,9 @@ mod never_panics {
             assert!(id.is_match(&o.id), "bad objective id {}", o.id);
             assert!(objective_ids.insert(o.id.clone()), "duplicate {}", o.id);
             for k in &o.key_results {
-                let rest = k.id.strip_prefix(&format!("{}/", o.id)).unwrap_or_else(|| {
-                    panic!("KR id {} outside objective {}", k.id, o.id)
-                });
+                let rest =
+                    k.id.strip_prefix(&format!("{}/", o.id))
+                        .unwrap_or_else(|| panic!("KR id {} outside objective {}", k.id, o.id));
                 assert_eq!(rest, format!("{}{}", k.kind.id_stem(), k.number));
                 assert!(k.number >= 1);
                 assert!(kr_ids.insert(k.id.clone()), "duplicate {}", k.id);
