@@ -105,7 +105,7 @@ fn flatten_element(node: &Wikinode, name: &str, depth: usize, out: &mut Vec<Bloc
         "pre" => {
             let mut inline = Inline::default();
             inline_children(node, &mut inline, true, depth);
-            for raw in inline.text.split('\n') {
+            for (raw, tasks) in inline.pieces(&inline.text) {
                 let trimmed = raw.trim_start();
                 let stars = trimmed
                     .chars()
@@ -119,7 +119,7 @@ fn flatten_element(node: &Wikinode, name: &str, depth: usize, out: &mut Vec<Bloc
                 out.push(Block::Line(Line {
                     text,
                     bullet,
-                    tasks: inline.tasks.clone(),
+                    tasks,
                 }));
             }
         }
@@ -212,7 +212,9 @@ fn flatten_list_item(item: &Wikinode, level: Option<u8>, depth: usize, out: &mut
 #[derive(Default)]
 struct Inline {
     text: String,
-    tasks: Vec<String>,
+    /// Task ids from link targets, with the byte offset in `text` where the
+    /// link starts, so each one lands on the line that holds its link.
+    tasks: Vec<(usize, String)>,
 }
 
 impl Inline {
@@ -228,17 +230,36 @@ impl Inline {
 
     /// Emits one line per `<br>`-separated piece; empty pieces are dropped.
     fn flush_lines(&mut self, bullet: Option<u8>, out: &mut Vec<Block>) {
-        let tasks = std::mem::take(&mut self.tasks);
-        for piece in std::mem::take(&mut self.text).split('\n') {
+        let text = std::mem::take(&mut self.text);
+        for (piece, tasks) in self.pieces(&text) {
             let text = collapse(piece);
             if !text.is_empty() {
                 out.push(Block::Line(Line {
                     text,
                     bullet,
-                    tasks: tasks.clone(),
+                    tasks,
                 }));
             }
         }
+        self.tasks.clear();
+    }
+
+    /// The `\n`-separated pieces of `text`, each with the tasks of its links.
+    fn pieces<'t>(&self, text: &'t str) -> Vec<(&'t str, Vec<String>)> {
+        let mut start = 0;
+        text.split('\n')
+            .map(|piece| {
+                let end = start + piece.len();
+                let tasks = self
+                    .tasks
+                    .iter()
+                    .filter(|(at, _)| (start..=end).contains(at))
+                    .map(|(_, t)| t.clone())
+                    .collect();
+                start = end + 1;
+                (piece, tasks)
+            })
+            .collect()
     }
 }
 
@@ -269,7 +290,10 @@ fn inline_element(
         "br" => inline.text.push('\n'),
         "a" => {
             if let Some(href) = attr(node, "href") {
-                inline.tasks.extend(tasks_in_href(&href));
+                let at = inline.text.len();
+                inline
+                    .tasks
+                    .extend(tasks_in_href(&href).into_iter().map(|t| (at, t)));
             }
             inline_children(node, inline, keep_newlines, depth);
         }
@@ -448,6 +472,23 @@ mod tests {
                 bullet: None,
                 tasks: vec!["T234567".into()],
             })]
+        );
+    }
+
+    #[test]
+    fn tasks_stay_on_the_line_of_their_link() {
+        // regression: every line of a paragraph or <pre> got all its links' tasks.
+        let b = blocks(r#"<p>KR1 a<br/>KR2 <a rel="mw:WikiLink" href="./Phab:T234567">b</a></p>"#);
+        assert_eq!(
+            b,
+            vec![
+                line("KR1 a", None),
+                Block::Line(Line {
+                    text: "KR2 b".into(),
+                    bullet: None,
+                    tasks: vec!["T234567".into()],
+                })
+            ]
         );
     }
 

@@ -51,7 +51,9 @@ use crate::records::{slug, FiscalYear, KeyResult, Kind, Objective, Quarter, Quar
 /// What one quarter page yields: its objectives and what could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedPage {
+    /// The fiscal year the caller said the page is for (ids are built on it).
     pub fiscal_year: FiscalYear,
+    /// The page's quarter; bullets right after an item are its goals for it.
     pub quarter: Quarter,
     /// Objectives in page order; empty when the page has none (the caller
     /// refuses such a page rather than treating it as "all deleted").

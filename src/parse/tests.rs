@@ -598,9 +598,9 @@ mod never_panics {
             assert!(id.is_match(&o.id), "bad objective id {}", o.id);
             assert!(objective_ids.insert(o.id.clone()), "duplicate {}", o.id);
             for k in &o.key_results {
-                let rest = k.id.strip_prefix(&format!("{}/", o.id)).unwrap_or_else(|| {
-                    panic!("KR id {} outside objective {}", k.id, o.id)
-                });
+                let rest =
+                    k.id.strip_prefix(&format!("{}/", o.id))
+                        .unwrap_or_else(|| panic!("KR id {} outside objective {}", k.id, o.id));
                 assert_eq!(rest, format!("{}{}", k.kind.id_stem(), k.number));
                 assert!(k.number >= 1);
                 assert!(kr_ids.insert(k.id.clone()), "duplicate {}", k.id);
@@ -635,4 +635,26 @@ mod never_panics {
             check_invariants(&parse_quarter_page(html, &fy(), Quarter::Q1));
         }
     }
+}
+
+#[test]
+fn hostile_page_warnings_name_what_was_ignored() {
+    let html = include_str!("../../tests/fixtures/pages/Goalsbot_test%2FHostile_2020-21_Q2.html");
+    let parsed = parse_quarter_page(html, &fy(), Quarter::Q2);
+    let w = parsed.warnings.join("\n");
+    for expected in [
+        "second KR1 ignored: A duplicate KR1",
+        "quarter block outside any key result ignored: Q2 Goals:",
+        "bullet outside any key result ignored: orphan goal after a duplicate",
+        "text ignored: KR1.5 is a version number",
+        "text ignored: Q9 Goals: not a quarter",
+        "bullet outside any key result ignored: stray bullet",
+        "“Objective:” label without text ignored",
+        "malformed data-goalsbot-kr=\"DROP TABLE\"",
+        "row 2020-21/tricky-things-quotes/kr7 matches no key result",
+        "malformed data-goalsbot-objective=\"<b>bad</b>\"",
+    ] {
+        assert!(w.contains(expected), "missing {expected:?} in:\n{w}");
+    }
+    assert_eq!(parsed.warnings.len(), 10, "{w}");
 }
