@@ -1,5 +1,6 @@
-//! Shared helpers for the integration tests: a real throwaway MediaWiki and the goalsbot binary.
+//! Shared helpers for the integration tests: a real throwaway MediaWiki, a real throwaway MariaDB and the goalsbot binary.
 
+pub mod mariadb;
 pub mod wiki;
 
 use std::path::{Path, PathBuf};
