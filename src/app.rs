@@ -20,7 +20,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let config = &loaded.config;
     match cli.command {
         Command::Doctor => crate::doctor::run(&loaded, &creds).await,
-        Command::Pull { fiscal_years, pages } => {
+        Command::Pull {
+            fiscal_years,
+            pages,
+        } => {
             let targets = crate::pull::targets(config, &fiscal_years, &pages)?;
             let store = open_store(config).await?;
             let wiki = Wiki::connect(config, &creds).await?;

@@ -103,7 +103,9 @@ impl PagesConfig {
     pub fn parse_quarter_title(&self, title: &str) -> Option<(FiscalYear, Quarter)> {
         let title = title.replace('_', " ");
         let prefix = self.prefix.replace('_', " ");
-        let rest = title.strip_prefix(prefix.trim_end_matches('/'))?.strip_prefix('/')?;
+        let rest = title
+            .strip_prefix(prefix.trim_end_matches('/'))?
+            .strip_prefix('/')?;
         let (fy, q) = rest.trim().rsplit_once(' ')?;
         if !q.starts_with('Q') {
             return None;
@@ -620,9 +622,18 @@ mod tests {
             p.parse_quarter_title("Wikimedia_Technology/Goals/2020-21_Q2"),
             Some((fy.clone(), Quarter::Q2))
         );
-        assert_eq!(p.parse_quarter_title(&p.quarter_page(&fy, Quarter::Q4)), Some((fy.clone(), Quarter::Q4)));
-        assert_eq!(p.parse_quarter_title("Wikimedia Technology/Goals/2020-21"), None);
-        assert_eq!(p.parse_quarter_title("Wikimedia Technology/Goals/2020-21 Q2/de"), None);
+        assert_eq!(
+            p.parse_quarter_title(&p.quarter_page(&fy, Quarter::Q4)),
+            Some((fy.clone(), Quarter::Q4))
+        );
+        assert_eq!(
+            p.parse_quarter_title("Wikimedia Technology/Goals/2020-21"),
+            None
+        );
+        assert_eq!(
+            p.parse_quarter_title("Wikimedia Technology/Goals/2020-21 Q2/de"),
+            None
+        );
         assert_eq!(p.parse_quarter_title("Other/2020-21 Q2"), None);
     }
 

@@ -75,7 +75,8 @@ impl Report {
     /// The summary printed on stdout: one line per page, then totals.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let (mut changed, mut unchanged, mut missing, mut refused, mut failed, mut fields) = (0, 0, 0, 0, 0, 0);
+        let (mut changed, mut unchanged, mut missing, mut refused, mut failed, mut fields) =
+            (0, 0, 0, 0, 0, 0);
         for (t, o) in &self.pages {
             let line = match o {
                 Outcome::Unchanged { revid } => {
@@ -96,7 +97,11 @@ impl Report {
                 } => {
                     changed += 1;
                     fields += changes;
-                    let verb = if self.dry_run { "would change" } else { "changed" };
+                    let verb = if self.dry_run {
+                        "would change"
+                    } else {
+                        "changed"
+                    };
                     let mut l = format!(
                         "pulled     {} (revision {revid}): {objectives} objectives, {key_results} key results, {changes} fields {verb}",
                         t.title
@@ -136,7 +141,11 @@ impl Report {
 
 /// The pages to pull: the `--page` titles (which must be quarter pages under
 /// the prefix), else every quarter page of the `--fy` years, else of all configured years.
-pub fn targets(config: &Config, fys: &[FiscalYear], pages: &[String]) -> Result<Vec<Target>, UsageError> {
+pub fn targets(
+    config: &Config,
+    fys: &[FiscalYear],
+    pages: &[String],
+) -> Result<Vec<Target>, UsageError> {
     if pages.is_empty() {
         return Ok(config
             .pages
@@ -152,13 +161,16 @@ pub fn targets(config: &Config, fys: &[FiscalYear], pages: &[String]) -> Result<
     pages
         .iter()
         .map(|title| {
-            let (fiscal_year, quarter) = config.pages.parse_quarter_title(title).ok_or_else(|| {
-                UsageError::new(format!(
-                    "--page {title:?} is not a quarter page: expected \"{}/FY Qn\", e.g. {:?}",
-                    config.pages.prefix,
-                    config.pages.quarter_page(&FiscalYear::starting(2020), Quarter::Q2)
-                ))
-            })?;
+            let (fiscal_year, quarter) =
+                config.pages.parse_quarter_title(title).ok_or_else(|| {
+                    UsageError::new(format!(
+                        "--page {title:?} is not a quarter page: expected \"{}/FY Qn\", e.g. {:?}",
+                        config.pages.prefix,
+                        config
+                            .pages
+                            .quarter_page(&FiscalYear::starting(2020), Quarter::Q2)
+                    ))
+                })?;
             Ok(Target {
                 title: title.replace('_', " "),
                 fiscal_year,
@@ -182,7 +194,11 @@ pub fn page_fields(records: &FiscalYearRecords, quarter: Quarter) -> Fields {
             if v.is_null() {
                 return false;
             }
-            match k.field.strip_prefix("quarters.").and_then(|f| f.split_once('.')) {
+            match k
+                .field
+                .strip_prefix("quarters.")
+                .and_then(|f| f.split_once('.'))
+            {
                 Some((q, sub)) => q == quarter.as_str() || matches!(sub, "status" | "note"),
                 None => true,
             }
@@ -209,7 +225,8 @@ pub fn page_changes(
         .into_iter()
         .map(|c| (c.key, c.new))
         .collect();
-    let present: std::collections::BTreeSet<&str> = new_fields.keys().map(|k| k.record.as_str()).collect();
+    let present: std::collections::BTreeSet<&str> =
+        new_fields.keys().map(|k| k.record.as_str()).collect();
     for record in present {
         let key = FieldKey::new(record, REMOVED);
         if store.get(&key) == Some(&Value::Bool(true)) {
@@ -234,13 +251,23 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(now.timestamp_nanos_opt().unwrap_or_default() as u128);
     h.write_u32(std::process::id());
-    format!("{}-{:04x}", now.format("%Y-%m-%dT%H:%MZ"), h.finish() & 0xffff)
+    format!(
+        "{}-{:04x}",
+        now.format("%Y-%m-%dT%H:%MZ"),
+        h.finish() & 0xffff
+    )
 }
 
 /// Pulls the targets from the wiki into the store. Each page is applied in one
 /// store transaction together with its new sync state: a failure leaves that
 /// page as it was and the run goes on with the next.
-pub async fn pull(wiki: &Wiki, store: &Store, targets: &[Target], run_id: &str, dry_run: bool) -> Result<Report> {
+pub async fn pull(
+    wiki: &Wiki,
+    store: &Store,
+    targets: &[Target],
+    run_id: &str,
+    dry_run: bool,
+) -> Result<Report> {
     let titles: Vec<String> = targets.iter().map(|t| t.title.clone()).collect();
     let revisions = wiki
         .latest_revisions(&titles)
@@ -256,15 +283,17 @@ pub async fn pull(wiki: &Wiki, store: &Store, targets: &[Target], run_id: &str, 
         progress.set_message(target.title.clone());
         let outcome = match rev.latest {
             None => Outcome::Missing,
-            Some(latest) => match pull_page(wiki, store, target, &rev.title, &latest, run_id, dry_run).await {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::error!(page = %target.title, "pull failed: {e:#}");
-                    Outcome::Failed {
-                        error: format!("{e:#}"),
+            Some(latest) => {
+                match pull_page(wiki, store, target, &rev.title, &latest, run_id, dry_run).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::error!(page = %target.title, "pull failed: {e:#}");
+                        Outcome::Failed {
+                            error: format!("{e:#}"),
+                        }
                     }
                 }
-            },
+            }
         };
         tracing::info!(page = %target.title, outcome = ?outcome_kind(&outcome), "page done");
         report.pages.push((target.clone(), outcome));
@@ -296,7 +325,9 @@ async fn pull_page(
 ) -> Result<Outcome> {
     let state = store.page_state(&target.title).await?;
     if state.as_ref().is_some_and(|s| s.revid == latest.revid) {
-        return Ok(Outcome::Unchanged { revid: latest.revid });
+        return Ok(Outcome::Unchanged {
+            revid: latest.revid,
+        });
     }
     let html = wiki.revision_html(resolved_title, latest.revid).await?;
     // The parser is synchronous and its DOM is not Send: keep it out of any await.
@@ -316,10 +347,20 @@ async fn pull_page(
         objectives: parsed.objectives,
     };
     let current = store.load_fields(&target.fiscal_year).await?;
-    let changes = page_changes(target.quarter, state.as_ref().map(|s| &s.records), &records, &current);
+    let changes = page_changes(
+        target.quarter,
+        state.as_ref().map(|s| &s.records),
+        &records,
+        &current,
+    );
     let timestamp = DateTime::parse_from_rfc3339(&latest.timestamp)
         .map(|t| t.with_timezone(&Utc))
-        .with_context(|| format!("revision {} has an unreadable timestamp {:?}", latest.revid, latest.timestamp))?;
+        .with_context(|| {
+            format!(
+                "revision {} has an unreadable timestamp {:?}",
+                latest.revid, latest.timestamp
+            )
+        })?;
     let provenance = Provenance {
         at: Utc::now(),
         run_id: run_id.to_string(),
@@ -361,12 +402,21 @@ pub fn describe_change(c: &FieldChange) -> String {
             }
         }
     };
-    format!("{} {}: {} → {}", c.key.record, c.key.field, show(&c.old), show(&c.new))
+    format!(
+        "{} {}: {} → {}",
+        c.key.record,
+        c.key.field,
+        show(&c.old),
+        show(&c.new)
+    )
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise.
 fn progress_bar(len: usize) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(Some(len as u64), indicatif::ProgressDrawTarget::stderr());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
     if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}") {
         bar.set_style(style);
     }
@@ -376,7 +426,7 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{Kind, KeyResult, Objective, QuarterEntry, Status};
+    use crate::records::{KeyResult, Kind, Objective, QuarterEntry, Status};
     use std::collections::BTreeMap;
 
     fn fy() -> FiscalYear {
@@ -425,7 +475,9 @@ mod tests {
     fn first_pull_applies_everything_the_page_states() {
         let new = page(vec![kr(1, "one", None)]);
         let changes = page_changes(Quarter::Q1, None, &new, &Fields::new());
-        assert!(changes.iter().all(|c| c.old.is_none() && c.new.as_ref().is_some_and(|v| !v.is_null())));
+        assert!(changes
+            .iter()
+            .all(|c| c.old.is_none() && c.new.as_ref().is_some_and(|v| !v.is_null())));
         let mut store = Fields::new();
         fields::apply(&mut store, &changes);
         assert_eq!(fields::unflatten(&fy(), &store).unwrap(), new);
@@ -434,7 +486,11 @@ mod tests {
     #[test]
     fn a_page_that_does_not_show_a_value_does_not_erase_it() {
         // regression: the Q4 page (no status table) wiped statuses read from the Q3 table.
-        let q3 = page(vec![kr(1, "one", Some((Quarter::Q1, status(Status::OnTrack))))]);
+        let q3 = page(vec![kr(
+            1,
+            "one",
+            Some((Quarter::Q1, status(Status::OnTrack))),
+        )]);
         let mut store = Fields::new();
         let first = page_changes(Quarter::Q1, None, &q3, &store);
         fields::apply(&mut store, &first);
@@ -454,12 +510,20 @@ mod tests {
         let mut store = Fields::new();
         let first = page_changes(Quarter::Q1, None, &q1, &store);
         fields::apply(&mut store, &first);
-        let q3 = page(vec![kr(1, "one", Some((Quarter::Q1, status(Status::Complete))))]);
+        let q3 = page(vec![kr(
+            1,
+            "one",
+            Some((Quarter::Q1, status(Status::Complete))),
+        )]);
         let changes = page_changes(Quarter::Q3, None, &q3, &store);
         assert_eq!(changes.len(), 1, "{changes:?}");
-        assert_eq!(changes[0].key, FieldKey::new("2020-21/a/kr1", "quarters.Q1.status"));
+        assert_eq!(
+            changes[0].key,
+            FieldKey::new("2020-21/a/kr1", "quarters.Q1.status")
+        );
         fields::apply(&mut store, &changes);
-        let entry = &fields::unflatten(&fy(), &store).unwrap().objectives[0].key_results[0].quarters[&Quarter::Q1];
+        let entry = &fields::unflatten(&fy(), &store).unwrap().objectives[0].key_results[0]
+            .quarters[&Quarter::Q1];
         assert_eq!(entry.goals, goals.goals);
         assert_eq!(entry.status, Some(Status::Complete));
     }
@@ -499,8 +563,15 @@ mod tests {
 
     #[test]
     fn run_ids_look_like_the_spec() {
-        let t = DateTime::parse_from_rfc3339("2020-12-01T10:00:30Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2020-12-01T10:00:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let id = new_run_id(t);
-        assert!(regex::Regex::new(r"^2020-12-01T10:00Z-[0-9a-f]{4}$").unwrap().is_match(&id), "{id}");
+        assert!(
+            regex::Regex::new(r"^2020-12-01T10:00Z-[0-9a-f]{4}$")
+                .unwrap()
+                .is_match(&id),
+            "{id}"
+        );
     }
 }

@@ -22,10 +22,14 @@ fn load_fy2020_21(prefix: &str) {
     let phab = std::fs::read_to_string(fixture("Template%3APhabricator.wikitext")).unwrap();
     let mut pages = vec![("Template:Phabricator".to_string(), phab)];
     for q in QUARTERS {
-        let text = std::fs::read_to_string(fixture(&format!("{}.wikitext", fixture_name(q)))).unwrap();
+        let text =
+            std::fs::read_to_string(fixture(&format!("{}.wikitext", fixture_name(q)))).unwrap();
         pages.push((format!("{prefix}/2020-21 {q}"), text));
     }
-    let refs: Vec<(&str, &str)> = pages.iter().map(|(t, x)| (t.as_str(), x.as_str())).collect();
+    let refs: Vec<(&str, &str)> = pages
+        .iter()
+        .map(|(t, x)| (t.as_str(), x.as_str()))
+        .collect();
     w.load_pages(&refs);
 }
 
@@ -42,9 +46,10 @@ fn goalsbot_run(dir: &Path, cfg: &Path, args: &[&str]) -> Run {
 fn expected_export() -> Value {
     let mut objectives: Vec<Map<String, Value>> = Vec::new();
     for q in QUARTERS {
-        let golden: Value =
-            serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{}.json", fixture_name(q)))).unwrap())
-                .unwrap();
+        let golden: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture(&format!("{}.json", fixture_name(q)))).unwrap(),
+        )
+        .unwrap();
         for o in golden["fiscal_years"][0]["objectives"].as_array().unwrap() {
             let o = o.as_object().unwrap();
             let pos = match objectives.iter().position(|e| e["id"] == o["id"]) {
@@ -60,7 +65,11 @@ fn expected_export() -> Value {
             overlay(target, o, &["key_results"]);
             for kr in o["key_results"].as_array().unwrap() {
                 let kr = kr.as_object().unwrap();
-                let list = target.get_mut("key_results").unwrap().as_array_mut().unwrap();
+                let list = target
+                    .get_mut("key_results")
+                    .unwrap()
+                    .as_array_mut()
+                    .unwrap();
                 let at = match list.iter().position(|e| e["id"] == kr["id"]) {
                     Some(p) => p,
                     None => {
@@ -79,8 +88,8 @@ fn expected_export() -> Value {
                     } else {
                         vec!["status", "note"]
                     };
-                    let states_any = stated.iter().any(|f| !entry[*f].is_null() && *f != "goals")
-                        || (qq == q);
+                    let states_any =
+                        stated.iter().any(|f| !entry[*f].is_null() && *f != "goals") || (qq == q);
                     if !states_any {
                         continue;
                     }
@@ -115,7 +124,9 @@ fn overlay(to: &mut Map<String, Value>, from: &Map<String, Value>, skip: &[&str]
 /// The `N api`, `N html` figures of the pull summary line.
 fn counts(summary: &str) -> (u64, u64) {
     let re = regex::Regex::new(r"(\d+) API requests, (\d+) HTML fetches").unwrap();
-    let c = re.captures(summary).unwrap_or_else(|| panic!("no counts in {summary}"));
+    let c = re
+        .captures(summary)
+        .unwrap_or_else(|| panic!("no counts in {summary}"));
     (c[1].parse().unwrap(), c[2].parse().unwrap())
 }
 
@@ -133,7 +144,11 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
 
     let first = goalsbot_run(dir.path(), &cfg, &["pull"]);
     assert_eq!(first.code, Some(0), "{first:?}");
-    assert!(first.stdout.contains("4 pages checked, 4 pulled"), "{}", first.stdout);
+    assert!(
+        first.stdout.contains("4 pages checked, 4 pulled"),
+        "{}",
+        first.stdout
+    );
     // One batched revision check for the four pages, one HTML fetch each.
     assert_eq!(counts(&first.stdout), (1, 4), "{}", first.stdout);
 
@@ -141,12 +156,19 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
     assert_eq!(export.code, Some(0), "{export:?}");
     let got: Value = serde_json::from_str(&export.stdout).expect("export is JSON");
 
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/records.schema.json")).unwrap())
-            .unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/records.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(&got).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "export does not match records.schema.json: {errors:#?}");
+    let errors: Vec<String> = validator
+        .iter_errors(&got)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "export does not match records.schema.json: {errors:#?}"
+    );
 
     let want = expected_export();
     let got_objs = got["fiscal_years"][0]["objectives"].as_array().unwrap();
@@ -154,7 +176,12 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
     assert_eq!(got_objs.len(), want_objs.len());
     for (g, e) in got_objs.iter().zip(want_objs) {
         assert_eq!(g["id"], e["id"]);
-        for (gk, ek) in g["key_results"].as_array().unwrap().iter().zip(e["key_results"].as_array().unwrap()) {
+        for (gk, ek) in g["key_results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(e["key_results"].as_array().unwrap())
+        {
             assert_eq!(gk, ek, "key result {} differs", ek["id"]);
         }
         assert_eq!(g, e, "objective {} differs", e["id"]);
@@ -166,7 +193,13 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
     let second = goalsbot_run(dir.path(), &cfg, &["pull"]);
     let served = w.server_requests() - before;
     assert_eq!(second.code, Some(0), "{second:?}");
-    assert!(second.stdout.contains("4 pages checked, 0 pulled, 4 unchanged"), "{}", second.stdout);
+    assert!(
+        second
+            .stdout
+            .contains("4 pages checked, 0 pulled, 4 unchanged"),
+        "{}",
+        second.stdout
+    );
     assert_eq!(counts(&second.stdout), (1, 0), "{}", second.stdout);
     // Cross-check with the wiki's own request log: mwbot's site-info request at
     // connect, then our one batched revision check; no rest.php request.
@@ -195,7 +228,11 @@ fn a_page_with_no_objectives_is_refused_and_not_stored() {
     let pulled = goalsbot_run(dir.path(), &cfg, &["pull"]);
     assert_eq!(pulled.code, Some(3), "{pulled:?}");
     assert!(pulled.stdout.contains("REFUSED"), "{}", pulled.stdout);
-    assert!(pulled.stdout.contains("yields no objectives"), "{}", pulled.stdout);
+    assert!(
+        pulled.stdout.contains("yields no objectives"),
+        "{}",
+        pulled.stdout
+    );
     let after = goalsbot_run(dir.path(), &cfg, &["export"]).stdout;
     assert_eq!(before, after, "a refused page changed the store");
 }
@@ -211,7 +248,10 @@ fn export_csv_has_the_records_md_columns() {
         w,
         &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
     );
-    assert_eq!(goalsbot_run(dir.path(), &cfg, &["pull", "--fy", "2020-21"]).code, Some(0));
+    assert_eq!(
+        goalsbot_run(dir.path(), &cfg, &["pull", "--fy", "2020-21"]).code,
+        Some(0)
+    );
     let csv = goalsbot_run(dir.path(), &cfg, &["export", "--format", "csv"]);
     assert_eq!(csv.code, Some(0), "{csv:?}");
     let mut lines = csv.stdout.lines();
@@ -219,7 +259,11 @@ fn export_csv_has_the_records_md_columns() {
         lines.next().unwrap(),
         "fiscal_year,objective_id,program,objective_title,kr_id,kind,number,text,managers,baseline,year_goal,quarter,objective,goals,status,note"
     );
-    assert!(csv.stdout.contains("2020-21/front-line-defenses/kr2"), "{}", csv.stdout);
+    assert!(
+        csv.stdout.contains("2020-21/front-line-defenses/kr2"),
+        "{}",
+        csv.stdout
+    );
     assert!(lines.count() > 23, "one row per KR per quarter with data");
 }
 
@@ -230,5 +274,10 @@ fn pull_of_a_page_that_is_not_a_quarter_page_is_a_usage_error() {
     cmd.args(["pull", "--page", "Main Page"]);
     let out = run(cmd);
     assert_eq!(out.code, Some(2), "{out:?}");
-    assert!(out.stderr.contains("--page \"Main Page\" is not a quarter page"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--page \"Main Page\" is not a quarter page"),
+        "{}",
+        out.stderr
+    );
 }

@@ -15,7 +15,7 @@ if [ ! -f "$dir/wiki.env" ]; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   bash "$wiki" create "$dir" "$port" >/dev/null
   shopt -s nullglob
-  pages=("$root"/tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F*.wikitext)
+  pages=("$root"/tests/fixtures/pages/Template%3A*.wikitext "$root"/tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F*.wikitext)
   if [ ${#pages[@]} -gt 0 ]; then
     bash "$wiki" load "$dir" "${pages[@]}"
   else
