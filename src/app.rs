@@ -2,13 +2,14 @@
 
 use std::io::Write as _;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::Utc;
 
 use crate::cli::{Cli, Command, ExportFormat};
-use crate::config::{self, mask_url, Config, ProcessEnv};
-use crate::error::ExitCode;
+use crate::config::{self, Config, ProcessEnv};
+use crate::error::{ExitCode, UsageError};
 use crate::store::Store;
+use crate::tracker::{self, SetRequest};
 use crate::wiki::Wiki;
 
 /// Runs one command line; `Err` carries what went wrong, the exit code follows from it.
@@ -33,6 +34,69 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", report.render());
             Ok(report.exit_code())
         }
+        Command::Set {
+            kr_id,
+            quarter,
+            status,
+            note,
+            year_goal,
+            baseline,
+        } => {
+            let req = SetRequest {
+                kr_id,
+                quarter,
+                status,
+                note,
+                year_goal,
+                baseline,
+            };
+            let fy = crate::store::record_fiscal_year(&req.kr_id)
+                .map_err(|e| UsageError::new(format!("{e:#}")))?;
+            let store = open_store(config).await?;
+            let current = store.load_fields(&fy).await?;
+            let changes = tracker::set_changes(&req, &current)?;
+            let report = tracker::commit(&store, changes, &command_line(), cli.dry_run).await?;
+            store.close().await;
+            print!("{}", report.render());
+            Ok(ExitCode::Ok)
+        }
+        Command::Import { file, format } => {
+            let format = format.unwrap_or_else(|| {
+                if file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+                {
+                    ExportFormat::Csv
+                } else {
+                    ExportFormat::Json
+                }
+            });
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| UsageError::new(format!("cannot read {}: {e}", file.display())))?;
+            let parsed = match format {
+                ExportFormat::Json => crate::export::from_json(&text),
+                ExportFormat::Csv => crate::export::from_csv(&text),
+            }
+            .map_err(|e| {
+                UsageError::new(format!("{}: {e:#}; nothing was imported", file.display()))
+            })?;
+            let store = open_store(config).await?;
+            let mut current = std::collections::BTreeMap::new();
+            for fy in &parsed.fiscal_years {
+                current.insert(
+                    fy.fiscal_year.clone(),
+                    store.load_fields(&fy.fiscal_year).await?,
+                );
+            }
+            let changes = tracker::import_changes(&parsed, &current, format == ExportFormat::Csv)
+                .map_err(|e| {
+                UsageError::new(format!("{}: {e}; nothing was imported", file.display()))
+            })?;
+            let report = tracker::commit(&store, changes, &command_line(), cli.dry_run).await?;
+            store.close().await;
+            print!("{}", report.render());
+            Ok(ExitCode::Ok)
+        }
         Command::Export {
             format,
             fiscal_years,
@@ -55,9 +119,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Opens the configured store, saying which one when that fails.
+/// Opens the configured store (its errors name the store, password masked).
 async fn open_store(config: &Config) -> Result<Store> {
-    Store::open(&config.store.url)
-        .await
-        .with_context(|| format!("cannot open the store {}", mask_url(&config.store.url)))
+    Store::open(&config.store.url).await
+}
+
+/// The command line, for the provenance of tracker edits.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("goalsbot {}", args.join(" "))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
-use crate::records::FiscalYear;
+use crate::records::{FiscalYear, Quarter};
 
 /// goalsbot keeps the Technology Goals pages of a wiki in sync with a goals tracker.
 #[derive(Debug, Parser)]
@@ -54,6 +54,34 @@ pub enum Command {
         /// The state at this moment (RFC 3339, e.g. 2021-01-15T00:00:00Z), from the store's history.
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         as_of: Option<DateTime<Utc>>,
+    },
+    /// A tracker edit of one key result, recorded with the operator as author.
+    Set {
+        /// The KR's id, e.g. 2020-21/front-line-defenses/kr2.
+        kr_id: String,
+        /// The quarter that --status and --note are about.
+        #[arg(long, value_name = "Qn")]
+        quarter: Option<Quarter>,
+        /// complete, on-track, concerns, at-risk, paused, not-scheduled, or none to clear.
+        #[arg(long, value_name = "S")]
+        status: Option<String>,
+        /// The status note ("" clears it).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// The year goal ("" clears it).
+        #[arg(long, value_name = "TEXT")]
+        year_goal: Option<String>,
+        /// The baseline ("" clears it).
+        #[arg(long, value_name = "TEXT")]
+        baseline: Option<String>,
+    },
+    /// Records as exported (JSON or CSV) → store, as tracker edits, in one transaction.
+    Import {
+        /// The file to import.
+        file: PathBuf,
+        /// Its format (default: from the file name, else json).
+        #[arg(long, value_enum)]
+        format: Option<ExportFormat>,
     },
     /// Check config, wiki, login, rights and store; say what is wrong.
     Doctor,

@@ -1,5 +1,7 @@
 //! The `goalsbot` binary: parses the command line, sets up logging, maps results to exit codes.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use goalsbot::cli::Cli;
 use goalsbot::error::ExitCode;
@@ -12,6 +14,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .init();
 

@@ -306,6 +306,7 @@ impl Sqlite {
             )
             .await?;
             applied += 1;
+            crate::fault::point("store.apply", applied as u64);
         }
         if let Some(page) = page {
             upsert_page(&mut tx, page).await?;

@@ -6,3 +6,4 @@ mod pull;
 mod smoke;
 mod store;
 mod support;
+mod tracker;

@@ -1,0 +1,389 @@
+//! Tracker edits: `set` and `import`, changes people make in the store itself rather than on the wiki.
+//!
+//! Both are planned by plain functions from the store's current fields to a
+//! list of [`FieldChange`]s, then applied in one store transaction with the
+//! operator as author. A push or sync later writes them to the wiki.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::error::UsageError;
+use crate::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
+use crate::records::{Export, FiscalYear, Quarter, Status};
+use crate::store::{record_fiscal_year, Provenance, Source, Store};
+
+/// Who is making tracker edits: `$GOALSBOT_OPERATOR`, else the login name.
+pub fn operator() -> String {
+    ["GOALSBOT_OPERATOR", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "unknown operator".into())
+}
+
+/// What `goalsbot set` was asked to change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetRequest {
+    pub kr_id: String,
+    pub quarter: Option<Quarter>,
+    /// `Some("none")` clears the status.
+    pub status: Option<String>,
+    /// An empty note clears it.
+    pub note: Option<String>,
+    pub year_goal: Option<String>,
+    pub baseline: Option<String>,
+}
+
+/// Texts in records are single lines of plain text: trim, collapse whitespace; empty means "clear".
+fn text_value(s: &str) -> Option<Value> {
+    let t = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!t.is_empty()).then_some(Value::String(t))
+}
+
+/// Plans the changes of a `set` against the store's fields of the KR's fiscal year.
+pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>, UsageError> {
+    let is_kr = |id: &str| {
+        store.contains_key(&FieldKey::new(id, "parent"))
+            && store.get(&FieldKey::new(id, REMOVED)) != Some(&Value::Bool(true))
+    };
+    if !is_kr(&req.kr_id) {
+        let known: BTreeSet<&str> = store
+            .keys()
+            .map(|k| k.record.as_str())
+            .filter(|r| is_kr(r))
+            .collect();
+        let list = if known.is_empty() {
+            "the store has no key results for that fiscal year (run `goalsbot pull` first)"
+                .to_string()
+        } else {
+            format!(
+                "valid ids: {}",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        };
+        return Err(UsageError::new(format!(
+            "unknown KR id {:?}; {list}",
+            req.kr_id
+        )));
+    }
+    if req.status.is_none()
+        && req.note.is_none()
+        && req.year_goal.is_none()
+        && req.baseline.is_none()
+    {
+        return Err(UsageError::new(
+            "nothing to set: give --status, --note, --year-goal or --baseline",
+        ));
+    }
+    let mut wanted: Vec<(String, Option<Value>)> = Vec::new();
+    if req.status.is_some() || req.note.is_some() {
+        let q = req
+            .quarter
+            .ok_or_else(|| UsageError::new("--status and --note need --quarter Q1|Q2|Q3|Q4"))?;
+        if let Some(s) = &req.status {
+            let v = if s.eq_ignore_ascii_case("none") {
+                None
+            } else {
+                let st: Status = s
+                    .parse()
+                    .map_err(|e| UsageError::new(format!("--status: {e}, or none to clear it")))?;
+                Some(Value::String(st.as_str().to_string()))
+            };
+            wanted.push((format!("quarters.{q}.status"), v));
+        }
+        if let Some(n) = &req.note {
+            wanted.push((format!("quarters.{q}.note"), text_value(n)));
+        }
+    }
+    if let Some(y) = &req.year_goal {
+        wanted.push(("year_goal".into(), text_value(y)));
+    }
+    if let Some(b) = &req.baseline {
+        wanted.push(("baseline".into(), text_value(b)));
+    }
+    Ok(wanted
+        .into_iter()
+        .filter_map(|(field, new)| {
+            let key = FieldKey::new(req.kr_id.as_str(), field);
+            let old = store.get(&key).cloned();
+            (old != new).then_some(FieldChange { key, old, new })
+        })
+        .collect())
+}
+
+/// Which fields an import file speaks for: JSON carries them all, CSV only
+/// its columns (it has no objective managers, description, overall status…).
+fn carried(field: &str, csv: bool) -> bool {
+    if !csv {
+        return true;
+    }
+    match field.strip_prefix("quarters.") {
+        Some(rest) => rest.contains('.'),
+        None => matches!(
+            field,
+            "position"
+                | "program"
+                | "title"
+                | "parent"
+                | "kind"
+                | "number"
+                | "text"
+                | "managers"
+                | "baseline"
+                | "year_goal"
+        ),
+    }
+}
+
+/// Plans the changes of an `import`: every non-null value the file gives
+/// (nulls mean "not known" and leave the store as it is), restoring removed
+/// records the file names. Checks that the result still forms valid records.
+pub fn import_changes(
+    file: &Export,
+    store: &BTreeMap<FiscalYear, Fields>,
+    csv: bool,
+) -> Result<Vec<FieldChange>, UsageError> {
+    let mut out = Vec::new();
+    for fy in &file.fiscal_years {
+        for o in &fy.objectives {
+            if let Some(k) = o
+                .key_results
+                .iter()
+                .find(|k| !k.id.starts_with(&format!("{}/", o.id)))
+            {
+                return Err(UsageError::new(format!(
+                    "key result {:?} is listed under objective {:?} but its id does not start with it",
+                    k.id, o.id
+                )));
+            }
+            for id in std::iter::once(&o.id).chain(o.key_results.iter().map(|k| &k.id)) {
+                match record_fiscal_year(id) {
+                    Ok(rfy) if rfy == fy.fiscal_year => {}
+                    _ => {
+                        return Err(UsageError::new(format!(
+                            "record {id:?} is listed under fiscal year {} but its id does not start with it",
+                            fy.fiscal_year
+                        )))
+                    }
+                }
+            }
+        }
+        let empty = Fields::new();
+        let current = store.get(&fy.fiscal_year).unwrap_or(&empty);
+        let file_fields: Fields = fields::flatten(fy)
+            .into_iter()
+            .filter(|(k, v)| !v.is_null() && carried(&k.field, csv))
+            .collect();
+        let mut changes: Vec<FieldChange> = file_fields
+            .iter()
+            .filter(|(k, v)| current.get(*k) != Some(*v))
+            .map(|(k, v)| FieldChange {
+                key: k.clone(),
+                old: current.get(k).cloned(),
+                new: Some(v.clone()),
+            })
+            .collect();
+        let records: BTreeSet<&str> = file_fields.keys().map(|k| k.record.as_str()).collect();
+        for r in records {
+            let key = FieldKey::new(r, REMOVED);
+            if current.get(&key) == Some(&Value::Bool(true)) {
+                changes.push(FieldChange {
+                    key,
+                    old: Some(Value::Bool(true)),
+                    new: None,
+                });
+            }
+        }
+        let mut after = current.clone();
+        fields::apply(&mut after, &changes);
+        fields::unflatten(&fy.fiscal_year, &after).map_err(|e| {
+            UsageError::new(format!(
+                "importing fiscal year {} would leave invalid records: {e}",
+                fy.fiscal_year
+            ))
+        })?;
+        out.extend(changes);
+    }
+    Ok(out)
+}
+
+/// The outcome of a tracker edit, for printing.
+#[derive(Debug, Clone)]
+pub struct EditReport {
+    pub run_id: String,
+    pub operator: String,
+    pub dry_run: bool,
+    pub changes: Vec<FieldChange>,
+}
+
+impl EditReport {
+    /// One line per change, then a summary line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in &self.changes {
+            let _ = writeln!(out, "{}", crate::pull::describe_change(c));
+        }
+        let records: BTreeSet<&str> = self.changes.iter().map(|c| c.key.record.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "{} {} fields in {} records as a tracker edit by {} [run {}]",
+            if self.dry_run {
+                "would change"
+            } else {
+                "changed"
+            },
+            self.changes.len(),
+            records.len(),
+            self.operator,
+            self.run_id
+        );
+        out
+    }
+}
+
+/// Applies planned tracker changes in one transaction (or, dry, only reports them).
+pub async fn commit(
+    store: &Store,
+    changes: Vec<FieldChange>,
+    command: &str,
+    dry_run: bool,
+) -> Result<EditReport> {
+    let now = Utc::now();
+    let report = EditReport {
+        run_id: crate::pull::new_run_id(now),
+        operator: operator(),
+        dry_run,
+        changes,
+    };
+    if !dry_run && !report.changes.is_empty() {
+        let provenance = Provenance {
+            at: now,
+            run_id: report.run_id.clone(),
+            source: Source::Tracker {
+                operator: report.operator.clone(),
+                command: command.to_string(),
+            },
+        };
+        store.apply(&provenance, &report.changes).await?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store() -> Fields {
+        let mut f = Fields::new();
+        f.insert(FieldKey::new("2020-21/a", "title"), json!("A"));
+        f.insert(FieldKey::new("2020-21/a", "position"), json!(0));
+        for (k, v) in [
+            ("parent", json!("2020-21/a")),
+            ("position", json!(0)),
+            ("kind", json!("key-result")),
+            ("number", json!(1)),
+            ("text", json!("one")),
+        ] {
+            f.insert(FieldKey::new("2020-21/a/kr1", k), v);
+        }
+        f.insert(
+            FieldKey::new("2020-21/a/kr1", "quarters.Q2.status"),
+            json!("on-track"),
+        );
+        f
+    }
+
+    fn req(status: &str) -> SetRequest {
+        SetRequest {
+            kr_id: "2020-21/a/kr1".into(),
+            quarter: Some(Quarter::Q2),
+            status: Some(status.into()),
+            ..SetRequest::default()
+        }
+    }
+
+    #[test]
+    fn set_status_is_compare_and_set_against_the_store() {
+        let c = set_changes(&req("at-risk"), &store()).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].old, Some(json!("on-track")));
+        assert_eq!(c[0].new, Some(json!("at-risk")));
+        assert!(
+            set_changes(&req("on-track"), &store()).unwrap().is_empty(),
+            "no change, no edit"
+        );
+        assert_eq!(set_changes(&req("none"), &store()).unwrap()[0].new, None);
+    }
+
+    #[test]
+    fn set_refuses_unknown_ids_and_statuses_with_the_valid_choices() {
+        let mut r = req("at-risk");
+        r.kr_id = "2020-21/a/kr9".into();
+        let e = set_changes(&r, &store()).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown KR id") && e.contains("2020-21/a/kr1"),
+            "{e}"
+        );
+        assert!(!e.contains("2020-21/a,"), "objectives are not KRs: {e}");
+        let e = set_changes(&req("green"), &store())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("on-track") && e.contains("not-scheduled"), "{e}");
+        let mut r = req("at-risk");
+        r.quarter = None;
+        assert!(set_changes(&r, &store())
+            .unwrap_err()
+            .to_string()
+            .contains("--quarter"));
+    }
+
+    #[test]
+    fn set_texts_are_single_lines_and_empty_clears() {
+        let r = SetRequest {
+            kr_id: "2020-21/a/kr1".into(),
+            note: Some("  25%\n filled ".into()),
+            quarter: Some(Quarter::Q3),
+            baseline: Some(String::new()),
+            ..SetRequest::default()
+        };
+        let c = set_changes(&r, &store()).unwrap();
+        assert_eq!(
+            c.len(),
+            1,
+            "clearing an absent baseline is no change: {c:?}"
+        );
+        assert_eq!(c[0].new, Some(json!("25% filled")));
+    }
+
+    #[test]
+    fn import_into_an_empty_store_recreates_the_file() {
+        let text = include_str!("../tests/fixtures/import/fy2020-21-deck.json");
+        let file = crate::export::from_json(text).unwrap();
+        let changes = import_changes(&file, &BTreeMap::new(), false).unwrap();
+        let mut f = Fields::new();
+        fields::apply(&mut f, &changes);
+        let fy = &file.fiscal_years[0];
+        assert_eq!(&fields::unflatten(&fy.fiscal_year, &f).unwrap(), fy);
+        // Importing the same file again changes nothing.
+        let mut again = BTreeMap::new();
+        again.insert(fy.fiscal_year.clone(), f);
+        assert!(import_changes(&file, &again, false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn import_with_a_kr_of_a_missing_objective_is_refused() {
+        let text = include_str!("../tests/fixtures/import/fy2020-21-deck.json");
+        let mut file = crate::export::from_json(text).unwrap();
+        let o = &mut file.fiscal_years[0].objectives[0];
+        o.key_results[0].id = "2020-21/elsewhere/kr1".into();
+        let e = import_changes(&file, &BTreeMap::new(), false);
+        assert!(
+            e.is_err(),
+            "a KR id under another objective must not import silently"
+        );
+    }
+}

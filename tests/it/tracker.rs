@@ -1,0 +1,358 @@
+//! The tracker story on a real store (SQLite always, MariaDB when the harness has it):
+//! pull, set, import, history, as-of, removed and restored, a killed import.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use goalsbot::store::{Source, Store};
+use serde_json::Value;
+
+use crate::support::{
+    goalsbot, mariadb::test_mariadb, root, run, test_wiki, unique_title, write_config, Run,
+};
+
+const QUARTERS: [&str; 4] = ["Q1", "Q2", "Q3", "Q4"];
+const KR2: &str = "2020-21/front-line-defenses/kr2";
+
+fn page_text(q: &str) -> String {
+    std::fs::read_to_string(root().join(format!(
+        "tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_{q}.wikitext"
+    )))
+    .unwrap()
+}
+
+fn deck() -> PathBuf {
+    root().join("tests/fixtures/import/fy2020-21-deck.json")
+}
+
+/// A wiki prefix of its own with the four quarter pages, and a config using `store_url`.
+struct Setup {
+    dir: tempfile::TempDir,
+    cfg: PathBuf,
+    prefix: String,
+    store_url: String,
+}
+
+impl Setup {
+    fn new(name: &str, store_url: Option<String>) -> Setup {
+        let w = test_wiki();
+        let prefix = unique_title(name);
+        let phab = std::fs::read_to_string(
+            root().join("tests/fixtures/pages/Template%3APhabricator.wikitext"),
+        )
+        .unwrap();
+        let mut pages = vec![("Template:Phabricator".to_string(), phab)];
+        for q in QUARTERS {
+            pages.push((format!("{prefix}/2020-21 {q}"), page_text(q)));
+        }
+        let refs: Vec<(&str, &str)> = pages
+            .iter()
+            .map(|(t, x)| (t.as_str(), x.as_str()))
+            .collect();
+        w.load_pages(&refs);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(
+            dir.path(),
+            w,
+            &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
+        );
+        let store_url = store_url
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("store.sqlite").display()));
+        Setup {
+            dir,
+            cfg,
+            prefix,
+            store_url,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = goalsbot(self.dir.path());
+        cmd.arg("--config")
+            .arg(&self.cfg)
+            .args(args)
+            .env("GOALSBOT_STORE_URL", &self.store_url)
+            .env("GOALSBOT_OPERATOR", "Story Tester");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run(self.cmd(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.code, Some(0), "goalsbot {args:?}: {out:?}");
+        out.stdout
+    }
+
+    fn export(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["export", "--format", "json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+}
+
+fn find_kr<'a>(export: &'a Value, id: &str) -> Option<&'a Value> {
+    export["fiscal_years"]
+        .as_array()?
+        .iter()
+        .flat_map(|fy| fy["objectives"].as_array().unwrap())
+        .flat_map(|o| o["key_results"].as_array().unwrap())
+        .find(|k| k["id"] == id)
+}
+
+fn story(store_url: Option<String>) {
+    let s = Setup::new("story", store_url);
+    s.ok(&["pull"]);
+    let pulled = s.export(&[]);
+    assert_eq!(
+        find_kr(&pulled, KR2).unwrap()["quarters"]["Q4"]["status"],
+        "not-scheduled"
+    );
+
+    // A tracker edit; --as-of a time before it shows the old value.
+    let before_set = chrono::Utc::now();
+    std::thread::sleep(Duration::from_millis(20));
+    let out = s.ok(&[
+        "set",
+        KR2,
+        "--quarter",
+        "Q4",
+        "--status",
+        "on-track",
+        "--note",
+        "Marseille go-live on track",
+    ]);
+    assert!(
+        out.contains("changed 2 fields in 1 records as a tracker edit by Story Tester"),
+        "{out}"
+    );
+    let now = s.export(&[]);
+    assert_eq!(
+        find_kr(&now, KR2).unwrap()["quarters"]["Q4"]["status"],
+        "on-track"
+    );
+    assert_eq!(
+        find_kr(&now, KR2).unwrap()["quarters"]["Q4"]["note"],
+        "Marseille go-live on track"
+    );
+    let then = s.export(&["--as-of", &before_set.to_rfc3339()]);
+    assert_eq!(
+        then, pulled,
+        "export --as-of before the set is the state after the pull"
+    );
+
+    // Bad input to set: exit 2 naming the valid choices, nothing changes.
+    let bad = s.run(&[
+        "set",
+        "2020-21/front-line-defenses/kr9",
+        "--quarter",
+        "Q4",
+        "--status",
+        "on-track",
+    ]);
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr.contains("valid ids:") && bad.stderr.contains(KR2),
+        "{}",
+        bad.stderr
+    );
+    let bad = s.run(&["set", KR2, "--quarter", "Q4", "--status", "green"]);
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr.contains("on-track, concerns, at-risk"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(s.export(&[]), now);
+
+    // History with provenance: wiki revisions by their author, the set by the operator.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let history = rt.block_on(async {
+        let store = Store::open(&s.store_url).await.unwrap();
+        let h = store.history(KR2).await.unwrap();
+        store.close().await;
+        h
+    });
+    assert!(history.iter().any(|h| matches!(&h.provenance.source,
+        Source::Wiki { page, user, .. } if page.starts_with(&s.prefix) && user.as_deref() == Some("Admin"))));
+    let set_entry = history
+        .iter()
+        .find(|h| h.key.field == "quarters.Q4.status" && h.new == Some(Value::from("on-track")))
+        .expect("the set is in the history");
+    assert_eq!(set_entry.old, Some(Value::from("not-scheduled")));
+    match &set_entry.provenance.source {
+        Source::Tracker { operator, command } => {
+            assert_eq!(operator, "Story Tester");
+            assert!(
+                command.contains("set 2020-21/front-line-defenses/kr2"),
+                "{command}"
+            );
+        }
+        other => panic!("set recorded as {other:?}"),
+    }
+
+    // Import the review deck's status data.
+    let out = s.ok(&["import", deck().to_str().unwrap()]);
+    assert!(out.contains("tracker edit by Story Tester"), "{out}");
+    let imported = s.export(&[]);
+    let pq3 = find_kr(&imported, "2020-21/production-quality/kr3").unwrap();
+    assert_eq!(pq3["quarters"]["Q3"]["status"], "concerns");
+    assert_eq!(pq3["year_goal"], "Code Review decision, 95% of traffic");
+    // The deck says Q4 is not scheduled: the import (a later tracker edit) wins over the set.
+    assert_eq!(
+        find_kr(&imported, KR2).unwrap()["quarters"]["Q4"]["status"],
+        "not-scheduled"
+    );
+
+    // A KR deleted on the wiki (from every quarter page that shows it) is
+    // marked removed, and comes back with its values when restored.
+    let is_kr3 = |l: &&str| l.contains("KR3") && l.contains("Coordinate and report quarterly");
+    for q in QUARTERS {
+        let text = page_text(q);
+        assert_eq!(
+            text.lines().filter(is_kr3).count(),
+            1,
+            "content integrity KR3 on the {q} page"
+        );
+        let without: Vec<&str> = text.lines().filter(|l| !is_kr3(l)).collect();
+        test_wiki().load_pages(&[(&format!("{}/2020-21 {q}", s.prefix), &without.join("\n"))]);
+    }
+    s.ok(&["pull"]);
+    let without = s.export(&[]);
+    assert!(
+        find_kr(&without, "2020-21/content-integrity/kr3").is_none(),
+        "KR3 should be marked removed"
+    );
+    for q in QUARTERS {
+        test_wiki().load_pages(&[(&format!("{}/2020-21 {q}", s.prefix), &page_text(q))]);
+    }
+    s.ok(&["pull"]);
+    let restored = s.export(&[]);
+    assert_eq!(
+        find_kr(&restored, "2020-21/content-integrity/kr3"),
+        find_kr(&imported, "2020-21/content-integrity/kr3"),
+        "KR3 restored with its values"
+    );
+
+    // export → import into an empty store → export is byte-identical, JSON and CSV.
+    let json = s.ok(&["export", "--format", "json"]);
+    let csv = s.ok(&["export", "--format", "csv"]);
+    let file = s.dir.path().join("export.json");
+    std::fs::write(&file, &json).unwrap();
+    let empty = Setup::new("story-empty", None);
+    let mut cmd = empty.cmd(&["import", file.to_str().unwrap()]);
+    cmd.env(
+        "GOALSBOT_STORE_URL",
+        format!(
+            "sqlite://{}",
+            empty.dir.path().join("fresh.sqlite").display()
+        ),
+    );
+    assert_eq!(run(cmd).code, Some(0));
+    for (format, want) in [("json", &json), ("csv", &csv)] {
+        let mut cmd = empty.cmd(&["export", "--format", format]);
+        cmd.env(
+            "GOALSBOT_STORE_URL",
+            format!(
+                "sqlite://{}",
+                empty.dir.path().join("fresh.sqlite").display()
+            ),
+        );
+        let got = run(cmd);
+        assert_eq!(&got.stdout, want, "{format} export after import differs");
+    }
+}
+
+#[test]
+fn story_on_sqlite() {
+    story(None);
+}
+
+#[test]
+fn story_on_mariadb() {
+    let Some(db) = test_mariadb() else {
+        eprintln!("MariaDB not installed and not required: skipping");
+        return;
+    };
+    story(Some(db.fresh_database("story")));
+}
+
+/// Starts goalsbot, waits for a line on stderr, SIGKILLs it there.
+fn kill_when(mut cmd: std::process::Command, marker: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let hit = line.contains(marker);
+        seen.push(line);
+        if hit {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return;
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("goalsbot ended ({status}) without reaching {marker:?}; stderr: {seen:#?}");
+}
+
+fn killed_import(store_url: Option<String>) {
+    let s = Setup::new("killed-import", store_url);
+    s.ok(&["pull"]);
+    let before = s.ok(&["export", "--format", "json"]);
+    let mut cmd = s.cmd(&["import", deck().to_str().unwrap()]);
+    cmd.env("GOALSBOT_FAULT", "pause-at=store.apply:20");
+    kill_when(cmd, "goalsbot-fault: paused at store.apply:20");
+    let after = s.ok(&["export", "--format", "json"]);
+    assert_eq!(
+        before, after,
+        "a killed import left part of itself in the store"
+    );
+    // And the store is usable: the same import, uninterrupted, goes through.
+    let out = s.ok(&["import", deck().to_str().unwrap()]);
+    assert!(out.contains("changed"), "{out}");
+    assert_ne!(s.ok(&["export", "--format", "json"]), before);
+}
+
+#[test]
+fn killed_import_leaves_the_store_as_before_on_sqlite() {
+    killed_import(None);
+}
+
+#[test]
+fn killed_import_leaves_the_store_as_before_on_mariadb() {
+    let Some(db) = test_mariadb() else {
+        eprintln!("MariaDB not installed and not required: skipping");
+        return;
+    };
+    killed_import(Some(db.fresh_database("killed")));
+}
+
+#[test]
+fn a_bad_import_file_names_the_place_and_changes_nothing() {
+    let s = Setup::new("bad-import", None);
+    s.ok(&["pull"]);
+    let before = s.ok(&["export"]);
+    let text = std::fs::read_to_string(deck())
+        .unwrap()
+        .replacen("\"on-track\"", "\"on-trak\"", 1);
+    let file: &Path = &s.dir.path().join("bad.json");
+    std::fs::write(file, text).unwrap();
+    let out = s.run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("line"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nothing was imported"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.ok(&["export"]), before);
+}
