@@ -68,13 +68,46 @@ pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
         .unwrap_or_else(|| format!("{}/Bot requests", config.pages.prefix));
     titles.push(command_page.clone());
     let revisions = wiki.latest_revisions(&titles).await?;
-    let report = build_report(loaded, creds, &site, &revisions, &command_page);
+    let mut report = build_report(loaded, creds, &site, &revisions, &command_page);
+    check_store(&config.store.url, &mut report).await;
     print!("{}", report.render());
     Ok(if report.problems.is_empty() {
         ExitCode::Ok
     } else {
         ExitCode::NeedsPerson
     })
+}
+
+/// Opens the store (without creating an SQLite file that is not there yet) and reports on it.
+async fn check_store(url: &str, r: &mut Report) {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
+            r.line("store state:", "not created yet (the first pull creates it)");
+            return;
+        }
+    }
+    match crate::store::Store::open(url).await {
+        Ok(store) => {
+            let version = store.schema_version().await;
+            let years = store.fiscal_years().await;
+            match (version, years) {
+                (Ok(v), Ok(y)) => r.line(
+                    "store state:",
+                    format!(
+                        "schema version {v}, fiscal years: {}",
+                        if y.is_empty() {
+                            "none yet".to_string()
+                        } else {
+                            y.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")
+                        }
+                    ),
+                ),
+                (Err(e), _) | (_, Err(e)) => r.problems.push(format!("the store does not answer: {e:#}")),
+            }
+            store.close().await;
+        }
+        Err(e) => r.problems.push(format!("{e:#} — check store.url (or GOALSBOT_STORE_URL)")),
+    }
 }
 
 /// Assembles the report from what was found (pure, so every message is tested).
