@@ -37,6 +37,9 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
     String::from_utf8(bytes).with_context(|| format!("stored {what} is not UTF-8"))
 }
 
+/// Text columns as read: bytes, possibly NULL.
+type Bytes = Vec<u8>;
+
 fn utf8_opt(bytes: Option<Vec<u8>>, what: &str) -> Result<Option<String>> {
     bytes.map(|b| utf8(b, what)).transpose()
 }
@@ -169,7 +172,7 @@ impl Mysql {
         fy: &str,
         at: &str,
     ) -> Result<Vec<(String, String, Option<Value>)>> {
-        let rows: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = named(
+        let rows: Vec<(Bytes, Bytes, Option<Bytes>)> = named(
             "history_until",
             sqlx::query_as(
                 "SELECT h.record_id, h.field, h.new_value FROM history h \
