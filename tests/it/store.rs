@@ -891,3 +891,66 @@ async fn replica_cnf_url_logs_in_with_the_file_credentials() {
     assert!(!msg.contains("hunter2") && !msg.contains("p@ss"), "{msg}");
     assert!(msg.contains("Access denied"), "{msg}");
 }
+
+/// What an operator on Toolforge does: `[store] url = "mysql+replicacnf://…"`
+/// in goalsbot.toml and the login in the file `GOALSBOT_REPLICA_CNF` names
+/// (`~/replica.my.cnf` there). The binary exports the store; with a wrong
+/// password it fails without printing it.
+#[tokio::test]
+async fn the_binary_opens_a_replica_cnf_store() {
+    use crate::support::{goalsbot, run};
+    let Some(server) = test_mariadb() else {
+        eprintln!("skipped the_binary_opens_a_replica_cnf_store: no MariaDB");
+        return;
+    };
+    let db = Db::Mariadb(server.fresh_database("binary replica cnf"));
+    seeded(&db).await.close().await;
+    let u = url::Url::parse(&db.url()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("goalsbot.toml"),
+        format!(
+            "[wiki]\nurl = \"https://wiki.invalid/w/\"\nuser_agent_contact = \"goalsbot tests\"\n\n\
+             [store]\nurl = \"mysql+replicacnf://{}:{}{}\"\n",
+            u.host_str().unwrap(),
+            u.port().unwrap(),
+            u.path()
+        ),
+    )
+    .unwrap();
+    let cnf = dir.path().join("creds.cnf");
+    let password = u.password().unwrap().to_string();
+    let export = |cnf_text: String| {
+        std::fs::write(&cnf, cnf_text).unwrap();
+        let mut cmd = goalsbot(dir.path());
+        cmd.env("GOALSBOT_REPLICA_CNF", &cnf).args([
+            "--config",
+            "goalsbot.toml",
+            "export",
+            "--format",
+            "json",
+        ]);
+        run(cmd)
+    };
+
+    let ok = export(format!(
+        "[client]\nuser = {}\npassword = '{password}'\n",
+        u.username()
+    ));
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    assert!(ok.stdout.contains(KR1), "{}", ok.stdout);
+    assert!(!ok.all_output().contains(&password));
+
+    let bad = export(format!(
+        "[client]\nuser = {}\npassword = hunter2\n",
+        u.username()
+    ));
+    assert_ne!(bad.code, Some(0));
+    assert!(bad.stderr.contains("Access denied"), "{}", bad.stderr);
+    assert!(
+        !bad.all_output().contains("hunter2"),
+        "{}",
+        bad.all_output()
+    );
+    assert!(!bad.all_output().contains(&password));
+}
