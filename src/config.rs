@@ -127,11 +127,15 @@ impl PagesConfig {
     }
 }
 
+/// The store URL forms [`crate::store::Store::open`] knows.
+const STORE_URL_PREFIXES: [&str; 4] = ["sqlite:", "mysql://", "mariadb://", "mysql+replicacnf://"];
+
 /// `[store]`: the canonical goals tracker.
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` or `mysql://USER:PASS@HOST[:PORT]/DB`.
+    /// `sqlite://PATH`, `mysql://USER:PASS@HOST[:PORT]/DB` (or `mariadb://…`),
+    /// or `mysql+replicacnf://HOST[:PORT]/DB` (login from Toolforge's `replica.my.cnf`).
     pub url: String,
 }
 
@@ -256,8 +260,15 @@ impl Config {
         if self.pages.prefix.trim().is_empty() {
             return bad("pages.prefix", "must not be empty");
         }
-        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("mysql://")) {
-            return bad("store.url", "must start with sqlite:// or mysql://");
+        if !STORE_URL_PREFIXES
+            .iter()
+            .any(|p| self.store.url.starts_with(p))
+        {
+            return bad(
+                "store.url",
+                "must start with sqlite://, mysql:// (or mariadb://), or mysql+replicacnf:// \
+                 (on Toolforge: mysql+replicacnf://tools.db.svc.wikimedia.cloud/s12345__goalsbot)",
+            );
         }
         Ok(())
     }
@@ -592,6 +603,16 @@ mod tests {
         let err =
             Config::from_toml("[store]\nurl = \"postgres://x\"\n", Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("store.url"), "{err}");
+        for url in [
+            "sqlite://goals.sqlite",
+            "mysql://u:p@h/d",
+            "mariadb://u:p@h/d",
+            "mysql+replicacnf://tools.db.svc.wikimedia.cloud/s12345__goalsbot",
+        ] {
+            let toml = format!("[store]\nurl = \"{url}\"\n");
+            let config = Config::from_toml(&toml, Path::new("x")).unwrap();
+            assert_eq!(config.store.url, url);
+        }
         let err =
             Config::from_toml("[pages]\nfiscal_years = [\"2020\"]\n", Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("fiscal_years"), "{err}");

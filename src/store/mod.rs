@@ -1,7 +1,7 @@
 //! The canonical store: current records at field level, their full history, and per-page sync state.
 //!
-//! All SQL lives below this module, one submodule per database (SQLite now,
-//! MariaDB next), each with its own migrations, chosen by the URL scheme in
+//! All SQL lives below this module, one submodule per database (SQLite and
+//! MariaDB), each with its own migrations, chosen by the URL scheme in
 //! [`Store::open`]. What does not need the database (checking changes,
 //! replaying history, rebuilding records) is plain code here, shared by both.
 //!
@@ -12,6 +12,8 @@
 //! change's provenance. The store never reads the clock: times come in with
 //! the [`Provenance`].
 
+mod mysql;
+pub mod replica_cnf;
 mod sqlite;
 
 use std::fmt;
@@ -172,19 +174,21 @@ pub struct HistoryEntry {
     pub provenance: Provenance,
 }
 
-/// The canonical store, on SQLite (and later MariaDB) behind one interface.
+/// The canonical store, on SQLite or MariaDB behind one interface.
 pub struct Store {
     backend: Backend,
 }
 
 enum Backend {
     Sqlite(sqlite::Sqlite),
+    Mysql(mysql::Mysql),
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.backend {
             Backend::Sqlite(_) => f.write_str("Store(sqlite)"),
+            Backend::Mysql(_) => f.write_str("Store(mysql)"),
         }
     }
 }
@@ -225,6 +229,120 @@ pub(crate) fn parse_timestamp(s: &str) -> Result<DateTime<Utc>> {
         .with_timezone(&Utc))
 }
 
+/// A stored JSON value, parsed; the error names where it came from.
+pub(crate) fn json(text: &str, record: &str, field: &str) -> Result<Value> {
+    serde_json::from_str(text)
+        .with_context(|| format!("stored value of {record} {field} is not JSON: {text:?}"))
+}
+
+pub(crate) fn json_opt(text: Option<String>, record: &str, field: &str) -> Result<Option<Value>> {
+    text.map(|t| json(&t, record, field)).transpose()
+}
+
+/// A provenance as the columns of a history row, the same for every backend.
+pub(crate) struct ProvenanceColumns<'a> {
+    pub(crate) run_id: &'a str,
+    pub(crate) at: String,
+    pub(crate) source: &'static str,
+    pub(crate) page_title: Option<&'a str>,
+    pub(crate) revision_id: Option<i64>,
+    pub(crate) wiki_user: Option<&'a str>,
+    pub(crate) revision_timestamp: Option<String>,
+    pub(crate) operator: Option<&'a str>,
+    pub(crate) command: Option<&'a str>,
+}
+
+impl<'a> ProvenanceColumns<'a> {
+    pub(crate) fn new(p: &'a Provenance) -> Result<Self> {
+        let mut cols = ProvenanceColumns {
+            run_id: &p.run_id,
+            at: timestamp(&p.at),
+            source: p.source.kind().as_str(),
+            page_title: None,
+            revision_id: None,
+            wiki_user: None,
+            revision_timestamp: None,
+            operator: None,
+            command: None,
+        };
+        match &p.source {
+            Source::Wiki {
+                page,
+                revid,
+                user,
+                timestamp: saved,
+            } => {
+                cols.page_title = Some(page);
+                cols.revision_id = Some(i64::try_from(*revid).context("revision id too large")?);
+                cols.wiki_user = user.as_deref();
+                cols.revision_timestamp = Some(timestamp(saved));
+            }
+            Source::Tracker { operator, command } => {
+                cols.operator = Some(operator);
+                cols.command = Some(command);
+            }
+        }
+        Ok(cols)
+    }
+}
+
+/// A history row as read back, before its text is checked and parsed.
+pub(crate) struct HistoryRow {
+    pub(crate) seq: i64,
+    pub(crate) run_id: Option<String>,
+    pub(crate) at: Option<String>,
+    pub(crate) record: Option<String>,
+    pub(crate) field: Option<String>,
+    pub(crate) old: Option<String>,
+    pub(crate) new: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) page_title: Option<String>,
+    pub(crate) revision_id: Option<i64>,
+    pub(crate) wiki_user: Option<String>,
+    pub(crate) revision_timestamp: Option<String>,
+    pub(crate) operator: Option<String>,
+    pub(crate) command: Option<String>,
+}
+
+impl HistoryRow {
+    pub(crate) fn into_entry(self) -> Result<HistoryEntry> {
+        fn need(v: Option<String>, col: &str) -> Result<String> {
+            v.with_context(|| format!("store query history: {col} is empty"))
+        }
+        let record = need(self.record, "record_id")?;
+        let field = need(self.field, "field")?;
+        let source = match need(self.source, "source")?.parse::<SourceKind>()? {
+            SourceKind::Wiki => {
+                let revid = self.revision_id.context("history: revision_id is empty")?;
+                Source::Wiki {
+                    page: need(self.page_title, "page_title")?,
+                    revid: u64::try_from(revid).context("history: revision_id")?,
+                    user: self.wiki_user,
+                    timestamp: parse_timestamp(&need(
+                        self.revision_timestamp,
+                        "revision_timestamp",
+                    )?)?,
+                }
+            }
+            SourceKind::Tracker => Source::Tracker {
+                operator: need(self.operator, "operator")?,
+                command: need(self.command, "command")?,
+            },
+        };
+        Ok(HistoryEntry {
+            seq: self.seq,
+            old: json_opt(self.old, &record, &field)?,
+            new: json_opt(self.new, &record, &field)?,
+            key: FieldKey::new(record, field),
+            provenance: Provenance {
+                at: parse_timestamp(&need(self.at, "at")?)?,
+                run_id: need(self.run_id, "run_id")?,
+                source,
+            },
+        })
+    }
+}
+
 /// The fiscal year a record belongs to, from its id (`2020-21/…`).
 pub fn record_fiscal_year(record: &str) -> Result<FiscalYear> {
     let (prefix, rest) = record
@@ -239,10 +357,24 @@ pub fn record_fiscal_year(record: &str) -> Result<FiscalYear> {
     Ok(fy)
 }
 
+/// The longest record id, in characters: the key length both backends' schemas hold.
+pub const MAX_RECORD_ID_CHARS: usize = 255;
+
+/// The longest page title, in characters (MediaWiki allows 255 bytes, plus a namespace).
+pub const MAX_PAGE_TITLE_CHARS: usize = 512;
+
 /// Checks every change before any is written: known field, fitting value, valid record id.
 fn check_changes(changes: &[FieldChange]) -> Result<()> {
     for c in changes {
         record_fiscal_year(&c.key.record)?;
+        // Checked here, not left to the database, so that SQLite (which would
+        // take any length) and MariaDB refuse the same ids.
+        if c.key.record.chars().count() > MAX_RECORD_ID_CHARS {
+            bail!(
+                "record id {}… is longer than {MAX_RECORD_ID_CHARS} characters",
+                c.key.record.chars().take(60).collect::<String>()
+            );
+        }
         if !fields::is_known_field(&c.key.field) {
             bail!(
                 "change to {}: unknown field {:?}",
@@ -293,23 +425,30 @@ pub(crate) fn replay(rows: impl IntoIterator<Item = (String, String, Option<Valu
 impl Store {
     /// Opens (creating if needed) the store at `url` and migrates it to the current schema.
     ///
-    /// `sqlite://PATH` (file created on first use) or `sqlite::memory:`.
+    /// `sqlite://PATH` (file created on first use), `sqlite::memory:`,
+    /// `mysql://USER:PASS@HOST[:PORT]/DB` (or `mariadb://…`; the database must
+    /// exist), or `mysql+replicacnf://HOST[:PORT]/DB` with the login read from
+    /// Toolforge's `replica.my.cnf` ([`replica_cnf`]).
     /// Refuses a database with a newer schema ([`StoreError::SchemaTooNew`]).
     pub async fn open(url: &str) -> Result<Store> {
         let shown = redact_url(url);
+        let opening = || format!("opening the store {shown}");
         let scheme = url.split(':').next().unwrap_or("");
         let backend = match scheme {
-            "sqlite" => Backend::Sqlite(
-                sqlite::Sqlite::open(url)
-                    .await
-                    .with_context(|| format!("opening the store {shown}"))?,
-            ),
-            "mysql" | "mariadb" => bail!(
-                "opening the store {shown}: the MariaDB store is not built yet; use a sqlite:// URL"
-            ),
+            "sqlite" => Backend::Sqlite(sqlite::Sqlite::open(url).await.with_context(opening)?),
+            "mysql" | "mariadb" => {
+                Backend::Mysql(mysql::Mysql::open(url).await.with_context(opening)?)
+            }
+            replica_cnf::SCHEME => {
+                // The resolved URL holds the password: it goes to the driver
+                // and nowhere else; messages show the URL as written.
+                let resolved = replica_cnf::resolve(url).with_context(opening)?;
+                Backend::Mysql(mysql::Mysql::open(&resolved).await.with_context(opening)?)
+            }
             _ => bail!(
                 "opening the store {shown}: unknown URL scheme {scheme:?}; \
-                 use sqlite://PATH or mysql://USER:PASS@HOST/DB"
+                 use sqlite://PATH, mysql://USER:PASS@HOST/DB or \
+                 mysql+replicacnf://tools.db.svc.wikimedia.cloud/DB"
             ),
         };
         Ok(Store { backend })
@@ -319,6 +458,7 @@ impl Store {
     pub async fn schema_version(&self) -> Result<i64> {
         match &self.backend {
             Backend::Sqlite(db) => db.schema_version().await,
+            Backend::Mysql(db) => db.schema_version().await,
         }
     }
 
@@ -326,6 +466,7 @@ impl Store {
     pub async fn fiscal_years(&self) -> Result<Vec<FiscalYear>> {
         let names = match &self.backend {
             Backend::Sqlite(db) => db.fiscal_years().await?,
+            Backend::Mysql(db) => db.fiscal_years().await?,
         };
         let mut out = names
             .iter()
@@ -342,6 +483,7 @@ impl Store {
     pub async fn load_fields(&self, fy: &FiscalYear) -> Result<Fields> {
         match &self.backend {
             Backend::Sqlite(db) => db.load_fields(&fy.to_string()).await,
+            Backend::Mysql(db) => db.load_fields(&fy.to_string()).await,
         }
     }
 
@@ -355,6 +497,7 @@ impl Store {
     pub async fn load_fields_as_of(&self, fy: &FiscalYear, at: DateTime<Utc>) -> Result<Fields> {
         let rows = match &self.backend {
             Backend::Sqlite(db) => db.history_until(&fy.to_string(), &timestamp(&at)).await?,
+            Backend::Mysql(db) => db.history_until(&fy.to_string(), &timestamp(&at)).await?,
         };
         Ok(replay(rows))
     }
@@ -402,6 +545,7 @@ impl Store {
         check_changes(changes)?;
         match &self.backend {
             Backend::Sqlite(db) => db.apply(provenance, changes, None).await,
+            Backend::Mysql(db) => db.apply(provenance, changes, None).await,
         }
     }
 
@@ -419,6 +563,7 @@ impl Store {
         let page = PageWrite::new(title, revid, &provenance.at, records)?;
         match &self.backend {
             Backend::Sqlite(db) => db.apply(provenance, changes, Some(&page)).await,
+            Backend::Mysql(db) => db.apply(provenance, changes, Some(&page)).await,
         }
     }
 
@@ -426,6 +571,7 @@ impl Store {
     pub async fn page_state(&self, title: &str) -> Result<Option<PageState>> {
         let row = match &self.backend {
             Backend::Sqlite(db) => db.page_state(title).await?,
+            Backend::Mysql(db) => db.page_state(title).await?,
         };
         let Some((revid, synced_at, records)) = row else {
             return Ok(None);
@@ -450,6 +596,7 @@ impl Store {
         let page = PageWrite::new(title, revid, &at, records)?;
         match &self.backend {
             Backend::Sqlite(db) => db.set_page_state(&page).await,
+            Backend::Mysql(db) => db.set_page_state(&page).await,
         }
     }
 
@@ -457,6 +604,7 @@ impl Store {
     pub async fn history(&self, record: &str) -> Result<Vec<HistoryEntry>> {
         match &self.backend {
             Backend::Sqlite(db) => db.history(record).await,
+            Backend::Mysql(db) => db.history(record).await,
         }
     }
 
@@ -464,6 +612,7 @@ impl Store {
     pub async fn close(self) {
         match self.backend {
             Backend::Sqlite(db) => db.close().await,
+            Backend::Mysql(db) => db.close().await,
         }
     }
 }
@@ -485,6 +634,9 @@ impl PageWrite {
     ) -> Result<Self> {
         if title.trim().is_empty() {
             bail!("page state without a title");
+        }
+        if title.chars().count() > MAX_PAGE_TITLE_CHARS {
+            bail!("page title longer than {MAX_PAGE_TITLE_CHARS} characters");
         }
         Ok(Self {
             title: title.to_string(),
@@ -594,6 +746,17 @@ mod tests {
         };
         let err = check_changes(&[bad_value]).unwrap_err().to_string();
         assert!(err.contains("2020-21/x title"), "{err}");
+        let long_id = FieldChange {
+            key: FieldKey::new(format!("2020-21/{}", "x".repeat(247)), "title"),
+            ..ok.clone()
+        };
+        assert!(check_changes(std::slice::from_ref(&long_id)).is_ok());
+        let too_long = FieldChange {
+            key: FieldKey::new(format!("2020-21/{}", "x".repeat(248)), "title"),
+            ..ok
+        };
+        let err = check_changes(&[too_long]).unwrap_err().to_string();
+        assert!(err.contains("longer than 255"), "{err}");
     }
 
     #[test]

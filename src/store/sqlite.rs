@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use super::{
-    named, parse_timestamp, record_fiscal_year, HistoryEntry, PageWrite, Provenance, Source,
-    SourceKind, StoreError,
+    json, json_opt, named, record_fiscal_year, HistoryEntry, HistoryRow, PageWrite, Provenance,
+    ProvenanceColumns, StoreError,
 };
 use crate::fields::{FieldChange, FieldKey, Fields, REMOVED};
 
@@ -20,16 +20,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 /// The newest schema version this build knows.
 fn known_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
-}
-
-/// A stored JSON value, parsed; the error names where it came from.
-fn json(text: &str, record: &str, field: &str) -> Result<Value> {
-    serde_json::from_str(text)
-        .with_context(|| format!("stored value of {record} {field} is not JSON: {text:?}"))
-}
-
-fn json_opt(text: Option<String>, record: &str, field: &str) -> Result<Option<Value>> {
-    text.map(|t| json(&t, record, field)).transpose()
 }
 
 /// A pool on one SQLite database.
@@ -170,32 +160,7 @@ impl Sqlite {
         // IMMEDIATE takes the write lock up front: a deferred transaction that
         // reads first could fail to upgrade when another process writes.
         let mut tx = named("begin_write", self.pool.begin_with("BEGIN IMMEDIATE")).await?;
-        let at = super::timestamp(&provenance.at);
-        let (page_title, revision_id, wiki_user, revision_timestamp, operator, command) =
-            match &provenance.source {
-                Source::Wiki {
-                    page,
-                    revid,
-                    user,
-                    timestamp,
-                } => (
-                    Some(page.as_str()),
-                    Some(i64::try_from(*revid).context("revision id too large")?),
-                    user.as_deref(),
-                    Some(super::timestamp(timestamp)),
-                    None,
-                    None,
-                ),
-                Source::Tracker { operator, command } => (
-                    None,
-                    None,
-                    None,
-                    None,
-                    Some(operator.as_str()),
-                    Some(command.as_str()),
-                ),
-            };
-        let source = provenance.source.kind().as_str();
+        let p = ProvenanceColumns::new(provenance)?;
 
         let mut applied = 0;
         // On any error below, `tx` is dropped unfinished and rolls back.
@@ -289,19 +254,19 @@ impl Sqlite {
                      source, page_title, revision_id, wiki_user, revision_timestamp, operator, \
                      command) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
-                .bind(&provenance.run_id)
-                .bind(&at)
+                .bind(p.run_id)
+                .bind(&p.at)
                 .bind(record)
                 .bind(field)
                 .bind(c.old.as_ref().map(Value::to_string))
                 .bind(c.new.as_ref().map(Value::to_string))
-                .bind(source)
-                .bind(page_title)
-                .bind(revision_id)
-                .bind(wiki_user)
-                .bind(revision_timestamp.as_deref())
-                .bind(operator)
-                .bind(command)
+                .bind(p.source)
+                .bind(p.page_title)
+                .bind(p.revision_id)
+                .bind(p.wiki_user)
+                .bind(p.revision_timestamp.as_deref())
+                .bind(p.operator)
+                .bind(p.command)
                 .execute(&mut *tx),
             )
             .await?;
@@ -370,39 +335,28 @@ async fn upsert_page(tx: &mut sqlx::SqliteConnection, page: &PageWrite) -> Resul
 }
 
 fn history_entry(row: &sqlx::sqlite::SqliteRow) -> Result<HistoryEntry> {
-    let get = |col: &str| -> Result<Option<String>> {
-        row.try_get(col)
-            .with_context(|| format!("store query history: column {col}"))
-    };
-    let need = |col: &str| -> Result<String> {
-        get(col)?.with_context(|| format!("store query history: {col} is empty"))
-    };
-    let record = need("record_id")?;
-    let field = need("field")?;
-    let source = match need("source")?.parse::<SourceKind>()? {
-        SourceKind::Wiki => {
-            let revid: i64 = row.try_get("revision_id").context("history: revision_id")?;
-            Source::Wiki {
-                page: need("page_title")?,
-                revid: u64::try_from(revid).context("history: revision_id")?,
-                user: get("wiki_user")?,
-                timestamp: parse_timestamp(&need("revision_timestamp")?)?,
-            }
-        }
-        SourceKind::Tracker => Source::Tracker {
-            operator: need("operator")?,
-            command: need("command")?,
-        },
-    };
-    Ok(HistoryEntry {
-        seq: row.try_get("seq").context("history: seq")?,
-        old: json_opt(get("old_value")?, &record, &field)?,
-        new: json_opt(get("new_value")?, &record, &field)?,
-        key: FieldKey::new(record, field),
-        provenance: Provenance {
-            at: parse_timestamp(&need("at")?)?,
-            run_id: need("run_id")?,
-            source,
-        },
-    })
+    fn col<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        row: &'r sqlx::sqlite::SqliteRow,
+        name: &str,
+    ) -> Result<T> {
+        row.try_get(name)
+            .with_context(|| format!("store query history: column {name}"))
+    }
+    HistoryRow {
+        seq: col(row, "seq")?,
+        run_id: col(row, "run_id")?,
+        at: col(row, "at")?,
+        record: col(row, "record_id")?,
+        field: col(row, "field")?,
+        old: col(row, "old_value")?,
+        new: col(row, "new_value")?,
+        source: col(row, "source")?,
+        page_title: col(row, "page_title")?,
+        revision_id: col(row, "revision_id")?,
+        wiki_user: col(row, "wiki_user")?,
+        revision_timestamp: col(row, "revision_timestamp")?,
+        operator: col(row, "operator")?,
+        command: col(row, "command")?,
+    }
+    .into_entry()
 }

@@ -53,7 +53,7 @@ create)
   if ! command -v mariadb-install-db >/dev/null || ! command -v mariadbd >/dev/null; then
     bash "$here/install-mariadb.sh" >&2
   fi
-  mkdir -p "$dir"
+  mkdir -p "$dir/tmp"
   chmod 700 "$dir"
   # Unix socket paths are limited to 107 bytes.
   [ ${#dir} -le 90 ] || die "directory path too long for a socket: $dir"
@@ -75,6 +75,11 @@ port=$port
 bind-address=127.0.0.1
 socket=$dir/mariadbd.sock
 pid-file=$dir/mariadbd.pid
+# Temporary files in DIR, not the shared /tmp: every server here runs as PID
+# 46 or so of its own PID namespace, and MariaDB names temporary tables after
+# its PID, so servers of concurrent test runs collided in /tmp
+# ("Unknown table 'mysql.tmp_user_sys'" from mariadb-install-db).
+tmpdir=$dir/tmp
 init-file=$dir/init.sql
 skip-name-resolve
 character-set-server=utf8mb4

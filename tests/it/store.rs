@@ -1,7 +1,13 @@
-//! The store on a real SQLite file: migrations, apply/load, history, as-of, removal, atomicity.
+//! The store's story on both backends, a real SQLite file and a real MariaDB
+//! database: migrations, apply/load, history, as-of, removal, atomicity,
+//! compare-and-set between two writers.
+//!
+//! Each story is an `async fn(Db)`; [`on_both_backends!`] makes two tests of
+//! it, `store::sqlite::NAME` and `store::mariadb::NAME`. Without MariaDB
+//! installed the MariaDB ones return early with a note, unless
+//! `GOALSBOT_REQUIRE_MARIADB` is set (CI): then they fail.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use goalsbot::fields::{self, FieldChange, FieldKey, REMOVED};
@@ -11,9 +17,101 @@ use goalsbot::records::{
 use goalsbot::store::{Provenance, Source, Store, StoreError};
 use serde_json::json;
 
-fn url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("goals.sqlite").display())
+use crate::support::mariadb::test_mariadb;
+
+/// Where one test's store lives: a fresh SQLite file or a fresh MariaDB database.
+enum Db {
+    Sqlite(tempfile::TempDir),
+    Mariadb(String),
 }
+
+impl Db {
+    fn sqlite() -> Db {
+        Db::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    /// A fresh database on the test MariaDB; `None` (the test skips) when MariaDB is not installed.
+    fn mariadb(test: &str) -> Option<Db> {
+        let Some(server) = test_mariadb() else {
+            eprintln!("skipped {test} on MariaDB: MariaDB is not installed");
+            return None;
+        };
+        Some(Db::Mariadb(server.fresh_database(test)))
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Db::Sqlite(dir) => format!("sqlite://{}", dir.path().join("goals.sqlite").display()),
+            Db::Mariadb(url) => url.clone(),
+        }
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(&self.url()).await.unwrap()
+    }
+
+    /// Runs SQL on a connection of its own, as another client would; the error as text.
+    async fn raw(&self, sql: &str) -> Result<(), String> {
+        use sqlx::{Connection, Executor};
+        let url = self.url();
+        let result = match self {
+            Db::Sqlite(_) => {
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let r = conn.execute(sql).await.map(drop);
+                conn.close().await.unwrap();
+                r
+            }
+            Db::Mariadb(_) => {
+                let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+                let r = conn.execute(sql).await.map(drop);
+                conn.close().await.unwrap();
+                r
+            }
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
+
+/// One test per backend for each story: `sqlite::NAME` and `mariadb::NAME`.
+macro_rules! on_both_backends {
+    ($($story:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    super::$story(super::Db::sqlite()).await;
+                }
+            )+
+        }
+        mod mariadb {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let Some(db) = super::Db::mariadb(stringify!($story)) else {
+                        return;
+                    };
+                    super::$story(db).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_backends!(
+    open_migrates_and_reopens,
+    apply_and_load_round_trip,
+    history_has_provenance_for_each_change,
+    as_of_shows_old_values,
+    removal_marks_removed_and_a_later_apply_restores,
+    removing_an_unknown_record_is_refused,
+    a_failing_transaction_leaves_nothing_applied,
+    page_state_is_kept_with_the_pull,
+    reopening_keeps_everything,
+    a_newer_schema_is_refused,
+    history_is_append_only,
+    text_is_kept_exactly,
+    concurrent_writers_with_the_same_old_value_one_wins,
+);
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -162,9 +260,9 @@ fn records() -> FiscalYearRecords {
     }
 }
 
-/// A store in a fresh directory, holding `records()` as of 2021-01-10.
-async fn seeded(dir: &Path) -> Store {
-    let store = Store::open(&url(dir)).await.unwrap();
+/// A store in a fresh database, holding `records()` as of 2021-01-10.
+async fn seeded(db: &Db) -> Store {
+    let store = db.open().await;
     let changes = fields::diff(&Default::default(), &fields::flatten(&records()));
     let n = store
         .apply(&wiki("2021-01-10T12:00:00Z", 100), &changes)
@@ -189,39 +287,81 @@ fn change(
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
-#[tokio::test]
-async fn open_creates_and_migrates() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("goals.sqlite");
-    assert!(!file.exists());
-    let store = Store::open(&url(dir.path())).await.unwrap();
-    assert!(file.exists());
+async fn open_migrates_and_reopens(db: Db) {
+    let store = db.open().await;
     assert_eq!(store.schema_version().await.unwrap(), 1);
     assert!(store.fiscal_years().await.unwrap().is_empty());
     assert!(store.load(&fy()).await.unwrap().objectives.is_empty());
     store.close().await;
-    // WAL is a property of the file, so a separate connection sees it.
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&url(dir.path()))
-            .await
-            .unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(mode, "wal");
-        conn.close().await.unwrap();
-    }
     // Opening again finds nothing to migrate.
-    let store = Store::open(&url(dir.path())).await.unwrap();
+    let store = db.open().await;
     assert_eq!(store.schema_version().await.unwrap(), 1);
 }
 
 #[tokio::test]
-async fn apply_and_load_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = seeded(dir.path()).await;
+async fn sqlite_file_is_created_in_wal_mode() {
+    let db = Db::sqlite();
+    let Db::Sqlite(dir) = &db else { unreachable!() };
+    let file = dir.path().join("goals.sqlite");
+    assert!(!file.exists());
+    db.open().await.close().await;
+    assert!(file.exists());
+    // WAL is a property of the file, so a separate connection sees it.
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&db.url()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn mariadb_tables_are_innodb_utf8mb4() {
+    let Some(db) = Db::mariadb("mariadb_tables_are_innodb_utf8mb4") else {
+        return;
+    };
+    db.open().await.close().await;
+    use sqlx::Connection;
+    let mut conn = sqlx::MySqlConnection::connect(&db.url()).await.unwrap();
+    let tables: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR), CAST(engine AS CHAR), CAST(table_collation AS CHAR) \
+         FROM information_schema.tables WHERE table_schema = DATABASE() \
+         AND table_name <> '_sqlx_migrations' ORDER BY table_name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let names: Vec<&str> = tables.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["fields", "history", "pages", "records", "write_lock"],
+        "{tables:?}"
+    );
+    for (table, engine, collation) in &tables {
+        assert_eq!(engine, "InnoDB", "{table}");
+        assert!(collation.starts_with("utf8mb4_"), "{table}: {collation}");
+    }
+    // Keys compare byte for byte, whatever the server's default collation.
+    let keys: Vec<(String, String)> = sqlx::query_as(
+        "SELECT CONCAT(table_name, '.', column_name), CAST(collation_name AS CHAR) \
+         FROM information_schema.columns WHERE table_schema = DATABASE() \
+         AND column_key = 'PRI' AND collation_name IS NOT NULL",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(
+        keys.iter().all(|(_, c)| c == "utf8mb4_nopad_bin"),
+        "{keys:?}"
+    );
+    conn.close().await.unwrap();
+}
+
+async fn apply_and_load_round_trip(db: Db) {
+    let store = seeded(&db).await;
     assert_eq!(store.load(&fy()).await.unwrap(), records());
     assert_eq!(store.fiscal_years().await.unwrap(), vec![fy()]);
     let export = store.export(&[], None).await.unwrap();
@@ -232,7 +372,7 @@ async fn apply_and_load_round_trip() {
 }
 
 #[tokio::test]
-async fn in_memory_store_works() {
+async fn sqlite_in_memory_store_works() {
     let store = Store::open("sqlite::memory:").await.unwrap();
     let changes = fields::diff(&Default::default(), &fields::flatten(&records()));
     store
@@ -242,10 +382,8 @@ async fn in_memory_store_works() {
     assert_eq!(store.load(&fy()).await.unwrap(), records());
 }
 
-#[tokio::test]
-async fn history_has_provenance_for_each_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = seeded(dir.path()).await;
+async fn history_has_provenance_for_each_change(db: Db) {
+    let store = seeded(&db).await;
     let status = "quarters.Q3.status";
     store
         .apply(
@@ -276,10 +414,8 @@ async fn history_has_provenance_for_each_change() {
     assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
 }
 
-#[tokio::test]
-async fn as_of_shows_old_values() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = seeded(dir.path()).await;
+async fn as_of_shows_old_values(db: Db) {
+    let store = seeded(&db).await;
     let ea = "2020-21/evolutionary-architecture";
     store
         .apply(
@@ -325,10 +461,8 @@ async fn as_of_shows_old_values() {
     assert_eq!(export.fiscal_years, vec![records()]);
 }
 
-#[tokio::test]
-async fn removal_marks_removed_and_a_later_apply_restores() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = seeded(dir.path()).await;
+async fn removal_marks_removed_and_a_later_apply_restores(db: Db) {
+    let store = seeded(&db).await;
     let kr2 = "2020-21/evolutionary-architecture/kr2";
     let mut without = records();
     without.objectives[0].key_results.retain(|k| k.id != kr2);
@@ -378,10 +512,8 @@ async fn removal_marks_removed_and_a_later_apply_restores() {
     assert_eq!(gap, without);
 }
 
-#[tokio::test]
-async fn removing_an_unknown_record_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = seeded(dir.path()).await;
+async fn removing_an_unknown_record_is_refused(db: Db) {
+    let store = seeded(&db).await;
     let err = store
         .apply(
             &tracker("2021-02-01T00:00:00Z"),
@@ -396,10 +528,8 @@ async fn removing_an_unknown_record_is_refused() {
     assert!(format!("{err:#}").contains("2020-21/nope"), "{err:#}");
 }
 
-#[tokio::test]
-async fn a_failing_transaction_leaves_nothing_applied() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = seeded(dir.path()).await;
+async fn a_failing_transaction_leaves_nothing_applied(db: Db) {
+    let store = seeded(&db).await;
     let ea = "2020-21/evolutionary-architecture";
     let before_fields = store.load_fields(&fy()).await.unwrap();
     let before_history = store.history(ea).await.unwrap().len();
@@ -475,10 +605,8 @@ async fn a_failing_transaction_leaves_nothing_applied() {
     assert_eq!(store.load_fields(&fy()).await.unwrap(), before_fields);
 }
 
-#[tokio::test]
-async fn page_state_is_kept_with_the_pull() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = seeded(dir.path()).await;
+async fn page_state_is_kept_with_the_pull(db: Db) {
+    let store = seeded(&db).await;
     let title = "Wikimedia Technology/Goals/2020-21 Q3";
     assert_eq!(store.page_state(title).await.unwrap(), None);
     store
@@ -516,12 +644,10 @@ async fn page_state_is_kept_with_the_pull() {
     assert_eq!(store.load(&fy()).await.unwrap(), edited);
 }
 
-#[tokio::test]
-async fn reopening_the_file_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
+async fn reopening_keeps_everything(db: Db) {
     let title = "Wikimedia Technology/Goals/2020-21 Q3";
     let history = {
-        let store = seeded(dir.path()).await;
+        let store = seeded(&db).await;
         store
             .set_page_state(title, 100, t("2021-01-10T12:00:00Z"), &records())
             .await
@@ -530,7 +656,7 @@ async fn reopening_the_file_keeps_everything() {
         store.close().await;
         h
     };
-    let store = Store::open(&url(dir.path())).await.unwrap();
+    let store = db.open().await;
     assert_eq!(store.load(&fy()).await.unwrap(), records());
     assert_eq!(store.history(KR1).await.unwrap(), history);
     assert_eq!(
@@ -539,26 +665,16 @@ async fn reopening_the_file_keeps_everything() {
     );
 }
 
-#[tokio::test]
-async fn a_newer_schema_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    Store::open(&url(dir.path())).await.unwrap().close().await;
-    // Pretend a later goalsbot migrated this file to schema version 7.
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&url(dir.path()))
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES (7, 'from the future', 1, x'00', 0)",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
-    }
-    let err = Store::open(&url(dir.path())).await.unwrap_err();
+async fn a_newer_schema_is_refused(db: Db) {
+    db.open().await.close().await;
+    // Pretend a later goalsbot migrated this database to schema version 7.
+    db.raw(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (7, 'from the future', 1, x'00', 0)",
+    )
+    .await
+    .unwrap();
+    let err = Store::open(&db.url()).await.unwrap_err();
     assert_eq!(
         err.downcast_ref::<StoreError>(),
         Some(&StoreError::SchemaTooNew { found: 7, known: 1 })
@@ -570,31 +686,271 @@ async fn a_newer_schema_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn urls_other_than_sqlite_are_refused_without_showing_passwords() {
-    let err = Store::open("mysql://goalsbot:hunter2@tools.db.svc.wikimedia.cloud/s5__goals")
+async fn history_is_append_only(db: Db) {
+    seeded(&db).await.close().await;
+    for sql in [
+        "UPDATE history SET new_value = '\"forged\"'",
+        "DELETE FROM history",
+    ] {
+        let err = db.raw(sql).await.unwrap_err();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+}
+
+/// Values and keys come back byte for byte: 4-byte UTF-8, case and trailing
+/// spaces are never folded (a case-insensitive or PAD SPACE collation would).
+async fn text_is_kept_exactly(db: Db) {
+    let store = db.open().await;
+    let ids = ["2020-21/exact", "2020-21/Exact", "2020-21/exact "];
+    let titles = ["🎯 Goal", "🎯 goal", "🎯 Goal "];
+    let create: Vec<FieldChange> = ids
+        .iter()
+        .zip(titles)
+        .map(|(id, title)| FieldChange {
+            key: FieldKey::new(*id, "title"),
+            old: None,
+            new: Some(json!(title)),
+        })
+        .collect();
+    assert_eq!(
+        store
+            .apply(&tracker("2021-01-10T12:00:00Z"), &create)
+            .await
+            .unwrap(),
+        3
+    );
+    let loaded = store.load_fields(&fy()).await.unwrap();
+    assert_eq!(loaded.len(), 3, "{loaded:?}");
+    for (id, title) in ids.iter().zip(titles) {
+        assert_eq!(loaded[&FieldKey::new(*id, "title")], json!(title), "{id:?}");
+    }
+    // Compare-and-set compares exactly: a value differing only in case or a
+    // trailing space is stale.
+    for wrong in ["🎯 GOAL", "🎯 Goal "] {
+        let err = store
+            .apply(
+                &tracker("2021-01-11T00:00:00Z"),
+                &[change(ids[0], "title", json!(wrong), json!("x"))],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(StoreError::Stale { .. })),
+            "{wrong:?}: {err:#}"
+        );
+    }
+    store
+        .apply(
+            &tracker("2021-01-11T00:00:00Z"),
+            &[change(ids[0], "title", json!("🎯 Goal"), json!("𝔊𝔬𝔞𝔩 🚀"))],
+        )
         .await
-        .unwrap_err();
-    let msg = format!("{err:#}");
-    assert!(!msg.contains("hunter2"), "{msg}");
-    assert!(msg.contains("goalsbot:***@"), "{msg}");
+        .unwrap();
+    let h = store.history(ids[0]).await.unwrap();
+    assert_eq!(h.last().unwrap().new, Some(json!("𝔊𝔬𝔞𝔩 🚀")));
+    assert_eq!(store.history(ids[1]).await.unwrap().len(), 1);
+    // Page titles too.
+    let (a, b) = ("Goals/🎯 Q3", "Goals/🎯 q3");
+    store
+        .set_page_state(a, 1, t("2021-01-10T12:00:00Z"), &records())
+        .await
+        .unwrap();
+    store
+        .set_page_state(b, 2, t("2021-01-10T12:00:00Z"), &records())
+        .await
+        .unwrap();
+    assert_eq!(store.page_state(a).await.unwrap().unwrap().revid, 1);
+    assert_eq!(store.page_state(b).await.unwrap().unwrap().revid, 2);
+    assert_eq!(store.page_state("Goals/🎯 Q3 ").await.unwrap(), None);
+}
+
+/// Two bot processes (two stores, two pools) apply changes computed from the
+/// same view at once: exactly one lands, the other is told it is stale, and
+/// history holds only the winner's change.
+async fn concurrent_writers_with_the_same_old_value_one_wins(db: Db) {
+    seeded(&db).await.close().await;
+    let (a, b) = (db.open().await, db.open().await);
+    let status = "quarters.Q3.status";
+    let mut old = json!("on-track");
+    for (round, (x, y)) in [("concerns", "at-risk"), ("paused", "complete")]
+        .into_iter()
+        .enumerate()
+    {
+        let at = format!("2021-02-0{}T00:00:00Z", round + 1);
+        let p = tracker(&at);
+        let to_x = [change(KR1, status, old.clone(), json!(x))];
+        let to_y = [change(KR1, status, old.clone(), json!(y))];
+        let (ra, rb) = tokio::join!(a.apply(&p, &to_x), b.apply(&p, &to_y));
+        let (winner, loser) = match (ra, rb) {
+            (Ok(1), Err(e)) => (x, e),
+            (Err(e), Ok(1)) => (y, e),
+            other => panic!("round {round}: expected exactly one success, got {other:?}"),
+        };
+        assert_eq!(
+            loser.downcast_ref::<StoreError>(),
+            Some(&StoreError::Stale {
+                key: FieldKey::new(KR1, status),
+                expected: Some(old.clone()),
+                found: Some(json!(winner)),
+            }),
+            "{loser:#}"
+        );
+        let now = a.load_fields(&fy()).await.unwrap();
+        assert_eq!(now[&FieldKey::new(KR1, status)], json!(winner));
+        old = json!(winner);
+    }
+    let changes: Vec<_> = a
+        .history(KR1)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.key.field == status)
+        .map(|h| h.new)
+        .collect();
+    assert_eq!(
+        changes.len(),
+        3,
+        "seed plus one winner per round: {changes:?}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_url_schemes_are_refused() {
     let err = Store::open("postgres://x/y").await.unwrap_err();
     assert!(format!("{err:#}").contains("unknown URL scheme"), "{err:#}");
 }
 
 #[tokio::test]
-async fn history_is_append_only() {
+async fn mariadb_errors_never_show_the_password() {
+    let Some(Db::Mariadb(url)) = Db::mariadb("mariadb_errors_never_show_the_password") else {
+        return;
+    };
+    let mut wrong = url::Url::parse(&url).unwrap();
+    wrong.set_password(Some("hunter2")).unwrap();
+    let err = Store::open(wrong.as_str()).await.unwrap_err();
+    let msg = format!("{err:#} {err:?}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert!(msg.contains("goalsbot:***@"), "{msg}");
+    assert!(msg.contains("Access denied"), "{msg}");
+}
+
+#[tokio::test]
+async fn mariadb_alias_scheme_opens_the_same_store() {
+    let Some(db) = Db::mariadb("mariadb_alias_scheme_opens_the_same_store") else {
+        return;
+    };
+    seeded(&db).await.close().await;
+    let alias = db.url().replacen("mysql://", "mariadb://", 1);
+    let store = Store::open(&alias).await.unwrap();
+    assert_eq!(store.load(&fy()).await.unwrap(), records());
+}
+
+/// The Toolforge form: no password in the URL, the login from a
+/// replica.my.cnf, with a password full of characters URLs and option files
+/// treat specially.
+#[tokio::test]
+async fn replica_cnf_url_logs_in_with_the_file_credentials() {
+    use goalsbot::store::replica_cnf;
+    let Some(server) = test_mariadb() else {
+        eprintln!("skipped replica_cnf_url_logs_in_with_the_file_credentials: no MariaDB");
+        return;
+    };
+    let url = server.fresh_database("replica cnf");
+    let u = url::Url::parse(&url).unwrap();
+    let database = u.path().trim_start_matches('/').to_string();
+    let password = r#"p@ss:w/o#rd%41 'q"ü"#;
+    let sql_password = password.replace('\\', "\\\\").replace('\'', "\\'");
+    server.root_sql(&format!(
+        "CREATE USER 'cnf_user'@'127.0.0.1' IDENTIFIED BY '{sql_password}'; \
+         GRANT ALL PRIVILEGES ON `{database}`.* TO 'cnf_user'@'127.0.0.1'"
+    ));
     let dir = tempfile::tempdir().unwrap();
-    seeded(dir.path()).await.close().await;
-    use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&url(dir.path()))
-        .await
-        .unwrap();
-    for sql in [
-        "UPDATE history SET new_value = '\"forged\"'",
-        "DELETE FROM history",
-    ] {
-        let err = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
-        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
-    }
+    let cnf = dir.path().join("replica.my.cnf");
+    std::fs::write(
+        &cnf,
+        format!(
+            "# written by the test\n[client]\nuser = cnf_user\npassword = \"{}\"\n",
+            password.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
+    )
+    .unwrap();
+    let written = format!(
+        "mysql+replicacnf://127.0.0.1:{}/{database}",
+        u.port().unwrap()
+    );
+    let resolved = replica_cnf::resolve_with(&written, &cnf).unwrap();
+    let store = Store::open(&resolved).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    store.close().await;
+
+    // A wrong password in the file: the error shows neither password.
+    std::fs::write(&cnf, "[client]\nuser = cnf_user\npassword = hunter2\n").unwrap();
+    let resolved = replica_cnf::resolve_with(&written, &cnf).unwrap();
+    let err = Store::open(&resolved).await.unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(!msg.contains("hunter2") && !msg.contains("p@ss"), "{msg}");
+    assert!(msg.contains("Access denied"), "{msg}");
+}
+
+/// What an operator on Toolforge does: `[store] url = "mysql+replicacnf://…"`
+/// in goalsbot.toml and the login in the file `GOALSBOT_REPLICA_CNF` names
+/// (`~/replica.my.cnf` there). The binary exports the store; with a wrong
+/// password it fails without printing it.
+#[tokio::test]
+async fn the_binary_opens_a_replica_cnf_store() {
+    use crate::support::{goalsbot, run};
+    let Some(server) = test_mariadb() else {
+        eprintln!("skipped the_binary_opens_a_replica_cnf_store: no MariaDB");
+        return;
+    };
+    let db = Db::Mariadb(server.fresh_database("binary replica cnf"));
+    seeded(&db).await.close().await;
+    let u = url::Url::parse(&db.url()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("goalsbot.toml"),
+        format!(
+            "[wiki]\nurl = \"https://wiki.invalid/w/\"\nuser_agent_contact = \"goalsbot tests\"\n\n\
+             [store]\nurl = \"mysql+replicacnf://{}:{}{}\"\n",
+            u.host_str().unwrap(),
+            u.port().unwrap(),
+            u.path()
+        ),
+    )
+    .unwrap();
+    let cnf = dir.path().join("creds.cnf");
+    let password = u.password().unwrap().to_string();
+    let export = |cnf_text: String| {
+        std::fs::write(&cnf, cnf_text).unwrap();
+        let mut cmd = goalsbot(dir.path());
+        cmd.env("GOALSBOT_REPLICA_CNF", &cnf).args([
+            "--config",
+            "goalsbot.toml",
+            "export",
+            "--format",
+            "json",
+        ]);
+        run(cmd)
+    };
+
+    let ok = export(format!(
+        "[client]\nuser = {}\npassword = '{password}'\n",
+        u.username()
+    ));
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    assert!(ok.stdout.contains(KR1), "{}", ok.stdout);
+    assert!(!ok.all_output().contains(&password));
+
+    let bad = export(format!(
+        "[client]\nuser = {}\npassword = hunter2\n",
+        u.username()
+    ));
+    assert_ne!(bad.code, Some(0));
+    assert!(bad.stderr.contains("Access denied"), "{}", bad.stderr);
+    assert!(
+        !bad.all_output().contains("hunter2"),
+        "{}",
+        bad.all_output()
+    );
+    assert!(!bad.all_output().contains(&password));
 }
