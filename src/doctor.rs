@@ -82,7 +82,10 @@ pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
 async fn check_store(url: &str, r: &mut Report) {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
-            r.line("store state:", "not created yet (the first pull creates it)");
+            r.line(
+                "store state:",
+                "not created yet (the first pull creates it)",
+            );
             return;
         }
     }
@@ -98,15 +101,22 @@ async fn check_store(url: &str, r: &mut Report) {
                         if y.is_empty() {
                             "none yet".to_string()
                         } else {
-                            y.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")
+                            y.iter()
+                                .map(|f| f.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         }
                     ),
                 ),
-                (Err(e), _) | (_, Err(e)) => r.problems.push(format!("the store does not answer: {e:#}")),
+                (Err(e), _) | (_, Err(e)) => {
+                    r.problems.push(format!("the store does not answer: {e:#}"))
+                }
             }
             store.close().await;
         }
-        Err(e) => r.problems.push(format!("{e:#} — check store.url (or GOALSBOT_STORE_URL)")),
+        Err(e) => r
+            .problems
+            .push(format!("{e:#} — check store.url (or GOALSBOT_STORE_URL)")),
     }
 }
 

@@ -87,7 +87,35 @@ impl Mysql {
         MIGRATOR.run(&db.pool).await.with_context(|| {
             format!("migrating the store to schema version {}", known_version())
         })?;
+        db.guard_history().await;
         Ok(db)
+    }
+
+    /// Makes the database itself refuse UPDATE and DELETE on history, where it
+    /// lets us. A replicated server (ToolsDB) may refuse CREATE TRIGGER to
+    /// accounts without SUPER (error 1419); then history stays append-only by
+    /// goalsbot's own code, which never updates or deletes it, and we say so.
+    async fn guard_history(&self) {
+        for (name, event) in [
+            ("history_no_update", "UPDATE"),
+            ("history_no_delete", "DELETE"),
+        ] {
+            let sql = format!(
+                "CREATE TRIGGER IF NOT EXISTS {name} BEFORE {event} ON history FOR EACH ROW \
+                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'history is append-only'"
+            );
+            if let Err(e) = named(
+                "create_history_trigger",
+                sqlx::query(&sql).execute(&self.pool),
+            )
+            .await
+            {
+                tracing::warn!(
+                    "the database refused the history guard trigger {name} ({e:#}); history stays \
+                     append-only because goalsbot never changes it, but the database does not enforce it"
+                );
+            }
+        }
     }
 
     async fn refuse_newer_schema(&self) -> Result<()> {
@@ -327,6 +355,7 @@ impl Mysql {
             )
             .await?;
             applied += 1;
+            crate::fault::point("store.apply", applied as u64);
         }
         if let Some(page) = page {
             upsert_page(&mut tx, page).await?;
