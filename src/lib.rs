@@ -10,5 +10,6 @@ pub mod fields;
 pub mod parse;
 pub mod pull;
 pub mod records;
+pub mod render;
 pub mod store;
 pub mod wiki;
