@@ -515,3 +515,15 @@ fn a_rendered_fixture_year_reads_back_as_a_new_quarter_page() {
     assert_eq!(view(&parsed.objectives), view(&year.objectives));
     assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
 }
+
+#[test]
+fn mediawiki_has_the_pipe_magic_word_but_escaping_does_not_need_it() {
+    // MW 1.43 provides `{{!}}` as a magic word (no template needed); the
+    // renderer still uses `<nowiki>`, which also covers `||`, `[[`, `~~~~`….
+    let title = unique_title("pipe-magic-word");
+    let html = save_and_fetch_html(&title, "a {{!}} b\n\n<nowiki>c || d ~~~~</nowiki>\n");
+    // Parsoid marks it as the built-in parser function `!`, rendered `|`.
+    assert!(html.contains(r#""function":"!""#), "{html}");
+    assert!(html.contains(">|</span> b"), "{html}");
+    assert!(html.contains("c || d ~~~~"), "{html}");
+}
