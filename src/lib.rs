@@ -11,6 +11,7 @@ pub mod fields;
 pub mod parse;
 pub mod pull;
 pub mod records;
+pub mod render;
 pub mod store;
 pub mod tracker;
 pub mod wiki;

@@ -287,6 +287,12 @@ impl Status {
         }
         match best {
             Some((status, len)) => {
+                // `Label: note` is how the bot writes a cell: everything after
+                // the `: ` is the note, even when it opens with `-` or `:`.
+                if let Some(note) = t[len..].strip_prefix(": ") {
+                    let note = note.trim();
+                    return (Some(status), (!note.is_empty()).then(|| note.to_string()));
+                }
                 let rest = t[len..].trim_start_matches(|c: char| {
                     c.is_whitespace() || matches!(c, ':' | ',' | ';' | '.')
                 });
@@ -583,6 +589,19 @@ mod tests {
             (None, Some("25% filled".into()))
         );
         assert_eq!(Status::split_cell("  "), (None, None));
+        // regression: a note the bot wrote after `Label: ` lost its leading `- ` or `:`.
+        assert_eq!(
+            Status::split_cell("On track: - 5% fewer"),
+            (Some(Status::OnTrack), Some("- 5% fewer".into()))
+        );
+        assert_eq!(
+            Status::split_cell("At risk: : x"),
+            (Some(Status::AtRisk), Some(": x".into()))
+        );
+        assert_eq!(
+            Status::split_cell("On track - 25% filled"),
+            (Some(Status::OnTrack), Some("25% filled".into()))
+        );
     }
 
     #[test]
