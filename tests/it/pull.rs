@@ -19,8 +19,7 @@ fn fixture_name(q: &str) -> String {
 /// Loads the four quarter pages under a prefix of this test's own.
 fn load_fy2020_21(prefix: &str) {
     let w = test_wiki();
-    let phab = std::fs::read_to_string(fixture("Template%3APhabricator.wikitext")).unwrap();
-    let mut pages = vec![("Template:Phabricator".to_string(), phab)];
+    let mut pages = Vec::new();
     for q in QUARTERS {
         let text =
             std::fs::read_to_string(fixture(&format!("{}.wikitext", fixture_name(q)))).unwrap();
@@ -142,6 +141,7 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
         &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
     );
 
+    let before_first = w.request_lines().len();
     let first = goalsbot_run(dir.path(), &cfg, &["pull"]);
     assert_eq!(first.code, Some(0), "{first:?}");
     assert!(
@@ -189,9 +189,42 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
     assert_eq!(got, want);
 
     // Nothing changed on the wiki: one revision check, no HTML fetch, store unchanged.
-    let before = w.server_requests();
+    // The unique tail of the prefix ("PID-N") appears, URL-encoded or not, in
+    // every request about these pages.
+    let token = prefix.rsplit('/').next().unwrap().to_string();
+    let revids: Vec<String> = regex::Regex::new(r"\(revision (\d+)\)")
+        .unwrap()
+        .captures_iter(&first.stdout)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert_eq!(revids.len(), 4, "{}", first.stdout);
+    let fetched_first = w.request_lines().split_off(before_first);
+    let fetched_first = fetched_first
+        .iter()
+        .filter(|l| {
+            revids
+                .iter()
+                .any(|r| l.contains(&format!("/revision/{r}/html")))
+        })
+        .count();
+    assert_eq!(
+        fetched_first, 4,
+        "the wiki's log shows the first pull's four HTML fetches"
+    );
+    let before_all = w.request_lines().len();
+    let before = w.requests_mentioning(&token).len();
     let second = goalsbot_run(dir.path(), &cfg, &["pull"]);
-    let served = w.server_requests() - before;
+    let served: Vec<String> = w.requests_mentioning(&token).split_off(before);
+    let html_fetches: Vec<String> = w
+        .request_lines()
+        .split_off(before_all)
+        .into_iter()
+        .filter(|l| {
+            revids
+                .iter()
+                .any(|r| l.contains(&format!("/revision/{r}/html")))
+        })
+        .collect();
     assert_eq!(second.code, Some(0), "{second:?}");
     assert!(
         second
@@ -201,9 +234,18 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
         second.stdout
     );
     assert_eq!(counts(&second.stdout), (1, 0), "{}", second.stdout);
-    // Cross-check with the wiki's own request log: mwbot's site-info request at
-    // connect, then our one batched revision check; no rest.php request.
-    assert_eq!(served, 2, "requests seen by the wiki during the no-op pull");
+    // Cross-check with the wiki's own request log: about these pages it saw
+    // exactly one request, the batched revision check, and no rest.php (HTML) request.
+    assert_eq!(
+        served.len(),
+        1,
+        "requests about the pages seen by the wiki: {served:#?}"
+    );
+    assert!(served[0].contains("/api.php?"), "{served:#?}");
+    assert!(
+        html_fetches.is_empty(),
+        "HTML fetched again: {html_fetches:#?}"
+    );
     let again = goalsbot_run(dir.path(), &cfg, &["export", "--format", "json"]);
     assert_eq!(again.stdout, export.stdout);
 }

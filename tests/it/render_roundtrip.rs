@@ -44,11 +44,6 @@ fn wiki() -> &'static Wiki {
     static WIKI: OnceLock<Wiki> = OnceLock::new();
     WIKI.get_or_init(|| {
         let w = test_wiki();
-        // The fixture pages use it; without it their task links read differently.
-        w.load_pages(&[(
-            "Template:Phabricator",
-            &fixture("Template%3APhabricator", "wikitext"),
-        )]);
         let mut config = Config::default();
         config.wiki.url = w.url.clone();
         config.wiki.edit_interval_secs = 0;

@@ -38,11 +38,7 @@ impl Setup {
     fn new(name: &str, store_url: Option<String>) -> Setup {
         let w = test_wiki();
         let prefix = unique_title(name);
-        let phab = std::fs::read_to_string(
-            root().join("tests/fixtures/pages/Template%3APhabricator.wikitext"),
-        )
-        .unwrap();
-        let mut pages = vec![("Template:Phabricator".to_string(), phab)];
+        let mut pages = Vec::new();
         for q in QUARTERS {
             pages.push((format!("{prefix}/2020-21 {q}"), page_text(q)));
         }

@@ -88,6 +88,33 @@ fn start() -> Result<TestWiki, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    // Templates the fixture pages use, loaded once here: tests loading the
+    // same page concurrently race to create it.
+    let mut templates: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures/pages"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("Template%3A") && n.ends_with(".wikitext"))
+        })
+        .collect();
+    templates.sort();
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("load")
+        .arg(&dir)
+        .args(&templates)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running wiki.sh load: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "loading templates failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     let env = parse_env(&dir.join("wiki.env"))?;
     let get = |k: &str| {
         env.get(k)
@@ -186,6 +213,23 @@ impl TestWiki {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// The request lines of the server log that mention `token` (e.g. the
+    /// unique part of a test's page prefix), so a test counts its own traffic
+    /// even while other tests use the same wiki.
+    pub fn requests_mentioning(&self, token: &str) -> Vec<String> {
+        std::fs::read_to_string(&self.server_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| (l.contains("]: GET ") || l.contains("]: POST ")) && l.contains(token))
+            .map(String::from)
+            .collect()
+    }
+
+    /// All request lines of the server log so far (`[200]: GET /api.php?…`).
+    pub fn request_lines(&self) -> Vec<String> {
+        self.requests_mentioning("")
     }
 
     /// How many requests the server has logged so far (PHP logs "Accepted" once per request).
