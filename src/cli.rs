@@ -43,6 +43,22 @@ pub enum Command {
         #[arg(long = "page", value_name = "TITLE")]
         pages: Vec<String>,
     },
+    /// Store → wiki: status tables on the quarter pages, the year overview.
+    Push {
+        /// Only this fiscal year (repeatable).
+        #[arg(long = "fy", value_name = "FY")]
+        fiscal_years: Vec<FiscalYear>,
+        /// Only this page (repeatable): a quarter page or a year overview.
+        #[arg(long = "page", value_name = "TITLE")]
+        pages: Vec<String>,
+    },
+    /// Create that quarter page from the store (refused when it exists).
+    NewQuarter {
+        /// The fiscal year, e.g. 2020-21.
+        fiscal_year: FiscalYear,
+        /// The quarter, e.g. Q4.
+        quarter: Quarter,
+    },
     /// Store → stdout, in the format of records.md.
     Export {
         /// Output format.

@@ -10,6 +10,7 @@ pub mod fault;
 pub mod fields;
 pub mod parse;
 pub mod pull;
+pub mod push;
 pub mod records;
 pub mod render;
 pub mod store;

@@ -60,6 +60,8 @@ pub struct Wiki {
     bot: mwbot::Bot,
     url: String,
     counters: Arc<Counters>,
+    edit_interval: Duration,
+    last_save: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 /// What the wiki says about itself and about us (one API request).
@@ -151,6 +153,8 @@ impl Wiki {
             bot,
             url,
             counters: Arc::new(Counters::default()),
+            edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
+            last_save: Arc::new(tokio::sync::Mutex::new(None)),
         })
     }
 
@@ -243,9 +247,23 @@ impl Wiki {
         Ok(code.html().to_string())
     }
 
-    /// Counts one save; the write path calls this for every edit it makes.
-    pub fn count_edit(&self) {
+    /// One counted edit (`action=edit` with a CSRF token), at least
+    /// `wiki.edit_interval_secs` after the previous one. Edits are serialised:
+    /// the lock is held until the save is answered.
+    pub async fn api_edit(&self, params: &[(&str, String)]) -> Result<Value> {
+        let mut last = self.last_save.lock().await;
+        if let Some(t) = *last {
+            tokio::time::sleep_until(t + self.edit_interval).await;
+        }
+        self.counters.api_requests.fetch_add(1, Ordering::Relaxed);
         self.counters.edits.fetch_add(1, Ordering::Relaxed);
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let title = params.iter().find(|(k, _)| k == "title").map(|(_, v)| v.clone()).unwrap_or_default();
+        let result = tokio::time::timeout(REQUEST_TIMEOUT, self.bot.api().post_with_token::<_, Value>("csrf", params))
+            .await
+            .map_err(|_| anyhow!("saving {title:?} timed out; check the page history before retrying"));
+        *last = Some(tokio::time::Instant::now());
+        result?.with_context(|| format!("saving {title:?} failed"))
     }
 }
 

@@ -1,0 +1,647 @@
+//! `goalsbot push` and `new-quarter`: store → wiki. Plans each page's new wikitext (pure), then saves it.
+//!
+//! On a quarter page the bot writes only its status tables: a table is found
+//! by its `data-goalsbot-objective` identity wherever staff moved it, and is
+//! rewritten only when the data it shows (as last pulled) differs from the
+//! store; a missing table is inserted at the end of the objective's Key
+//! Results section. Every other byte of the page stays as it was. On the year
+//! overview the bot writes only its marked region.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::config::{Config, Credentials};
+use crate::error::{ExitCode, UsageError};
+use crate::parse::parse_quarter_page;
+use crate::records::{FiscalYear, FiscalYearRecords, KeyResult, Objective, Quarter, Status};
+use crate::render::{splice_region, Renderer};
+use crate::store::Store;
+use crate::wiki::Wiki;
+
+/// The data a status table shows for one row: what must match the store.
+type RowData = (String, Option<String>, Option<String>, Vec<(Quarter, Option<Status>, Option<String>)>);
+
+fn row_data(kr: &KeyResult) -> RowData {
+    (
+        kr.id.clone(),
+        kr.baseline.clone(),
+        kr.year_goal.clone(),
+        kr.quarters
+            .iter()
+            .filter(|(_, e)| e.status.is_some() || e.note.is_some())
+            .map(|(q, e)| (*q, e.status, e.note.clone()))
+            .collect(),
+    )
+}
+
+/// The byte range of the status table of `objective_id` in `wikitext`: from
+/// the `{|` line carrying its `data-goalsbot-objective` to the matching `|}`
+/// line (nested tables counted), newline excluded.
+pub fn find_table(wikitext: &str, objective_id: &str) -> Option<Range<usize>> {
+    let needle = regex::Regex::new(&format!(
+        r#"data-goalsbot-objective\s*=\s*(?:"{id}"|'{id}'|{id}(?:\s|$))"#,
+        id = regex::escape(objective_id)
+    ))
+    .ok()?;
+    let mut offset = 0;
+    let mut start: Option<usize> = None;
+    let mut depth = 0usize;
+    for line in wikitext.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let t = content.trim_start();
+        match start {
+            None => {
+                if t.starts_with("{|") && needle.is_match(t) {
+                    start = Some(offset);
+                    depth = 1;
+                }
+            }
+            Some(s) => {
+                if t.starts_with("{|") {
+                    depth += 1;
+                } else if t.starts_with("|}") {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(s..offset + content.len());
+                    }
+                }
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Level (number of `=`) and text of a heading line, if it is one.
+fn heading(line: &str) -> Option<(usize, &str)> {
+    let t = line.trim_end();
+    let level = t.chars().take_while(|c| *c == '=').count();
+    if level == 0 || level > 6 || t.len() < 2 * level + 1 {
+        return None;
+    }
+    let closing = t.chars().rev().take_while(|c| *c == '=').count();
+    if closing < level {
+        return None;
+    }
+    Some((level, t[level..t.len() - level].trim()))
+}
+
+/// Plain text of a heading for matching: links reduced to their labels, bold/italic dropped.
+fn plain_heading(text: &str) -> String {
+    let link = regex::Regex::new(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]").expect("static regex");
+    link.replace_all(text, "$1").replace("'''", "").replace("''", "")
+}
+
+/// Where a new status table for `objective` goes: right after the last
+/// non-blank line of its Key Results subsection, else of its section.
+pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {
+    let mut lines: Vec<(usize, &str)> = Vec::new();
+    let mut offset = 0;
+    for line in wikitext.split_inclusive('\n') {
+        lines.push((offset, line));
+        offset += line.len();
+    }
+    let is_objective_heading = |text: &str| {
+        let plain = plain_heading(text);
+        let title = plain.rsplit_once(" - ").map_or(plain.as_str(), |(_, t)| t).trim();
+        title == objective.title.trim()
+    };
+    let start = lines
+        .iter()
+        .position(|(_, l)| heading(l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text)))?;
+    let section_end = lines[start + 1..]
+        .iter()
+        .position(|(_, l)| heading(l).is_some_and(|(lvl, _)| lvl <= 2))
+        .map_or(lines.len(), |i| start + 1 + i);
+    let kr_heading = lines[start + 1..section_end].iter().position(|(_, l)| {
+        heading(l).is_some_and(|(lvl, text)| lvl == 3 && plain_heading(text).to_lowercase().contains("key result"))
+    });
+    let region_end = match kr_heading {
+        Some(i) => {
+            let h = start + 1 + i;
+            lines[h + 1..section_end]
+                .iter()
+                .position(|(_, l)| heading(l).is_some_and(|(lvl, _)| lvl <= 3))
+                .map_or(section_end, |j| h + 1 + j)
+        }
+        None => section_end,
+    };
+    let last = lines[start..region_end].iter().rposition(|(_, l)| !l.trim().is_empty())?;
+    let (off, line) = lines[start + last];
+    Some(off + line.trim_end_matches(['\n', '\r']).len())
+}
+
+/// What a push would do to one quarter page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagePlan {
+    /// The page's new wikitext.
+    pub text: String,
+    /// Objectives whose table was added.
+    pub added: Vec<String>,
+    /// KR ids whose shown data changed, and in which quarters.
+    pub changed: Vec<(String, BTreeSet<Quarter>)>,
+    /// Things a person should know (a table that could not be placed).
+    pub warnings: Vec<String>,
+}
+
+impl PagePlan {
+    /// The edit summary (without the run id), saying what changed.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.added.is_empty() {
+            parts.push(format!("added status tables for {} objectives", self.added.len()));
+        }
+        if !self.changed.is_empty() {
+            let quarters: BTreeSet<Quarter> = self.changed.iter().flat_map(|(_, q)| q.iter().copied()).collect();
+            let qs = quarters.iter().map(|q| q.as_str()).collect::<Vec<_>>().join(", ");
+            let what = if qs.is_empty() { String::new() } else { format!(" ({qs})") };
+            parts.push(format!("status of {} KRs{what} from tracker", self.changed.len()));
+        }
+        format!("goalsbot: {}", parts.join("; "))
+    }
+}
+
+/// Plans a quarter page: `shown` are the records parsed from its current
+/// revision, `store` the store's records of the year.
+pub fn plan_quarter_page(
+    wikitext: &str,
+    shown: &FiscalYearRecords,
+    store: &FiscalYearRecords,
+    renderer: &Renderer,
+) -> Result<PagePlan> {
+    let mut text = wikitext.to_string();
+    let mut plan = PagePlan {
+        text: String::new(),
+        added: vec![],
+        changed: vec![],
+        warnings: vec![],
+    };
+    for page_obj in &shown.objectives {
+        let Some(obj) = store.objectives.iter().find(|o| o.id == page_obj.id) else {
+            continue;
+        };
+        let table = renderer.status_table(obj)?;
+        match find_table(&text, &obj.id) {
+            Some(range) => {
+                let shown_rows: Vec<RowData> = page_obj.key_results.iter().map(row_data).collect();
+                let store_rows: Vec<RowData> = obj.key_results.iter().map(row_data).collect();
+                let same_rows = page_obj.key_results.iter().map(|k| &k.id).eq(obj.key_results.iter().map(|k| &k.id));
+                if same_rows && shown_rows == store_rows {
+                    continue;
+                }
+                for (s, p) in store_rows.iter().zip(shown_rows.iter().chain(std::iter::repeat(&Default::default()))) {
+                    if s != p {
+                        let quarters: BTreeSet<Quarter> = Quarter::ALL
+                            .into_iter()
+                            .filter(|q| s.3.iter().find(|e| e.0 == *q) != p.3.iter().find(|e| e.0 == *q))
+                            .collect();
+                        plan.changed.push((s.0.clone(), quarters));
+                    }
+                }
+                text.replace_range(range, table.trim_end_matches('\n'));
+            }
+            None => match insertion_point(&text, page_obj) {
+                Some(at) => {
+                    text.insert_str(at, &format!("\n{}", table.trim_end_matches('\n')));
+                    plan.added.push(obj.id.clone());
+                }
+                None => plan.warnings.push(format!(
+                    "no place found for the status table of {:?}: its heading was not found",
+                    obj.title
+                )),
+            },
+        }
+    }
+    plan.text = text;
+    Ok(plan)
+}
+
+/// Plans the year overview: only the bot's region changes (appended when absent).
+pub fn plan_overview(
+    existing: Option<&str>,
+    fy: &FiscalYear,
+    store: &FiscalYearRecords,
+    config: &Config,
+    renderer: &Renderer,
+) -> Result<String> {
+    let content = renderer.overview(fy, store, |q| config.pages.quarter_page(fy, q))?;
+    let page = existing.unwrap_or("");
+    Ok(splice_region(page, "overview", &content)?)
+}
+
+/// Whether `{{nobots}}` / `{{bots|…}}` in the wikitext let `user` edit (the
+/// convention of Template:Bots).
+pub fn bots_allowed(wikitext: &str, user: &str) -> bool {
+    let re = regex::Regex::new(r"(?is)\{\{\s*(nobots|bots)\s*(\|[^}]*)?\}\}").expect("static regex");
+    let user = user.split('@').next().unwrap_or(user).trim().to_lowercase();
+    for c in re.captures_iter(wikitext) {
+        let name = c[1].to_lowercase();
+        let params = c.get(2).map(|m| m.as_str().to_lowercase()).unwrap_or_default();
+        if name == "nobots" {
+            return false;
+        }
+        for p in params.split('|').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((k, v)) = p.split_once('=') else { continue };
+            let names: Vec<String> = v.split(',').map(|n| n.trim().to_string()).collect();
+            let mentions = names.iter().any(|n| n == "all" || *n == user);
+            match k.trim() {
+                "deny" if mentions => return false,
+                "allow" if names.iter().any(|n| n == "none") => return false,
+                "allow" if !mentions => return false,
+                _ => {}
+            }
+        }
+    }
+    true
+}
+
+/// A unified diff of a page's text, for `--dry-run`.
+pub fn unified_diff(title: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("{title} (current)"), &format!("{title} (goalsbot)"))
+        .to_string()
+}
+
+/// What happened to one page in a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    Missing,
+    Edited { revid: u64, summary: String, lines_changed: usize },
+    WouldEdit { diff: String },
+    Refused { reason: String },
+    Failed { error: String },
+}
+
+/// The result of a push.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub run_id: String,
+    pub pages: Vec<(String, Outcome)>,
+    pub counts: crate::wiki::Counts,
+}
+
+impl Report {
+    /// 1 when a page failed, 3 when one was refused, else 0.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.pages.iter().any(|(_, o)| matches!(o, Outcome::Failed { .. })) {
+            ExitCode::Failed
+        } else if self.pages.iter().any(|(_, o)| matches!(o, Outcome::Refused { .. })) {
+            ExitCode::NeedsPerson
+        } else {
+            ExitCode::Ok
+        }
+    }
+
+    /// One line per page, diffs for a dry run, then the counts.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut edits = 0;
+        for (title, o) in &self.pages {
+            let _ = match o {
+                Outcome::Unchanged => writeln!(out, "unchanged  {title}"),
+                Outcome::Missing => writeln!(out, "missing    {title} (no such page)"),
+                Outcome::Edited {
+                    revid,
+                    summary,
+                    lines_changed,
+                } => {
+                    edits += 1;
+                    writeln!(out, "edited     {title} (revision {revid}, {lines_changed} lines changed): {summary}")
+                }
+                Outcome::WouldEdit { diff } => writeln!(out, "would edit {title}:\n{diff}"),
+                Outcome::Refused { reason } => writeln!(out, "REFUSED    {title}: {reason}"),
+                Outcome::Failed { error } => writeln!(out, "FAILED     {title}: {error}"),
+            };
+        }
+        let _ = writeln!(
+            out,
+            "run {}: {} pages, {edits} edits; {} API requests, {} HTML fetches",
+            self.run_id,
+            self.pages.len(),
+            self.counts.api_requests,
+            self.counts.html_fetches
+        );
+        out
+    }
+}
+
+/// Lines that differ between two texts (added plus removed).
+pub fn lines_changed(old: &str, new: &str) -> usize {
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter(|c| c.tag() != similar::ChangeTag::Equal)
+        .count()
+}
+
+/// Refuses writing commands without credentials, saying what to set.
+pub fn require_credentials(creds: &Credentials, command: &str) -> Result<(), UsageError> {
+    if creds.can_write() {
+        return Ok(());
+    }
+    Err(UsageError::new(format!(
+        "{command} writes to the wiki and needs a login: set {} and {} (a bot password from Special:BotPasswords), \
+         or {}, or add [auth] to ~/.config/mwbot.toml",
+        crate::config::ENV_USERNAME,
+        crate::config::ENV_PASSWORD,
+        crate::config::ENV_OAUTH2_TOKEN
+    )))
+}
+
+/// Saves `text` to `title` against `baserevid` (None: create only); returns the new revision id.
+async fn save(wiki: &Wiki, title: &str, text: &str, summary: &str, baserevid: Option<u64>) -> Result<u64> {
+    let mut params: Vec<(&str, String)> = vec![
+        ("action", "edit".into()),
+        ("title", title.into()),
+        ("text", text.into()),
+        ("summary", summary.into()),
+        ("bot", "1".into()),
+        ("format", "json".into()),
+        ("formatversion", "2".into()),
+    ];
+    match baserevid {
+        Some(rev) => {
+            params.push(("baserevid", rev.to_string()));
+            params.push(("nocreate", "1".into()));
+        }
+        None => params.push(("createonly", "1".into())),
+    }
+    let resp = wiki.api_edit(&params).await?;
+    let edit = &resp["edit"];
+    if edit["result"].as_str() != Some("Success") {
+        bail!("the wiki did not save {title:?}: {resp}");
+    }
+    Ok(edit["newrevid"]
+        .as_u64()
+        .or_else(|| edit["nochange"].as_bool().and(baserevid))
+        .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))?)
+}
+
+/// Fetches a revision's wikitext (one API request).
+async fn revision_wikitext(wiki: &Wiki, revid: u64) -> Result<String> {
+    let rev = revid.to_string();
+    let v = wiki
+        .api_get(&[
+            ("action", "query"),
+            ("prop", "revisions"),
+            ("revids", &rev),
+            ("rvprop", "content"),
+            ("rvslots", "main"),
+            ("format", "json"),
+            ("formatversion", "2"),
+        ])
+        .await?;
+    v["query"]["pages"][0]["revisions"][0]["slots"]["main"]["content"]
+        .as_str()
+        .map(String::from)
+        .with_context(|| format!("revision {revid} has no wikitext in the answer"))
+}
+
+/// After the bot's own edit, remember what the page now shows, so the next
+/// pull need not fetch it and the next merge has the right base.
+async fn refresh_page_state(wiki: &Wiki, store: &Store, title: &str, fy: &FiscalYear, q: Quarter, revid: u64) -> Result<()> {
+    let html = wiki.revision_html(title, revid).await?;
+    let parsed = parse_quarter_page(&html, fy, q);
+    let records = FiscalYearRecords {
+        fiscal_year: fy.clone(),
+        objectives: parsed.objectives,
+    };
+    store.set_page_state(title, revid, chrono::Utc::now(), &records).await
+}
+
+/// Pushes the store to the quarter pages and overview pages of `fys`.
+#[allow(clippy::too_many_arguments)]
+pub async fn push(
+    config: &Config,
+    wiki: &Wiki,
+    store: &Store,
+    fys: &[FiscalYear],
+    run_id: &str,
+    dry_run: bool,
+    user: &str,
+    only: &[String],
+) -> Result<Report> {
+    let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
+    let renderer = Renderer::with_dir(None)?;
+    let years: Vec<FiscalYear> = if fys.is_empty() { config.pages.fiscal_years.clone() } else { fys.to_vec() };
+    let mut report = Report {
+        run_id: run_id.to_string(),
+        ..Report::default()
+    };
+    for fy in &years {
+        let records = store.load(fy).await?;
+        let quarter_titles: Vec<(Quarter, String)> = Quarter::ALL.iter().map(|q| (*q, config.pages.quarter_page(fy, *q))).collect();
+        let overview_title = config.pages.overview_page(fy);
+        let mut titles: Vec<String> = quarter_titles.iter().map(|(_, t)| t.clone()).collect();
+        titles.push(overview_title.clone());
+        let revisions = wiki.latest_revisions(&titles).await?;
+        for ((q, title), rev) in quarter_titles.iter().zip(&revisions) {
+            if !wanted(title) {
+                continue;
+            }
+            let outcome = match push_quarter_page(wiki, store, &renderer, fy, *q, title, rev, &records, run_id, dry_run, user).await {
+                Ok(o) => o,
+                Err(e) => Outcome::Failed { error: format!("{e:#}") },
+            };
+            report.pages.push((title.clone(), outcome));
+        }
+        if !wanted(&overview_title) {
+            continue;
+        }
+        let rev = &revisions[4];
+        let outcome = match push_overview(config, wiki, &renderer, fy, &overview_title, rev, &records, run_id, dry_run, user).await {
+            Ok(o) => o,
+            Err(e) => Outcome::Failed { error: format!("{e:#}") },
+        };
+        report.pages.push((overview_title, outcome));
+    }
+    report.counts = wiki.counters().snapshot();
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn push_quarter_page(
+    wiki: &Wiki,
+    store: &Store,
+    renderer: &Renderer,
+    fy: &FiscalYear,
+    q: Quarter,
+    title: &str,
+    rev: &crate::wiki::PageRevision,
+    records: &FiscalYearRecords,
+    run_id: &str,
+    dry_run: bool,
+    user: &str,
+) -> Result<Outcome> {
+    let Some(latest) = &rev.latest else {
+        return Ok(Outcome::Missing);
+    };
+    let state = store.page_state(title).await?;
+    let Some(state) = state.filter(|s| s.revid == latest.revid) else {
+        return Ok(Outcome::Refused {
+            reason: "the page changed since the last pull; run `goalsbot pull` (or sync) first".into(),
+        });
+    };
+    let current = revision_wikitext(wiki, latest.revid).await?;
+    if !bots_allowed(&current, user) {
+        return Ok(Outcome::Refused {
+            reason: "the page asks bots to stay away ({{nobots}} / {{bots}}); left alone".into(),
+        });
+    }
+    let plan = plan_quarter_page(&current, &state.records, records, renderer)?;
+    for w in &plan.warnings {
+        tracing::warn!(page = %title, "{w}");
+    }
+    if plan.text == current {
+        return Ok(Outcome::Unchanged);
+    }
+    if dry_run {
+        return Ok(Outcome::WouldEdit {
+            diff: unified_diff(title, &current, &plan.text),
+        });
+    }
+    let summary = format!("{} [run {run_id}]", plan.summary());
+    let newrev = save(wiki, &rev.title, &plan.text, &summary, Some(latest.revid)).await?;
+    refresh_page_state(wiki, store, title, fy, q, newrev).await?;
+    Ok(Outcome::Edited {
+        revid: newrev,
+        summary,
+        lines_changed: lines_changed(&current, &plan.text),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn push_overview(
+    config: &Config,
+    wiki: &Wiki,
+    renderer: &Renderer,
+    fy: &FiscalYear,
+    title: &str,
+    rev: &crate::wiki::PageRevision,
+    records: &FiscalYearRecords,
+    run_id: &str,
+    dry_run: bool,
+    user: &str,
+) -> Result<Outcome> {
+    if records.objectives.is_empty() {
+        return Ok(Outcome::Unchanged);
+    }
+    let current = match &rev.latest {
+        Some(l) => Some(revision_wikitext(wiki, l.revid).await?),
+        None => None,
+    };
+    if let Some(c) = &current {
+        if !bots_allowed(c, user) {
+            return Ok(Outcome::Refused {
+                reason: "the page asks bots to stay away ({{nobots}} / {{bots}}); left alone".into(),
+            });
+        }
+    }
+    let new = plan_overview(current.as_deref(), fy, records, config, renderer)?;
+    let old = current.clone().unwrap_or_default();
+    if current.as_deref() == Some(new.as_str()) {
+        return Ok(Outcome::Unchanged);
+    }
+    if dry_run {
+        return Ok(Outcome::WouldEdit {
+            diff: unified_diff(title, &old, &new),
+        });
+    }
+    let summary = format!("goalsbot: year overview from tracker [run {run_id}]");
+    let newrev = save(wiki, &rev.title, &new, &summary, rev.latest.as_ref().map(|l| l.revid)).await?;
+    Ok(Outcome::Edited {
+        revid: newrev,
+        summary,
+        lines_changed: lines_changed(&old, &new),
+    })
+}
+
+/// Creates `{prefix}/{FY} {Qn}` from the store; refuses when it exists.
+pub async fn new_quarter(
+    config: &Config,
+    wiki: &Wiki,
+    store: &Store,
+    fy: &FiscalYear,
+    q: Quarter,
+    run_id: &str,
+    dry_run: bool,
+) -> Result<String> {
+    let title = config.pages.quarter_page(fy, q);
+    let records = store.load(fy).await?;
+    if records.objectives.is_empty() {
+        return Err(UsageError::new(format!(
+            "the store has no objectives for {fy}: pull the year's other quarter pages (or import) first"
+        ))
+        .into());
+    }
+    let rev = wiki.latest_revisions(std::slice::from_ref(&title)).await?;
+    if rev[0].latest.is_some() {
+        return Err(UsageError::new(format!("{title:?} already exists; new-quarter only creates missing pages")).into());
+    }
+    let text = Renderer::with_dir(None)?.new_quarter(fy, q, &records, &config.pages.prefix)?;
+    if dry_run {
+        return Ok(format!("would create {title}:\n{text}"));
+    }
+    let summary = format!("goalsbot: new quarter page from the goals tracker [run {run_id}]");
+    let newrev = save(wiki, &title, &text, &summary, None).await?;
+    refresh_page_state(wiki, store, &title, fy, q, newrev).await?;
+    Ok(format!("created {title} (revision {newrev}) [run {run_id}]\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "Intro.\n\n== MTP: X - Alpha ==\nObjective Manager: A\n=== Objective ===\nDo.\n=== Key Results ===\nKR1 one\nQ2 Goals:\n*\n\n\n== Beta ==\nKR1 two\n\n";
+
+    #[test]
+    fn tables_are_found_by_identity_with_nesting() {
+        let t = "a\n{| class=\"x\" data-goalsbot-objective=\"2020-21/alpha\"\n|-\n|\n{|\n|-\n|in\n|}\n|}\nafter\n";
+        let r = find_table(t, "2020-21/alpha").unwrap();
+        assert!(t[r.clone()].starts_with("{|") && t[r.clone()].ends_with("|}"));
+        assert_eq!(&t[r.end..], "\nafter\n");
+        assert!(find_table(t, "2020-21/alph").is_none());
+        let single = "{| data-goalsbot-objective='2020-21/alpha'\n|}";
+        assert_eq!(find_table(single, "2020-21/alpha"), Some(0..single.len()));
+    }
+
+    #[test]
+    fn insertion_goes_after_the_key_results_content() {
+        let o = Objective {
+            id: "2020-21/alpha".into(),
+            program: Some("MTP: X".into()),
+            title: "Alpha".into(),
+            managers: vec![],
+            description: None,
+            status: Default::default(),
+            target_quarter: None,
+            department: None,
+            key_results: vec![],
+        };
+        let at = insertion_point(PAGE, &o).unwrap();
+        assert!(PAGE[..at].ends_with("Q2 Goals:\n*"), "{:?}", &PAGE[..at]);
+        let mut beta = o.clone();
+        beta.title = "Beta".into();
+        let at = insertion_point(PAGE, &beta).unwrap();
+        assert!(PAGE[..at].ends_with("KR1 two"));
+        beta.title = "Gamma".into();
+        assert_eq!(insertion_point(PAGE, &beta), None);
+    }
+
+    #[test]
+    fn nobots_conventions() {
+        assert!(bots_allowed("text", "GoalsBot@goalsbot"));
+        assert!(!bots_allowed("{{nobots}}", "GoalsBot"));
+        assert!(!bots_allowed("{{bots|deny=all}}", "GoalsBot"));
+        assert!(!bots_allowed("{{bots|deny=OtherBot, GoalsBot}}", "GoalsBot@x"));
+        assert!(bots_allowed("{{bots|deny=OtherBot}}", "GoalsBot"));
+        assert!(!bots_allowed("{{bots|allow=none}}", "GoalsBot"));
+        assert!(bots_allowed("{{bots|allow=GoalsBot}}", "GoalsBot"));
+        assert!(!bots_allowed("{{bots|allow=OtherBot}}", "GoalsBot"));
+    }
+}
