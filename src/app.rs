@@ -34,25 +34,49 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", report.render());
             Ok(report.exit_code())
         }
-        Command::Push { fiscal_years, pages } => {
+        Command::Push {
+            fiscal_years,
+            pages,
+        } => {
             crate::push::require_credentials(&creds, "push")?;
             let store = open_store(config).await?;
             let wiki = Wiki::connect(config, &creds).await?;
             let run_id = crate::pull::new_run_id(Utc::now());
             let user = creds.username().unwrap_or_default().to_string();
-            let mut report =
-                crate::push::push(config, &wiki, &store, &fiscal_years, &run_id, cli.dry_run, &user, &pages).await?;
+            let mut report = crate::push::push(
+                config,
+                &wiki,
+                &store,
+                &fiscal_years,
+                &run_id,
+                cli.dry_run,
+                &user,
+                &pages,
+            )
+            .await?;
             report.counts = wiki.counters().snapshot();
             store.close().await;
             print!("{}", report.render());
             Ok(report.exit_code())
         }
-        Command::NewQuarter { fiscal_year, quarter } => {
+        Command::NewQuarter {
+            fiscal_year,
+            quarter,
+        } => {
             crate::push::require_credentials(&creds, "new-quarter")?;
             let store = open_store(config).await?;
             let wiki = Wiki::connect(config, &creds).await?;
             let run_id = crate::pull::new_run_id(Utc::now());
-            let out = crate::push::new_quarter(config, &wiki, &store, &fiscal_year, quarter, &run_id, cli.dry_run).await?;
+            let out = crate::push::new_quarter(
+                config,
+                &wiki,
+                &store,
+                &fiscal_year,
+                quarter,
+                &run_id,
+                cli.dry_run,
+            )
+            .await?;
             store.close().await;
             print!("{out}");
             Ok(ExitCode::Ok)

@@ -22,7 +22,12 @@ use crate::store::Store;
 use crate::wiki::Wiki;
 
 /// The data a status table shows for one row: what must match the store.
-type RowData = (String, Option<String>, Option<String>, Vec<(Quarter, Option<Status>, Option<String>)>);
+type RowData = (
+    String,
+    Option<String>,
+    Option<String>,
+    Vec<(Quarter, Option<Status>, Option<String>)>,
+);
 
 fn row_data(kr: &KeyResult) -> RowData {
     (
@@ -92,7 +97,9 @@ fn heading(line: &str) -> Option<(usize, &str)> {
 /// Plain text of a heading for matching: links reduced to their labels, bold/italic dropped.
 fn plain_heading(text: &str) -> String {
     let link = regex::Regex::new(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]").expect("static regex");
-    link.replace_all(text, "$1").replace("'''", "").replace("''", "")
+    link.replace_all(text, "$1")
+        .replace("'''", "")
+        .replace("''", "")
 }
 
 /// Where a new status table for `objective` goes: right after the last
@@ -106,18 +113,23 @@ pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {
     }
     let is_objective_heading = |text: &str| {
         let plain = plain_heading(text);
-        let title = plain.rsplit_once(" - ").map_or(plain.as_str(), |(_, t)| t).trim();
+        let title = plain
+            .rsplit_once(" - ")
+            .map_or(plain.as_str(), |(_, t)| t)
+            .trim();
         title == objective.title.trim()
     };
-    let start = lines
-        .iter()
-        .position(|(_, l)| heading(l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text)))?;
+    let start = lines.iter().position(|(_, l)| {
+        heading(l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text))
+    })?;
     let section_end = lines[start + 1..]
         .iter()
         .position(|(_, l)| heading(l).is_some_and(|(lvl, _)| lvl <= 2))
         .map_or(lines.len(), |i| start + 1 + i);
     let kr_heading = lines[start + 1..section_end].iter().position(|(_, l)| {
-        heading(l).is_some_and(|(lvl, text)| lvl == 3 && plain_heading(text).to_lowercase().contains("key result"))
+        heading(l).is_some_and(|(lvl, text)| {
+            lvl == 3 && plain_heading(text).to_lowercase().contains("key result")
+        })
     });
     let region_end = match kr_heading {
         Some(i) => {
@@ -129,9 +141,52 @@ pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {
         }
         None => section_end,
     };
-    let last = lines[start..region_end].iter().rposition(|(_, l)| !l.trim().is_empty())?;
+    let last = lines[start..region_end]
+        .iter()
+        .rposition(|(_, l)| !l.trim().is_empty())?;
     let (off, line) = lines[start + last];
     Some(off + line.trim_end_matches(['\n', '\r']).len())
+}
+
+/// The line of the cell of `kr_id`'s row that carries `data-goalsbot-quarter=Qn`,
+/// as a byte range within `table`, if it stands on a line of its own.
+fn cell_line(table: &str, kr_id: &str, q: Quarter) -> Option<Range<usize>> {
+    let row = regex::Regex::new(&format!(
+        r#"data-goalsbot-kr\s*=\s*(?:"{id}"|'{id}'|{id}(?:\s|$))"#,
+        id = regex::escape(kr_id)
+    ))
+    .ok()?;
+    let cell = regex::Regex::new(&format!(r#"data-goalsbot-quarter\s*=\s*["']?{q}\b"#)).ok()?;
+    let row_at = row.find(table)?.start();
+    let mut offset = table[..row_at].rfind('\n').map_or(0, |i| i + 1);
+    let mut first = true;
+    for line in table[offset..].split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let t = content.trim_start();
+        if !first && (t.starts_with("|-") || t.starts_with("|}")) {
+            return None;
+        }
+        first = false;
+        if cell.is_match(t) {
+            // A cell line of its own: `| attrs | content`, no `||` joining another cell.
+            let ok = t.starts_with('|') && !t.starts_with("||") && !t[1..].contains("||");
+            return ok.then_some(offset..offset + content.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// `existing` with the given cells' lines replaced by those of `rendered`;
+/// `None` when a cell is not on a line of its own in either.
+fn patch_cells(existing: &str, rendered: &str, cells: &[(String, Quarter)]) -> Option<String> {
+    let mut out = existing.to_string();
+    for (id, q) in cells {
+        let new_line = &rendered[cell_line(rendered, id, *q)?];
+        let at = cell_line(&out, id, *q)?;
+        out.replace_range(at, new_line);
+    }
+    Some(out)
 }
 
 /// What a push would do to one quarter page.
@@ -152,13 +207,31 @@ impl PagePlan {
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
         if !self.added.is_empty() {
-            parts.push(format!("added status tables for {} objectives", self.added.len()));
+            parts.push(format!(
+                "added status tables for {} objectives",
+                self.added.len()
+            ));
         }
         if !self.changed.is_empty() {
-            let quarters: BTreeSet<Quarter> = self.changed.iter().flat_map(|(_, q)| q.iter().copied()).collect();
-            let qs = quarters.iter().map(|q| q.as_str()).collect::<Vec<_>>().join(", ");
-            let what = if qs.is_empty() { String::new() } else { format!(" ({qs})") };
-            parts.push(format!("status of {} KRs{what} from tracker", self.changed.len()));
+            let quarters: BTreeSet<Quarter> = self
+                .changed
+                .iter()
+                .flat_map(|(_, q)| q.iter().copied())
+                .collect();
+            let qs = quarters
+                .iter()
+                .map(|q| q.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let what = if qs.is_empty() {
+                String::new()
+            } else {
+                format!(" ({qs})")
+            };
+            parts.push(format!(
+                "status of {} KRs{what} from tracker",
+                self.changed.len()
+            ));
         }
         format!("goalsbot: {}", parts.join("; "))
     }
@@ -188,20 +261,49 @@ pub fn plan_quarter_page(
             Some(range) => {
                 let shown_rows: Vec<RowData> = page_obj.key_results.iter().map(row_data).collect();
                 let store_rows: Vec<RowData> = obj.key_results.iter().map(row_data).collect();
-                let same_rows = page_obj.key_results.iter().map(|k| &k.id).eq(obj.key_results.iter().map(|k| &k.id));
+                let same_rows = page_obj
+                    .key_results
+                    .iter()
+                    .map(|k| &k.id)
+                    .eq(obj.key_results.iter().map(|k| &k.id));
                 if same_rows && shown_rows == store_rows {
                     continue;
                 }
-                for (s, p) in store_rows.iter().zip(shown_rows.iter().chain(std::iter::repeat(&Default::default()))) {
+                for (s, p) in store_rows.iter().zip(
+                    shown_rows
+                        .iter()
+                        .chain(std::iter::repeat(&Default::default())),
+                ) {
                     if s != p {
                         let quarters: BTreeSet<Quarter> = Quarter::ALL
                             .into_iter()
-                            .filter(|q| s.3.iter().find(|e| e.0 == *q) != p.3.iter().find(|e| e.0 == *q))
+                            .filter(|q| {
+                                s.3.iter().find(|e| e.0 == *q) != p.3.iter().find(|e| e.0 == *q)
+                            })
                             .collect();
                         plan.changed.push((s.0.clone(), quarters));
                     }
                 }
-                text.replace_range(range, table.trim_end_matches('\n'));
+                // Only status cells changed: patch just those lines, so a
+                // table staff reformatted (e.g. VisualEditor's one cell per
+                // line) keeps its shape. Anything else: the whole table.
+                let only_cells = same_rows
+                    && store_rows
+                        .iter()
+                        .zip(&shown_rows)
+                        .all(|(s, p)| s.0 == p.0 && s.1 == p.1 && s.2 == p.2);
+                let cells: Vec<(String, Quarter)> = plan
+                    .changed
+                    .iter()
+                    .flat_map(|(id, qs)| qs.iter().map(move |q| (id.clone(), *q)))
+                    .collect();
+                let patched = if only_cells {
+                    patch_cells(&text[range.clone()], &table, &cells)
+                } else {
+                    None
+                };
+                let new_table = patched.unwrap_or_else(|| table.trim_end_matches('\n').to_string());
+                text.replace_range(range, &new_table);
             }
             None => match insertion_point(&text, page_obj) {
                 Some(at) => {
@@ -235,16 +337,22 @@ pub fn plan_overview(
 /// Whether `{{nobots}}` / `{{bots|…}}` in the wikitext let `user` edit (the
 /// convention of Template:Bots).
 pub fn bots_allowed(wikitext: &str, user: &str) -> bool {
-    let re = regex::Regex::new(r"(?is)\{\{\s*(nobots|bots)\s*(\|[^}]*)?\}\}").expect("static regex");
+    let re =
+        regex::Regex::new(r"(?is)\{\{\s*(nobots|bots)\s*(\|[^}]*)?\}\}").expect("static regex");
     let user = user.split('@').next().unwrap_or(user).trim().to_lowercase();
     for c in re.captures_iter(wikitext) {
         let name = c[1].to_lowercase();
-        let params = c.get(2).map(|m| m.as_str().to_lowercase()).unwrap_or_default();
+        let params = c
+            .get(2)
+            .map(|m| m.as_str().to_lowercase())
+            .unwrap_or_default();
         if name == "nobots" {
             return false;
         }
         for p in params.split('|').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((k, v)) = p.split_once('=') else { continue };
+            let Some((k, v)) = p.split_once('=') else {
+                continue;
+            };
             let names: Vec<String> = v.split(',').map(|n| n.trim().to_string()).collect();
             let mentions = names.iter().any(|n| n == "all" || *n == user);
             match k.trim() {
@@ -263,7 +371,10 @@ pub fn unified_diff(title: &str, old: &str, new: &str) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(2)
-        .header(&format!("{title} (current)"), &format!("{title} (goalsbot)"))
+        .header(
+            &format!("{title} (current)"),
+            &format!("{title} (goalsbot)"),
+        )
         .to_string()
 }
 
@@ -272,10 +383,20 @@ pub fn unified_diff(title: &str, old: &str, new: &str) -> String {
 pub enum Outcome {
     Unchanged,
     Missing,
-    Edited { revid: u64, summary: String, lines_changed: usize },
-    WouldEdit { diff: String },
-    Refused { reason: String },
-    Failed { error: String },
+    Edited {
+        revid: u64,
+        summary: String,
+        lines_changed: usize,
+    },
+    WouldEdit {
+        diff: String,
+    },
+    Refused {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// The result of a push.
@@ -289,9 +410,17 @@ pub struct Report {
 impl Report {
     /// 1 when a page failed, 3 when one was refused, else 0.
     pub fn exit_code(&self) -> ExitCode {
-        if self.pages.iter().any(|(_, o)| matches!(o, Outcome::Failed { .. })) {
+        if self
+            .pages
+            .iter()
+            .any(|(_, o)| matches!(o, Outcome::Failed { .. }))
+        {
             ExitCode::Failed
-        } else if self.pages.iter().any(|(_, o)| matches!(o, Outcome::Refused { .. })) {
+        } else if self
+            .pages
+            .iter()
+            .any(|(_, o)| matches!(o, Outcome::Refused { .. }))
+        {
             ExitCode::NeedsPerson
         } else {
             ExitCode::Ok
@@ -354,7 +483,13 @@ pub fn require_credentials(creds: &Credentials, command: &str) -> Result<(), Usa
 }
 
 /// Saves `text` to `title` against `baserevid` (None: create only); returns the new revision id.
-async fn save(wiki: &Wiki, title: &str, text: &str, summary: &str, baserevid: Option<u64>) -> Result<u64> {
+async fn save(
+    wiki: &Wiki,
+    title: &str,
+    text: &str,
+    summary: &str,
+    baserevid: Option<u64>,
+) -> Result<u64> {
     let mut params: Vec<(&str, String)> = vec![
         ("action", "edit".into()),
         ("title", title.into()),
@@ -376,10 +511,10 @@ async fn save(wiki: &Wiki, title: &str, text: &str, summary: &str, baserevid: Op
     if edit["result"].as_str() != Some("Success") {
         bail!("the wiki did not save {title:?}: {resp}");
     }
-    Ok(edit["newrevid"]
+    edit["newrevid"]
         .as_u64()
         .or_else(|| edit["nochange"].as_bool().and(baserevid))
-        .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))?)
+        .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))
 }
 
 /// Fetches a revision's wikitext (one API request).
@@ -404,14 +539,23 @@ async fn revision_wikitext(wiki: &Wiki, revid: u64) -> Result<String> {
 
 /// After the bot's own edit, remember what the page now shows, so the next
 /// pull need not fetch it and the next merge has the right base.
-async fn refresh_page_state(wiki: &Wiki, store: &Store, title: &str, fy: &FiscalYear, q: Quarter, revid: u64) -> Result<()> {
+async fn refresh_page_state(
+    wiki: &Wiki,
+    store: &Store,
+    title: &str,
+    fy: &FiscalYear,
+    q: Quarter,
+    revid: u64,
+) -> Result<()> {
     let html = wiki.revision_html(title, revid).await?;
     let parsed = parse_quarter_page(&html, fy, q);
     let records = FiscalYearRecords {
         fiscal_year: fy.clone(),
         objectives: parsed.objectives,
     };
-    store.set_page_state(title, revid, chrono::Utc::now(), &records).await
+    store
+        .set_page_state(title, revid, chrono::Utc::now(), &records)
+        .await
 }
 
 /// Pushes the store to the quarter pages and overview pages of `fys`.
@@ -428,14 +572,21 @@ pub async fn push(
 ) -> Result<Report> {
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(None)?;
-    let years: Vec<FiscalYear> = if fys.is_empty() { config.pages.fiscal_years.clone() } else { fys.to_vec() };
+    let years: Vec<FiscalYear> = if fys.is_empty() {
+        config.pages.fiscal_years.clone()
+    } else {
+        fys.to_vec()
+    };
     let mut report = Report {
         run_id: run_id.to_string(),
         ..Report::default()
     };
     for fy in &years {
         let records = store.load(fy).await?;
-        let quarter_titles: Vec<(Quarter, String)> = Quarter::ALL.iter().map(|q| (*q, config.pages.quarter_page(fy, *q))).collect();
+        let quarter_titles: Vec<(Quarter, String)> = Quarter::ALL
+            .iter()
+            .map(|q| (*q, config.pages.quarter_page(fy, *q)))
+            .collect();
         let overview_title = config.pages.overview_page(fy);
         let mut titles: Vec<String> = quarter_titles.iter().map(|(_, t)| t.clone()).collect();
         titles.push(overview_title.clone());
@@ -444,9 +595,15 @@ pub async fn push(
             if !wanted(title) {
                 continue;
             }
-            let outcome = match push_quarter_page(wiki, store, &renderer, fy, *q, title, rev, &records, run_id, dry_run, user).await {
+            let outcome = match push_quarter_page(
+                wiki, store, &renderer, fy, *q, title, rev, &records, run_id, dry_run, user,
+            )
+            .await
+            {
                 Ok(o) => o,
-                Err(e) => Outcome::Failed { error: format!("{e:#}") },
+                Err(e) => Outcome::Failed {
+                    error: format!("{e:#}"),
+                },
             };
             report.pages.push((title.clone(), outcome));
         }
@@ -454,9 +611,24 @@ pub async fn push(
             continue;
         }
         let rev = &revisions[4];
-        let outcome = match push_overview(config, wiki, &renderer, fy, &overview_title, rev, &records, run_id, dry_run, user).await {
+        let outcome = match push_overview(
+            config,
+            wiki,
+            &renderer,
+            fy,
+            &overview_title,
+            rev,
+            &records,
+            run_id,
+            dry_run,
+            user,
+        )
+        .await
+        {
             Ok(o) => o,
-            Err(e) => Outcome::Failed { error: format!("{e:#}") },
+            Err(e) => Outcome::Failed {
+                error: format!("{e:#}"),
+            },
         };
         report.pages.push((overview_title, outcome));
     }
@@ -484,7 +656,8 @@ async fn push_quarter_page(
     let state = store.page_state(title).await?;
     let Some(state) = state.filter(|s| s.revid == latest.revid) else {
         return Ok(Outcome::Refused {
-            reason: "the page changed since the last pull; run `goalsbot pull` (or sync) first".into(),
+            reason: "the page changed since the last pull; run `goalsbot pull` (or sync) first"
+                .into(),
         });
     };
     let current = revision_wikitext(wiki, latest.revid).await?;
@@ -538,7 +711,8 @@ async fn push_overview(
     if let Some(c) = &current {
         if !bots_allowed(c, user) {
             return Ok(Outcome::Refused {
-                reason: "the page asks bots to stay away ({{nobots}} / {{bots}}); left alone".into(),
+                reason: "the page asks bots to stay away ({{nobots}} / {{bots}}); left alone"
+                    .into(),
             });
         }
     }
@@ -553,7 +727,14 @@ async fn push_overview(
         });
     }
     let summary = format!("goalsbot: year overview from tracker [run {run_id}]");
-    let newrev = save(wiki, &rev.title, &new, &summary, rev.latest.as_ref().map(|l| l.revid)).await?;
+    let newrev = save(
+        wiki,
+        &rev.title,
+        &new,
+        &summary,
+        rev.latest.as_ref().map(|l| l.revid),
+    )
+    .await?;
     Ok(Outcome::Edited {
         revid: newrev,
         summary,
@@ -581,7 +762,10 @@ pub async fn new_quarter(
     }
     let rev = wiki.latest_revisions(std::slice::from_ref(&title)).await?;
     if rev[0].latest.is_some() {
-        return Err(UsageError::new(format!("{title:?} already exists; new-quarter only creates missing pages")).into());
+        return Err(UsageError::new(format!(
+            "{title:?} already exists; new-quarter only creates missing pages"
+        ))
+        .into());
     }
     let text = Renderer::with_dir(None)?.new_quarter(fy, q, &records, &config.pages.prefix)?;
     if dry_run {
@@ -590,7 +774,9 @@ pub async fn new_quarter(
     let summary = format!("goalsbot: new quarter page from the goals tracker [run {run_id}]");
     let newrev = save(wiki, &title, &text, &summary, None).await?;
     refresh_page_state(wiki, store, &title, fy, q, newrev).await?;
-    Ok(format!("created {title} (revision {newrev}) [run {run_id}]\n"))
+    Ok(format!(
+        "created {title} (revision {newrev}) [run {run_id}]\n"
+    ))
 }
 
 #[cfg(test)]
@@ -638,7 +824,10 @@ mod tests {
         assert!(bots_allowed("text", "GoalsBot@goalsbot"));
         assert!(!bots_allowed("{{nobots}}", "GoalsBot"));
         assert!(!bots_allowed("{{bots|deny=all}}", "GoalsBot"));
-        assert!(!bots_allowed("{{bots|deny=OtherBot, GoalsBot}}", "GoalsBot@x"));
+        assert!(!bots_allowed(
+            "{{bots|deny=OtherBot, GoalsBot}}",
+            "GoalsBot@x"
+        ));
         assert!(bots_allowed("{{bots|deny=OtherBot}}", "GoalsBot"));
         assert!(!bots_allowed("{{bots|allow=none}}", "GoalsBot"));
         assert!(bots_allowed("{{bots|allow=GoalsBot}}", "GoalsBot"));

@@ -257,11 +257,21 @@ impl Wiki {
         }
         self.counters.api_requests.fetch_add(1, Ordering::Relaxed);
         self.counters.edits.fetch_add(1, Ordering::Relaxed);
-        let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        let title = params.iter().find(|(k, _)| k == "title").map(|(_, v)| v.clone()).unwrap_or_default();
-        let result = tokio::time::timeout(REQUEST_TIMEOUT, self.bot.api().post_with_token::<_, Value>("csrf", params))
-            .await
-            .map_err(|_| anyhow!("saving {title:?} timed out; check the page history before retrying"));
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let title = params
+            .iter()
+            .find(|(k, _)| k == "title")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let result = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.bot.api().post_with_token::<_, Value>("csrf", params),
+        )
+        .await
+        .map_err(|_| anyhow!("saving {title:?} timed out; check the page history before retrying"));
         *last = Some(tokio::time::Instant::now());
         result?.with_context(|| format!("saving {title:?} failed"))
     }

@@ -3,6 +3,7 @@
 mod mariadb_harness;
 mod parse_golden;
 mod pull;
+mod push;
 mod render_roundtrip;
 mod smoke;
 mod store;

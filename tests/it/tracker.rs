@@ -12,34 +12,39 @@ use crate::support::{
     goalsbot, mariadb::test_mariadb, root, run, test_wiki, unique_title, write_config, Run,
 };
 
-const QUARTERS: [&str; 4] = ["Q1", "Q2", "Q3", "Q4"];
+pub(crate) const QUARTERS: [&str; 4] = ["Q1", "Q2", "Q3", "Q4"];
 const KR2: &str = "2020-21/front-line-defenses/kr2";
 
-fn page_text(q: &str) -> String {
+pub(crate) fn page_text(q: &str) -> String {
     std::fs::read_to_string(root().join(format!(
         "tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_{q}.wikitext"
     )))
     .unwrap()
 }
 
-fn deck() -> PathBuf {
+pub(crate) fn deck() -> PathBuf {
     root().join("tests/fixtures/import/fy2020-21-deck.json")
 }
 
 /// A wiki prefix of its own with the four quarter pages, and a config using `store_url`.
-struct Setup {
-    dir: tempfile::TempDir,
-    cfg: PathBuf,
-    prefix: String,
-    store_url: String,
+pub(crate) struct Setup {
+    pub dir: tempfile::TempDir,
+    pub cfg: PathBuf,
+    pub prefix: String,
+    pub store_url: String,
 }
 
 impl Setup {
-    fn new(name: &str, store_url: Option<String>) -> Setup {
+    pub fn new(name: &str, store_url: Option<String>) -> Setup {
+        Setup::with_quarters(name, store_url, &QUARTERS)
+    }
+
+    /// Only the given quarter pages are loaded.
+    pub fn with_quarters(name: &str, store_url: Option<String>, quarters: &[&str]) -> Setup {
         let w = test_wiki();
         let prefix = unique_title(name);
         let mut pages = Vec::new();
-        for q in QUARTERS {
+        for q in quarters {
             pages.push((format!("{prefix}/2020-21 {q}"), page_text(q)));
         }
         let refs: Vec<(&str, &str)> = pages
@@ -63,34 +68,37 @@ impl Setup {
         }
     }
 
-    fn cmd(&self, args: &[&str]) -> std::process::Command {
+    pub fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let w = test_wiki();
         let mut cmd = goalsbot(self.dir.path());
         cmd.arg("--config")
             .arg(&self.cfg)
             .args(args)
             .env("GOALSBOT_STORE_URL", &self.store_url)
-            .env("GOALSBOT_OPERATOR", "Story Tester");
+            .env("GOALSBOT_OPERATOR", "Story Tester")
+            .env("GOALSBOT_USERNAME", &w.username)
+            .env("GOALSBOT_PASSWORD", &w.password);
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub fn run(&self, args: &[&str]) -> Run {
         run(self.cmd(args))
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert_eq!(out.code, Some(0), "goalsbot {args:?}: {out:?}");
         out.stdout
     }
 
-    fn export(&self, extra: &[&str]) -> Value {
+    pub fn export(&self, extra: &[&str]) -> Value {
         let mut args = vec!["export", "--format", "json"];
         args.extend_from_slice(extra);
         serde_json::from_str(&self.ok(&args)).unwrap()
     }
 }
 
-fn find_kr<'a>(export: &'a Value, id: &str) -> Option<&'a Value> {
+pub(crate) fn find_kr<'a>(export: &'a Value, id: &str) -> Option<&'a Value> {
     export["fiscal_years"]
         .as_array()?
         .iter()

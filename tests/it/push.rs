@@ -1,0 +1,333 @@
+//! `push` and `new-quarter` on the real test wiki: status tables, overview, staff edits read back.
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::support::test_wiki;
+use crate::tracker::{deck, find_kr, page_text, Setup, QUARTERS};
+
+const KR2: &str = "2020-21/front-line-defenses/kr2";
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Runtime::new().unwrap().block_on(f)
+}
+
+/// The page's current wikitext, straight from the wiki.
+fn raw(title: &str) -> String {
+    let url = format!("{}index.php", test_wiki().url);
+    block_on(async {
+        reqwest::Client::new()
+            .get(url)
+            .query(&[("title", title), ("action", "raw")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
+}
+
+/// `(edits, api requests, html fetches)` from a push summary.
+fn push_counts(out: &str) -> (u64, u64, u64) {
+    let c = Regex::new(r"(\d+) edits; (\d+) API requests, (\d+) HTML fetches")
+        .unwrap()
+        .captures(out)
+        .unwrap_or_else(|| panic!("no counts in {out}"));
+    (
+        c[1].parse().unwrap(),
+        c[2].parse().unwrap(),
+        c[3].parse().unwrap(),
+    )
+}
+
+/// Every line of `old` staff wrote (outside the bot's status tables) is in `new`, in the same order.
+fn assert_lines_kept(old: &str, new: &str, page: &str) {
+    let mut new_lines = new.lines();
+    let mut in_table = false;
+    for (i, line) in old.lines().enumerate() {
+        if line.starts_with("{|") && line.contains("data-goalsbot-objective") {
+            in_table = true;
+        }
+        if in_table {
+            in_table = !line.starts_with("|}");
+            continue;
+        }
+        assert!(
+            new_lines.any(|n| n == line),
+            "{page}: staff line {} is gone or out of order: {line:?}",
+            i + 1
+        );
+    }
+}
+
+fn title(s: &Setup, q: &str) -> String {
+    format!("{}/2020-21 {q}", s.prefix)
+}
+
+#[test]
+fn first_push_adds_tables_keeps_every_staff_line_and_a_second_push_edits_nothing() {
+    let s = Setup::new("push", None);
+    s.ok(&["pull"]);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    let store = s.export(&[]);
+
+    let out = s.ok(&["push"]);
+    let (edits, _, _) = push_counts(&out);
+    assert_eq!(edits, 5, "four quarter pages and the overview: {out}");
+    assert!(out.contains("added status tables for"), "{out}");
+    for q in QUARTERS {
+        let now = raw(&title(&s, q));
+        assert_lines_kept(&page_text(q), &now, q);
+        for o in store["fiscal_years"][0]["objectives"].as_array().unwrap() {
+            let id = o["id"].as_str().unwrap();
+            let n = now
+                .matches(&format!("data-goalsbot-objective=\"{id}\""))
+                .count();
+            assert_eq!(n, 1, "{q}: one status table for {id}, found {n}");
+        }
+    }
+
+    // Idempotent: nothing to do, and the pull after it has nothing to fetch or change.
+    let again = s.ok(&["push"]);
+    assert_eq!(push_counts(&again).0, 0, "{again}");
+    let pulled = s.ok(&["pull"]);
+    assert!(pulled.contains("0 pulled, 4 unchanged"), "{pulled}");
+    assert!(pulled.contains("0 HTML fetches"), "{pulled}");
+    assert_eq!(s.export(&[]), store, "push then pull changed the store");
+
+    // The overview shows every KR.
+    let overview = raw(&format!("{}/2020-21", s.prefix));
+    let rows = overview.lines().filter(|l| l.starts_with("| '''")).count();
+    let krs: usize = store["fiscal_years"][0]["objectives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key_results"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(rows, krs, "one overview row per KR");
+    assert!(
+        overview.contains("Hire for 4 SPoF")
+            || overview.contains("The number of staff members solely responsible")
+    );
+}
+
+#[test]
+fn a_tracker_edit_flows_onto_every_page_that_shows_it_changing_one_line() {
+    let s = Setup::new("push-set", None);
+    s.ok(&["pull"]);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    s.ok(&["push"]);
+
+    s.ok(&[
+        "set",
+        KR2,
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+        "--note",
+        "All hires in place",
+    ]);
+    let out = s.ok(&["push"]);
+    let (edits, _, html) = push_counts(&out);
+    assert_eq!(
+        edits, 5,
+        "four quarter pages show KR2, and the overview: {out}"
+    );
+    assert_eq!(html, 4, "one HTML fetch per edited quarter page: {out}");
+    assert!(out.contains("status of 1 KRs (Q4) from tracker"), "{out}");
+    // The one changed cell is the only changed line of each quarter page.
+    let one_line = Regex::new(r"2020-21 Q\d \(revision \d+, 2 lines changed\)").unwrap();
+    assert_eq!(one_line.find_iter(&out).count(), 4, "{out}");
+    for q in QUARTERS {
+        assert!(
+            raw(&title(&s, q)).contains("Complete: All hires in place"),
+            "{q}"
+        );
+    }
+}
+
+#[test]
+fn staff_edits_of_a_status_cell_in_source_and_through_parsoid_are_pulled() {
+    let s = Setup::new("push-staff", None);
+    s.ok(&["pull"]);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    s.ok(&["push"]);
+    let q2 = title(&s, "Q2");
+
+    // Source edit: a person rewrites the Q2 cell of KR2 by hand.
+    let text = raw(&q2);
+    let row = text
+        .find(&format!("data-goalsbot-kr=\"{KR2}\""))
+        .expect("KR2 row");
+    let cell_start = row + text[row..].find("data-goalsbot-quarter=\"Q2\"").unwrap();
+    let line_end = cell_start + text[cell_start..].find('\n').unwrap();
+    let line_start = text[..cell_start].rfind('\n').unwrap() + 1;
+    let edited = format!(
+        "{}| data-goalsbot-quarter=\"Q2\" | At risk: hiring frozen{}",
+        &text[..line_start],
+        &text[line_end..]
+    );
+    test_wiki().load_pages(&[(&q2, &edited)]);
+    s.ok(&["pull"]);
+    let kr = find_kr(&s.export(&[]), KR2).unwrap().clone();
+    assert_eq!(kr["quarters"]["Q2"]["status"], "at-risk");
+    assert_eq!(kr["quarters"]["Q2"]["note"], "hiring frozen");
+
+    // VisualEditor's way: edit the Parsoid HTML, let Parsoid serialise it
+    // selectively against the revision, save what it gives.
+    let w = test_wiki();
+    let html_url = format!("{}rest.php/v1/page/{}/html", w.url, urlencode(&q2));
+    let (html, revid) = block_on(async {
+        let client = reqwest::Client::new();
+        let html = client
+            .get(&html_url)
+            .query(&[("flavor", "edit")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let rev: Value = client
+            .get(format!("{}api.php", w.url))
+            .query(&[
+                ("action", "query"),
+                ("prop", "revisions"),
+                ("titles", q2.as_str()),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            html,
+            rev["query"]["pages"][0]["revisions"][0]["revid"]
+                .as_u64()
+                .unwrap(),
+        )
+    });
+    assert!(
+        html.contains("At risk: hiring frozen"),
+        "the HTML shows the source edit"
+    );
+    let changed_html = html.replacen(
+        "At risk: hiring frozen",
+        "Complete: hiring done after all",
+        1,
+    );
+    let wikitext = block_on(async {
+        reqwest::Client::new()
+            .post(format!(
+                "{}rest.php/v1/transform/html/to/wikitext/{}/{revid}",
+                w.url,
+                urlencode(&q2)
+            ))
+            .json(&serde_json::json!({ "html": changed_html }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        wikitext.contains("Complete: hiring done after all"),
+        "{wikitext}"
+    );
+    test_wiki().load_pages(&[(&q2, &wikitext)]);
+    s.ok(&["pull"]);
+    let kr = find_kr(&s.export(&[]), KR2).unwrap().clone();
+    assert_eq!(kr["quarters"]["Q2"]["status"], "complete");
+    assert_eq!(kr["quarters"]["Q2"]["note"], "hiring done after all");
+}
+
+fn urlencode(title: &str) -> String {
+    title
+        .replace(' ', "_")
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn nobots_pages_are_left_alone_and_dry_run_edits_nothing() {
+    let s = Setup::new("push-nobots", None);
+    let q1 = title(&s, "Q1");
+    let guarded = format!("{{{{nobots}}}}\n{}", page_text("Q1"));
+    test_wiki().load_pages(&[(&q1, &guarded)]);
+    s.ok(&["pull"]);
+
+    let dry = s.run(&["--dry-run", "push"]);
+    assert_eq!(dry.code, Some(3), "{dry:?}");
+    assert!(dry.stdout.contains("would edit"), "{}", dry.stdout);
+    assert!(
+        dry.stdout
+            .contains("+{| class=\"wikitable goalsbot-status\""),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(push_counts(&dry.stdout).0, 0);
+    assert_eq!(
+        raw(&title(&s, "Q2")).trim_end(),
+        page_text("Q2").trim_end(),
+        "--dry-run saved something"
+    );
+
+    let out = s.run(&["push"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("REFUSED    {q1}")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        raw(&q1).trim_end(),
+        guarded.trim_end(),
+        "a {{nobots}} page was edited"
+    );
+}
+
+#[test]
+fn new_quarter_creates_a_page_that_pulls_back_into_the_same_records() {
+    let s = Setup::with_quarters("new-quarter", None, &["Q1", "Q2", "Q3"]);
+    s.ok(&["pull"]);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    let before = s.export(&[]);
+    let out = s.ok(&["new-quarter", "2020-21", "Q4"]);
+    assert!(out.contains("created"), "{out}");
+    let page = raw(&title(&s, "Q4"));
+    assert!(page.contains("Q4 Goals:"), "{page}");
+    assert!(page.contains("data-goalsbot-objective=\"2020-21/front-line-defenses\""));
+    // The page reads back as what the store holds: the next pull changes nothing.
+    let pulled = s.ok(&["pull"]);
+    assert!(
+        pulled.contains("0 pulled, 4 unchanged"),
+        "new-quarter recorded the page as synced: {pulled}"
+    );
+    let after = s.export(&[]);
+    for o in before["fiscal_years"][0]["objectives"].as_array().unwrap() {
+        for k in o["key_results"].as_array().unwrap() {
+            let id = k["id"].as_str().unwrap();
+            let a = find_kr(&after, id).unwrap_or_else(|| panic!("{id} lost"));
+            assert_eq!(a["text"], k["text"], "{id}");
+            assert_eq!(
+                a["quarters"]["Q3"]["status"], k["quarters"]["Q3"]["status"],
+                "{id}"
+            );
+        }
+    }
+    let again = s.run(&["new-quarter", "2020-21", "Q4"]);
+    assert_eq!(again.code, Some(2), "{again:?}");
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
