@@ -68,6 +68,9 @@ pub struct PagesConfig {
     pub fiscal_years: Vec<FiscalYear>,
     /// Defaults to `{prefix}/Bot status`.
     pub status_page: Option<String>,
+    /// A directory whose `*.wiki.j2` files replace the built-in templates of
+    /// the same name (see `wikitext_templates/`).
+    pub templates_dir: Option<PathBuf>,
 }
 
 impl Default for PagesConfig {
@@ -76,6 +79,7 @@ impl Default for PagesConfig {
             prefix: "Wikimedia Technology/Goals".into(),
             fiscal_years: vec![FiscalYear::starting(2020)],
             status_page: None,
+            templates_dir: None,
         }
     }
 }

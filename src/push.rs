@@ -571,7 +571,7 @@ pub async fn push(
     only: &[String],
 ) -> Result<Report> {
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
-    let renderer = Renderer::with_dir(None)?;
+    let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
     let years: Vec<FiscalYear> = if fys.is_empty() {
         config.pages.fiscal_years.clone()
     } else {
@@ -767,7 +767,7 @@ pub async fn new_quarter(
         ))
         .into());
     }
-    let text = Renderer::with_dir(None)?.new_quarter(fy, q, &records, &config.pages.prefix)?;
+    let text = Renderer::with_dir(config.pages.templates_dir.as_deref())?.new_quarter(fy, q, &records, &config.pages.prefix)?;
     if dry_run {
         return Ok(format!("would create {title}:\n{text}"));
     }
@@ -817,6 +817,38 @@ mod tests {
         assert!(PAGE[..at].ends_with("KR1 two"));
         beta.title = "Gamma".into();
         assert_eq!(insertion_point(PAGE, &beta), None);
+    }
+
+    #[test]
+    fn a_status_change_patches_only_its_cell_in_a_visualeditor_shaped_table() {
+        // regression: one changed status rewrote all 52 lines of a table VisualEditor had reformatted.
+        let q3_text = include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext");
+        let q3_html = include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
+        let fy = FiscalYear::starting(2020);
+        let shown = FiscalYearRecords {
+            fiscal_year: fy.clone(),
+            objectives: parse_quarter_page(q3_html, &fy, Quarter::Q3).objectives,
+        };
+        let renderer = Renderer::with_dir(None).unwrap();
+        // The store says exactly what the page shows, except one cell.
+        let mut store = shown.clone();
+        let kr = store
+            .objectives
+            .iter_mut()
+            .flat_map(|o| o.key_results.iter_mut())
+            .find(|k| k.id == "2020-21/front-line-defenses/kr2")
+            .unwrap();
+        let e = kr.quarters.get_mut(&Quarter::Q3).unwrap();
+        e.status = Some(Status::AtRisk);
+        e.note = Some("two hires fell through".into());
+        let plan = plan_quarter_page(q3_text, &shown, &store, &renderer).unwrap();
+        // Objectives without a table get one; for this test only the FLD table matters.
+        let only_fld = |t: &str| t[find_table(t, "2020-21/front-line-defenses").unwrap()].to_string();
+        let (old, new) = (only_fld(q3_text), only_fld(&plan.text));
+        assert_eq!(lines_changed(&old, &new), 2, "{}", unified_diff("t", &old, &new));
+        assert!(new.contains("At risk: two hires fell through"));
+        assert_eq!(plan.changed.len(), 1);
+        assert!(plan.summary().contains("status of 1 KRs (Q3) from tracker"), "{}", plan.summary());
     }
 
     #[test]
