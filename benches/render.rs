@@ -10,8 +10,10 @@ use goalsbot::records::{FiscalYearRecords, Quarter};
 use goalsbot::render::Renderer;
 
 const DECK: &str = include_str!("../tests/fixtures/import/fy2020-21-deck.json");
-const Q3_WIKITEXT: &str = include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext");
-const Q3_HTML: &str = include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
+const Q3_WIKITEXT: &str =
+    include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext");
+const Q3_HTML: &str =
+    include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
 
 fn render(c: &mut Criterion) {
     let export = goalsbot::export::from_json(DECK).expect("fixture parses");
@@ -38,7 +40,13 @@ fn render(c: &mut Criterion) {
         b.iter(|| black_box(plan_overview(None, &fy, &records, &config, &renderer).unwrap()))
     });
     group.bench_function("new quarter page", |b| {
-        b.iter(|| black_box(renderer.new_quarter(&fy, Quarter::Q4, &records, "Wikimedia Technology/Goals").unwrap()))
+        b.iter(|| {
+            black_box(
+                renderer
+                    .new_quarter(&fy, Quarter::Q4, &records, "Wikimedia Technology/Goals")
+                    .unwrap(),
+            )
+        })
     });
     group.bench_function("push plan of the Q3 page", |b| {
         b.iter(|| black_box(plan_quarter_page(Q3_WIKITEXT, &shown, &records, &renderer).unwrap()))

@@ -767,7 +767,12 @@ pub async fn new_quarter(
         ))
         .into());
     }
-    let text = Renderer::with_dir(config.pages.templates_dir.as_deref())?.new_quarter(fy, q, &records, &config.pages.prefix)?;
+    let text = Renderer::with_dir(config.pages.templates_dir.as_deref())?.new_quarter(
+        fy,
+        q,
+        &records,
+        &config.pages.prefix,
+    )?;
     if dry_run {
         return Ok(format!("would create {title}:\n{text}"));
     }
@@ -822,8 +827,11 @@ mod tests {
     #[test]
     fn a_status_change_patches_only_its_cell_in_a_visualeditor_shaped_table() {
         // regression: one changed status rewrote all 52 lines of a table VisualEditor had reformatted.
-        let q3_text = include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext");
-        let q3_html = include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
+        let q3_text = include_str!(
+            "../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext"
+        );
+        let q3_html =
+            include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
         let fy = FiscalYear::starting(2020);
         let shown = FiscalYearRecords {
             fiscal_year: fy.clone(),
@@ -843,12 +851,22 @@ mod tests {
         e.note = Some("two hires fell through".into());
         let plan = plan_quarter_page(q3_text, &shown, &store, &renderer).unwrap();
         // Objectives without a table get one; for this test only the FLD table matters.
-        let only_fld = |t: &str| t[find_table(t, "2020-21/front-line-defenses").unwrap()].to_string();
+        let only_fld =
+            |t: &str| t[find_table(t, "2020-21/front-line-defenses").unwrap()].to_string();
         let (old, new) = (only_fld(q3_text), only_fld(&plan.text));
-        assert_eq!(lines_changed(&old, &new), 2, "{}", unified_diff("t", &old, &new));
+        assert_eq!(
+            lines_changed(&old, &new),
+            2,
+            "{}",
+            unified_diff("t", &old, &new)
+        );
         assert!(new.contains("At risk: two hires fell through"));
         assert_eq!(plan.changed.len(), 1);
-        assert!(plan.summary().contains("status of 1 KRs (Q3) from tracker"), "{}", plan.summary());
+        assert!(
+            plan.summary().contains("status of 1 KRs (Q3) from tracker"),
+            "{}",
+            plan.summary()
+        );
     }
 
     #[test]
