@@ -32,7 +32,9 @@
 //!   page is marked removed (`removed: true`, values kept), unless the store
 //!   changed any field the page states for it since the base: then it is a
 //!   conflict on `removed` (a tracker edit must not vanish with its record).
-//!   A record the store no longer has, or already marks removed, needs nothing.
+//!   An objective and the key results that leave with it stand or fall
+//!   together: if the store changed any of them, all are conflicts. A record
+//!   the store no longer has, or already marks removed, needs nothing.
 //! - **Restore**: a record on the page that the store marks removed is
 //!   restored only when the *page* brought it back, i.e. it is missing from
 //!   the base. If the base already showed it, the removal is the store's
@@ -276,11 +278,36 @@ impl Merger<'_> {
         if removed || Self::of(self.store, record).next().is_none() {
             return;
         }
-        if self.store_changed(record) {
+        if self.group_changed(record) {
             self.conflict(key, None, Some(&Value::Bool(true)));
         } else {
             self.change(key, Some(Value::Bool(true)));
         }
+    }
+
+    /// Whether the store changed `record`, or anything that leaves the page with it.
+    ///
+    /// An objective and its key results that vanish together stand or fall
+    /// together: marking a KR removed while its objective's removal waits for
+    /// a person would lose the KR if the objective is kept, and marking the
+    /// objective removed would hide a KR the tracker just edited.
+    fn group_changed(&self, record: &str) -> bool {
+        let parent_key = FieldKey::new(record, "parent");
+        let objective = match self.base.as_ref().and_then(|b| b.get(&parent_key)) {
+            Some(Value::String(p)) if Self::of(&self.wiki, p).next().is_none() => p.as_str(),
+            Some(_) => return self.store_changed(record),
+            None => record,
+        };
+        let base = self.base.iter().flatten();
+        let gone_krs = base.filter(|(k, v)| {
+            k.field == "parent"
+                && v.as_str() == Some(objective)
+                && Self::of(&self.wiki, &k.record).next().is_none()
+        });
+        self.store_changed(objective)
+            || gone_krs
+                .into_iter()
+                .any(|(k, _)| self.store_changed(&k.record))
     }
 
     /// Whether the store changed, since the base, a field the page states for `record`.
@@ -600,6 +627,35 @@ mod tests {
     }
 
     #[test]
+    fn deleted_objective_and_its_key_results_stand_or_fall_together() {
+        let base = FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: vec![
+                objective("a", &[1, 2, 3, 4, 5, 6, 7, 8]),
+                objective("b", &[1, 2]),
+            ],
+        };
+        // 3 of 12 records go: under the guard.
+        let wiki = page(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let gone = [removed("b"), removed("b/kr1"), removed("b/kr2")];
+        for edited in [key("b", "title"), key("b/kr2", "text")] {
+            let mut store = fields::flatten(&base);
+            store.insert(edited.clone(), json!("tracker edit"));
+            let plan = merge(Some(&base), &wiki, &store, &[]);
+            let held: Vec<_> = plan.conflicts.iter().map(|c| c.key.clone()).collect();
+            assert_eq!(held, gone.to_vec(), "{edited}");
+            assert!(plan.changes.is_empty(), "{plan:?}");
+        }
+        // A KR leaving an objective that stays is judged on its own.
+        let mut store = fields::flatten(&base);
+        store.insert(key("a", "title"), json!("tracker edit"));
+        let mut wiki = base.clone();
+        wiki.objectives[0].key_results.pop();
+        let plan = merge(Some(&base), &wiki, &store, &[]);
+        assert_eq!(only_change(&plan), (&removed("a/kr8"), Some(&json!(true))));
+    }
+
+    #[test]
     fn pending_removal_waits_then_settles() {
         let base = page(&[1, 2, 3, 4]);
         let wiki = page(&[1, 2, 3]);
@@ -828,7 +884,7 @@ mod tests {
                     }
                 }
             }
-            // Deletions the store did not touch end removed.
+            // Deletions the store did not touch end removed; the others do not.
             for record in base_ids.difference(&wiki_ids) {
                 let k = FieldKey::new(record.as_str(), REMOVED);
                 let touched = store.range(FieldKey::new(record.as_str(), "")..)
@@ -839,7 +895,13 @@ mod tests {
                     .any(|x| stated(store.get(x)) != stated(fb.get(x)));
                 let known = store.keys().any(|x| &x.record == record);
                 if known && !touched && !pending.contains(&k) {
-                    prop_assert_eq!(after.get(&k), Some(&json!(true)), "{}", record);
+                    // (In conflict when the record leaves with an objective the store changed.)
+                    let held = plan.conflicts.iter().any(|c| c.key == k);
+                    prop_assert!(held || after.get(&k) == Some(&json!(true)), "{}", record);
+                }
+                // A record the tracker edited since the base does not vanish with the page.
+                if touched {
+                    prop_assert!(!plan.changes.iter().any(|c| c.key == k), "{}", record);
                 }
             }
         }
