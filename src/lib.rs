@@ -8,6 +8,7 @@ pub mod error;
 pub mod export;
 pub mod fault;
 pub mod fields;
+pub mod merge;
 pub mod parse;
 pub mod pull;
 pub mod push;

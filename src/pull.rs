@@ -190,20 +190,19 @@ pub fn targets(
 pub fn page_fields(records: &FiscalYearRecords, quarter: Quarter) -> Fields {
     fields::flatten(records)
         .into_iter()
-        .filter(|(k, v)| {
-            if v.is_null() {
-                return false;
-            }
-            match k
-                .field
-                .strip_prefix("quarters.")
-                .and_then(|f| f.split_once('.'))
-            {
-                Some((q, sub)) => q == quarter.as_str() || matches!(sub, "status" | "note"),
-                None => true,
-            }
-        })
+        .filter(|(k, v)| !v.is_null() && page_states(quarter, &k.field))
         .collect()
+}
+
+/// Whether the page of `quarter` speaks for `field` of the records it shows (see [`page_fields`]).
+pub fn page_states(quarter: Quarter, field: &str) -> bool {
+    match field
+        .strip_prefix("quarters.")
+        .and_then(|f| f.split_once('.'))
+    {
+        Some((q, sub)) => q == quarter.as_str() || matches!(sub, "status" | "note"),
+        None => true,
+    }
 }
 
 /// The store changes a page brings: what changed between the records of its

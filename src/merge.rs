@@ -1,0 +1,909 @@
+//! The three-way merge of one quarter page into the store: (base, wiki, store) in, a plan of store changes and conflicts out.
+//!
+//! Pure: no network, no database, no clock. The caller loads the inputs,
+//! applies [`MergePlan::changes`] as compare-and-set (each change's `old` is
+//! the store value the plan was computed from), records the new conflicts and
+//! closes the settled ones.
+//!
+//! Fields are compared as the page states them ([`pull::page_fields`]): a
+//! page speaks only for its own quarter's objective and goals, and a `null`
+//! means "not said", so a store `null` and an absent store value are the same
+//! thing. Per field, as in `sync.md`:
+//!
+//! | wiki vs base | store vs base | plan |
+//! |---|---|---|
+//! | unchanged | any | nothing (a store change is written by push) |
+//! | changed | unchanged | change: the store takes the wiki value |
+//! | changed | changed to the same value | nothing |
+//! | changed | changed differently | conflict: the store keeps its value |
+//!
+//! A field already in conflict ([`PendingConflict`]) is left alone until wiki
+//! and store agree on it; then it is reported in [`MergePlan::settled`].
+//!
+//! Decisions for the cases the table does not spell out:
+//!
+//! - **First sync** (no base): the base states nothing, so every value on the
+//!   page counts as a wiki change. Where the store has no value the store
+//!   takes the wiki's; where it has the same value nothing happens; where it
+//!   has a different value that is a conflict — the bot cannot tell which side
+//!   is newer, so a person decides rather than either side silently winning.
+//!   The same holds for a record that is new on the page since the base.
+//! - **Deletion**: a record (objective or KR) in the base but missing from the
+//!   page is marked removed (`removed: true`, values kept), unless the store
+//!   changed any field the page states for it since the base: then it is a
+//!   conflict on `removed` (a tracker edit must not vanish with its record).
+//!   An objective and the key results that leave with it stand or fall
+//!   together: if the store changed any of them, all are conflicts. A record
+//!   the store no longer has, or already marks removed, needs nothing.
+//! - **Restore**: a record on the page that the store marks removed is
+//!   restored only when the *page* brought it back, i.e. it is missing from
+//!   the base. If the base already showed it, the removal is the store's
+//!   change and wins (push takes it off the page) — but when the wiki also
+//!   edited that record since the base, that is a conflict on `removed`
+//!   (the wiki edits are still merged field by field onto the kept values).
+//!   On a first sync there is no evidence either way: conflict.
+//! - **Guards**: a page without objectives, or one that lost more than
+//!   `max_removed_share` of the base's records (objectives and KRs) at once,
+//!   is refused and the plan is empty. Exactly the share is still accepted.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::fields::{FieldChange, FieldKey, Fields, REMOVED};
+use crate::pull::{page_fields, page_states};
+use crate::records::{FiscalYearRecords, Quarter};
+
+/// The share of a page's records it may lose at once before it is refused (`sync.md`).
+pub const DEFAULT_MAX_REMOVED_SHARE: f64 = 0.3;
+
+/// A field already in conflict; the conflict log keeps its values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingConflict {
+    /// The field in conflict.
+    pub key: FieldKey,
+}
+
+/// What one page's merge starts from.
+#[derive(Debug, Clone, Copy)]
+pub struct MergeInput<'a> {
+    /// The quarter of the page: it states only that quarter's objective and goals.
+    pub quarter: Quarter,
+    /// The records parsed from the revision last synced; `None` on a first sync.
+    pub base: Option<&'a FiscalYearRecords>,
+    /// The records parsed from the page now.
+    pub wiki: &'a FiscalYearRecords,
+    /// The store's current fields of the fiscal year.
+    pub store: &'a Fields,
+    /// Fields already in conflict.
+    pub pending: &'a [PendingConflict],
+}
+
+/// A field changed on both sides to different values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// The field.
+    pub key: FieldKey,
+    /// The value in the base (`None`: not stated, or no base).
+    pub base: Option<Value>,
+    /// The value on the page now (`None`: not stated).
+    pub wiki: Option<Value>,
+    /// The value the store holds and keeps.
+    pub store: Option<Value>,
+}
+
+/// What merging one page does to the store.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct MergePlan {
+    /// Changes to apply to the store, compare-and-set against the store given, in key order.
+    pub changes: Vec<FieldChange>,
+    /// New conflicts, in key order.
+    pub conflicts: Vec<Conflict>,
+    /// Pending conflicts on which wiki and store now agree, in key order.
+    pub settled: Vec<FieldKey>,
+    /// Why the page was refused; when set, the plan is otherwise empty.
+    pub refused: Option<String>,
+}
+
+/// Merges what a quarter page says now into the store, three ways.
+pub fn merge_page(input: &MergeInput, max_removed_share: f64) -> MergePlan {
+    if let Some(reason) = refusal(input, max_removed_share) {
+        return MergePlan {
+            refused: Some(reason),
+            ..MergePlan::default()
+        };
+    }
+    let base_ids = input.base.map(record_ids).unwrap_or_default();
+    let wiki_ids = record_ids(input.wiki);
+    let mut m = Merger {
+        quarter: input.quarter,
+        base: input.base.map(|b| page_fields(b, input.quarter)),
+        wiki: page_fields(input.wiki, input.quarter),
+        store: input.store,
+        pending: input.pending.iter().map(|p| &p.key).collect(),
+        plan: MergePlan::default(),
+    };
+    for record in &wiki_ids {
+        m.shown(record, base_ids.contains(record));
+    }
+    for record in base_ids.difference(&wiki_ids) {
+        m.gone(record);
+    }
+    let plan = &mut m.plan;
+    plan.changes.sort_by(|a, b| a.key.cmp(&b.key));
+    plan.conflicts.sort_by(|a, b| a.key.cmp(&b.key));
+    plan.settled.sort();
+    m.plan
+}
+
+/// The reason to refuse the page, if a guard trips.
+fn refusal(input: &MergeInput, max_removed_share: f64) -> Option<String> {
+    if input.wiki.objectives.is_empty() {
+        return Some("the page yields no objectives".into());
+    }
+    let base = record_ids(input.base?);
+    let wiki = record_ids(input.wiki);
+    let (lost, total) = (base.difference(&wiki).count(), base.len());
+    // Division, not multiplication: 3/10 rounds to exactly the literal 0.3,
+    // while 0.3 * 10.0 need not be 3.0, so "exactly the share" stays accepted.
+    let share = lost as f64 / total as f64;
+    (total > 0 && share > max_removed_share).then(|| {
+        format!(
+            "the page lost {lost} of {total} records ({:.0}%) at once",
+            share * 100.0
+        )
+    })
+}
+
+/// The ids of all objectives and key results.
+fn record_ids(records: &FiscalYearRecords) -> BTreeSet<String> {
+    records
+        .objectives
+        .iter()
+        .flat_map(|o| std::iter::once(&o.id).chain(o.key_results.iter().map(|kr| &kr.id)))
+        .cloned()
+        .collect()
+}
+
+/// A value as the page would state it: `null` is "not said", like absent.
+fn stated(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
+
+struct Merger<'a> {
+    quarter: Quarter,
+    base: Option<Fields>,
+    wiki: Fields,
+    store: &'a Fields,
+    pending: BTreeSet<&'a FieldKey>,
+    plan: MergePlan,
+}
+
+impl Merger<'_> {
+    fn base_value(&self, key: &FieldKey) -> Option<&Value> {
+        stated(self.base.as_ref().and_then(|b| b.get(key)))
+    }
+
+    /// The fields of `record` in `fields`.
+    fn of<'f>(fields: &'f Fields, record: &'f str) -> impl Iterator<Item = &'f FieldKey> {
+        fields
+            .range(FieldKey::new(record, "")..)
+            .take_while(move |(k, _)| k.record == record)
+            .map(|(k, _)| k)
+    }
+
+    fn store_removed(&self, record: &str) -> bool {
+        self.store.get(&FieldKey::new(record, REMOVED)) == Some(&Value::Bool(true))
+    }
+
+    fn conflict(&mut self, key: FieldKey, base: Option<&Value>, wiki: Option<&Value>) {
+        let store = self.store.get(&key).cloned();
+        self.plan.conflicts.push(Conflict {
+            key,
+            base: base.cloned(),
+            wiki: wiki.cloned(),
+            store,
+        });
+    }
+
+    fn change(&mut self, key: FieldKey, new: Option<Value>) {
+        let old = self.store.get(&key).cloned();
+        self.plan.changes.push(FieldChange { key, old, new });
+    }
+
+    /// A record the page shows: merge its fields, then its presence.
+    fn shown(&mut self, record: &str, in_base: bool) {
+        let mut keys: BTreeSet<FieldKey> = Self::of(&self.wiki, record).cloned().collect();
+        if let Some(b) = &self.base {
+            keys.extend(Self::of(b, record).cloned());
+        }
+        let mut wiki_changed = false;
+        for key in keys {
+            wiki_changed |= self.field(key);
+        }
+
+        let key = FieldKey::new(record, REMOVED);
+        let removed = self.store_removed(record);
+        if self.pending.contains(&key) {
+            if !removed {
+                self.plan.settled.push(key);
+            }
+        } else if removed {
+            match (&self.base, in_base) {
+                // The page brought it back since the last sync: restore.
+                (Some(_), false) => self.change(key, None),
+                // The store removed it; the page shows it as before: store wins.
+                (Some(_), true) if !wiki_changed => {}
+                // Edited on the wiki, removed in the store; or no base to tell.
+                _ => self.conflict(key, None, None),
+            }
+        }
+    }
+
+    /// One field of a record the page shows; returns whether the wiki changed it.
+    fn field(&mut self, key: FieldKey) -> bool {
+        let b = self.base_value(&key).cloned();
+        let w = stated(self.wiki.get(&key)).cloned();
+        let s = stated(self.store.get(&key));
+        if self.pending.contains(&key) {
+            if w.as_ref() == s {
+                self.plan.settled.push(key);
+            }
+            return w != b;
+        }
+        if w == b {
+            return false;
+        }
+        if s == w.as_ref() {
+            // Already there (both sides made the same change).
+        } else if s == b.as_ref() {
+            self.change(key, w);
+        } else {
+            self.conflict(key, b.as_ref(), w.as_ref());
+        }
+        true
+    }
+
+    /// A record in the base that the page no longer shows.
+    fn gone(&mut self, record: &str) {
+        let key = FieldKey::new(record, REMOVED);
+        let removed = self.store_removed(record);
+        if self.pending.contains(&key) {
+            if removed {
+                self.plan.settled.push(key);
+            }
+            return;
+        }
+        if removed || Self::of(self.store, record).next().is_none() {
+            return;
+        }
+        if self.group_changed(record) {
+            self.conflict(key, None, Some(&Value::Bool(true)));
+        } else {
+            self.change(key, Some(Value::Bool(true)));
+        }
+    }
+
+    /// Whether the store changed `record`, or anything that leaves the page with it.
+    ///
+    /// An objective and its key results that vanish together stand or fall
+    /// together: marking a KR removed while its objective's removal waits for
+    /// a person would lose the KR if the objective is kept, and marking the
+    /// objective removed would hide a KR the tracker just edited.
+    fn group_changed(&self, record: &str) -> bool {
+        let parent_key = FieldKey::new(record, "parent");
+        let objective = match self.base.as_ref().and_then(|b| b.get(&parent_key)) {
+            Some(Value::String(p)) if Self::of(&self.wiki, p).next().is_none() => p.as_str(),
+            Some(_) => return self.store_changed(record),
+            None => record,
+        };
+        let base = self.base.iter().flatten();
+        let gone_krs = base.filter(|(k, v)| {
+            k.field == "parent"
+                && v.as_str() == Some(objective)
+                && Self::of(&self.wiki, &k.record).next().is_none()
+        });
+        self.store_changed(objective)
+            || gone_krs
+                .into_iter()
+                .any(|(k, _)| self.store_changed(&k.record))
+    }
+
+    /// Whether the store changed, since the base, a field the page states for `record`.
+    fn store_changed(&self, record: &str) -> bool {
+        let in_store = Self::of(self.store, record)
+            .filter(|k| k.field != REMOVED && page_states(self.quarter, &k.field));
+        let in_base = self.base.iter().flat_map(|b| Self::of(b, record));
+        in_store
+            .chain(in_base)
+            .any(|k| stated(self.store.get(k)) != self.base_value(k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::{self, tests::records};
+    use crate::records::{FiscalYear, KeyResult, Kind, Objective, QuarterEntry};
+    use proptest::prelude::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    const NOTE: &str = "quarters.Q1.note";
+
+    fn fy() -> FiscalYear {
+        FiscalYear::starting(2020)
+    }
+
+    fn key(record: &str, field: &str) -> FieldKey {
+        FieldKey::new(format!("2020-21/{record}"), field)
+    }
+
+    fn objective(id: &str, krs: &[u32]) -> Objective {
+        Objective {
+            id: format!("2020-21/{id}"),
+            program: None,
+            title: id.to_uppercase(),
+            managers: vec![],
+            description: None,
+            status: BTreeMap::new(),
+            target_quarter: None,
+            department: None,
+            key_results: krs
+                .iter()
+                .map(|&n| KeyResult {
+                    id: format!("2020-21/{id}/kr{n}"),
+                    kind: Kind::KeyResult,
+                    number: n,
+                    text: format!("kr {n}"),
+                    managers: vec!["Ann".into()],
+                    baseline: None,
+                    year_goal: None,
+                    links: vec![],
+                    quarters: BTreeMap::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A Q1 page: objective `a` with the given key results.
+    fn page(krs: &[u32]) -> FiscalYearRecords {
+        FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: vec![objective("a", krs)],
+        }
+    }
+
+    /// `page(&[1])` with KR1's Q1 note set to `note`.
+    fn noted(note: Option<&str>) -> FiscalYearRecords {
+        let mut p = page(&[1]);
+        p.objectives[0].key_results[0].quarters.insert(
+            Quarter::Q1,
+            QuarterEntry {
+                note: note.map(str::to_string),
+                ..QuarterEntry::default()
+            },
+        );
+        p
+    }
+
+    fn merge(
+        base: Option<&FiscalYearRecords>,
+        wiki: &FiscalYearRecords,
+        store: &Fields,
+        pending: &[FieldKey],
+    ) -> MergePlan {
+        let pending: Vec<PendingConflict> = pending
+            .iter()
+            .map(|k| PendingConflict { key: k.clone() })
+            .collect();
+        let plan = merge_page(
+            &MergeInput {
+                quarter: Quarter::Q1,
+                base,
+                wiki,
+                store,
+                pending: &pending,
+            },
+            DEFAULT_MAX_REMOVED_SHARE,
+        );
+        for c in &plan.changes {
+            assert_eq!(
+                c.old.as_ref(),
+                store.get(&c.key),
+                "not compare-and-set: {c:?}"
+            );
+        }
+        plan
+    }
+
+    /// What a plan does to one field.
+    #[derive(Debug, PartialEq)]
+    enum Got {
+        Nothing,
+        Set(Option<Value>),
+        Conflict,
+        Settled,
+    }
+    use Got::{Conflict as Conflicts, Nothing, Settled};
+
+    fn set(v: Option<&str>) -> Got {
+        Got::Set(v.map(|s| json!(s)))
+    }
+
+    /// The plan for KR1's note, everything else on the page being equal.
+    /// `base: None` is a first sync; `store` is the store's note.
+    fn note_case(
+        base: Option<Option<&str>>,
+        wiki: Option<&str>,
+        store: Option<&str>,
+        pending: bool,
+    ) -> Got {
+        let note = key("a/kr1", NOTE);
+        let base = base.map(noted);
+        let store = fields::flatten(&noted(store));
+        let pending = if pending { vec![note.clone()] } else { vec![] };
+        let plan = merge(base.as_ref(), &noted(wiki), &store, &pending);
+        assert_eq!(plan.refused, None);
+        let mut got = Vec::new();
+        for c in &plan.changes {
+            assert_eq!(c.key, note, "{plan:?}");
+            got.push(Got::Set(c.new.clone()));
+        }
+        for c in &plan.conflicts {
+            assert_eq!(c.key, note, "{plan:?}");
+            assert_eq!(
+                c.store,
+                store.get(&note).cloned(),
+                "the store keeps its value"
+            );
+            assert_eq!(
+                c.wiki,
+                wiki.map(|w| json!(w)),
+                "the conflict keeps the wiki value"
+            );
+            got.push(Conflicts);
+        }
+        for k in &plan.settled {
+            assert_eq!(k, &note, "{plan:?}");
+            got.push(Settled);
+        }
+        assert!(got.len() <= 1, "{plan:?}");
+        got.pop().unwrap_or(Nothing)
+    }
+
+    /// One test per row: `name: base, wiki, store, pending => result`.
+    macro_rules! note_cases {
+        ($($name:ident: $base:expr, $wiki:expr, $store:expr, $pending:expr => $want:expr;)*) => {
+            $(#[test] fn $name() { assert_eq!(note_case($base, $wiki, $store, $pending), $want); })*
+        };
+    }
+
+    const A: Option<&str> = Some("a");
+    const B: Option<&str> = Some("b");
+    const C: Option<&str> = Some("c");
+    const NONE: Option<&str> = None;
+
+    #[rustfmt::skip]
+    note_cases! {
+        unchanged_everywhere:                        Some(A),    A,    A,    false => Nothing;
+        wiki_changed_store_unchanged_takes_wiki:     Some(A),    B,    A,    false => set(B);
+        wiki_set_store_unchanged_takes_wiki:         Some(NONE), B,    NONE, false => set(B);
+        wiki_cleared_store_unchanged_clears:         Some(A),    NONE, A,    false => set(NONE);
+        wiki_unchanged_store_changed_keeps_store:    Some(A),    A,    B,    false => Nothing;
+        wiki_unchanged_store_cleared_keeps_store:    Some(A),    A,    NONE, false => Nothing;
+        both_changed_to_the_same_value:              Some(A),    B,    B,    false => Nothing;
+        both_cleared:                                Some(A),    NONE, NONE, false => Nothing;
+        both_changed_differently_conflict:           Some(A),    B,    C,    false => Conflicts;
+        wiki_cleared_store_changed_conflict:         Some(A),    NONE, C,    false => Conflicts;
+        wiki_changed_store_cleared_conflict:         Some(A),    B,    NONE, false => Conflicts;
+        pending_still_different_left_alone:          Some(A),    B,    C,    true  => Nothing;
+        pending_wiki_changed_again_left_alone:       Some(B),    A,    C,    true  => Nothing;
+        pending_wiki_unchanged_left_alone:           Some(B),    B,    C,    true  => Nothing;
+        pending_wiki_now_agrees_settled:             Some(B),    C,    C,    true  => Settled;
+        pending_store_now_agrees_settled:            Some(A),    B,    B,    true  => Settled;
+        pending_both_cleared_settled:                Some(A),    NONE, NONE, true  => Settled;
+        first_sync_store_empty_takes_wiki:           None,       B,    NONE, false => set(B);
+        first_sync_store_same_value:                 None,       B,    B,    false => Nothing;
+        first_sync_store_differs_conflict:           None,       B,    C,    false => Conflicts;
+        first_sync_page_says_nothing_keeps_store:    None,       NONE, C,    false => Nothing;
+    }
+
+    #[test]
+    fn first_sync_into_an_empty_store_takes_every_field() {
+        let wiki = page(&[1, 2]);
+        let plan = merge(None, &wiki, &Fields::new(), &[]);
+        assert!(plan.conflicts.is_empty() && plan.refused.is_none());
+        let mut store = Fields::new();
+        fields::apply(&mut store, &plan.changes);
+        assert_eq!(fields::unflatten(&fy(), &store).unwrap(), wiki);
+    }
+
+    #[test]
+    fn a_page_does_not_speak_for_other_quarters_goals() {
+        let with_goals = |g: &str| {
+            let mut p = page(&[1]);
+            p.objectives[0].key_results[0].quarters.insert(
+                Quarter::Q3,
+                QuarterEntry {
+                    goals: vec![g.into()],
+                    ..QuarterEntry::default()
+                },
+            );
+            p
+        };
+        let store = fields::flatten(&with_goals("tracker"));
+        let plan = merge(Some(&with_goals("old")), &with_goals("new"), &store, &[]);
+        assert_eq!(plan, MergePlan::default());
+    }
+
+    fn removed(record: &str) -> FieldKey {
+        key(record, REMOVED)
+    }
+
+    fn mark_removed(store: &mut Fields, record: &str) {
+        store.insert(removed(record), json!(true));
+    }
+
+    fn only_change(plan: &MergePlan) -> (&FieldKey, Option<&Value>) {
+        assert!(
+            plan.conflicts.is_empty() && plan.refused.is_none(),
+            "{plan:?}"
+        );
+        assert_eq!(plan.changes.len(), 1, "{plan:?}");
+        (&plan.changes[0].key, plan.changes[0].new.as_ref())
+    }
+
+    fn only_conflict(plan: &MergePlan) -> &Conflict {
+        assert!(
+            plan.changes.is_empty() && plan.refused.is_none(),
+            "{plan:?}"
+        );
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        &plan.conflicts[0]
+    }
+
+    #[test]
+    fn deleted_kr_is_marked_removed() {
+        let base = page(&[1, 2, 3, 4]);
+        let plan = merge(Some(&base), &page(&[1, 2, 3]), &fields::flatten(&base), &[]);
+        assert_eq!(only_change(&plan), (&removed("a/kr4"), Some(&json!(true))));
+    }
+
+    #[test]
+    fn deleted_kr_the_store_changed_is_a_conflict() {
+        let base = page(&[1, 2, 3, 4]);
+        let mut store = fields::flatten(&base);
+        store.insert(key("a/kr4", "text"), json!("tracker edit"));
+        let plan = merge(Some(&base), &page(&[1, 2, 3]), &store, &[]);
+        let c = only_conflict(&plan);
+        assert_eq!(
+            (&c.key, &c.wiki, &c.store),
+            (&removed("a/kr4"), &Some(json!(true)), &None)
+        );
+    }
+
+    #[test]
+    fn deleted_kr_the_store_changed_in_another_quarter_is_still_removed() {
+        // The Q1 page does not state Q3 goals, so a tracker edit there is not "on this page".
+        let base = page(&[1, 2, 3, 4]);
+        let mut store = fields::flatten(&base);
+        store.insert(key("a/kr4", "quarters.Q3.goals"), json!(["later"]));
+        let plan = merge(Some(&base), &page(&[1, 2, 3]), &store, &[]);
+        assert_eq!(only_change(&plan), (&removed("a/kr4"), Some(&json!(true))));
+    }
+
+    #[test]
+    fn deleted_kr_already_removed_or_unknown_in_store_needs_nothing() {
+        let base = page(&[1, 2, 3, 4]);
+        let mut store = fields::flatten(&base);
+        mark_removed(&mut store, "a/kr4");
+        assert_eq!(
+            merge(Some(&base), &page(&[1, 2, 3]), &store, &[]),
+            MergePlan::default()
+        );
+        let store = fields::flatten(&page(&[1, 2, 3]));
+        assert_eq!(
+            merge(Some(&base), &page(&[1, 2, 3]), &store, &[]),
+            MergePlan::default()
+        );
+    }
+
+    #[test]
+    fn deleted_objective_takes_its_key_results() {
+        let base = FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: vec![objective("a", &[1, 2, 3, 4]), objective("b", &[1])],
+        };
+        let plan = merge(
+            Some(&base),
+            &page(&[1, 2, 3, 4]),
+            &fields::flatten(&base),
+            &[],
+        );
+        let keys: Vec<_> = plan.changes.iter().map(|c| c.key.clone()).collect();
+        assert_eq!(keys, vec![removed("b"), removed("b/kr1")], "{plan:?}");
+    }
+
+    #[test]
+    fn deleted_objective_and_its_key_results_stand_or_fall_together() {
+        let base = FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: vec![
+                objective("a", &[1, 2, 3, 4, 5, 6, 7, 8]),
+                objective("b", &[1, 2]),
+            ],
+        };
+        // 3 of 12 records go: under the guard.
+        let wiki = page(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let gone = [removed("b"), removed("b/kr1"), removed("b/kr2")];
+        for edited in [key("b", "title"), key("b/kr2", "text")] {
+            let mut store = fields::flatten(&base);
+            store.insert(edited.clone(), json!("tracker edit"));
+            let plan = merge(Some(&base), &wiki, &store, &[]);
+            let held: Vec<_> = plan.conflicts.iter().map(|c| c.key.clone()).collect();
+            assert_eq!(held, gone.to_vec(), "{edited}");
+            assert!(plan.changes.is_empty(), "{plan:?}");
+        }
+        // A KR leaving an objective that stays is judged on its own.
+        let mut store = fields::flatten(&base);
+        store.insert(key("a", "title"), json!("tracker edit"));
+        let mut wiki = base.clone();
+        wiki.objectives[0].key_results.pop();
+        let plan = merge(Some(&base), &wiki, &store, &[]);
+        assert_eq!(only_change(&plan), (&removed("a/kr8"), Some(&json!(true))));
+    }
+
+    #[test]
+    fn pending_removal_waits_then_settles() {
+        let base = page(&[1, 2, 3, 4]);
+        let wiki = page(&[1, 2, 3]);
+        let mut store = fields::flatten(&base);
+        store.insert(key("a/kr4", "text"), json!("tracker edit"));
+        let pending = [removed("a/kr4")];
+        assert_eq!(
+            merge(Some(&base), &wiki, &store, &pending),
+            MergePlan::default()
+        );
+        mark_removed(&mut store, "a/kr4");
+        let plan = merge(Some(&base), &wiki, &store, &pending);
+        assert_eq!(plan.settled, pending.to_vec());
+        assert!(plan.changes.is_empty() && plan.conflicts.is_empty());
+    }
+
+    #[test]
+    fn guard_accepts_exactly_30_percent() {
+        // 1 objective + 9 KRs = 10 records, 3 gone.
+        let base = page(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        let plan = merge(
+            Some(&base),
+            &page(&[1, 2, 3, 4, 5, 6]),
+            &fields::flatten(&base),
+            &[],
+        );
+        assert_eq!(plan.refused, None);
+        assert_eq!(plan.changes.len(), 3, "{plan:?}");
+    }
+
+    #[test]
+    fn guard_refuses_just_over_30_percent() {
+        // 1 objective + 12 KRs = 13 records, 4 gone (30.8%); the note edit is not applied either.
+        let base = page(&(1..=12).collect::<Vec<_>>());
+        let mut wiki = page(&(1..=8).collect::<Vec<_>>());
+        wiki.objectives[0].title = "A, edited".into();
+        let plan = merge(Some(&base), &wiki, &fields::flatten(&base), &[]);
+        assert_eq!(
+            plan,
+            MergePlan {
+                refused: Some("the page lost 4 of 13 records (31%) at once".into()),
+                ..MergePlan::default()
+            }
+        );
+    }
+
+    #[test]
+    fn blanked_page_is_refused() {
+        let blank = FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: vec![],
+        };
+        let base = page(&[1]);
+        for base in [Some(&base), None] {
+            let plan = merge(base, &blank, &fields::flatten(&page(&[1])), &[]);
+            assert_eq!(
+                plan.refused.as_deref(),
+                Some("the page yields no objectives")
+            );
+            assert!(plan.changes.is_empty() && plan.conflicts.is_empty());
+        }
+    }
+
+    #[test]
+    fn restore_when_the_page_brings_a_record_back() {
+        let mut store = fields::flatten(&page(&[1, 2]));
+        mark_removed(&mut store, "a/kr2");
+        let plan = merge(Some(&page(&[1])), &page(&[1, 2]), &store, &[]);
+        assert_eq!(only_change(&plan), (&removed("a/kr2"), None));
+        let mut after = store.clone();
+        fields::apply(&mut after, &plan.changes);
+        assert_eq!(fields::unflatten(&fy(), &after).unwrap(), page(&[1, 2]));
+    }
+
+    #[test]
+    fn store_removal_wins_when_the_page_still_shows_it_unchanged() {
+        let mut store = fields::flatten(&page(&[1, 2]));
+        mark_removed(&mut store, "a/kr2");
+        let plan = merge(Some(&page(&[1, 2])), &page(&[1, 2]), &store, &[]);
+        assert_eq!(plan, MergePlan::default());
+    }
+
+    #[test]
+    fn store_removal_against_a_wiki_edit_is_a_conflict() {
+        let mut store = fields::flatten(&page(&[1, 2]));
+        mark_removed(&mut store, "a/kr2");
+        let mut wiki = page(&[1, 2]);
+        wiki.objectives[0].key_results[1].text = "edited".into();
+        let plan = merge(Some(&page(&[1, 2])), &wiki, &store, &[]);
+        // The edit lands on the kept values; whether the record comes back is for a person.
+        assert_eq!(
+            only_change(&plan.clone().without_conflicts()).0,
+            &key("a/kr2", "text")
+        );
+        let c = &plan.conflicts[..];
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (&c[0].key, &c[0].wiki, &c[0].store),
+            (&removed("a/kr2"), &None, &Some(json!(true)))
+        );
+    }
+
+    #[test]
+    fn first_sync_against_a_store_removal_is_a_conflict() {
+        let mut store = fields::flatten(&page(&[1, 2]));
+        mark_removed(&mut store, "a/kr2");
+        let plan = merge(None, &page(&[1, 2]), &store, &[]);
+        let c = only_conflict(&plan);
+        assert_eq!(c.key, removed("a/kr2"));
+    }
+
+    impl MergePlan {
+        fn without_conflicts(mut self) -> Self {
+            self.conflicts.clear();
+            self
+        }
+    }
+
+    /// `a` with each field present in both replaced by `b`'s where `pick` says so,
+    /// and the records of `b` that `a` lacks added where `pick` says so.
+    fn mix(a: &Fields, b: &Fields, pick: impl Fn(&FieldKey) -> bool) -> Fields {
+        let a_records: BTreeSet<&str> = a.keys().map(|k| k.record.as_str()).collect();
+        let mut out = a.clone();
+        for (k, v) in b {
+            let shared = a.contains_key(k);
+            let new_record = !a_records.contains(k.record.as_str());
+            if (shared || new_record) && pick(k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        out
+    }
+
+    /// A deterministic coin per key and seed, with probability 1/`odds`.
+    fn coin(seed: u64, k: &FieldKey, odds: u64) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (seed, k).hash(&mut h);
+        h.finish().is_multiple_of(odds)
+    }
+
+    /// Random base, wiki and store of one year that share most records and values.
+    fn scenario(
+    ) -> impl Strategy<Value = (FiscalYearRecords, FiscalYearRecords, Fields, Vec<FieldKey>)> {
+        (records(), records(), records(), any::<u64>()).prop_filter_map(
+            "the mixed wiki must rebuild",
+            |(base, other, third, seed)| {
+                let fy = base.fiscal_year.clone();
+                let other = fields::flatten(&fields::tests::retag(&other, &fy));
+                let third = fields::flatten(&fields::tests::retag(&third, &fy));
+                let fb = fields::flatten(&base);
+                // The wiki: some values edited, some records added, some dropped.
+                let mut fw = mix(&fb, &other, |k| coin(seed, k, 3));
+                let drop: BTreeSet<String> = fb
+                    .keys()
+                    .filter(|k| k.field == "position" && coin(seed ^ 1, k, 6))
+                    .map(|k| k.record.clone())
+                    .collect();
+                fw.retain(|k, _| !drop.contains(&k.record));
+                let wiki = fields::unflatten(&fy, &fw).ok()?;
+                // The store: some values edited, some records removed.
+                let mut store = mix(&fb, &third, |k| coin(seed ^ 2, k, 3));
+                for k in fb.keys().filter(|k| k.field == "position") {
+                    if coin(seed ^ 3, k, 8) {
+                        store.insert(FieldKey::new(&k.record, REMOVED), json!(true));
+                    }
+                }
+                let pending = store
+                    .keys()
+                    .filter(|k| coin(seed ^ 4, k, 10))
+                    .cloned()
+                    .collect();
+                Some((base, wiki, store, pending))
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn merge_never_loses_an_update((base, wiki, store, pending) in scenario(), first_sync in any::<bool>()) {
+            let base = (!first_sync).then_some(base);
+            let pending_list: Vec<PendingConflict> =
+                pending.iter().map(|k| PendingConflict { key: k.clone() }).collect();
+            let input = MergeInput {
+                quarter: Quarter::Q1,
+                base: base.as_ref(),
+                wiki: &wiki,
+                store: &store,
+                pending: &pending_list,
+            };
+            let plan = merge_page(&input, 1.0);
+            if plan.refused.is_some() {
+                prop_assert!(wiki.objectives.is_empty());
+                prop_assert!(plan.changes.is_empty() && plan.conflicts.is_empty());
+                return Ok(());
+            }
+            let fb = base.as_ref().map(|b| page_fields(b, Quarter::Q1)).unwrap_or_default();
+            let fw = page_fields(&wiki, Quarter::Q1);
+            let base_ids = base.as_ref().map(record_ids).unwrap_or_default();
+            let wiki_ids = record_ids(&wiki);
+            let mut after = store.clone();
+            fields::apply(&mut after, &plan.changes);
+
+            // No lost tracker update: a change only ever replaces the base value.
+            for c in &plan.changes {
+                prop_assert_eq!(c.old.as_ref(), store.get(&c.key));
+                prop_assert!(!pending.contains(&c.key), "changed a pending field: {:?}", c);
+                prop_assert!(!plan.conflicts.iter().any(|x| x.key == c.key));
+                if c.key.field == REMOVED {
+                    // Only a restore (the page brought the record back) may undo a store removal.
+                    let restore = c.new.is_none() && base.is_some()
+                        && !base_ids.contains(&c.key.record) && wiki_ids.contains(&c.key.record);
+                    prop_assert!(restore || c.old.is_none(), "{:?}", c);
+                } else {
+                    prop_assert_eq!(stated(store.get(&c.key)), stated(fb.get(&c.key)), "{:?}", c);
+                }
+            }
+            // Every field changed on the wiki only ends with the wiki value.
+            for record in &wiki_ids {
+                let keys: BTreeSet<&FieldKey> = fw.keys().chain(fb.keys())
+                    .filter(|k| &k.record == record).collect();
+                for k in keys {
+                    let (b, w, s) = (stated(fb.get(k)), stated(fw.get(k)), stated(store.get(k)));
+                    if w != b && s == b && !pending.contains(k) {
+                        prop_assert_eq!(stated(after.get(k)), w, "{}", k);
+                    }
+                }
+            }
+            // Deletions the store did not touch end removed; the others do not.
+            for record in base_ids.difference(&wiki_ids) {
+                let k = FieldKey::new(record.as_str(), REMOVED);
+                let touched = store.range(FieldKey::new(record.as_str(), "")..)
+                    .take_while(|(x, _)| &x.record == record)
+                    .filter(|(x, _)| x.field != REMOVED && page_states(Quarter::Q1, &x.field))
+                    .map(|(x, _)| x)
+                    .chain(fb.keys().filter(|x| &x.record == record))
+                    .any(|x| stated(store.get(x)) != stated(fb.get(x)));
+                let known = store.keys().any(|x| &x.record == record);
+                if known && !touched && !pending.contains(&k) {
+                    // (In conflict when the record leaves with an objective the store changed.)
+                    let held = plan.conflicts.iter().any(|c| c.key == k);
+                    prop_assert!(held || after.get(&k) == Some(&json!(true)), "{}", record);
+                }
+                // A record the tracker edited since the base does not vanish with the page.
+                if touched {
+                    prop_assert!(!plan.changes.iter().any(|c| c.key == k), "{}", record);
+                }
+            }
+        }
+    }
+}
