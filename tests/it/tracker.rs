@@ -360,3 +360,57 @@ fn a_bad_import_file_names_the_place_and_changes_nothing() {
     );
     assert_eq!(s.ok(&["export"]), before);
 }
+
+#[test]
+fn a_pull_killed_mid_page_leaves_that_page_unapplied_and_a_rerun_converges() {
+    let s = Setup::new("killed-pull", None);
+    let clean = Setup::new("killed-pull-clean", None);
+    clean.ok(&["pull"]);
+    let want = clean.export(&[]);
+
+    // Killed inside the first page's store transaction: nothing of it may remain.
+    let mut cmd = s.cmd(&["pull"]);
+    cmd.env("GOALSBOT_FAULT", "pause-at=store.apply:30");
+    kill_when(cmd, "goalsbot-fault: paused at store.apply:30");
+    let after_kill = s.export(&[]);
+    assert_eq!(
+        after_kill["fiscal_years"].as_array().map_or(0, |a| a.len()),
+        0,
+        "half a page reached the store: {after_kill}"
+    );
+    let out = s.ok(&["pull"]);
+    assert!(
+        out.contains("4 pulled"),
+        "the rerun pulls every page: {out}"
+    );
+    assert_eq!(
+        s.export(&[]),
+        want,
+        "the rerun ends where an uninterrupted pull ends"
+    );
+}
+
+#[test]
+fn a_store_that_is_down_fails_with_exit_1_and_no_password() {
+    let s = Setup::new("store-down", None);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("mysql://goalsbot:s3cr3t-pw@127.0.0.1:{port}/goalsbot");
+    let mut cmd = s.cmd(&["pull"]);
+    cmd.env("GOALSBOT_STORE_URL", &url);
+    let out = run(cmd);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("127.0.0.1"),
+        "the error names the store: {}",
+        out.stderr
+    );
+    assert!(
+        !out.all_output().contains("s3cr3t-pw"),
+        "{}",
+        out.all_output()
+    );
+}
