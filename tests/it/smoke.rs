@@ -278,3 +278,21 @@ fn no_php_survives_a_panicking_test() {
         "PHP processes survived the panicking test: {left:?}"
     );
 }
+
+#[tokio::test]
+async fn revision_checks_ask_for_at_most_50_titles_per_request() {
+    let wiki = Wiki::connect(&test_config(), &Credentials::Anonymous)
+        .await
+        .unwrap();
+    let titles: Vec<String> = (0..120)
+        .map(|i| format!("{}-{i}", unique_title("batch")))
+        .collect();
+    let revs = wiki.latest_revisions(&titles).await.unwrap();
+    assert_eq!(revs.len(), 120);
+    assert!(revs.iter().all(|r| r.latest.is_none()));
+    assert_eq!(
+        wiki.counters().snapshot().api_requests,
+        3,
+        "⌈120/50⌉ requests"
+    );
+}
