@@ -26,9 +26,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             pages,
         } => {
             let targets = crate::pull::targets(config, &fiscal_years, &pages)?;
-            let store = open_store(config).await?;
-            let wiki = Wiki::connect(config, &creds).await?;
-            let run_id = crate::pull::new_run_id(Utc::now());
+            let (store, wiki, run_id) = connect_both(config, &creds).await?;
             let report = crate::pull::pull(&wiki, &store, &targets, &run_id, cli.dry_run).await?;
             store.close().await;
             print!("{}", report.render());
@@ -39,22 +37,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             pages,
         } => {
             crate::push::require_credentials(&creds, "push")?;
-            let store = open_store(config).await?;
-            let wiki = Wiki::connect(config, &creds).await?;
-            let run_id = crate::pull::new_run_id(Utc::now());
-            let user = creds.username().unwrap_or_default().to_string();
-            let mut report = crate::push::push(
+            let (store, wiki, run_id) = connect_both(config, &creds).await?;
+            let ctx = crate::push::PushContext {
                 config,
-                &wiki,
-                &store,
-                &fiscal_years,
-                &run_id,
-                cli.dry_run,
-                &user,
-                &pages,
-            )
-            .await?;
-            report.counts = wiki.counters().snapshot();
+                wiki: &wiki,
+                store: &store,
+                run_id: &run_id,
+                dry_run: cli.dry_run,
+                user: creds.username().unwrap_or_default(),
+            };
+            let report = crate::push::push(&ctx, &fiscal_years, &pages).await?;
             store.close().await;
             print!("{}", report.render());
             Ok(report.exit_code())
@@ -64,9 +56,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             quarter,
         } => {
             crate::push::require_credentials(&creds, "new-quarter")?;
-            let store = open_store(config).await?;
-            let wiki = Wiki::connect(config, &creds).await?;
-            let run_id = crate::pull::new_run_id(Utc::now());
+            let (store, wiki, run_id) = connect_both(config, &creds).await?;
             let out = crate::push::new_quarter(
                 config,
                 &wiki,
@@ -164,6 +154,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// The store, the wiki and a new run id, for commands that use both.
+async fn connect_both(
+    config: &Config,
+    creds: &crate::config::Credentials,
+) -> Result<(Store, Wiki, String)> {
+    let store = open_store(config).await?;
+    let wiki = Wiki::connect(config, creds).await?;
+    Ok((store, wiki, crate::pull::new_run_id(Utc::now())))
 }
 
 /// Opens the configured store (its errors name the store, password masked).

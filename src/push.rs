@@ -558,18 +558,21 @@ async fn refresh_page_state(
         .await
 }
 
-/// Pushes the store to the quarter pages and overview pages of `fys`.
-#[allow(clippy::too_many_arguments)]
-pub async fn push(
-    config: &Config,
-    wiki: &Wiki,
-    store: &Store,
-    fys: &[FiscalYear],
-    run_id: &str,
-    dry_run: bool,
-    user: &str,
-    only: &[String],
-) -> Result<Report> {
+/// What every page of one push shares: the connections, the templates and the run.
+pub struct PushContext<'a> {
+    pub config: &'a Config,
+    pub wiki: &'a Wiki,
+    pub store: &'a Store,
+    pub run_id: &'a str,
+    pub dry_run: bool,
+    /// The bot's user name, for `{{bots|deny=…}}`.
+    pub user: &'a str,
+}
+
+/// Pushes the store to the quarter pages and overview pages of `fys` (all
+/// configured years when empty); `only` limits it to those titles.
+pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) -> Result<Report> {
+    let config = ctx.config;
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
     let years: Vec<FiscalYear> = if fys.is_empty() {
@@ -578,109 +581,99 @@ pub async fn push(
         fys.to_vec()
     };
     let mut report = Report {
-        run_id: run_id.to_string(),
+        run_id: ctx.run_id.to_string(),
         ..Report::default()
     };
     for fy in &years {
-        let records = store.load(fy).await?;
-        let quarter_titles: Vec<(Quarter, String)> = Quarter::ALL
+        let records = ctx.store.load(fy).await?;
+        let mut titles: Vec<String> = Quarter::ALL
             .iter()
-            .map(|q| (*q, config.pages.quarter_page(fy, *q)))
+            .map(|q| config.pages.quarter_page(fy, *q))
             .collect();
-        let overview_title = config.pages.overview_page(fy);
-        let mut titles: Vec<String> = quarter_titles.iter().map(|(_, t)| t.clone()).collect();
-        titles.push(overview_title.clone());
-        let revisions = wiki.latest_revisions(&titles).await?;
-        for ((q, title), rev) in quarter_titles.iter().zip(&revisions) {
+        titles.push(config.pages.overview_page(fy));
+        let revisions = ctx.wiki.latest_revisions(&titles).await?;
+        for (i, rev) in revisions.iter().enumerate() {
+            let title = &titles[i];
             if !wanted(title) {
                 continue;
             }
-            let outcome = match push_quarter_page(
-                wiki, store, &renderer, fy, *q, title, rev, &records, run_id, dry_run, user,
-            )
-            .await
-            {
-                Ok(o) => o,
-                Err(e) => Outcome::Failed {
-                    error: format!("{e:#}"),
-                },
+            let page = PageJob {
+                fy,
+                title,
+                rev,
+                records: &records,
             };
+            let result = match Quarter::ALL.get(i) {
+                Some(q) => push_quarter_page(ctx, &renderer, &page, *q).await,
+                None => push_overview(ctx, &renderer, &page).await,
+            };
+            let outcome = result.unwrap_or_else(|e| Outcome::Failed {
+                error: format!("{e:#}"),
+            });
             report.pages.push((title.clone(), outcome));
         }
-        if !wanted(&overview_title) {
-            continue;
-        }
-        let rev = &revisions[4];
-        let outcome = match push_overview(
-            config,
-            wiki,
-            &renderer,
-            fy,
-            &overview_title,
-            rev,
-            &records,
-            run_id,
-            dry_run,
-            user,
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(e) => Outcome::Failed {
-                error: format!("{e:#}"),
-            },
-        };
-        report.pages.push((overview_title, outcome));
     }
-    report.counts = wiki.counters().snapshot();
+    report.counts = ctx.wiki.counters().snapshot();
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One page of a push: its title, latest revision, and the year's records.
+struct PageJob<'a> {
+    fy: &'a FiscalYear,
+    title: &'a str,
+    rev: &'a crate::wiki::PageRevision,
+    records: &'a FiscalYearRecords,
+}
+
+/// The refusal for a page that asks bots to stay away.
+fn nobots_refusal() -> Outcome {
+    Outcome::Refused {
+        reason: "the page asks bots to stay away ({{nobots}} / {{bots}}); left alone".into(),
+    }
+}
+
 async fn push_quarter_page(
-    wiki: &Wiki,
-    store: &Store,
+    ctx: &PushContext<'_>,
     renderer: &Renderer,
-    fy: &FiscalYear,
+    page: &PageJob<'_>,
     q: Quarter,
-    title: &str,
-    rev: &crate::wiki::PageRevision,
-    records: &FiscalYearRecords,
-    run_id: &str,
-    dry_run: bool,
-    user: &str,
 ) -> Result<Outcome> {
-    let Some(latest) = &rev.latest else {
+    let Some(latest) = &page.rev.latest else {
         return Ok(Outcome::Missing);
     };
-    let state = store.page_state(title).await?;
+    let state = ctx.store.page_state(page.title).await?;
     let Some(state) = state.filter(|s| s.revid == latest.revid) else {
         return Ok(Outcome::Refused {
             reason: "the page changed since the last pull; run `goalsbot pull` (or sync) first"
                 .into(),
         });
     };
-    let current = revision_wikitext(wiki, latest.revid).await?;
-    if !bots_allowed(&current, user) {
-        return Ok(Outcome::Refused {
-            reason: "the page asks bots to stay away ({{nobots}} / {{bots}}); left alone".into(),
-        });
+    let current = revision_wikitext(ctx.wiki, latest.revid).await?;
+    if !bots_allowed(&current, ctx.user) {
+        return Ok(nobots_refusal());
     }
-    let plan = plan_quarter_page(&current, &state.records, records, renderer)?;
+    let plan = plan_quarter_page(&current, &state.records, page.records, renderer)?;
     for w in &plan.warnings {
-        tracing::warn!(page = %title, "{w}");
+        tracing::warn!(page = %page.title, "{w}");
     }
     if plan.text == current {
         return Ok(Outcome::Unchanged);
     }
-    if dry_run {
+    if ctx.dry_run {
         return Ok(Outcome::WouldEdit {
-            diff: unified_diff(title, &current, &plan.text),
+            diff: unified_diff(page.title, &current, &plan.text),
         });
     }
-    let summary = format!("{} [run {run_id}]", plan.summary());
-    let newrev = save(wiki, &rev.title, &plan.text, &summary, Some(latest.revid)).await?;
-    refresh_page_state(wiki, store, title, fy, q, newrev).await?;
+    let summary = format!("{} [run {}]", plan.summary(), ctx.run_id);
+    let newrev = save(
+        ctx.wiki,
+        &page.rev.title,
+        &plan.text,
+        &summary,
+        Some(latest.revid),
+    )
+    .await?;
+    refresh_page_state(ctx.wiki, ctx.store, page.title, page.fy, q, newrev).await?;
     Ok(Outcome::Edited {
         revid: newrev,
         summary,
@@ -688,51 +681,47 @@ async fn push_quarter_page(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn push_overview(
-    config: &Config,
-    wiki: &Wiki,
+    ctx: &PushContext<'_>,
     renderer: &Renderer,
-    fy: &FiscalYear,
-    title: &str,
-    rev: &crate::wiki::PageRevision,
-    records: &FiscalYearRecords,
-    run_id: &str,
-    dry_run: bool,
-    user: &str,
+    page: &PageJob<'_>,
 ) -> Result<Outcome> {
-    if records.objectives.is_empty() {
+    if page.records.objectives.is_empty() {
         return Ok(Outcome::Unchanged);
     }
-    let current = match &rev.latest {
-        Some(l) => Some(revision_wikitext(wiki, l.revid).await?),
+    let current = match &page.rev.latest {
+        Some(l) => Some(revision_wikitext(ctx.wiki, l.revid).await?),
         None => None,
     };
-    if let Some(c) = &current {
-        if !bots_allowed(c, user) {
-            return Ok(Outcome::Refused {
-                reason: "the page asks bots to stay away ({{nobots}} / {{bots}}); left alone"
-                    .into(),
-            });
-        }
+    if current
+        .as_deref()
+        .is_some_and(|c| !bots_allowed(c, ctx.user))
+    {
+        return Ok(nobots_refusal());
     }
-    let new = plan_overview(current.as_deref(), fy, records, config, renderer)?;
-    let old = current.clone().unwrap_or_default();
+    let new = plan_overview(
+        current.as_deref(),
+        page.fy,
+        page.records,
+        ctx.config,
+        renderer,
+    )?;
     if current.as_deref() == Some(new.as_str()) {
         return Ok(Outcome::Unchanged);
     }
-    if dry_run {
+    let old = current.unwrap_or_default();
+    if ctx.dry_run {
         return Ok(Outcome::WouldEdit {
-            diff: unified_diff(title, &old, &new),
+            diff: unified_diff(page.title, &old, &new),
         });
     }
-    let summary = format!("goalsbot: year overview from tracker [run {run_id}]");
+    let summary = format!("goalsbot: year overview from tracker [run {}]", ctx.run_id);
     let newrev = save(
-        wiki,
-        &rev.title,
+        ctx.wiki,
+        &page.rev.title,
         &new,
         &summary,
-        rev.latest.as_ref().map(|l| l.revid),
+        page.rev.latest.as_ref().map(|l| l.revid),
     )
     .await?;
     Ok(Outcome::Edited {

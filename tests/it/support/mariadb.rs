@@ -12,8 +12,7 @@
 //! themselves, unless `GOALSBOT_REQUIRE_MARIADB` is set (CI sets it): then a
 //! missing or broken MariaDB fails every test that asks for it.
 
-use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -95,42 +94,13 @@ fn installed() -> bool {
         .all(|p| find_program(p).is_some())
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn parse_env(path: &Path) -> Result<HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
-}
-
-/// Removes the server directories of earlier test processes that are gone
-/// (their servers died with them).
-fn clean_stale(parent: &Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("goalsbot-db-") {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-}
-
 fn script() -> PathBuf {
     root().join("tests/db/mariadb.sh")
 }
 
 fn start() -> Result<TestMariaDb, String> {
     let parent = std::env::temp_dir();
-    clean_stale(&parent);
+    super::clean_stale(&parent, "goalsbot-db-");
     let dir = parent.join(format!("goalsbot-db-{}", std::process::id()));
     // The port is free when asked for but only taken when mariadbd starts; if
     // someone else takes it in between, start over on another port.
@@ -160,7 +130,7 @@ impl From<String> for Start {
 
 fn start_once(dir: &Path) -> Result<TestMariaDb, Start> {
     let _ = std::fs::remove_dir_all(dir);
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let port = super::free_port().map_err(|e| format!("no free port: {e}"))?;
     let started = Instant::now();
 
     // Under a parent-death signal (mariadb.sh create moves into a PID
@@ -182,7 +152,7 @@ fn start_once(dir: &Path) -> Result<TestMariaDb, Start> {
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    let env = parse_env(&dir.join("db.env"))?;
+    let env = super::parse_env(&dir.join("db.env"))?;
     let url = env
         .get("GOALSBOT_TEST_MYSQL_URL")
         .cloned()

@@ -7,9 +7,8 @@
 //! own: when the test process ends in any way (pass, panic, abort, SIGKILL)
 //! the kernel kills PHP and every worker it forked. No PHP survives a test run.
 
-use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
@@ -37,41 +36,13 @@ pub fn test_wiki() -> &'static TestWiki {
     WIKI.get_or_init(|| start().unwrap_or_else(|e| panic!("cannot start the test wiki: {e}")))
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn parse_env(path: &Path) -> Result<HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
-}
-
-/// Removes the directories of earlier test processes that are gone.
-fn clean_stale(parent: &Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("goalsbot-it-") {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-}
-
 fn start() -> Result<TestWiki, String> {
     let parent = std::env::temp_dir();
-    clean_stale(&parent);
+    super::clean_stale(&parent, "goalsbot-it-");
     let dir = parent.join(format!("goalsbot-it-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let script = root().join("tests/wiki/wiki.sh");
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let port = super::free_port().map_err(|e| format!("no free port: {e}"))?;
 
     let out = Command::new("bash")
         .arg(&script)
@@ -115,7 +86,7 @@ fn start() -> Result<TestWiki, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let env = parse_env(&dir.join("wiki.env"))?;
+    let env = super::parse_env(&dir.join("wiki.env"))?;
     let get = |k: &str| {
         env.get(k)
             .cloned()
