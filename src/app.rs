@@ -27,7 +27,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let targets = crate::pull::targets(config, &fiscal_years, &pages)?;
             let (store, wiki, run_id) = connect_both(config, &creds).await?;
-            let report = crate::pull::pull(&wiki, &store, &targets, &run_id, cli.dry_run).await?;
+            let opts = crate::pull::Options {
+                run_id: &run_id,
+                dry_run: cli.dry_run,
+                max_removed_share: config.pages.max_removed_share,
+            };
+            let report = crate::pull::pull(&wiki, &store, &targets, &opts).await?;
             store.close().await;
             print!("{}", report.render());
             Ok(report.exit_code())

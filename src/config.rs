@@ -71,6 +71,9 @@ pub struct PagesConfig {
     /// A directory whose `*.wiki.j2` files replace the built-in templates of
     /// the same name (see `wikitext_templates/`).
     pub templates_dir: Option<PathBuf>,
+    /// A page that lost more than this share of its records (objectives and
+    /// KRs) since its last sync is refused whole (`sync.md`, pull step 4).
+    pub max_removed_share: f64,
 }
 
 impl Default for PagesConfig {
@@ -80,6 +83,7 @@ impl Default for PagesConfig {
             fiscal_years: vec![FiscalYear::starting(2020)],
             status_page: None,
             templates_dir: None,
+            max_removed_share: 0.3,
         }
     }
 }
@@ -259,6 +263,12 @@ impl Config {
             return bad(
                 "wiki.user_agent_contact",
                 "must name a page or address where the operator can be reached",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.pages.max_removed_share) {
+            return bad(
+                "pages.max_removed_share",
+                "must be a share between 0.0 and 1.0, e.g. 0.3",
             );
         }
         if self.pages.prefix.trim().is_empty() {

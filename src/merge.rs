@@ -139,11 +139,22 @@ pub fn merge_page(input: &MergeInput, max_removed_share: f64) -> MergePlan {
 
 /// The reason to refuse the page, if a guard trips.
 fn refusal(input: &MergeInput, max_removed_share: f64) -> Option<String> {
-    if input.wiki.objectives.is_empty() {
+    guard(input.base, input.wiki, max_removed_share)
+}
+
+/// The safety guards of `sync.md` (pull, step 4): why a page must be refused
+/// whole — it yields no objectives, or it lost more than `max_removed_share`
+/// of the records (objectives and KRs) its last synced revision had.
+pub fn guard(
+    base: Option<&FiscalYearRecords>,
+    wiki: &FiscalYearRecords,
+    max_removed_share: f64,
+) -> Option<String> {
+    if wiki.objectives.is_empty() {
         return Some("the page yields no objectives".into());
     }
-    let base = record_ids(input.base?);
-    let wiki = record_ids(input.wiki);
+    let base = record_ids(base?);
+    let wiki = record_ids(wiki);
     let (lost, total) = (base.difference(&wiki).count(), base.len());
     // Division, not multiplication: 3/10 rounds to exactly the literal 0.3,
     // while 0.3 * 10.0 need not be 3.0, so "exactly the share" stays accepted.

@@ -244,6 +244,16 @@ pub fn page_changes(
     out
 }
 
+/// How a pull runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    pub run_id: &'a str,
+    /// Plan and report the store changes, commit nothing.
+    pub dry_run: bool,
+    /// Refuse a page that lost more than this share of its records (`pages.max_removed_share`).
+    pub max_removed_share: f64,
+}
+
 /// A run id: the UTC minute plus four hex digits, e.g. `2020-12-01T10:00Z-7f3a`.
 pub fn new_run_id(now: DateTime<Utc>) -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -264,9 +274,11 @@ pub async fn pull(
     wiki: &Wiki,
     store: &Store,
     targets: &[Target],
-    run_id: &str,
-    dry_run: bool,
+    opts: &Options<'_>,
 ) -> Result<Report> {
+    let Options {
+        run_id, dry_run, ..
+    } = *opts;
     let titles: Vec<String> = targets.iter().map(|t| t.title.clone()).collect();
     let revisions = wiki
         .latest_revisions(&titles)
@@ -282,17 +294,15 @@ pub async fn pull(
         progress.set_message(target.title.clone());
         let outcome = match rev.latest {
             None => Outcome::Missing,
-            Some(latest) => {
-                match pull_page(wiki, store, target, &rev.title, &latest, run_id, dry_run).await {
-                    Ok(o) => o,
-                    Err(e) => {
-                        tracing::error!(page = %target.title, "pull failed: {e:#}");
-                        Outcome::Failed {
-                            error: format!("{e:#}"),
-                        }
+            Some(latest) => match pull_page(wiki, store, target, &rev.title, &latest, opts).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(page = %target.title, "pull failed: {e:#}");
+                    Outcome::Failed {
+                        error: format!("{e:#}"),
                     }
                 }
-            }
+            },
         };
         tracing::info!(page = %target.title, outcome = ?outcome_kind(&outcome), "page done");
         report.pages.push((target.clone(), outcome));
@@ -319,9 +329,13 @@ async fn pull_page(
     target: &Target,
     resolved_title: &str,
     latest: &crate::wiki::RevisionInfo,
-    run_id: &str,
-    dry_run: bool,
+    opts: &Options<'_>,
 ) -> Result<Outcome> {
+    let Options {
+        run_id,
+        dry_run,
+        max_removed_share,
+    } = *opts;
     let state = store.page_state(&target.title).await?;
     if state.as_ref().is_some_and(|s| s.revid == latest.revid) {
         return Ok(Outcome::Unchanged {
@@ -334,17 +348,21 @@ async fn pull_page(
     for w in &parsed.warnings {
         tracing::warn!(page = %target.title, "{w}");
     }
-    if parsed.objectives.is_empty() {
-        return Ok(Outcome::Refused {
-            revid: latest.revid,
-            reason: "the page yields no objectives (blanked, vandalised or not a goals page?); nothing was applied"
-                .into(),
-        });
-    }
     let records = FiscalYearRecords {
         fiscal_year: target.fiscal_year.clone(),
         objectives: parsed.objectives,
     };
+    // Blanking and vandalism must not empty the tracker: refuse the page whole.
+    if let Some(reason) = crate::merge::guard(
+        state.as_ref().map(|s| &s.records),
+        &records,
+        max_removed_share,
+    ) {
+        return Ok(Outcome::Refused {
+            revid: latest.revid,
+            reason: format!("{reason} (blanked or vandalised?); nothing from it was applied"),
+        });
+    }
     let current = store.load_fields(&target.fiscal_year).await?;
     let changes = page_changes(
         target.quarter,

@@ -323,3 +323,50 @@ fn pull_of_a_page_that_is_not_a_quarter_page_is_a_usage_error() {
         out.stderr
     );
 }
+
+#[test]
+fn a_page_that_lost_most_of_its_records_at_once_is_refused_whole() {
+    let w = test_wiki();
+    let prefix = unique_title("vandal");
+    load_fy2020_21(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        w,
+        &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
+    );
+    assert_eq!(goalsbot_run(dir.path(), &cfg, &["pull"]).code, Some(0));
+    let before = goalsbot_run(dir.path(), &cfg, &["export"]).stdout;
+
+    // Someone cuts the Q2 page down to its first objective: 4 of 5 objectives
+    // and most KRs gone at once, though the page still parses.
+    let q2 = std::fs::read_to_string(fixture(&format!("{}.wikitext", fixture_name("Q2")))).unwrap();
+    let second = q2
+        .match_indices("\n== ")
+        .nth(1)
+        .map(|(i, _)| i)
+        .expect("a second objective");
+    w.load_pages(&[(&format!("{prefix}/2020-21 Q2"), &q2[..second])]);
+    let pulled = goalsbot_run(dir.path(), &cfg, &["pull"]);
+    assert_eq!(pulled.code, Some(3), "{pulled:?}");
+    assert!(pulled.stdout.contains("REFUSED"), "{}", pulled.stdout);
+    assert!(
+        pulled.stdout.contains("records") && pulled.stdout.contains("at once"),
+        "{}",
+        pulled.stdout
+    );
+    assert_eq!(
+        goalsbot_run(dir.path(), &cfg, &["export"]).stdout,
+        before,
+        "the refused page changed the store"
+    );
+
+    // With the guard opened up (an operator's deliberate choice), the same page applies.
+    let cfg2 = write_config(
+        dir.path(),
+        w,
+        &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\nmax_removed_share = 1.0\n"),
+    );
+    let pulled = goalsbot_run(dir.path(), &cfg2, &["pull"]);
+    assert_eq!(pulled.code, Some(0), "{pulled:?}");
+}
