@@ -70,6 +70,7 @@ pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
     let revisions = wiki.latest_revisions(&titles).await?;
     let mut report = build_report(loaded, creds, &site, &revisions, &command_page);
     check_store(&config.store.url, &mut report).await;
+    check_templates(config.pages.templates_dir.as_deref(), &mut report);
     print!("{}", report.render());
     Ok(if report.problems.is_empty() {
         ExitCode::Ok
@@ -117,6 +118,20 @@ async fn check_store(url: &str, r: &mut Report) {
         Err(e) => r
             .problems
             .push(format!("{e:#} — check store.url (or GOALSBOT_STORE_URL)")),
+    }
+}
+
+/// Compiles the templates (built-in, or overridden from `pages.templates_dir`).
+fn check_templates(dir: Option<&std::path::Path>, r: &mut Report) {
+    match (crate::render::Renderer::with_dir(dir), dir) {
+        (Ok(_), None) => r.line("templates:", "built-in"),
+        (Ok(_), Some(d)) => r.line(
+            "templates:",
+            format!("built-in, overridden from {}", d.display()),
+        ),
+        (Err(e), _) => r.problems.push(format!(
+            "the templates do not compile: {e} — fix the file or pages.templates_dir"
+        )),
     }
 }
 
