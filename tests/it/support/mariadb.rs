@@ -14,9 +14,9 @@
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::root;
@@ -160,40 +160,7 @@ fn start_once(dir: &Path) -> Result<TestMariaDb, Start> {
 
     let server_log = dir.join("server.log");
     let log = std::fs::File::create(&server_log).map_err(|e| e.to_string())?;
-    let (started_tx, started_rx) = mpsc::channel();
-    let (exited_tx, exited_rx) = mpsc::channel::<std::io::Result<ExitStatus>>();
-    let serve_dir = dir.to_path_buf();
-    // The keeper thread never ends while the process lives: PR_SET_PDEATHSIG
-    // fires when the *thread* that started the child exits.
-    std::thread::Builder::new()
-        .name("test-mariadb-keeper".into())
-        .spawn(move || {
-            let child = Command::new("setpriv")
-                .args(["--pdeathsig", "KILL", "--", "bash"])
-                .arg(script())
-                .arg("serve")
-                .arg(&serve_dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn();
-            match child {
-                Ok(mut child) => {
-                    let _ = started_tx.send(Ok(child.id()));
-                    let _ = exited_tx.send(child.wait());
-                    loop {
-                        std::thread::park();
-                    }
-                }
-                Err(e) => {
-                    let _ = started_tx.send(Err(format!(
-                        "cannot start the MariaDB server (is setpriv from util-linux installed?): {e}"
-                    )));
-                }
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    let _server_pid = started_rx.recv().map_err(|e| e.to_string())??;
+    let exited_rx = super::serve_kept("test-mariadb", script(), dir.to_path_buf(), log)?;
 
     let db = TestMariaDb {
         url,

@@ -43,6 +43,56 @@ pub fn clean_stale(parent: &Path, prefix: &str) {
     }
 }
 
+/// Runs `bash SCRIPT serve DIR` (stderr to `log`) for as long as this test
+/// process lives, and returns a receiver that gets the server's exit status
+/// should it end early.
+///
+/// The server is started from a keeper thread that never ends, under
+/// `setpriv --pdeathsig KILL`: PR_SET_PDEATHSIG fires when the *thread* that
+/// started the child exits, so the kernel kills the server when, and only
+/// when, the test process ends, however it ends. The serve scripts put the
+/// server in a PID namespace of its own, so its workers go with it.
+pub fn serve_kept(
+    name: &str,
+    script: PathBuf,
+    dir: PathBuf,
+    log: std::fs::File,
+) -> Result<std::sync::mpsc::Receiver<std::io::Result<std::process::ExitStatus>>, String> {
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let (exited_tx, exited_rx) = std::sync::mpsc::channel();
+    let what = name.to_string();
+    std::thread::Builder::new()
+        .name(format!("{name}-keeper"))
+        .spawn(move || {
+            let child = Command::new("setpriv")
+                .args(["--pdeathsig", "KILL", "--", "bash"])
+                .arg(&script)
+                .arg("serve")
+                .arg(&dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn();
+            match child {
+                Ok(mut child) => {
+                    let _ = started_tx.send(Ok(()));
+                    let _ = exited_tx.send(child.wait());
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(e) => {
+                    let _ = started_tx.send(Err(format!(
+                        "cannot start the {what} server (is setpriv from util-linux installed?): {e}"
+                    )));
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    started_rx.recv().map_err(|e| e.to_string())??;
+    Ok(exited_rx)
+}
+
 /// The project's root directory.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

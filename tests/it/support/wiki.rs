@@ -10,7 +10,7 @@
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::root;
@@ -95,38 +95,8 @@ fn start() -> Result<TestWiki, String> {
 
     let server_log = dir.join("server.log");
     let log = std::fs::File::create(&server_log).map_err(|e| e.to_string())?;
-    let (tx, rx) = mpsc::channel();
-    let serve_dir = dir.clone();
-    // The keeper thread never ends while the process lives: PR_SET_PDEATHSIG
-    // fires when the *thread* that started the child exits.
-    std::thread::Builder::new()
-        .name("test-wiki-keeper".into())
-        .spawn(move || {
-            let child = Command::new("setpriv")
-                .args(["--pdeathsig", "KILL", "--", "bash"])
-                .arg(&script)
-                .arg("serve")
-                .arg(&serve_dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn();
-            match child {
-                Ok(mut child) => {
-                    let _ = tx.send(Ok(child.id()));
-                    let status = child.wait();
-                    eprintln!("test wiki server exited: {status:?}");
-                    loop {
-                        std::thread::park();
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(format!("cannot start the wiki server: {e}")));
-                }
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    let _server_pid = rx.recv().map_err(|e| e.to_string())??;
+    // The receiver is dropped: a wiki that dies shows up as a failed connection below.
+    super::serve_kept("test-wiki", script.clone(), dir.clone(), log)?;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
