@@ -12,9 +12,16 @@
 //! change's provenance. The store never reads the clock: times come in with
 //! the [`Provenance`].
 
+mod memory;
 mod mysql;
 pub mod replica_cnf;
 mod sqlite;
+
+use memory::Extras;
+pub use memory::{
+    EditEntry, NewConflict, PageCheck, PageMerge, RequestEntry, Resolution, RunEntry,
+    StoredConflict, Take,
+};
 
 use std::fmt;
 use std::future::Future;
@@ -544,8 +551,8 @@ impl Store {
         check_provenance(provenance)?;
         check_changes(changes)?;
         match &self.backend {
-            Backend::Sqlite(db) => db.apply(provenance, changes, None).await,
-            Backend::Mysql(db) => db.apply(provenance, changes, None).await,
+            Backend::Sqlite(db) => db.apply(provenance, changes, &Extras::default()).await,
+            Backend::Mysql(db) => db.apply(provenance, changes, &Extras::default()).await,
         }
     }
 
@@ -560,10 +567,13 @@ impl Store {
     ) -> Result<usize> {
         check_provenance(provenance)?;
         check_changes(changes)?;
-        let page = PageWrite::new(title, revid, &provenance.at, records)?;
+        let extras = Extras {
+            page: Some(PageWrite::new(title, revid, &provenance.at, records)?),
+            ..Extras::default()
+        };
         match &self.backend {
-            Backend::Sqlite(db) => db.apply(provenance, changes, Some(&page)).await,
-            Backend::Mysql(db) => db.apply(provenance, changes, Some(&page)).await,
+            Backend::Sqlite(db) => db.apply(provenance, changes, &extras).await,
+            Backend::Mysql(db) => db.apply(provenance, changes, &extras).await,
         }
     }
 

@@ -9,6 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
+use super::memory::{CloseTarget, ConflictRow, Extras, RequestRow, CONFLICT_COLUMNS};
 use super::{
     json, json_opt, named, record_fiscal_year, HistoryEntry, HistoryRow, PageWrite, Provenance,
     ProvenanceColumns, StoreError,
@@ -155,7 +156,7 @@ impl Sqlite {
         &self,
         provenance: &Provenance,
         changes: &[FieldChange],
-        page: Option<&PageWrite>,
+        extras: &Extras,
     ) -> Result<usize> {
         // IMMEDIATE takes the write lock up front: a deferred transaction that
         // reads first could fail to upgrade when another process writes.
@@ -273,9 +274,10 @@ impl Sqlite {
             applied += 1;
             crate::fault::point("store.apply", applied as u64);
         }
-        if let Some(page) = page {
+        if let Some(page) = &extras.page {
             upsert_page(&mut tx, page).await?;
         }
+        write_conflicts(&mut tx, extras).await?;
         named("commit", tx.commit()).await?;
         Ok(applied)
     }
@@ -359,4 +361,348 @@ fn history_entry(row: &sqlx::sqlite::SqliteRow) -> Result<HistoryEntry> {
         command: col(row, "command")?,
     }
     .into_entry()
+}
+
+/// Inserts the new conflicts and closes the settled or resolved ones, inside the caller's transaction.
+async fn write_conflicts(tx: &mut sqlx::SqliteConnection, extras: &Extras) -> Result<()> {
+    for c in &extras.conflicts {
+        named(
+            "insert_conflict",
+            sqlx::query(
+                "INSERT INTO conflicts (fiscal_year, record_id, field, page_title, revision_id, \
+                 wiki_user, base_value, wiki_value, store_value, run_id, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&c.fiscal_year)
+            .bind(&c.record)
+            .bind(&c.field)
+            .bind(&c.page_title)
+            .bind(c.revid)
+            .bind(&c.wiki_user)
+            .bind(&c.base)
+            .bind(&c.wiki)
+            .bind(&c.store)
+            .bind(&c.run_id)
+            .bind(&c.created_at)
+            .execute(&mut *tx),
+        )
+        .await?;
+    }
+    for c in &extras.close {
+        let set = "UPDATE conflicts SET resolved_at = ?, resolution = ?, resolved_by = ?, \
+                   resolved_run_id = ? WHERE resolved_at IS NULL AND ";
+        let sql = match &c.target {
+            CloseTarget::Id(_) => format!("{set}id = ?"),
+            CloseTarget::Key { .. } => format!("{set}record_id = ? AND field = ?"),
+        };
+        let q = sqlx::query(&sql)
+            .bind(&c.at)
+            .bind(c.how)
+            .bind(&c.by)
+            .bind(&c.run_id);
+        let q = match &c.target {
+            CloseTarget::Id(id) => q.bind(*id),
+            CloseTarget::Key { record, field } => q.bind(record).bind(field),
+        };
+        let done = named("close_conflict", q.execute(&mut *tx)).await?;
+        if let CloseTarget::Id(id) = c.target {
+            if done.rows_affected() != 1 {
+                bail!("conflict {id} is not pending (already resolved, or no such conflict)");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn conflict_row(row: &sqlx::sqlite::SqliteRow) -> Result<ConflictRow> {
+    let c = |e: sqlx::Error| anyhow::Error::from(e).context("store query conflicts");
+    Ok(ConflictRow {
+        id: row.try_get("id").map_err(c)?,
+        record: row.try_get("record_id").map_err(c)?,
+        field: row.try_get("field").map_err(c)?,
+        page_title: row.try_get("page_title").map_err(c)?,
+        revid: row.try_get("revision_id").map_err(c)?,
+        wiki_user: row.try_get("wiki_user").map_err(c)?,
+        base: row.try_get("base_value").map_err(c)?,
+        wiki: row.try_get("wiki_value").map_err(c)?,
+        store: row.try_get("store_value").map_err(c)?,
+        run_id: row.try_get("run_id").map_err(c)?,
+        created_at: row.try_get("created_at").map_err(c)?,
+        resolved_at: row.try_get("resolved_at").map_err(c)?,
+        resolution: row.try_get("resolution").map_err(c)?,
+        resolved_by: row.try_get("resolved_by").map_err(c)?,
+        resolved_run_id: row.try_get("resolved_run_id").map_err(c)?,
+    })
+}
+
+/// The queries of `memory.rs`.
+impl Sqlite {
+    pub(super) async fn conflicts(&self, all: bool) -> Result<Vec<ConflictRow>> {
+        let sql = if all {
+            format!("SELECT {CONFLICT_COLUMNS} FROM conflicts ORDER BY id")
+        } else {
+            format!(
+                "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE resolved_at IS NULL ORDER BY id"
+            )
+        };
+        let rows = named("conflicts", sqlx::query(&sql).fetch_all(&self.pool)).await?;
+        rows.iter().map(conflict_row).collect()
+    }
+
+    pub(super) async fn conflict(&self, id: i64) -> Result<Option<ConflictRow>> {
+        let sql = format!("SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?");
+        let row = named(
+            "conflict",
+            sqlx::query(&sql).bind(id).fetch_optional(&self.pool),
+        )
+        .await?;
+        row.as_ref().map(conflict_row).transpose()
+    }
+
+    pub(super) async fn page_check(&self, title: &str) -> Result<Option<(i64, String, String)>> {
+        named(
+            "page_check",
+            sqlx::query_as(
+                "SELECT revision_id, fingerprint, outcome FROM page_checks WHERE title = ?",
+            )
+            .bind(title)
+            .fetch_optional(&self.pool),
+        )
+        .await
+    }
+
+    pub(super) async fn set_page_check(
+        &self,
+        title: &str,
+        revid: i64,
+        fingerprint: &str,
+        outcome: &str,
+        at: &str,
+    ) -> Result<()> {
+        named(
+            "set_page_check",
+            sqlx::query(
+                "INSERT INTO page_checks (title, revision_id, fingerprint, outcome, checked_at) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (title) DO UPDATE SET \
+                 revision_id = excluded.revision_id, fingerprint = excluded.fingerprint, \
+                 outcome = excluded.outcome, checked_at = excluded.checked_at",
+            )
+            .bind(title)
+            .bind(revid)
+            .bind(fingerprint)
+            .bind(outcome)
+            .bind(at)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn record_edit(
+        &self,
+        run_id: &str,
+        at: &str,
+        title: &str,
+        old: Option<i64>,
+        new: i64,
+        summary: &str,
+    ) -> Result<()> {
+        named(
+            "record_edit",
+            sqlx::query(
+                "INSERT INTO edits (run_id, at, title, old_revision_id, new_revision_id, summary) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(run_id)
+            .bind(at)
+            .bind(title)
+            .bind(old)
+            .bind(new)
+            .bind(summary)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub(super) async fn edits_of_run(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<(String, String, Option<i64>, i64, String)>> {
+        named(
+            "edits_of_run",
+            sqlx::query_as(
+                "SELECT at, title, old_revision_id, new_revision_id, summary FROM edits \
+                 WHERE run_id = ? ORDER BY seq",
+            )
+            .bind(run_id)
+            .fetch_all(&self.pool),
+        )
+        .await
+    }
+
+    pub(super) async fn record_run(
+        &self,
+        run_id: &str,
+        started: &str,
+        finished: &str,
+        command: &str,
+        outcome: &str,
+        summary: &str,
+    ) -> Result<()> {
+        named(
+            "record_run",
+            sqlx::query(
+                "INSERT INTO runs (run_id, started_at, finished_at, command, outcome, summary) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET \
+                 started_at = excluded.started_at, finished_at = excluded.finished_at, \
+                 command = excluded.command, outcome = excluded.outcome, summary = excluded.summary",
+            )
+            .bind(run_id)
+            .bind(started)
+            .bind(finished)
+            .bind(command)
+            .bind(outcome)
+            .bind(summary)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub(super) async fn recent_runs(
+        &self,
+        n: u32,
+    ) -> Result<Vec<(String, String, String, String, String, String)>> {
+        named(
+            "recent_runs",
+            sqlx::query_as(
+                "SELECT run_id, started_at, finished_at, command, outcome, summary FROM runs \
+                 ORDER BY finished_at DESC, run_id DESC LIMIT ?",
+            )
+            .bind(i64::from(n))
+            .fetch_all(&self.pool),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn claim_request(
+        &self,
+        id: &str,
+        page: &str,
+        revid: i64,
+        requester: &str,
+        template: &str,
+        run_id: Option<&str>,
+        at: &str,
+    ) -> Result<bool> {
+        let done = named(
+            "claim_request",
+            sqlx::query(
+                "INSERT INTO requests (id, page_title, revision_id, requester, template, state, \
+                 run_id, claimed_at) VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(page)
+            .bind(revid)
+            .bind(requester)
+            .bind(template)
+            .bind(run_id)
+            .bind(at)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn answer_request(
+        &self,
+        id: &str,
+        reply: Option<i64>,
+        at: &str,
+    ) -> Result<()> {
+        named(
+            "answer_request",
+            sqlx::query(
+                "UPDATE requests SET state = 'answered', answered_at = ?, reply_revision_id = ? \
+                 WHERE id = ?",
+            )
+            .bind(at)
+            .bind(reply)
+            .bind(id)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn request(&self, id: &str) -> Result<Option<RequestRow>> {
+        named(
+            "request",
+            sqlx::query_as(
+                "SELECT id, page_title, revision_id, requester, template, state, run_id, claimed_at \
+                 FROM requests WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool),
+        )
+        .await
+    }
+
+    pub(super) async fn unanswered_requests(&self) -> Result<Vec<RequestRow>> {
+        named(
+            "unanswered_requests",
+            sqlx::query_as(
+                "SELECT id, page_title, revision_id, requester, template, state, run_id, claimed_at \
+                 FROM requests WHERE state = 'claimed' ORDER BY claimed_at, id",
+            )
+            .fetch_all(&self.pool),
+        )
+        .await
+    }
+
+    pub(super) async fn requests_since(&self, requester: &str, since: &str) -> Result<Vec<String>> {
+        named(
+            "requests_since",
+            sqlx::query_scalar(
+                "SELECT claimed_at FROM requests WHERE requester = ? AND claimed_at >= ? \
+                 ORDER BY claimed_at",
+            )
+            .bind(requester)
+            .bind(since)
+            .fetch_all(&self.pool),
+        )
+        .await
+    }
+
+    pub(super) async fn watch_state(&self, page: &str) -> Result<Option<(i64, String)>> {
+        named(
+            "watch_state",
+            sqlx::query_as("SELECT revision_id, content FROM watch_state WHERE page_title = ?")
+                .bind(page)
+                .fetch_optional(&self.pool),
+        )
+        .await
+    }
+
+    pub(super) async fn set_watch_state(&self, page: &str, revid: i64, text: &str) -> Result<()> {
+        named(
+            "set_watch_state",
+            sqlx::query(
+                "INSERT INTO watch_state (page_title, revision_id, content) VALUES (?, ?, ?) \
+                 ON CONFLICT (page_title) DO UPDATE SET revision_id = excluded.revision_id, \
+                 content = excluded.content",
+            )
+            .bind(page)
+            .bind(revid)
+            .bind(text)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
 }

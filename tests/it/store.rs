@@ -14,7 +14,10 @@ use goalsbot::fields::{self, FieldChange, FieldKey, REMOVED};
 use goalsbot::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, QuarterEntry, Status,
 };
-use goalsbot::store::{Provenance, Source, Store, StoreError};
+use goalsbot::store::{
+    EditEntry, NewConflict, PageCheck, PageMerge, Provenance, RequestEntry, RunEntry, Source,
+    Store, StoreError, Take,
+};
 use serde_json::json;
 
 use crate::support::mariadb::test_mariadb;
@@ -111,6 +114,8 @@ on_both_backends!(
     history_is_append_only,
     text_is_kept_exactly,
     concurrent_writers_with_the_same_old_value_one_wins,
+    conflicts_are_held_settled_and_resolved_with_the_page_state,
+    push_checks_edits_runs_and_requests_are_remembered,
 );
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -285,17 +290,20 @@ fn change(
     }
 }
 
+/// The schema version of this goalsbot (migrations 0001 and 0002).
+const SCHEMA: i64 = 2;
+
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
 async fn open_migrates_and_reopens(db: Db) {
     let store = db.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA);
     assert!(store.fiscal_years().await.unwrap().is_empty());
     assert!(store.load(&fy()).await.unwrap().objectives.is_empty());
     store.close().await;
     // Opening again finds nothing to migrate.
     let store = db.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA);
 }
 
 #[tokio::test]
@@ -336,7 +344,19 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
     let names: Vec<&str> = tables.iter().map(|t| t.0.as_str()).collect();
     assert_eq!(
         names,
-        ["fields", "history", "pages", "records", "write_lock"],
+        [
+            "conflicts",
+            "edits",
+            "fields",
+            "history",
+            "pages",
+            "page_checks",
+            "records",
+            "requests",
+            "runs",
+            "watch_state",
+            "write_lock"
+        ],
         "{tables:?}"
     );
     for (table, engine, collation) in &tables {
@@ -352,7 +372,8 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert_eq!(keys.len(), 4, "{keys:?}");
+    // records, fields (2), pages, page_checks, runs, requests, watch_state.
+    assert_eq!(keys.len(), 8, "{keys:?}");
     assert!(
         keys.iter().all(|(_, c)| c == "utf8mb4_nopad_bin"),
         "{keys:?}"
@@ -677,11 +698,15 @@ async fn a_newer_schema_is_refused(db: Db) {
     let err = Store::open(&db.url()).await.unwrap_err();
     assert_eq!(
         err.downcast_ref::<StoreError>(),
-        Some(&StoreError::SchemaTooNew { found: 7, known: 1 })
+        Some(&StoreError::SchemaTooNew {
+            found: 7,
+            known: SCHEMA
+        })
     );
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("schema version is 7") && msg.contains("the 1 this goalsbot knows"),
+        msg.contains("schema version is 7")
+            && msg.contains(&format!("the {SCHEMA} this goalsbot knows")),
         "{msg}"
     );
 }
@@ -880,7 +905,7 @@ async fn replica_cnf_url_logs_in_with_the_file_credentials() {
     );
     let resolved = replica_cnf::resolve_with(&written, &cnf).unwrap();
     let store = Store::open(&resolved).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA);
     store.close().await;
 
     // A wrong password in the file: the error shows neither password.
@@ -953,4 +978,253 @@ async fn the_binary_opens_a_replica_cnf_store() {
         bad.all_output()
     );
     assert!(!bad.all_output().contains(&password));
+}
+
+/// A conflict is stored with the page state in one transaction, listed while
+/// pending, closed when wiki and store agree ("settled") or by a person, and
+/// a resolved conflict cannot be resolved twice.
+async fn conflicts_are_held_settled_and_resolved_with_the_page_state(db: Db) {
+    let store = seeded(&db).await;
+    let title = "Wikimedia Technology/Goals/2020-21 Q3";
+    let status = FieldKey::new(KR1, "quarters.Q1.status");
+    let note = FieldKey::new(KR1, "quarters.Q1.note");
+    let conflicts = [
+        NewConflict {
+            key: status.clone(),
+            base: Some(json!("on-track")),
+            wiki: Some(json!("at-risk")),
+            store: Some(json!("complete")),
+        },
+        NewConflict {
+            key: note.clone(),
+            base: None,
+            wiki: Some(json!("wiki note")),
+            store: Some(json!("store note")),
+        },
+    ];
+    let merge = PageMerge {
+        title,
+        revid: 160,
+        records: &records(),
+        conflicts: &conflicts,
+        settled: &[],
+    };
+    let n = store
+        .apply_merge(&wiki("2021-01-21T08:00:00Z", 160), &[], &merge)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(store.page_state(title).await.unwrap().unwrap().revid, 160);
+    let pending = store.conflicts(false).await.unwrap();
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    assert_eq!(pending[0].key, status);
+    assert_eq!(pending[0].wiki, Some(json!("at-risk")));
+    assert_eq!(pending[0].store, Some(json!("complete")));
+    assert_eq!(pending[0].base, Some(json!("on-track")));
+    assert_eq!(pending[0].revid, 160);
+    assert_eq!(pending[0].wiki_user.as_deref(), Some("Zoë Ünal"));
+    assert_eq!(pending[1].base, None);
+
+    // A second pending conflict on the same field is refused, and the whole
+    // merge with it (the page state stays at 160).
+    let again = PageMerge {
+        revid: 170,
+        conflicts: &conflicts[..1],
+        ..merge
+    };
+    store
+        .apply_merge(&wiki("2021-01-22T08:00:00Z", 170), &[], &again)
+        .await
+        .unwrap_err();
+    assert_eq!(store.page_state(title).await.unwrap().unwrap().revid, 160);
+
+    // The note settles on its own.
+    let settle = PageMerge {
+        revid: 180,
+        conflicts: &[],
+        settled: std::slice::from_ref(&note),
+        ..merge
+    };
+    store
+        .apply_merge(&wiki("2021-01-23T08:00:00Z", 180), &[], &settle)
+        .await
+        .unwrap();
+    let pending = store.conflicts(false).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    let id = pending[0].id;
+    let all = store.conflicts(true).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let settled = all.iter().find(|c| c.key == note).unwrap();
+    assert_eq!(settled.resolution.as_ref().unwrap().how, "settled");
+
+    // A person takes the wiki's value: the change and the close are one transaction.
+    let current = store
+        .load_fields(&fy())
+        .await
+        .unwrap()
+        .get(&status)
+        .cloned();
+    let take = FieldChange {
+        key: status.clone(),
+        old: current,
+        new: Some(json!("at-risk")),
+    };
+    let n = store
+        .resolve_conflict(
+            id,
+            Take::Wiki,
+            Some(&take),
+            &tracker("2021-01-24T08:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(store.conflicts(false).await.unwrap().is_empty());
+    let closed = store.conflict(id).await.unwrap().unwrap();
+    let r = closed.resolution.unwrap();
+    assert_eq!((r.how.as_str(), r.by.as_str()), ("wiki", "Jürgen"));
+    assert_eq!(
+        store.load_fields(&fy()).await.unwrap().get(&status),
+        Some(&json!("at-risk"))
+    );
+    // Twice: refused, and the value is not written again.
+    let err = store
+        .resolve_conflict(id, Take::Store, None, &tracker("2021-01-25T08:00:00Z"))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("not pending"), "{err:#}");
+    assert_eq!(
+        store
+            .conflict(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .resolution
+            .unwrap()
+            .how,
+        "wiki"
+    );
+    assert_eq!(store.conflict(9999).await.unwrap(), None);
+}
+
+async fn push_checks_edits_runs_and_requests_are_remembered(db: Db) {
+    let store = db.open().await;
+    let title = "Wikimedia Technology/Goals/2020-21";
+    assert_eq!(store.page_check(title).await.unwrap(), None);
+    let check = PageCheck {
+        revid: 12,
+        fingerprint: "ab".repeat(32),
+        outcome: "unchanged".into(),
+    };
+    store
+        .set_page_check(title, &check, t("2021-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let nobots = PageCheck {
+        revid: 13,
+        outcome: "nobots".into(),
+        ..check.clone()
+    };
+    store
+        .set_page_check(title, &nobots, t("2021-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(store.page_check(title).await.unwrap(), Some(nobots));
+
+    let edit = EditEntry {
+        run_id: "2021-01-01T00:00Z-abcd".into(),
+        at: t("2021-01-01T00:00:01Z"),
+        title: "Wikimedia Technology/Goals/2020-21 Q3 — ünïcode".into(),
+        old_revid: Some(12),
+        new_revid: 14,
+        summary: "goalsbot: status of 1 KRs (Q3) from tracker [run 2021-01-01T00:00Z-abcd]".into(),
+    };
+    store.record_edit(&edit).await.unwrap();
+    store
+        .record_edit(&EditEntry {
+            old_revid: None,
+            new_revid: 15,
+            ..edit.clone()
+        })
+        .await
+        .unwrap();
+    let edits = store.edits_of_run(&edit.run_id).await.unwrap();
+    assert_eq!(edits.len(), 2);
+    assert_eq!(edits[0], edit);
+    assert_eq!(edits[1].old_revid, None);
+    assert!(store.edits_of_run("other").await.unwrap().is_empty());
+
+    for (i, outcome) in ["changed", "failed"].iter().enumerate() {
+        store
+            .record_run(&RunEntry {
+                run_id: format!("run-{i}"),
+                command: "sync".into(),
+                outcome: outcome.to_string(),
+                started: t("2021-01-01T00:00:00Z") + Duration::hours(i as i64),
+                finished: t("2021-01-01T00:10:00Z") + Duration::hours(i as i64),
+                summary: json!({"edits": i, "note": "ünïcode ✓"}),
+            })
+            .await
+            .unwrap();
+    }
+    let runs = store.recent_runs(5).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].run_id, "run-1");
+    assert_eq!(runs[0].outcome, "failed");
+    assert_eq!(runs[1].summary["note"], json!("ünïcode ✓"));
+    assert_eq!(store.recent_runs(1).await.unwrap().len(), 1);
+
+    let req = RequestEntry {
+        id: "r42-0".into(),
+        page: "Wikimedia Technology/Goals/Bot requests".into(),
+        revid: 42,
+        requester: "Émile".into(),
+        template: "{{goalsbot|sync|2020-21}}".into(),
+        state: "claimed".into(),
+        run_id: Some("run-2".into()),
+        claimed_at: t("2021-01-03T00:00:00Z"),
+    };
+    assert!(store.claim_request(&req).await.unwrap());
+    assert!(!store.claim_request(&req).await.unwrap(), "claimed twice");
+    assert_eq!(store.request("r42-0").await.unwrap(), Some(req.clone()));
+    assert_eq!(
+        store.unanswered_requests().await.unwrap(),
+        vec![req.clone()]
+    );
+    assert_eq!(
+        store
+            .requests_since("Émile", t("2021-01-02T00:00:00Z"))
+            .await
+            .unwrap(),
+        vec![req.claimed_at]
+    );
+    assert!(store
+        .requests_since("Émile", t("2021-01-04T00:00:00Z"))
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .answer_request("r42-0", Some(43), t("2021-01-03T00:01:00Z"))
+        .await
+        .unwrap();
+    assert!(store.unanswered_requests().await.unwrap().is_empty());
+    assert_eq!(
+        store.request("r42-0").await.unwrap().unwrap().state,
+        "answered"
+    );
+
+    let page = "Wikimedia Technology/Goals/Bot requests";
+    assert_eq!(store.watch_state(page).await.unwrap(), None);
+    store
+        .set_watch_state(page, 42, "== Sync ==\n{{goalsbot|sync}} ✓")
+        .await
+        .unwrap();
+    store
+        .set_watch_state(page, 43, "== Sync ==\n{{goalsbot|sync}} ✓\n:done")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.watch_state(page).await.unwrap(),
+        Some((43, "== Sync ==\n{{goalsbot|sync}} ✓\n:done".to_string()))
+    );
 }
