@@ -50,11 +50,71 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 run_id: &run_id,
                 dry_run: cli.dry_run,
                 user: creds.username().unwrap_or_default(),
+                revisions: None,
+                overlay: None,
             };
             let report = crate::push::push(&ctx, &fiscal_years, &pages).await?;
             store.close().await;
             print!("{}", report.render());
             Ok(report.exit_code())
+        }
+        Command::Sync { fiscal_years, json } => {
+            crate::push::require_credentials(&creds, "sync")?;
+            let (store, wiki, run_id) = connect_both(config, &creds).await?;
+            let span = tracing::info_span!("run", run_id = %run_id);
+            let _guard = span.enter();
+            let ctx = crate::sync::SyncContext {
+                config,
+                wiki: &wiki,
+                store: &store,
+                run_id: &run_id,
+                dry_run: cli.dry_run,
+                user: creds.username().unwrap_or_default(),
+            };
+            let report = crate::sync::sync(&ctx, &fiscal_years).await?;
+            store.close().await;
+            if json {
+                print!("{}", report.to_json());
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(report.exit_code())
+        }
+        Command::Conflicts { all, json } => {
+            let store = open_store(config).await?;
+            let list = store.conflicts(all).await?;
+            store.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no conflicts{}", if all { "" } else { " waiting" });
+            } else {
+                for c in &list {
+                    let mut line = crate::sync::conflict_line(c);
+                    if let Some(r) = &c.resolution {
+                        line.push_str(&format!(
+                            " — resolved: {} by {} at {} (run {})",
+                            r.how,
+                            r.by,
+                            r.at.to_rfc3339(),
+                            r.run_id
+                        ));
+                    }
+                    println!("{line}");
+                }
+                let waiting = list.iter().filter(|c| c.resolution.is_none()).count();
+                if waiting > 0 {
+                    println!("settle one with: goalsbot resolve ID --take wiki|store");
+                }
+            }
+            Ok(ExitCode::Ok)
+        }
+        Command::Resolve { id, take } => {
+            let store = open_store(config).await?;
+            let out = crate::sync::resolve(&store, id, take, &command_line(), cli.dry_run).await;
+            store.close().await;
+            print!("{}", out?);
+            Ok(ExitCode::Ok)
         }
         Command::NewQuarter {
             fiscal_year,

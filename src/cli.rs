@@ -52,6 +52,33 @@ pub enum Command {
         #[arg(long = "page", value_name = "TITLE")]
         pages: Vec<String>,
     },
+    /// Pull (three-way merge) then push; prints the run's statistics.
+    Sync {
+        /// Only this fiscal year (repeatable).
+        #[arg(long = "fy", value_name = "FY")]
+        fiscal_years: Vec<FiscalYear>,
+        /// Print the statistics as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the conflicts waiting for a person.
+    Conflicts {
+        /// Also the resolved ones.
+        #[arg(long)]
+        all: bool,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a conflict: take the wiki's value or keep the store's.
+    Resolve {
+        /// The conflict's id, as `goalsbot conflicts` shows it (#ID).
+        #[arg(value_parser = parse_conflict_id)]
+        id: i64,
+        /// Which side wins.
+        #[arg(long, value_enum)]
+        take: crate::store::Take,
+    },
     /// Create that quarter page from the store (refused when it exists).
     NewQuarter {
         /// The fiscal year, e.g. 2020-21.
@@ -126,4 +153,14 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("{e}: expected RFC 3339, e.g. 2021-01-15T00:00:00Z"))
+}
+
+fn parse_conflict_id(s: &str) -> Result<i64, String> {
+    s.trim_start_matches('#')
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            format!("{s:?} is not a conflict id; `goalsbot conflicts` lists them, e.g. 3 or #3")
+        })
 }

@@ -4,13 +4,22 @@
 //! `pause-at=store.apply:5` pauses inside the store transaction right after
 //! its fifth change, prints `goalsbot-fault: paused at store.apply:5` on
 //! stderr and sleeps for a minute: long enough for the test to SIGKILL the
-//! process in the middle of the transaction, which is the point.
+//! process in the middle of the transaction, which is the point. With
+//! `GOALSBOT_FAULT_RESUME=FILE` the pause ends as soon as FILE exists, so a
+//! test can act in the pause (e.g. save the page as a person) and let the
+//! bot go on.
+//!
+//! Points: `store.apply` (after each change inside a store write),
+//! `push.before-save` and `push.after-save` (around each save of a quarter
+//! page; counted by [`reached`]).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The environment variable that arms a fault.
 pub const ENV_FAULT: &str = "GOALSBOT_FAULT";
+/// The environment variable naming the file whose existence ends a pause.
+pub const ENV_RESUME: &str = "GOALSBOT_FAULT_RESUME";
 
 fn armed() -> Option<&'static (String, u64)> {
     static FAULT: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -28,7 +37,35 @@ pub fn point(point: &str, n: u64) {
     if let Some((p, at)) = armed() {
         if p == point && *at == n {
             eprintln!("goalsbot-fault: paused at {point}:{n}");
-            std::thread::sleep(Duration::from_secs(60));
+            let resume = std::env::var_os(ENV_RESUME).map(std::path::PathBuf::from);
+            let until = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < until {
+                if resume.as_deref().is_some_and(|f| f.exists()) {
+                    eprintln!("goalsbot-fault: resumed at {point}:{n}");
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
+}
+
+/// Marks reaching `point` once more (counted per point in this process); see [`point`].
+pub fn reached(point: &str) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static COUNTS: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
+    if armed().is_none() {
+        return;
+    }
+    let n = {
+        let mut counts = COUNTS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(point.to_string()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    self::point(point, n);
 }

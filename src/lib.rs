@@ -15,5 +15,6 @@ pub mod push;
 pub mod records;
 pub mod render;
 pub mod store;
+pub mod sync;
 pub mod tracker;
 pub mod wiki;

@@ -24,10 +24,20 @@
 //!
 //! - **First sync** (no base): the base states nothing, so every value on the
 //!   page counts as a wiki change. Where the store has no value the store
-//!   takes the wiki's; where it has the same value nothing happens; where it
-//!   has a different value that is a conflict — the bot cannot tell which side
-//!   is newer, so a person decides rather than either side silently winning.
-//!   The same holds for a record that is new on the page since the base.
+//!   takes the wiki's; where it has the same value nothing happens. Where it
+//!   has a different value, it depends on whose the field is:
+//!   - the **prose** staff write on the pages (titles, texts, managers,
+//!     baselines, year goals, links, quarter goals): the page wins. The
+//!     quarter pages of a year repeat these and staff reword them as the
+//!     year goes on (the FY2020-21 pages differ in 11 such fields), and a
+//!     full sync takes the pages in quarter order, so the latest wording
+//!     ends in the store instead of a conflict for every reworded KR;
+//!   - the **tracker's data** (a quarter's `status` and `note`, which the
+//!     pages only show in the bot's status tables, and objectives' statuses): a conflict — the bot
+//!     cannot tell which side is newer, so a person decides rather than
+//!     either side silently winning.
+//!
+//!   A record that is new on the page since the base is merged the same way.
 //! - **Deletion**: a record (objective or KR) in the base but missing from the
 //!   page is marked removed (`removed: true`, values kept), unless the store
 //!   changed any field the page states for it since the base: then it is a
@@ -78,6 +88,23 @@ pub struct MergeInput<'a> {
     pub store: &'a Fields,
     /// Fields already in conflict.
     pub pending: &'a [PendingConflict],
+    /// What the store did since the base was synced, when known (see [`SinceBase`]).
+    pub since_base: Option<&'a SinceBase>,
+}
+
+/// What happened in the store since a page's base was synced.
+///
+/// Several pages state the same fields (every quarter page repeats the KR
+/// texts; every status table shows every quarter's status), so the store's
+/// value can differ from one page's base without anyone having changed it
+/// since that page was synced. With this, "store unchanged" means unchanged
+/// *since the base*, and a deletion is held only for a person's edit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SinceBase {
+    /// The store's fields as they were right after the base was synced.
+    pub store_then: Fields,
+    /// Records changed since then by a tracker edit (`set`, `import`, `resolve`).
+    pub tracker_touched: BTreeSet<String>,
 }
 
 /// A field changed on both sides to different values.
@@ -121,6 +148,7 @@ pub fn merge_page(input: &MergeInput, max_removed_share: f64) -> MergePlan {
         base: input.base.map(|b| page_fields(b, input.quarter)),
         wiki: page_fields(input.wiki, input.quarter),
         store: input.store,
+        since_base: input.since_base,
         pending: input.pending.iter().map(|p| &p.key).collect(),
         plan: MergePlan::default(),
     };
@@ -177,6 +205,14 @@ fn record_ids(records: &FiscalYearRecords) -> BTreeSet<String> {
         .collect()
 }
 
+/// Whether `field` is the tracker's data (a quarter's status or note, an
+/// objective's status) rather than page prose.
+pub fn tracker_data(field: &str) -> bool {
+    field.starts_with("status.")
+        || (field.starts_with("quarters.")
+            && (field.ends_with(".status") || field.ends_with(".note")))
+}
+
 /// A value as the page would state it: `null` is "not said", like absent.
 fn stated(v: Option<&Value>) -> Option<&Value> {
     v.filter(|v| !v.is_null())
@@ -187,6 +223,7 @@ struct Merger<'a> {
     base: Option<Fields>,
     wiki: Fields,
     store: &'a Fields,
+    since_base: Option<&'a SinceBase>,
     pending: BTreeSet<&'a FieldKey>,
     plan: MergePlan,
 }
@@ -268,7 +305,10 @@ impl Merger<'_> {
         }
         if s == w.as_ref() {
             // Already there (both sides made the same change).
-        } else if s == b.as_ref() {
+        } else if s == b.as_ref()
+            || (self.base.is_none() && !tracker_data(&key.field))
+            || self.store_unchanged_since_base(&key)
+        {
             self.change(key, w);
         } else {
             self.conflict(key, b.as_ref(), w.as_ref());
@@ -321,8 +361,20 @@ impl Merger<'_> {
                 .any(|(k, _)| self.store_changed(&k.record))
     }
 
+    /// Whether the store still holds what it held when the base was synced.
+    fn store_unchanged_since_base(&self, key: &FieldKey) -> bool {
+        self.base.is_some()
+            && self
+                .since_base
+                .is_some_and(|sb| stated(sb.store_then.get(key)) == stated(self.store.get(key)))
+    }
+
     /// Whether the store changed, since the base, a field the page states for `record`.
     fn store_changed(&self, record: &str) -> bool {
+        if let Some(sb) = self.since_base {
+            // Other pages' values are not edits to protect: only a person's.
+            return sb.tracker_touched.contains(record);
+        }
         let in_store = Self::of(self.store, record)
             .filter(|k| k.field != REMOVED && page_states(self.quarter, &k.field));
         let in_base = self.base.iter().flat_map(|b| Self::of(b, record));
@@ -416,6 +468,7 @@ mod tests {
                 wiki,
                 store,
                 pending: &pending,
+                since_base: None,
             },
             DEFAULT_MAX_REMOVED_SHARE,
         );
@@ -517,8 +570,104 @@ mod tests {
         pending_both_cleared_settled:                Some(A),    NONE, NONE, true  => Settled;
         first_sync_store_empty_takes_wiki:           None,       B,    NONE, false => set(B);
         first_sync_store_same_value:                 None,       B,    B,    false => Nothing;
-        first_sync_store_differs_conflict:           None,       B,    C,    false => Conflicts;
+        first_sync_store_note_differs_conflict:      None,       B,    C,    false => Conflicts;
         first_sync_page_says_nothing_keeps_store:    None,       NONE, C,    false => Nothing;
+    }
+
+    fn merge_since(
+        base: &FiscalYearRecords,
+        wiki: &FiscalYearRecords,
+        store: &Fields,
+        since: &SinceBase,
+    ) -> MergePlan {
+        merge_page(
+            &MergeInput {
+                quarter: Quarter::Q1,
+                base: Some(base),
+                wiki,
+                store,
+                pending: &[],
+                since_base: Some(since),
+            },
+            1.0,
+        )
+    }
+
+    #[test]
+    fn another_pages_older_wording_is_not_a_store_change() {
+        // The store holds Q3's wording of KR1's note since before this page's
+        // last sync; a staff edit of the note here is merged, not a conflict.
+        let base = noted(A);
+        let store = fields::flatten(&noted(C));
+        let since = SinceBase {
+            store_then: store.clone(),
+            tracker_touched: BTreeSet::new(),
+        };
+        let plan = merge_since(&base, &noted(B), &store, &since);
+        assert!(plan.conflicts.is_empty(), "{plan:?}");
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].new, Some(json!("b")));
+        assert_eq!(plan.changes[0].old, Some(json!("c")));
+    }
+
+    #[test]
+    fn a_store_change_since_the_base_still_conflicts() {
+        let base = noted(A);
+        let since = SinceBase {
+            store_then: fields::flatten(&noted(A)),
+            tracker_touched: BTreeSet::new(),
+        };
+        let store = fields::flatten(&noted(C));
+        let plan = merge_since(&base, &noted(B), &store, &since);
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        assert!(plan.changes.is_empty());
+    }
+
+    #[test]
+    fn a_deletion_is_held_only_for_a_persons_edit_since_the_base() {
+        let base = page(&[1, 2]);
+        let wiki = page(&[1]);
+        // The store differs from this page (another page's wording of KR2)…
+        let mut other = page(&[1, 2]);
+        other.objectives[0].key_results[1].text = "kr 2 as Q3 says it".into();
+        let store = fields::flatten(&other);
+        let quiet = SinceBase {
+            store_then: store.clone(),
+            tracker_touched: BTreeSet::new(),
+        };
+        // …which is no reason to keep KR2 when it leaves the page.
+        let plan = merge_since(&base, &wiki, &store, &quiet);
+        assert!(plan.conflicts.is_empty(), "{plan:?}");
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].key, key("a/kr2", REMOVED));
+        // A tracker edit of KR2 since the base is.
+        let touched = SinceBase {
+            tracker_touched: BTreeSet::from([format!("{}/a/kr2", fy())]),
+            ..quiet
+        };
+        let plan = merge_since(&base, &wiki, &store, &touched);
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        assert_eq!(plan.conflicts[0].key, key("a/kr2", REMOVED));
+        assert!(plan.changes.is_empty());
+    }
+
+    #[test]
+    fn first_sync_takes_the_pages_prose_over_the_stores() {
+        let mut wiki = page(&[1]);
+        wiki.objectives[0].key_results[0].text = "kr 1, reworded in Q3".into();
+        let store = fields::flatten(&page(&[1]));
+        let plan = merge(None, &wiki, &store, &[]);
+        assert!(plan.conflicts.is_empty(), "{plan:?}");
+        assert_eq!(plan.changes.len(), 1, "{plan:?}");
+        assert_eq!(plan.changes[0].key, key("a/kr1", "text"));
+        assert_eq!(plan.changes[0].new, Some(json!("kr 1, reworded in Q3")));
+    }
+
+    #[test]
+    fn the_tracker_data_is_status_and_note() {
+        assert!(tracker_data("quarters.Q3.status") && tracker_data("quarters.Q1.note"));
+        assert!(!tracker_data("quarters.Q1.goals") && !tracker_data("text"));
+        assert!(tracker_data("status.Q1"), "an objective's status");
     }
 
     #[test]
@@ -856,6 +1005,7 @@ mod tests {
                 wiki: &wiki,
                 store: &store,
                 pending: &pending_list,
+                since_base: None,
             };
             let plan = merge_page(&input, 1.0);
             if plan.refused.is_some() {
@@ -880,8 +1030,11 @@ mod tests {
                     let restore = c.new.is_none() && base.is_some()
                         && !base_ids.contains(&c.key.record) && wiki_ids.contains(&c.key.record);
                     prop_assert!(restore || c.old.is_none(), "{:?}", c);
-                } else {
+                } else if base.is_some() || tracker_data(&c.key.field) {
                     prop_assert_eq!(stated(store.get(&c.key)), stated(fb.get(&c.key)), "{:?}", c);
+                } else {
+                    // First sync: the page's prose wins; the tracker's data never silently.
+                    prop_assert_eq!(stated(c.new.as_ref()), stated(fw.get(&c.key)), "{:?}", c);
                 }
             }
             // Every field changed on the wiki only ends with the wiki value.

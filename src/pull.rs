@@ -1,9 +1,11 @@
 //! `goalsbot pull`: wiki → store. Checks revisions in batches, parses changed pages, applies their changes.
 //!
-//! This is the first version of `sync.md` pull steps 1–4: the changes a page
-//! brings are the difference between the records parsed from the revision
-//! last synced (the page's *base*) and the records parsed now, applied on top
-//! of the store. The three-way conflict handling comes with `sync`.
+//! `sync.md` pull steps 1–4: a page whose latest revision is the one last
+//! synced is skipped; a changed page is fetched, parsed and merged three ways
+//! ([`crate::merge`]: base = the records of the revision last synced, wiki =
+//! the records now, store = the store's values). Its changes, its new sync
+//! state, its new conflicts and the conflicts it settled are written in one
+//! transaction.
 
 use std::fmt::Write as _;
 
@@ -13,10 +15,11 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::{ExitCode, UsageError};
-use crate::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
+use crate::fields::{self, FieldChange, FieldKey, Fields};
+use crate::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
 use crate::parse::parse_quarter_page;
 use crate::records::{FiscalYear, FiscalYearRecords, Quarter};
-use crate::store::{Provenance, Source, Store};
+use crate::store::{NewConflict, PageMerge, Provenance, Source, Store};
 use crate::wiki::{Counts, Wiki};
 
 /// A quarter page to pull.
@@ -40,14 +43,31 @@ pub enum Outcome {
         objectives: usize,
         key_results: usize,
         changes: usize,
+        /// New conflicts held for a person.
+        conflicts: Vec<String>,
+        /// Pending conflicts that wiki and store settled.
+        settled: usize,
         warnings: Vec<String>,
         /// With `--dry-run`: the store changes that would have been made.
         planned: Vec<String>,
+        /// With `--dry-run`: what the merge would do, for planning a push on top of it.
+        dry: Option<Box<DryMerge>>,
     },
     /// Left alone by a safety guard; nothing from it was applied.
     Refused { revid: u64, reason: String },
     /// An error stopped this page; nothing from it was applied.
     Failed { error: String },
+}
+
+/// What a dry-run merge of one page would have written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryMerge {
+    /// The store changes.
+    pub changes: Vec<FieldChange>,
+    /// The records of the revision (the page's new base).
+    pub records: FiscalYearRecords,
+    /// Fields that would be held in conflict.
+    pub conflicts: Vec<FieldKey>,
 }
 
 /// The result of a pull over several pages.
@@ -65,7 +85,10 @@ impl Report {
         let any = |f: fn(&Outcome) -> bool| self.pages.iter().any(|(_, o)| f(o));
         if any(|o| matches!(o, Outcome::Failed { .. })) {
             ExitCode::Failed
-        } else if any(|o| matches!(o, Outcome::Refused { .. })) {
+        } else if any(|o| {
+            matches!(o, Outcome::Refused { .. })
+                || matches!(o, Outcome::Pulled { conflicts, .. } if !conflicts.is_empty())
+        }) {
             ExitCode::NeedsPerson
         } else {
             ExitCode::Ok
@@ -92,8 +115,11 @@ impl Report {
                     objectives,
                     key_results,
                     changes,
+                    conflicts,
+                    settled,
                     warnings,
                     planned,
+                    dry: _,
                 } => {
                     changed += 1;
                     fields += changes;
@@ -106,6 +132,15 @@ impl Report {
                         "pulled     {} (revision {revid}): {objectives} objectives, {key_results} key results, {changes} fields {verb}",
                         t.title
                     );
+                    for c in conflicts {
+                        let _ = write!(l, "\n           CONFLICT {c}");
+                    }
+                    if *settled > 0 {
+                        let _ = write!(
+                            l,
+                            "\n           {settled} conflicts settled (wiki and store agree now)"
+                        );
+                    }
                     for w in warnings {
                         let _ = write!(l, "\n           warning: {w}");
                     }
@@ -205,45 +240,6 @@ pub fn page_states(quarter: Quarter, field: &str) -> bool {
     }
 }
 
-/// The store changes a page brings: what changed between the records of its
-/// last synced revision (`base`) and now (`new`), expressed against the
-/// store's current values (`store`) so that they apply as compare-and-set.
-///
-/// A record that left the page is marked removed; a record that is on the
-/// page but removed in the store is restored. Changes the store already has
-/// are dropped.
-pub fn page_changes(
-    quarter: Quarter,
-    base: Option<&FiscalYearRecords>,
-    new: &FiscalYearRecords,
-    store: &Fields,
-) -> Vec<FieldChange> {
-    let base_fields = base.map(|b| page_fields(b, quarter)).unwrap_or_default();
-    let new_fields = page_fields(new, quarter);
-    let mut wanted: Vec<(FieldKey, Option<Value>)> = fields::diff(&base_fields, &new_fields)
-        .into_iter()
-        .map(|c| (c.key, c.new))
-        .collect();
-    let present: std::collections::BTreeSet<&str> =
-        new_fields.keys().map(|k| k.record.as_str()).collect();
-    for record in present {
-        let key = FieldKey::new(record, REMOVED);
-        if store.get(&key) == Some(&Value::Bool(true)) {
-            wanted.push((key, None));
-        }
-    }
-    let mut out: Vec<FieldChange> = wanted
-        .into_iter()
-        .filter_map(|(key, new)| {
-            let old = store.get(&key).cloned();
-            (old != new).then_some(FieldChange { key, old, new })
-        })
-        .collect();
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    out.dedup_by(|a, b| a.key == b.key);
-    out
-}
-
 /// How a pull runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Options<'a> {
@@ -276,14 +272,25 @@ pub async fn pull(
     targets: &[Target],
     opts: &Options<'_>,
 ) -> Result<Report> {
-    let Options {
-        run_id, dry_run, ..
-    } = *opts;
     let titles: Vec<String> = targets.iter().map(|t| t.title.clone()).collect();
     let revisions = wiki
         .latest_revisions(&titles)
         .await
         .context("checking the latest revisions of the goals pages")?;
+    pull_revisions(wiki, store, targets, revisions, opts).await
+}
+
+/// [`pull`] with the latest revisions of the targets already known (in target order).
+pub async fn pull_revisions(
+    wiki: &Wiki,
+    store: &Store,
+    targets: &[Target],
+    revisions: Vec<crate::wiki::PageRevision>,
+    opts: &Options<'_>,
+) -> Result<Report> {
+    let Options {
+        run_id, dry_run, ..
+    } = *opts;
     let progress = progress_bar(targets.len());
     let mut report = Report {
         run_id: run_id.to_string(),
@@ -323,7 +330,8 @@ fn outcome_kind(o: &Outcome) -> &'static str {
     }
 }
 
-async fn pull_page(
+/// Pulls one page at its latest revision `latest` (merging it three ways into the store).
+pub async fn pull_page(
     wiki: &Wiki,
     store: &Store,
     target: &Target,
@@ -352,24 +360,40 @@ async fn pull_page(
         fiscal_year: target.fiscal_year.clone(),
         objectives: parsed.objectives,
     };
-    // Blanking and vandalism must not empty the tracker: refuse the page whole.
-    if let Some(reason) = crate::merge::guard(
-        state.as_ref().map(|s| &s.records),
-        &records,
+    // Blanking and vandalism must not empty the tracker: the merge refuses the page whole.
+    let current = store.load_fields(&target.fiscal_year).await?;
+    let pending: Vec<PendingConflict> = store
+        .conflicts(false)
+        .await?
+        .into_iter()
+        .filter(|c| {
+            c.key
+                .record
+                .starts_with(&format!("{}/", target.fiscal_year))
+        })
+        .map(|c| PendingConflict { key: c.key })
+        .collect();
+    let since_base = match &state {
+        Some(st) => Some(since_base(store, &target.fiscal_year, st.synced_at, &current).await?),
+        None => None,
+    };
+    let plan = merge_page(
+        &MergeInput {
+            quarter: target.quarter,
+            base: state.as_ref().map(|s| &s.records),
+            wiki: &records,
+            store: &current,
+            pending: &pending,
+            since_base: since_base.as_ref(),
+        },
         max_removed_share,
-    ) {
+    );
+    if let Some(reason) = plan.refused {
         return Ok(Outcome::Refused {
             revid: latest.revid,
             reason: format!("{reason} (blanked or vandalised?); nothing from it was applied"),
         });
     }
-    let current = store.load_fields(&target.fiscal_year).await?;
-    let changes = page_changes(
-        target.quarter,
-        state.as_ref().map(|s| &s.records),
-        &records,
-        &current,
-    );
     let timestamp = DateTime::parse_from_rfc3339(&latest.timestamp)
         .map(|t| t.with_timezone(&Utc))
         .with_context(|| {
@@ -388,21 +412,91 @@ async fn pull_page(
             timestamp,
         },
     };
-    let (applied, planned) = if dry_run {
-        (changes.len(), changes.iter().map(describe_change).collect())
+    let conflicts: Vec<NewConflict> = plan
+        .conflicts
+        .iter()
+        .map(|c| NewConflict {
+            key: c.key.clone(),
+            base: c.base.clone(),
+            wiki: c.wiki.clone(),
+            store: c.store.clone(),
+        })
+        .collect();
+    let described: Vec<String> = plan
+        .conflicts
+        .iter()
+        .map(|c| {
+            describe_change(&FieldChange {
+                key: c.key.clone(),
+                old: c.store.clone(),
+                new: c.wiki.clone(),
+            })
+            .replacen(" → ", " (store) ≠ ", 1)
+                + " (wiki)"
+        })
+        .collect();
+    for c in &described {
+        tracing::warn!(page = %target.title, "conflict held for a person: {c}");
+    }
+    let (applied, planned, dry) = if dry_run {
+        let dry = DryMerge {
+            changes: plan.changes.clone(),
+            records: records.clone(),
+            conflicts: plan.conflicts.iter().map(|c| c.key.clone()).collect(),
+        };
+        (
+            plan.changes.len(),
+            plan.changes.iter().map(describe_change).collect(),
+            Some(Box::new(dry)),
+        )
     } else {
+        let merge = PageMerge {
+            title: &target.title,
+            revid: latest.revid,
+            records: &records,
+            conflicts: &conflicts,
+            settled: &plan.settled,
+        };
         let n = store
-            .apply_page(&provenance, &changes, &target.title, latest.revid, &records)
+            .apply_merge(&provenance, &plan.changes, &merge)
             .await?;
-        (n, Vec::new())
+        (n, Vec::new(), None)
     };
     Ok(Outcome::Pulled {
         revid: latest.revid,
         objectives: records.objectives.len(),
         key_results: records.objectives.iter().map(|o| o.key_results.len()).sum(),
         changes: applied,
+        conflicts: described,
+        settled: plan.settled.len(),
         warnings: parsed.warnings,
         planned,
+        dry,
+    })
+}
+
+/// What the store did since `synced_at` (a page's last sync), from its history.
+async fn since_base(
+    store: &Store,
+    fy: &FiscalYear,
+    synced_at: DateTime<Utc>,
+    current: &Fields,
+) -> Result<SinceBase> {
+    let since = store.history_since(fy, synced_at).await?;
+    let mut then = current.clone();
+    let mut tracker_touched = std::collections::BTreeSet::new();
+    for e in since.iter().rev() {
+        match &e.old {
+            Some(v) => then.insert(e.key.clone(), v.clone()),
+            None => then.remove(&e.key),
+        };
+        if matches!(e.provenance.source, Source::Tracker { .. }) {
+            tracker_touched.insert(e.key.record.clone());
+        }
+    }
+    Ok(SinceBase {
+        store_then: then,
+        tracker_touched,
     })
 }
 
@@ -443,6 +537,7 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::REMOVED;
     use crate::records::{KeyResult, Kind, Objective, QuarterEntry, Status};
     use std::collections::BTreeMap;
 
@@ -486,6 +581,26 @@ mod tests {
             status: Some(s),
             ..QuarterEntry::default()
         }
+    }
+
+    /// The store changes merging the page brings (no pending conflicts, no guard).
+    fn page_changes(
+        quarter: Quarter,
+        base: Option<&FiscalYearRecords>,
+        new: &FiscalYearRecords,
+        store: &Fields,
+    ) -> Vec<FieldChange> {
+        let input = MergeInput {
+            quarter,
+            base,
+            wiki: new,
+            store,
+            pending: &[],
+            since_base: None,
+        };
+        let plan = merge_page(&input, 1.0);
+        assert!(plan.conflicts.is_empty(), "{plan:?}");
+        plan.changes
     }
 
     #[test]

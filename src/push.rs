@@ -7,7 +7,7 @@
 //! Results section. Every other byte of the page stays as it was. On the year
 //! overview the bot writes only its marked region.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::ops::Range;
 
@@ -15,11 +15,12 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::config::{Config, Credentials};
 use crate::error::{ExitCode, UsageError};
+use crate::fields::{FieldKey, Fields, REMOVED};
 use crate::parse::parse_quarter_page;
 use crate::records::{FiscalYear, FiscalYearRecords, KeyResult, Objective, Quarter, Status};
 use crate::render::{splice_region, Renderer};
-use crate::store::Store;
-use crate::wiki::Wiki;
+use crate::store::{EditEntry, PageCheck, Store};
+use crate::wiki::{EditConflict, PageRevision, RevisionInfo, Wiki};
 
 /// The data a status table shows for one row: what must match the store.
 type RowData = (
@@ -482,14 +483,28 @@ pub fn require_credentials(creds: &Credentials, command: &str) -> Result<(), Usa
     )))
 }
 
-/// Saves `text` to `title` against `baserevid` (None: create only); returns the new revision id.
+/// What a save did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Saved {
+    /// The new revision.
+    newrevid: u64,
+    /// The revision it replaced, as the wiki reports it (`None` for a creation).
+    oldrevid: Option<u64>,
+}
+
+/// Saves `text` to `title` against `baserevid` (None: create only).
+///
+/// MediaWiki merges a save based on an older revision with the saves made
+/// since when it can; [`Saved::oldrevid`] then differs from `baserevid`, and
+/// the caller must pull the page again (the new revision holds someone
+/// else's change too). When it cannot merge, this fails with [`EditConflict`].
 async fn save(
     wiki: &Wiki,
     title: &str,
     text: &str,
     summary: &str,
     baserevid: Option<u64>,
-) -> Result<u64> {
+) -> Result<Saved> {
     let mut params: Vec<(&str, String)> = vec![
         ("action", "edit".into()),
         ("title", title.into()),
@@ -511,10 +526,21 @@ async fn save(
     if edit["result"].as_str() != Some("Success") {
         bail!("the wiki did not save {title:?}: {resp}");
     }
-    edit["newrevid"]
+    if edit["nochange"].as_bool() == Some(true) {
+        let rev =
+            baserevid.ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))?;
+        return Ok(Saved {
+            newrevid: rev,
+            oldrevid: Some(rev),
+        });
+    }
+    let newrevid = edit["newrevid"]
         .as_u64()
-        .or_else(|| edit["nochange"].as_bool().and(baserevid))
-        .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))
+        .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))?;
+    Ok(Saved {
+        newrevid,
+        oldrevid: edit["oldrevid"].as_u64().filter(|r| *r != 0),
+    })
 }
 
 /// Fetches a revision's wikitext (one API request).
@@ -567,6 +593,185 @@ pub struct PushContext<'a> {
     pub dry_run: bool,
     /// The bot's user name, for `{{bots|deny=…}}`.
     pub user: &'a str,
+    /// Latest revisions already fetched in this run (by `sync`), by title asked for.
+    pub revisions: Option<&'a BTreeMap<String, PageRevision>>,
+    /// A dry-run sync's view of the store after its pull.
+    pub overlay: Option<&'a Overlay>,
+}
+
+/// What a dry-run pull would have written, for planning the push on top of it.
+#[derive(Debug, Clone, Default)]
+pub struct Overlay {
+    /// The fields of each year after the pull.
+    pub fields: BTreeMap<FiscalYear, Fields>,
+    /// The sync state of each pulled page.
+    pub pages: BTreeMap<String, (u64, FiscalYearRecords)>,
+    /// Fields the pull would hold in conflict.
+    pub conflicts: Vec<FieldKey>,
+}
+
+/// How many times a save is retried after an edit conflict (`sync.md`, push step 3).
+pub const EDIT_CONFLICT_RETRIES: usize = 2;
+
+/// One year as a push needs it: the store's fields and the fields in conflict.
+struct Year {
+    fields: Fields,
+    pending: BTreeSet<FieldKey>,
+}
+
+impl PushContext<'_> {
+    async fn year(&self, fy: &FiscalYear) -> Result<Year> {
+        let prefix = format!("{fy}/");
+        let mut pending: BTreeSet<FieldKey> = self
+            .store
+            .conflicts(false)
+            .await?
+            .into_iter()
+            .map(|c| c.key)
+            .filter(|k| k.record.starts_with(&prefix))
+            .collect();
+        let fields = match self.overlay.and_then(|o| o.fields.get(fy)) {
+            Some(f) => f.clone(),
+            None => self.store.load_fields(fy).await?,
+        };
+        if let Some(o) = self.overlay {
+            pending.extend(
+                o.conflicts
+                    .iter()
+                    .filter(|k| k.record.starts_with(&prefix))
+                    .cloned(),
+            );
+        }
+        Ok(Year { fields, pending })
+    }
+
+    /// The revision and records the page was last synced at.
+    async fn page_state(&self, title: &str) -> Result<Option<(u64, FiscalYearRecords)>> {
+        if let Some(p) = self.overlay.and_then(|o| o.pages.get(title)) {
+            return Ok(Some(p.clone()));
+        }
+        Ok(self
+            .store
+            .page_state(title)
+            .await?
+            .map(|s| (s.revid, s.records)))
+    }
+
+    /// The digest of everything a page's plan depends on besides its revision.
+    fn fingerprint(&self, renderer: &Renderer, title: &str, records: &FiscalYearRecords) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [
+            env!("CARGO_PKG_VERSION"),
+            &renderer.fingerprint(),
+            title,
+            &self.config.pages.prefix,
+            self.user,
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.update(serde_json::to_vec(records).unwrap_or_default());
+        format!("{:x}", h.finalize())
+    }
+
+    /// Whether the page was planned at `revid` with the same inputs before, and how that ended.
+    async fn checked(&self, title: &str, revid: u64, fingerprint: &str) -> Result<Option<Outcome>> {
+        let Some(check) = self.store.page_check(title).await? else {
+            return Ok(None);
+        };
+        if check.revid != revid || check.fingerprint != fingerprint {
+            return Ok(None);
+        }
+        Ok(Some(if check.outcome == "nobots" {
+            nobots_refusal()
+        } else {
+            Outcome::Unchanged
+        }))
+    }
+
+    /// Remembers that the page at `revid` needs nothing for these inputs (not in a dry run).
+    async fn remember(
+        &self,
+        title: &str,
+        revid: u64,
+        fingerprint: &str,
+        outcome: &str,
+    ) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let check = PageCheck {
+            revid,
+            fingerprint: fingerprint.to_string(),
+            outcome: outcome.to_string(),
+        };
+        self.store
+            .set_page_check(title, &check, chrono::Utc::now())
+            .await
+    }
+
+    /// Records an edit the bot saved.
+    async fn log_edit(
+        &self,
+        title: &str,
+        saved: Saved,
+        base: Option<u64>,
+        summary: &str,
+    ) -> Result<()> {
+        self.store
+            .record_edit(&EditEntry {
+                run_id: self.run_id.to_string(),
+                at: chrono::Utc::now(),
+                title: title.to_string(),
+                old_revid: base,
+                new_revid: saved.newrevid,
+                summary: summary.to_string(),
+            })
+            .await
+    }
+
+    /// The latest revision of one page, asked again (after an edit conflict).
+    async fn latest(&self, title: &str) -> Result<Option<RevisionInfo>> {
+        let mut revs = self.wiki.latest_revisions(&[title.to_string()]).await?;
+        Ok(revs.pop().and_then(|r| r.latest))
+    }
+}
+
+/// The records a quarter page should show: the store's, except that a field
+/// in conflict keeps what the page shows now (push leaves it alone on both
+/// sides until a person decides).
+pub fn records_for_page(
+    fy: &FiscalYear,
+    store: &Fields,
+    pending: &BTreeSet<FieldKey>,
+    shown: &FiscalYearRecords,
+) -> Result<FiscalYearRecords> {
+    if pending.is_empty() {
+        return Ok(crate::fields::unflatten(fy, store)?);
+    }
+    let shown_fields = crate::fields::flatten(shown);
+    let shown_records: BTreeSet<&str> = shown_fields.keys().map(|k| k.record.as_str()).collect();
+    let mut fields = store.clone();
+    for key in pending {
+        if key.field == REMOVED {
+            if shown_records.contains(key.record.as_str()) {
+                fields.remove(key);
+            } else if fields.keys().any(|k| k.record == key.record) {
+                fields.insert(key.clone(), serde_json::Value::Bool(true));
+            }
+            continue;
+        }
+        match shown_fields.get(key) {
+            Some(v) => {
+                fields.insert(key.clone(), v.clone());
+            }
+            None => {
+                fields.remove(key);
+            }
+        }
+    }
+    Ok(crate::fields::unflatten(fy, &fields)?)
 }
 
 /// Pushes the store to the quarter pages and overview pages of `fys` (all
@@ -584,31 +789,39 @@ pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) ->
         run_id: ctx.run_id.to_string(),
         ..Report::default()
     };
+    let mut fetched = BTreeMap::new();
+    let known = match ctx.revisions {
+        Some(known) => known,
+        None => {
+            let titles: Vec<String> = years
+                .iter()
+                .flat_map(|fy| year_titles(config, fy))
+                .filter(|t| wanted(t))
+                .collect();
+            for rev in ctx.wiki.latest_revisions(&titles).await? {
+                fetched.insert(rev.requested.clone(), rev);
+            }
+            &fetched
+        }
+    };
     for fy in &years {
-        let records = ctx.store.load(fy).await?;
-        let mut titles: Vec<String> = Quarter::ALL
-            .iter()
-            .map(|q| config.pages.quarter_page(fy, *q))
-            .collect();
-        titles.push(config.pages.overview_page(fy));
-        let revisions = ctx.wiki.latest_revisions(&titles).await?;
-        for (i, rev) in revisions.iter().enumerate() {
-            let title = &titles[i];
+        for (i, title) in year_titles(config, fy).iter().enumerate() {
             if !wanted(title) {
                 continue;
             }
-            let page = PageJob {
-                fy,
-                title,
-                rev,
-                records: &records,
+            let Some(rev) = known.get(title) else {
+                continue;
             };
+            let page = PageJob { fy, title, rev };
             let result = match Quarter::ALL.get(i) {
                 Some(q) => push_quarter_page(ctx, &renderer, &page, *q).await,
                 None => push_overview(ctx, &renderer, &page).await,
             };
-            let outcome = result.unwrap_or_else(|e| Outcome::Failed {
-                error: format!("{e:#}"),
+            let outcome = result.unwrap_or_else(|e| {
+                tracing::error!(page = %title, "push failed: {e:#}");
+                Outcome::Failed {
+                    error: format!("{e:#}"),
+                }
             });
             report.pages.push((title.clone(), outcome));
         }
@@ -617,12 +830,21 @@ pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) ->
     Ok(report)
 }
 
-/// One page of a push: its title, latest revision, and the year's records.
+/// The pages a push writes for a year: its four quarter pages, then its overview.
+pub fn year_titles(config: &Config, fy: &FiscalYear) -> Vec<String> {
+    let mut titles: Vec<String> = Quarter::ALL
+        .iter()
+        .map(|q| config.pages.quarter_page(fy, *q))
+        .collect();
+    titles.push(config.pages.overview_page(fy));
+    titles
+}
+
+/// One page of a push: its title and latest revision.
 struct PageJob<'a> {
     fy: &'a FiscalYear,
     title: &'a str,
-    rev: &'a crate::wiki::PageRevision,
-    records: &'a FiscalYearRecords,
+    rev: &'a PageRevision,
 }
 
 /// The refusal for a page that asks bots to stay away.
@@ -638,47 +860,125 @@ async fn push_quarter_page(
     page: &PageJob<'_>,
     q: Quarter,
 ) -> Result<Outcome> {
-    let Some(latest) = &page.rev.latest else {
+    let Some(first) = &page.rev.latest else {
         return Ok(Outcome::Missing);
     };
-    let state = ctx.store.page_state(page.title).await?;
-    let Some(state) = state.filter(|s| s.revid == latest.revid) else {
-        return Ok(Outcome::Refused {
-            reason: "the page changed since the last pull; run `goalsbot pull` (or sync) first"
-                .into(),
+    let mut latest = first.clone();
+    let mut edited: Option<Outcome> = None;
+    for attempt in 0..=EDIT_CONFLICT_RETRIES {
+        let Some((synced, shown)) = ctx
+            .page_state(page.title)
+            .await?
+            .filter(|(revid, _)| *revid == latest.revid)
+        else {
+            return Ok(Outcome::Refused {
+                reason: "the page changed since the last pull (or a guard refused it); \
+                         nothing is written until it merges"
+                    .into(),
+            });
+        };
+        let year = ctx.year(page.fy).await?;
+        let records = records_for_page(page.fy, &year.fields, &year.pending, &shown)?;
+        let fingerprint = ctx.fingerprint(renderer, page.title, &records);
+        if let Some(done) = ctx.checked(page.title, synced, &fingerprint).await? {
+            return Ok(edited.unwrap_or(done));
+        }
+        let current = revision_wikitext(ctx.wiki, synced).await?;
+        if !bots_allowed(&current, ctx.user) {
+            ctx.remember(page.title, synced, &fingerprint, "nobots")
+                .await?;
+            return Ok(nobots_refusal());
+        }
+        let plan = plan_quarter_page(&current, &shown, &records, renderer)?;
+        for w in &plan.warnings {
+            tracing::warn!(page = %page.title, "{w}");
+        }
+        if plan.text == current {
+            ctx.remember(page.title, synced, &fingerprint, "unchanged")
+                .await?;
+            return Ok(edited.unwrap_or(Outcome::Unchanged));
+        }
+        if ctx.dry_run {
+            return Ok(Outcome::WouldEdit {
+                diff: unified_diff(page.title, &current, &plan.text),
+            });
+        }
+        let summary = format!("{} [run {}]", plan.summary(), ctx.run_id);
+        crate::fault::reached("push.before-save");
+        let saved = match save(
+            ctx.wiki,
+            &page.rev.title,
+            &plan.text,
+            &summary,
+            Some(synced),
+        )
+        .await
+        {
+            Ok(saved) => saved,
+            Err(e) if e.downcast_ref::<EditConflict>().is_some() => {
+                tracing::warn!(page = %page.title, attempt, "edit conflict: pulling the page again");
+                latest = repull(ctx, page, q).await?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        ctx.log_edit(page.title, saved, Some(synced), &summary)
+            .await?;
+        crate::fault::reached("push.after-save");
+        edited = Some(Outcome::Edited {
+            revid: saved.newrevid,
+            summary,
+            lines_changed: lines_changed(&current, &plan.text),
         });
+        if saved.oldrevid == Some(synced) {
+            refresh_page_state(ctx.wiki, ctx.store, page.title, page.fy, q, saved.newrevid).await?;
+            ctx.remember(page.title, saved.newrevid, &fingerprint, "unchanged")
+                .await?;
+            return Ok(edited.unwrap_or(Outcome::Unchanged));
+        }
+        // The wiki merged our save with one made since we read the page: the
+        // new revision holds that person's change too. Pull it like any other.
+        tracing::warn!(page = %page.title, "someone saved the page meanwhile; merging their change");
+        latest = repull(ctx, page, q).await?;
+    }
+    Ok(Outcome::Failed {
+        error: format!(
+            "the page kept changing while the bot saved it ({} edit conflicts); nothing of it was lost, run again later",
+            EDIT_CONFLICT_RETRIES + 1
+        ),
+    })
+}
+
+/// After an edit conflict: pull the page's latest revision into the store
+/// (three-way merge, conflicts held), and return that revision.
+async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result<RevisionInfo> {
+    let latest = ctx
+        .latest(page.title)
+        .await?
+        .with_context(|| format!("{:?} was deleted while the bot saved it", page.title))?;
+    let target = crate::pull::Target {
+        title: page.title.to_string(),
+        fiscal_year: page.fy.clone(),
+        quarter: q,
     };
-    let current = revision_wikitext(ctx.wiki, latest.revid).await?;
-    if !bots_allowed(&current, ctx.user) {
-        return Ok(nobots_refusal());
-    }
-    let plan = plan_quarter_page(&current, &state.records, page.records, renderer)?;
-    for w in &plan.warnings {
-        tracing::warn!(page = %page.title, "{w}");
-    }
-    if plan.text == current {
-        return Ok(Outcome::Unchanged);
-    }
-    if ctx.dry_run {
-        return Ok(Outcome::WouldEdit {
-            diff: unified_diff(page.title, &current, &plan.text),
-        });
-    }
-    let summary = format!("{} [run {}]", plan.summary(), ctx.run_id);
-    let newrev = save(
+    let opts = crate::pull::Options {
+        run_id: ctx.run_id,
+        dry_run: false,
+        max_removed_share: ctx.config.pages.max_removed_share,
+    };
+    let outcome = crate::pull::pull_page(
         ctx.wiki,
+        ctx.store,
+        &target,
         &page.rev.title,
-        &plan.text,
-        &summary,
-        Some(latest.revid),
+        &latest,
+        &opts,
     )
     .await?;
-    refresh_page_state(ctx.wiki, ctx.store, page.title, page.fy, q, newrev).await?;
-    Ok(Outcome::Edited {
-        revid: newrev,
-        summary,
-        lines_changed: lines_changed(&current, &plan.text),
-    })
+    if let crate::pull::Outcome::Refused { reason, .. } = outcome {
+        bail!("after an edit conflict the page was refused: {reason}");
+    }
+    Ok(latest)
 }
 
 async fn push_overview(
@@ -686,48 +986,71 @@ async fn push_overview(
     renderer: &Renderer,
     page: &PageJob<'_>,
 ) -> Result<Outcome> {
-    if page.records.objectives.is_empty() {
+    let year = ctx.year(page.fy).await?;
+    let records = crate::fields::unflatten(page.fy, &year.fields)?;
+    if records.objectives.is_empty() {
         return Ok(Outcome::Unchanged);
     }
-    let current = match &page.rev.latest {
-        Some(l) => Some(revision_wikitext(ctx.wiki, l.revid).await?),
-        None => None,
-    };
-    if current
-        .as_deref()
-        .is_some_and(|c| !bots_allowed(c, ctx.user))
-    {
-        return Ok(nobots_refusal());
-    }
-    let new = plan_overview(
-        current.as_deref(),
-        page.fy,
-        page.records,
-        ctx.config,
-        renderer,
-    )?;
-    if current.as_deref() == Some(new.as_str()) {
-        return Ok(Outcome::Unchanged);
-    }
-    let old = current.unwrap_or_default();
-    if ctx.dry_run {
-        return Ok(Outcome::WouldEdit {
-            diff: unified_diff(page.title, &old, &new),
+    let fingerprint = ctx.fingerprint(renderer, page.title, &records);
+    let mut latest = page.rev.latest.clone();
+    for attempt in 0..=EDIT_CONFLICT_RETRIES {
+        if let Some(l) = &latest {
+            if let Some(done) = ctx.checked(page.title, l.revid, &fingerprint).await? {
+                return Ok(done);
+            }
+        }
+        let current = match &latest {
+            Some(l) => Some(revision_wikitext(ctx.wiki, l.revid).await?),
+            None => None,
+        };
+        let base = latest.as_ref().map(|l| l.revid);
+        if current
+            .as_deref()
+            .is_some_and(|c| !bots_allowed(c, ctx.user))
+        {
+            if let Some(b) = base {
+                ctx.remember(page.title, b, &fingerprint, "nobots").await?;
+            }
+            return Ok(nobots_refusal());
+        }
+        let new = plan_overview(current.as_deref(), page.fy, &records, ctx.config, renderer)?;
+        if current.as_deref() == Some(new.as_str()) {
+            if let Some(b) = base {
+                ctx.remember(page.title, b, &fingerprint, "unchanged")
+                    .await?;
+            }
+            return Ok(Outcome::Unchanged);
+        }
+        let old = current.unwrap_or_default();
+        if ctx.dry_run {
+            return Ok(Outcome::WouldEdit {
+                diff: unified_diff(page.title, &old, &new),
+            });
+        }
+        let summary = format!("goalsbot: year overview from tracker [run {}]", ctx.run_id);
+        let saved = match save(ctx.wiki, &page.rev.title, &new, &summary, base).await {
+            Ok(saved) => saved,
+            Err(e) if e.downcast_ref::<EditConflict>().is_some() => {
+                tracing::warn!(page = %page.title, attempt, "edit conflict: reading the page again");
+                latest = ctx.latest(page.title).await?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        ctx.log_edit(page.title, saved, base, &summary).await?;
+        ctx.remember(page.title, saved.newrevid, &fingerprint, "unchanged")
+            .await?;
+        return Ok(Outcome::Edited {
+            revid: saved.newrevid,
+            summary,
+            lines_changed: lines_changed(&old, &new),
         });
     }
-    let summary = format!("goalsbot: year overview from tracker [run {}]", ctx.run_id);
-    let newrev = save(
-        ctx.wiki,
-        &page.rev.title,
-        &new,
-        &summary,
-        page.rev.latest.as_ref().map(|l| l.revid),
-    )
-    .await?;
-    Ok(Outcome::Edited {
-        revid: newrev,
-        summary,
-        lines_changed: lines_changed(&old, &new),
+    Ok(Outcome::Failed {
+        error: format!(
+            "the page kept changing while the bot saved it ({} edit conflicts); run again later",
+            EDIT_CONFLICT_RETRIES + 1
+        ),
     })
 }
 
@@ -766,7 +1089,7 @@ pub async fn new_quarter(
         return Ok(format!("would create {title}:\n{text}"));
     }
     let summary = format!("goalsbot: new quarter page from the goals tracker [run {run_id}]");
-    let newrev = save(wiki, &title, &text, &summary, None).await?;
+    let newrev = save(wiki, &title, &text, &summary, None).await?.newrevid;
     refresh_page_state(wiki, store, &title, fy, q, newrev).await?;
     Ok(format!(
         "created {title} (revision {newrev}) [run {run_id}]\n"

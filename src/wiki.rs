@@ -104,6 +104,15 @@ pub struct PageRevision {
     pub redirected: bool,
 }
 
+/// Someone saved the page after the revision an edit was based on, and
+/// MediaWiki could not merge the two: the caller pulls the page again and retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("edit conflict on {title:?}: someone saved it since the revision the bot read")]
+pub struct EditConflict {
+    /// The page.
+    pub title: String,
+}
+
 /// Who saved a revision, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionInfo {
@@ -273,7 +282,14 @@ impl Wiki {
         .await
         .map_err(|_| anyhow!("saving {title:?} timed out; check the page history before retrying"));
         *last = Some(tokio::time::Instant::now());
-        result?.with_context(|| format!("saving {title:?} failed"))
+        match result? {
+            Ok(v) => Ok(v),
+            // MediaWiki could not merge our text with a save made since our base revision.
+            Err(e) if format!("{e}").contains("code: editconflict") => {
+                Err(EditConflict { title }.into())
+            }
+            Err(e) => Err(anyhow::Error::from(e).context(format!("saving {title:?} failed"))),
+        }
     }
 }
 

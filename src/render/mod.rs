@@ -638,3 +638,24 @@ impl NewQuarterView {
 
 #[cfg(test)]
 mod tests;
+
+impl Renderer {
+    /// A digest of every template's source: when an operator changes a
+    /// template, what the bot would write may change, so pages are checked again.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let sources: BTreeMap<&str, String> = self
+            .env
+            .templates()
+            .map(|(name, t)| (name, t.source().to_string()))
+            .collect();
+        let mut h = Sha256::new();
+        for (name, src) in sources {
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update(src.as_bytes());
+            h.update([0]);
+        }
+        format!("{:x}", h.finalize())
+    }
+}

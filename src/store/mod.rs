@@ -610,6 +610,18 @@ impl Store {
         }
     }
 
+    /// Every change to the records of a year after `at`, oldest first.
+    pub async fn history_since(
+        &self,
+        fy: &FiscalYear,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<HistoryEntry>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.history_since(&fy.to_string(), &timestamp(&at)).await,
+            Backend::Mysql(db) => db.history_since(&fy.to_string(), &timestamp(&at)).await,
+        }
+    }
+
     /// Every change to a record, oldest first.
     pub async fn history(&self, record: &str) -> Result<Vec<HistoryEntry>> {
         match &self.backend {

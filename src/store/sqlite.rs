@@ -298,6 +298,23 @@ impl Sqlite {
         .await
     }
 
+    pub(super) async fn history_since(&self, fy: &str, at: &str) -> Result<Vec<HistoryEntry>> {
+        let rows = named(
+            "history_since",
+            sqlx::query(
+                "SELECT h.seq, h.run_id, h.at, h.record_id, h.field, h.old_value, h.new_value, \
+                 h.source, h.page_title, h.revision_id, h.wiki_user, h.revision_timestamp, \
+                 h.operator, h.command FROM history h JOIN records r ON r.id = h.record_id \
+                 WHERE r.fiscal_year = ? AND h.at > ? ORDER BY h.seq",
+            )
+            .bind(fy)
+            .bind(at)
+            .fetch_all(&self.pool),
+        )
+        .await?;
+        rows.iter().map(history_entry).collect()
+    }
+
     pub(super) async fn history(&self, record: &str) -> Result<Vec<HistoryEntry>> {
         let rows = named(
             "history",

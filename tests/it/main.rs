@@ -8,4 +8,5 @@ mod render_roundtrip;
 mod smoke;
 mod store;
 mod support;
+mod sync;
 mod tracker;

@@ -13,7 +13,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// The page's current wikitext, straight from the wiki.
-fn raw(title: &str) -> String {
+pub(crate) fn raw(title: &str) -> String {
     let url = format!("{}index.php", test_wiki().url);
     block_on(async {
         reqwest::Client::new()

@@ -224,7 +224,27 @@ fn story(store_url: Option<String>) {
         let without: Vec<&str> = text.lines().filter(|l| !is_kr3(l)).collect();
         test_wiki().load_pages(&[(&format!("{}/2020-21 {q}", s.prefix), &without.join("\n"))]);
     }
-    s.ok(&["pull"]);
+    // The deck import edited KR3 since the pages were last pulled: a tracker
+    // edit must not vanish with its record, so the deletion waits for a person.
+    let held = s.run(&["pull"]);
+    assert_eq!(held.code, Some(3), "{held:?}");
+    assert!(
+        held.stdout
+            .contains("CONFLICT 2020-21/content-integrity/kr3 removed"),
+        "{}",
+        held.stdout
+    );
+    let kept = s.export(&[]);
+    assert!(find_kr(&kept, "2020-21/content-integrity/kr3").is_some());
+    let list: Value = serde_json::from_str(&s.ok(&["conflicts", "--json"])).unwrap();
+    let removal = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"]["record"] == "2020-21/content-integrity/kr3")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(removal["key"]["field"], "removed");
+    s.ok(&["resolve", &removal["id"].to_string(), "--take", "wiki"]);
     let without = s.export(&[]);
     assert!(
         find_kr(&without, "2020-21/content-integrity/kr3").is_none(),

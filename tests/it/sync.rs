@@ -1,0 +1,603 @@
+//! `sync`, `conflicts` and `resolve` on the real test wiki: request economy,
+//! both directions, conflicts held and resolved, a staff save between the
+//! bot's read and its write, a blanked page, and kills in the middle.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::push::raw;
+use crate::support::test_wiki;
+use crate::tracker::{deck, find_kr, Setup, QUARTERS};
+
+const KR2: &str = "2020-21/front-line-defenses/kr2";
+
+fn title(s: &Setup, q: &str) -> String {
+    format!("{}/2020-21 {q}", s.prefix)
+}
+
+fn overview(s: &Setup) -> String {
+    format!("{}/2020-21", s.prefix)
+}
+
+/// The five pages a sync of the year writes.
+fn pages(s: &Setup) -> Vec<String> {
+    let mut p: Vec<String> = QUARTERS.iter().map(|q| title(s, q)).collect();
+    p.push(overview(s));
+    p
+}
+
+/// `sync --json` (plus `args`), expecting exit `code`; the statistics.
+fn sync(s: &Setup, args: &[&str], code: i32) -> Value {
+    let mut all = vec!["sync", "--json"];
+    all.extend_from_slice(args);
+    let out = s.run(&all);
+    assert_eq!(out.code, Some(code), "goalsbot {all:?}: {out:?}");
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+fn n(stats: &Value, key: &str) -> u64 {
+    stats[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} in {stats}"))
+}
+
+/// The line of a status cell: the row of `kr`, the cell of quarter `q`.
+fn cell(text: &str, kr: &str, q: &str) -> String {
+    let mut in_row = false;
+    for line in text.lines() {
+        if line.starts_with("|-") {
+            in_row = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
+        }
+        if in_row && line.contains(&format!("data-goalsbot-quarter=\"{q}\"")) {
+            return line.rsplit(" | ").next().unwrap_or("").trim().to_string();
+        }
+    }
+    panic!("no cell {kr} {q} in:\n{text}");
+}
+
+/// `text` with the status cell of `kr` in quarter `q` replaced by `value`, as a person would type it.
+fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> String {
+    let mut out = String::new();
+    let (mut in_row, mut done) = (false, false);
+    for line in text.lines() {
+        if line.starts_with("|-") {
+            in_row = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
+        }
+        if in_row && !done && line.contains(&format!("data-goalsbot-quarter=\"{q}\"")) {
+            out.push_str(&format!("| data-goalsbot-quarter=\"{q}\" | {value}\n"));
+            done = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(done, "no cell {kr} {q}");
+    out
+}
+
+/// A person (the wiki's Admin user) saves `text` as the page.
+fn staff_save(title: &str, text: &str) {
+    test_wiki().load_pages(&[(title, text)]);
+}
+
+/// The page's revisions, newest first: `(revid, user, comment)`.
+fn revisions(title: &str) -> Vec<(u64, String, String)> {
+    let w = test_wiki();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let v: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}api.php", w.url))
+            .query(&[
+                ("action", "query"),
+                ("prop", "revisions"),
+                ("titles", title),
+                ("rvprop", "ids|user|comment"),
+                ("rvlimit", "max"),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    v["query"]["pages"][0]["revisions"]
+        .as_array()
+        .map(|revs| {
+            revs.iter()
+                .map(|r| {
+                    (
+                        r["revid"].as_u64().unwrap(),
+                        r["user"].as_str().unwrap_or("").to_string(),
+                        r["comment"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Revisions of `title` newer than `after`, by the bot.
+fn bot_edits_since(title: &str, after: u64) -> Vec<(u64, String, String)> {
+    let bot = &test_wiki().username;
+    let bot = bot.split('@').next().unwrap_or(bot);
+    revisions(title)
+        .into_iter()
+        .filter(|(r, u, _)| *r > after && u == bot)
+        .collect()
+}
+
+fn latest_revid(title: &str) -> u64 {
+    revisions(title).first().map(|r| r.0).unwrap_or(0)
+}
+
+/// A year synced once with the deck's statuses imported: tables on every page.
+fn synced(name: &str) -> Setup {
+    let s = Setup::new(name, None);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    let first = sync(&s, &[], 0);
+    assert_eq!(
+        n(&first, "edits"),
+        5,
+        "tables on 4 pages and the overview: {first}"
+    );
+    s
+}
+
+/// An export without one KR.
+fn without(export: &Value, kr: &str) -> Value {
+    let mut e = export.clone();
+    for fy in e["fiscal_years"].as_array_mut().unwrap() {
+        for o in fy["objectives"].as_array_mut().unwrap() {
+            o["key_results"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|k| k["id"] != kr);
+        }
+    }
+    e
+}
+
+fn status_of(s: &Setup, kr: &str, q: &str) -> Value {
+    find_kr(&s.export(&[]), kr).unwrap()["quarters"][q]["status"].clone()
+}
+
+#[test]
+fn no_op_sync_costs_one_request_and_changes_flow_both_ways() {
+    let s = Setup::new("sync-economy", None);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    let first = sync(&s, &[], 0);
+    eprintln!("first sync: {first}");
+    assert_eq!(n(&first, "pages_checked"), 5);
+    assert_eq!(n(&first, "edits"), 5, "{first}");
+
+    // A no-op sync: one batched revision check (⌈5/50⌉ = 1), nothing fetched, nothing saved.
+    let w = test_wiki();
+    let token = s.prefix.rsplit('/').next().unwrap().to_string();
+    let before_all = w.request_lines().len();
+    let before = w.requests_mentioning(&token).len();
+    let noop = sync(&s, &[], 0);
+    eprintln!("no-op sync: {noop}");
+    assert_eq!(
+        (
+            n(&noop, "edits"),
+            n(&noop, "html_fetches"),
+            n(&noop, "api_requests")
+        ),
+        (0, 0, 1),
+        "{noop}"
+    );
+    assert_eq!(n(&noop, "pages_changed"), 0, "{noop}");
+    assert_eq!(n(&noop, "records_changed"), 0, "{noop}");
+    let served = w.requests_mentioning(&token).split_off(before);
+    assert_eq!(
+        served.len(),
+        1,
+        "the wiki saw about these pages: {served:#?}"
+    );
+    assert!(served[0].contains("/api.php?"), "{served:#?}");
+    let posts_or_html: Vec<String> = w
+        .request_lines()
+        .split_off(before_all)
+        .into_iter()
+        .filter(|l| l.contains("/html") && l.contains(&token.replace(' ', "_")))
+        .collect();
+    assert!(posts_or_html.is_empty(), "{posts_or_html:#?}");
+
+    // A staff edit of one status cell flows into the store, and onto the
+    // pages that show it (the other quarter pages' tables and the overview).
+    let q3 = title(&s, "Q3");
+    let edited = with_cell(&raw(&q3), KR2, "Q3", "At risk: hiring freeze");
+    staff_save(&q3, &edited);
+    let staff_rev = latest_revid(&q3);
+    let one = sync(&s, &[], 0);
+    eprintln!("one staff cell: {one}");
+    assert_eq!(status_of(&s, KR2, "Q3"), "at-risk");
+    assert!(n(&one, "records_changed") >= 1, "{one}");
+    assert_eq!(
+        n(&one, "edits"),
+        4,
+        "Q1, Q2, Q4 tables and the overview: {one}"
+    );
+    // 1 HTML fetch for the staff's revision, 1 per edited quarter page to learn its new state.
+    assert_eq!(n(&one, "html_fetches"), 4, "{one}");
+    assert!(
+        bot_edits_since(&q3, staff_rev).is_empty(),
+        "the bot left Q3 alone"
+    );
+    for q in ["Q1", "Q2", "Q4"] {
+        assert_eq!(
+            cell(&raw(&title(&s, q)), KR2, "Q3"),
+            "At risk: hiring freeze"
+        );
+    }
+
+    // A tracker edit flows onto every page that shows it.
+    s.ok(&[
+        "set",
+        KR2,
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+        "--note",
+        "All hires in place",
+    ]);
+    let tracker = sync(&s, &[], 0);
+    eprintln!("one tracker status: {tracker}");
+    assert_eq!(n(&tracker, "edits"), 5, "{tracker}");
+    assert_eq!(n(&tracker, "html_fetches"), 4, "{tracker}");
+    for q in QUARTERS {
+        assert_eq!(
+            cell(&raw(&title(&s, q)), KR2, "Q4"),
+            "Complete: All hires in place"
+        );
+        let (_, _, comment) = revisions(&title(&s, q)).remove(0);
+        assert!(
+            comment.contains("status of 1 KRs (Q4) from tracker [run ")
+                && comment.contains(tracker["run_id"].as_str().unwrap()),
+            "{comment}"
+        );
+    }
+    let again = sync(&s, &[], 0);
+    assert_eq!(
+        (
+            n(&again, "edits"),
+            n(&again, "html_fetches"),
+            n(&again, "api_requests")
+        ),
+        (0, 0, 1)
+    );
+}
+
+#[test]
+fn both_sides_changed_is_held_for_a_person_and_resolve_settles_it() {
+    let s = synced("sync-conflict");
+    let q3 = title(&s, "Q3");
+    s.ok(&[
+        "set",
+        KR2,
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+        "--note",
+        "tracker says",
+    ]);
+    staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk: staff says"));
+    let staff_rev = latest_revid(&q3);
+
+    let held = sync(&s, &[], 3);
+    assert_eq!(n(&held, "conflicts"), 2, "status and note: {held}");
+    assert_eq!(n(&held, "new_conflicts"), 2, "{held}");
+    // The store keeps its value; the wiki keeps its text.
+    assert_eq!(status_of(&s, KR2, "Q4"), "complete");
+    assert!(
+        bot_edits_since(&q3, staff_rev).is_empty(),
+        "Q3 was overwritten"
+    );
+    assert_eq!(cell(&raw(&q3), KR2, "Q4"), "At risk: staff says");
+    // Push leaves the field alone on the other pages too.
+    for q in ["Q1", "Q2", "Q4"] {
+        assert_ne!(
+            cell(&raw(&title(&s, q)), KR2, "Q4"),
+            "Complete: tracker says"
+        );
+    }
+    // Listed, with both values; still pending on the next sync, which is a no-op.
+    let list = s.run(&["conflicts", "--json"]);
+    let list: Value = serde_json::from_str(&list.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let status = list
+        .iter()
+        .find(|c| c["key"]["field"] == "quarters.Q4.status")
+        .unwrap();
+    assert_eq!(
+        (status["wiki"].as_str(), status["store"].as_str()),
+        (Some("at-risk"), Some("complete"))
+    );
+    let plain = s.ok(&["conflicts"]);
+    assert!(plain.contains("resolve ID --take wiki|store"), "{plain}");
+    let still = sync(&s, &[], 3);
+    assert_eq!(
+        (n(&still, "conflicts"), n(&still, "edits")),
+        (2, 0),
+        "{still}"
+    );
+
+    // A person decides: the wiki's status, the store's note.
+    let id = |c: &Value| c["id"].as_i64().unwrap().to_string();
+    let note = list
+        .iter()
+        .find(|c| c["key"]["field"] == "quarters.Q4.note")
+        .unwrap();
+    let out = s.ok(&["resolve", &id(status), "--take", "wiki"]);
+    assert!(out.contains("store takes the wiki's value"), "{out}");
+    let out = s.ok(&["resolve", &format!("#{}", id(note)), "--take", "store"]);
+    assert!(out.contains("the store keeps"), "{out}");
+    let again = s.run(&["resolve", &id(status), "--take", "store"]);
+    assert_eq!(again.code, Some(2), "{again:?}");
+    assert!(
+        again.stderr.contains("already resolved"),
+        "{}",
+        again.stderr
+    );
+
+    let done = sync(&s, &[], 0);
+    assert_eq!(n(&done, "conflicts"), 0, "{done}");
+    assert_eq!(status_of(&s, KR2, "Q4"), "at-risk");
+    for q in QUARTERS {
+        assert_eq!(
+            cell(&raw(&title(&s, q)), KR2, "Q4"),
+            "At risk: tracker says",
+            "{q}"
+        );
+    }
+    let quiet = sync(&s, &[], 0);
+    assert_eq!(n(&quiet, "edits"), 0, "converged: {quiet}");
+    let history = s.ok(&["conflicts", "--all"]);
+    assert!(
+        history.contains("resolved: wiki by Story Tester"),
+        "{history}"
+    );
+}
+
+/// Runs `sync` paused before its first save; `act` runs in the pause; then it goes on.
+fn sync_with_save_in_between(s: &Setup, act: impl FnOnce()) -> (Option<i32>, Value) {
+    let resume = s.dir.path().join("resume");
+    let mut cmd: Command = s.cmd(&["sync", "--json"]);
+    cmd.env("GOALSBOT_FAULT", "pause-at=push.before-save:1")
+        .env("GOALSBOT_FAULT_RESUME", &resume)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = stderr.lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let hit = line.contains("goalsbot-fault: paused at push.before-save:1");
+        seen.push(line);
+        if hit {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains("paused")),
+        "{seen:#?}"
+    );
+    act();
+    std::fs::write(&resume, "").unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stats = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{seen:#?}\n{rest:#?}"));
+    (out.status.code(), stats)
+}
+
+#[test]
+fn a_staff_save_between_read_and_write_is_merged_never_overwritten() {
+    let s = synced("sync-race");
+    let q1 = title(&s, "Q1");
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    // In the pause before the bot saves Q1, a person changes another KR's
+    // cell there and a line of prose.
+    const OTHER: &str = "2020-21/content-integrity/kr2";
+    let (code, stats) = sync_with_save_in_between(&s, || {
+        let text = with_cell(&raw(&q1), OTHER, "Q1", "Concerns: staff in the race").replacen(
+            "\n",
+            "\nA staff line saved while the bot was busy.\n",
+            1,
+        );
+        staff_save(&q1, &text);
+    });
+    assert_eq!(code, Some(0), "{stats}");
+    let now = raw(&q1);
+    assert!(
+        now.contains("A staff line saved while the bot was busy."),
+        "{now}"
+    );
+    assert_eq!(cell(&now, OTHER, "Q1"), "Concerns: staff in the race");
+    assert_eq!(cell(&now, KR2, "Q4"), "Complete");
+    // The staff's cell reached the store and then the other pages.
+    assert_eq!(status_of(&s, OTHER, "Q1"), "concerns");
+    let after = sync(&s, &[], 0);
+    assert_eq!(n(&after, "conflicts"), 0, "{after}");
+    for q in QUARTERS {
+        assert_eq!(
+            cell(&raw(&title(&s, q)), OTHER, "Q1"),
+            "Concerns: staff in the race",
+            "{q}"
+        );
+    }
+    assert_eq!(n(&sync(&s, &[], 0), "edits"), 0);
+}
+
+#[test]
+fn a_staff_save_of_the_same_cell_between_read_and_write_is_held() {
+    let s = synced("sync-race-same");
+    let q1 = title(&s, "Q1");
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let (code, stats) = sync_with_save_in_between(&s, || {
+        staff_save(
+            &q1,
+            &with_cell(&raw(&q1), KR2, "Q4", "Paused: staff in the race"),
+        );
+    });
+    assert_eq!(code, Some(3), "{stats}");
+    assert!(n(&stats, "conflicts") >= 1, "{stats}");
+    // The person's text stands; the tracker keeps its value until someone decides.
+    assert_eq!(cell(&raw(&q1), KR2, "Q4"), "Paused: staff in the race");
+    assert_eq!(status_of(&s, KR2, "Q4"), "complete");
+}
+
+#[test]
+fn a_blanked_page_is_refused_and_left_alone() {
+    let s = synced("sync-blank");
+    let before = s.export(&[]);
+    let q2 = title(&s, "Q2");
+    staff_save(&q2, "Blanked by a vandal.");
+    let blank_rev = latest_revid(&q2);
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let stats = sync(&s, &[], 3);
+    let refused = stats["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{stats}");
+    assert_eq!(refused[0]["page"], q2.as_str());
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no objectives"),
+        "{stats}"
+    );
+    // Nothing from it reached the store (only the tracker's own edit differs).
+    let now = s.export(&[]);
+    assert_eq!(
+        find_kr(&now, KR2).unwrap()["quarters"]["Q4"]["status"],
+        "complete"
+    );
+    assert_eq!(without(&now, KR2), without(&before, KR2));
+    // The bot did not touch the page; the other pages got the tracker edit.
+    assert!(bot_edits_since(&q2, blank_rev).is_empty());
+    assert_eq!(raw(&q2), "Blanked by a vandal.");
+    assert_eq!(n(&stats, "edits"), 4, "Q1, Q3, Q4, overview: {stats}");
+}
+
+#[test]
+fn dry_run_sync_shows_diffs_and_store_changes_and_writes_nothing() {
+    let s = synced("sync-dry");
+    let q3 = title(&s, "Q3");
+    staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q3", "Concerns: dry"));
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let store_before = s.export(&[]);
+    let revs_before: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    let out = s.run(&["sync", "--dry-run"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    // The store change the pull would make, and the diffs the push would save.
+    assert!(
+        out.stdout
+            .contains("quarters.Q3.status: \"on-track\" → \"concerns\"")
+            || out.stdout.contains("quarters.Q3.status:"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("would edit"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("+| data-goalsbot-quarter=\"Q4\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("+| data-goalsbot-quarter=\"Q3\" style="),
+        "the pulled cell on the other pages: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("dry run (nothing written)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(s.export(&[]), store_before);
+    let revs_after: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    assert_eq!(revs_before, revs_after);
+    // The real run does what the dry run said.
+    let real = sync(&s, &[], 0);
+    assert_eq!(n(&real, "edits"), 5, "{real}");
+}
+
+/// Kills `sync` where `point` pauses it.
+fn kill_at(s: &Setup, point: &str) {
+    let mut cmd = s.cmd(&["sync"]);
+    cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let hit = line.contains(&format!("goalsbot-fault: paused at {point}"));
+        seen.push(line);
+        if hit {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return;
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("sync ended ({status}) without reaching {point}: {seen:#?}");
+}
+
+#[test]
+fn a_sync_killed_anywhere_converges_on_rerun_without_duplicate_edits() {
+    // Inside the pull's store write, before a save, right after a save (before
+    // the bot learned its new revision), and after the last quarter page.
+    for point in [
+        "store.apply:1",
+        "push.before-save:2",
+        "push.after-save:1",
+        "push.after-save:4",
+    ] {
+        let s = synced(&format!("sync-kill-{}", point.replace([':', '.'], "-")));
+        let q3 = title(&s, "Q3");
+        staff_save(
+            &q3,
+            &with_cell(&raw(&q3), KR2, "Q3", "Concerns: before the kill"),
+        );
+        s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+        let marks: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+        kill_at(&s, point);
+        let rerun = sync(&s, &[], 0);
+        eprintln!("{point}: rerun {rerun}");
+        // The state of an uninterrupted run…
+        assert_eq!(status_of(&s, KR2, "Q3"), "concerns", "{point}");
+        assert_eq!(status_of(&s, KR2, "Q4"), "complete", "{point}");
+        for q in QUARTERS {
+            let text = raw(&title(&s, q));
+            assert_eq!(cell(&text, KR2, "Q4"), "Complete", "{point} {q}");
+            assert_eq!(
+                cell(&text, KR2, "Q3"),
+                "Concerns: before the kill",
+                "{point} {q}"
+            );
+        }
+        // …with one bot edit per page that needed one, never two.
+        for (t, mark) in pages(&s).iter().zip(&marks) {
+            let edits = bot_edits_since(t, *mark);
+            assert_eq!(edits.len(), 1, "{point}: {t}: {edits:#?}");
+        }
+        let quiet = sync(&s, &[], 0);
+        assert_eq!(
+            (n(&quiet, "edits"), n(&quiet, "html_fetches")),
+            (0, 0),
+            "{point}: {quiet}"
+        );
+    }
+}
