@@ -41,7 +41,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             fiscal_years,
             pages,
         } => {
-            crate::push::require_credentials(&creds, "push")?;
+            if !cli.dry_run {
+                // A dry run only reads: anonymous reads are enough.
+                crate::push::require_credentials(&creds, "push")?;
+            }
             let (store, wiki, run_id) = connect_both(config, &creds).await?;
             let ctx = crate::push::PushContext {
                 config,
@@ -59,7 +62,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(report.exit_code())
         }
         Command::Sync { fiscal_years, json } => {
-            crate::push::require_credentials(&creds, "sync")?;
+            if !cli.dry_run {
+                // A dry run only reads: anonymous reads are enough.
+                crate::push::require_credentials(&creds, "sync")?;
+            }
             let (store, wiki, run_id) = connect_both(config, &creds).await?;
             let span = tracing::info_span!("run", run_id = %run_id);
             let _guard = span.enter();

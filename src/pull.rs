@@ -297,19 +297,32 @@ pub async fn pull_revisions(
         dry_run,
         ..Report::default()
     };
+    // A dry run merges each page onto what the pages before it would have written.
+    let mut dry_fields: std::collections::BTreeMap<FiscalYear, Fields> = Default::default();
     for (target, rev) in targets.iter().zip(revisions) {
         progress.set_message(target.title.clone());
+        let dry = if dry_run && rev.latest.is_some() {
+            if !dry_fields.contains_key(&target.fiscal_year) {
+                let f = store.load_fields(&target.fiscal_year).await?;
+                dry_fields.insert(target.fiscal_year.clone(), f);
+            }
+            dry_fields.get_mut(&target.fiscal_year)
+        } else {
+            None
+        };
         let outcome = match rev.latest {
             None => Outcome::Missing,
-            Some(latest) => match pull_page(wiki, store, target, &rev.title, &latest, opts).await {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::error!(page = %target.title, "pull failed: {e:#}");
-                    Outcome::Failed {
-                        error: format!("{e:#}"),
+            Some(latest) => {
+                match pull_page_onto(wiki, store, target, &rev.title, &latest, opts, dry).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::error!(page = %target.title, "pull failed: {e:#}");
+                        Outcome::Failed {
+                            error: format!("{e:#}"),
+                        }
                     }
                 }
-            },
+            }
         };
         tracing::info!(page = %target.title, outcome = ?outcome_kind(&outcome), "page done");
         report.pages.push((target.clone(), outcome));
@@ -339,6 +352,20 @@ pub async fn pull_page(
     latest: &crate::wiki::RevisionInfo,
     opts: &Options<'_>,
 ) -> Result<Outcome> {
+    pull_page_onto(wiki, store, target, resolved_title, latest, opts, None).await
+}
+
+/// [`pull_page`]; in a dry run, merged onto `dry_fields` (the year as the
+/// dry run's earlier pages left it), which take the planned changes.
+async fn pull_page_onto(
+    wiki: &Wiki,
+    store: &Store,
+    target: &Target,
+    resolved_title: &str,
+    latest: &crate::wiki::RevisionInfo,
+    opts: &Options<'_>,
+    dry_fields: Option<&mut Fields>,
+) -> Result<Outcome> {
     let Options {
         run_id,
         dry_run,
@@ -361,7 +388,10 @@ pub async fn pull_page(
         objectives: parsed.objectives,
     };
     // Blanking and vandalism must not empty the tracker: the merge refuses the page whole.
-    let current = store.load_fields(&target.fiscal_year).await?;
+    let current = match &dry_fields {
+        Some(f) => (*f).clone(),
+        None => store.load_fields(&target.fiscal_year).await?,
+    };
     let pending: Vec<PendingConflict> = store
         .conflicts(false)
         .await?
@@ -437,6 +467,9 @@ pub async fn pull_page(
         .collect();
     for c in &described {
         tracing::warn!(page = %target.title, "conflict held for a person: {c}");
+    }
+    if let Some(f) = dry_fields {
+        fields::apply(f, &plan.changes);
     }
     let (applied, planned, dry) = if dry_run {
         let dry = DryMerge {

@@ -307,13 +307,11 @@ fn stats(
             push::Outcome::Edited { .. } | push::Outcome::WouldEdit { .. } => {
                 changed.insert(title.clone());
             }
-            push::Outcome::Refused { reason } => {
-                if !refused.iter().any(|r| &r.page == title) {
-                    refused.push(Refused {
-                        page: title.clone(),
-                        reason: reason.clone(),
-                    });
-                }
+            push::Outcome::Refused { reason } if !refused.iter().any(|r| &r.page == title) => {
+                refused.push(Refused {
+                    page: title.clone(),
+                    reason: reason.clone(),
+                });
             }
             push::Outcome::Failed { error } => refused.push(Refused {
                 page: title.clone(),

@@ -601,3 +601,30 @@ fn a_sync_killed_anywhere_converges_on_rerun_without_duplicate_edits() {
         );
     }
 }
+
+#[test]
+fn sync_needs_a_login_except_for_a_dry_run() {
+    let s = Setup::new("sync-anon", None);
+    let anonymous = |args: &[&str]| {
+        let mut cmd = s.cmd(args);
+        cmd.env_remove("GOALSBOT_USERNAME")
+            .env_remove("GOALSBOT_PASSWORD")
+            .env("HOME", s.dir.path());
+        crate::support::run(cmd)
+    };
+    let out = anonymous(&["sync"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("GOALSBOT_USERNAME"), "{}", out.stderr);
+    let marks: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    let out = anonymous(&["sync", "--dry-run"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("would edit"), "{}", out.stdout);
+    let after: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    assert_eq!(marks, after);
+    assert!(
+        s.export(&[])["fiscal_years"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "a dry run stored nothing"
+    );
+}

@@ -5,7 +5,7 @@ pub mod wiki;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use wiki::{test_wiki, TestWiki};
@@ -142,32 +142,45 @@ pub fn goalsbot(workdir: &Path) -> Command {
 }
 
 /// Runs a command to its end, killing it (and failing the test) after `limit`.
+///
+/// Its output is read while it runs: a command that prints more than a pipe
+/// holds (a dry run's diffs) would otherwise block forever on a full pipe.
 pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Run {
+    use std::io::Read;
     let started = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start goalsbot");
-    loop {
-        if child.try_wait().expect("wait for goalsbot").is_some() {
-            break;
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for goalsbot") {
+            break status;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("collect output");
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
             panic!(
                 "goalsbot did not finish within {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&err)
             );
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("collect output");
+    };
+    let (stdout, stderr) = (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    );
     Run {
         code: status.code(),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
