@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod doctor;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod pull;
 pub mod push;
 pub mod records;
 pub mod render;
+pub mod runlog;
 pub mod store;
 pub mod sync;
 pub mod tracker;

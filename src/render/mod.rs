@@ -26,12 +26,16 @@ pub const STATUS_TABLE: &str = "status_table.wiki.j2";
 pub const OVERVIEW: &str = "overview.wiki.j2";
 /// A whole new quarter page.
 pub const NEW_QUARTER: &str = "new_quarter.wiki.j2";
+/// A reply under an on-wiki request (`crate::command`).
+pub const REPLY: &str = "reply.wiki.j2";
+/// The bot status page (`crate::runlog`).
+pub const STATUS_PAGE: &str = "status_page.wiki.j2";
 
 /// The region name of the overview on `{prefix}/{FY}` (see [`splice_region`]).
 pub const OVERVIEW_REGION: &str = "overview";
 
 /// Every template the renderer uses, with its built-in source.
-pub const TEMPLATES: [(&str, &str); 3] = [
+pub const TEMPLATES: [(&str, &str); 5] = [
     (
         STATUS_TABLE,
         include_str!("../../wikitext_templates/status_table.wiki.j2"),
@@ -43,6 +47,14 @@ pub const TEMPLATES: [(&str, &str); 3] = [
     (
         NEW_QUARTER,
         include_str!("../../wikitext_templates/new_quarter.wiki.j2"),
+    ),
+    (
+        REPLY,
+        include_str!("../../wikitext_templates/reply.wiki.j2"),
+    ),
+    (
+        STATUS_PAGE,
+        include_str!("../../wikitext_templates/status_page.wiki.j2"),
     ),
 ];
 
@@ -136,7 +148,17 @@ impl Renderer {
         Ok(Renderer { env, origins })
     }
 
-    fn render<S: Serialize>(&self, name: &'static str, view: &S) -> Result<String, RenderError> {
+    /// The renderer with the built-in templates only.
+    pub fn builtin() -> &'static Renderer {
+        &DEFAULT
+    }
+
+    /// Renders template `name` with `view` (for the views of other modules).
+    pub(crate) fn render<S: Serialize>(
+        &self,
+        name: &'static str,
+        view: &S,
+    ) -> Result<String, RenderError> {
         let origin_of = |e: &minijinja::Error| {
             let n = e.name().unwrap_or(name);
             self.origins

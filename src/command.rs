@@ -1,0 +1,926 @@
+//! Requests on the command page (`commands.md`): finding them, who may ask, the emergency stop, rate limits and replies.
+//!
+//! Pure: wikitext and times in, requests, decisions and wikitext out. The
+//! `watch` loop fetches the pages and revisions, decides with these
+//! functions and saves what they return.
+//!
+//! # Requests
+//!
+//! A request is a `{{goalsbot|ACTION}}` or `{{goalsbot|ACTION|SCOPE}}`
+//! template that MediaWiki would expand: the name may start with `G` or
+//! `g`, may carry `Template:`, and underscores and spaces around it do not
+//! matter. Text that MediaWiki shows literally is never read: HTML comments
+//! and the bodies of `<nowiki>`, `<pre>`, `<syntaxhighlight>`, `<source>`,
+//! `<math>` and `<templatedata>`. That is how the page's documentation and the
+//! bot's own replies (which show the syntax inside `<nowiki>`) stay inert.
+//! As in MediaWiki, an opening tag without its closing tag hides nothing,
+//! while an unclosed `<!--` hides the rest of the page.
+//!
+//! Sections are cut at headings of level 1 or 2 (`== Sync please ==`);
+//! deeper headings belong to the section above them. Section 0 is the text
+//! before the first heading (heading `""`), as in MediaWiki's numbering.
+//!
+//! # The allow-list page
+//!
+//! [`parse_allowlist`] reads one user per line, and only from lines that
+//! cannot be mistaken for prose, so that a sentence on the page never
+//! becomes a user name someone could register:
+//!
+//! ```text
+//! * [[User:Example User]]            a list item opening with a user link
+//! * [[User:Example_User|Ex]] (added 2021)   text after the link is ignored
+//! # {{user|Example User}}           or with {{user|…}} / {{u|…}}
+//! * Example User                    a list item that is just a name
+//! [[User:Example User]]             a line that is only a link or {{user|…}}
+//! ```
+//!
+//! List items start with `*` or `#` (any depth). HTML comments and
+//! `<nowiki>` are ignored. Names are normalised as MediaWiki does (underscores
+//! become spaces, runs of spaces one, first letter upper case); names
+//! MediaWiki would not allow (`#<>[]|{}/`) are dropped.
+//!
+//! # The shutoff page
+//!
+//! The bot acts only while the shutoff page holds exactly `run` (surrounding
+//! whitespace aside; `Run` or `run please` stop it). A missing page stops it
+//! too: it "holds anything but run" and failing safe is the point of an
+//! emergency stop; `doctor` and the watch loop say so, and the operator
+//! creates the page with `run`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Duration, Utc};
+use regex::Regex;
+use serde::Serialize;
+
+use crate::records::{FiscalYear, Quarter};
+use crate::render::{escape, RenderError, Renderer, REPLY};
+use crate::runlog::{self, RunSummary};
+
+/// What a request asks the bot to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Pull, then push.
+    Sync,
+    /// Wiki → store.
+    Pull,
+    /// Store → wiki.
+    Push,
+    /// Create a quarter page from the store.
+    NewQuarter,
+}
+
+impl Action {
+    /// All actions, in the order the documentation lists them.
+    pub const ALL: [Action; 4] = [Action::Sync, Action::Pull, Action::Push, Action::NewQuarter];
+
+    /// The spelling in a request: `sync`, `pull`, `push`, `new-quarter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Sync => "sync",
+            Action::Pull => "pull",
+            Action::Push => "push",
+            Action::NewQuarter => "new-quarter",
+        }
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+
+    /// Case does not matter (`Sync` is `sync`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown action {}; the actions are sync, pull, push and new-quarter",
+                    quote(s)
+                )
+            })
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which pages a request covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every tracked page (no scope given).
+    All,
+    /// One fiscal year's pages.
+    Year(FiscalYear),
+    /// One quarter page.
+    Quarter(FiscalYear, Quarter),
+}
+
+impl Scope {
+    /// The fiscal year, if the scope names one.
+    pub fn fiscal_year(&self) -> Option<&FiscalYear> {
+        match self {
+            Scope::All => None,
+            Scope::Year(fy) | Scope::Quarter(fy, _) => Some(fy),
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    /// `2020-21` (any spelling [`FiscalYear`] reads) or `2020-21 Q3`; empty
+    /// text is an error, not [`Scope::All`] (`{{goalsbot|sync|}}` is more
+    /// likely a slip than a wish to sync everything).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err("the scope after the second | is empty; leave out that | to cover every page, or write a fiscal year such as 2020-21".into());
+        }
+        let bad = || {
+            format!(
+                "cannot read the scope {}; write a fiscal year such as 2020-21 or a quarter such as 2020-21 Q3",
+                quote(s)
+            )
+        };
+        if let Some((fy, q)) = t.rsplit_once(char::is_whitespace) {
+            if q.starts_with(['Q', 'q']) {
+                let q: Quarter = q.parse().map_err(|_| bad())?;
+                let fy: FiscalYear = fy.parse().map_err(|_| bad())?;
+                return Ok(Scope::Quarter(fy, q));
+            }
+        }
+        t.parse().map(Scope::Year).map_err(|_| bad())
+    }
+}
+
+impl fmt::Display for Scope {
+    /// `all`, `2020-21`, `2020-21 Q3`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::All => f.write_str("all"),
+            Scope::Year(fy) => write!(f, "{fy}"),
+            Scope::Quarter(fy, q) => write!(f, "{fy} {q}"),
+        }
+    }
+}
+
+/// The plain-text command a parsed request stands for: `sync`,
+/// `push 2020-21 Q3` (as [`RunSummary::command`] holds it).
+pub fn command_text(action: Action, scope: &Scope) -> String {
+    match scope {
+        Scope::All => action.as_str().to_string(),
+        scope => format!("{action} {scope}"),
+    }
+}
+
+/// One request template found on the command page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// 0-based index of its section (0: before the first heading).
+    pub section: usize,
+    /// The section's heading text, trimmed (`""` for section 0).
+    pub heading: String,
+    /// The template exactly as written, braces included.
+    pub template: String,
+    /// The action and scope, or why the request cannot be read (plain
+    /// text, escaped when replied).
+    pub parsed: Result<(Action, Scope), String>,
+}
+
+/// Every request in `wikitext`, in page order (see the module doc for what
+/// counts as one).
+pub fn find_requests(wikitext: &str) -> Vec<Request> {
+    scan(wikitext)
+        .found
+        .into_iter()
+        .map(|f| f.request)
+        .collect()
+}
+
+/// The requests of `current` that `parent` (the revision before) did not
+/// have: the ones added by the revision's author.
+///
+/// Requests are compared as a multiset of (heading, template), so an edit
+/// elsewhere, a moved or archived section, or a reply added does not bring
+/// old requests back, while the same request asked again in a new section
+/// is new. A request whose section already holds a bot reply for it (at
+/// least as many reply markers as requests up to and including it) is not
+/// new either: renaming the heading of an answered request does not run it
+/// again.
+pub fn added_requests(parent: &str, current: &str) -> Vec<Request> {
+    let mut before: HashMap<(String, String), usize> = HashMap::new();
+    for r in find_requests(parent) {
+        *before.entry((r.heading, r.template)).or_default() += 1;
+    }
+    let scanned = scan(current);
+    let mut added = Vec::new();
+    for f in scanned.found.iter() {
+        let key = (f.request.heading.clone(), f.request.template.clone());
+        match before.get_mut(&key) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ if scanned.answered_in_place(current, f) => {}
+            _ => added.push(f.request.clone()),
+        }
+    }
+    added
+}
+
+/// `wikitext` with `reply` appended at the end of the request's section
+/// (after its last line with text, before the blank lines and the next
+/// heading), on a line of its own; every other byte is kept.
+///
+/// The section is found again by heading and template, so sections added or
+/// removed since do not matter. When the same request stands in several
+/// sections of that heading, the first one without a reply gets it.
+/// `None` when the section or the request is gone.
+pub fn insert_reply(wikitext: &str, req: &Request, reply: &str) -> Option<String> {
+    let scanned = scan(wikitext);
+    let candidates: Vec<&Found> = scanned
+        .found
+        .iter()
+        .filter(|f| f.request.heading == req.heading && f.request.template == req.template)
+        .collect();
+    let chosen = candidates
+        .iter()
+        .find(|f| !scanned.answered_in_place(wikitext, f))
+        .or(candidates.last())?;
+    let section = &scanned.sections[chosen.request.section];
+    let body = &wikitext[section.range.clone()];
+    // After the end of the last line that holds anything but whitespace.
+    let at = match body.rfind(|c: char| !c.is_whitespace()) {
+        Some(i) => {
+            let rest = &body[i..];
+            section.range.start + i + rest.find('\n').unwrap_or(rest.len())
+        }
+        None => section.range.end,
+    };
+    let mut out = String::with_capacity(wikitext.len() + reply.len() + 1);
+    out.push_str(&wikitext[..at]);
+    if at > 0 && !wikitext[..at].ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(reply.trim_end_matches(['\n', '\r']));
+    if at < wikitext.len() && !wikitext[at..].starts_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&wikitext[at..]);
+    Some(out)
+}
+
+/// The id of the `index`-th request (0-based) that revision `revid` added:
+/// `r1234-0`. Stable across restarts, so it can key "already answered".
+pub fn request_id(revid: u64, index: usize) -> String {
+    format!("r{revid}-{index}")
+}
+
+/// The invisible marker a reply carries: `<!-- goalsbot-reply: r1234-0 -->`.
+pub fn reply_marker(request_id: &str) -> String {
+    format!("<!-- goalsbot-reply: {} -->", clean_id(request_id))
+}
+
+/// Whether `wikitext` holds the reply to `request_id` (so a bot restarted
+/// after saving a reply does not answer twice).
+pub fn has_reply(wikitext: &str, request_id: &str) -> bool {
+    let id = clean_id(request_id);
+    REPLY_MARKER
+        .captures_iter(wikitext)
+        .any(|c| c.get(1).is_some_and(|m| m.as_str() == id))
+}
+
+/// Characters that may stand in a marker: nothing that could end the comment.
+fn clean_id(id: &str) -> String {
+    id.trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+static REPLY_MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<!--\s*goalsbot-reply:\s*([A-Za-z0-9._:-]+)\s*-->").expect("valid pattern")
+});
+
+// ---------------------------------------------------------------------------
+// Scanning
+
+/// A level-1 or level-2 section: `range` runs from the start of its heading
+/// line (or 0) to the start of the next such heading (or the end).
+#[derive(Debug)]
+struct Section {
+    range: Range<usize>,
+}
+
+#[derive(Debug)]
+struct Found {
+    request: Request,
+    /// Byte range of the template in the text.
+    span: Range<usize>,
+}
+
+#[derive(Debug)]
+struct Scanned {
+    sections: Vec<Section>,
+    found: Vec<Found>,
+}
+
+impl Scanned {
+    /// Whether the section of `f` holds at least as many reply markers as
+    /// it holds requests up to and including `f`.
+    fn answered_in_place(&self, text: &str, f: &Found) -> bool {
+        let range = self.sections[f.request.section].range.clone();
+        let rank = self
+            .found
+            .iter()
+            .filter(|g| g.request.section == f.request.section && g.span.start <= f.span.start)
+            .count();
+        REPLY_MARKER.find_iter(&text[range]).count() >= rank
+    }
+}
+
+static COMMENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<!--.*?(?:-->|$)").expect("valid pattern"));
+
+/// Tags whose body MediaWiki shows (or hands to an extension) without
+/// expanding templates.
+static OPAQUE_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^<(nowiki|pre|syntaxhighlight|source|math|templatedata)(?:\s[^>]*?)?(/?)>")
+        .expect("valid pattern")
+});
+
+/// The byte ranges MediaWiki does not read as markup: comments and the
+/// bodies (tags included) of [`OPAQUE_TAG`]s.
+fn hidden_ranges(text: &str) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while let Some(off) = text[i..].find('<') {
+        let start = i + off;
+        let rest = &text[start..];
+        if let Some(body) = rest.strip_prefix("<!--") {
+            let end = body.find("-->").map_or(text.len(), |e| start + 4 + e + 3);
+            ranges.push(start..end);
+            i = end;
+            continue;
+        }
+        if let Some(c) = OPAQUE_TAG.captures(rest) {
+            let open_end = start + c[0].len();
+            if &c[2] == "/" {
+                ranges.push(start..open_end);
+                i = open_end;
+                continue;
+            }
+            let close = Regex::new(&format!(r"(?i)</{}\s*>", &c[1])).expect("valid pattern");
+            if let Some(m) = close.find(&text[open_end..]) {
+                let end = open_end + m.end();
+                ranges.push(start..end);
+                i = end;
+                continue;
+            }
+            // An opening tag without its close is plain text to MediaWiki.
+        }
+        i = start + 1;
+    }
+    ranges
+}
+
+/// `text` with every hidden byte but newlines turned into a space, so that
+/// offsets and lines stay where they were.
+fn masked(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for r in hidden_ranges(text) {
+        for b in &mut bytes[r] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+    // Hidden ranges start and end at ASCII delimiters, so whole characters
+    // were replaced by ASCII spaces.
+    String::from_utf8(bytes).expect("masking keeps UTF-8 valid")
+}
+
+/// The level and inner byte range (within `line`) of a heading line of
+/// masked text.
+fn heading(line: &str) -> Option<(usize, Range<usize>)> {
+    let t = line.trim_end();
+    if !t.starts_with('=') || !t.ends_with('=') {
+        return None;
+    }
+    let lead = t.len() - t.trim_start_matches('=').len();
+    let trail = t.len() - t.trim_end_matches('=').len();
+    if lead == t.len() {
+        // Only `=`: MediaWiki reads `=====` as a level-2 heading of `=`.
+        let level = ((t.len() - 1) / 2).min(6);
+        return (level > 0).then(|| (level, level..t.len() - level));
+    }
+    let level = lead.min(trail).min(6);
+    Some((level, level..t.len() - level))
+}
+
+fn scan(text: &str) -> Scanned {
+    let masked = masked(text);
+    let mut sections = vec![Section { range: 0..0 }];
+    let mut headings = vec![String::new()];
+    let mut pos = 0;
+    for line in masked.split_inclusive('\n') {
+        if let Some((level, inner)) = heading(line) {
+            if level <= 2 {
+                sections.last_mut().expect("section 0").range.end = pos;
+                sections.push(Section { range: pos..pos });
+                headings.push(text[pos + inner.start..pos + inner.end].trim().to_string());
+            }
+        }
+        pos += line.len();
+    }
+    sections.last_mut().expect("section 0").range.end = text.len();
+
+    let mut found = Vec::new();
+    for span in template_spans(&masked) {
+        let inner = &masked[span.start + 2..span.end - 2];
+        let parts = split_params(inner);
+        let Some(name_match) = template_name(parts[0]) else {
+            continue;
+        };
+        // `{{<nowiki/>goalsbot|…}}` names no template MediaWiki would
+        // expand; a comment in the name is fine (it is removed first).
+        let raw_name = &text[span.start + 2..span.start + 2 + parts[0].len()];
+        if COMMENT.replace_all(raw_name, "").contains('<') {
+            continue;
+        }
+        let section = sections
+            .iter()
+            .rposition(|s| s.range.start <= span.start)
+            .unwrap_or(0);
+        let parsed = match name_match {
+            NameMatch::Exact => parse_params(&parts[1..]),
+            NameMatch::WrongCase => Err(format!(
+                "the template is called goalsbot (only its first letter may be upper case), not {}",
+                quote(parts[0])
+            )),
+        };
+        found.push(Found {
+            request: Request {
+                section,
+                heading: headings[section].clone(),
+                template: text[span.clone()].to_string(),
+                parsed,
+            },
+            span,
+        });
+    }
+    found.sort_by_key(|f| f.span.start);
+    Scanned { sections, found }
+}
+
+/// The byte ranges of every `{{…}}` in masked text, matched innermost first.
+fn template_spans(masked: &str) -> Vec<Range<usize>> {
+    let bytes = masked.as_bytes();
+    let mut open = Vec::new();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'{', b'{') => {
+                open.push(i);
+                i += 2;
+            }
+            (b'}', b'}') => {
+                if let Some(start) = open.pop() {
+                    spans.push(start..i + 2);
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    spans
+}
+
+/// Splits a template's inside at the `|`s that are not inside a nested
+/// template or link.
+fn split_params(inner: &str) -> Vec<&str> {
+    let bytes = inner.as_bytes();
+    let (mut braces, mut brackets) = (0usize, 0usize);
+    let mut parts = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let pair = bytes.get(i..i + 2);
+        match (bytes[i], pair) {
+            (_, Some(b"{{")) => {
+                braces += 1;
+                i += 2;
+                continue;
+            }
+            (_, Some(b"}}")) if braces > 0 => {
+                braces -= 1;
+                i += 2;
+                continue;
+            }
+            (_, Some(b"[[")) => {
+                brackets += 1;
+                i += 2;
+                continue;
+            }
+            (_, Some(b"]]")) if brackets > 0 => {
+                brackets -= 1;
+                i += 2;
+                continue;
+            }
+            (b'|', _) if braces == 0 && brackets == 0 => {
+                parts.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&inner[start..]);
+    parts
+}
+
+enum NameMatch {
+    /// `goalsbot` or `Goalsbot`: the template MediaWiki would expand.
+    Exact,
+    /// `GoalsBot`, `GOALSBOT`: another page to MediaWiki, surely meant as ours.
+    WrongCase,
+}
+
+fn template_name(raw: &str) -> Option<NameMatch> {
+    let name = raw.replace('_', " ");
+    let name = name.trim();
+    let name = match name.split_once(':') {
+        Some((ns, rest)) if ns.trim().eq_ignore_ascii_case("template") => rest.trim(),
+        _ => name,
+    };
+    match name {
+        "goalsbot" | "Goalsbot" => Some(NameMatch::Exact),
+        n if n.eq_ignore_ascii_case("goalsbot") => Some(NameMatch::WrongCase),
+        _ => None,
+    }
+}
+
+fn parse_params(params: &[&str]) -> Result<(Action, Scope), String> {
+    if params.iter().any(|p| p.contains('=')) {
+        return Err(
+            "the parameters have no names; write {{goalsbot|sync|2020-21}}, not action=…".into(),
+        );
+    }
+    let (action, scope) = match params {
+        [] => {
+            return Err("the request names no action; write for example {{goalsbot|sync}}".into())
+        }
+        [a] => (a.trim(), None),
+        [a, s] => (a.trim(), Some(*s)),
+        _ => {
+            return Err(format!(
+                "too many parameters ({}); a request takes an action and at most one scope",
+                params.len()
+            ))
+        }
+    };
+    if action.is_empty() {
+        return Err("the action after the first | is empty; the actions are sync, pull, push and new-quarter".into());
+    }
+    let action: Action = action.parse()?;
+    let scope = match scope {
+        None => Scope::All,
+        Some(s) => s.parse()?,
+    };
+    if action == Action::NewQuarter && !matches!(scope, Scope::Quarter(..)) {
+        return Err(
+            "new-quarter needs a quarter, such as {{goalsbot|new-quarter|2020-21 Q4}}".into(),
+        );
+    }
+    Ok((action, scope))
+}
+
+/// User text quoted for a reason, collapsed and shortened.
+fn quote(s: &str) -> String {
+    const MAX: usize = 40;
+    let s = escape::collapse(s);
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("“{}…”", &s[..i]),
+        None => format!("“{s}”"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Who may ask
+
+/// A user name as MediaWiki stores it: underscores are spaces, runs of
+/// whitespace one space, no whitespace at either end, first letter upper case.
+pub fn normalize_user(name: &str) -> String {
+    let collapsed = escape::collapse(&name.replace('_', " "));
+    let mut chars = collapsed.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Whether MediaWiki could have a user of that (normalised) name.
+fn is_valid_user(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains(['#', '<', '>', '[', ']', '|', '{', '}', '/', '\n'])
+        && !name.contains("~~~")
+}
+
+static USER_LINK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\[\[\s*:?\s*[Uu][Ss][Ee][Rr]\s*:([^\]|]*)(?:\|[^\]]*)?\]\]")
+        .expect("valid pattern")
+});
+static USER_TEMPLATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\{\{\s*(?:[Uu]ser|[Uu])\s*\|\s*(?:1\s*=)?([^|}]*)\}\}").expect("valid pattern")
+});
+
+/// The user names an allow-list page lists (format in the module doc),
+/// normalised, each once, in page order.
+pub fn parse_allowlist(wikitext: &str) -> Vec<String> {
+    let masked = masked(wikitext);
+    let mut names: Vec<String> = Vec::new();
+    for line in masked.lines() {
+        let line = line.trim();
+        let (item, is_list) = match line.strip_prefix(['*', '#']) {
+            Some(rest) => (rest.trim_start_matches(['*', '#', ':']).trim(), true),
+            None => (line, false),
+        };
+        let name = if let Some(c) = USER_LINK.captures(item) {
+            (is_list || c[0].len() == item.len()).then(|| c[1].to_string())
+        } else if let Some(c) = USER_TEMPLATE.captures(item) {
+            (is_list || c[0].len() == item.len()).then(|| c[1].to_string())
+        } else if is_list && !item.contains(['[', ']', '{', '}', '|', '<', '>', '=', ':']) {
+            Some(item.to_string())
+        } else {
+            None
+        };
+        let Some(name) = name.map(|n| normalize_user(&n)) else {
+            continue;
+        };
+        if is_valid_user(&name) && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Whether `user` is one of `allowed`, comparing names as MediaWiki does
+/// (first letter case-insensitive, `_` the same as a space).
+pub fn is_allowed(user: &str, allowed: &[String]) -> bool {
+    let user = normalize_user(user);
+    !user.is_empty() && allowed.iter().any(|a| normalize_user(a) == user)
+}
+
+/// Whether the shutoff page lets the bot act: only when its content,
+/// trimmed, is exactly `run`. A missing page (`None`) stops the bot (see
+/// the module doc).
+pub fn shutoff_allows_running(wikitext: Option<&str>) -> bool {
+    wikitext.is_some_and(|t| t.trim() == "run")
+}
+
+// ---------------------------------------------------------------------------
+// Rate limit
+
+/// How many requests may run per hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests one user may have run in any hour.
+    pub per_user_per_hour: u32,
+    /// Requests all users together may have run in any hour.
+    pub per_hour: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_user_per_hour: 6,
+            per_hour: 20,
+        }
+    }
+}
+
+impl RateLimit {
+    /// `Ok` if `user` may have a request run at `now`, given `history`:
+    /// the (user, time) of the requests run before. Otherwise the seconds
+    /// until the oldest request in the way leaves the hour (at least 1).
+    ///
+    /// A limit of 0 lets nothing run.
+    pub fn check(
+        &self,
+        history: &[(String, DateTime<Utc>)],
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), u64> {
+        let hour = Duration::hours(1);
+        let recent: Vec<&(String, DateTime<Utc>)> =
+            history.iter().filter(|(_, t)| *t > now - hour).collect();
+        let user = normalize_user(user);
+        let mine: Vec<DateTime<Utc>> = recent
+            .iter()
+            .filter(|(u, _)| normalize_user(u) == user)
+            .map(|(_, t)| *t)
+            .collect();
+        let all: Vec<DateTime<Utc>> = recent.iter().map(|(_, t)| *t).collect();
+        let wait = [
+            wait_for(&mine, self.per_user_per_hour, now),
+            wait_for(&all, self.per_hour, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        match wait {
+            Some(secs) => Err(secs),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Seconds until fewer than `limit` of `times` (all within the last hour)
+/// remain in the hour before; `None` if already so.
+fn wait_for(times: &[DateTime<Utc>], limit: u32, now: DateTime<Utc>) -> Option<u64> {
+    let limit = limit as usize;
+    if times.len() < limit {
+        return None;
+    }
+    if limit == 0 {
+        return Some(3600);
+    }
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    // Once this one leaves the hour, limit - 1 remain.
+    let blocking = sorted[sorted.len() - limit];
+    let secs = (blocking + Duration::hours(1) - now).num_seconds();
+    Some(secs.max(1) as u64)
+}
+
+// ---------------------------------------------------------------------------
+// Replies
+
+/// What a reply says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyKind<'a> {
+    /// The request ran (whatever the outcome, failure included).
+    Done {
+        /// What the run did.
+        run: &'a RunSummary,
+        /// The bot status page, linked for conflicts and refused pages.
+        status_page: Option<String>,
+    },
+    /// The requester may not ask; nothing ran.
+    Refused {
+        /// The users allowed (config and allow-list page).
+        allowed: Vec<String>,
+        /// The allow-list page, if configured.
+        allowlist_page: Option<String>,
+    },
+    /// The request cannot be read; nothing ran.
+    Malformed {
+        /// Why, in plain text.
+        reason: String,
+    },
+    /// A run is in progress; nothing new ran.
+    AlreadyRunning {
+        /// The run in progress.
+        run_id: String,
+        /// Where its result will show.
+        status_page: Option<String>,
+    },
+    /// The requester (or everyone) asked too often; nothing ran.
+    RateLimited {
+        /// When they may ask again.
+        retry_after_secs: u64,
+    },
+}
+
+/// The correct syntax, shown in a malformed reply.
+const EXAMPLES: [(&str, &str); 4] = [
+    ("{{goalsbot|sync}}", "pull, then push, every tracked page"),
+    ("{{goalsbot|sync|2020-21}}", "the same for one fiscal year"),
+    ("{{goalsbot|push|2020-21 Q3}}", "push one quarter page"),
+    (
+        "{{goalsbot|new-quarter|2020-21 Q4}}",
+        "create a new quarter page",
+    ),
+];
+
+#[derive(Debug, Serialize)]
+struct ReplyView {
+    marker: String,
+    requester: String,
+    kind: &'static str,
+    run: Option<runlog::RunView>,
+    status_page: Option<String>,
+    allowed: Vec<String>,
+    allowlist_page: Option<String>,
+    reason: Option<String>,
+    examples: Vec<ExampleView>,
+    run_id: Option<String>,
+    retry_after: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ExampleView {
+    syntax: String,
+    meaning: &'static str,
+}
+
+impl ReplyView {
+    fn new(request_id: &str, requester: &str, kind: &ReplyKind<'_>) -> Self {
+        let mut view = ReplyView {
+            marker: reply_marker(request_id),
+            requester: runlog::user_link(requester),
+            kind: "",
+            run: None,
+            status_page: None,
+            allowed: Vec::new(),
+            allowlist_page: None,
+            reason: None,
+            examples: Vec::new(),
+            run_id: None,
+            retry_after: None,
+        };
+        match kind {
+            ReplyKind::Done { run, status_page } => {
+                view.kind = "done";
+                view.run = Some(runlog::RunView::new(run));
+                view.status_page = status_page.as_deref().map(runlog::page_link);
+            }
+            ReplyKind::Refused {
+                allowed,
+                allowlist_page,
+            } => {
+                view.kind = "refused";
+                view.allowed = allowed.iter().map(|u| runlog::user_link(u)).collect();
+                view.allowlist_page = allowlist_page.as_deref().map(runlog::page_link);
+            }
+            ReplyKind::Malformed { reason } => {
+                view.kind = "malformed";
+                view.reason = Some(escape::wikitext(reason));
+                view.examples = EXAMPLES
+                    .iter()
+                    .map(|(syntax, meaning)| ExampleView {
+                        syntax: format!("<code><nowiki>{syntax}</nowiki></code>"),
+                        meaning,
+                    })
+                    .collect();
+            }
+            ReplyKind::AlreadyRunning {
+                run_id,
+                status_page,
+            } => {
+                view.kind = "already-running";
+                view.run_id = Some(escape::wikitext(run_id));
+                view.status_page = status_page.as_deref().map(runlog::page_link);
+            }
+            ReplyKind::RateLimited { retry_after_secs } => {
+                view.kind = "rate-limited";
+                view.retry_after = Some(about_minutes(*retry_after_secs));
+            }
+        }
+        view
+    }
+}
+
+/// `about 1 minute`, `about 12 minutes` (rounded up).
+fn about_minutes(secs: u64) -> String {
+    match secs.div_ceil(60).max(1) {
+        1 => "about 1 minute".to_string(),
+        n => format!("about {n} minutes"),
+    }
+}
+
+impl Renderer {
+    /// The reply to request `request_id` by `requester`: lines indented
+    /// with `:`, signed, carrying [`reply_marker`].
+    pub fn reply(
+        &self,
+        request_id: &str,
+        requester: &str,
+        kind: &ReplyKind<'_>,
+    ) -> Result<String, RenderError> {
+        self.render(REPLY, &ReplyView::new(request_id, requester, kind))
+    }
+}
+
+/// [`Renderer::reply`] with the built-in templates.
+pub fn render_reply(
+    request_id: &str,
+    requester: &str,
+    kind: &ReplyKind<'_>,
+) -> Result<String, RenderError> {
+    Renderer::builtin().reply(request_id, requester, kind)
+}
+
+#[cfg(test)]
+mod tests;
