@@ -77,7 +77,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 dry_run: cli.dry_run,
                 user: creds.username().unwrap_or_default(),
             };
+            let started = Utc::now();
             let report = crate::sync::sync(&ctx, &fiscal_years).await?;
+            if report.stopped.is_none() {
+                let command = command_line();
+                let summary = crate::status::sync_summary(&store, &report, command, None, started)
+                    .await?;
+                if let Err(e) = crate::status::publish(config, &wiki, &store, &summary).await {
+                    tracing::warn!("the run is done, but the status page was not updated: {e:#}");
+                }
+            }
             store.close().await;
             if json {
                 print!("{}", report.to_json());

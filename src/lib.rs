@@ -16,6 +16,7 @@ pub mod push;
 pub mod records;
 pub mod render;
 pub mod runlog;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod tracker;

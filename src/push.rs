@@ -485,11 +485,11 @@ pub fn require_credentials(creds: &Credentials, command: &str) -> Result<(), Usa
 
 /// What a save did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Saved {
+pub(crate) struct Saved {
     /// The new revision.
-    newrevid: u64,
+    pub(crate) newrevid: u64,
     /// The revision it replaced, as the wiki reports it (`None` for a creation).
-    oldrevid: Option<u64>,
+    pub(crate) oldrevid: Option<u64>,
 }
 
 /// Saves `text` to `title` against `baserevid` (None: create only).
@@ -498,7 +498,7 @@ struct Saved {
 /// since when it can; [`Saved::oldrevid`] then differs from `baserevid`, and
 /// the caller must pull the page again (the new revision holds someone
 /// else's change too). When it cannot merge, this fails with [`EditConflict`].
-async fn save(
+pub(crate) async fn save(
     wiki: &Wiki,
     title: &str,
     text: &str,

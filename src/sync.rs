@@ -68,6 +68,8 @@ pub struct Stats {
 /// The result of a sync.
 #[derive(Debug, Clone)]
 pub struct SyncReport {
+    /// Set when the shutoff page stopped the run before it began (nothing was done).
+    pub stopped: Option<String>,
     pub pull: pull::Report,
     pub push: push::Report,
     /// Conflicts pending after the run (in a dry run: those stored plus those it would add).
@@ -108,6 +110,10 @@ impl SyncReport {
     /// The plain summary: what pull and push did per page, the conflicts, then the counters in words.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        if let Some(reason) = &self.stopped {
+            let _ = writeln!(out, "STOPPED run {}: {reason}", self.stats.run_id);
+            return out;
+        }
         let _ = writeln!(out, "== pull (wiki → store)");
         out.push_str(&self.pull.render());
         let _ = writeln!(out, "== push (store → wiki)");
@@ -185,11 +191,31 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         .iter()
         .flat_map(|fy| push::year_titles(config, fy))
         .collect();
-    let revisions = ctx
+    // The shutoff page is checked in the same request as the goals pages.
+    let shutoff = config
+        .commands
+        .shutoff_page
+        .clone()
+        .filter(|p| !p.is_empty());
+    let mut asked = titles.clone();
+    asked.extend(shutoff.iter().cloned());
+    let mut revisions = ctx
         .wiki
-        .latest_revisions(&titles)
+        .latest_revisions(&asked)
         .await
         .context("checking the latest revisions of the goals pages")?;
+    if shutoff.is_some() {
+        let rev = revisions.pop().map(|r| r.latest.map(|l| l.revid));
+        if let Some(reason) =
+            crate::status::shutoff_reason(config, ctx.wiki, ctx.store, rev).await?
+        {
+            if !ctx.dry_run {
+                tracing::warn!("{reason}");
+                return Ok(stopped(ctx, reason, titles.len(), started));
+            }
+            tracing::warn!("{reason} (a dry run goes on: it writes nothing)");
+        }
+    }
     let by_title: BTreeMap<String, crate::wiki::PageRevision> = revisions
         .iter()
         .map(|r| (r.requested.clone(), r.clone()))
@@ -235,11 +261,43 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
     let counts: Counts = ctx.wiki.counters().snapshot();
     let stats = stats(ctx, &titles, &pulled, &pushed, &pending, &counts, started);
     Ok(SyncReport {
+        stopped: None,
         pull: pulled,
         push: pushed,
         pending,
         stats,
     })
+}
+
+/// The report of a sync the shutoff page stopped.
+fn stopped(ctx: &SyncContext<'_>, reason: String, pages: usize, started: Instant) -> SyncReport {
+    let counts = ctx.wiki.counters().snapshot();
+    SyncReport {
+        stopped: Some(reason),
+        pull: pull::Report {
+            run_id: ctx.run_id.to_string(),
+            ..pull::Report::default()
+        },
+        push: push::Report {
+            run_id: ctx.run_id.to_string(),
+            ..push::Report::default()
+        },
+        pending: Vec::new(),
+        stats: Stats {
+            run_id: ctx.run_id.to_string(),
+            pages_checked: pages,
+            pages_changed: 0,
+            html_fetches: counts.html_fetches,
+            api_requests: counts.api_requests,
+            edits: counts.edits,
+            records_changed: 0,
+            conflicts: 0,
+            new_conflicts: 0,
+            refused: Vec::new(),
+            dry_run: ctx.dry_run,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        },
+    }
 }
 
 /// The store as a dry-run pull would have left it.

@@ -113,6 +113,20 @@ pub struct EditConflict {
     pub title: String,
 }
 
+/// A revision with its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageContent {
+    /// The page's title as the wiki writes it.
+    pub title: String,
+    pub revid: u64,
+    /// Who saved it.
+    pub user: String,
+    /// Its wikitext.
+    pub content: String,
+    /// The page's edit protection levels (e.g. `sysop`), when asked for.
+    pub edit_protection: Vec<String>,
+}
+
 /// Who saved a revision, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionInfo {
@@ -203,6 +217,100 @@ impl Wiki {
                 )
             })?
             .with_context(|| format!("wiki API request ({what}) failed"))
+    }
+
+    /// The latest revision of each title with its text and edit protection,
+    /// in one request (titles as asked; `None` for a missing page).
+    pub async fn page_contents(&self, titles: &[String]) -> Result<Vec<Option<PageContent>>> {
+        if titles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let joined = titles.join("|");
+        let v = self
+            .api_get(&[
+                ("action", "query"),
+                ("prop", "revisions|info"),
+                ("inprop", "protection"),
+                ("rvprop", "ids|user|timestamp|content"),
+                ("rvslots", "main"),
+                ("titles", &joined),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .await?;
+        let q = &v["query"];
+        // Titles come back normalised (underscores, first letter): map them back.
+        let mut norm: std::collections::HashMap<String, String> = Default::default();
+        for n in q["normalized"].as_array().into_iter().flatten() {
+            if let (Some(from), Some(to)) = (n["from"].as_str(), n["to"].as_str()) {
+                norm.insert(from.to_string(), to.to_string());
+            }
+        }
+        let pages = q["pages"].as_array().cloned().unwrap_or_default();
+        Ok(titles
+            .iter()
+            .map(|t| {
+                let want = norm.get(t).cloned().unwrap_or_else(|| t.clone());
+                let page = pages.iter().find(|p| p["title"].as_str() == Some(&want))?;
+                let rev = page["revisions"].as_array()?.first()?;
+                Some(PageContent {
+                    title: want.clone(),
+                    revid: rev["revid"].as_u64()?,
+                    user: rev["user"].as_str().unwrap_or("").to_string(),
+                    content: rev["slots"]["main"]["content"].as_str()?.to_string(),
+                    edit_protection: page["protection"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p["type"] == "edit")
+                        .filter_map(|p| p["level"].as_str().map(String::from))
+                        .collect(),
+                })
+            })
+            .collect())
+    }
+
+    /// Revisions of `title` after revision `after` (all from the first when
+    /// `None`), oldest first, with their text: at most 50 per call; the
+    /// flag says whether more follow.
+    pub async fn revisions_after(
+        &self,
+        title: &str,
+        after: Option<u64>,
+    ) -> Result<(Vec<PageContent>, bool)> {
+        let start = after.map(|a| a.to_string());
+        let mut params = vec![
+            ("action", "query"),
+            ("prop", "revisions"),
+            ("rvprop", "ids|user|timestamp|content"),
+            ("rvslots", "main"),
+            ("rvdir", "newer"),
+            ("rvlimit", "50"),
+            ("titles", title),
+            ("format", "json"),
+            ("formatversion", "2"),
+        ];
+        if let Some(s) = &start {
+            params.push(("rvstartid", s));
+        }
+        let v = self.api_get(&params).await?;
+        let page = &v["query"]["pages"][0];
+        let revs: Vec<PageContent> = page["revisions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some(PageContent {
+                    title: page["title"].as_str().unwrap_or(title).to_string(),
+                    revid: r["revid"].as_u64()?,
+                    user: r["user"].as_str().unwrap_or("").to_string(),
+                    content: r["slots"]["main"]["content"].as_str().unwrap_or("").to_string(),
+                    edit_protection: Vec::new(),
+                })
+            })
+            .filter(|r| Some(r.revid) != after)
+            .collect();
+        Ok((revs, v.get("continue").is_some()))
     }
 
     /// Site name, MediaWiki version, and the logged-in user's groups and rights.

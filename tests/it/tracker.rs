@@ -47,6 +47,8 @@ impl Setup {
         for q in quarters {
             pages.push((format!("{prefix}/2020-21 {q}"), page_text(q)));
         }
+        // The emergency stop says run (the bot does nothing without it).
+        pages.push((format!("{prefix}/Shutoff"), "run".to_string()));
         let refs: Vec<(&str, &str)> = pages
             .iter()
             .map(|(t, x)| (t.as_str(), x.as_str()))
@@ -56,7 +58,10 @@ impl Setup {
         let cfg = write_config(
             dir.path(),
             w,
-            &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
+            &format!(
+                "\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n\n\
+                 [commands]\nshutoff_page = \"{prefix}/Shutoff\"\n"
+            ),
         );
         let store_url = store_url
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("store.sqlite").display()));

@@ -1,0 +1,252 @@
+//! After a run: its summary for the store and the bot status page, and the emergency stop before it.
+//!
+//! The status page (`pages.status_page`) is rewritten after every run that
+//! changed something, needs a person or failed. A run with nothing to do
+//! rewrites it only when the page was last written more than a day ago, so
+//! that an hourly no-op sync makes no edit (`sync.md`: a no-op sync makes 0
+//! edits) while the page still shows, within a day, that the bot is alive.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::command::shutoff_allows_running;
+use crate::config::Config;
+use crate::runlog::{self, ConflictLine, EditLink, RefusedPage, RunCounts, RunOutcome, RunSummary};
+use crate::store::{PageCheck, RunEntry, Store, StoredConflict};
+use crate::sync::SyncReport;
+use crate::wiki::Wiki;
+
+/// How long a status page showing a run may stand before a no-op run rewrites it.
+pub const STATUS_REFRESH: Duration = Duration::hours(24);
+
+/// Why the bot must not act, when the shutoff page says so (`commands.md`).
+///
+/// `known` is the shutoff page's latest revision when the caller already
+/// asked for it (a sync's batched revision check): when the store remembers
+/// that revision's text, no request is made. Otherwise its text is fetched
+/// (one API request) and remembered.
+pub async fn shutoff_reason(
+    config: &Config,
+    wiki: &Wiki,
+    store: &Store,
+    known: Option<Option<u64>>,
+) -> Result<Option<String>> {
+    let Some(page) = config.commands.shutoff_page.as_deref().filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let remembered = store.watch_state(page).await?;
+    let text = match (known, remembered) {
+        (Some(None), _) => None,
+        (Some(Some(rev)), Some((r, text))) if r == rev => Some(text),
+        _ => {
+            let got = wiki
+                .page_contents(&[page.to_string()])
+                .await
+                .with_context(|| format!("reading the shutoff page {page:?}"))?;
+            match got.into_iter().next().flatten() {
+                Some(p) => {
+                    store.set_watch_state(page, p.revid, &p.content).await?;
+                    Some(p.content)
+                }
+                None => None,
+            }
+        }
+    };
+    if shutoff_allows_running(text.as_deref()) {
+        return Ok(None);
+    }
+    Ok(Some(match text {
+        None => format!(
+            "the shutoff page [[{page}]] does not exist; the bot acts only while it holds the single word \"run\" (create it with that text to start)"
+        ),
+        Some(t) => {
+            let shown: String = t.trim().chars().take(60).collect();
+            format!(
+                "the shutoff page [[{page}]] says {shown:?}, not \"run\": the bot edits nothing and answers nothing until it says run"
+            )
+        }
+    }))
+}
+
+/// The conflict as the status page lists it.
+pub fn conflict_line(c: &StoredConflict) -> ConflictLine {
+    ConflictLine {
+        id: c.id,
+        record: c.key.record.clone(),
+        field: c.key.field.clone(),
+        page: Some(c.page.clone()),
+        wiki: c.wiki.clone(),
+        store: c.store.clone(),
+        since: c.created_at,
+    }
+}
+
+/// The summary of a sync for the store and the status page.
+pub async fn sync_summary(
+    store: &Store,
+    report: &SyncReport,
+    command: String,
+    requested_by: Option<String>,
+    started: DateTime<Utc>,
+) -> Result<RunSummary> {
+    let s = &report.stats;
+    let counts = RunCounts {
+        pages_checked: s.pages_checked as u64,
+        pages_changed: s.pages_changed as u64,
+        html_fetches: s.html_fetches,
+        api_requests: s.api_requests,
+        edits: s.edits,
+        records_changed: s.records_changed as u64,
+        conflicts: s.conflicts as u64,
+        refused: s.refused.len() as u64,
+    };
+    let outcome = if s.refused.iter().any(|r| r.reason.starts_with("failed")) {
+        RunOutcome::Failed {
+            error: s
+                .refused
+                .iter()
+                .filter(|r| r.reason.starts_with("failed"))
+                .map(|r| format!("{}: {}", r.page, r.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    } else {
+        RunOutcome::from_counts(&counts)
+    };
+    Ok(RunSummary {
+        run_id: s.run_id.clone(),
+        command,
+        requested_by,
+        started,
+        finished: Utc::now(),
+        outcome,
+        counts,
+        edits: edit_links(store, &s.run_id).await?,
+        conflicts: report.pending.iter().map(conflict_line).collect(),
+        refused: s
+            .refused
+            .iter()
+            .map(|r| RefusedPage {
+                title: r.page.clone(),
+                reason: r.reason.clone(),
+            })
+            .collect(),
+        dry_run: s.dry_run,
+    })
+}
+
+/// The edits a run saved, as diff links.
+pub async fn edit_links(store: &Store, run_id: &str) -> Result<Vec<EditLink>> {
+    Ok(store
+        .edits_of_run(run_id)
+        .await?
+        .into_iter()
+        .map(|e| EditLink {
+            title: e.title,
+            oldrevid: e.old_revid,
+            newrevid: e.new_revid,
+        })
+        .collect())
+}
+
+/// A run that failed before it could say more.
+pub fn failed_summary(
+    run_id: &str,
+    command: String,
+    requested_by: Option<String>,
+    started: DateTime<Utc>,
+    error: &anyhow::Error,
+) -> RunSummary {
+    RunSummary {
+        run_id: run_id.to_string(),
+        command,
+        requested_by,
+        started,
+        finished: Utc::now(),
+        outcome: RunOutcome::Failed {
+            error: format!("{error:#}"),
+        },
+        counts: RunCounts::default(),
+        edits: Vec::new(),
+        conflicts: Vec::new(),
+        refused: Vec::new(),
+        dry_run: false,
+    }
+}
+
+/// Records a finished run and rewrites the status page (see the module doc).
+/// Returns the status page's new revision, if it was written. A dry run
+/// records and writes nothing.
+pub async fn publish(
+    config: &Config,
+    wiki: &Wiki,
+    store: &Store,
+    summary: &RunSummary,
+) -> Result<Option<u64>> {
+    if summary.dry_run {
+        return Ok(None);
+    }
+    store
+        .record_run(&RunEntry {
+            run_id: summary.run_id.clone(),
+            command: summary.command.clone(),
+            outcome: summary.outcome.as_str().to_string(),
+            started: summary.started,
+            finished: summary.finished,
+            summary: serde_json::to_value(summary).context("serialising the run summary")?,
+        })
+        .await?;
+    let title = config.pages.status_page();
+    if title.is_empty() {
+        return Ok(None);
+    }
+    let check = store.page_check(&title).await?;
+    let written_at = check
+        .as_ref()
+        .and_then(|c| DateTime::parse_from_rfc3339(&c.fingerprint).ok())
+        .map(|t| t.with_timezone(&Utc));
+    if summary.outcome == RunOutcome::NothingToDo
+        && written_at.is_some_and(|t| summary.finished - t < STATUS_REFRESH)
+    {
+        return Ok(None);
+    }
+    let pending: Vec<ConflictLine> = store
+        .conflicts(false)
+        .await?
+        .iter()
+        .map(conflict_line)
+        .collect();
+    let recent: Vec<RunSummary> = store
+        .recent_runs(20)
+        .await?
+        .into_iter()
+        .filter_map(|r| serde_json::from_value(r.summary).ok())
+        .collect();
+    let text = runlog::render_status_page(summary, &pending, &recent)?;
+    let latest = wiki
+        .latest_revisions(std::slice::from_ref(&title))
+        .await?
+        .pop()
+        .and_then(|r| r.latest)
+        .map(|l| l.revid);
+    let summary_text = format!(
+        "goalsbot: status after run {} ({})",
+        summary.run_id,
+        summary.outcome.label()
+    );
+    let saved = crate::push::save(wiki, &title, &text, &summary_text, latest)
+        .await
+        .with_context(|| format!("writing the status page {title:?}"))?;
+    store
+        .set_page_check(
+            &title,
+            &PageCheck {
+                revid: saved.newrevid,
+                fingerprint: summary.finished.to_rfc3339(),
+                outcome: "unchanged".into(),
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok(Some(saved.newrevid))
+}

@@ -1,0 +1,571 @@
+//! `goalsbot watch`: serves the requests staff write on the command page (`commands.md`).
+//!
+//! One poll is one API request while nothing happens: the latest revisions
+//! (with text and protection) of the command page, the shutoff page and the
+//! allow-list page. When the command page has new revisions, they are read
+//! (50 per request) and each request a revision *added* is attributed to
+//! that revision's author — never to a signature in the text.
+//!
+//! Exactly once, also across restarts and crashes: a request found is first
+//! *claimed* in the store (with who asked), and only then is the command
+//! page's watch position moved past its revision; a claimed request is
+//! answered, its reply carries an invisible marker with the request id, and
+//! only then is it marked answered. A watcher killed anywhere finds on
+//! restart the claimed requests it had not answered; one whose reply is
+//! already on the page is marked answered without a second reply, the others
+//! are run and answered.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::command::{
+    self, find_requests, Action, RateLimit, ReplyKind, Request, Scope,
+};
+use crate::config::Config;
+use crate::records::FiscalYear;
+use crate::render::Renderer;
+use crate::runlog::RunSummary;
+use crate::store::{RequestEntry, Store};
+use crate::wiki::{PageContent, Wiki};
+
+/// How many times a reply is saved again after an edit conflict.
+const REPLY_RETRIES: usize = 2;
+
+/// What the watcher needs.
+pub struct WatchContext<'a> {
+    pub config: &'a Config,
+    pub wiki: &'a Wiki,
+    pub store: &'a Store,
+    /// The bot's user name (its own revisions hold no requests).
+    pub user: &'a str,
+    pub rate_limit: RateLimit,
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PollReport {
+    /// Set when the shutoff page stopped the bot (nothing was answered).
+    pub stopped: Option<String>,
+    /// New requests found (and claimed).
+    pub found: usize,
+    /// Requests answered, by id, with what the answer was.
+    pub answered: Vec<(String, String)>,
+    /// Requests found answered already (a reply saved before a restart).
+    pub already_answered: usize,
+}
+
+impl PollReport {
+    /// One line per answered request, then a summary line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(reason) = &self.stopped {
+            out.push_str(&format!("STOPPED: {reason}\n"));
+            return out;
+        }
+        for (id, what) in &self.answered {
+            out.push_str(&format!("answered {id}: {what}\n"));
+        }
+        out.push_str(&format!(
+            "{} new requests, {} answered, {} found answered already\n",
+            self.found,
+            self.answered.len(),
+            self.already_answered
+        ));
+        out
+    }
+}
+
+/// The command page (config `commands.page`, else `{prefix}/Bot requests`).
+pub fn command_page(config: &Config) -> String {
+    config
+        .commands
+        .page
+        .clone()
+        .unwrap_or_else(|| format!("{}/Bot requests", config.pages.prefix))
+}
+
+/// What is stored per request besides its columns: where it was written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Written {
+    heading: String,
+    template: String,
+}
+
+/// One poll: take in new requests, answer every claimed one.
+pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
+    let config = ctx.config;
+    let page = command_page(config);
+    let mut titles = vec![page.clone()];
+    let shutoff = config.commands.shutoff_page.clone().filter(|p| !p.is_empty());
+    let allowlist = config.commands.allowlist_page.clone().filter(|p| !p.is_empty());
+    titles.extend(shutoff.iter().cloned());
+    titles.extend(allowlist.iter().cloned());
+    let mut got = ctx.wiki.page_contents(&titles).await?.into_iter();
+    let command = got.next().flatten();
+    let shutoff_rev = shutoff.as_ref().map(|_| got.next().flatten());
+    let allowlist_rev = allowlist.as_ref().and_then(|_| got.next().flatten());
+    let mut report = PollReport::default();
+
+    if let Some(page) = &shutoff {
+        let text = shutoff_rev.flatten().map(|p| {
+            p.content
+        });
+        if !command::shutoff_allows_running(text.as_deref()) {
+            let reason = crate::status::shutoff_reason(config, ctx.wiki, ctx.store, None)
+                .await?
+                .unwrap_or_else(|| format!("the shutoff page [[{page}]] does not say run"));
+            tracing::warn!("{reason}");
+            report.stopped = Some(reason);
+            return Ok(report);
+        }
+    }
+    let Some(command) = command else {
+        tracing::debug!(page = %page, "the command page does not exist yet: nothing to serve");
+        return Ok(report);
+    };
+
+    report.found = take_in(ctx, &page, &command).await?;
+    let allowed = allowed_users(config, allowlist_rev.as_ref());
+    for req in ctx.store.unanswered_requests().await? {
+        if req.page != page {
+            continue;
+        }
+        match answer(ctx, &page, &req, &allowed).await {
+            Ok(Some(what)) => report.answered.push((req.id.clone(), what)),
+            Ok(None) => report.already_answered += 1,
+            Err(e) => {
+                // Left claimed: the next poll tries again.
+                tracing::error!(request = %req.id, "answering failed: {e:#}");
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Reads the command page's revisions after the watch position, claims the
+/// requests each one added, and moves the position. Returns how many were found.
+async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Result<usize> {
+    let state = ctx.store.watch_state(page).await?;
+    if state.as_ref().is_some_and(|(r, _)| *r == latest.revid) {
+        return Ok(0);
+    }
+    let (mut after, mut parent) = match state {
+        Some((r, text)) => (Some(r), text),
+        None => (None, String::new()),
+    };
+    let bot = command::normalize_user(ctx.user.split('@').next().unwrap_or(ctx.user));
+    let mut found = 0;
+    loop {
+        let (revs, more) = ctx.wiki.revisions_after(page, after).await?;
+        if revs.is_empty() {
+            break;
+        }
+        for rev in revs {
+            let by_bot = !bot.is_empty() && command::normalize_user(&rev.user) == bot;
+            if !by_bot {
+                for (i, req) in command::added_requests(&parent, &rev.content)
+                    .into_iter()
+                    .enumerate()
+                {
+                    let written = Written {
+                        heading: req.heading.clone(),
+                        template: req.template.clone(),
+                    };
+                    let entry = RequestEntry {
+                        id: command::request_id(rev.revid, i),
+                        page: page.to_string(),
+                        revid: rev.revid,
+                        requester: command::normalize_user(&rev.user),
+                        template: serde_json::to_string(&written)?,
+                        state: "claimed".into(),
+                        run_id: None,
+                        claimed_at: Utc::now(),
+                    };
+                    if ctx.store.claim_request(&entry).await? {
+                        tracing::info!(request = %entry.id, user = %entry.requester, "request {}", req.template);
+                        found += 1;
+                    }
+                }
+            }
+            // Claimed first, then the position: a crash in between re-reads
+            // this revision and finds its requests claimed already.
+            ctx.store.set_watch_state(page, rev.revid, &rev.content).await?;
+            after = Some(rev.revid);
+            parent = rev.content;
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// Who may ask: `commands.allowed_users`, plus the allow-list page when it
+/// is protected (an unprotected list anyone could add themselves to is ignored).
+fn allowed_users(config: &Config, allowlist: Option<&PageContent>) -> Vec<String> {
+    let mut allowed: Vec<String> = config
+        .commands
+        .allowed_users
+        .iter()
+        .map(|u| command::normalize_user(u))
+        .collect();
+    if let Some(p) = allowlist {
+        if p.edit_protection.iter().any(|l| l == "sysop" || l == "editprotected") {
+            for u in command::parse_allowlist(&p.content) {
+                if !allowed.contains(&u) {
+                    allowed.push(u);
+                }
+            }
+        } else {
+            tracing::warn!(
+                page = %p.title,
+                "the allow-list page is not protected (edit=sysop); its names are ignored"
+            );
+        }
+    }
+    allowed
+}
+
+/// Runs and answers one claimed request; `None` when its reply was on the page already.
+async fn answer(
+    ctx: &WatchContext<'_>,
+    page: &str,
+    req: &RequestEntry,
+    allowed: &[String],
+) -> Result<Option<String>> {
+    let written: Written = serde_json::from_str(&req.template)
+        .with_context(|| format!("request {}: stored position", req.id))?;
+    let current = current_text(ctx, page).await?;
+    if command::has_reply(&current.content, &req.id) {
+        ctx.store.answer_request(&req.id, None, Utc::now()).await?;
+        return Ok(None);
+    }
+    let parsed = find_requests(&written.template)
+        .into_iter()
+        .next()
+        .map(|r| r.parsed)
+        .unwrap_or_else(|| Err("no {{goalsbot|…}} request found".into()));
+    let request = Request {
+        section: 0,
+        heading: written.heading.clone(),
+        template: written.template.clone(),
+        parsed: parsed.clone(),
+    };
+    let status_page = Some(ctx.config.pages.status_page());
+    let mut summary: Option<RunSummary> = None;
+    let (kind, what) = match parsed {
+        Err(reason) => (ReplyKind::Malformed { reason: reason.clone() }, format!("malformed ({reason})")),
+        Ok(_) if !command::is_allowed(&req.requester, allowed) => (
+            ReplyKind::Refused {
+                allowed: allowed.to_vec(),
+                allowlist_page: ctx.config.commands.allowlist_page.clone(),
+            },
+            format!("refused: {} is not allowed", req.requester),
+        ),
+        Ok((action, scope)) => {
+            let history: Vec<(String, chrono::DateTime<Utc>)> = ctx
+                .store
+                .requests_since(None, Utc::now() - chrono::Duration::hours(1))
+                .await?
+                .into_iter()
+                .filter(|(id, user, _)| id != &req.id && command::is_allowed(user, allowed))
+                .map(|(_, user, t)| (user, t))
+                .collect();
+            match ctx.rate_limit.check(&history, &req.requester, Utc::now()) {
+                Err(secs) => (
+                    ReplyKind::RateLimited {
+                        retry_after_secs: secs,
+                    },
+                    format!("rate limited ({secs} s)"),
+                ),
+                Ok(()) => {
+                    let s = run_action(ctx, action, &scope, &req.requester).await;
+                    let what = format!("{} → {}", command::command_text(action, &scope), s.outcome.label());
+                    summary = Some(s);
+                    (ReplyKind::Done {
+                        run: summary.as_ref().unwrap_or_else(|| unreachable!()),
+                        status_page: status_page.clone(),
+                    }, what)
+                }
+            }
+        }
+    };
+    let renderer = Renderer::with_dir(ctx.config.pages.templates_dir.as_deref())?;
+    let reply = renderer.reply(&req.id, &req.requester, &kind)?;
+    let run_id = summary.as_ref().map(|s| s.run_id.clone());
+    let mut text = current;
+    for attempt in 0..=REPLY_RETRIES {
+        let Some(new) = command::insert_reply(&text.content, &request, &reply) else {
+            tracing::warn!(request = %req.id, "its section is gone from the page; not answered");
+            ctx.store.answer_request(&req.id, None, Utc::now()).await?;
+            return Ok(Some(format!("{what} (section gone, no reply)")));
+        };
+        let edit_summary = format!(
+            "goalsbot: reply to {} ({}){}",
+            req.requester,
+            req.id,
+            run_id.as_deref().map(|r| format!(" [run {r}]")).unwrap_or_default()
+        );
+        match crate::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
+            Ok(saved) => {
+                ctx.store
+                    .answer_request(&req.id, Some(saved.newrevid), Utc::now())
+                    .await?;
+                if let Some(s) = &summary {
+                    if let Err(e) = crate::status::publish(ctx.config, ctx.wiki, ctx.store, s).await {
+                        tracing::warn!("the status page was not updated: {e:#}");
+                    }
+                }
+                return Ok(Some(what));
+            }
+            Err(e) if e.downcast_ref::<crate::wiki::EditConflict>().is_some() => {
+                tracing::warn!(request = %req.id, attempt, "edit conflict on the command page; reading it again");
+                text = current_text(ctx, page).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    anyhow::bail!("the command page kept changing; the reply to {} will be tried again", req.id)
+}
+
+async fn current_text(ctx: &WatchContext<'_>, page: &str) -> Result<PageContent> {
+    ctx.wiki
+        .page_contents(&[page.to_string()])
+        .await?
+        .pop()
+        .flatten()
+        .with_context(|| format!("the command page {page:?} is gone"))
+}
+
+/// Runs a request's action; a failure becomes a failed summary (the reply says so).
+async fn run_action(
+    ctx: &WatchContext<'_>,
+    action: Action,
+    scope: &Scope,
+    requester: &str,
+) -> RunSummary {
+    let run_id = crate::pull::new_run_id(Utc::now());
+    let span = tracing::info_span!("run", run_id = %run_id);
+    let _guard = span.enter();
+    let started = Utc::now();
+    let command = command::command_text(action, scope);
+    let before = ctx.wiki.counters().snapshot();
+    let result = run_action_inner(ctx, action, scope, requester, &run_id, started, &command).await;
+    match result {
+        Ok(mut s) => {
+            let after = ctx.wiki.counters().snapshot();
+            if !matches!(action, Action::Sync) {
+                s.counts.api_requests = after.api_requests - before.api_requests;
+                s.counts.html_fetches = after.html_fetches - before.html_fetches;
+                s.counts.edits = after.edits - before.edits;
+            }
+            s
+        }
+        Err(e) => {
+            tracing::error!("{command} for {requester} failed: {e:#}");
+            crate::status::failed_summary(&run_id, command, Some(requester.to_string()), started, &e)
+        }
+    }
+}
+
+async fn run_action_inner(
+    ctx: &WatchContext<'_>,
+    action: Action,
+    scope: &Scope,
+    requester: &str,
+    run_id: &str,
+    started: chrono::DateTime<Utc>,
+    command: &str,
+) -> Result<RunSummary> {
+    use crate::runlog::{RunCounts, RunOutcome};
+    let config = ctx.config;
+    let fys: Vec<FiscalYear> = scope.fiscal_year().cloned().into_iter().collect();
+    let quarter_page = match scope {
+        Scope::Quarter(fy, q) => Some(config.pages.quarter_page(fy, *q)),
+        _ => None,
+    };
+    let requested_by = Some(requester.to_string());
+    match action {
+        Action::Sync => {
+            let sctx = crate::sync::SyncContext {
+                config,
+                wiki: ctx.wiki,
+                store: ctx.store,
+                run_id,
+                dry_run: false,
+                user: ctx.user,
+            };
+            let before = ctx.wiki.counters().snapshot();
+            let mut report = crate::sync::sync(&sctx, &fys).await?;
+            if let Some(reason) = report.stopped {
+                anyhow::bail!("{reason}");
+            }
+            // The watcher's counters run across polls: this run's share.
+            let s = &mut report.stats;
+            s.api_requests -= before.api_requests;
+            s.html_fetches -= before.html_fetches;
+            s.edits -= before.edits;
+            crate::status::sync_summary(ctx.store, &report, command.to_string(), requested_by, started)
+                .await
+        }
+        Action::Pull => {
+            let pages: Vec<String> = quarter_page.into_iter().collect();
+            let targets = crate::pull::targets(config, &fys, &pages)?;
+            let opts = crate::pull::Options {
+                run_id,
+                dry_run: false,
+                max_removed_share: config.pages.max_removed_share,
+            };
+            let report = crate::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
+            let mut counts = RunCounts {
+                pages_checked: report.pages.len() as u64,
+                ..RunCounts::default()
+            };
+            let mut refused = Vec::new();
+            let mut conflicts = 0;
+            for (t, o) in &report.pages {
+                match o {
+                    crate::pull::Outcome::Pulled { changes, conflicts: c, .. } => {
+                        counts.pages_changed += 1;
+                        counts.records_changed += *changes as u64;
+                        conflicts += c.len() as u64;
+                    }
+                    crate::pull::Outcome::Refused { reason, .. } => refused.push(crate::runlog::RefusedPage {
+                        title: t.title.clone(),
+                        reason: reason.clone(),
+                    }),
+                    crate::pull::Outcome::Failed { error } => anyhow::bail!("{}: {error}", t.title),
+                    _ => {}
+                }
+            }
+            counts.conflicts = conflicts;
+            counts.refused = refused.len() as u64;
+            Ok(RunSummary {
+                run_id: run_id.to_string(),
+                command: command.to_string(),
+                requested_by,
+                started,
+                finished: Utc::now(),
+                outcome: RunOutcome::from_counts(&counts),
+                counts,
+                edits: Vec::new(),
+                conflicts: Vec::new(),
+                refused,
+                dry_run: false,
+            })
+        }
+        Action::Push => {
+            let pctx = crate::push::PushContext {
+                config,
+                wiki: ctx.wiki,
+                store: ctx.store,
+                run_id,
+                dry_run: false,
+                user: ctx.user,
+                revisions: None,
+                overlay: None,
+            };
+            let only: Vec<String> = quarter_page.into_iter().collect();
+            let report = crate::push::push(&pctx, &fys, &only).await?;
+            let mut counts = RunCounts {
+                pages_checked: report.pages.len() as u64,
+                ..RunCounts::default()
+            };
+            let mut refused = Vec::new();
+            for (title, o) in &report.pages {
+                match o {
+                    crate::push::Outcome::Edited { .. } => counts.pages_changed += 1,
+                    crate::push::Outcome::Refused { reason } => refused.push(crate::runlog::RefusedPage {
+                        title: title.clone(),
+                        reason: reason.clone(),
+                    }),
+                    crate::push::Outcome::Failed { error } => anyhow::bail!("{title}: {error}"),
+                    _ => {}
+                }
+            }
+            counts.refused = refused.len() as u64;
+            counts.edits = counts.pages_changed;
+            Ok(RunSummary {
+                run_id: run_id.to_string(),
+                command: command.to_string(),
+                requested_by,
+                started,
+                finished: Utc::now(),
+                outcome: RunOutcome::from_counts(&counts),
+                counts,
+                edits: crate::status::edit_links(ctx.store, run_id).await?,
+                conflicts: Vec::new(),
+                refused,
+                dry_run: false,
+            })
+        }
+        Action::NewQuarter => {
+            let Scope::Quarter(fy, q) = scope else {
+                anyhow::bail!("new-quarter needs a quarter, e.g. {{{{goalsbot|new-quarter|2020-21 Q4}}}}");
+            };
+            crate::push::new_quarter(config, ctx.wiki, ctx.store, fy, *q, run_id, false).await?;
+            let counts = RunCounts {
+                pages_checked: 1,
+                pages_changed: 1,
+                edits: 1,
+                ..RunCounts::default()
+            };
+            Ok(RunSummary {
+                run_id: run_id.to_string(),
+                command: command.to_string(),
+                requested_by,
+                started,
+                finished: Utc::now(),
+                outcome: RunOutcome::Changed,
+                counts,
+                edits: crate::status::edit_links(ctx.store, run_id).await?,
+                conflicts: Vec::new(),
+                refused: Vec::new(),
+                dry_run: false,
+            })
+        }
+    }
+}
+
+/// `watch`: polls until SIGTERM or Ctrl-C (`--once`: one poll).
+pub async fn run(ctx: &WatchContext<'_>, once: bool, interval: Duration) -> Result<PollReport> {
+    if once {
+        return poll(ctx).await;
+    }
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    let mut total = PollReport::default();
+    loop {
+        match poll(ctx).await {
+            Ok(r) => {
+                if !r.answered.is_empty() || r.stopped.is_some() {
+                    print!("{}", r.render());
+                }
+                total.found += r.found;
+                total.answered.extend(r.answered);
+                total.already_answered += r.already_answered;
+            }
+            // A failed poll (wiki or store down) is logged; the next one tries again.
+            Err(e) => tracing::error!("poll failed: {e:#}"),
+        }
+        #[cfg(unix)]
+        let stop = tokio::select! {
+            _ = tokio::time::sleep(interval) => false,
+            _ = term.recv() => true,
+            _ = tokio::signal::ctrl_c() => true,
+        };
+        #[cfg(not(unix))]
+        let stop = tokio::select! {
+            _ = tokio::time::sleep(interval) => false,
+            _ = tokio::signal::ctrl_c() => true,
+        };
+        if stop {
+            tracing::info!("stopping: signal received between polls");
+            return Ok(total);
+        }
+    }
+}
