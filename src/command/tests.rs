@@ -1010,7 +1010,7 @@ mod properties {
                 let text = render_reply("r200-0", &value, kind).unwrap();
                 check_reply(&text);
             }
-            let page = crate::runlog::render_status_page(&summary, &[], &[summary.clone()]).unwrap();
+            let page = crate::runlog::render_status_page(&summary, &[], std::slice::from_ref(&summary)).unwrap();
             prop_assert_eq!(find_requests(&page), vec![]);
             prop_assert!(!masked(&page).contains("~~~"));
         }
