@@ -17,7 +17,8 @@
 //! while an unclosed `<!--` hides the rest of the page.
 //!
 //! Sections are cut at headings of level 1 or 2 (`== Sync please ==`);
-//! deeper headings belong to the section above them. Section 0 is the text
+//! deeper headings belong to the section above them, and a heading line
+//! inside a template's braces cuts nothing. Section 0 is the text
 //! before the first heading (heading `""`), as in MediaWiki's numbering.
 //!
 //! # The allow-list page
@@ -255,13 +256,22 @@ pub fn insert_reply(wikitext: &str, req: &Request, reply: &str) -> Option<String
     let section = &scanned.sections[chosen.request.section];
     let body = &wikitext[section.range.clone()];
     // After the end of the last line that holds anything but whitespace.
-    let at = match body.rfind(|c: char| !c.is_whitespace()) {
+    let mut at = match body.rfind(|c: char| !c.is_whitespace()) {
         Some(i) => {
             let rest = &body[i..];
             section.range.start + i + rest.find('\n').unwrap_or(rest.len())
         }
         None => section.range.end,
     };
+    // An unclosed `<!--` runs to the end of the page: the reply goes before
+    // it, or nobody would see it.
+    if let Some(r) = hidden_ranges(wikitext).into_iter().find(|r| {
+        let hidden = &wikitext[r.clone()];
+        let unclosed = hidden.starts_with("<!--") && !hidden[4..].ends_with("-->");
+        r.start < at && (at < r.end || unclosed)
+    }) {
+        at = r.start;
+    }
     let mut out = String::with_capacity(wikitext.len() + reply.len() + 1);
     out.push_str(&wikitext[..at]);
     if at > 0 && !wikitext[..at].ends_with('\n') {
@@ -381,9 +391,7 @@ fn hidden_ranges(text: &str) -> Vec<Range<usize>> {
                 i = open_end;
                 continue;
             }
-            let close = Regex::new(&format!(r"(?i)</{}\s*>", &c[1])).expect("valid pattern");
-            if let Some(m) = close.find(&text[open_end..]) {
-                let end = open_end + m.end();
+            if let Some(end) = close_tag_end(text, open_end, &c[1]) {
                 ranges.push(start..end);
                 i = end;
                 continue;
@@ -393,6 +401,27 @@ fn hidden_ranges(text: &str) -> Vec<Range<usize>> {
         i = start + 1;
     }
     ranges
+}
+
+/// The end of the first `</name>` (any case, spaces before `>`) from `from`.
+fn close_tag_end(text: &str, from: usize, name: &str) -> Option<usize> {
+    let mut i = from;
+    while let Some(off) = text[i..].find("</") {
+        let after = i + off + 2;
+        let rest = &text[after..];
+        if rest
+            .get(..name.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        {
+            let tail = &rest[name.len()..];
+            let spaces = tail.len() - tail.trim_start().len();
+            if tail[spaces..].starts_with('>') {
+                return Some(after + name.len() + spaces + 1);
+            }
+        }
+        i = after;
+    }
+    None
 }
 
 /// `text` with every hidden byte but newlines turned into a space, so that
@@ -431,12 +460,28 @@ fn heading(line: &str) -> Option<(usize, Range<usize>)> {
 
 fn scan(text: &str) -> Scanned {
     let masked = masked(text);
+    let spans = template_spans(&masked);
+    // A heading inside a template's braces belongs to the template: it
+    // splits no section, so no section boundary cuts a template.
+    let mut outer: Vec<Range<usize>> = Vec::new();
+    let mut by_start = spans.clone();
+    by_start.sort_by_key(|s| s.start);
+    for s in by_start {
+        match outer.last_mut() {
+            Some(last) if s.start < last.end => last.end = last.end.max(s.end),
+            _ => outer.push(s),
+        }
+    }
+    let in_template = |pos: usize| {
+        let i = outer.partition_point(|r| r.start < pos);
+        i > 0 && pos < outer[i - 1].end
+    };
     let mut sections = vec![Section { range: 0..0 }];
     let mut headings = vec![String::new()];
     let mut pos = 0;
     for line in masked.split_inclusive('\n') {
         if let Some((level, inner)) = heading(line) {
-            if level <= 2 {
+            if level <= 2 && !in_template(pos) {
                 sections.last_mut().expect("section 0").range.end = pos;
                 sections.push(Section { range: pos..pos });
                 headings.push(text[pos + inner.start..pos + inner.end].trim().to_string());
@@ -447,7 +492,7 @@ fn scan(text: &str) -> Scanned {
     sections.last_mut().expect("section 0").range.end = text.len();
 
     let mut found = Vec::new();
-    for span in template_spans(&masked) {
+    for span in spans {
         let inner = &masked[span.start + 2..span.end - 2];
         let parts = split_params(inner);
         let Some(name_match) = template_name(parts[0]) else {

@@ -258,6 +258,17 @@ fn headings_follow_mediawiki() {
 }
 
 #[test]
+fn a_heading_inside_braces_cuts_no_section() {
+    // regression (found by proptest): a reply placed before `== H ==` landed
+    // inside the template that spans it.
+    let text = "{{goalsbot|\n== H ==\n}}\n{{goalsbot|sync}}";
+    let found = find_requests(text);
+    assert!(found.iter().all(|r| r.section == 0 && r.heading.is_empty()));
+    let out = insert_reply(text, &found[0], ":R").unwrap();
+    assert_eq!(out, format!("{text}\n:R"));
+}
+
+#[test]
 fn command_text_and_display() {
     assert_eq!(command_text(Action::Sync, &Scope::All), "sync");
     assert_eq!(
@@ -416,6 +427,46 @@ fn the_reply_keeps_the_blank_lines_before_the_next_heading() {
         insert_reply(text, &req, ":R").unwrap(),
         "== A ==\n{{goalsbot|sync}}\n=== more ===\ntext\n:R\n== B ==\n"
     );
+}
+
+#[test]
+fn the_reply_stays_out_of_an_unclosed_comment() {
+    let text = "== A ==\n{{goalsbot|sync}}\n<!-- draft: {{goalsbot|pull}}";
+    let req = request(text, "{{goalsbot|sync}}");
+    assert_eq!(
+        insert_reply(text, &req, ":R").unwrap(),
+        "== A ==\n{{goalsbot|sync}}\n:R\n<!-- draft: {{goalsbot|pull}}"
+    );
+    // Closed comments and tags at the end stay before the reply.
+    for end in ["<!-- note -->", "<nowiki>x</nowiki>", "<pre>\ny\n</pre>"] {
+        let text = format!("== A ==\n{{{{goalsbot|sync}}}}\n{end}");
+        assert_eq!(
+            insert_reply(&text, &req, ":R").unwrap(),
+            format!("{text}\n:R"),
+        );
+    }
+}
+
+#[test]
+fn a_long_page_is_scanned_quickly() {
+    // The page grows by a reply with four nowiki examples per request;
+    // scanning stays linear (no pattern compiled per tag).
+    let malformed = render_reply(
+        "r1-0",
+        "Alice",
+        &ReplyKind::Malformed { reason: "x".into() },
+    )
+    .unwrap();
+    let mut page = String::from("Docs <nowiki>{{goalsbot|sync}}</nowiki>\n");
+    for i in 0..2000 {
+        page.push_str(&format!(
+            "\n== Request {i} ==\n{{{{goalsbot|run}}}}\n{malformed}"
+        ));
+    }
+    let start = std::time::Instant::now();
+    assert_eq!(find_requests(&page).len(), 2000);
+    assert_eq!(added_requests(&page, &page), vec![]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
@@ -873,4 +924,95 @@ fn rate_limit_edges() {
     )];
     assert_eq!(one.check(&edge, "A", now), Err(1));
     assert!(RateLimit::default().per_user_per_hour > 0);
+}
+
+// ---------------------------------------------------------------------------
+// Properties
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Text made of the pieces that matter to the scanner.
+    fn tricky() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("{{"),
+            Just("}}"),
+            Just("{{goalsbot|sync}}"),
+            Just("{{Goalsbot|push|2020-21 Q3}}"),
+            Just("{{goalsbot|"),
+            Just("|"),
+            Just("|}"),
+            Just("~~~~"),
+            Just("<nowiki>"),
+            Just("</nowiki>"),
+            Just("<nowiki/>"),
+            Just("<pre>"),
+            Just("</pre>"),
+            Just("<!--"),
+            Just("-->"),
+            Just("\n"),
+            Just("\n== H ==\n"),
+            Just("\n=== S ===\n"),
+            Just("\n= T =\n"),
+            Just("=="),
+            Just("[["),
+            Just("]]"),
+            Just("<!-- goalsbot-reply: r1-0 -->"),
+            Just(":"),
+            Just("&lt;"),
+            Just("x"),
+            Just(" "),
+            Just("é"),
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn a_reply_changes_nothing_but_its_line(text in tricky()) {
+            const R: &str = ":GOALSBOT-R";
+            let before = find_requests(&text);
+            for req in &before {
+                let out = insert_reply(&text, req, R).expect("the request is on the page");
+                let recovered = ["\n:GOALSBOT-R\n", "\n:GOALSBOT-R", ":GOALSBOT-R\n", R]
+                    .iter()
+                    .any(|form| out.replacen(form, "", 1) == text);
+                prop_assert!(recovered, "{:?} -> {:?}", text, out);
+                prop_assert!(out.lines().any(|l| l == R), "{:?}", out);
+                // The reply is seen (not hidden in a comment or tag) and
+                // moves no request to another section.
+                prop_assert!(masked(&out).lines().any(|l| l == R), "{:?}", out);
+                prop_assert_eq!(&find_requests(&out), &before);
+                prop_assert_eq!(added_requests(&text, &out), vec![]);
+            }
+        }
+
+        #[test]
+        fn hostile_values_never_make_a_request(value in tricky()) {
+            let summary = RunSummary {
+                run_id: value.clone(),
+                command: value.clone(),
+                requested_by: Some(value.clone()),
+                outcome: RunOutcome::Failed { error: value.clone() },
+                edits: vec![EditLink { title: value.clone(), oldrevid: None, newrevid: 3 }],
+                refused: vec![RefusedPage { title: value.clone(), reason: value.clone() }],
+                ..run(RunOutcome::Changed)
+            };
+            let kinds = [
+                ReplyKind::Done { run: &summary, status_page: Some(value.clone()) },
+                ReplyKind::Refused { allowed: vec![value.clone()], allowlist_page: Some(value.clone()) },
+                ReplyKind::Malformed { reason: value.clone() },
+                ReplyKind::AlreadyRunning { run_id: value.clone(), status_page: Some(value.clone()) },
+            ];
+            for kind in &kinds {
+                let text = render_reply("r200-0", &value, kind).unwrap();
+                check_reply(&text);
+            }
+            let page = crate::runlog::render_status_page(&summary, &[], std::slice::from_ref(&summary)).unwrap();
+            prop_assert_eq!(find_requests(&page), vec![]);
+            prop_assert!(!masked(&page).contains("~~~"));
+        }
+    }
 }
