@@ -81,8 +81,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let report = crate::sync::sync(&ctx, &fiscal_years).await?;
             if report.stopped.is_none() {
                 let command = command_line();
-                let summary = crate::status::sync_summary(&store, &report, command, None, started)
-                    .await?;
+                let summary =
+                    crate::status::sync_summary(&store, &report, command, None, started).await?;
                 if let Err(e) = crate::status::publish(config, &wiki, &store, &summary).await {
                     tracing::warn!("the run is done, but the status page was not updated: {e:#}");
                 }
@@ -94,6 +94,38 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{}", report.render());
             }
             Ok(report.exit_code())
+        }
+        Command::Watch { once, interval } => {
+            crate::push::require_credentials(&creds, "watch")?;
+            if cli.dry_run {
+                return Err(UsageError::new(
+                    "watch has no --dry-run: it answers on the wiki; try `sync --dry-run`",
+                )
+                .into());
+            }
+            let (store, wiki, _) = connect_both(config, &creds).await?;
+            let ctx = crate::watch::WatchContext {
+                config,
+                wiki: &wiki,
+                store: &store,
+                user: creds.username().unwrap_or_default(),
+                rate_limit: crate::command::RateLimit {
+                    per_user_per_hour: config.commands.max_requests_per_user_per_hour,
+                    per_hour: config.commands.max_requests_per_hour,
+                },
+            };
+            let every = std::time::Duration::from_secs(
+                interval
+                    .unwrap_or(config.commands.poll_interval_secs)
+                    .max(1),
+            );
+            let report = crate::watch::run(&ctx, once, every).await;
+            store.close().await;
+            let report = report?;
+            if once {
+                print!("{}", report.render());
+            }
+            Ok(ExitCode::Ok)
         }
         Command::Conflicts { all, json } => {
             let store = open_store(config).await?;

@@ -79,6 +79,15 @@ pub enum Command {
         #[arg(long, value_enum)]
         take: crate::store::Take,
     },
+    /// Serve the on-wiki requests on the command page (commands.md).
+    Watch {
+        /// Handle what is pending, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between polls (default: commands.poll_interval_secs, 60).
+        #[arg(long, value_name = "SECS")]
+        interval: Option<u64>,
+    },
     /// Create that quarter page from the store (refused when it exists).
     NewQuarter {
         /// The fiscal year, e.g. 2020-21.

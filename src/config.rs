@@ -172,6 +172,12 @@ pub struct CommandsConfig {
     pub allowed_users: Vec<String>,
     pub allowlist_page: Option<String>,
     pub shutoff_page: Option<String>,
+    /// Requests one user may have run per hour (`watch`).
+    pub max_requests_per_user_per_hour: u32,
+    /// Requests all users together may have run per hour (`watch`).
+    pub max_requests_per_hour: u32,
+    /// Seconds between two polls of `watch` (`--interval` overrides).
+    pub poll_interval_secs: u64,
 }
 
 impl Default for CommandsConfig {
@@ -181,6 +187,9 @@ impl Default for CommandsConfig {
             allowed_users: Vec::new(),
             allowlist_page: None,
             shutoff_page: Some("User:GoalsBot/Shutoff".into()),
+            max_requests_per_user_per_hour: 6,
+            max_requests_per_hour: 20,
+            poll_interval_secs: 60,
         }
     }
 }

@@ -11,7 +11,9 @@
 //!
 //! Points: `store.apply` (after each change inside a store write),
 //! `push.before-save` and `push.after-save` (around each save of a quarter
-//! page; counted by [`reached`]).
+//! page; counted by [`reached`]), `watch.claimed` (before a claimed request
+//! is run) and `watch.replied` (after its reply is saved, before it is
+//! marked answered).
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -20,4 +20,5 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod tracker;
+pub mod watch;
 pub mod wiki;

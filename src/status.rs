@@ -31,7 +31,12 @@ pub async fn shutoff_reason(
     store: &Store,
     known: Option<Option<u64>>,
 ) -> Result<Option<String>> {
-    let Some(page) = config.commands.shutoff_page.as_deref().filter(|p| !p.is_empty()) else {
+    let Some(page) = config
+        .commands
+        .shutoff_page
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    else {
         return Ok(None);
     };
     let remembered = store.watch_state(page).await?;

@@ -21,9 +21,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::command::{
-    self, find_requests, Action, RateLimit, ReplyKind, Request, Scope,
-};
+use crate::command::{self, find_requests, Action, RateLimit, ReplyKind, Request, Scope};
 use crate::config::Config;
 use crate::records::FiscalYear;
 use crate::render::Renderer;
@@ -99,8 +97,16 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
     let config = ctx.config;
     let page = command_page(config);
     let mut titles = vec![page.clone()];
-    let shutoff = config.commands.shutoff_page.clone().filter(|p| !p.is_empty());
-    let allowlist = config.commands.allowlist_page.clone().filter(|p| !p.is_empty());
+    let shutoff = config
+        .commands
+        .shutoff_page
+        .clone()
+        .filter(|p| !p.is_empty());
+    let allowlist = config
+        .commands
+        .allowlist_page
+        .clone()
+        .filter(|p| !p.is_empty());
     titles.extend(shutoff.iter().cloned());
     titles.extend(allowlist.iter().cloned());
     let mut got = ctx.wiki.page_contents(&titles).await?.into_iter();
@@ -110,9 +116,7 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
     let mut report = PollReport::default();
 
     if let Some(page) = &shutoff {
-        let text = shutoff_rev.flatten().map(|p| {
-            p.content
-        });
+        let text = shutoff_rev.flatten().map(|p| p.content);
         if !command::shutoff_allows_running(text.as_deref()) {
             let reason = crate::status::shutoff_reason(config, ctx.wiki, ctx.store, None)
                 .await?
@@ -192,7 +196,9 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
             }
             // Claimed first, then the position: a crash in between re-reads
             // this revision and finds its requests claimed already.
-            ctx.store.set_watch_state(page, rev.revid, &rev.content).await?;
+            ctx.store
+                .set_watch_state(page, rev.revid, &rev.content)
+                .await?;
             after = Some(rev.revid);
             parent = rev.content;
         }
@@ -213,7 +219,10 @@ fn allowed_users(config: &Config, allowlist: Option<&PageContent>) -> Vec<String
         .map(|u| command::normalize_user(u))
         .collect();
     if let Some(p) = allowlist {
-        if p.edit_protection.iter().any(|l| l == "sysop" || l == "editprotected") {
+        if p.edit_protection
+            .iter()
+            .any(|l| l == "sysop" || l == "editprotected")
+        {
             for u in command::parse_allowlist(&p.content) {
                 if !allowed.contains(&u) {
                     allowed.push(u);
@@ -238,6 +247,7 @@ async fn answer(
 ) -> Result<Option<String>> {
     let written: Written = serde_json::from_str(&req.template)
         .with_context(|| format!("request {}: stored position", req.id))?;
+    crate::fault::reached("watch.claimed");
     let current = current_text(ctx, page).await?;
     if command::has_reply(&current.content, &req.id) {
         ctx.store.answer_request(&req.id, None, Utc::now()).await?;
@@ -257,7 +267,12 @@ async fn answer(
     let status_page = Some(ctx.config.pages.status_page());
     let mut summary: Option<RunSummary> = None;
     let (kind, what) = match parsed {
-        Err(reason) => (ReplyKind::Malformed { reason: reason.clone() }, format!("malformed ({reason})")),
+        Err(reason) => (
+            ReplyKind::Malformed {
+                reason: reason.clone(),
+            },
+            format!("malformed ({reason})"),
+        ),
         Ok(_) if !command::is_allowed(&req.requester, allowed) => (
             ReplyKind::Refused {
                 allowed: allowed.to_vec(),
@@ -283,12 +298,19 @@ async fn answer(
                 ),
                 Ok(()) => {
                     let s = run_action(ctx, action, &scope, &req.requester).await;
-                    let what = format!("{} → {}", command::command_text(action, &scope), s.outcome.label());
+                    let what = format!(
+                        "{} → {}",
+                        command::command_text(action, &scope),
+                        s.outcome.label()
+                    );
                     summary = Some(s);
-                    (ReplyKind::Done {
-                        run: summary.as_ref().unwrap_or_else(|| unreachable!()),
-                        status_page: status_page.clone(),
-                    }, what)
+                    (
+                        ReplyKind::Done {
+                            run: summary.as_ref().unwrap_or_else(|| unreachable!()),
+                            status_page: status_page.clone(),
+                        },
+                        what,
+                    )
                 }
             }
         }
@@ -307,15 +329,20 @@ async fn answer(
             "goalsbot: reply to {} ({}){}",
             req.requester,
             req.id,
-            run_id.as_deref().map(|r| format!(" [run {r}]")).unwrap_or_default()
+            run_id
+                .as_deref()
+                .map(|r| format!(" [run {r}]"))
+                .unwrap_or_default()
         );
         match crate::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
             Ok(saved) => {
+                crate::fault::reached("watch.replied");
                 ctx.store
                     .answer_request(&req.id, Some(saved.newrevid), Utc::now())
                     .await?;
                 if let Some(s) = &summary {
-                    if let Err(e) = crate::status::publish(ctx.config, ctx.wiki, ctx.store, s).await {
+                    if let Err(e) = crate::status::publish(ctx.config, ctx.wiki, ctx.store, s).await
+                    {
                         tracing::warn!("the status page was not updated: {e:#}");
                     }
                 }
@@ -328,7 +355,10 @@ async fn answer(
             Err(e) => return Err(e),
         }
     }
-    anyhow::bail!("the command page kept changing; the reply to {} will be tried again", req.id)
+    anyhow::bail!(
+        "the command page kept changing; the reply to {} will be tried again",
+        req.id
+    )
 }
 
 async fn current_text(ctx: &WatchContext<'_>, page: &str) -> Result<PageContent> {
@@ -366,7 +396,13 @@ async fn run_action(
         }
         Err(e) => {
             tracing::error!("{command} for {requester} failed: {e:#}");
-            crate::status::failed_summary(&run_id, command, Some(requester.to_string()), started, &e)
+            crate::status::failed_summary(
+                &run_id,
+                command,
+                Some(requester.to_string()),
+                started,
+                &e,
+            )
         }
     }
 }
@@ -408,8 +444,14 @@ async fn run_action_inner(
             s.api_requests -= before.api_requests;
             s.html_fetches -= before.html_fetches;
             s.edits -= before.edits;
-            crate::status::sync_summary(ctx.store, &report, command.to_string(), requested_by, started)
-                .await
+            crate::status::sync_summary(
+                ctx.store,
+                &report,
+                command.to_string(),
+                requested_by,
+                started,
+            )
+            .await
         }
         Action::Pull => {
             let pages: Vec<String> = quarter_page.into_iter().collect();
@@ -428,15 +470,21 @@ async fn run_action_inner(
             let mut conflicts = 0;
             for (t, o) in &report.pages {
                 match o {
-                    crate::pull::Outcome::Pulled { changes, conflicts: c, .. } => {
+                    crate::pull::Outcome::Pulled {
+                        changes,
+                        conflicts: c,
+                        ..
+                    } => {
                         counts.pages_changed += 1;
                         counts.records_changed += *changes as u64;
                         conflicts += c.len() as u64;
                     }
-                    crate::pull::Outcome::Refused { reason, .. } => refused.push(crate::runlog::RefusedPage {
-                        title: t.title.clone(),
-                        reason: reason.clone(),
-                    }),
+                    crate::pull::Outcome::Refused { reason, .. } => {
+                        refused.push(crate::runlog::RefusedPage {
+                            title: t.title.clone(),
+                            reason: reason.clone(),
+                        })
+                    }
                     crate::pull::Outcome::Failed { error } => anyhow::bail!("{}: {error}", t.title),
                     _ => {}
                 }
@@ -478,10 +526,12 @@ async fn run_action_inner(
             for (title, o) in &report.pages {
                 match o {
                     crate::push::Outcome::Edited { .. } => counts.pages_changed += 1,
-                    crate::push::Outcome::Refused { reason } => refused.push(crate::runlog::RefusedPage {
-                        title: title.clone(),
-                        reason: reason.clone(),
-                    }),
+                    crate::push::Outcome::Refused { reason } => {
+                        refused.push(crate::runlog::RefusedPage {
+                            title: title.clone(),
+                            reason: reason.clone(),
+                        })
+                    }
                     crate::push::Outcome::Failed { error } => anyhow::bail!("{title}: {error}"),
                     _ => {}
                 }
@@ -504,7 +554,9 @@ async fn run_action_inner(
         }
         Action::NewQuarter => {
             let Scope::Quarter(fy, q) = scope else {
-                anyhow::bail!("new-quarter needs a quarter, e.g. {{{{goalsbot|new-quarter|2020-21 Q4}}}}");
+                anyhow::bail!(
+                    "new-quarter needs a quarter, e.g. {{{{goalsbot|new-quarter|2020-21 Q4}}}}"
+                );
             };
             crate::push::new_quarter(config, ctx.wiki, ctx.store, fy, *q, run_id, false).await?;
             let counts = RunCounts {

@@ -304,7 +304,10 @@ impl Wiki {
                     title: page["title"].as_str().unwrap_or(title).to_string(),
                     revid: r["revid"].as_u64()?,
                     user: r["user"].as_str().unwrap_or("").to_string(),
-                    content: r["slots"]["main"]["content"].as_str().unwrap_or("").to_string(),
+                    content: r["slots"]["main"]["content"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
                     edit_protection: Vec::new(),
                 })
             })

@@ -483,14 +483,18 @@ impl Store {
         rows.into_iter().map(request_entry).collect()
     }
 
-    /// When `requester`'s requests since `since` were claimed.
+    /// The requests claimed since `since` (by `requester`, or by anyone):
+    /// `(id, requester, claimed at)`, oldest first.
     pub async fn requests_since(
         &self,
-        requester: &str,
+        requester: Option<&str>,
         since: DateTime<Utc>,
-    ) -> Result<Vec<DateTime<Utc>>> {
-        let rows = dispatch!(self, db => db.requests_since(requester, &timestamp(&since)).await)?;
-        rows.iter().map(|t| parse_timestamp(t)).collect()
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>> {
+        let rows = dispatch!(self, db => db.requests_since(&timestamp(&since)).await)?;
+        rows.into_iter()
+            .filter(|(_, user, _)| requester.is_none_or(|r| r == user))
+            .map(|(id, user, t)| Ok((id, user, parse_timestamp(&t)?)))
+            .collect()
     }
 
     /// The last revision of a watched page whose requests were taken in, with its text.

@@ -800,14 +800,17 @@ impl Mysql {
         .await
     }
 
-    pub(super) async fn requests_since(&self, requester: &str, since: &str) -> Result<Vec<String>> {
+    pub(super) async fn requests_since(
+        &self,
+        since: &str,
+    ) -> Result<Vec<(String, String, String)>> {
         named(
             "requests_since",
-            sqlx::query_scalar(
-                "SELECT CONVERT(claimed_at USING utf8mb4) FROM requests WHERE requester = ? AND claimed_at >= ? \
-                 ORDER BY claimed_at",
+            sqlx::query_as(
+                "SELECT CONVERT(id USING utf8mb4), CONVERT(requester USING utf8mb4), \
+                 CONVERT(claimed_at USING utf8mb4) FROM requests WHERE claimed_at >= ? \
+                 ORDER BY claimed_at, id",
             )
-            .bind(requester)
             .bind(since)
             .fetch_all(&self.pool),
         )

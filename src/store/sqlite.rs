@@ -682,14 +682,16 @@ impl Sqlite {
         .await
     }
 
-    pub(super) async fn requests_since(&self, requester: &str, since: &str) -> Result<Vec<String>> {
+    pub(super) async fn requests_since(
+        &self,
+        since: &str,
+    ) -> Result<Vec<(String, String, String)>> {
         named(
             "requests_since",
-            sqlx::query_scalar(
-                "SELECT claimed_at FROM requests WHERE requester = ? AND claimed_at >= ? \
-                 ORDER BY claimed_at",
+            sqlx::query_as(
+                "SELECT id, requester, claimed_at FROM requests WHERE claimed_at >= ? \
+                 ORDER BY claimed_at, id",
             )
-            .bind(requester)
             .bind(since)
             .fetch_all(&self.pool),
         )

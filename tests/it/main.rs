@@ -10,3 +10,4 @@ mod store;
 mod support;
 mod sync;
 mod tracker;
+mod watch;

@@ -1193,13 +1193,26 @@ async fn push_checks_edits_runs_and_requests_are_remembered(db: Db) {
     );
     assert_eq!(
         store
-            .requests_since("Émile", t("2021-01-02T00:00:00Z"))
+            .requests_since(Some("Émile"), t("2021-01-02T00:00:00Z"))
             .await
             .unwrap(),
-        vec![req.claimed_at]
+        vec![("r42-0".to_string(), "Émile".to_string(), req.claimed_at)]
     );
     assert!(store
-        .requests_since("Émile", t("2021-01-04T00:00:00Z"))
+        .requests_since(Some("Someone Else"), t("2021-01-02T00:00:00Z"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .requests_since(None, t("2021-01-02T00:00:00Z"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .requests_since(None, t("2021-01-04T00:00:00Z"))
         .await
         .unwrap()
         .is_empty());

@@ -9,6 +9,8 @@
 #   wiki.sh load DIR FILE...    save pages from files; a file's name is its title,
 #                               URL-encoded ("/" as %2F, " " as _), ending in .wikitext
 #   wiki.sh user DIR NAME PASS  create a further (non-bot) user
+#   wiki.sh edit DIR USER TITLE save stdin as TITLE, as USER (an existing user)
+#   wiki.sh protect DIR TITLE   protect TITLE: only admins may edit it
 #
 # All wikis share the code in /usr/share/mediawiki (installed by
 # install-mediawiki.sh when missing); each lives only in its DIR.
@@ -98,7 +100,15 @@ user)
   [ $# -eq 3 ] || die "usage: wiki.sh user DIR NAME PASS"
   maint "$(realpath "$1")" createAndPromote "$2" "$3" >/dev/null
   ;;
+edit)
+  [ $# -eq 3 ] || die "usage: wiki.sh edit DIR USER TITLE < TEXT"
+  maint "$(realpath "$1")" edit --user "$2" --summary "edit by $2" "$3" >/dev/null
+  ;;
+protect)
+  [ $# -eq 2 ] || die "usage: wiki.sh protect DIR TITLE"
+  maint "$(realpath "$1")" protect --user Admin --reason "goalsbot test" "$2" >/dev/null
+  ;;
 *)
-  die "usage: wiki.sh create|serve|load|user … (see the top of this file)"
+  die "usage: wiki.sh create|serve|load|user|edit|protect … (see the top of this file)"
   ;;
 esac

@@ -140,6 +140,70 @@ impl TestWiki {
         self.wiki_sh(&["load"], &files);
     }
 
+    /// Creates a (non-bot) user; creating one that exists is fine.
+    pub fn create_user(&self, name: &str, password: &str) {
+        let out = Command::new("bash")
+            .arg(root().join("tests/wiki/wiki.sh"))
+            .args(["user"])
+            .arg(&self.dir)
+            .args([name, password])
+            .output()
+            .expect("run wiki.sh user");
+        // Tests share the wiki: another test may have created the user (even just now).
+        let err = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            out.status.success() || err.contains("exists") || err.contains("already in use"),
+            "wiki.sh user {name}: {err}"
+        );
+    }
+
+    /// Saves `text` as `title`, as the existing user `user` (a real revision by them).
+    pub fn edit_as(&self, user: &str, title: &str, text: &str) {
+        use std::io::Write;
+        let mut child = Command::new("bash")
+            .arg(root().join("tests/wiki/wiki.sh"))
+            .arg("edit")
+            .arg(&self.dir)
+            .args([user, title])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run wiki.sh edit");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "wiki.sh edit {user} {title}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Protects `title`: only admins may edit it.
+    pub fn protect(&self, title: &str) {
+        let out = Command::new("bash")
+            .arg(root().join("tests/wiki/wiki.sh"))
+            .arg("protect")
+            .arg(&self.dir)
+            .arg(title)
+            .output()
+            .expect("run wiki.sh protect");
+        assert!(
+            out.status.success(),
+            "wiki.sh protect {title}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn wiki_sh(&self, args: &[&str], files: &[PathBuf]) {
         let out = Command::new("bash")
             .arg(root().join("tests/wiki/wiki.sh"))

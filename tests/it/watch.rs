@@ -1,0 +1,238 @@
+//! `watch` on the real test wiki, with several wiki users created by the test:
+//! who may ask (from the revision, not the signature), replies, exactly once
+//! across kills, the shutoff page, the status page.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::push::raw;
+use crate::support::test_wiki;
+use crate::tracker::{deck, Setup, QUARTERS};
+
+const KR2: &str = "2020-21/front-line-defenses/kr2";
+const ALICE: &str = "Alice Allowed";
+const CAROL: &str = "Carol Listed";
+const MALLORY: &str = "Mallory Notallowed";
+
+/// A year synced once, a command page with its documentation, an allow-list page.
+fn served(name: &str) -> Setup {
+    let s = Setup::new(name, None);
+    let w = test_wiki();
+    for u in [ALICE, CAROL, MALLORY] {
+        w.create_user(u, "a-long-test-password-1");
+    }
+    let cfg = std::fs::read_to_string(&s.cfg).unwrap().replace(
+        "[commands]\n",
+        &format!(
+            "[commands]\npage = \"{p}/Bot requests\"\nallowed_users = [\"{ALICE}\"]\n\
+             allowlist_page = \"{p}/Allowed\"\n",
+            p = s.prefix
+        ),
+    );
+    std::fs::write(&s.cfg, cfg).unwrap();
+    w.load_pages(&[
+        (
+            &format!("{}/Bot requests", s.prefix),
+            "Ask the bot here: add a section with <nowiki>{{goalsbot|sync}}</nowiki>.\n",
+        ),
+        (
+            &format!("{}/Allowed", s.prefix),
+            &format!("* [[User:{CAROL}]]\n"),
+        ),
+    ]);
+    w.protect(&format!("{}/Allowed", s.prefix));
+    s.ok(&["import", deck().to_str().unwrap()]);
+    s.ok(&["sync"]);
+    s
+}
+
+fn requests_page(s: &Setup) -> String {
+    format!("{}/Bot requests", s.prefix)
+}
+
+/// `user` adds a section to the command page (a revision by them).
+fn ask(s: &Setup, user: &str, heading: &str, body: &str) {
+    let page = requests_page(s);
+    let text = format!("{}\n\n== {heading} ==\n{body}\n", raw(&page));
+    test_wiki().edit_as(user, &page, &text);
+}
+
+fn watch_once(s: &Setup) -> String {
+    s.ok(&["watch", "--once"])
+}
+
+/// The text of the section under `heading`.
+fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+    let start = text
+        .find(&format!("== {heading} =="))
+        .unwrap_or_else(|| panic!("no section {heading}:\n{text}"));
+    let rest = &text[start..];
+    let end = rest[3..].find("\n== ").map(|i| i + 3).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn kr2_q4_everywhere(s: &Setup) -> Vec<bool> {
+    QUARTERS
+        .iter()
+        .map(|q| {
+            let text = raw(&format!("{}/2020-21 {q}", s.prefix));
+            let mut in_row = false;
+            text.lines().any(|l| {
+                if l.starts_with("|-") {
+                    in_row = l.contains(KR2);
+                }
+                in_row && l.contains("data-goalsbot-quarter=\"Q4\"") && l.ends_with("| Complete")
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn requests_are_run_refused_or_corrected_by_who_wrote_them_and_answered_once() {
+    let s = served("watch-story");
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    // Mallory forges Alice's signature: the revision says Mallory wrote it.
+    ask(
+        &s,
+        MALLORY,
+        "Please sync",
+        &format!("{{{{goalsbot|sync}}}} [[User:{ALICE}|{ALICE}]] 10:00, 1 January 2021 (UTC)"),
+    );
+    ask(&s, ALICE, "Sync the year", "{{goalsbot|sync|2020-21}} ~~~~");
+    ask(&s, ALICE, "Typo", "{{goalsbot|snyc}} ~~~~");
+    ask(&s, CAROL, "Pull Q3", "{{goalsbot|pull|2020-21 Q3}} ~~~~");
+
+    let out = watch_once(&s);
+    assert!(out.contains("4 new requests, 4 answered"), "{out}");
+    let page = raw(&requests_page(&s));
+
+    let forged = section(&page, "Please sync");
+    assert!(forged.contains("goalsbot-reply:"), "{forged}");
+    assert!(
+        forged.contains(&format!("[[User:{ALICE}|{ALICE}]]")),
+        "names who may ask: {forged}"
+    );
+    assert!(
+        forged.contains(&format!("{}/Allowed", s.prefix)),
+        "{forged}"
+    );
+    assert!(
+        !forged.contains("Run "),
+        "nothing ran for Mallory: {forged}"
+    );
+
+    let sync = section(&page, "Sync the year");
+    let run_id = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ-[0-9a-f]{4}")
+        .unwrap()
+        .find(sync)
+        .unwrap_or_else(|| panic!("no run id in the reply: {sync}"))
+        .as_str()
+        .to_string();
+    assert!(
+        sync.contains("[[User:GoalsBot"),
+        "signed by the bot: {sync}"
+    );
+    assert!(sync.contains("Special:Diff/"), "diff links: {sync}");
+    assert_eq!(
+        kr2_q4_everywhere(&s),
+        [true; 4],
+        "the tracker change is on every page"
+    );
+
+    let typo = section(&page, "Typo");
+    assert!(
+        typo.contains("<nowiki>{{goalsbot|sync}}</nowiki>"),
+        "shows the syntax: {typo}"
+    );
+    assert!(typo.contains("snyc"), "{typo}");
+
+    let pull = section(&page, "Pull Q3");
+    assert!(
+        pull.contains("goalsbot-reply:") && pull.contains("Run "),
+        "{pull}"
+    );
+
+    // Each request answered exactly once; a second watch answers nothing and edits nothing.
+    assert_eq!(page.matches("goalsbot-reply:").count(), 4, "{page}");
+    let before = raw(&requests_page(&s));
+    let again = watch_once(&s);
+    assert!(again.contains("0 new requests, 0 answered"), "{again}");
+    assert_eq!(raw(&requests_page(&s)), before);
+
+    // The status page says what the last runs did, with the sync's run id.
+    let status = raw(&format!("{}/Bot status", s.prefix));
+    assert!(status.contains("maintained by"), "{status}");
+    assert!(status.contains(&run_id), "{status}");
+}
+
+/// Runs `watch --once` and SIGKILLs it where `point` pauses it.
+fn kill_watch_at(s: &Setup, point: &str) {
+    let mut cmd = s.cmd(&["watch", "--once"]);
+    cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let hit = line.contains(&format!("goalsbot-fault: paused at {point}"));
+        seen.push(line);
+        if hit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("watch ended ({status}) without reaching {point}: {seen:#?}");
+}
+
+#[test]
+fn a_watcher_killed_anywhere_answers_each_request_once_after_restart() {
+    let s = served("watch-kill");
+    for (i, point) in ["watch.claimed:1", "watch.replied:1"].iter().enumerate() {
+        let heading = format!("Push please {i}");
+        ask(&s, ALICE, &heading, "{{goalsbot|push|2020-21}} ~~~~");
+        kill_watch_at(&s, point);
+        let out = watch_once(&s);
+        let page = raw(&requests_page(&s));
+        let sec = section(&page, &heading);
+        assert_eq!(
+            sec.matches("goalsbot-reply:").count(),
+            1,
+            "{point}: {sec}\n{out}"
+        );
+        if point.starts_with("watch.replied") {
+            assert!(out.contains("1 found answered already"), "{point}: {out}");
+        } else {
+            assert!(out.contains("1 answered"), "{point}: {out}");
+        }
+        assert!(watch_once(&s).contains("0 new requests, 0 answered"));
+    }
+}
+
+#[test]
+fn the_shutoff_page_stops_answers_and_edits_until_it_says_run() {
+    let s = served("watch-shutoff");
+    let shutoff = format!("{}/Shutoff", s.prefix);
+    test_wiki().load_pages(&[(&shutoff, "stop: the bot broke the tables")]);
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    ask(&s, ALICE, "Sync now", "{{goalsbot|sync}} ~~~~");
+    let before_page = raw(&requests_page(&s));
+
+    let out = watch_once(&s);
+    assert!(out.contains("STOPPED"), "{out}");
+    assert_eq!(raw(&requests_page(&s)), before_page, "nothing answered");
+    let sync = s.ok(&["sync"]);
+    assert!(sync.contains("STOPPED"), "{sync}");
+    assert_eq!(kr2_q4_everywhere(&s), [false; 4], "nothing edited");
+
+    test_wiki().load_pages(&[(&shutoff, "run")]);
+    let out = watch_once(&s);
+    assert!(out.contains("1 new requests, 1 answered"), "{out}");
+    assert_eq!(kr2_q4_everywhere(&s), [true; 4]);
+    assert_eq!(
+        raw(&requests_page(&s)).matches("goalsbot-reply:").count(),
+        1
+    );
+}
