@@ -360,22 +360,21 @@ fn one<'a>(
     &values[0]
 }
 
+const SERVICES: [(&str, &str); 2] = [
+    ("systemd/goalsbot-sync.service", "sync"),
+    ("systemd/goalsbot-watch.service", "watch"),
+];
+
 #[test]
-fn systemd_units_run_sync_hourly_and_watch_hardened() {
-    for (rel, expected) in [
-        ("systemd/goalsbot-sync.service", "sync"),
-        ("systemd/goalsbot-watch.service", "watch"),
-    ] {
+fn systemd_units_have_the_needed_keys() {
+    for (rel, expected) in SERVICES {
         let u = unit(rel);
         let exec = one(&u, rel, "Service", "ExecStart");
-        let words: Vec<String> = exec.split_whitespace().map(String::from).collect();
+        let words: Vec<&str> = exec.split_whitespace().collect();
         assert!(
-            Path::new(&words[0]).is_absolute(),
-            "{rel}: ExecStart={exec}"
+            Path::new(words[0]).is_absolute() && words.last() == Some(&expected),
+            "{rel}: ExecStart={exec} should run /absolute/path/goalsbot ... {expected}"
         );
-        let args = goalsbot_args(exec);
-        assert_eq!(subcommand_of(&args, rel), expected, "{rel}");
-        config_arg(&args, rel);
         let user = one(&u, rel, "Service", "User");
         assert!(!user.is_empty() && user != "root", "{rel}: User={user}");
         let env_file = one(&u, rel, "Service", "EnvironmentFile");
@@ -388,6 +387,7 @@ fn systemd_units_run_sync_hourly_and_watch_hardened() {
             ("ProtectSystem", "strict"),
             ("PrivateTmp", "yes"),
             ("ProtectHome", "yes"),
+            ("KillSignal", "SIGTERM"),
         ] {
             assert_eq!(one(&u, rel, "Service", key), value, "{rel}: {key}");
         }
@@ -400,12 +400,15 @@ fn systemd_units_run_sync_hourly_and_watch_hardened() {
 
     let rel = "systemd/goalsbot-sync.service";
     let sync = unit(rel);
-    assert_eq!(one(&sync, rel, "Service", "Type"), "oneshot");
+    assert_eq!(one(&sync, rel, "Service", "Type"), "oneshot", "{rel}: Type");
 
     let rel = "systemd/goalsbot-watch.service";
     let watch = unit(rel);
-    assert_eq!(one(&watch, rel, "Service", "Restart"), "on-failure");
-    assert_eq!(one(&watch, rel, "Service", "KillSignal"), "SIGTERM");
+    assert_eq!(
+        one(&watch, rel, "Service", "Restart"),
+        "on-failure",
+        "{rel}: Restart"
+    );
     one(&watch, rel, "Service", "TimeoutStopSec");
     one(&watch, rel, "Install", "WantedBy");
 
@@ -413,9 +416,31 @@ fn systemd_units_run_sync_hourly_and_watch_hardened() {
     let timer = unit(rel);
     one(&timer, rel, "Timer", "OnCalendar");
     one(&timer, rel, "Timer", "RandomizedDelaySec");
-    assert_eq!(one(&timer, rel, "Timer", "Persistent"), "true");
-    assert_eq!(one(&timer, rel, "Timer", "Unit"), "goalsbot-sync.service");
-    assert_eq!(one(&timer, rel, "Install", "WantedBy"), "timers.target");
+    assert_eq!(
+        one(&timer, rel, "Timer", "Persistent"),
+        "true",
+        "{rel}: Persistent"
+    );
+    assert_eq!(
+        one(&timer, rel, "Timer", "Unit"),
+        "goalsbot-sync.service",
+        "{rel}: Unit"
+    );
+    assert_eq!(
+        one(&timer, rel, "Install", "WantedBy"),
+        "timers.target",
+        "{rel}: WantedBy"
+    );
+}
+
+#[test]
+fn systemd_units_run_sync_and_watch_with_the_real_cli() {
+    for (rel, expected) in SERVICES {
+        let u = unit(rel);
+        let args = goalsbot_args(one(&u, rel, "Service", "ExecStart"));
+        assert_eq!(subcommand_of(&args, rel), expected, "{rel}");
+        config_arg(&args, rel);
+    }
 }
 
 /// Lines under `deploy/` that look like a secret written down.
