@@ -46,9 +46,10 @@ strip "$out" 2>/dev/null || true
 
 cat <<MSG
 built $out (needs glibc $needed, at most $MAX_GLIBC)
-install on Toolforge (deploy/README.md, "Upgrading"):
+install on Toolforge (deploy/README.md: first deploy, step 2; or "Upgrading"):
   scp $out $out.sha256 login.toolforge.org:/data/project/goalsbot/bin/
   ssh login.toolforge.org
   become goalsbot
   cd ~/bin && take $(basename "$out") $(basename "$out").sha256 && sha256sum -c $(basename "$out").sha256
+  chmod 755 $(basename "$out") && ln -sfn $(basename "$out") ~/bin/goalsbot    # switch to it
 MSG
