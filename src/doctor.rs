@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::config::{mask_url, Credentials, Loaded};
 use crate::error::ExitCode;
-use crate::wiki::{PageRevision, SiteAndUser, Wiki};
+use crate::wiki::{PageContent, PageRevision, SiteAndUser, Wiki};
 
 /// What doctor found, ready to print.
 #[derive(Debug, Default)]
@@ -69,6 +69,31 @@ pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
     titles.push(command_page.clone());
     let revisions = wiki.latest_revisions(&titles).await?;
     let mut report = build_report(loaded, creds, &site, &revisions, &command_page);
+    let mut asked = vec![command_page.clone()];
+    let shutoff = config
+        .commands
+        .shutoff_page
+        .clone()
+        .filter(|p| !p.is_empty());
+    let allowlist = config
+        .commands
+        .allowlist_page
+        .clone()
+        .filter(|p| !p.is_empty());
+    asked.extend(shutoff.iter().cloned());
+    asked.extend(allowlist.iter().cloned());
+    let mut got = wiki.page_contents(&asked).await?.into_iter();
+    let _command = got.next();
+    let shutoff_page = shutoff.as_ref().map(|t| (t.as_str(), got.next().flatten()));
+    let allowlist_page = allowlist
+        .as_ref()
+        .map(|t| (t.as_str(), got.next().flatten()));
+    check_command_pages(
+        &config.commands.allowed_users,
+        shutoff_page.as_ref().map(|(t, p)| (*t, p.as_ref())),
+        allowlist_page.as_ref().map(|(t, p)| (*t, p.as_ref())),
+        &mut report,
+    );
     check_store(&config.store.url, &mut report).await;
     check_templates(config.pages.templates_dir.as_deref(), &mut report);
     print!("{}", report.render());
@@ -118,6 +143,59 @@ async fn check_store(url: &str, r: &mut Report) {
         Err(e) => r
             .problems
             .push(format!("{e:#} — check store.url (or GOALSBOT_STORE_URL)")),
+    }
+}
+
+/// The shutoff page and the allow-list page (`commands.md`): `(title, page if it exists)`.
+pub fn check_command_pages(
+    allowed_users: &[String],
+    shutoff: Option<(&str, Option<&PageContent>)>,
+    allowlist: Option<(&str, Option<&PageContent>)>,
+    r: &mut Report,
+) {
+    match shutoff {
+        None => r.notes.push(
+            "no commands.shutoff_page: there is no emergency stop on the wiki; set one".into(),
+        ),
+        Some((title, None)) => r.problems.push(format!(
+            "the shutoff page {title:?} does not exist, so sync and watch do nothing: create it with the single word run"
+        )),
+        Some((title, Some(p))) if crate::command::shutoff_allows_running(Some(&p.content)) => {
+            r.line("shutoff:", format!("{title} says run (revision {} by {})", p.revid, p.user))
+        }
+        Some((title, Some(p))) => {
+            let shown: String = p.content.trim().chars().take(60).collect();
+            r.problems.push(format!(
+                "the shutoff page {title:?} says {shown:?} (revision {} by {}): sync and watch do nothing until it says run",
+                p.revid, p.user
+            ))
+        }
+    }
+    let mut who: Vec<String> = allowed_users.to_vec();
+    match allowlist {
+        None => {}
+        Some((title, None)) => r.problems.push(format!(
+            "the allow-list page {title:?} does not exist: create it (one `* [[User:Name]]` per line) and protect it, or remove commands.allowlist_page"
+        )),
+        Some((title, Some(p))) => {
+            let names = crate::command::parse_allowlist(&p.content);
+            if p.edit_protection.iter().any(|l| l == "sysop" || l == "editprotected") {
+                r.line("allow-list:", format!("{title}: {} users", names.len()));
+                who.extend(names);
+            } else {
+                r.problems.push(format!(
+                    "the allow-list page {title:?} is not protected, so its {} names are ignored (anyone could add themselves): ask an admin to protect it (edit=sysop)",
+                    names.len()
+                ));
+            }
+        }
+    }
+    if who.is_empty() {
+        r.notes.push(
+            "nobody may make on-wiki requests: set commands.allowed_users or a protected commands.allowlist_page".into(),
+        );
+    } else {
+        r.line("may ask:", who.join(", "));
     }
 }
 
@@ -237,4 +315,74 @@ pub fn build_report(
         ));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(text: &str, protected: bool) -> PageContent {
+        PageContent {
+            title: "T".into(),
+            revid: 7,
+            user: "Admin".into(),
+            content: text.into(),
+            edit_protection: if protected {
+                vec!["sysop".into()]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn the_shutoff_page_must_exist_and_say_run() {
+        let mut r = Report::default();
+        check_command_pages(&["A".into()], Some(("S", None)), None, &mut r);
+        assert!(
+            r.problems[0].contains("create it with the single word run"),
+            "{r:?}"
+        );
+        let mut r = Report::default();
+        let stop = page("stop please", false);
+        check_command_pages(&["A".into()], Some(("S", Some(&stop))), None, &mut r);
+        assert!(r.problems[0].contains("\"stop please\""), "{r:?}");
+        let mut r = Report::default();
+        let run = page("run\n", false);
+        check_command_pages(&["A".into()], Some(("S", Some(&run))), None, &mut r);
+        assert!(r.problems.is_empty(), "{r:?}");
+        assert!(r.render().contains("S says run"));
+    }
+
+    #[test]
+    fn an_unprotected_allowlist_is_a_problem_and_ignored() {
+        let run = page("run", false);
+        let list = page("* [[User:Carol]]\n", false);
+        let mut r = Report::default();
+        check_command_pages(
+            &[],
+            Some(("S", Some(&run))),
+            Some(("L", Some(&list))),
+            &mut r,
+        );
+        assert!(r.problems[0].contains("not protected"), "{r:?}");
+        assert!(
+            r.notes.iter().any(|n| n.contains("nobody may make")),
+            "{r:?}"
+        );
+        let list = page("* [[User:Carol]]\n", true);
+        let mut r = Report::default();
+        check_command_pages(
+            &["Alice".into()],
+            Some(("S", Some(&run))),
+            Some(("L", Some(&list))),
+            &mut r,
+        );
+        assert!(r.problems.is_empty(), "{r:?}");
+        assert!(
+            r.render().contains("may ask:     Alice, Carol") || r.render().contains("Alice, Carol"),
+            "{}",
+            r.render()
+        );
+    }
 }

@@ -122,6 +122,12 @@ fn doctor_shows_wiki_version_and_bot_user_without_the_password() {
         "{}",
         out.stdout
     );
+    assert!(
+        out.stdout
+            .contains("problem: the shutoff page \"User:GoalsBot/Shutoff\" does not exist"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.all_output().contains(&w.password));
 }
 

@@ -163,6 +163,20 @@ fn requests_are_run_refused_or_corrected_by_who_wrote_them_and_answered_once() {
     let status = raw(&format!("{}/Bot status", s.prefix));
     assert!(status.contains("maintained by"), "{status}");
     assert!(status.contains(&run_id), "{status}");
+
+    // doctor checks the command pages: the stop says run, who may ask.
+    let doctor = s.run(&["doctor"]);
+    assert!(
+        doctor
+            .stdout
+            .contains(&format!("{}/Shutoff says run", s.prefix)),
+        "{doctor:?}"
+    );
+    assert!(
+        doctor.stdout.contains(&format!("{ALICE}, {CAROL}")),
+        "{}",
+        doctor.stdout
+    );
 }
 
 /// Runs `watch --once` and SIGKILLs it where `point` pauses it.
