@@ -5,7 +5,7 @@
 //! the store value the plan was computed from), records the new conflicts and
 //! closes the settled ones.
 //!
-//! Fields are compared as the page states them ([`pull::page_fields`]): a
+//! Fields are compared as the page states them ([`crate::pull::page_fields`]): a
 //! page speaks only for its own quarter's objective and goals, and a `null`
 //! means "not said", so a store `null` and an absent store value are the same
 //! thing. Per field, as in `sync.md`:
