@@ -6,6 +6,9 @@
 //! (50 per request) and each request a revision *added* is attributed to
 //! that revision's author — never to a signature in the text.
 //!
+//! The first poll ever only notes where the page stands: requests already on
+//! it are not run (start `watch` right after creating the command page).
+//!
 //! Exactly once, also across restarts and crashes: a request found is first
 //! *claimed* in the store (with who asked), and only then is the command
 //! page's watch position moved past its revision; a claimed request is
@@ -156,10 +159,20 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
     if state.as_ref().is_some_and(|(r, _)| *r == latest.revid) {
         return Ok(0);
     }
-    let (mut after, mut parent) = match state {
-        Some((r, text)) => (Some(r), text),
-        None => (None, String::new()),
+    let Some((first, text)) = state else {
+        // First start: requests already on the page (perhaps long answered
+        // by people, or stale) are not run; watching begins now.
+        tracing::info!(
+            page = %page,
+            revid = latest.revid,
+            "watching begins at this revision; requests already on the page are not answered"
+        );
+        ctx.store
+            .set_watch_state(page, latest.revid, &latest.content)
+            .await?;
+        return Ok(0);
     };
+    let (mut after, mut parent) = (Some(first), text);
     let bot = command::normalize_user(ctx.user.split('@').next().unwrap_or(ctx.user));
     let mut found = 0;
     loop {

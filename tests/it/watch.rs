@@ -33,7 +33,8 @@ fn served(name: &str) -> Setup {
     w.load_pages(&[
         (
             &format!("{}/Bot requests", s.prefix),
-            "Ask the bot here: add a section with <nowiki>{{goalsbot|sync}}</nowiki>.\n",
+            "Ask the bot here: add a section with <nowiki>{{goalsbot|sync}}</nowiki>.\n\n\
+             == An old request ==\n{{goalsbot|sync}} written before the bot watched the page\n",
         ),
         (
             &format!("{}/Allowed", s.prefix),
@@ -43,6 +44,11 @@ fn served(name: &str) -> Setup {
     w.protect(&format!("{}/Allowed", s.prefix));
     s.ok(&["import", deck().to_str().unwrap()]);
     s.ok(&["sync"]);
+    // The first watch notes where the page stands: the old request is not run.
+    let before = raw(&requests_page(&s));
+    let first = s.ok(&["watch", "--once"]);
+    assert!(first.contains("0 new requests, 0 answered"), "{first}");
+    assert_eq!(raw(&requests_page(&s)), before);
     s
 }
 
