@@ -78,9 +78,28 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 user: creds.username().unwrap_or_default(),
             };
             let started = Utc::now();
-            let report = crate::sync::sync(&ctx, &fiscal_years).await?;
+            let command = command_line();
+            if !cli.dry_run {
+                crate::status::mark_running(&store, &run_id, &command).await?;
+            }
+            let report = match crate::sync::sync(&ctx, &fiscal_years).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // Say so on the status page when the wiki still answers.
+                    if !cli.dry_run {
+                        let s = crate::status::failed_summary(&run_id, command, None, started, &e);
+                        if let Err(p) = crate::status::publish(config, &wiki, &store, &s).await {
+                            tracing::warn!("the status page was not updated: {p:#}");
+                        }
+                    }
+                    store.close().await;
+                    return Err(e);
+                }
+            };
+            if report.stopped.is_some() && !cli.dry_run {
+                crate::status::record_stopped(&store, &run_id, &command).await?;
+            }
             if report.stopped.is_none() {
-                let command = command_line();
                 let summary =
                     crate::status::sync_summary(&store, &report, command, None, started).await?;
                 if let Err(e) = crate::status::publish(config, &wiki, &store, &summary).await {

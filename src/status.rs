@@ -179,6 +179,65 @@ pub fn failed_summary(
     }
 }
 
+/// How long a run marked running counts as running (a run killed without a
+/// trace stops blocking requests after this).
+pub const RUNNING_FOR_AT_MOST: Duration = Duration::hours(1);
+
+/// Marks a run as running (replaced by its summary when it ends), so that an
+/// on-wiki request arriving meanwhile is answered with a pointer to it.
+pub async fn mark_running(store: &Store, run_id: &str, command: &str) -> Result<()> {
+    let now = Utc::now();
+    store
+        .record_run(&RunEntry {
+            run_id: run_id.to_string(),
+            command: command.to_string(),
+            outcome: "running".into(),
+            started: now,
+            finished: now,
+            summary: serde_json::json!({}),
+        })
+        .await
+}
+
+/// A run (by any goalsbot process on this store) marked running within the last hour.
+pub async fn running(store: &Store) -> Result<Option<RunEntry>> {
+    let now = Utc::now();
+    Ok(store
+        .recent_runs(20)
+        .await?
+        .into_iter()
+        .find(|r| r.outcome == "running" && now - r.started < RUNNING_FOR_AT_MOST))
+}
+
+/// Records a finished run in the store (replacing its running mark).
+pub async fn record(store: &Store, summary: &RunSummary) -> Result<()> {
+    store
+        .record_run(&RunEntry {
+            run_id: summary.run_id.clone(),
+            command: summary.command.clone(),
+            outcome: summary.outcome.as_str().to_string(),
+            started: summary.started,
+            finished: summary.finished,
+            summary: serde_json::to_value(summary).context("serialising the run summary")?,
+        })
+        .await
+}
+
+/// Records that a run stopped at once (the shutoff page), replacing its running mark.
+pub async fn record_stopped(store: &Store, run_id: &str, command: &str) -> Result<()> {
+    let now = Utc::now();
+    store
+        .record_run(&RunEntry {
+            run_id: run_id.to_string(),
+            command: command.to_string(),
+            outcome: "stopped".into(),
+            started: now,
+            finished: now,
+            summary: serde_json::json!({}),
+        })
+        .await
+}
+
 /// Records a finished run and rewrites the status page (see the module doc).
 /// Returns the status page's new revision, if it was written. A dry run
 /// records and writes nothing.
@@ -191,16 +250,7 @@ pub async fn publish(
     if summary.dry_run {
         return Ok(None);
     }
-    store
-        .record_run(&RunEntry {
-            run_id: summary.run_id.clone(),
-            command: summary.command.clone(),
-            outcome: summary.outcome.as_str().to_string(),
-            started: summary.started,
-            finished: summary.finished,
-            summary: serde_json::to_value(summary).context("serialising the run summary")?,
-        })
-        .await?;
+    record(store, summary).await?;
     let title = config.pages.status_page();
     if title.is_empty() {
         return Ok(None);

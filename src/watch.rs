@@ -278,6 +278,8 @@ async fn answer(
         parsed: parsed.clone(),
     };
     let status_page = Some(ctx.config.pages.status_page());
+    // A run another goalsbot process (the hourly sync) has going: point to it.
+    let running = crate::status::running(ctx.store).await?;
     let mut summary: Option<RunSummary> = None;
     let (kind, what) = match parsed {
         Err(reason) => (
@@ -309,6 +311,19 @@ async fn answer(
                     },
                     format!("rate limited ({secs} s)"),
                 ),
+                Ok(()) if running.is_some() => {
+                    let r = running
+                        .as_ref()
+                        .map(|r| r.run_id.clone())
+                        .unwrap_or_default();
+                    (
+                        ReplyKind::AlreadyRunning {
+                            run_id: r.clone(),
+                            status_page: status_page.clone(),
+                        },
+                        format!("already running: run {r}"),
+                    )
+                }
                 Ok(()) => {
                     let s = run_action(ctx, action, &scope, &req.requester).await;
                     let what = format!(
@@ -395,9 +410,12 @@ async fn run_action(
     let _guard = span.enter();
     let started = Utc::now();
     let command = command::command_text(action, scope);
+    if let Err(e) = crate::status::mark_running(ctx.store, &run_id, &command).await {
+        tracing::warn!("could not mark the run as running: {e:#}");
+    }
     let before = ctx.wiki.counters().snapshot();
     let result = run_action_inner(ctx, action, scope, requester, &run_id, started, &command).await;
-    match result {
+    let summary = match result {
         Ok(mut s) => {
             let after = ctx.wiki.counters().snapshot();
             if !matches!(action, Action::Sync) {
@@ -417,7 +435,12 @@ async fn run_action(
                 &e,
             )
         }
+    };
+    // Recorded at once: a reply that fails to save must not leave the run "running".
+    if let Err(e) = crate::status::record(ctx.store, &summary).await {
+        tracing::warn!("could not record the run: {e:#}");
     }
+    summary
 }
 
 async fn run_action_inner(

@@ -256,3 +256,31 @@ fn the_shutoff_page_stops_answers_and_edits_until_it_says_run() {
         1
     );
 }
+
+#[test]
+fn a_request_while_another_run_is_going_gets_a_pointer_to_it() {
+    let s = served("watch-busy");
+    // The hourly sync (another process on the same store) is running.
+    let busy = "2026-01-01T00:00Z-beef";
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
+        goalsbot::status::mark_running(&store, busy, "sync")
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    ask(&s, ALICE, "Sync while busy", "{{goalsbot|sync}} ~~~~");
+    let out = watch_once(&s);
+    assert!(
+        out.contains(&format!("already running: run {busy}")),
+        "{out}"
+    );
+    let page = raw(&requests_page(&s));
+    let sec = section(&page, "Sync while busy");
+    assert!(
+        sec.contains(busy) && sec.contains("goalsbot-reply:"),
+        "{sec}"
+    );
+    assert_eq!(kr2_q4_everywhere(&s), [false; 4], "nothing ran");
+}
