@@ -2,9 +2,11 @@
 //!
 //! The status page (`pages.status_page`) is rewritten after every run that
 //! changed something, needs a person or failed. A run with nothing to do
-//! rewrites it only when the page was last written more than a day ago, so
-//! that an hourly no-op sync makes no edit (`sync.md`: a no-op sync makes 0
-//! edits) while the page still shows, within a day, that the bot is alive.
+//! after a good run (nothing to do, or changed) rewrites it only when the
+//! page was last written more than a day ago, so that an hourly no-op sync
+//! makes no edit (`sync.md`: a no-op sync makes 0 edits) while the page
+//! still shows, within a day, that the bot is alive; after a failed run or
+//! one that needed a person, the next run rewrites it whatever it did.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -255,12 +257,26 @@ pub async fn publish(
     if title.is_empty() {
         return Ok(None);
     }
+    // The page's check remembers when it was written and which outcome it shows.
     let check = store.page_check(&title).await?;
-    let written_at = check
+    let (written_at, shown) = check
         .as_ref()
-        .and_then(|c| DateTime::parse_from_rfc3339(&c.fingerprint).ok())
-        .map(|t| t.with_timezone(&Utc));
+        .map(|c| {
+            let (at, outcome) = c
+                .fingerprint
+                .split_once('|')
+                .unwrap_or((&c.fingerprint, ""));
+            let at = DateTime::parse_from_rfc3339(at)
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
+            (at, outcome.to_string())
+        })
+        .unwrap_or((None, String::new()));
+    // A no-op after a good run leaves the page alone for a day; after a
+    // failure or a run that needed a person, it shows that things are fine again.
+    let shown_good = shown == "nothing-to-do" || shown == "changed";
     if summary.outcome == RunOutcome::NothingToDo
+        && shown_good
         && written_at.is_some_and(|t| summary.finished - t < STATUS_REFRESH)
     {
         return Ok(None);
@@ -297,7 +313,11 @@ pub async fn publish(
             &title,
             &PageCheck {
                 revid: saved.newrevid,
-                fingerprint: summary.finished.to_rfc3339(),
+                fingerprint: format!(
+                    "{}|{}",
+                    summary.finished.to_rfc3339(),
+                    summary.outcome.as_str()
+                ),
                 outcome: "unchanged".into(),
             },
             Utc::now(),

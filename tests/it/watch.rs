@@ -284,3 +284,39 @@ fn a_request_while_another_run_is_going_gets_a_pointer_to_it() {
     );
     assert_eq!(kr2_q4_everywhere(&s), [false; 4], "nothing ran");
 }
+
+#[test]
+fn a_failed_request_says_so_and_the_status_page_looks_different_until_fixed() {
+    let s = served("watch-failed");
+    let status_title = format!("{}/Bot status", s.prefix);
+    assert!(
+        raw(&status_title).contains("✎ Changed"),
+        "after the first sync"
+    );
+    // The Q3 page exists: new-quarter refuses, the run fails.
+    ask(
+        &s,
+        ALICE,
+        "New Q3",
+        "{{goalsbot|new-quarter|2020-21 Q3}} ~~~~",
+    );
+    let out = watch_once(&s);
+    assert!(out.contains("1 answered"), "{out}");
+    let page = raw(&requests_page(&s));
+    let sec = section(&page, "New Q3");
+    assert!(
+        sec.contains("Failed") && sec.contains("already exists"),
+        "{sec}"
+    );
+    let status = raw(&status_title);
+    assert!(
+        status.contains("✖ Failed") && status.contains("already exists"),
+        "{status}"
+    );
+    assert!(!status.contains("'''✎ Changed'''"), "{status}");
+    // The next run with nothing to do shows that all is well again.
+    ask(&s, ALICE, "Sync", "{{goalsbot|sync}} ~~~~");
+    watch_once(&s);
+    let status = raw(&status_title);
+    assert!(status.contains("'''✓ Nothing to do'''"), "{status}");
+}
