@@ -325,7 +325,9 @@ async fn answer(
                     )
                 }
                 Ok(()) => {
-                    let s = run_action(ctx, action, &scope, &req.requester).await;
+                    let run_id = crate::pull::new_run_id(Utc::now());
+                    ctx.store.set_request_run(&req.id, &run_id).await?;
+                    let s = run_action(ctx, action, &scope, &req.requester, run_id).await;
                     let what = format!(
                         "{} → {}",
                         command::command_text(action, &scope),
@@ -404,8 +406,8 @@ async fn run_action(
     action: Action,
     scope: &Scope,
     requester: &str,
+    run_id: String,
 ) -> RunSummary {
-    let run_id = crate::pull::new_run_id(Utc::now());
     let span = tracing::info_span!("run", run_id = %run_id);
     let _guard = span.enter();
     let started = Utc::now();

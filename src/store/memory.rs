@@ -471,6 +471,11 @@ impl Store {
         dispatch!(self, db => db.answer_request(id, rev, &timestamp(&at)).await)
     }
 
+    /// Records the run that serves a request (it counts towards the rate limit from then on).
+    pub async fn set_request_run(&self, id: &str, run_id: &str) -> Result<()> {
+        dispatch!(self, db => db.set_request_run(id, run_id).await)
+    }
+
     /// A request by id.
     pub async fn request(&self, id: &str) -> Result<Option<RequestEntry>> {
         let row = dispatch!(self, db => db.request(id).await)?;
@@ -483,8 +488,8 @@ impl Store {
         rows.into_iter().map(request_entry).collect()
     }
 
-    /// The requests claimed since `since` (by `requester`, or by anyone):
-    /// `(id, requester, claimed at)`, oldest first.
+    /// The requests claimed since `since` (by `requester`, or by anyone)
+    /// that ran an action (they have a run): `(id, requester, claimed at)`, oldest first.
     pub async fn requests_since(
         &self,
         requester: Option<&str>,

@@ -748,6 +748,18 @@ impl Mysql {
         }
     }
 
+    pub(super) async fn set_request_run(&self, id: &str, run_id: &str) -> Result<()> {
+        named(
+            "set_request_run",
+            sqlx::query("UPDATE requests SET run_id = ? WHERE id = ?")
+                .bind(run_id)
+                .bind(id)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub(super) async fn answer_request(
         &self,
         id: &str,
@@ -809,7 +821,7 @@ impl Mysql {
             sqlx::query_as(
                 "SELECT CONVERT(id USING utf8mb4), CONVERT(requester USING utf8mb4), \
                  CONVERT(claimed_at USING utf8mb4) FROM requests WHERE claimed_at >= ? \
-                 ORDER BY claimed_at, id",
+                 AND run_id IS NOT NULL ORDER BY claimed_at, id",
             )
             .bind(since)
             .fetch_all(&self.pool),

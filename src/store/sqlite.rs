@@ -636,6 +636,18 @@ impl Sqlite {
         Ok(done.rows_affected() == 1)
     }
 
+    pub(super) async fn set_request_run(&self, id: &str, run_id: &str) -> Result<()> {
+        named(
+            "set_request_run",
+            sqlx::query("UPDATE requests SET run_id = ? WHERE id = ?")
+                .bind(run_id)
+                .bind(id)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub(super) async fn answer_request(
         &self,
         id: &str,
@@ -690,7 +702,7 @@ impl Sqlite {
             "requests_since",
             sqlx::query_as(
                 "SELECT id, requester, claimed_at FROM requests WHERE claimed_at >= ? \
-                 ORDER BY claimed_at, id",
+                 AND run_id IS NOT NULL ORDER BY claimed_at, id",
             )
             .bind(since)
             .fetch_all(&self.pool),

@@ -320,3 +320,50 @@ fn a_failed_request_says_so_and_the_status_page_looks_different_until_fixed() {
     let status = raw(&status_title);
     assert!(status.contains("'''✓ Nothing to do'''"), "{status}");
 }
+
+#[test]
+fn requests_over_the_rate_limit_wait_and_sigterm_stops_the_watcher_cleanly() {
+    let s = served("watch-limit");
+    let cfg = std::fs::read_to_string(&s.cfg).unwrap().replace(
+        "[commands]\n",
+        "[commands]\nmax_requests_per_user_per_hour = 1\n",
+    );
+    std::fs::write(&s.cfg, cfg).unwrap();
+    ask(&s, ALICE, "First", "{{goalsbot|push|2020-21}} ~~~~");
+    ask(&s, ALICE, "Second", "{{goalsbot|push|2020-21}} ~~~~");
+    let out = watch_once(&s);
+    assert!(out.contains("2 new requests, 2 answered"), "{out}");
+    assert!(out.contains("rate limited"), "{out}");
+    let page = raw(&requests_page(&s));
+    assert!(section(&page, "First").contains("Run "), "{page}");
+    assert!(!section(&page, "Second").contains("Run "), "{page}");
+
+    // The looping watcher stops on SIGTERM between polls, with exit 0.
+    let mut child = s
+        .cmd(&["watch", "--interval", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "watch did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("stopping: signal received"), "{err}");
+}
