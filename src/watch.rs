@@ -281,18 +281,19 @@ async fn answer(
     // A run another goalsbot process (the hourly sync) has going: point to it.
     let running = crate::status::running(ctx.store).await?;
     let mut summary: Option<RunSummary> = None;
-    let (kind, what) = match parsed {
+    // `None`: the action ran; its reply borrows the summary, built below.
+    let (decided, what): (Option<ReplyKind<'static>>, String) = match parsed {
         Err(reason) => (
-            ReplyKind::Malformed {
+            Some(ReplyKind::Malformed {
                 reason: reason.clone(),
-            },
+            }),
             format!("malformed ({reason})"),
         ),
         Ok(_) if !command::is_allowed(&req.requester, allowed) => (
-            ReplyKind::Refused {
+            Some(ReplyKind::Refused {
                 allowed: allowed.to_vec(),
                 allowlist_page: ctx.config.commands.allowlist_page.clone(),
-            },
+            }),
             format!("refused: {} is not allowed", req.requester),
         ),
         Ok((action, scope)) => {
@@ -306,9 +307,9 @@ async fn answer(
                 .collect();
             match ctx.rate_limit.check(&history, &req.requester, Utc::now()) {
                 Err(secs) => (
-                    ReplyKind::RateLimited {
+                    Some(ReplyKind::RateLimited {
                         retry_after_secs: secs,
-                    },
+                    }),
                     format!("rate limited ({secs} s)"),
                 ),
                 Ok(()) if running.is_some() => {
@@ -317,10 +318,10 @@ async fn answer(
                         .map(|r| r.run_id.clone())
                         .unwrap_or_default();
                     (
-                        ReplyKind::AlreadyRunning {
+                        Some(ReplyKind::AlreadyRunning {
                             run_id: r.clone(),
                             status_page: status_page.clone(),
-                        },
+                        }),
                         format!("already running: run {r}"),
                     )
                 }
@@ -334,16 +335,18 @@ async fn answer(
                         s.outcome.label()
                     );
                     summary = Some(s);
-                    (
-                        ReplyKind::Done {
-                            run: summary.as_ref().unwrap_or_else(|| unreachable!()),
-                            status_page: status_page.clone(),
-                        },
-                        what,
-                    )
+                    (None, what)
                 }
             }
         }
+    };
+    let kind = match (decided, &summary) {
+        (Some(kind), _) => kind,
+        (None, Some(run)) => ReplyKind::Done {
+            run,
+            status_page: status_page.clone(),
+        },
+        (None, None) => anyhow::bail!("request {}: no reply decided", req.id),
     };
     let renderer = Renderer::with_dir(ctx.config.pages.templates_dir.as_deref())?;
     let reply = renderer.reply(&req.id, &req.requester, &kind)?;
