@@ -62,12 +62,14 @@ impl PollReport {
     /// One line per answered request, then a summary line.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if let Some(reason) = &self.stopped {
-            out.push_str(&format!("STOPPED: {reason}\n"));
-            return out;
-        }
         for (id, what) in &self.answered {
             out.push_str(&format!("answered {id}: {what}\n"));
+        }
+        if let Some(reason) = &self.stopped {
+            out.push_str(&format!("STOPPED: {reason}\n"));
+            if self.answered.is_empty() {
+                return out;
+            }
         }
         out.push_str(&format!(
             "{} new requests, {} answered, {} found answered already\n",
@@ -136,9 +138,20 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
 
     report.found = take_in(ctx, &page, &command).await?;
     let allowed = allowed_users(config, allowlist_rev.as_ref());
+    let mut first = true;
     for req in ctx.store.unanswered_requests().await? {
         if req.page != page {
             continue;
+        }
+        // The emergency stop may be pulled while earlier requests ran: look again.
+        if !std::mem::take(&mut first) {
+            if let Some(reason) =
+                crate::status::shutoff_reason(config, ctx.wiki, ctx.store, None).await?
+            {
+                tracing::warn!("{reason}");
+                report.stopped = Some(reason);
+                return Ok(report);
+            }
         }
         match answer(ctx, &page, &req, &allowed).await {
             Ok(Some(what)) => report.answered.push((req.id.clone(), what)),

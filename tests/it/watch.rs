@@ -367,3 +367,41 @@ fn requests_over_the_rate_limit_wait_and_sigterm_stops_the_watcher_cleanly() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("stopping: signal received"), "{err}");
 }
+
+#[test]
+fn the_shutoff_page_pulled_between_two_requests_stops_the_second() {
+    let s = served("watch-shutoff-mid");
+    ask(&s, ALICE, "One", "{{goalsbot|push|2020-21}} ~~~~");
+    ask(&s, ALICE, "Two", "{{goalsbot|push|2020-21}} ~~~~");
+    let resume = s.dir.path().join("resume");
+    let mut cmd = s.cmd(&["watch", "--once"]);
+    cmd.env("GOALSBOT_FAULT", "pause-at=watch.replied:1")
+        .env("GOALSBOT_FAULT_RESUME", &resume)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line
+            .unwrap()
+            .contains("goalsbot-fault: paused at watch.replied:1")
+        {
+            break;
+        }
+    }
+    // An admin pulls the emergency stop while the first request is being answered.
+    test_wiki().load_pages(&[(&format!("{}/Shutoff", s.prefix), "stop")]);
+    std::fs::write(&resume, "").unwrap();
+    let _rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("STOPPED"), "{stdout}");
+    let page = raw(&requests_page(&s));
+    assert_eq!(section(&page, "One").matches("goalsbot-reply:").count(), 1);
+    assert_eq!(
+        section(&page, "Two").matches("goalsbot-reply:").count(),
+        0,
+        "{page}"
+    );
+}
