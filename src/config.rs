@@ -180,6 +180,18 @@ pub struct CommandsConfig {
     pub poll_interval_secs: u64,
 }
 
+impl CommandsConfig {
+    /// The shutoff page, unless configured empty.
+    pub fn shutoff(&self) -> Option<&str> {
+        self.shutoff_page.as_deref().filter(|p| !p.is_empty())
+    }
+
+    /// The allow-list page, unless not configured (or empty).
+    pub fn allowlist(&self) -> Option<&str> {
+        self.allowlist_page.as_deref().filter(|p| !p.is_empty())
+    }
+}
+
 impl Default for CommandsConfig {
     fn default() -> Self {
         Self {
@@ -238,6 +250,14 @@ impl Env for ProcessEnv {
 }
 
 impl Config {
+    /// The command page: `commands.page`, else `{prefix}/Bot requests`.
+    pub fn command_page(&self) -> String {
+        self.commands
+            .page
+            .clone()
+            .unwrap_or_else(|| format!("{}/Bot requests", self.pages.prefix))
+    }
+
     /// Parses a config file's text; unknown keys are an error naming the key.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Config, UsageError> {
         let config: Config = toml::from_str(text).map_err(|e| {

@@ -61,33 +61,20 @@ pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
         titles.push(config.pages.overview_page(fy));
     }
     titles.push(config.pages.status_page());
-    let command_page = config
-        .commands
-        .page
-        .clone()
-        .unwrap_or_else(|| format!("{}/Bot requests", config.pages.prefix));
+    let command_page = config.command_page();
     titles.push(command_page.clone());
     let revisions = wiki.latest_revisions(&titles).await?;
     let mut report = build_report(loaded, creds, &site, &revisions, &command_page);
-    let mut asked = vec![command_page.clone()];
-    let shutoff = config
-        .commands
-        .shutoff_page
-        .clone()
-        .filter(|p| !p.is_empty());
-    let allowlist = config
-        .commands
-        .allowlist_page
-        .clone()
-        .filter(|p| !p.is_empty());
-    asked.extend(shutoff.iter().cloned());
-    asked.extend(allowlist.iter().cloned());
-    let mut got = wiki.page_contents(&asked).await?.into_iter();
-    let _command = got.next();
-    let shutoff_page = shutoff.as_ref().map(|t| (t.as_str(), got.next().flatten()));
-    let allowlist_page = allowlist
-        .as_ref()
-        .map(|t| (t.as_str(), got.next().flatten()));
+    let shutoff = config.commands.shutoff();
+    let allowlist = config.commands.allowlist();
+    let asked: Vec<String> = std::iter::once(command_page.as_str())
+        .chain(shutoff)
+        .chain(allowlist)
+        .map(String::from)
+        .collect();
+    let mut got = wiki.page_contents(&asked).await?.into_iter().skip(1);
+    let shutoff_page = shutoff.map(|t| (t, got.next().flatten()));
+    let allowlist_page = allowlist.map(|t| (t, got.next().flatten()));
     check_command_pages(
         &config.commands.allowed_users,
         shutoff_page.as_ref().map(|(t, p)| (*t, p.as_ref())),

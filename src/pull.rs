@@ -456,13 +456,13 @@ async fn pull_page_onto(
         .conflicts
         .iter()
         .map(|c| {
-            describe_change(&FieldChange {
-                key: c.key.clone(),
-                old: c.store.clone(),
-                new: c.wiki.clone(),
-            })
-            .replacen(" → ", " (store) ≠ ", 1)
-                + " (wiki)"
+            format!(
+                "{} {}: {} (store) ≠ {} (wiki)",
+                c.key.record,
+                c.key.field,
+                show_value(&c.store),
+                show_value(&c.wiki)
+            )
         })
         .collect();
     for c in &described {
@@ -535,7 +535,18 @@ async fn since_base(
 
 /// One line for a planned store change: `record field: old → new`.
 pub fn describe_change(c: &FieldChange) -> String {
-    let show = |v: &Option<Value>| match v {
+    format!(
+        "{} {}: {} → {}",
+        c.key.record,
+        c.key.field,
+        show_value(&c.old),
+        show_value(&c.new)
+    )
+}
+
+/// A stored value for a summary line: JSON, cut at 80 characters; `(none)` when absent.
+pub fn show_value(v: &Option<Value>) -> String {
+    match v {
         None => "(none)".to_string(),
         Some(v) => {
             let s = v.to_string();
@@ -545,14 +556,7 @@ pub fn describe_change(c: &FieldChange) -> String {
                 s
             }
         }
-    };
-    format!(
-        "{} {}: {} → {}",
-        c.key.record,
-        c.key.field,
-        show(&c.old),
-        show(&c.new)
-    )
+    }
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise.

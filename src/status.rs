@@ -33,12 +33,7 @@ pub async fn shutoff_reason(
     store: &Store,
     known: Option<Option<u64>>,
 ) -> Result<Option<String>> {
-    let Some(page) = config
-        .commands
-        .shutoff_page
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    else {
+    let Some(page) = config.commands.shutoff() else {
         return Ok(None);
     };
     let remembered = store.watch_state(page).await?;
@@ -59,10 +54,15 @@ pub async fn shutoff_reason(
             }
         }
     };
-    if shutoff_allows_running(text.as_deref()) {
-        return Ok(None);
+    Ok(shutoff_message(page, text.as_deref()))
+}
+
+/// Why the shutoff page `page` holding `text` (`None`: missing) stops the bot; `None` when it says run.
+pub fn shutoff_message(page: &str, text: Option<&str>) -> Option<String> {
+    if shutoff_allows_running(text) {
+        return None;
     }
-    Ok(Some(match text {
+    Some(match text {
         None => format!(
             "the shutoff page [[{page}]] does not exist; the bot acts only while it holds the single word \"run\" (create it with that text to start)"
         ),
@@ -72,7 +72,7 @@ pub async fn shutoff_reason(
                 "the shutoff page [[{page}]] says {shown:?}, not \"run\": the bot edits nothing and answers nothing until it says run"
             )
         }
-    }))
+    })
 }
 
 /// The conflict as the status page lists it.

@@ -157,10 +157,7 @@ impl SyncReport {
 
 /// One line for a conflict: `#ID record field: wiki … ≠ store … (page, revision, user)`.
 pub fn conflict_line(c: &StoredConflict) -> String {
-    let show = |v: &Option<serde_json::Value>| {
-        v.as_ref()
-            .map_or_else(|| "(none)".to_string(), |v| v.to_string())
-    };
+    let show = pull::show_value;
     format!(
         "#{} {} {}: wiki {} ≠ store {} (from {} revision {}{}; found by run {})",
         c.id,
@@ -192,13 +189,9 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         .flat_map(|fy| push::year_titles(config, fy))
         .collect();
     // The shutoff page is checked in the same request as the goals pages.
-    let shutoff = config
-        .commands
-        .shutoff_page
-        .clone()
-        .filter(|p| !p.is_empty());
+    let shutoff = config.commands.shutoff();
     let mut asked = titles.clone();
-    asked.extend(shutoff.iter().cloned());
+    asked.extend(shutoff.map(String::from));
     let mut revisions = ctx
         .wiki
         .latest_revisions(&asked)

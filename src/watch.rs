@@ -81,15 +81,6 @@ impl PollReport {
     }
 }
 
-/// The command page (config `commands.page`, else `{prefix}/Bot requests`).
-pub fn command_page(config: &Config) -> String {
-    config
-        .commands
-        .page
-        .clone()
-        .unwrap_or_else(|| format!("{}/Bot requests", config.pages.prefix))
-}
-
 /// What is stored per request besides its columns: where it was written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Written {
@@ -100,36 +91,26 @@ struct Written {
 /// One poll: take in new requests, answer every claimed one.
 pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
     let config = ctx.config;
-    let page = command_page(config);
-    let mut titles = vec![page.clone()];
-    let shutoff = config
-        .commands
-        .shutoff_page
-        .clone()
-        .filter(|p| !p.is_empty());
-    let allowlist = config
-        .commands
-        .allowlist_page
-        .clone()
-        .filter(|p| !p.is_empty());
-    titles.extend(shutoff.iter().cloned());
-    titles.extend(allowlist.iter().cloned());
+    let page = config.command_page();
+    let shutoff = config.commands.shutoff();
+    let allowlist = config.commands.allowlist();
+    let titles: Vec<String> = std::iter::once(page.as_str())
+        .chain(shutoff)
+        .chain(allowlist)
+        .map(String::from)
+        .collect();
     let mut got = ctx.wiki.page_contents(&titles).await?.into_iter();
     let command = got.next().flatten();
-    let shutoff_rev = shutoff.as_ref().map(|_| got.next().flatten());
-    let allowlist_rev = allowlist.as_ref().and_then(|_| got.next().flatten());
+    let shutoff_text = shutoff.map(|_| got.next().flatten().map(|p| p.content));
+    let allowlist_rev = allowlist.and_then(|_| got.next().flatten());
     let mut report = PollReport::default();
 
-    if let Some(page) = &shutoff {
-        let text = shutoff_rev.flatten().map(|p| p.content);
-        if !command::shutoff_allows_running(text.as_deref()) {
-            let reason = crate::status::shutoff_reason(config, ctx.wiki, ctx.store, None)
-                .await?
-                .unwrap_or_else(|| format!("the shutoff page [[{page}]] does not say run"));
-            tracing::warn!("{reason}");
-            report.stopped = Some(reason);
-            return Ok(report);
-        }
+    if let Some(reason) =
+        shutoff.and_then(|p| crate::status::shutoff_message(p, shutoff_text.flatten().as_deref()))
+    {
+        tracing::warn!("{reason}");
+        report.stopped = Some(reason);
+        return Ok(report);
     }
     let Some(command) = command else {
         tracing::debug!(page = %page, "the command page does not exist yet: nothing to serve");
@@ -305,7 +286,7 @@ async fn answer(
         Ok(_) if !command::is_allowed(&req.requester, allowed) => (
             Some(ReplyKind::Refused {
                 allowed: allowed.to_vec(),
-                allowlist_page: ctx.config.commands.allowlist_page.clone(),
+                allowlist_page: ctx.config.commands.allowlist().map(String::from),
             }),
             format!("refused: {} is not allowed", req.requester),
         ),
@@ -435,12 +416,11 @@ async fn run_action(
     let result = run_action_inner(ctx, action, scope, requester, &run_id, started, &command).await;
     let summary = match result {
         Ok(mut s) => {
+            // The watcher's counters run across polls: this run's share.
             let after = ctx.wiki.counters().snapshot();
-            if !matches!(action, Action::Sync) {
-                s.counts.api_requests = after.api_requests - before.api_requests;
-                s.counts.html_fetches = after.html_fetches - before.html_fetches;
-                s.counts.edits = after.edits - before.edits;
-            }
+            s.counts.api_requests = after.api_requests - before.api_requests;
+            s.counts.html_fetches = after.html_fetches - before.html_fetches;
+            s.counts.edits = after.edits - before.edits;
             s
         }
         Err(e) => {
@@ -470,14 +450,16 @@ async fn run_action_inner(
     started: chrono::DateTime<Utc>,
     command: &str,
 ) -> Result<RunSummary> {
-    use crate::runlog::{RunCounts, RunOutcome};
+    use crate::runlog::{RefusedPage, RunCounts, RunOutcome};
     let config = ctx.config;
     let fys: Vec<FiscalYear> = scope.fiscal_year().cloned().into_iter().collect();
-    let quarter_page = match scope {
-        Scope::Quarter(fy, q) => Some(config.pages.quarter_page(fy, *q)),
-        _ => None,
+    let quarter_page: Vec<String> = match scope {
+        Scope::Quarter(fy, q) => vec![config.pages.quarter_page(fy, *q)],
+        _ => Vec::new(),
     };
     let requested_by = Some(requester.to_string());
+    let mut counts = RunCounts::default();
+    let mut refused = Vec::new();
     match action {
         Action::Sync => {
             let sctx = crate::sync::SyncContext {
@@ -488,76 +470,45 @@ async fn run_action_inner(
                 dry_run: false,
                 user: ctx.user,
             };
-            let before = ctx.wiki.counters().snapshot();
-            let mut report = crate::sync::sync(&sctx, &fys).await?;
+            let report = crate::sync::sync(&sctx, &fys).await?;
             if let Some(reason) = report.stopped {
                 anyhow::bail!("{reason}");
             }
-            // The watcher's counters run across polls: this run's share.
-            let s = &mut report.stats;
-            s.api_requests -= before.api_requests;
-            s.html_fetches -= before.html_fetches;
-            s.edits -= before.edits;
-            crate::status::sync_summary(
+            return crate::status::sync_summary(
                 ctx.store,
                 &report,
                 command.to_string(),
                 requested_by,
                 started,
             )
-            .await
+            .await;
         }
         Action::Pull => {
-            let pages: Vec<String> = quarter_page.into_iter().collect();
-            let targets = crate::pull::targets(config, &fys, &pages)?;
+            let targets = crate::pull::targets(config, &fys, &quarter_page)?;
             let opts = crate::pull::Options {
                 run_id,
                 dry_run: false,
                 max_removed_share: config.pages.max_removed_share,
             };
             let report = crate::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
-            let mut counts = RunCounts {
-                pages_checked: report.pages.len() as u64,
-                ..RunCounts::default()
-            };
-            let mut refused = Vec::new();
-            let mut conflicts = 0;
+            counts.pages_checked = report.pages.len() as u64;
             for (t, o) in &report.pages {
                 match o {
                     crate::pull::Outcome::Pulled {
-                        changes,
-                        conflicts: c,
-                        ..
+                        changes, conflicts, ..
                     } => {
                         counts.pages_changed += 1;
                         counts.records_changed += *changes as u64;
-                        conflicts += c.len() as u64;
+                        counts.conflicts += conflicts.len() as u64;
                     }
-                    crate::pull::Outcome::Refused { reason, .. } => {
-                        refused.push(crate::runlog::RefusedPage {
-                            title: t.title.clone(),
-                            reason: reason.clone(),
-                        })
-                    }
+                    crate::pull::Outcome::Refused { reason, .. } => refused.push(RefusedPage {
+                        title: t.title.clone(),
+                        reason: reason.clone(),
+                    }),
                     crate::pull::Outcome::Failed { error } => anyhow::bail!("{}: {error}", t.title),
                     _ => {}
                 }
             }
-            counts.conflicts = conflicts;
-            counts.refused = refused.len() as u64;
-            Ok(RunSummary {
-                run_id: run_id.to_string(),
-                command: command.to_string(),
-                requested_by,
-                started,
-                finished: Utc::now(),
-                outcome: RunOutcome::from_counts(&counts),
-                counts,
-                edits: Vec::new(),
-                conflicts: Vec::new(),
-                refused,
-                dry_run: false,
-            })
         }
         Action::Push => {
             let pctx = crate::push::PushContext {
@@ -570,41 +521,19 @@ async fn run_action_inner(
                 revisions: None,
                 overlay: None,
             };
-            let only: Vec<String> = quarter_page.into_iter().collect();
-            let report = crate::push::push(&pctx, &fys, &only).await?;
-            let mut counts = RunCounts {
-                pages_checked: report.pages.len() as u64,
-                ..RunCounts::default()
-            };
-            let mut refused = Vec::new();
+            let report = crate::push::push(&pctx, &fys, &quarter_page).await?;
+            counts.pages_checked = report.pages.len() as u64;
             for (title, o) in &report.pages {
                 match o {
                     crate::push::Outcome::Edited { .. } => counts.pages_changed += 1,
-                    crate::push::Outcome::Refused { reason } => {
-                        refused.push(crate::runlog::RefusedPage {
-                            title: title.clone(),
-                            reason: reason.clone(),
-                        })
-                    }
+                    crate::push::Outcome::Refused { reason } => refused.push(RefusedPage {
+                        title: title.clone(),
+                        reason: reason.clone(),
+                    }),
                     crate::push::Outcome::Failed { error } => anyhow::bail!("{title}: {error}"),
                     _ => {}
                 }
             }
-            counts.refused = refused.len() as u64;
-            counts.edits = counts.pages_changed;
-            Ok(RunSummary {
-                run_id: run_id.to_string(),
-                command: command.to_string(),
-                requested_by,
-                started,
-                finished: Utc::now(),
-                outcome: RunOutcome::from_counts(&counts),
-                counts,
-                edits: crate::status::edit_links(ctx.store, run_id).await?,
-                conflicts: Vec::new(),
-                refused,
-                dry_run: false,
-            })
         }
         Action::NewQuarter => {
             let Scope::Quarter(fy, q) = scope else {
@@ -613,27 +542,24 @@ async fn run_action_inner(
                 );
             };
             crate::push::new_quarter(config, ctx.wiki, ctx.store, fy, *q, run_id, false).await?;
-            let counts = RunCounts {
-                pages_checked: 1,
-                pages_changed: 1,
-                edits: 1,
-                ..RunCounts::default()
-            };
-            Ok(RunSummary {
-                run_id: run_id.to_string(),
-                command: command.to_string(),
-                requested_by,
-                started,
-                finished: Utc::now(),
-                outcome: RunOutcome::Changed,
-                counts,
-                edits: crate::status::edit_links(ctx.store, run_id).await?,
-                conflicts: Vec::new(),
-                refused: Vec::new(),
-                dry_run: false,
-            })
+            counts.pages_checked = 1;
+            counts.pages_changed = 1;
         }
     }
+    counts.refused = refused.len() as u64;
+    Ok(RunSummary {
+        run_id: run_id.to_string(),
+        command: command.to_string(),
+        requested_by,
+        started,
+        finished: Utc::now(),
+        outcome: RunOutcome::from_counts(&counts),
+        counts,
+        edits: crate::status::edit_links(ctx.store, run_id).await?,
+        conflicts: Vec::new(),
+        refused,
+        dry_run: false,
+    })
 }
 
 /// `watch`: polls until SIGTERM or Ctrl-C (`--once`: one poll).

@@ -309,8 +309,48 @@ fn story_on_mariadb() {
     story(Some(db.fresh_database("story")));
 }
 
+/// Runs `cmd` with the fault `point` armed, runs `act` while goalsbot is
+/// paused there, lets it go on, and returns its exit code and stdout.
+pub(crate) fn act_in_pause(
+    mut cmd: std::process::Command,
+    point: &str,
+    resume: &Path,
+    act: impl FnOnce(),
+) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"))
+        .env("GOALSBOT_FAULT_RESUME", resume)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let marker = format!("goalsbot-fault: paused at {point}");
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let hit = line.contains(&marker);
+        seen.push(line);
+        if hit {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains(&marker)),
+        "goalsbot never paused at {point}: {seen:#?}"
+    );
+    act();
+    std::fs::write(resume, "").unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.code().is_none() {
+        panic!("goalsbot was killed after the pause: {rest:#?}");
+    }
+    (out.status.code(), stdout)
+}
+
 /// Starts goalsbot, waits for a line on stderr, SIGKILLs it there.
-fn kill_when(mut cmd: std::process::Command, marker: &str) {
+pub(crate) fn kill_when(mut cmd: std::process::Command, marker: &str) {
     use std::io::{BufRead, BufReader};
     let mut child = cmd
         .stdout(Stdio::null())

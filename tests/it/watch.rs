@@ -2,7 +2,6 @@
 //! who may ask (from the revision, not the signature), replies, exactly once
 //! across kills, the shutoff page, the status page.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use crate::push::raw;
@@ -188,23 +187,8 @@ fn requests_are_run_refused_or_corrected_by_who_wrote_them_and_answered_once() {
 /// Runs `watch --once` and SIGKILLs it where `point` pauses it.
 fn kill_watch_at(s: &Setup, point: &str) {
     let mut cmd = s.cmd(&["watch", "--once"]);
-    cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut seen = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let hit = line.contains(&format!("goalsbot-fault: paused at {point}"));
-        seen.push(line);
-        if hit {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return;
-        }
-    }
-    let status = child.wait().unwrap();
-    panic!("watch ended ({status}) without reaching {point}: {seen:#?}");
+    cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"));
+    crate::tracker::kill_when(cmd, &format!("goalsbot-fault: paused at {point}"));
 }
 
 #[test]
@@ -374,28 +358,12 @@ fn the_shutoff_page_pulled_between_two_requests_stops_the_second() {
     ask(&s, ALICE, "One", "{{goalsbot|push|2020-21}} ~~~~");
     ask(&s, ALICE, "Two", "{{goalsbot|push|2020-21}} ~~~~");
     let resume = s.dir.path().join("resume");
-    let mut cmd = s.cmd(&["watch", "--once"]);
-    cmd.env("GOALSBOT_FAULT", "pause-at=watch.replied:1")
-        .env("GOALSBOT_FAULT_RESUME", &resume)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line
-            .unwrap()
-            .contains("goalsbot-fault: paused at watch.replied:1")
-        {
-            break;
-        }
-    }
-    // An admin pulls the emergency stop while the first request is being answered.
-    test_wiki().load_pages(&[(&format!("{}/Shutoff", s.prefix), "stop")]);
-    std::fs::write(&resume, "").unwrap();
-    let _rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let cmd = s.cmd(&["watch", "--once"]);
+    let (code, stdout) = crate::tracker::act_in_pause(cmd, "watch.replied:1", &resume, || {
+        // An admin pulls the emergency stop while the first request is being answered.
+        test_wiki().load_pages(&[(&format!("{}/Shutoff", s.prefix), "stop")]);
+    });
+    assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("STOPPED"), "{stdout}");
     let page = raw(&requests_page(&s));
     assert_eq!(section(&page, "One").matches("goalsbot-reply:").count(), 1);
