@@ -21,6 +21,8 @@ if [ ! -f "$dir/wiki.env" ]; then
   else
     echo "dev-wiki: no sample pages in tests/fixtures/pages yet; the wiki starts empty" >&2
   fi
+  # The emergency stop lets the bot run (sync and watch do nothing without it).
+  printf 'run' | bash "$wiki" edit "$dir" Admin "User:GoalsBot/Shutoff"
 fi
 # shellcheck disable=SC1091
 . "$dir/wiki.env"
@@ -51,7 +53,7 @@ In another terminal, from $root:
   export GOALSBOT_CONFIG=$dir/goalsbot.toml
   . $dir/credentials.env        # log in as the bot (omit to read anonymously)
   cargo run -- doctor
-  cargo run -- pull
+  cargo run -- sync
 
 Serving until Ctrl-C (request log below).
 MSG
