@@ -11,4 +11,5 @@ mod store;
 mod support;
 mod sync;
 mod tracker;
+mod trust;
 mod watch;

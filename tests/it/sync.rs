@@ -8,25 +8,25 @@ use crate::push::raw;
 use crate::support::test_wiki;
 use crate::tracker::{deck, find_kr, Setup, QUARTERS};
 
-const KR2: &str = "2020-21/front-line-defenses/kr2";
+pub(crate) const KR2: &str = "2020-21/front-line-defenses/kr2";
 
-fn title(s: &Setup, q: &str) -> String {
+pub(crate) fn title(s: &Setup, q: &str) -> String {
     format!("{}/2020-21 {q}", s.prefix)
 }
 
-fn overview(s: &Setup) -> String {
+pub(crate) fn overview(s: &Setup) -> String {
     format!("{}/2020-21", s.prefix)
 }
 
 /// The five pages a sync of the year writes.
-fn pages(s: &Setup) -> Vec<String> {
+pub(crate) fn pages(s: &Setup) -> Vec<String> {
     let mut p: Vec<String> = QUARTERS.iter().map(|q| title(s, q)).collect();
     p.push(overview(s));
     p
 }
 
 /// `sync --json` (plus `args`), expecting exit `code`; the statistics.
-fn sync(s: &Setup, args: &[&str], code: i32) -> Value {
+pub(crate) fn sync(s: &Setup, args: &[&str], code: i32) -> Value {
     let mut all = vec!["sync", "--json"];
     all.extend_from_slice(args);
     let out = s.run(&all);
@@ -34,14 +34,14 @@ fn sync(s: &Setup, args: &[&str], code: i32) -> Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
 }
 
-fn n(stats: &Value, key: &str) -> u64 {
+pub(crate) fn n(stats: &Value, key: &str) -> u64 {
     stats[key]
         .as_u64()
         .unwrap_or_else(|| panic!("no {key} in {stats}"))
 }
 
 /// The line of a status cell: the row of `kr`, the cell of quarter `q`.
-fn cell(text: &str, kr: &str, q: &str) -> String {
+pub(crate) fn cell(text: &str, kr: &str, q: &str) -> String {
     let mut in_row = false;
     for line in text.lines() {
         if line.starts_with("|-") {
@@ -55,7 +55,7 @@ fn cell(text: &str, kr: &str, q: &str) -> String {
 }
 
 /// `text` with the status cell of `kr` in quarter `q` replaced by `value`, as a person would type it.
-fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> String {
+pub(crate) fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> String {
     let mut out = String::new();
     let (mut in_row, mut done) = (false, false);
     for line in text.lines() {
@@ -75,12 +75,12 @@ fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> String {
 }
 
 /// A person (the wiki's Admin user) saves `text` as the page.
-fn staff_save(title: &str, text: &str) {
+pub(crate) fn staff_save(title: &str, text: &str) {
     test_wiki().load_pages(&[(title, text)]);
 }
 
 /// The page's revisions, newest first: `(revid, user, comment)`.
-fn revisions(title: &str) -> Vec<(u64, String, String)> {
+pub(crate) fn revisions(title: &str) -> Vec<(u64, String, String)> {
     let w = test_wiki();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let v: Value = rt.block_on(async {
@@ -119,7 +119,7 @@ fn revisions(title: &str) -> Vec<(u64, String, String)> {
 }
 
 /// Revisions of `title` newer than `after`, by the bot.
-fn bot_edits_since(title: &str, after: u64) -> Vec<(u64, String, String)> {
+pub(crate) fn bot_edits_since(title: &str, after: u64) -> Vec<(u64, String, String)> {
     let bot = &test_wiki().username;
     let bot = bot.split('@').next().unwrap_or(bot);
     revisions(title)
@@ -128,12 +128,12 @@ fn bot_edits_since(title: &str, after: u64) -> Vec<(u64, String, String)> {
         .collect()
 }
 
-fn latest_revid(title: &str) -> u64 {
+pub(crate) fn latest_revid(title: &str) -> u64 {
     revisions(title).first().map(|r| r.0).unwrap_or(0)
 }
 
 /// A year synced once with the deck's statuses imported: tables on every page.
-fn synced(name: &str) -> Setup {
+pub(crate) fn synced(name: &str) -> Setup {
     let s = Setup::new(name, None);
     s.ok(&["import", deck().to_str().unwrap()]);
     let first = sync(&s, &[], 0);
@@ -159,7 +159,7 @@ fn without(export: &Value, kr: &str) -> Value {
     e
 }
 
-fn status_of(s: &Setup, kr: &str, q: &str) -> Value {
+pub(crate) fn status_of(s: &Setup, kr: &str, q: &str) -> Value {
     find_kr(&s.export(&[]), kr).unwrap()["quarters"][q]["status"].clone()
 }
 
