@@ -176,11 +176,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::Ok)
         }
         Command::Resolve { id, take } => {
-            let store = open_store(config).await?;
-            let out = crate::sync::resolve(&store, id, take, &command_line(), cli.dry_run).await;
+            // Reads the conflict's page first (anonymously is enough).
+            let (store, wiki, _) = connect_both(config, &creds).await?;
+            let out = crate::sync::resolve(
+                &store,
+                Some((config, &wiki)),
+                id,
+                take,
+                &command_line(),
+                cli.dry_run,
+            )
+            .await;
             store.close().await;
-            print!("{}", out?);
-            Ok(ExitCode::Ok)
+            let (text, code) = out?;
+            print!("{text}");
+            Ok(code)
         }
         Command::NewQuarter {
             fiscal_year,

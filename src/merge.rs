@@ -17,8 +17,32 @@
 //! | changed | changed to the same value | nothing |
 //! | changed | changed differently | conflict: the store keeps its value |
 //!
-//! A field already in conflict ([`PendingConflict`]) is left alone until wiki
-//! and store agree on it; then it is reported in [`MergePlan::settled`].
+//! Conflicts belong to the page that raised them ([`PendingConflict::page`]).
+//! While one waits on a field:
+//!
+//! - the page that raised it is followed: when its value changes again, the
+//!   conflict takes the new value ([`MergePlan::followed`]), so `conflicts`
+//!   and `resolve --take wiki` always see what the page says now; when the
+//!   page comes to show the store's value, the conflict is settled
+//!   ([`MergePlan::settled`]);
+//! - another page that agrees with the store settles nothing (it never
+//!   decided between the two values); another page that changes the field to
+//!   a third value raises a conflict of its own, so no write waits unseen.
+//!
+//! Two further rules keep values from being lost:
+//!
+//! - **Fields push writes to every page** (a quarter's status and note, year
+//!   goals, baselines: the status table's cells, [`pushed_field`]) count as
+//!   "store unchanged" only when the store holds exactly what the base
+//!   revision showed. A tracker edit that no push has shown on this page yet
+//!   (a pull-only run, a `{{nobots}}` page, a kill between pull and push)
+//!   differs from the base, so a person's later edit of the same cell is a
+//!   conflict, not a silent overwrite.
+//! - **A status table or row that is gone says nothing** ([`MergeInput::table_rows`]):
+//!   for a key result without a row in one of the bot's status tables on the
+//!   page now, the cells' fields are "not said" (not "cleared"); the store
+//!   keeps them and push puts the table back. An empty cell in a row that is
+//!   there still clears its value.
 //!
 //! Decisions for the cases the table does not spell out:
 //!
@@ -73,11 +97,17 @@ pub const DEFAULT_MAX_REMOVED_SHARE: f64 = 0.3;
 pub struct PendingConflict {
     /// The field in conflict.
     pub key: FieldKey,
+    /// The page whose value is held (the page that raised the conflict).
+    pub page: String,
+    /// That page's value as last read (`None`: not stated).
+    pub wiki: Option<Value>,
 }
 
 /// What one page's merge starts from.
 #[derive(Debug, Clone, Copy)]
 pub struct MergeInput<'a> {
+    /// The page being merged (its title): conflicts belong to pages.
+    pub page: &'a str,
     /// The quarter of the page: it states only that quarter's objective and goals.
     pub quarter: Quarter,
     /// The records parsed from the revision last synced; `None` on a first sync.
@@ -90,6 +120,11 @@ pub struct MergeInput<'a> {
     pub pending: &'a [PendingConflict],
     /// What the store did since the base was synced, when known (see [`SinceBase`]).
     pub since_base: Option<&'a SinceBase>,
+    /// The key results that have a row in one of the bot's status tables on
+    /// the page now. For any other key result the table's fields are not
+    /// said. `None`: every key result has its row (pages without tables in
+    /// unit tests).
+    pub table_rows: Option<&'a BTreeSet<String>>,
 }
 
 /// What happened in the store since a page's base was synced.
@@ -105,6 +140,10 @@ pub struct SinceBase {
     pub store_then: Fields,
     /// Records changed since then by a tracker edit (`set`, `import`, `resolve`).
     pub tracker_touched: BTreeSet<String>,
+    /// Every store change since then, oldest first: a field that left the
+    /// base's value and came back to it (set, then set back) was still
+    /// changed by someone who did not see this page's edit.
+    pub changes: Vec<FieldChange>,
 }
 
 /// A field changed on both sides to different values.
@@ -127,8 +166,10 @@ pub struct MergePlan {
     pub changes: Vec<FieldChange>,
     /// New conflicts, in key order.
     pub conflicts: Vec<Conflict>,
-    /// Pending conflicts on which wiki and store now agree, in key order.
+    /// This page's pending conflicts that it settled (it shows the store's value now), in key order.
     pub settled: Vec<FieldKey>,
+    /// This page's pending conflicts whose value on the page changed again: (field, new wiki value).
+    pub followed: Vec<(FieldKey, Option<Value>)>,
     /// Why the page was refused; when set, the plan is otherwise empty.
     pub refused: Option<String>,
 }
@@ -144,12 +185,14 @@ pub fn merge_page(input: &MergeInput, max_removed_share: f64) -> MergePlan {
     let base_ids = input.base.map(record_ids).unwrap_or_default();
     let wiki_ids = record_ids(input.wiki);
     let mut m = Merger {
+        page: input.page,
+        table_rows: input.table_rows,
         quarter: input.quarter,
         base: input.base.map(|b| page_fields(b, input.quarter)),
         wiki: page_fields(input.wiki, input.quarter),
         store: input.store,
         since_base: input.since_base,
-        pending: input.pending.iter().map(|p| &p.key).collect(),
+        pending: input.pending,
         plan: MergePlan::default(),
     };
     for record in &wiki_ids {
@@ -162,6 +205,7 @@ pub fn merge_page(input: &MergeInput, max_removed_share: f64) -> MergePlan {
     plan.changes.sort_by(|a, b| a.key.cmp(&b.key));
     plan.conflicts.sort_by(|a, b| a.key.cmp(&b.key));
     plan.settled.sort();
+    plan.followed.sort_by(|a, b| a.0.cmp(&b.0));
     m.plan
 }
 
@@ -195,6 +239,11 @@ pub fn guard(
     })
 }
 
+/// Whether a record id is a key result's (or objective item's), not an objective's.
+fn is_key_result(record: &str) -> bool {
+    record.matches('/').count() >= 2
+}
+
 /// The ids of all objectives and key results.
 fn record_ids(records: &FiscalYearRecords) -> BTreeSet<String> {
     records
@@ -213,22 +262,40 @@ pub fn tracker_data(field: &str) -> bool {
             && (field.ends_with(".status") || field.ends_with(".note")))
 }
 
+/// Whether push writes `field` on every page that shows the record: the
+/// status table's cells (a quarter's status and note, the year goal, the
+/// baseline). Prose (texts, managers, goals) is written by staff only, and
+/// pages of one year may word it differently.
+pub fn pushed_field(field: &str) -> bool {
+    matches!(field, "year_goal" | "baseline")
+        || (field.starts_with("quarters.")
+            && (field.ends_with(".status") || field.ends_with(".note")))
+}
+
 /// A value as the page would state it: `null` is "not said", like absent.
 fn stated(v: Option<&Value>) -> Option<&Value> {
     v.filter(|v| !v.is_null())
 }
 
 struct Merger<'a> {
+    page: &'a str,
+    table_rows: Option<&'a BTreeSet<String>>,
     quarter: Quarter,
     base: Option<Fields>,
     wiki: Fields,
     store: &'a Fields,
     since_base: Option<&'a SinceBase>,
-    pending: BTreeSet<&'a FieldKey>,
+    pending: &'a [PendingConflict],
     plan: MergePlan,
 }
 
-impl Merger<'_> {
+/// The pending conflicts on one field: this page's, and whether another page has one.
+struct Held<'a> {
+    mine: Option<&'a PendingConflict>,
+    others: bool,
+}
+
+impl<'a> Merger<'a> {
     fn base_value(&self, key: &FieldKey) -> Option<&Value> {
         stated(self.base.as_ref().and_then(|b| b.get(key)))
     }
@@ -273,10 +340,14 @@ impl Merger<'_> {
 
         let key = FieldKey::new(record, REMOVED);
         let removed = self.store_removed(record);
-        if self.pending.contains(&key) {
+        let held = self.held(&key);
+        if held.mine.is_some() {
             if !removed {
                 self.plan.settled.push(key);
             }
+        } else if held.others {
+            // Another page's removal conflict waits; this page showing the
+            // record as before decides nothing.
         } else if removed {
             match (&self.base, in_base) {
                 // The page brought it back since the last sync: restore.
@@ -289,14 +360,53 @@ impl Merger<'_> {
         }
     }
 
+    /// The pending conflicts on `key`.
+    fn held(&self, key: &FieldKey) -> Held<'a> {
+        let on_key = self.pending.iter().filter(|p| &p.key == key);
+        let mut held = Held {
+            mine: None,
+            others: false,
+        };
+        for p in on_key {
+            if p.page == self.page {
+                held.mine = Some(p);
+            } else {
+                held.others = true;
+            }
+        }
+        held
+    }
+
+    /// Whether the page says nothing about `key` although the merge sees no
+    /// value: a status table's field of a key result whose row is not on the
+    /// page (table deleted, row deleted, identity damaged).
+    fn not_said(&self, key: &FieldKey, wiki: Option<&Value>) -> bool {
+        let Some(rows) = self.table_rows else {
+            return false;
+        };
+        let in_table = match key.field.as_str() {
+            // A prose `Baseline:` sentence states it without a table.
+            "baseline" => wiki.is_none(),
+            f => pushed_field(f),
+        };
+        in_table && !rows.contains(&key.record) && is_key_result(&key.record)
+    }
+
     /// One field of a record the page shows; returns whether the wiki changed it.
     fn field(&mut self, key: FieldKey) -> bool {
         let b = self.base_value(&key).cloned();
         let w = stated(self.wiki.get(&key)).cloned();
         let s = stated(self.store.get(&key));
-        if self.pending.contains(&key) {
+        if self.not_said(&key, w.as_ref()) {
+            return false;
+        }
+        let held = self.held(&key);
+        if let Some(mine) = held.mine {
+            // The conflict follows the page that raised it.
             if w.as_ref() == s {
                 self.plan.settled.push(key);
+            } else if w.as_ref() != stated(mine.wiki.as_ref()) {
+                self.plan.followed.push((key, w.clone()));
             }
             return w != b;
         }
@@ -305,9 +415,13 @@ impl Merger<'_> {
         }
         if s == w.as_ref() {
             // Already there (both sides made the same change).
-        } else if s == b.as_ref()
+        } else if held.others {
+            // Another page's conflict waits on this field: this page's new
+            // value is held too, beside it, until a person decides.
+            self.conflict(key, b.as_ref(), w.as_ref());
+        } else if (s == b.as_ref() && !self.left_base(&key, b.as_ref()))
             || (self.base.is_none() && !tracker_data(&key.field))
-            || self.store_unchanged_since_base(&key)
+            || (!pushed_field(&key.field) && self.store_unchanged_since_base(&key))
         {
             self.change(key, w);
         } else {
@@ -320,7 +434,8 @@ impl Merger<'_> {
     fn gone(&mut self, record: &str) {
         let key = FieldKey::new(record, REMOVED);
         let removed = self.store_removed(record);
-        if self.pending.contains(&key) {
+        let held = self.held(&key);
+        if held.mine.is_some() {
             if removed {
                 self.plan.settled.push(key);
             }
@@ -329,7 +444,7 @@ impl Merger<'_> {
         if removed || Self::of(self.store, record).next().is_none() {
             return;
         }
-        if self.group_changed(record) {
+        if held.others || self.group_changed(record) {
             self.conflict(key, None, Some(&Value::Bool(true)));
         } else {
             self.change(key, Some(Value::Bool(true)));
@@ -359,6 +474,17 @@ impl Merger<'_> {
             || gone_krs
                 .into_iter()
                 .any(|(k, _)| self.store_changed(&k.record))
+    }
+
+    /// Whether the store's value of `key` moved away from the base's value
+    /// `b` since the base was synced (it may have come back since).
+    fn left_base(&self, key: &FieldKey, b: Option<&Value>) -> bool {
+        self.base.is_some()
+            && self.since_base.is_some_and(|sb| {
+                sb.changes.iter().any(|c| {
+                    &c.key == key && stated(c.old.as_ref()) == b && stated(c.new.as_ref()) != b
+                })
+            })
     }
 
     /// Whether the store still holds what it held when the base was synced.
@@ -451,24 +577,46 @@ mod tests {
         p
     }
 
+    /// The title of the page merged in these tests.
+    const PAGE: &str = "Goals/2020-21 Q1";
+
+    /// Conflicts this page raised on `keys`, holding the base's values.
+    fn held_here(base: Option<&FiscalYearRecords>, keys: &[FieldKey]) -> Vec<PendingConflict> {
+        let base = base.map(fields::flatten).unwrap_or_default();
+        keys.iter()
+            .map(|k| PendingConflict {
+                key: k.clone(),
+                page: PAGE.into(),
+                wiki: base.get(k).cloned(),
+            })
+            .collect()
+    }
+
     fn merge(
         base: Option<&FiscalYearRecords>,
         wiki: &FiscalYearRecords,
         store: &Fields,
         pending: &[FieldKey],
     ) -> MergePlan {
-        let pending: Vec<PendingConflict> = pending
-            .iter()
-            .map(|k| PendingConflict { key: k.clone() })
-            .collect();
+        merge_held(base, wiki, store, &held_here(base, pending))
+    }
+
+    fn merge_held(
+        base: Option<&FiscalYearRecords>,
+        wiki: &FiscalYearRecords,
+        store: &Fields,
+        pending: &[PendingConflict],
+    ) -> MergePlan {
         let plan = merge_page(
             &MergeInput {
+                page: PAGE,
                 quarter: Quarter::Q1,
                 base,
                 wiki,
                 store,
-                pending: &pending,
+                pending,
                 since_base: None,
+                table_rows: None,
             },
             DEFAULT_MAX_REMOVED_SHARE,
         );
@@ -489,8 +637,13 @@ mod tests {
         Set(Option<Value>),
         Conflict,
         Settled,
+        Followed(Option<Value>),
     }
     use Got::{Conflict as Conflicts, Nothing, Settled};
+
+    fn followed(v: Option<&str>) -> Got {
+        Got::Followed(v.map(|s| json!(s)))
+    }
 
     fn set(v: Option<&str>) -> Got {
         Got::Set(v.map(|s| json!(s)))
@@ -533,6 +686,10 @@ mod tests {
             assert_eq!(k, &note, "{plan:?}");
             got.push(Settled);
         }
+        for (k, v) in &plan.followed {
+            assert_eq!(k, &note, "{plan:?}");
+            got.push(Got::Followed(v.clone()));
+        }
         assert!(got.len() <= 1, "{plan:?}");
         got.pop().unwrap_or(Nothing)
     }
@@ -562,8 +719,9 @@ mod tests {
         both_changed_differently_conflict:           Some(A),    B,    C,    false => Conflicts;
         wiki_cleared_store_changed_conflict:         Some(A),    NONE, C,    false => Conflicts;
         wiki_changed_store_cleared_conflict:         Some(A),    B,    NONE, false => Conflicts;
-        pending_still_different_left_alone:          Some(A),    B,    C,    true  => Nothing;
-        pending_wiki_changed_again_left_alone:       Some(B),    A,    C,    true  => Nothing;
+        pending_wiki_changed_is_followed:            Some(A),    B,    C,    true  => followed(B);
+        pending_wiki_changed_again_is_followed:      Some(B),    A,    C,    true  => followed(A);
+        pending_wiki_cleared_is_followed:            Some(B),    NONE, C,    true  => followed(NONE);
         pending_wiki_unchanged_left_alone:           Some(B),    B,    C,    true  => Nothing;
         pending_wiki_now_agrees_settled:             Some(B),    C,    C,    true  => Settled;
         pending_store_now_agrees_settled:            Some(A),    B,    B,    true  => Settled;
@@ -571,6 +729,7 @@ mod tests {
         first_sync_store_empty_takes_wiki:           None,       B,    NONE, false => set(B);
         first_sync_store_same_value:                 None,       B,    B,    false => Nothing;
         first_sync_store_note_differs_conflict:      None,       B,    C,    false => Conflicts;
+        tracker_edit_not_yet_shown_then_wiki_edit:   Some(A),    B,    C,    false => Conflicts;
         first_sync_page_says_nothing_keeps_store:    None,       NONE, C,    false => Nothing;
     }
 
@@ -582,32 +741,112 @@ mod tests {
     ) -> MergePlan {
         merge_page(
             &MergeInput {
+                page: PAGE,
                 quarter: Quarter::Q1,
                 base: Some(base),
                 wiki,
                 store,
                 pending: &[],
                 since_base: Some(since),
+                table_rows: None,
             },
             1.0,
         )
     }
 
+    /// `page(&[1])` with KR1's text set to `text`.
+    fn worded(text: &str) -> FiscalYearRecords {
+        let mut p = page(&[1]);
+        p.objectives[0].key_results[0].text = text.into();
+        p
+    }
+
     #[test]
     fn another_pages_older_wording_is_not_a_store_change() {
-        // The store holds Q3's wording of KR1's note since before this page's
-        // last sync; a staff edit of the note here is merged, not a conflict.
+        // The store holds Q3's wording of KR1 since before this page's last
+        // sync; a staff edit of the text here is merged, not a conflict.
+        let base = worded("a");
+        let store = fields::flatten(&worded("c"));
+        let since = SinceBase {
+            store_then: store.clone(),
+            tracker_touched: BTreeSet::new(),
+            changes: vec![],
+        };
+        let plan = merge_since(&base, &worded("b"), &store, &since);
+        assert!(plan.conflicts.is_empty(), "{plan:?}");
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].new, Some(json!("b")));
+        assert_eq!(plan.changes[0].old, Some(json!("c")));
+    }
+
+    #[test]
+    fn a_status_cell_the_page_never_showed_is_a_store_change() {
+        // Hole 4: the tracker set the note, a pull-only run moved this page's
+        // base without showing it; a person's edit of the same cell must not
+        // win silently, whatever the history says about "since the base".
         let base = noted(A);
         let store = fields::flatten(&noted(C));
         let since = SinceBase {
             store_then: store.clone(),
             tracker_touched: BTreeSet::new(),
+            changes: vec![],
         };
         let plan = merge_since(&base, &noted(B), &store, &since);
-        assert!(plan.conflicts.is_empty(), "{plan:?}");
-        assert_eq!(plan.changes.len(), 1);
-        assert_eq!(plan.changes[0].new, Some(json!("b")));
-        assert_eq!(plan.changes[0].old, Some(json!("c")));
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        assert!(plan.changes.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn another_pages_conflict_is_not_settled_here() {
+        // Hole 1: Q2 holds "b" against the store's "a"; this page agrees with
+        // the store, and an unrelated edit here must settle nothing.
+        let note = key("a/kr1", NOTE);
+        let store = fields::flatten(&noted(A));
+        let theirs = vec![PendingConflict {
+            key: note.clone(),
+            page: "Goals/2020-21 Q2".into(),
+            wiki: Some(json!("b")),
+        }];
+        let mut edited = noted(A);
+        edited.objectives[0].key_results[0].text = "reworded".into();
+        let plan = merge_held(Some(&noted(A)), &edited, &store, &theirs);
+        assert!(
+            plan.settled.is_empty() && plan.conflicts.is_empty(),
+            "{plan:?}"
+        );
+        assert!(plan.followed.is_empty(), "{plan:?}");
+        // A third value written here meanwhile is held beside it.
+        let plan = merge_held(Some(&noted(A)), &noted(C), &store, &theirs);
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        assert_eq!(plan.conflicts[0].wiki, Some(json!("c")));
+        assert!(plan.changes.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_deleted_status_row_says_nothing_an_empty_cell_clears() {
+        // Hole 2: no row for KR1 in any status table on the page now.
+        let note = key("a/kr1", NOTE);
+        let store = fields::flatten(&noted(A));
+        let (base, wiki) = (noted(A), noted(NONE));
+        let with_rows = |table_rows: &BTreeSet<String>| {
+            merge_page(
+                &MergeInput {
+                    page: PAGE,
+                    quarter: Quarter::Q1,
+                    base: Some(&base),
+                    wiki: &wiki,
+                    store: &store,
+                    pending: &[],
+                    since_base: None,
+                    table_rows: Some(table_rows),
+                },
+                1.0,
+            )
+        };
+        assert_eq!(with_rows(&BTreeSet::new()), MergePlan::default());
+        let plan = with_rows(&BTreeSet::from([note.record.clone()]));
+        assert_eq!(plan.changes.len(), 1, "{plan:?}");
+        assert_eq!(plan.changes[0].new, None);
     }
 
     #[test]
@@ -616,6 +855,7 @@ mod tests {
         let since = SinceBase {
             store_then: fields::flatten(&noted(A)),
             tracker_touched: BTreeSet::new(),
+            changes: vec![],
         };
         let store = fields::flatten(&noted(C));
         let plan = merge_since(&base, &noted(B), &store, &since);
@@ -634,6 +874,7 @@ mod tests {
         let quiet = SinceBase {
             store_then: store.clone(),
             tracker_touched: BTreeSet::new(),
+            changes: vec![],
         };
         // …which is no reason to keep KR2 when it leaves the page.
         let plan = merge_since(&base, &wiki, &store, &quiet);
@@ -996,16 +1237,18 @@ mod tests {
     proptest! {
         #[test]
         fn merge_never_loses_an_update((base, wiki, store, pending) in scenario(), first_sync in any::<bool>()) {
+            let pending: Vec<FieldKey> = pending;
             let base = (!first_sync).then_some(base);
-            let pending_list: Vec<PendingConflict> =
-                pending.iter().map(|k| PendingConflict { key: k.clone() }).collect();
+            let pending_list = held_here(base.as_ref(), &pending);
             let input = MergeInput {
+                page: PAGE,
                 quarter: Quarter::Q1,
                 base: base.as_ref(),
                 wiki: &wiki,
                 store: &store,
                 pending: &pending_list,
                 since_base: None,
+                table_rows: None,
             };
             let plan = merge_page(&input, 1.0);
             if plan.refused.is_some() {

@@ -371,7 +371,16 @@ async fn pull_page_onto(
         dry_run,
         max_removed_share,
     } = *opts;
-    let state = store.page_state(&target.title).await?;
+    let mut state = store.page_state(&target.title).await?;
+    if !dry_run {
+        if let Some(st) = &state {
+            if st.revid != latest.revid
+                && recover_own_save(wiki, store, target, resolved_title, st.revid).await?
+            {
+                state = store.page_state(&target.title).await?;
+            }
+        }
+    }
     if state.as_ref().is_some_and(|s| s.revid == latest.revid) {
         return Ok(Outcome::Unchanged {
             revid: latest.revid,
@@ -401,7 +410,11 @@ async fn pull_page_onto(
                 .record
                 .starts_with(&format!("{}/", target.fiscal_year))
         })
-        .map(|c| PendingConflict { key: c.key })
+        .map(|c| PendingConflict {
+            key: c.key,
+            page: c.page,
+            wiki: c.wiki,
+        })
         .collect();
     let since_base = match &state {
         Some(st) => Some(since_base(store, &target.fiscal_year, st.synced_at, &current).await?),
@@ -409,12 +422,14 @@ async fn pull_page_onto(
     };
     let plan = merge_page(
         &MergeInput {
+            page: &target.title,
             quarter: target.quarter,
             base: state.as_ref().map(|s| &s.records),
             wiki: &records,
             store: &current,
             pending: &pending,
             since_base: since_base.as_ref(),
+            table_rows: Some(&parsed.table_rows),
         },
         max_removed_share,
     );
@@ -489,6 +504,7 @@ async fn pull_page_onto(
             records: &records,
             conflicts: &conflicts,
             settled: &plan.settled,
+            followed: &plan.followed,
         };
         let n = store
             .apply_merge(&provenance, &plan.changes, &merge)
@@ -506,6 +522,69 @@ async fn pull_page_onto(
         planned,
         dry,
     })
+}
+
+/// Finishes a save a killed run did not record: when the bot noted it was
+/// about to save `target` against revision `base` (the page's synced
+/// revision) and the first revision after `base` is that save (its summary
+/// names the run), that revision becomes the page's state — as the run would
+/// have recorded it — so the pull that follows merges only what others did
+/// since. Without this, the bot's own values would read as a person's edit
+/// and could overwrite what the store learned meanwhile. Returns whether the
+/// state moved. Costs one API request and one HTML fetch, only after a kill.
+async fn recover_own_save(
+    wiki: &Wiki,
+    store: &Store,
+    target: &Target,
+    resolved_title: &str,
+    base: u64,
+) -> Result<bool> {
+    let Some((intent_base, run_id)) = store.push_intent(&target.title).await? else {
+        return Ok(false);
+    };
+    let ours = if intent_base == base {
+        wiki.next_revision(resolved_title, base)
+            .await?
+            .filter(|(_, _, comment)| comment.contains(&format!("[run {run_id}]")))
+    } else {
+        None
+    };
+    let Some((revid, _, comment)) = ours else {
+        store.clear_push_intent(&target.title).await?;
+        return Ok(false);
+    };
+    tracing::warn!(page = %target.title, revid, run = %run_id, "recording the bot's own save that a stopped run did not record");
+    let html = wiki.revision_html(resolved_title, revid).await?;
+    let records = {
+        let parsed = parse_quarter_page(&html, &target.fiscal_year, target.quarter);
+        FiscalYearRecords {
+            fiscal_year: target.fiscal_year.clone(),
+            objectives: parsed.objectives,
+        }
+    };
+    let now = Utc::now();
+    let logged = store
+        .edits_of_run(&run_id)
+        .await?
+        .iter()
+        .any(|e| e.new_revid == revid);
+    if !logged {
+        store
+            .record_edit(&crate::store::EditEntry {
+                run_id: run_id.clone(),
+                at: now,
+                title: target.title.clone(),
+                old_revid: Some(base),
+                new_revid: revid,
+                summary: comment,
+            })
+            .await?;
+    }
+    store
+        .set_page_state(&target.title, revid, now, &records)
+        .await?;
+    store.clear_push_intent(&target.title).await?;
+    Ok(true)
 }
 
 /// What the store did since `synced_at` (a page's last sync), from its history.
@@ -530,6 +609,14 @@ async fn since_base(
     Ok(SinceBase {
         store_then: then,
         tracker_touched,
+        changes: since
+            .into_iter()
+            .map(|e| FieldChange {
+                key: e.key,
+                old: e.old,
+                new: e.new,
+            })
+            .collect(),
     })
 }
 
@@ -628,12 +715,14 @@ mod tests {
         store: &Fields,
     ) -> Vec<FieldChange> {
         let input = MergeInput {
+            page: "test page",
             quarter,
             base,
             wiki: new,
             store,
             pending: &[],
             since_base: None,
+            table_rows: None,
         };
         let plan = merge_page(&input, 1.0);
         assert!(plan.conflicts.is_empty(), "{plan:?}");

@@ -262,11 +262,16 @@ pub fn plan_quarter_page(
             Some(range) => {
                 let shown_rows: Vec<RowData> = page_obj.key_results.iter().map(row_data).collect();
                 let store_rows: Vec<RowData> = obj.key_results.iter().map(row_data).collect();
-                let same_rows = page_obj
-                    .key_results
-                    .iter()
-                    .map(|k| &k.id)
-                    .eq(obj.key_results.iter().map(|k| &k.id));
+                // A row staff deleted is put back even when it shows nothing.
+                let rows_there = obj.key_results.iter().all(|k| {
+                    text[range.clone()].contains(&format!("data-goalsbot-kr=\"{}\"", k.id))
+                });
+                let same_rows = rows_there
+                    && page_obj
+                        .key_results
+                        .iter()
+                        .map(|k| &k.id)
+                        .eq(obj.key_results.iter().map(|k| &k.id));
                 if same_rows && shown_rows == store_rows {
                     continue;
                 }
@@ -904,6 +909,12 @@ async fn push_quarter_page(
             });
         }
         let summary = format!("{} [run {}]", plan.summary(), ctx.run_id);
+        // Written before the save: a run killed after the save but before the
+        // page's new state is recorded lets the next pull recognise the
+        // bot's own revision (see `pull::recover_own_save`).
+        ctx.store
+            .set_push_intent(page.title, synced, ctx.run_id, chrono::Utc::now())
+            .await?;
         crate::fault::reached("push.before-save");
         let saved = match save(
             ctx.wiki,
@@ -932,6 +943,7 @@ async fn push_quarter_page(
         });
         if saved.oldrevid == Some(synced) {
             refresh_page_state(ctx.wiki, ctx.store, page.title, page.fy, q, saved.newrevid).await?;
+            ctx.store.clear_push_intent(page.title).await?;
             ctx.remember(page.title, saved.newrevid, &fingerprint, "unchanged")
                 .await?;
             return Ok(edited.unwrap_or(Outcome::Unchanged));
@@ -939,6 +951,7 @@ async fn push_quarter_page(
         // The wiki merged our save with one made since we read the page: the
         // new revision holds that person's change too. Pull it like any other.
         tracing::warn!(page = %page.title, "someone saved the page meanwhile; merging their change");
+        ctx.store.clear_push_intent(page.title).await?;
         latest = repull(ctx, page, q).await?;
     }
     Ok(Outcome::Failed {

@@ -394,27 +394,78 @@ fn stats(
 /// lets the next push write it to the page.
 pub async fn resolve(
     store: &Store,
+    fresh: Option<(&Config, &Wiki)>,
     id: i64,
     take: crate::store::Take,
     command: &str,
     dry_run: bool,
-) -> Result<String> {
+) -> Result<(String, ExitCode)> {
     use crate::error::UsageError;
     use crate::store::{Provenance, Source, Take};
-    let Some(c) = store.conflict(id).await? else {
-        return Err(UsageError::new(format!(
-            "there is no conflict #{id}; `goalsbot conflicts` lists the waiting ones"
-        ))
-        .into());
+    let pending = |id| async move {
+        let Some(c) = store.conflict(id).await? else {
+            return Err(anyhow::Error::from(UsageError::new(format!(
+                "there is no conflict #{id}; `goalsbot conflicts` lists the waiting ones"
+            ))));
+        };
+        if let Some(r) = &c.resolution {
+            return Err(UsageError::new(format!(
+                "conflict #{id} is already resolved ({} by {} at {}); nothing to do",
+                r.how,
+                r.by,
+                r.at.to_rfc3339()
+            ))
+            .into());
+        }
+        Ok(c)
     };
-    if let Some(r) = &c.resolution {
-        return Err(UsageError::new(format!(
-            "conflict #{id} is already resolved ({} by {} at {}); nothing to do",
-            r.how,
-            r.by,
-            r.at.to_rfc3339()
-        ))
-        .into());
+    let mut c = pending(id).await?;
+    // A person decides on what the page says now: the page is pulled first
+    // (the conflict follows it). If that settled the conflict or changed its
+    // wiki value, the decision is not taken — the person has not seen it.
+    if let (Some((config, wiki)), false) = (fresh, dry_run) {
+        let seen = c.wiki.clone();
+        let targets = pull::targets(config, &[], std::slice::from_ref(&c.page))?;
+        let opts = pull::Options {
+            run_id: &pull::new_run_id(chrono::Utc::now()),
+            dry_run: false,
+            max_removed_share: config.pages.max_removed_share,
+        };
+        let report = pull::pull(wiki, store, &targets, &opts)
+            .await
+            .with_context(|| format!("reading {} before resolving", c.page))?;
+        if let Some((
+            _,
+            pull::Outcome::Failed { error } | pull::Outcome::Refused { reason: error, .. },
+        )) = report.pages.first()
+        {
+            anyhow::bail!("reading {} before resolving: {error}", c.page);
+        }
+        match store.conflict(id).await? {
+            Some(now) if now.resolution.is_some() => {
+                return Ok((
+                    format!(
+                        "conflict #{id} was settled meanwhile: {} now shows the store's value; nothing to decide\n",
+                        c.page
+                    ),
+                    ExitCode::Ok,
+                ));
+            }
+            Some(now) if now.wiki != seen => {
+                return Ok((
+                    format!(
+                        "conflict #{id}: {} changed since you looked: it now says {} (was {}); \
+                         look again (`goalsbot conflicts`) and resolve again; nothing was changed\n",
+                        c.page,
+                        pull::show_value(&now.wiki),
+                        pull::show_value(&seen)
+                    ),
+                    ExitCode::NeedsPerson,
+                ));
+            }
+            Some(now) => c = now,
+            None => c = pending(id).await?,
+        }
     }
     let fy = crate::store::record_fiscal_year(&c.key.record)?;
     let current = store.load_fields(&fy).await?.get(&c.key).cloned();
@@ -441,7 +492,10 @@ pub async fn resolve(
         ),
     };
     if dry_run {
-        return Ok(format!("dry run: would resolve conflict #{id}: {what}\n"));
+        return Ok((
+            format!("dry run: would resolve conflict #{id}: {what} (the page is read first when not a dry run)\n"),
+            ExitCode::Ok,
+        ));
     }
     let provenance = Provenance {
         at: chrono::Utc::now(),
@@ -454,8 +508,11 @@ pub async fn resolve(
     store
         .resolve_conflict(id, take, change.as_ref(), &provenance)
         .await?;
-    Ok(format!(
-        "resolved conflict #{id} ({} {}): {what} [run {}]\n",
-        c.key.record, c.key.field, provenance.run_id
+    Ok((
+        format!(
+            "resolved conflict #{id} ({} {}): {what} [run {}]\n",
+            c.key.record, c.key.field, provenance.run_id
+        ),
+        ExitCode::Ok,
     ))
 }

@@ -316,6 +316,40 @@ impl Wiki {
         Ok((revs, v.get("continue").is_some()))
     }
 
+    /// The first revision of `title` after revision `after`: `(revid, user, comment)`.
+    pub async fn next_revision(
+        &self,
+        title: &str,
+        after: u64,
+    ) -> Result<Option<(u64, String, String)>> {
+        let start = after.to_string();
+        let v = self
+            .api_get(&[
+                ("action", "query"),
+                ("prop", "revisions"),
+                ("rvprop", "ids|user|comment"),
+                ("rvdir", "newer"),
+                ("rvlimit", "2"),
+                ("rvstartid", &start),
+                ("titles", title),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .await?;
+        Ok(v["query"]["pages"][0]["revisions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some((
+                    r["revid"].as_u64()?,
+                    r["user"].as_str().unwrap_or("").to_string(),
+                    r["comment"].as_str().unwrap_or("").to_string(),
+                ))
+            })
+            .find(|(revid, _, _)| *revid != after))
+    }
+
     /// Site name, MediaWiki version, and the logged-in user's groups and rights.
     pub async fn site_and_user(&self) -> Result<SiteAndUser> {
         let v = self

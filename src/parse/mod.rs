@@ -39,7 +39,7 @@ mod dom;
 mod line;
 mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mwbot::parsoid::prelude::*;
 
@@ -60,6 +60,10 @@ pub struct ParsedPage {
     pub objectives: Vec<Objective>,
     /// Things on the page the parser did not understand, for a person to read.
     pub warnings: Vec<String>,
+    /// The key results that have a row in one of the bot's status tables on
+    /// the page: only for these does the page say anything about statuses,
+    /// notes and year goals (a deleted table or row is not a cleared value).
+    pub table_rows: BTreeSet<String>,
 }
 
 /// Parses the Parsoid HTML of the quarter page `fiscal_year` `quarter`.
@@ -101,8 +105,15 @@ pub fn parse_quarter_page(html: &str, fiscal_year: &FiscalYear, quarter: Quarter
         }
     }
 
-    let mut objectives = assemble(drafts, loose_tables, fiscal_year, &mut warnings);
-    dedupe_ids(&mut objectives, &mut warnings);
+    let mut table_rows = BTreeSet::new();
+    let mut objectives = assemble(
+        drafts,
+        loose_tables,
+        fiscal_year,
+        &mut warnings,
+        &mut table_rows,
+    );
+    dedupe_ids(&mut objectives, &mut warnings, &mut table_rows);
     if objectives.is_empty() {
         warnings.push("no objectives found on the page".to_string());
     }
@@ -111,6 +122,7 @@ pub fn parse_quarter_page(html: &str, fiscal_year: &FiscalYear, quarter: Quarter
         quarter,
         objectives,
         warnings,
+        table_rows,
     }
 }
 
@@ -425,6 +437,7 @@ fn assemble(
     loose_tables: Vec<Wikinode>,
     fiscal_year: &FiscalYear,
     warnings: &mut Vec<String>,
+    table_rows: &mut BTreeSet<String>,
 ) -> Vec<Objective> {
     // Read every table once, remembering the section it stood in.
     let mut tables: Vec<(Option<usize>, StatusTable)> = Vec::new();
@@ -500,14 +513,19 @@ fn assemble(
             kr.id = format!("{}/{}{}", objective.id, kr.kind.id_stem(), kr.number);
         }
         if let Some(table) = table {
-            merge_table(objective, table, warnings);
+            merge_table(objective, table, warnings, table_rows);
         }
     }
     objectives
 }
 
 /// Puts a status table's baselines, year goals and statuses on the KRs.
-fn merge_table(objective: &mut Objective, table: StatusTable, warnings: &mut Vec<String>) {
+fn merge_table(
+    objective: &mut Objective,
+    table: StatusTable,
+    warnings: &mut Vec<String>,
+    table_rows: &mut BTreeSet<String>,
+) {
     for row in table.rows {
         let Some(kr) = objective
             .key_results
@@ -521,6 +539,7 @@ fn merge_table(objective: &mut Objective, table: StatusTable, warnings: &mut Vec
             continue;
         };
         kr.id = row.kr_id;
+        table_rows.insert(kr.id.clone());
         if row.baseline.is_some() {
             kr.baseline = row.baseline;
         }
@@ -535,7 +554,11 @@ fn merge_table(objective: &mut Objective, table: StatusTable, warnings: &mut Vec
 
 /// Two objectives with the same title would share an id; the later ones get
 /// a numeric suffix and a warning, so ids stay unique.
-fn dedupe_ids(objectives: &mut [Objective], warnings: &mut Vec<String>) {
+fn dedupe_ids(
+    objectives: &mut [Objective],
+    warnings: &mut Vec<String>,
+    table_rows: &mut BTreeSet<String>,
+) {
     let mut seen: Vec<String> = Vec::new();
     for objective in objectives.iter_mut() {
         if seen.contains(&objective.id) {
@@ -550,7 +573,11 @@ fn dedupe_ids(objectives: &mut [Objective], warnings: &mut Vec<String>) {
             ));
             for kr in &mut objective.key_results {
                 if let Some(rest) = kr.id.strip_prefix(objective.id.as_str()) {
-                    kr.id = format!("{id}{rest}");
+                    let new = format!("{id}{rest}");
+                    if table_rows.contains(&kr.id) {
+                        table_rows.insert(new.clone());
+                    }
+                    kr.id = new;
                 }
             }
             objective.id = id;

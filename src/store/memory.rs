@@ -101,8 +101,10 @@ pub struct PageMerge<'a> {
     pub records: &'a FiscalYearRecords,
     /// Conflicts to hold for a person.
     pub conflicts: &'a [NewConflict],
-    /// Pending conflicts on which wiki and store now agree.
+    /// This page's pending conflicts that it settled (it shows the store's value now).
     pub settled: &'a [FieldKey],
+    /// This page's pending conflicts whose value on the page changed again, with the new value.
+    pub followed: &'a [(FieldKey, Option<Value>)],
 }
 
 /// A new conflict row, checked and serialised.
@@ -132,7 +134,22 @@ pub(crate) struct ConflictClose {
 
 pub(crate) enum CloseTarget {
     Id(i64),
-    Key { record: String, field: String },
+    /// A page's pending conflict on a field.
+    Key {
+        record: String,
+        field: String,
+        page: String,
+    },
+}
+
+/// A pending conflict that follows its page: the page's value changed again.
+pub(crate) struct ConflictFollow {
+    pub(crate) record: String,
+    pub(crate) field: String,
+    pub(crate) page_title: String,
+    pub(crate) revid: i64,
+    pub(crate) wiki_user: Option<String>,
+    pub(crate) wiki: Option<String>,
 }
 
 /// Everything besides field changes one write transaction may carry.
@@ -140,6 +157,7 @@ pub(crate) enum CloseTarget {
 pub(crate) struct Extras {
     pub(crate) page: Option<PageWrite>,
     pub(crate) conflicts: Vec<ConflictWrite>,
+    pub(crate) follow: Vec<ConflictFollow>,
     pub(crate) close: Vec<ConflictClose>,
 }
 
@@ -321,11 +339,22 @@ impl Store {
                 created_at: at.clone(),
             });
         }
+        for (key, wiki) in merge.followed {
+            extras.follow.push(ConflictFollow {
+                record: key.record.clone(),
+                field: key.field.clone(),
+                page_title: merge.title.to_string(),
+                revid: i64_of(revid, "revision id")?,
+                wiki_user: user.clone(),
+                wiki: wiki.as_ref().map(Value::to_string),
+            });
+        }
         for key in merge.settled {
             extras.close.push(ConflictClose {
                 target: CloseTarget::Key {
                     record: key.record.clone(),
                     field: key.field.clone(),
+                    page: merge.title.to_string(),
                 },
                 how: "settled",
                 by: "goalsbot".into(),
@@ -400,6 +429,31 @@ impl Store {
     ) -> Result<()> {
         let revid = i64_of(check.revid, "revision id")?;
         dispatch!(self, db => db.set_page_check(title, revid, &check.fingerprint, &check.outcome, &timestamp(&at)).await)
+    }
+
+    /// Notes that the bot is about to save `title` against revision `base` in run `run_id`.
+    pub async fn set_push_intent(
+        &self,
+        title: &str,
+        base: u64,
+        run_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let base = i64_of(base, "revision id")?;
+        dispatch!(self, db => db.set_push_intent(title, base, run_id, &timestamp(&at)).await)
+    }
+
+    /// The save the bot was about to make of `title` and did not record as
+    /// done: `(base revision, run id)`.
+    pub async fn push_intent(&self, title: &str) -> Result<Option<(u64, String)>> {
+        let row = dispatch!(self, db => db.push_intent(title).await)?;
+        row.map(|(base, run)| Ok((u64_of(base, "revision id")?, run)))
+            .transpose()
+    }
+
+    /// The save of `title` is recorded (or did not happen).
+    pub async fn clear_push_intent(&self, title: &str) -> Result<()> {
+        dispatch!(self, db => db.clear_push_intent(title).await)
     }
 
     /// Records an edit the bot saved.

@@ -405,12 +405,31 @@ async fn write_conflicts(tx: &mut sqlx::SqliteConnection, extras: &Extras) -> Re
         )
         .await?;
     }
+    for f in &extras.follow {
+        named(
+            "follow_conflict",
+            sqlx::query(
+                "UPDATE conflicts SET wiki_value = ?, revision_id = ?, wiki_user = ? \
+                 WHERE resolved_at IS NULL AND record_id = ? AND field = ? AND page_title = ?",
+            )
+            .bind(&f.wiki)
+            .bind(f.revid)
+            .bind(&f.wiki_user)
+            .bind(&f.record)
+            .bind(&f.field)
+            .bind(&f.page_title)
+            .execute(&mut *tx),
+        )
+        .await?;
+    }
     for c in &extras.close {
         let set = "UPDATE conflicts SET resolved_at = ?, resolution = ?, resolved_by = ?, \
                    resolved_run_id = ? WHERE resolved_at IS NULL AND ";
         let sql = match &c.target {
             CloseTarget::Id(_) => format!("{set}id = ?"),
-            CloseTarget::Key { .. } => format!("{set}record_id = ? AND field = ?"),
+            CloseTarget::Key { .. } => {
+                format!("{set}record_id = ? AND field = ? AND page_title = ?")
+            }
         };
         let q = sqlx::query(&sql)
             .bind(&c.at)
@@ -419,7 +438,11 @@ async fn write_conflicts(tx: &mut sqlx::SqliteConnection, extras: &Extras) -> Re
             .bind(&c.run_id);
         let q = match &c.target {
             CloseTarget::Id(id) => q.bind(*id),
-            CloseTarget::Key { record, field } => q.bind(record).bind(field),
+            CloseTarget::Key {
+                record,
+                field,
+                page,
+            } => q.bind(record).bind(field).bind(page),
         };
         let done = named("close_conflict", q.execute(&mut *tx)).await?;
         if let CloseTarget::Id(id) = c.target {
@@ -486,6 +509,53 @@ impl Sqlite {
             .fetch_optional(&self.pool),
         )
         .await
+    }
+
+    pub(super) async fn set_push_intent(
+        &self,
+        title: &str,
+        base: i64,
+        run_id: &str,
+        at: &str,
+    ) -> Result<()> {
+        named(
+            "set_push_intent",
+            sqlx::query(
+                "INSERT INTO push_intents (title, base_revision_id, run_id, created_at) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (title) DO UPDATE SET base_revision_id = excluded.base_revision_id, run_id = excluded.run_id, created_at = excluded.created_at",
+            )
+            .bind(title)
+            .bind(base)
+            .bind(run_id)
+            .bind(at)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn push_intent(&self, title: &str) -> Result<Option<(i64, String)>> {
+        let row = named(
+            "push_intent",
+            sqlx::query_as::<_, (i64, String)>(
+                "SELECT base_revision_id, run_id FROM push_intents WHERE title = ?",
+            )
+            .bind(title)
+            .fetch_optional(&self.pool),
+        )
+        .await?;
+        Ok(row)
+    }
+
+    pub(super) async fn clear_push_intent(&self, title: &str) -> Result<()> {
+        named(
+            "clear_push_intent",
+            sqlx::query("DELETE FROM push_intents WHERE title = ?")
+                .bind(title)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
     }
 
     pub(super) async fn set_page_check(

@@ -290,8 +290,8 @@ fn change(
     }
 }
 
-/// The schema version of this goalsbot (migrations 0001 and 0002).
-const SCHEMA: i64 = 2;
+/// The schema version of this goalsbot (migrations 0001, 0002 and 0004).
+const SCHEMA: i64 = 4;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
@@ -1008,6 +1008,7 @@ async fn conflicts_are_held_settled_and_resolved_with_the_page_state(db: Db) {
         records: &records(),
         conflicts: &conflicts,
         settled: &[],
+        followed: &[],
     };
     let n = store
         .apply_merge(&wiki("2021-01-21T08:00:00Z", 160), &[], &merge)
@@ -1105,6 +1106,68 @@ async fn conflicts_are_held_settled_and_resolved_with_the_page_state(db: Db) {
         "wiki"
     );
     assert_eq!(store.conflict(9999).await.unwrap(), None);
+
+    // Conflicts belong to pages: another page may hold its own value on the
+    // same field beside this page's, and each follows its own page.
+    let other = "Wikimedia Technology/Goals/2020-21 Q2";
+    let mine = PageMerge {
+        revid: 190,
+        conflicts: &conflicts[..1],
+        settled: &[],
+        ..merge
+    };
+    store
+        .apply_merge(&wiki("2021-01-26T08:00:00Z", 190), &[], &mine)
+        .await
+        .unwrap();
+    let theirs = PageMerge {
+        title: other,
+        revid: 200,
+        ..mine
+    };
+    store
+        .apply_merge(&wiki("2021-01-26T09:00:00Z", 200), &[], &theirs)
+        .await
+        .unwrap();
+    assert_eq!(store.conflicts(false).await.unwrap().len(), 2);
+    let follow = [(status.clone(), Some(json!("paused")))];
+    let again = PageMerge {
+        title: other,
+        revid: 210,
+        conflicts: &[],
+        followed: &follow,
+        ..mine
+    };
+    store
+        .apply_merge(&wiki("2021-01-27T08:00:00Z", 210), &[], &again)
+        .await
+        .unwrap();
+    let pending = store.conflicts(false).await.unwrap();
+    let of = |page: &str| pending.iter().find(|c| c.page == page).unwrap().clone();
+    assert_eq!(
+        (of(other).wiki, of(other).revid),
+        (Some(json!("paused")), 210)
+    );
+    assert_eq!(
+        of(title).wiki,
+        Some(json!("at-risk")),
+        "the other page's is untouched"
+    );
+    // Settled by its own page only.
+    let settle = PageMerge {
+        title: other,
+        revid: 220,
+        conflicts: &[],
+        settled: std::slice::from_ref(&status),
+        ..mine
+    };
+    store
+        .apply_merge(&wiki("2021-01-28T08:00:00Z", 220), &[], &settle)
+        .await
+        .unwrap();
+    let pending = store.conflicts(false).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].page, title);
 }
 
 async fn push_checks_edits_runs_and_requests_are_remembered(db: Db) {
