@@ -511,7 +511,7 @@ fn dry_run_sync_shows_diffs_and_store_changes_and_writes_nothing() {
 }
 
 /// Kills `sync` where `point` pauses it.
-fn kill_at(s: &Setup, point: &str) {
+pub(crate) fn kill_at(s: &Setup, point: &str) {
     let mut cmd = s.cmd(&["sync"]);
     cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"));
     crate::tracker::kill_when(cmd, &format!("goalsbot-fault: paused at {point}"));

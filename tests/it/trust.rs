@@ -296,3 +296,43 @@ fn resolve_reads_the_page_first_and_refuses_a_value_nobody_saw() {
     s.ok(&["resolve", &id, "--take", "wiki"]);
     assert_eq!(note_of(&s, KR2, "Q4"), "staff says, later");
 }
+
+/// Found by the simulation (`sim::regression_a_run_killed_after_a_save_…`),
+/// replayed here: a sync killed after saving Q3 and before recording what
+/// Q3 now shows; before the rerun, staff set the cell back on Q1. The rerun
+/// must not read the bot's own (stale) value on Q3 as a person's edit.
+#[test]
+fn a_run_killed_after_a_save_does_not_take_its_own_values_for_a_staff_edit() {
+    let s = synced("trust-killed-save");
+    let (q1, q3) = (title(&s, "Q1"), title(&s, "Q3"));
+    let before = cell(&raw(&q1), KR2, "Q4");
+    assert_eq!(before, "Not scheduled");
+    s.ok(&[
+        "set",
+        KR2,
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+        "--note",
+        "all hired",
+    ]);
+    crate::sync::kill_at(&s, "push.after-save:3");
+    assert_eq!(
+        cell(&raw(&q3), KR2, "Q4"),
+        "Complete: all hired",
+        "Q3 was saved"
+    );
+    // Staff put Q1's cell back (they saw the tracker's value there).
+    staff_save(&q1, &with_cell(&raw(&q1), KR2, "Q4", "Not scheduled"));
+    let rerun = sync(&s, &[], 0);
+    eprintln!("rerun: {rerun}");
+    assert_eq!(
+        status_of(&s, KR2, "Q4"),
+        "not-scheduled",
+        "the staff edit was lost"
+    );
+    for t in pages(&s).iter().filter(|t| t.contains(" Q")) {
+        assert_eq!(cell(&raw(t), KR2, "Q4"), "Not scheduled", "{t}");
+    }
+}
