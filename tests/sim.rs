@@ -20,7 +20,7 @@
 //! value is in the store and on every page that shows the field. Every bot
 //! save changes only lines of the bot's status tables.
 //!
-//! `GOALSBOT_SIM_CASES` sets the number of sequences (default 2,000).
+//! `GOALSBOT_SIM_CASES` sets the number of sequences (default 1,000).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1142,7 +1142,7 @@ fn cases() -> u32 {
     std::env::var("GOALSBOT_SIM_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000)
+        .unwrap_or(1000)
 }
 
 #[test]
