@@ -125,6 +125,11 @@ pub struct MergeInput<'a> {
     /// said. `None`: every key result has its row (pages without tables in
     /// unit tests).
     pub table_rows: Option<&'a BTreeSet<String>>,
+    /// The same for the base revision (`None`: not known). A row the base
+    /// did not have says nothing about what the base showed: a table that
+    /// comes back (a revert, a paste) shows old values, which must not
+    /// silently replace what the store learned since.
+    pub base_rows: Option<&'a BTreeSet<String>>,
 }
 
 /// What happened in the store since a page's base was synced.
@@ -187,6 +192,7 @@ pub fn merge_page(input: &MergeInput, max_removed_share: f64) -> MergePlan {
     let mut m = Merger {
         page: input.page,
         table_rows: input.table_rows,
+        base_rows: input.base_rows,
         quarter: input.quarter,
         base: input.base.map(|b| page_fields(b, input.quarter)),
         wiki: page_fields(input.wiki, input.quarter),
@@ -280,6 +286,7 @@ fn stated(v: Option<&Value>) -> Option<&Value> {
 struct Merger<'a> {
     page: &'a str,
     table_rows: Option<&'a BTreeSet<String>>,
+    base_rows: Option<&'a BTreeSet<String>>,
     quarter: Quarter,
     base: Option<Fields>,
     wiki: Fields,
@@ -392,6 +399,17 @@ impl<'a> Merger<'a> {
         in_table && !rows.contains(&key.record) && is_key_result(&key.record)
     }
 
+    /// Whether `key` is a status table field of a key result whose row the
+    /// base revision did not have (while the page has it now).
+    fn row_came_back(&self, key: &FieldKey) -> bool {
+        pushed_field(&key.field)
+            && is_key_result(&key.record)
+            && self.base.is_some()
+            && self
+                .base_rows
+                .is_some_and(|rows| !rows.contains(&key.record))
+    }
+
     /// One field of a record the page shows; returns whether the wiki changed it.
     fn field(&mut self, key: FieldKey) -> bool {
         let b = self.base_value(&key).cloned();
@@ -415,7 +433,7 @@ impl<'a> Merger<'a> {
         }
         if s == w.as_ref() {
             // Already there (both sides made the same change).
-        } else if held.others {
+        } else if held.others || self.row_came_back(&key) {
             // Another page's conflict waits on this field: this page's new
             // value is held too, beside it, until a person decides.
             self.conflict(key, b.as_ref(), w.as_ref());
@@ -617,6 +635,7 @@ mod tests {
                 pending,
                 since_base: None,
                 table_rows: None,
+                base_rows: None,
             },
             DEFAULT_MAX_REMOVED_SHARE,
         );
@@ -749,6 +768,7 @@ mod tests {
                 pending: &[],
                 since_base: Some(since),
                 table_rows: None,
+                base_rows: None,
             },
             1.0,
         )
@@ -839,6 +859,7 @@ mod tests {
                     pending: &[],
                     since_base: None,
                     table_rows: Some(table_rows),
+                    base_rows: None,
                 },
                 1.0,
             )
@@ -1249,6 +1270,7 @@ mod tests {
                 pending: &pending_list,
                 since_base: None,
                 table_rows: None,
+                base_rows: None,
             };
             let plan = merge_page(&input, 1.0);
             if plan.refused.is_some() {

@@ -430,6 +430,7 @@ async fn pull_page_onto(
             pending: &pending,
             since_base: since_base.as_ref(),
             table_rows: Some(&parsed.table_rows),
+            base_rows: state.as_ref().and_then(|s| s.table_rows.as_ref()),
         },
         max_removed_share,
     );
@@ -505,6 +506,7 @@ async fn pull_page_onto(
             conflicts: &conflicts,
             settled: &plan.settled,
             followed: &plan.followed,
+            table_rows: Some(&parsed.table_rows),
         };
         let n = store
             .apply_merge(&provenance, &plan.changes, &merge)
@@ -555,12 +557,13 @@ async fn recover_own_save(
     };
     tracing::warn!(page = %target.title, revid, run = %run_id, "recording the bot's own save that a stopped run did not record");
     let html = wiki.revision_html(resolved_title, revid).await?;
-    let records = {
+    let (records, rows) = {
         let parsed = parse_quarter_page(&html, &target.fiscal_year, target.quarter);
-        FiscalYearRecords {
+        let records = FiscalYearRecords {
             fiscal_year: target.fiscal_year.clone(),
             objectives: parsed.objectives,
-        }
+        };
+        (records, parsed.table_rows)
     };
     let now = Utc::now();
     let logged = store
@@ -581,7 +584,7 @@ async fn recover_own_save(
             .await?;
     }
     store
-        .set_page_state(&target.title, revid, now, &records)
+        .set_page_state(&target.title, revid, now, &records, Some(&rows))
         .await?;
     store.clear_push_intent(&target.title).await?;
     Ok(true)
@@ -723,6 +726,7 @@ mod tests {
             pending: &[],
             since_base: None,
             table_rows: None,
+            base_rows: None,
         };
         let plan = merge_page(&input, 1.0);
         assert!(plan.conflicts.is_empty(), "{plan:?}");

@@ -585,7 +585,13 @@ async fn refresh_page_state(
         objectives: parsed.objectives,
     };
     store
-        .set_page_state(title, revid, chrono::Utc::now(), &records)
+        .set_page_state(
+            title,
+            revid,
+            chrono::Utc::now(),
+            &records,
+            Some(&parsed.table_rows),
+        )
         .await
 }
 

@@ -105,6 +105,8 @@ pub struct PageMerge<'a> {
     pub settled: &'a [FieldKey],
     /// This page's pending conflicts whose value on the page changed again, with the new value.
     pub followed: &'a [(FieldKey, Option<Value>)],
+    /// The key results with a row in one of the bot's status tables on the page.
+    pub table_rows: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// A new conflict row, checked and serialised.
@@ -320,6 +322,7 @@ impl Store {
                 merge.revid,
                 &provenance.at,
                 merge.records,
+                merge.table_rows,
             )?),
             ..Extras::default()
         };

@@ -23,6 +23,7 @@ pub use memory::{
     StoredConflict, Take,
 };
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
@@ -164,6 +165,16 @@ pub struct PageState {
     pub synced_at: DateTime<Utc>,
     /// The records parsed from that revision: the base of the next merge.
     pub records: FiscalYearRecords,
+    /// The key results that had a row in one of the bot's status tables in
+    /// that revision (`None`: not recorded, by a goalsbot before schema 4).
+    pub table_rows: Option<BTreeSet<String>>,
+}
+
+/// How a page state's records are kept since schema 4: with the table rows.
+#[derive(Serialize, serde::Deserialize)]
+struct StoredPageRecords {
+    records: FiscalYearRecords,
+    table_rows: BTreeSet<String>,
 }
 
 /// One history row: a field's change with its provenance.
@@ -568,7 +579,7 @@ impl Store {
         check_provenance(provenance)?;
         check_changes(changes)?;
         let extras = Extras {
-            page: Some(PageWrite::new(title, revid, &provenance.at, records)?),
+            page: Some(PageWrite::new(title, revid, &provenance.at, records, None)?),
             ..Extras::default()
         };
         match &self.backend {
@@ -586,24 +597,34 @@ impl Store {
         let Some((revid, synced_at, records)) = row else {
             return Ok(None);
         };
+        let (records, table_rows) = match serde_json::from_str::<StoredPageRecords>(&records) {
+            Ok(kept) => (kept.records, Some(kept.table_rows)),
+            Err(_) => (
+                serde_json::from_str(&records)
+                    .with_context(|| format!("page {title}: stored records"))?,
+                None,
+            ),
+        };
         Ok(Some(PageState {
             revid: u64::try_from(revid)
                 .with_context(|| format!("page {title}: revision {revid}"))?,
             synced_at: parse_timestamp(&synced_at)?,
-            records: serde_json::from_str(&records)
-                .with_context(|| format!("page {title}: stored records"))?,
+            records,
+            table_rows,
         }))
     }
 
-    /// Records that `title` was synced at revision `revid` (at `at`), parsed into `records`.
+    /// Records that `title` was synced at revision `revid` (at `at`), parsed
+    /// into `records`, with the key results that had a status table row.
     pub async fn set_page_state(
         &self,
         title: &str,
         revid: u64,
         at: DateTime<Utc>,
         records: &FiscalYearRecords,
+        table_rows: Option<&BTreeSet<String>>,
     ) -> Result<()> {
-        let page = PageWrite::new(title, revid, &at, records)?;
+        let page = PageWrite::new(title, revid, &at, records, table_rows)?;
         match &self.backend {
             Backend::Sqlite(db) => db.set_page_state(&page).await,
             Backend::Mysql(db) => db.set_page_state(&page).await,
@@ -653,6 +674,7 @@ impl PageWrite {
         revid: u64,
         at: &DateTime<Utc>,
         records: &FiscalYearRecords,
+        table_rows: Option<&BTreeSet<String>>,
     ) -> Result<Self> {
         if title.trim().is_empty() {
             bail!("page state without a title");
@@ -665,7 +687,14 @@ impl PageWrite {
             revid: i64::try_from(revid)
                 .with_context(|| format!("page {title}: revision {revid}"))?,
             synced_at: timestamp(at),
-            records: serde_json::to_string(records).context("serialising page records")?,
+            records: match table_rows {
+                Some(rows) => serde_json::to_string(&StoredPageRecords {
+                    records: records.clone(),
+                    table_rows: rows.clone(),
+                }),
+                None => serde_json::to_string(records),
+            }
+            .context("serialising page records")?,
         })
     }
 }

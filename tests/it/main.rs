@@ -6,6 +6,7 @@ mod parse_golden;
 mod pull;
 mod push;
 mod render_roundtrip;
+mod replay;
 mod smoke;
 mod store;
 mod support;

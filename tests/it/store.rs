@@ -631,7 +631,7 @@ async fn page_state_is_kept_with_the_pull(db: Db) {
     let title = "Wikimedia Technology/Goals/2020-21 Q3";
     assert_eq!(store.page_state(title).await.unwrap(), None);
     store
-        .set_page_state(title, 100, t("2021-01-10T12:00:00Z"), &records())
+        .set_page_state(title, 100, t("2021-01-10T12:00:00Z"), &records(), None)
         .await
         .unwrap();
     let state = store.page_state(title).await.unwrap().unwrap();
@@ -670,7 +670,7 @@ async fn reopening_keeps_everything(db: Db) {
     let history = {
         let store = seeded(&db).await;
         store
-            .set_page_state(title, 100, t("2021-01-10T12:00:00Z"), &records())
+            .set_page_state(title, 100, t("2021-01-10T12:00:00Z"), &records(), None)
             .await
             .unwrap();
         let h = store.history(KR1).await.unwrap();
@@ -777,11 +777,11 @@ async fn text_is_kept_exactly(db: Db) {
     // Page titles too.
     let (a, b) = ("Goals/🎯 Q3", "Goals/🎯 q3");
     store
-        .set_page_state(a, 1, t("2021-01-10T12:00:00Z"), &records())
+        .set_page_state(a, 1, t("2021-01-10T12:00:00Z"), &records(), None)
         .await
         .unwrap();
     store
-        .set_page_state(b, 2, t("2021-01-10T12:00:00Z"), &records())
+        .set_page_state(b, 2, t("2021-01-10T12:00:00Z"), &records(), None)
         .await
         .unwrap();
     assert_eq!(store.page_state(a).await.unwrap().unwrap().revid, 1);
@@ -1009,6 +1009,7 @@ async fn conflicts_are_held_settled_and_resolved_with_the_page_state(db: Db) {
         conflicts: &conflicts,
         settled: &[],
         followed: &[],
+        table_rows: None,
     };
     let n = store
         .apply_merge(&wiki("2021-01-21T08:00:00Z", 160), &[], &merge)

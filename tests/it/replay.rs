@@ -1,0 +1,272 @@
+//! The simulation's sequences replayed against the real wiki, so the pure
+//! model (`tests/simulation`) and the real MediaWiki cannot drift apart.
+//!
+//! Each sequence is drawn from the simulation's own operations with a fixed
+//! seed; every step is applied to the model and to the real wiki (people's
+//! edits saved as a wiki user, the tracker through `goalsbot set`, runs
+//! through the real binary, kills through its fault points), and after every
+//! step the two must agree exactly: every quarter page's wikitext, the
+//! store's statuses and notes, and the pending conflicts. A person's save in
+//! the middle of a run and blanking are left out here: their timing against
+//! MediaWiki's own merge differs from the model's by design, and real-wiki
+//! tests cover them (`sync::a_staff_save_*`, `sync::a_blanked_page_*`).
+//!
+//! `GOALSBOT_REPLAY_CASES` sets the number of sequences (default 16).
+
+#[path = "../simulation/mod.rs"]
+mod simulation;
+
+use std::collections::BTreeSet;
+
+use goalsbot::records::Quarter;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
+use serde_json::Value;
+use simulation::*;
+
+use crate::push::raw;
+use crate::support::{test_wiki, unique_title, write_config};
+use crate::sync::staff_save;
+use crate::tracker::Setup;
+
+/// The operations replayed: all but a save in the middle of a run and blanking.
+fn replay_op() -> impl Strategy<Value = Op> {
+    op().prop_filter("not replayed", |o| {
+        !matches!(o, Op::SaveBetween(_) | Op::Blank { .. })
+    })
+}
+
+struct Real {
+    s: Setup,
+    titles: Vec<String>,
+}
+
+impl Real {
+    fn new(quarters: usize, seq: usize) -> Real {
+        let w = test_wiki();
+        let prefix = unique_title(&format!("replay-{seq}"));
+        let qs = &Quarter::ALL[..quarters];
+        let titles: Vec<String> = qs
+            .iter()
+            .map(|q| format!("{prefix}/2020-21 {}", q.as_str()))
+            .collect();
+        let mut pages: Vec<(String, String)> = qs
+            .iter()
+            .zip(&titles)
+            .map(|(q, t)| (t.clone(), page_text(*q)))
+            .collect();
+        pages.push((format!("{prefix}/Shutoff"), "run".into()));
+        let refs: Vec<(&str, &str)> = pages
+            .iter()
+            .map(|(t, x)| (t.as_str(), x.as_str()))
+            .collect();
+        w.load_pages(&refs);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(
+            dir.path(),
+            w,
+            &format!(
+                "\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n\n\
+                 [commands]\nshutoff_page = \"{prefix}/Shutoff\"\n"
+            ),
+        );
+        let store_url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
+        let s = Setup {
+            dir,
+            cfg,
+            prefix,
+            store_url,
+        };
+        // As `Sim::new`: the records, the tracker's starting statuses, a sync.
+        s.ok(&["pull"]);
+        for (i, kr) in KRS.iter().enumerate() {
+            s.ok(&[
+                "set",
+                kr,
+                "--quarter",
+                "Q1",
+                "--status",
+                STATUSES[i % 4].as_str(),
+                "--note",
+                NOTES[i % 4],
+            ]);
+        }
+        let out = s.run(&["sync"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        Real { s, titles }
+    }
+
+    fn code(&self, args: &[&str]) -> Option<i32> {
+        let out = self.s.run(args);
+        assert!(
+            matches!(out.code, Some(0 | 3)),
+            "goalsbot {args:?}: {out:?}"
+        );
+        out.code
+    }
+
+    /// Applies `op` to the real wiki; `sim` has applied it already (`before` = its page texts before).
+    fn apply(&self, op: &Op, sim: &Sim, before: &[String]) {
+        match op {
+            Op::Set {
+                kr,
+                q,
+                status,
+                note,
+            } => {
+                let status = status.map_or("none", |s| STATUSES[s].as_str());
+                let note = note.map_or("", |n| NOTES[n]);
+                let quarter = Quarter::ALL[*q].as_str();
+                self.s.ok(&[
+                    "set",
+                    KRS[*kr],
+                    "--quarter",
+                    quarter,
+                    "--status",
+                    status,
+                    "--note",
+                    note,
+                ]);
+            }
+            Op::Sync => {
+                self.code(&["sync"]);
+            }
+            Op::PullOnly => {
+                self.code(&["pull"]);
+            }
+            Op::PushOnly => {
+                self.code(&["push"]);
+            }
+            Op::Killed { after } => {
+                if sim.log.last().is_some_and(|l| l == "killed") {
+                    crate::sync::kill_at(&self.s, &format!("push.after-save:{after}"));
+                } else {
+                    self.code(&["sync"]);
+                }
+            }
+            Op::Resolve { n, wiki } => {
+                let list = self.pending_list();
+                if !list.is_empty() {
+                    let c = &list[n % list.len()];
+                    let id = c["id"].as_i64().unwrap().to_string();
+                    let take = if *wiki { "wiki" } else { "store" };
+                    self.code(&["resolve", &id, "--take", take]);
+                }
+            }
+            _ => {
+                // A person's edit: save what the model's page became.
+                for (i, t) in self.titles.iter().enumerate() {
+                    if sim.pages[i].text() != before[i] {
+                        staff_save(t, sim.pages[i].text());
+                    }
+                }
+            }
+        }
+    }
+
+    fn pending_list(&self) -> Vec<Value> {
+        let out = self.s.ok(&["conflicts", "--json"]);
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Where the real wiki and store differ from the model, if anywhere.
+    fn differs(&self, sim: &Sim) -> Option<String> {
+        for (i, t) in self.titles.iter().enumerate() {
+            let real = raw(t);
+            if real.trim_end() != sim.pages[i].text().trim_end() {
+                return Some(format!(
+                    "{t} differs:\n{}",
+                    goalsbot::push::unified_diff(t, sim.pages[i].text(), &real)
+                ));
+            }
+        }
+        let export = self.s.export(&[]);
+        for key in watched() {
+            let kr = crate::tracker::find_kr(&export, &key.record)
+                .cloned()
+                .unwrap_or(Value::Null);
+            let (q, f) = key
+                .field
+                .strip_prefix("quarters.")
+                .and_then(|r| r.split_once('.'))
+                .unwrap();
+            let real = kr["quarters"][q][f].clone();
+            let model = stated(sim.store.get(&key)).cloned().unwrap_or(Value::Null);
+            if real != model {
+                return Some(format!("store {key:?}: real {real}, model {model}"));
+            }
+        }
+        let suffix = |p: &str| p.rsplit(' ').next().unwrap_or("").to_string();
+        let real: BTreeSet<(String, String, String, String)> = self
+            .pending_list()
+            .iter()
+            .map(|c| {
+                (
+                    c["key"]["record"].as_str().unwrap_or("").to_string(),
+                    c["key"]["field"].as_str().unwrap_or("").to_string(),
+                    suffix(c["page"].as_str().unwrap_or("")),
+                    c["wiki"].to_string(),
+                )
+            })
+            .collect();
+        let model: BTreeSet<(String, String, String, String)> = sim
+            .pending()
+            .iter()
+            .map(|c| {
+                (
+                    c.key.record.clone(),
+                    c.key.field.clone(),
+                    suffix(&c.page),
+                    c.wiki.clone().unwrap_or(Value::Null).to_string(),
+                )
+            })
+            .collect();
+        (real != model).then(|| format!("pending conflicts: real {real:?}, model {model:?}"))
+    }
+}
+
+fn cases() -> usize {
+    std::env::var("GOALSBOT_REPLAY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+}
+
+#[test]
+fn simulated_sequences_do_the_same_on_the_real_wiki() {
+    let mut runner = TestRunner::new_with_rng(
+        PtConfig::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    let strategy = (2..=3usize, proptest::collection::vec(replay_op(), 1..9));
+    let mut steps = 0;
+    for seq in 0..cases() {
+        let (quarters, ops) = strategy.new_tree(&mut runner).unwrap().current();
+        let mut sim = Sim::new(quarters);
+        let real = Real::new(quarters, seq);
+        if let Some(d) = real.differs(&sim) {
+            panic!("sequence {seq}, after the start: {d}");
+        }
+        for (n, op) in ops.iter().enumerate() {
+            let before: Vec<String> = sim.pages.iter().map(|p| p.text().to_string()).collect();
+            sim.apply(op);
+            real.apply(op, &sim, &before);
+            steps += 1;
+            if let Some(d) = real.differs(&sim) {
+                panic!(
+                    "sequence {seq}, step {n} {op:?} ({ops:?}): {d}\nmodel log: {:#?}",
+                    sim.log
+                );
+            }
+        }
+    }
+    eprintln!(
+        "replayed {} sequences, {steps} steps, on the real wiki",
+        cases()
+    );
+}

@@ -1,0 +1,1120 @@
+//! The simulation model shared by `tests/sim.rs` (the pure runs) and
+//! `tests/it/replay.rs` (the same sequences against the real wiki): see
+//! `tests/sim.rs` for what it models and the oracle.
+#![allow(dead_code)] // each test crate uses a part of it
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use goalsbot::fields::{self, FieldChange, FieldKey, Fields};
+use goalsbot::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
+use goalsbot::parse::parse_quarter_page;
+use goalsbot::push::{plan_quarter_page, records_for_page};
+use goalsbot::records::{
+    FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
+};
+use goalsbot::render::{status_cell_text, Renderer};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+pub const KRS: [&str; 3] = ["2020-21/alpha/kr1", "2020-21/alpha/kr2", "2020-21/beta/kr1"];
+pub const OBJECTIVES: [&str; 2] = ["2020-21/alpha", "2020-21/beta"];
+pub const STATUSES: [Status; 4] = [
+    Status::Complete,
+    Status::OnTrack,
+    Status::AtRisk,
+    Status::Concerns,
+];
+pub const NOTES: [&str; 4] = ["hiring", "later", "blocked on legal", "done early"];
+
+pub fn fy() -> FiscalYear {
+    FiscalYear::starting(2020)
+}
+
+// ---------------------------------------------------------------------------
+// The wiki: wikitext → the HTML Parsoid makes of it, for the subset used here.
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+}
+
+/// Splits a table cell `attrs | content` (attrs only when they look like attributes).
+pub fn cell_parts(cell: &str) -> (String, String) {
+    if let Some((a, c)) = cell.split_once(" | ") {
+        if a.contains('=') && !a.contains('<') {
+            return (a.trim().to_string(), c.trim().to_string());
+        }
+    }
+    (String::new(), cell.trim().to_string())
+}
+
+pub fn to_html(wikitext: &str) -> String {
+    let mut out = String::from("<html><body>");
+    let mut in_table = false;
+    let mut in_row = false;
+    for line in wikitext.lines() {
+        if in_table {
+            if line.starts_with("|}") {
+                if in_row {
+                    out.push_str("</tr>");
+                }
+                out.push_str("</tbody></table>");
+                in_table = false;
+                in_row = false;
+            } else if let Some(rest) = line.strip_prefix("|-") {
+                if in_row {
+                    out.push_str("</tr>");
+                }
+                out.push_str(&format!("<tr {}>", rest.trim()));
+                in_row = true;
+            } else if line.starts_with("|+") {
+                // The legend caption is never read.
+            } else if let Some(rest) = line.strip_prefix('!') {
+                out.push_str("<tr>");
+                for h in rest.split("!!") {
+                    out.push_str(&format!("<th>{}</th>", h.trim()));
+                }
+                out.push_str("</tr>");
+            } else if let Some(rest) = line.strip_prefix('|') {
+                if !in_row {
+                    out.push_str("<tr>");
+                    in_row = true;
+                }
+                for c in rest.split("||") {
+                    let (attrs, content) = cell_parts(c);
+                    out.push_str(&format!("<td {attrs}>{}</td>", html_escape(&content)));
+                }
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("{|") {
+            out.push_str(&format!("<table {}><tbody>", rest.trim()));
+            in_table = true;
+        } else if line.starts_with('=') {
+            let level = line.chars().take_while(|c| *c == '=').count();
+            let text = line.trim_matches('=').trim();
+            out.push_str(&format!("<h{level}>{}</h{level}>", html_escape(text)));
+        } else if !line.trim().is_empty() {
+            out.push_str(&format!("<p>{}</p>", html_escape(line.trim())));
+        }
+    }
+    out.push_str("</body></html>");
+    out
+}
+
+pub fn parse(text: &str, q: Quarter) -> (FiscalYearRecords, BTreeSet<String>) {
+    let parsed = parse_quarter_page(&to_html(text), &fy(), q);
+    (
+        FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: parsed.objectives,
+        },
+        parsed.table_rows,
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Editing page text as a person would.
+
+/// `text` with the quarter cell `q` of `kr`'s row replaced by `value`; `None` when there is no such cell.
+pub fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> Option<String> {
+    let mut out = String::new();
+    let (mut in_row, mut done) = (false, false);
+    for line in text.lines() {
+        if line.starts_with("|-") || line.starts_with("|}") {
+            in_row = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
+        }
+        if in_row && !done && line.contains(&format!("data-goalsbot-quarter=\"{q}\"")) {
+            out.push_str(&format!("| data-goalsbot-quarter=\"{q}\" | {value}\n"));
+            done = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    done.then_some(out)
+}
+
+pub fn without_table(text: &str, objective: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with("{|")
+            && line.contains(&format!("data-goalsbot-objective=\"{objective}\""))
+        {
+            skipping = true;
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if skipping && line.starts_with("|}") {
+            skipping = false;
+        }
+    }
+    out
+}
+
+pub fn without_row(text: &str, kr: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with("|-") || line.starts_with("|}") {
+            skipping = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The lines outside the bot's status tables, blank lines left out.
+pub fn outside_tables(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("{|") && line.contains("data-goalsbot-objective") {
+            inside = true;
+        }
+        if !inside && !line.trim().is_empty() {
+            out.push(line);
+        }
+        if inside && line.starts_with("|}") {
+            inside = false;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The model: pages, store, conflicts, history.
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub quarter: Quarter,
+    pub title: String,
+    /// Revisions, oldest first; the last is current.
+    pub revisions: Vec<(u64, String)>,
+}
+
+impl Page {
+    pub fn text(&self) -> &str {
+        &self.revisions.last().expect("a page has a revision").1
+    }
+    pub fn revid(&self) -> u64 {
+        self.revisions.last().expect("a page has a revision").0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PageState {
+    pub revid: u64,
+    pub records: FiscalYearRecords,
+    pub rows: BTreeSet<String>,
+    pub synced_at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    pub key: FieldKey,
+    pub page: String,
+    pub wiki: Option<Value>,
+    pub store: Option<Value>,
+    pub pending: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub at: u64,
+    pub key: FieldKey,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    pub tracker: bool,
+}
+
+/// A value someone wrote, for the oracle.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub key: FieldKey,
+    pub value: Option<Value>,
+    pub who: String,
+    pub live: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sim {
+    pub pages: Vec<Page>,
+    pub states: BTreeMap<usize, PageState>,
+    pub store: Fields,
+    pub history: Vec<HistoryEntry>,
+    pub conflicts: Vec<Conflict>,
+    pub clock: u64,
+    pub next_revid: u64,
+    pub writes: Vec<Write>,
+    pub log: Vec<String>,
+    /// The bot's saves: revision → run.
+    pub bot_saves: BTreeMap<u64, u64>,
+    /// Whether pull recovers unrecorded saves (off: the code before the fix).
+    pub recovery: bool,
+    /// Saves the bot was about to make and has not recorded: page → (base revision, run).
+    pub intents: BTreeMap<usize, (u64, u64)>,
+    pub run: u64,
+}
+
+/// The fields the oracle follows: every quarter's status and note of every KR.
+pub fn watched() -> Vec<FieldKey> {
+    let mut out = Vec::new();
+    for kr in KRS {
+        for q in Quarter::ALL {
+            for f in ["status", "note"] {
+                out.push(FieldKey::new(kr, format!("quarters.{}.{f}", q.as_str())));
+            }
+        }
+    }
+    out
+}
+
+pub fn initial_records() -> FiscalYearRecords {
+    let kr = |obj: &str, n: u32, text: &str| KeyResult {
+        id: format!("{obj}/kr{n}"),
+        kind: Kind::KeyResult,
+        number: n,
+        text: text.into(),
+        managers: vec!["Ann".into()],
+        baseline: None,
+        year_goal: None,
+        links: vec![],
+        quarters: BTreeMap::new(),
+    };
+    let objective = |id: &str, title: &str, krs: Vec<KeyResult>| Objective {
+        id: id.into(),
+        program: Some("Prog".into()),
+        title: title.into(),
+        managers: vec!["Ann".into()],
+        description: None,
+        status: BTreeMap::new(),
+        target_quarter: None,
+        department: None,
+        key_results: krs,
+    };
+    FiscalYearRecords {
+        fiscal_year: fy(),
+        objectives: vec![
+            objective(
+                OBJECTIVES[0],
+                "Alpha",
+                vec![
+                    kr(OBJECTIVES[0], 1, "Alpha one"),
+                    kr(OBJECTIVES[0], 2, "Alpha two"),
+                ],
+            ),
+            objective(
+                OBJECTIVES[1],
+                "Beta",
+                vec![kr(OBJECTIVES[1], 1, "Beta one")],
+            ),
+        ],
+    }
+}
+
+/// A quarter page as staff write it, without tables (the first sync adds them).
+pub fn page_text(q: Quarter) -> String {
+    // One paragraph per line (blank lines between), as staff's pages have
+    // them: wikitext joins adjacent lines into one paragraph.
+    format!(
+        "Goals for {q}.\n\n== Prog - Alpha ==\nObjective Manager: Ann\n\n=== Key Results ===\n\n\
+         Key Results Manager: Ann\n\nKR1: Alpha one\n\nKR2: Alpha two\n\n\
+         == Prog - Beta ==\nObjective Manager: Ann\n\n=== Key Results ===\n\n\
+         Key Results Manager: Ann\n\nKR1: Beta one\n",
+        q = q.as_str()
+    )
+}
+
+pub fn stated(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
+
+/// What a page shows for the watched fields (only rows it has).
+pub fn shown(text: &str, q: Quarter) -> Fields {
+    let (records, rows) = parse(text, q);
+    fields::flatten(&records)
+        .into_iter()
+        .filter(|(k, v)| rows.contains(&k.record) && !v.is_null())
+        .collect()
+}
+
+impl Sim {
+    pub fn new(quarters: usize) -> Sim {
+        let pages = Quarter::ALL[..quarters]
+            .iter()
+            .enumerate()
+            .map(|(i, q)| Page {
+                quarter: *q,
+                title: format!("Goals/2020-21 {}", q.as_str()),
+                revisions: vec![(i as u64 + 1, page_text(*q))],
+            })
+            .collect();
+        let mut sim = Sim {
+            pages,
+            states: BTreeMap::new(),
+            store: fields::flatten(&initial_records()),
+            history: Vec::new(),
+            conflicts: Vec::new(),
+            clock: 1,
+            next_revid: 100,
+            writes: Vec::new(),
+            log: Vec::new(),
+            bot_saves: BTreeMap::new(),
+            recovery: true,
+            intents: BTreeMap::new(),
+            run: 0,
+        };
+        // The tracker's starting statuses (as an import of the deck would set).
+        for (i, kr) in KRS.iter().enumerate() {
+            sim.tracker_set(kr, Quarter::Q1, Some(STATUSES[i % 4]), Some(NOTES[i % 4]));
+        }
+        sim.sync(None);
+        assert!(sim.pending().is_empty(), "a clean start: {:?}", sim.log);
+        sim
+    }
+
+    pub fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    pub fn pending(&self) -> Vec<&Conflict> {
+        self.conflicts.iter().filter(|c| c.pending).collect()
+    }
+
+    pub fn save(&mut self, i: usize, text: String) -> u64 {
+        self.next_revid += 1;
+        let revid = self.next_revid;
+        self.pages[i].revisions.push((revid, text));
+        revid
+    }
+
+    // -- the oracle's bookkeeping ------------------------------------------
+
+    /// `who` changed the fields from `before` to `after`, having seen
+    /// `before`. `base`: for a page, what its last synced revision showed —
+    /// the bot compares revisions, not every edit between them, so a value
+    /// put back to what the base showed is no write of its own (an edit
+    /// undone before the next sync is as if it never happened).
+    pub fn wrote(
+        &mut self,
+        who: &str,
+        before: &Fields,
+        after: &Fields,
+        keys: &[FieldKey],
+        base: Option<&Fields>,
+    ) {
+        for key in keys {
+            let (b, a) = (stated(before.get(key)), stated(after.get(key)));
+            if b == a {
+                continue;
+            }
+            self.saw(key, b.cloned());
+            if base.is_some_and(|base| stated(base.get(key)) == a) {
+                continue;
+            }
+            self.writes.push(Write {
+                key: key.clone(),
+                value: a.cloned(),
+                who: who.to_string(),
+                live: true,
+            });
+        }
+    }
+
+    /// Someone saw `value` in `key` and replaced it: writes of that value are superseded.
+    pub fn saw(&mut self, key: &FieldKey, value: Option<Value>) {
+        for w in self.writes.iter_mut() {
+            if &w.key == key && w.value == value {
+                w.live = false;
+            }
+        }
+    }
+
+    // -- people --------------------------------------------------------------
+
+    pub fn person_edit(&mut self, i: usize, who: &str, new: String) {
+        let q = self.pages[i].quarter;
+        let good = self.good_text(i);
+        let before = shown(&good, q);
+        let after = shown(&new, q);
+        // Only a cell edited in place is a write: a row or table that goes
+        // says nothing (the bot keeps the values), and one that comes back
+        // (a revert, a paste) shows values written before, by others.
+        let (rows_then, rows_now) = (parse(&good, q).1, parse(&new, q).1);
+        let keys: Vec<FieldKey> = watched()
+            .into_iter()
+            .filter(|k| rows_then.contains(&k.record) && rows_now.contains(&k.record))
+            .collect();
+        let base = self.states.get(&i).map(|st| fields::flatten(&st.records));
+        self.wrote(who, &before, &after, &keys, base.as_ref());
+        self.save(i, new);
+    }
+
+    pub fn tracker_set(
+        &mut self,
+        kr: &str,
+        q: Quarter,
+        status: Option<Status>,
+        note: Option<&str>,
+    ) {
+        let at = self.tick();
+        let before = self.store.clone();
+        for (f, v) in [
+            ("status", status.map(|s| json!(s.as_str()))),
+            ("note", note.map(|n| json!(n))),
+        ] {
+            let key = FieldKey::new(kr, format!("quarters.{}.{f}", q.as_str()));
+            let old = self.store.get(&key).cloned();
+            if stated(old.as_ref()) == v.as_ref() {
+                continue;
+            }
+            self.history.push(HistoryEntry {
+                at,
+                key: key.clone(),
+                old: old.clone(),
+                new: v.clone(),
+                tracker: true,
+            });
+            match v {
+                Some(v) => self.store.insert(key, v),
+                None => self.store.remove(&key),
+            };
+        }
+        let after = self.store.clone();
+        self.wrote("tracker", &before, &after, &watched(), None);
+    }
+
+    pub fn resolve(&mut self, n: usize, take_wiki: bool) {
+        let pending: Vec<usize> = (0..self.conflicts.len())
+            .filter(|&i| self.conflicts[i].pending)
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let idx = pending[n % pending.len()];
+        let c = self.conflicts[idx].clone();
+        // `resolve` pulls the conflict's page first: a person decides on
+        // what the page says now. If that changed (or settled) the conflict,
+        // the decision is not taken; the person is shown the new value.
+        let i = self
+            .pages
+            .iter()
+            .position(|p| p.title == c.page)
+            .expect("a conflict's page");
+        self.pull(i);
+        let now = &self.conflicts[idx];
+        if !now.pending || now.wiki != c.wiki {
+            self.log
+                .push(format!("resolve {:?}: the page changed, not taken", c.key));
+            return;
+        }
+        let current = self.store.get(&c.key).cloned();
+        // The person sees both values.
+        self.saw(&c.key, stated(c.wiki.as_ref()).cloned());
+        self.saw(&c.key, stated(current.as_ref()).cloned());
+        let value = if take_wiki {
+            stated(c.wiki.as_ref()).cloned()
+        } else {
+            stated(current.as_ref()).cloned()
+        };
+        if take_wiki && stated(current.as_ref()) != value.as_ref() {
+            let at = self.tick();
+            self.history.push(HistoryEntry {
+                at,
+                key: c.key.clone(),
+                old: current.clone(),
+                new: value.clone(),
+                tracker: true,
+            });
+            match &value {
+                Some(v) => self.store.insert(c.key.clone(), v.clone()),
+                None => self.store.remove(&c.key),
+            };
+        }
+        self.writes.push(Write {
+            key: c.key.clone(),
+            value,
+            who: "resolver".into(),
+            live: true,
+        });
+        self.conflicts[idx].pending = false;
+        self.log
+            .push(format!("resolve {:?} take_wiki={take_wiki}", c.key));
+    }
+
+    // -- the bot, as src/pull.rs and src/push.rs wire the pure core ---------
+
+    pub fn since_base(&self, synced_at: u64) -> SinceBase {
+        let mut then = self.store.clone();
+        let mut touched = BTreeSet::new();
+        for e in self.history.iter().rev().filter(|e| e.at > synced_at) {
+            match &e.old {
+                Some(v) => then.insert(e.key.clone(), v.clone()),
+                None => then.remove(&e.key),
+            };
+            if e.tracker {
+                touched.insert(e.key.record.clone());
+            }
+        }
+        SinceBase {
+            store_then: then,
+            tracker_touched: touched,
+            changes: self
+                .history
+                .iter()
+                .filter(|e| e.at > synced_at)
+                .map(|e| FieldChange {
+                    key: e.key.clone(),
+                    old: e.old.clone(),
+                    new: e.new.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// `pull::recover_own_save`: a save a killed run did not record.
+    pub fn recover_own_save(&mut self, i: usize) {
+        let Some(state) = self.states.get(&i) else {
+            return;
+        };
+        if state.revid == self.pages[i].revid() {
+            return;
+        }
+        let Some((base, run)) = self.intents.remove(&i) else {
+            return;
+        };
+        if state.revid != base {
+            return;
+        }
+        let next = self.pages[i]
+            .revisions
+            .iter()
+            .find(|(r, _)| *r > base)
+            .cloned();
+        if let Some((revid, text)) = next {
+            if self.bot_saves.get(&revid) == Some(&run) {
+                let (records, rows) = parse(&text, self.pages[i].quarter);
+                let at = self.tick();
+                self.log.push(format!("recovered own save r{revid}"));
+                self.states.insert(
+                    i,
+                    PageState {
+                        revid,
+                        records,
+                        rows,
+                        synced_at: at,
+                    },
+                );
+            }
+        }
+    }
+
+    pub fn pull(&mut self, i: usize) {
+        if self.recovery {
+            self.recover_own_save(i);
+        }
+        let page = self.pages[i].clone();
+        let state = self.states.get(&i).cloned();
+        if state.as_ref().is_some_and(|s| s.revid == page.revid()) {
+            return;
+        }
+        let (records, rows) = parse(page.text(), page.quarter);
+        let pending: Vec<PendingConflict> = self
+            .pending()
+            .iter()
+            .map(|c| PendingConflict {
+                key: c.key.clone(),
+                page: c.page.clone(),
+                wiki: c.wiki.clone(),
+            })
+            .collect();
+        let since = state.as_ref().map(|s| self.since_base(s.synced_at));
+        let plan = merge_page(
+            &MergeInput {
+                page: &page.title,
+                quarter: page.quarter,
+                base: state.as_ref().map(|s| &s.records),
+                wiki: &records,
+                store: &self.store,
+                pending: &pending,
+                since_base: since.as_ref(),
+                table_rows: Some(&rows),
+                base_rows: state.as_ref().map(|s| &s.rows),
+            },
+            0.3,
+        );
+        if let Some(r) = plan.refused {
+            self.log.push(format!("pull {} refused: {r}", page.title));
+            return;
+        }
+        let at = self.tick();
+        for c in &plan.changes {
+            assert_eq!(
+                self.store.get(&c.key),
+                c.old.as_ref(),
+                "compare-and-set: {c:?}"
+            );
+            self.history.push(HistoryEntry {
+                at,
+                key: c.key.clone(),
+                old: c.old.clone(),
+                new: c.new.clone(),
+                tracker: false,
+            });
+        }
+        fields::apply(&mut self.store, &plan.changes);
+        for c in plan.conflicts {
+            assert!(
+                !self
+                    .conflicts
+                    .iter()
+                    .any(|x| x.pending && x.key == c.key && x.page == page.title),
+                "one pending conflict per field and page"
+            );
+            self.conflicts.push(Conflict {
+                key: c.key,
+                page: page.title.clone(),
+                wiki: c.wiki,
+                store: c.store,
+                pending: true,
+            });
+        }
+        for (key, wiki) in plan.followed {
+            for c in self.conflicts.iter_mut() {
+                if c.pending && c.key == key && c.page == page.title {
+                    c.wiki = wiki.clone();
+                }
+            }
+        }
+        for key in plan.settled {
+            for c in self.conflicts.iter_mut() {
+                if c.pending && c.key == key && c.page == page.title {
+                    c.pending = false;
+                }
+            }
+        }
+        self.log.push(format!(
+            "pull {} r{}: {} changes",
+            page.title,
+            page.revid(),
+            plan.changes.len()
+        ));
+        self.states.insert(
+            i,
+            PageState {
+                revid: page.revid(),
+                records,
+                rows,
+                synced_at: at,
+            },
+        );
+    }
+
+    /// Plans page `i`; `Some(new text)` when it needs an edit.
+    pub fn plan(&self, i: usize) -> Option<String> {
+        let page = &self.pages[i];
+        let state = self.states.get(&i)?;
+        if state.revid != page.revid() {
+            return None; // changed since the last pull: left alone
+        }
+        let pending: BTreeSet<FieldKey> = self.pending().iter().map(|c| c.key.clone()).collect();
+        let records = records_for_page(&fy(), &self.store, &pending, &state.records)
+            .expect("the store's fields rebuild");
+        let plan = plan_quarter_page(page.text(), &state.records, &records, Renderer::builtin())
+            .expect("the plan renders");
+        (plan.text != page.text()).then_some(plan.text)
+    }
+
+    /// Saves the bot's text for page `i`, planned on `planned_on`; a person's
+    /// save in between is an edit conflict: pull again and plan again (twice at most).
+    pub fn bot_save(&mut self, i: usize, mut text: String, between: Option<&Op>) -> bool {
+        if let Some(op) = between {
+            self.apply_person(op);
+            // Edit conflict: the bot pulls the page again, re-merges, re-plans.
+            self.pull(i);
+            match self.plan(i) {
+                Some(t) => text = t,
+                None => return false,
+            }
+        }
+        let old = self.pages[i].text().to_string();
+        assert_eq!(
+            outside_tables(&old),
+            outside_tables(&text),
+            "the bot changed text outside its tables on {}",
+            self.pages[i].title
+        );
+        let base = self.states.get(&i).map_or(0, |s| s.revid);
+        self.intents.insert(i, (base, self.run));
+        let revid = self.save(i, text);
+        self.bot_saves.insert(revid, self.run);
+        self.log
+            .push(format!("bot saved {} r{revid}", self.pages[i].title));
+        true
+    }
+
+    /// Records what the bot's own revision shows (push's refresh after a save).
+    pub fn refresh(&mut self, i: usize) {
+        let (records, rows) = parse(self.pages[i].text(), self.pages[i].quarter);
+        let revid = self.pages[i].revid();
+        let at = self.tick();
+        self.states.insert(
+            i,
+            PageState {
+                revid,
+                records,
+                rows,
+                synced_at: at,
+            },
+        );
+    }
+
+    /// Pushes every page; `kill_after`: the run dies right after that many saves
+    /// (before recording the last one); `between`: a person's save lands before the first save.
+    pub fn push(&mut self, kill_after: Option<usize>, mut between: Option<Op>) -> bool {
+        let mut saves = 0;
+        for i in 0..self.pages.len() {
+            let Some(text) = self.plan(i) else { continue };
+            if !self.bot_save(i, text, between.take().as_ref()) {
+                continue;
+            }
+            saves += 1;
+            if kill_after == Some(saves) {
+                self.log.push("killed".into());
+                return false;
+            }
+            self.refresh(i);
+            self.intents.remove(&i);
+        }
+        true
+    }
+
+    pub fn sync(&mut self, kill_after: Option<usize>) {
+        self.sync_with(kill_after, None);
+    }
+
+    pub fn sync_with(&mut self, kill_after: Option<usize>, between: Option<Op>) {
+        self.run += 1;
+        for i in 0..self.pages.len() {
+            self.pull(i);
+        }
+        self.push(kill_after, between);
+    }
+
+    // -- operations ----------------------------------------------------------
+
+    pub fn apply_person(&mut self, op: &Op) {
+        let n = self.pages.len();
+        match op {
+            Op::Cell {
+                page,
+                kr,
+                q,
+                status,
+                note,
+            } => {
+                let i = page % n;
+                let value = status_cell_text(status.map(|s| STATUSES[s]), note.map(|x| NOTES[x]));
+                let quarter = Quarter::ALL[*q];
+                if let Some(t) = with_cell(self.pages[i].text(), KRS[*kr], quarter.as_str(), &value)
+                {
+                    self.log.push(format!(
+                        "{} cell {} {}: {value}",
+                        self.pages[i].title,
+                        KRS[*kr],
+                        quarter.as_str()
+                    ));
+                    self.person_edit(i, "staff", t);
+                }
+            }
+            Op::Prose { page } => {
+                let i = page % n;
+                let t = self.pages[i]
+                    .text()
+                    .replacen("\n==", "\nAn unrelated sentence.\n\n==", 1);
+                self.log.push(format!("{} prose", self.pages[i].title));
+                self.person_edit(i, "staff", t);
+            }
+            Op::DeleteTable { page, objective } => {
+                let i = page % n;
+                let t = without_table(self.pages[i].text(), OBJECTIVES[*objective]);
+                self.log.push(format!(
+                    "{} delete table {}",
+                    self.pages[i].title, OBJECTIVES[*objective]
+                ));
+                self.deleted(i, t);
+            }
+            Op::DeleteRow { page, kr } => {
+                let i = page % n;
+                let t = without_row(self.pages[i].text(), KRS[*kr]);
+                self.log
+                    .push(format!("{} delete row {}", self.pages[i].title, KRS[*kr]));
+                self.deleted(i, t);
+            }
+            Op::Revert { page } => {
+                let i = page % n;
+                let revs = &self.pages[i].revisions;
+                if revs.len() >= 2 {
+                    let old = revs[revs.len() - 2].1.clone();
+                    self.log.push(format!("{} revert", self.pages[i].title));
+                    self.person_edit(i, "reverter", old);
+                }
+            }
+            Op::Blank { page } => {
+                let i = page % n;
+                self.log.push(format!("{} blanked", self.pages[i].title));
+                self.deleted(i, String::new());
+            }
+            _ => {}
+        }
+    }
+
+    /// A person removed cells (a table, a row, the whole page). The bot keeps
+    /// the values it has; a value it does not have yet goes by the person's
+    /// hand (they saw it and removed it).
+    pub fn deleted(&mut self, i: usize, new: String) {
+        let q = self.pages[i].quarter;
+        let old = self.pages[i].text().to_string();
+        let (before, rows_before) = (shown(&old, q), parse(&old, q).1);
+        let rows_after = parse(&new, q).1;
+        self.save(i, new);
+        for k in watched() {
+            if rows_before.contains(&k.record) && !rows_after.contains(&k.record) {
+                // Unless the bot already has it, the value goes with the cell.
+                let v = stated(before.get(&k)).cloned();
+                if stated(self.store.get(&k)) != v.as_ref() {
+                    self.saw(&k, v);
+                }
+            }
+        }
+    }
+
+    /// Whether `v` is the store's value of `k`, shown on a page, or held in a pending conflict.
+    pub fn somewhere(&self, k: &FieldKey, v: Option<&Value>) -> bool {
+        stated(self.store.get(k)) == v
+            || self.pages.iter().any(|p| {
+                let (records, rows) = parse(p.text(), p.quarter);
+                rows.contains(&k.record) && stated(fields::flatten(&records).get(k)) == v
+            })
+            || self.pending().iter().any(|c| {
+                &c.key == k && (stated(c.wiki.as_ref()) == v || stated(c.store.as_ref()) == v)
+            })
+    }
+
+    /// The page's latest text that yields objectives: a blanked or vandalised
+    /// revision is refused by the bot, and a person restoring the page is
+    /// undoing it, not writing its values anew.
+    pub fn good_text(&self, i: usize) -> String {
+        let q = self.pages[i].quarter;
+        self.pages[i]
+            .revisions
+            .iter()
+            .rev()
+            .find(|(_, t)| !parse(t, q).0.objectives.is_empty())
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn apply(&mut self, op: &Op) {
+        match op {
+            Op::Set {
+                kr,
+                q,
+                status,
+                note,
+            } => {
+                self.log.push(format!(
+                    "set {} {:?} {status:?} {note:?}",
+                    KRS[*kr],
+                    Quarter::ALL[*q]
+                ));
+                self.tracker_set(
+                    KRS[*kr],
+                    Quarter::ALL[*q],
+                    status.map(|s| STATUSES[s]),
+                    note.map(|x| NOTES[x]),
+                )
+            }
+            Op::Sync => self.sync(None),
+            Op::PullOnly => {
+                for i in 0..self.pages.len() {
+                    self.pull(i);
+                }
+            }
+            Op::PushOnly => {
+                self.run += 1;
+                self.push(None, None);
+            }
+            Op::Killed { after } => self.sync(Some(*after)),
+            Op::SaveBetween(person) => self.sync_with(None, Some((**person).clone())),
+            Op::Resolve { n, wiki } => self.resolve(*n, *wiki),
+            person => self.apply_person(person),
+        }
+    }
+
+    // -- the oracle ----------------------------------------------------------
+
+    /// Every live write's value is somewhere: store, a page, a pending conflict.
+    pub fn check_nothing_lost(&self) -> Result<(), String> {
+        for w in self.writes.iter().filter(|w| w.live) {
+            if !self.somewhere(&w.key, w.value.as_ref()) {
+                return Err(format!("lost: a write by {}: {w:?}", w.who));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves everything and syncs until quiet; then every surviving
+    /// write's value is in the store and on every page that shows the field.
+    pub fn converge(&mut self, take_wiki: bool) -> Result<(), String> {
+        for i in 0..self.pages.len() {
+            if parse(self.pages[i].text(), self.pages[i].quarter)
+                .0
+                .objectives
+                .is_empty()
+            {
+                // A person repairs the blanked page (a revert to its last good text).
+                let good = self.good_text(i);
+                self.log.push(format!("{} repaired", self.pages[i].title));
+                self.person_edit(i, "reverter", good);
+            }
+        }
+        for _ in 0..8 {
+            self.sync(None);
+            self.check_nothing_lost()?;
+            while !self.pending().is_empty() {
+                self.resolve(0, take_wiki);
+            }
+        }
+        self.sync(None);
+        if !self.pending().is_empty() {
+            return Err(format!("still pending: {:?}", self.pending()));
+        }
+        let quiet: Vec<usize> = (0..self.pages.len())
+            .filter(|&i| self.plan(i).is_some())
+            .collect();
+        if !quiet.is_empty() {
+            return Err(format!("pages still to edit after converging: {quiet:?}"));
+        }
+        let pages: Vec<(String, Fields, BTreeSet<String>)> = self
+            .pages
+            .iter()
+            .map(|p| {
+                let rows = parse(p.text(), p.quarter).1;
+                (p.title.clone(), shown(p.text(), p.quarter), rows)
+            })
+            .collect();
+        for w in self.writes.iter().filter(|w| w.live) {
+            let v = w.value.as_ref();
+            if stated(self.store.get(&w.key)) != v {
+                return Err(format!(
+                    "a surviving write is not in the store: {w:?}, store {:?}",
+                    self.store.get(&w.key)
+                ));
+            }
+            for (title, f, rows) in &pages {
+                if !rows.contains(&w.key.record) {
+                    return Err(format!("{title} has no row for {}", w.key.record));
+                }
+                if stated(f.get(&w.key)) != v {
+                    return Err(format!("{title} does not show {w:?}: {:?}", f.get(&w.key)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Operations and their strategy.
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    Cell {
+        page: usize,
+        kr: usize,
+        q: usize,
+        status: Option<usize>,
+        note: Option<usize>,
+    },
+    Prose {
+        page: usize,
+    },
+    DeleteTable {
+        page: usize,
+        objective: usize,
+    },
+    DeleteRow {
+        page: usize,
+        kr: usize,
+    },
+    Revert {
+        page: usize,
+    },
+    Blank {
+        page: usize,
+    },
+    Set {
+        kr: usize,
+        q: usize,
+        status: Option<usize>,
+        note: Option<usize>,
+    },
+    Sync,
+    PullOnly,
+    PushOnly,
+    Killed {
+        after: usize,
+    },
+    SaveBetween(Box<Op>),
+    Resolve {
+        n: usize,
+        wiki: bool,
+    },
+}
+
+pub fn person_op() -> impl Strategy<Value = Op> {
+    let cell = (
+        0..4usize,
+        0..3usize,
+        0..4usize,
+        proptest::option::of(0..4usize),
+        proptest::option::of(0..4usize),
+    )
+        .prop_map(|(page, kr, q, status, note)| Op::Cell {
+            page,
+            kr,
+            q,
+            status,
+            note,
+        });
+    prop_oneof![
+        6 => cell,
+        1 => (0..4usize).prop_map(|page| Op::Prose { page }),
+        1 => (0..4usize, 0..2usize).prop_map(|(page, objective)| Op::DeleteTable { page, objective }),
+        1 => (0..4usize, 0..3usize).prop_map(|(page, kr)| Op::DeleteRow { page, kr }),
+        1 => (0..4usize).prop_map(|page| Op::Revert { page }),
+        1 => (0..4usize).prop_map(|page| Op::Blank { page }),
+    ]
+}
+
+pub fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => person_op(),
+        3 => (0..3usize, 0..4usize, proptest::option::of(0..4usize), proptest::option::of(0..4usize))
+            .prop_map(|(kr, q, status, note)| Op::Set { kr, q, status, note }),
+        4 => Just(Op::Sync),
+        2 => Just(Op::PullOnly),
+        1 => Just(Op::PushOnly),
+        1 => (1..4usize).prop_map(|after| Op::Killed { after }),
+        1 => person_op().prop_map(|p| Op::SaveBetween(Box::new(p))),
+        2 => (0..4usize, any::<bool>()).prop_map(|(n, wiki)| Op::Resolve { n, wiki }),
+    ]
+}
