@@ -200,3 +200,21 @@ fn regression_resolve_does_not_take_a_value_the_page_no_longer_shows() {
     ];
     replay(3, &ops, false).unwrap();
 }
+
+/// Found: a table deleted (and pulled), then restored by a revert before the
+/// bot put it back; the restored row's old values replaced a tracker edit
+/// made before. A row the base did not have says nothing about what the
+/// base showed (`MergeInput::base_rows`).
+#[test]
+fn regression_a_table_restored_by_a_revert_does_not_bring_back_old_values() {
+    let ops = [
+        set(2, 0, None, None),
+        cell(0, 0, 0, None, None),
+        Op::DeleteTable {
+            page: 0,
+            objective: 1,
+        },
+        Op::SaveBetween(Box::new(Op::Revert { page: 2 })),
+    ];
+    replay(2, &ops, false).unwrap();
+}
