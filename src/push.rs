@@ -1182,6 +1182,65 @@ mod tests {
     }
 
     #[test]
+    fn two_changed_tables_are_each_patched_with_their_own_cells() {
+        // Hole 7f: with a changed cell in two tables, the second table was
+        // rewritten whole (it was asked to patch the first table's cells too).
+        let q3_text = include_str!(
+            "../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext"
+        );
+        let q3_html =
+            include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
+        let fy = FiscalYear::starting(2020);
+        let shown = FiscalYearRecords {
+            fiscal_year: fy.clone(),
+            objectives: parse_quarter_page(q3_html, &fy, Quarter::Q3).objectives,
+        };
+        let renderer = Renderer::with_dir(None).unwrap();
+        let mut store = shown.clone();
+        for (kr, note) in [
+            ("2020-21/content-integrity/kr1", "CI done"),
+            ("2020-21/front-line-defenses/kr2", "FLD done"),
+        ] {
+            let kr = store
+                .objectives
+                .iter_mut()
+                .flat_map(|o| o.key_results.iter_mut())
+                .find(|k| k.id == kr)
+                .unwrap();
+            let e = kr.quarters.entry(Quarter::Q4).or_default();
+            e.status = Some(Status::Complete);
+            e.note = Some(note.into());
+        }
+        let plan = plan_quarter_page(q3_text, &shown, &store, &renderer).unwrap();
+        for objective in ["2020-21/content-integrity", "2020-21/front-line-defenses"] {
+            let table = |t: &str| t[find_table(t, objective).unwrap()].to_string();
+            let (old, new) = (table(q3_text), table(&plan.text));
+            assert_eq!(
+                lines_changed(&old, &new),
+                2,
+                "{objective}:\n{}",
+                unified_diff(objective, &old, &new)
+            );
+        }
+        assert_eq!(plan.changed.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_bot_name_never_slips_past_a_bots_template() {
+        // Hole 7e: with no name (an OAuth 2 token without GOALSBOT_USERNAME)
+        // `{{bots|deny=GoalsBot}}` was ignored. Whatever name the bot has, a
+        // page that names bots to keep out or let in is not edited under an
+        // unknown name.
+        assert!(!bots_allowed("{{bots|deny=GoalsBot}}", ""));
+        assert!(!bots_allowed("{{bots|allow=GoalsBot}}", ""));
+        assert!(!bots_allowed("{{bots|deny=GoalsBot}}", "  "));
+        assert!(bots_allowed("no template here", ""));
+        // Names as MediaWiki writes them: underscores are spaces, the first letter is case-blind.
+        assert!(!bots_allowed("{{bots|deny=Goals_Bot}}", "Goals Bot"));
+        assert!(bots_allowed("{{bots|allow=goals Bot}}", "Goals Bot"));
+    }
+
+    #[test]
     fn nobots_conventions() {
         assert!(bots_allowed("text", "GoalsBot@goalsbot"));
         assert!(!bots_allowed("{{nobots}}", "GoalsBot"));
