@@ -270,6 +270,8 @@ pub fn plan_quarter_page(
                 if same_rows && shown_rows == store_rows {
                     continue;
                 }
+                // This table's changed rows; `plan.changed` holds every table's.
+                let mut changed: Vec<(String, BTreeSet<Quarter>)> = Vec::new();
                 for (s, p) in store_rows.iter().zip(
                     shown_rows
                         .iter()
@@ -282,7 +284,7 @@ pub fn plan_quarter_page(
                                 s.3.iter().find(|e| e.0 == *q) != p.3.iter().find(|e| e.0 == *q)
                             })
                             .collect();
-                        plan.changed.push((s.0.clone(), quarters));
+                        changed.push((s.0.clone(), quarters));
                     }
                 }
                 // Only status cells changed: patch just those lines, so a
@@ -293,11 +295,12 @@ pub fn plan_quarter_page(
                         .iter()
                         .zip(&shown_rows)
                         .all(|(s, p)| s.0 == p.0 && s.1 == p.1 && s.2 == p.2);
-                let cells: Vec<(String, Quarter)> = plan
-                    .changed
+                // Each table is patched with its own changed cells only.
+                let cells: Vec<(String, Quarter)> = changed
                     .iter()
                     .flat_map(|(id, qs)| qs.iter().map(move |q| (id.clone(), *q)))
                     .collect();
+                plan.changed.extend(changed);
                 let patched = if only_cells {
                     patch_cells(&text[range.clone()], &table, &cells)
                 } else {
