@@ -339,11 +339,21 @@ pub fn plan_overview(
 }
 
 /// Whether `{{nobots}}` / `{{bots|…}}` in the wikitext let `user` edit (the
-/// convention of Template:Bots).
+/// convention of Template:Bots). `user` is the bot's name as the wiki says it
+/// (`meta=userinfo`); names compare as MediaWiki's do (underscores are spaces,
+/// case-blind here). An empty name (not known) is kept out of every page
+/// whose `{{bots}}` names bots, so an unknown name can never slip past a `deny`.
 pub fn bots_allowed(wikitext: &str, user: &str) -> bool {
     let re =
         regex::Regex::new(r"(?is)\{\{\s*(nobots|bots)\s*(\|[^}]*)?\}\}").expect("static regex");
-    let user = user.split('@').next().unwrap_or(user).trim().to_lowercase();
+    let norm = |n: &str| {
+        n.replace('_', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let user = norm(user.split('@').next().unwrap_or(user));
     for c in re.captures_iter(wikitext) {
         let name = c[1].to_lowercase();
         let params = c
@@ -357,9 +367,11 @@ pub fn bots_allowed(wikitext: &str, user: &str) -> bool {
             let Some((k, v)) = p.split_once('=') else {
                 continue;
             };
-            let names: Vec<String> = v.split(',').map(|n| n.trim().to_string()).collect();
+            let names: Vec<String> = v.split(',').map(norm).collect();
             let mentions = names.iter().any(|n| n == "all" || *n == user);
+            let names_bots = names.iter().any(|n| !n.is_empty() && n != "none");
             match k.trim() {
+                "deny" | "allow" if user.is_empty() && names_bots => return false,
                 "deny" if mentions => return false,
                 "allow" if names.iter().any(|n| n == "none") => return false,
                 "allow" if !mentions => return false,

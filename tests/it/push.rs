@@ -359,7 +359,14 @@ fn two_changed_tables_on_one_page_are_each_patched_one_line_per_cell() {
         "CI done",
     ]);
     s.ok(&[
-        "set", KR2, "--quarter", "Q4", "--status", "complete", "--note", "FLD done",
+        "set",
+        KR2,
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+        "--note",
+        "FLD done",
     ]);
     let out = s.ok(&["push"]);
     assert!(out.contains("status of 2 KRs (Q4) from tracker"), "{out}");

@@ -603,17 +603,18 @@ fn a_stop_pulled_during_a_push_holds_the_next_save_and_the_status_page() {
     assert!(status_mark > 0, "the first sync wrote the status page");
     // Right after the bot saved Q1, a person pulls the emergency stop.
     let resume = s.dir.path().join("resume");
-    let (code, stdout) = crate::tracker::act_in_pause(
-        s.cmd(&["sync"]),
-        "push.after-save:1",
-        &resume,
-        || staff_save(&shutoff, "stop: something is wrong"),
-    );
+    let (code, stdout) =
+        crate::tracker::act_in_pause(s.cmd(&["sync"]), "push.after-save:1", &resume, || {
+            staff_save(&shutoff, "stop: something is wrong")
+        });
     let p = pages(&s);
     assert_eq!(bot_edits_since(&p[0], marks[0]).len(), 1, "{stdout}");
     for (t, mark) in p.iter().zip(&marks).skip(1) {
         let edits = bot_edits_since(t, *mark);
-        assert!(edits.is_empty(), "{t} saved after the stop: {edits:#?}\n{stdout}");
+        assert!(
+            edits.is_empty(),
+            "{t} saved after the stop: {edits:#?}\n{stdout}"
+        );
     }
     assert!(
         bot_edits_since(&status_page, status_mark).is_empty(),
@@ -656,7 +657,11 @@ fn a_tracked_title_that_redirects_is_reported_and_never_written_through() {
         raw(&de)
     );
     let q1_edits = bot_edits_since(&q1, q1_mark);
-    assert_eq!(q1_edits.len(), 1, "Q1 is edited once, as itself: {q1_edits:#?}\n{out:?}");
+    assert_eq!(
+        q1_edits.len(),
+        1,
+        "Q1 is edited once, as itself: {q1_edits:#?}\n{out:?}"
+    );
     assert_eq!(raw(&q2).trim_end(), q2_redirect.trim_end());
     assert_eq!(raw(&ov).trim_end(), ov_redirect.trim_end());
     assert_eq!(out.code, Some(3), "a redirect needs a person: {out:?}");
