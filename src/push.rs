@@ -875,6 +875,9 @@ async fn push_quarter_page(
     page: &PageJob<'_>,
     q: Quarter,
 ) -> Result<Outcome> {
+    if let Some(reason) = page.rev.redirect_refusal() {
+        return Ok(Outcome::Refused { reason });
+    }
     let Some(first) = &page.rev.latest else {
         return Ok(Outcome::Missing);
     };
@@ -1001,6 +1004,9 @@ async fn push_overview(
     renderer: &Renderer,
     page: &PageJob<'_>,
 ) -> Result<Outcome> {
+    if let Some(reason) = page.rev.redirect_refusal() {
+        return Ok(Outcome::Refused { reason });
+    }
     let year = ctx.year(page.fy).await?;
     let records = crate::fields::unflatten(page.fy, &year.fields)?;
     if records.objectives.is_empty() {

@@ -294,12 +294,17 @@ pub async fn publish(
         .filter_map(|r| serde_json::from_value(r.summary).ok())
         .collect();
     let text = runlog::render_status_page(summary, &pending, &recent)?;
-    let latest = wiki
+    let Some(rev) = wiki
         .latest_revisions(std::slice::from_ref(&title))
         .await?
         .pop()
-        .and_then(|r| r.latest)
-        .map(|l| l.revid);
+    else {
+        anyhow::bail!("no revision answer for the status page {title:?}");
+    };
+    if let Some(reason) = rev.redirect_refusal() {
+        anyhow::bail!("the status page was not written: {reason}");
+    }
+    let latest = rev.latest.map(|l| l.revid);
     let summary_text = format!(
         "goalsbot: status after run {} ({})",
         summary.run_id,

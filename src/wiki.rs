@@ -106,6 +106,21 @@ pub struct PageRevision {
     pub redirected: bool,
 }
 
+impl PageRevision {
+    /// Why the bot leaves this title alone when it is a redirect: a tracked
+    /// title that redirects (to another tracked page, a translation subpage,
+    /// anything) is never read nor written through; a person decides.
+    pub fn redirect_refusal(&self) -> Option<String> {
+        self.redirected.then(|| {
+            format!(
+                "{:?} is a redirect to {:?}: the bot neither reads nor writes through a redirect; \
+                 make it the page itself again, or change the configuration to name {:?}",
+                self.requested, self.title, self.title
+            )
+        })
+    }
+}
+
 /// Someone saved the page after the revision an edit was based on, and
 /// MediaWiki could not merge the two: the caller pulls the page again and retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -368,8 +383,10 @@ impl Wiki {
         parse_site_and_user(&v)
     }
 
-    /// The latest revision of each title, following redirects, at most
-    /// [`TITLES_PER_REQUEST`] titles per API request.
+    /// The latest revision of each title, at most [`TITLES_PER_REQUEST`]
+    /// titles per API request. A redirect is resolved only to say where it
+    /// points: its [`PageRevision::redirected`] is set and every caller leaves
+    /// the title alone ([`PageRevision::redirect_refusal`]).
     pub async fn latest_revisions(&self, titles: &[String]) -> Result<Vec<PageRevision>> {
         let mut out = Vec::with_capacity(titles.len());
         for chunk in titles.chunks(TITLES_PER_REQUEST) {
