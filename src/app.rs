@@ -123,6 +123,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .into());
             }
             let (store, wiki, _) = connect_both(config, &creds).await?;
+            // Every push a request runs looks at the shutoff page before each save.
+            let wiki = wiki.obeying_shutoff();
             let ctx = crate::watch::WatchContext {
                 config,
                 wiki: &wiki,

@@ -413,6 +413,11 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// Not saved: the shutoff page stopped the run before this page's save
+    /// (or before the page was looked at).
+    Stopped {
+        reason: String,
+    },
 }
 
 /// The result of a push.
@@ -421,6 +426,9 @@ pub struct Report {
     pub run_id: String,
     pub pages: Vec<(String, Outcome)>,
     pub counts: crate::wiki::Counts,
+    /// Set when the shutoff page stopped the push midway (why); the pages
+    /// not saved are [`Outcome::Stopped`].
+    pub stopped: Option<String>,
 }
 
 impl Report {
@@ -462,7 +470,15 @@ impl Report {
                 Outcome::WouldEdit { diff } => writeln!(out, "would edit {title}:\n{diff}"),
                 Outcome::Refused { reason } => writeln!(out, "REFUSED    {title}: {reason}"),
                 Outcome::Failed { error } => writeln!(out, "FAILED     {title}: {error}"),
+                Outcome::Stopped { reason } => writeln!(out, "not saved {title}: {reason}"),
             };
+        }
+        if let Some(reason) = &self.stopped {
+            let _ = writeln!(
+                out,
+                "STOPPED run {} before its next save: {reason}",
+                self.run_id
+            );
         }
         let _ = writeln!(
             out,
@@ -746,6 +762,17 @@ impl PushContext<'_> {
             .await
     }
 
+    /// Right before a save, in a run that obeys the emergency stop: why not
+    /// to save, when the shutoff page no longer says `run` (one API request).
+    async fn stop_reason(&self) -> Result<Option<String>> {
+        if self.dry_run || !self.wiki.obeys_shutoff() {
+            return Ok(None);
+        }
+        crate::status::shutoff_reason(self.config, self.wiki, self.store, None)
+            .await
+            .context("looking at the shutoff page before saving")
+    }
+
     /// The latest revision of one page, asked again (after an edit conflict).
     async fn latest(&self, title: &str) -> Result<Option<RevisionInfo>> {
         let mut revs = self.wiki.latest_revisions(&[title.to_string()]).await?;
@@ -827,6 +854,16 @@ pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) ->
             let Some(rev) = known.get(title) else {
                 continue;
             };
+            if report.stopped.is_some() {
+                // The emergency stop holds every further page: none is even read.
+                report.pages.push((
+                    title.clone(),
+                    Outcome::Stopped {
+                        reason: "the run stopped before this page".into(),
+                    },
+                ));
+                continue;
+            }
             let page = PageJob { fy, title, rev };
             let result = match Quarter::ALL.get(i) {
                 Some(q) => push_quarter_page(ctx, &renderer, &page, *q).await,
@@ -838,6 +875,9 @@ pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) ->
                     error: format!("{e:#}"),
                 }
             });
+            if let Outcome::Stopped { reason } = &outcome {
+                report.stopped = Some(reason.clone());
+            }
             report.pages.push((title.clone(), outcome));
         }
     }
@@ -923,6 +963,10 @@ async fn push_quarter_page(
         }
         let summary = format!("{} [run {}]", plan.summary(), ctx.run_id);
         crate::fault::reached("push.before-save");
+        if let Some(reason) = ctx.stop_reason().await? {
+            tracing::warn!(page = %page.title, "not saved: {reason}");
+            return Ok(Outcome::Stopped { reason });
+        }
         let saved = match save(
             ctx.wiki,
             &page.rev.title,
@@ -1049,6 +1093,10 @@ async fn push_overview(
             });
         }
         let summary = format!("goalsbot: year overview from tracker [run {}]", ctx.run_id);
+        if let Some(reason) = ctx.stop_reason().await? {
+            tracing::warn!(page = %page.title, "not saved: {reason}");
+            return Ok(Outcome::Stopped { reason });
+        }
         let saved = match save(ctx.wiki, &page.rev.title, &new, &summary, base).await {
             Ok(saved) => saved,
             Err(e) if e.downcast_ref::<EditConflict>().is_some() => {

@@ -293,6 +293,11 @@ pub async fn publish(
         .into_iter()
         .filter_map(|r| serde_json::from_value(r.summary).ok())
         .collect();
+    // The emergency stop holds the status page edit too (looked at again now).
+    if let Some(reason) = shutoff_reason(config, wiki, store, None).await? {
+        tracing::warn!("the status page was not written: {reason}");
+        return Ok(None);
+    }
     let text = runlog::render_status_page(summary, &pending, &recent)?;
     let Some(rev) = wiki
         .latest_revisions(std::slice::from_ref(&title))

@@ -64,6 +64,8 @@ pub struct Wiki {
     last_save: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
     /// Who the wiki says we are after login (`meta=userinfo`); `None` when anonymous.
     user_name: Option<String>,
+    /// Whether the page saves of this run look at the shutoff page first (`sync`, `watch`).
+    obeys_shutoff: bool,
 }
 
 /// What the wiki says about itself and about us (one API request).
@@ -224,7 +226,22 @@ impl Wiki {
             edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
             last_save: Arc::new(tokio::sync::Mutex::new(None)),
             user_name,
+            obeys_shutoff: false,
         })
+    }
+
+    /// This connection, for a run that obeys the emergency stop: push looks at
+    /// the shutoff page again before each page save (`sync`, `watch`; an
+    /// operator's `push` at a terminal does not). Counters and the pause
+    /// between saves are shared with `self`.
+    pub fn obeying_shutoff(mut self) -> Wiki {
+        self.obeys_shutoff = true;
+        self
+    }
+
+    /// Whether page saves look at the shutoff page first.
+    pub fn obeys_shutoff(&self) -> bool {
+        self.obeys_shutoff
     }
 
     /// The bot's user name as the wiki writes it (from `meta=userinfo` after
