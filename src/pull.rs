@@ -310,8 +310,14 @@ pub async fn pull_revisions(
         } else {
             None
         };
+        // Never pulled through a redirect: the target is not this page.
+        let redirect = rev.redirect_refusal();
         let outcome = match rev.latest {
             None => Outcome::Missing,
+            Some(latest) if redirect.is_some() => Outcome::Refused {
+                revid: latest.revid,
+                reason: redirect.unwrap_or_default(),
+            },
             Some(latest) => {
                 match pull_page_onto(wiki, store, target, &rev.title, &latest, opts, dry).await {
                     Ok(o) => o,

@@ -275,6 +275,8 @@ pub fn plan_quarter_page(
                 if same_rows && shown_rows == store_rows {
                     continue;
                 }
+                // This table's changed rows; `plan.changed` holds every table's.
+                let mut changed: Vec<(String, BTreeSet<Quarter>)> = Vec::new();
                 for (s, p) in store_rows.iter().zip(
                     shown_rows
                         .iter()
@@ -287,7 +289,7 @@ pub fn plan_quarter_page(
                                 s.3.iter().find(|e| e.0 == *q) != p.3.iter().find(|e| e.0 == *q)
                             })
                             .collect();
-                        plan.changed.push((s.0.clone(), quarters));
+                        changed.push((s.0.clone(), quarters));
                     }
                 }
                 // Only status cells changed: patch just those lines, so a
@@ -298,11 +300,12 @@ pub fn plan_quarter_page(
                         .iter()
                         .zip(&shown_rows)
                         .all(|(s, p)| s.0 == p.0 && s.1 == p.1 && s.2 == p.2);
-                let cells: Vec<(String, Quarter)> = plan
-                    .changed
+                // Each table is patched with its own changed cells only.
+                let cells: Vec<(String, Quarter)> = changed
                     .iter()
                     .flat_map(|(id, qs)| qs.iter().map(move |q| (id.clone(), *q)))
                     .collect();
+                plan.changed.extend(changed);
                 let patched = if only_cells {
                     patch_cells(&text[range.clone()], &table, &cells)
                 } else {
@@ -341,11 +344,21 @@ pub fn plan_overview(
 }
 
 /// Whether `{{nobots}}` / `{{bots|…}}` in the wikitext let `user` edit (the
-/// convention of Template:Bots).
+/// convention of Template:Bots). `user` is the bot's name as the wiki says it
+/// (`meta=userinfo`); names compare as MediaWiki's do (underscores are spaces,
+/// case-blind here). An empty name (not known) is kept out of every page
+/// whose `{{bots}}` names bots, so an unknown name can never slip past a `deny`.
 pub fn bots_allowed(wikitext: &str, user: &str) -> bool {
     let re =
         regex::Regex::new(r"(?is)\{\{\s*(nobots|bots)\s*(\|[^}]*)?\}\}").expect("static regex");
-    let user = user.split('@').next().unwrap_or(user).trim().to_lowercase();
+    let norm = |n: &str| {
+        n.replace('_', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let user = norm(user.split('@').next().unwrap_or(user));
     for c in re.captures_iter(wikitext) {
         let name = c[1].to_lowercase();
         let params = c
@@ -359,9 +372,11 @@ pub fn bots_allowed(wikitext: &str, user: &str) -> bool {
             let Some((k, v)) = p.split_once('=') else {
                 continue;
             };
-            let names: Vec<String> = v.split(',').map(|n| n.trim().to_string()).collect();
+            let names: Vec<String> = v.split(',').map(norm).collect();
             let mentions = names.iter().any(|n| n == "all" || *n == user);
+            let names_bots = names.iter().any(|n| !n.is_empty() && n != "none");
             match k.trim() {
+                "deny" | "allow" if user.is_empty() && names_bots => return false,
                 "deny" if mentions => return false,
                 "allow" if names.iter().any(|n| n == "none") => return false,
                 "allow" if !mentions => return false,
@@ -403,6 +418,11 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// Not saved: the shutoff page stopped the run before this page's save
+    /// (or before the page was looked at).
+    Stopped {
+        reason: String,
+    },
 }
 
 /// The result of a push.
@@ -411,6 +431,9 @@ pub struct Report {
     pub run_id: String,
     pub pages: Vec<(String, Outcome)>,
     pub counts: crate::wiki::Counts,
+    /// Set when the shutoff page stopped the push midway (why); the pages
+    /// not saved are [`Outcome::Stopped`].
+    pub stopped: Option<String>,
 }
 
 impl Report {
@@ -452,7 +475,15 @@ impl Report {
                 Outcome::WouldEdit { diff } => writeln!(out, "would edit {title}:\n{diff}"),
                 Outcome::Refused { reason } => writeln!(out, "REFUSED    {title}: {reason}"),
                 Outcome::Failed { error } => writeln!(out, "FAILED     {title}: {error}"),
+                Outcome::Stopped { reason } => writeln!(out, "not saved {title}: {reason}"),
             };
+        }
+        if let Some(reason) = &self.stopped {
+            let _ = writeln!(
+                out,
+                "STOPPED run {} before its next save: {reason}",
+                self.run_id
+            );
         }
         let _ = writeln!(
             out,
@@ -742,6 +773,17 @@ impl PushContext<'_> {
             .await
     }
 
+    /// Right before a save, in a run that obeys the emergency stop: why not
+    /// to save, when the shutoff page no longer says `run` (one API request).
+    async fn stop_reason(&self) -> Result<Option<String>> {
+        if self.dry_run || !self.wiki.obeys_shutoff() {
+            return Ok(None);
+        }
+        crate::status::shutoff_reason(self.config, self.wiki, self.store, None)
+            .await
+            .context("looking at the shutoff page before saving")
+    }
+
     /// The latest revision of one page, asked again (after an edit conflict).
     async fn latest(&self, title: &str) -> Result<Option<RevisionInfo>> {
         let mut revs = self.wiki.latest_revisions(&[title.to_string()]).await?;
@@ -823,6 +865,16 @@ pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) ->
             let Some(rev) = known.get(title) else {
                 continue;
             };
+            if report.stopped.is_some() {
+                // The emergency stop holds every further page: none is even read.
+                report.pages.push((
+                    title.clone(),
+                    Outcome::Stopped {
+                        reason: "the run stopped before this page".into(),
+                    },
+                ));
+                continue;
+            }
             let page = PageJob { fy, title, rev };
             let result = match Quarter::ALL.get(i) {
                 Some(q) => push_quarter_page(ctx, &renderer, &page, *q).await,
@@ -834,6 +886,9 @@ pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) ->
                     error: format!("{e:#}"),
                 }
             });
+            if let Outcome::Stopped { reason } = &outcome {
+                report.stopped = Some(reason.clone());
+            }
             report.pages.push((title.clone(), outcome));
         }
     }
@@ -871,6 +926,9 @@ async fn push_quarter_page(
     page: &PageJob<'_>,
     q: Quarter,
 ) -> Result<Outcome> {
+    if let Some(reason) = page.rev.redirect_refusal() {
+        return Ok(Outcome::Refused { reason });
+    }
     let Some(first) = &page.rev.latest else {
         return Ok(Outcome::Missing);
     };
@@ -922,6 +980,10 @@ async fn push_quarter_page(
             .set_push_intent(page.title, synced, ctx.run_id, chrono::Utc::now())
             .await?;
         crate::fault::reached("push.before-save");
+        if let Some(reason) = ctx.stop_reason().await? {
+            tracing::warn!(page = %page.title, "not saved: {reason}");
+            return Ok(Outcome::Stopped { reason });
+        }
         let saved = match save(
             ctx.wiki,
             &page.rev.title,
@@ -1005,6 +1067,9 @@ async fn push_overview(
     renderer: &Renderer,
     page: &PageJob<'_>,
 ) -> Result<Outcome> {
+    if let Some(reason) = page.rev.redirect_refusal() {
+        return Ok(Outcome::Refused { reason });
+    }
     let year = ctx.year(page.fy).await?;
     let records = crate::fields::unflatten(page.fy, &year.fields)?;
     if records.objectives.is_empty() {
@@ -1047,6 +1112,10 @@ async fn push_overview(
             });
         }
         let summary = format!("goalsbot: year overview from tracker [run {}]", ctx.run_id);
+        if let Some(reason) = ctx.stop_reason().await? {
+            tracing::warn!(page = %page.title, "not saved: {reason}");
+            return Ok(Outcome::Stopped { reason });
+        }
         let saved = match save(ctx.wiki, &page.rev.title, &new, &summary, base).await {
             Ok(saved) => saved,
             Err(e) if e.downcast_ref::<EditConflict>().is_some() => {
@@ -1198,6 +1267,65 @@ mod tests {
             "{}",
             plan.summary()
         );
+    }
+
+    #[test]
+    fn two_changed_tables_are_each_patched_with_their_own_cells() {
+        // Hole 7f: with a changed cell in two tables, the second table was
+        // rewritten whole (it was asked to patch the first table's cells too).
+        let q3_text = include_str!(
+            "../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext"
+        );
+        let q3_html =
+            include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
+        let fy = FiscalYear::starting(2020);
+        let shown = FiscalYearRecords {
+            fiscal_year: fy.clone(),
+            objectives: parse_quarter_page(q3_html, &fy, Quarter::Q3).objectives,
+        };
+        let renderer = Renderer::with_dir(None).unwrap();
+        let mut store = shown.clone();
+        for (kr, note) in [
+            ("2020-21/content-integrity/kr1", "CI done"),
+            ("2020-21/front-line-defenses/kr2", "FLD done"),
+        ] {
+            let kr = store
+                .objectives
+                .iter_mut()
+                .flat_map(|o| o.key_results.iter_mut())
+                .find(|k| k.id == kr)
+                .unwrap();
+            let e = kr.quarters.entry(Quarter::Q4).or_default();
+            e.status = Some(Status::Complete);
+            e.note = Some(note.into());
+        }
+        let plan = plan_quarter_page(q3_text, &shown, &store, &renderer).unwrap();
+        for objective in ["2020-21/content-integrity", "2020-21/front-line-defenses"] {
+            let table = |t: &str| t[find_table(t, objective).unwrap()].to_string();
+            let (old, new) = (table(q3_text), table(&plan.text));
+            assert_eq!(
+                lines_changed(&old, &new),
+                2,
+                "{objective}:\n{}",
+                unified_diff(objective, &old, &new)
+            );
+        }
+        assert_eq!(plan.changed.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_bot_name_never_slips_past_a_bots_template() {
+        // Hole 7e: with no name (an OAuth 2 token without GOALSBOT_USERNAME)
+        // `{{bots|deny=GoalsBot}}` was ignored. Whatever name the bot has, a
+        // page that names bots to keep out or let in is not edited under an
+        // unknown name.
+        assert!(!bots_allowed("{{bots|deny=GoalsBot}}", ""));
+        assert!(!bots_allowed("{{bots|allow=GoalsBot}}", ""));
+        assert!(!bots_allowed("{{bots|deny=GoalsBot}}", "  "));
+        assert!(bots_allowed("no template here", ""));
+        // Names as MediaWiki writes them: underscores are spaces, the first letter is case-blind.
+        assert!(!bots_allowed("{{bots|deny=Goals_Bot}}", "Goals Bot"));
+        assert!(bots_allowed("{{bots|allow=goals Bot}}", "Goals Bot"));
     }
 
     #[test]

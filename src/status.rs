@@ -293,13 +293,23 @@ pub async fn publish(
         .into_iter()
         .filter_map(|r| serde_json::from_value(r.summary).ok())
         .collect();
+    // The emergency stop holds the status page edit too (looked at again now).
+    if let Some(reason) = shutoff_reason(config, wiki, store, None).await? {
+        tracing::warn!("the status page was not written: {reason}");
+        return Ok(None);
+    }
     let text = runlog::render_status_page(summary, &pending, &recent)?;
-    let latest = wiki
+    let Some(rev) = wiki
         .latest_revisions(std::slice::from_ref(&title))
         .await?
         .pop()
-        .and_then(|r| r.latest)
-        .map(|l| l.revid);
+    else {
+        anyhow::bail!("no revision answer for the status page {title:?}");
+    };
+    if let Some(reason) = rev.redirect_refusal() {
+        anyhow::bail!("the status page was not written: {reason}");
+    }
+    let latest = rev.latest.map(|l| l.revid);
     let summary_text = format!(
         "goalsbot: status after run {} ({})",
         summary.run_id,

@@ -61,6 +61,12 @@ pub struct Stats {
     pub new_conflicts: usize,
     /// Pages left alone: safety guards, `{{nobots}}`, failures.
     pub refused: Vec<Refused>,
+    /// Set when the shutoff page stopped the run midway (why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Pages the stop kept from being saved (or looked at).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_saved: Vec<String>,
     pub dry_run: bool,
     pub duration_ms: u64,
 }
@@ -236,9 +242,11 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
     } else {
         None
     };
+    // The emergency stop is looked at again before each save of the push.
+    let push_wiki = ctx.wiki.clone().obeying_shutoff();
     let push_ctx = PushContext {
         config,
-        wiki: ctx.wiki,
+        wiki: &push_wiki,
         store: ctx.store,
         run_id: ctx.run_id,
         dry_run: ctx.dry_run,
@@ -287,6 +295,8 @@ fn stopped(ctx: &SyncContext<'_>, reason: String, pages: usize, started: Instant
             conflicts: 0,
             new_conflicts: 0,
             refused: Vec::new(),
+            stopped: None,
+            not_saved: Vec::new(),
             dry_run: ctx.dry_run,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         },
@@ -333,6 +343,7 @@ fn stats(
     let mut refused = Vec::new();
     let mut records_changed = 0;
     let mut new_conflicts = 0;
+    let mut not_saved = Vec::new();
     for (t, o) in &pulled.pages {
         match o {
             pull::Outcome::Pulled {
@@ -368,6 +379,7 @@ fn stats(
                 page: title.clone(),
                 reason: format!("failed: {error}"),
             }),
+            push::Outcome::Stopped { .. } => not_saved.push(title.clone()),
             _ => {}
         }
     }
@@ -383,6 +395,8 @@ fn stats(
         conflicts: pending.len() + would_conflict,
         new_conflicts,
         refused,
+        stopped: pushed.stopped.clone(),
+        not_saved,
         dry_run: ctx.dry_run,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }

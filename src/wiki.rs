@@ -62,6 +62,10 @@ pub struct Wiki {
     counters: Arc<Counters>,
     edit_interval: Duration,
     last_save: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
+    /// Who the wiki says we are after login (`meta=userinfo`); `None` when anonymous.
+    user_name: Option<String>,
+    /// Whether the page saves of this run look at the shutoff page first (`sync`, `watch`).
+    obeys_shutoff: bool,
 }
 
 /// What the wiki says about itself and about us (one API request).
@@ -102,6 +106,21 @@ pub struct PageRevision {
     pub latest: Option<RevisionInfo>,
     /// Set when `requested` was a redirect to `title`.
     pub redirected: bool,
+}
+
+impl PageRevision {
+    /// Why the bot leaves this title alone when it is a redirect: a tracked
+    /// title that redirects (to another tracked page, a translation subpage,
+    /// anything) is never read nor written through; a person decides.
+    pub fn redirect_refusal(&self) -> Option<String> {
+        self.redirected.then(|| {
+            format!(
+                "{:?} is a redirect to {:?}: the bot neither reads nor writes through a redirect; \
+                 make it the page itself again, or change the configuration to name {:?}",
+                self.requested, self.title, self.title
+            )
+        })
+    }
 }
 
 /// Someone saved the page after the revision an edit was based on, and
@@ -172,13 +191,63 @@ impl Wiki {
             Ok(Err(e)) => return Err(connect_error(&url, creds, e)),
             Ok(Ok(bot)) => bot,
         };
+        // The bot's own name is the wiki's, not the login form it was given
+        // (`Name@AppId`, another spelling, or none with an OAuth 2 token):
+        // one request, part of connecting, so not counted.
+        let user_name = match creds {
+            Credentials::Anonymous => None,
+            _ => {
+                let params = [
+                    ("action", "query"),
+                    ("meta", "userinfo"),
+                    ("format", "json"),
+                    ("formatversion", "2"),
+                ];
+                let v = tokio::time::timeout(CONNECT_TIMEOUT, bot.api().get_value(&params))
+                    .await
+                    .map_err(|_| {
+                        anyhow!(
+                            "the wiki at {url} did not say who the bot is logged in as within {}s",
+                            CONNECT_TIMEOUT.as_secs()
+                        )
+                    })?
+                    .with_context(|| {
+                        format!("asking the wiki at {url} who the bot is logged in as")
+                    })?;
+                Some(parse_user_name(&v).with_context(|| {
+                    format!("the wiki at {url} did not say who the bot is logged in as")
+                })?)
+            }
+        };
         Ok(Wiki {
             bot,
             url,
             counters: Arc::new(Counters::default()),
             edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
             last_save: Arc::new(tokio::sync::Mutex::new(None)),
+            user_name,
+            obeys_shutoff: false,
         })
+    }
+
+    /// This connection, for a run that obeys the emergency stop: push looks at
+    /// the shutoff page again before each page save (`sync`, `watch`; an
+    /// operator's `push` at a terminal does not). Counters and the pause
+    /// between saves are shared with `self`.
+    pub fn obeying_shutoff(mut self) -> Wiki {
+        self.obeys_shutoff = true;
+        self
+    }
+
+    /// Whether page saves look at the shutoff page first.
+    pub fn obeys_shutoff(&self) -> bool {
+        self.obeys_shutoff
+    }
+
+    /// The bot's user name as the wiki writes it (from `meta=userinfo` after
+    /// login); `None` when reading anonymously.
+    pub fn user_name(&self) -> Option<&str> {
+        self.user_name.as_deref()
     }
 
     /// The underlying bot, for the page operations of the read and write paths.
@@ -365,8 +434,10 @@ impl Wiki {
         parse_site_and_user(&v)
     }
 
-    /// The latest revision of each title, following redirects, at most
-    /// [`TITLES_PER_REQUEST`] titles per API request.
+    /// The latest revision of each title, at most [`TITLES_PER_REQUEST`]
+    /// titles per API request. A redirect is resolved only to say where it
+    /// points: its [`PageRevision::redirected`] is set and every caller leaves
+    /// the title alone ([`PageRevision::redirect_refusal`]).
     pub async fn latest_revisions(&self, titles: &[String]) -> Result<Vec<PageRevision>> {
         let mut out = Vec::with_capacity(titles.len());
         for chunk in titles.chunks(TITLES_PER_REQUEST) {
@@ -515,6 +586,26 @@ pub fn parse_site_and_user(v: &Value) -> Result<SiteAndUser> {
     })
 }
 
+/// The logged-in user's name from a `meta=userinfo` answer; an error when
+/// the answer is anonymous or has no name.
+pub fn parse_user_name(v: &Value) -> Result<String> {
+    let info = &v["query"]["userinfo"];
+    if info
+        .get("anon")
+        .is_some_and(|a| a.as_bool().unwrap_or(true))
+    {
+        return Err(anyhow!(
+            "the wiki answers as an anonymous user: the login did not take"
+        ));
+    }
+    info["name"]
+        .as_str()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .context("the userinfo answer has no user name")
+}
+
 /// Parses a `prop=revisions` answer for the titles of one batch.
 pub fn parse_latest_revisions(requested: &[String], v: &Value) -> Result<Vec<PageRevision>> {
     let query = v
@@ -607,6 +698,19 @@ mod tests {
         assert!(got[0].redirected);
         assert_eq!(got[0].latest.as_ref().unwrap().revid, 7);
         assert_eq!(got[1].latest, None);
+    }
+
+    #[test]
+    fn the_bots_name_is_the_one_userinfo_gives() {
+        // An OAuth 2 login without GOALSBOT_USERNAME: the name comes from the wiki.
+        let v = json!({"query": {"userinfo": {"id": 7, "name": "GoalsBot"}}});
+        let name = parse_user_name(&v).unwrap();
+        assert_eq!(name, "GoalsBot");
+        assert!(!crate::push::bots_allowed("{{bots|deny=GoalsBot}}", &name));
+        assert!(crate::push::bots_allowed("{{bots|allow=GoalsBot}}", &name));
+        let anon = json!({"query": {"userinfo": {"id": 0, "name": "127.0.0.1", "anon": true}}});
+        assert!(parse_user_name(&anon).is_err());
+        assert!(parse_user_name(&json!({"query": {}})).is_err());
     }
 
     #[test]

@@ -331,3 +331,95 @@ fn new_quarter_creates_a_page_that_pulls_back_into_the_same_records() {
     assert_eq!(again.code, Some(2), "{again:?}");
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
 }
+
+/// The status table of `objective` in `text`.
+fn table_of(text: &str, objective: &str) -> String {
+    let r = goalsbot::push::find_table(text, objective)
+        .unwrap_or_else(|| panic!("no table of {objective} in:\n{text}"));
+    text[r].to_string()
+}
+
+#[test]
+fn two_changed_tables_on_one_page_are_each_patched_one_line_per_cell() {
+    // Hole 7f: the second changed table of a page was rewritten whole.
+    const CI: &str = "2020-21/content-integrity";
+    const FLD: &str = "2020-21/front-line-defenses";
+    let s = Setup::with_quarters("push-two-tables", None, &["Q3"]);
+    s.ok(&["pull"]);
+    let q3 = title(&s, "Q3");
+    let before = raw(&q3);
+    s.ok(&[
+        "set",
+        &format!("{CI}/kr1"),
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+        "--note",
+        "CI done",
+    ]);
+    s.ok(&[
+        "set",
+        KR2,
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+        "--note",
+        "FLD done",
+    ]);
+    let out = s.ok(&["push"]);
+    assert!(out.contains("status of 2 KRs (Q4) from tracker"), "{out}");
+    let after = raw(&q3);
+    for objective in [CI, FLD] {
+        let (old, new) = (table_of(&before, objective), table_of(&after, objective));
+        assert_eq!(
+            goalsbot::push::lines_changed(&old, &new),
+            2,
+            "{objective}: one changed cell must be a one-line change:\n{}",
+            goalsbot::push::unified_diff(objective, &old, &new)
+        );
+    }
+    assert!(after.contains("Complete: CI done") && after.contains("Complete: FLD done"));
+}
+
+#[test]
+fn the_bots_own_name_comes_from_the_wiki_so_bots_templates_are_obeyed() {
+    // Hole 7e: the name the bot obeys `{{bots|…}}` with was the login form
+    // it was given (empty with an OAuth 2 token and no user name). Here the
+    // account `Goals Bot` logs in as `Goals_Bot@goalsbot`, a form the wiki
+    // accepts but that does not read as the name staff write in `{{bots}}`.
+    let w = test_wiki();
+    let password = w.create_bot("Goals Bot");
+    let s = Setup::new("push-own-name", None);
+    let (q1, q2) = (title(&s, "Q1"), title(&s, "Q2"));
+    let denied = format!("{{{{bots|deny=Goals Bot}}}}\n{}", page_text("Q1"));
+    let allowed = format!("{{{{bots|allow=Goals Bot}}}}\n{}", page_text("Q2"));
+    w.load_pages(&[(&q1, &denied), (&q2, &allowed)]);
+    s.ok(&["pull"]);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    let mut cmd = s.cmd(&["push"]);
+    cmd.env("GOALSBOT_USERNAME", "Goals_Bot@goalsbot")
+        .env("GOALSBOT_PASSWORD", &password);
+    let out = crate::support::run(cmd);
+    assert_eq!(
+        raw(&q1).trim_end(),
+        denied.trim_end(),
+        "{{{{bots|deny=Goals Bot}}}} was ignored: {out:?}"
+    );
+    assert!(
+        raw(&q2).contains("data-goalsbot-objective"),
+        "{{{{bots|allow=Goals Bot}}}} kept the bot out: {out:?}"
+    );
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("REFUSED    {q1}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains(&format!("REFUSED    {q2}")),
+        "{}",
+        out.stdout
+    );
+}

@@ -590,3 +590,97 @@ fn sync_needs_a_login_except_for_a_dry_run() {
         "a dry run stored nothing"
     );
 }
+
+#[test]
+fn a_stop_pulled_during_a_push_holds_the_next_save_and_the_status_page() {
+    // Hole 7c: the shutoff page was read once per sync.
+    let s = synced("sync-stop-mid-push");
+    let status_page = format!("{}/Bot status", s.prefix);
+    let shutoff = format!("{}/Shutoff", s.prefix);
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let marks: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    let status_mark = latest_revid(&status_page);
+    assert!(status_mark > 0, "the first sync wrote the status page");
+    // Right after the bot saved Q1, a person pulls the emergency stop.
+    let resume = s.dir.path().join("resume");
+    let (code, stdout) =
+        crate::tracker::act_in_pause(s.cmd(&["sync"]), "push.after-save:1", &resume, || {
+            staff_save(&shutoff, "stop: something is wrong")
+        });
+    let p = pages(&s);
+    assert_eq!(bot_edits_since(&p[0], marks[0]).len(), 1, "{stdout}");
+    for (t, mark) in p.iter().zip(&marks).skip(1) {
+        let edits = bot_edits_since(t, *mark);
+        assert!(
+            edits.is_empty(),
+            "{t} saved after the stop: {edits:#?}\n{stdout}"
+        );
+    }
+    assert!(
+        bot_edits_since(&status_page, status_mark).is_empty(),
+        "the status page was edited after the stop\n{stdout}"
+    );
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("STOPPED"), "{stdout}");
+    for t in &p[1..] {
+        assert!(
+            stdout.contains(&format!("not saved {t}")),
+            "the report names {t} as not saved:\n{stdout}"
+        );
+    }
+    // With the stop lifted, the next sync saves the rest.
+    staff_save(&shutoff, "run");
+    let rest = sync(&s, &[], 0);
+    assert_eq!(n(&rest, "edits"), 4, "Q2, Q3, Q4, overview: {rest}");
+}
+
+#[test]
+fn a_tracked_title_that_redirects_is_reported_and_never_written_through() {
+    // Hole 7d: the bot followed redirects and wrote its region into the target.
+    let s = synced("sync-redirect");
+    let (q1, q2, ov) = (title(&s, "Q1"), title(&s, "Q2"), overview(&s));
+    let de = format!("{ov}/de");
+    let german = "Übersetzung der Jahresübersicht, von Hand gepflegt.\n";
+    staff_save(&de, german);
+    let ov_redirect = format!("#REDIRECT [[{de}]]\n");
+    let q2_redirect = format!("#REDIRECT [[{q1}]]\n");
+    staff_save(&ov, &ov_redirect);
+    staff_save(&q2, &q2_redirect);
+    let before = s.export(&[]);
+    let q1_mark = latest_revid(&q1);
+    let de_mark = latest_revid(&de);
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let out = s.run(&["sync", "--json"]);
+    assert!(
+        bot_edits_since(&de, de_mark).is_empty(),
+        "the overview's region was written into the translation page its title redirects to:\n{}\n{out:?}",
+        raw(&de)
+    );
+    let q1_edits = bot_edits_since(&q1, q1_mark);
+    assert_eq!(
+        q1_edits.len(),
+        1,
+        "Q1 is edited once, as itself: {q1_edits:#?}\n{out:?}"
+    );
+    assert_eq!(raw(&q2).trim_end(), q2_redirect.trim_end());
+    assert_eq!(raw(&ov).trim_end(), ov_redirect.trim_end());
+    assert_eq!(out.code, Some(3), "a redirect needs a person: {out:?}");
+    let stats: Value = serde_json::from_str(&out.stdout).unwrap();
+    for t in [&q2, &ov] {
+        let r = stats["refused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["page"] == t.as_str())
+            .unwrap_or_else(|| panic!("{t} not reported: {stats}"));
+        assert!(
+            r["reason"].as_str().unwrap().contains("redirect"),
+            "{stats}"
+        );
+    }
+    // Nothing was pulled from Q2's target in Q2's name: the store changed only by the tracker edit.
+    assert_eq!(without(&s.export(&[]), KR2), without(&before, KR2));
+    let pulled = s.run(&["pull"]);
+    assert_eq!(pulled.code, Some(3), "{pulled:?}");
+    assert!(pulled.stdout.contains("redirect"), "{}", pulled.stdout);
+}

@@ -11,6 +11,8 @@
 #   wiki.sh user DIR NAME PASS  create a further (non-bot) user
 #   wiki.sh edit DIR USER TITLE save stdin as TITLE, as USER (an existing user)
 #   wiki.sh protect DIR TITLE   protect TITLE: only admins may edit it
+#   wiki.sh bot DIR NAME        create a further bot account with a bot password
+#                               (app id goalsbot); prints the password
 #
 # All wikis share the code in /usr/share/mediawiki (installed by
 # install-mediawiki.sh when missing); each lives only in its DIR.
@@ -108,7 +110,18 @@ protect)
   [ $# -eq 2 ] || die "usage: wiki.sh protect DIR TITLE"
   maint "$(realpath "$1")" protect --user Admin --reason "goalsbot test" "$2" >/dev/null
   ;;
+bot)
+  [ $# -eq 2 ] || die "usage: wiki.sh bot DIR NAME"
+  dir=$(realpath "$1")
+  botpass=$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 32)
+  userpass="User-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  maint "$dir" createAndPromote --bot "$2" "$userpass" >/dev/null
+  maint "$dir" createBotPassword --appid goalsbot \
+    --grants basic,highvolume,editpage,createeditmovepage,editprotected \
+    "$2" "$botpass" >/dev/null
+  echo "$botpass"
+  ;;
 *)
-  die "usage: wiki.sh create|serve|load|user|edit|protect … (see the top of this file)"
+  die "usage: wiki.sh create|serve|load|user|edit|protect|bot … (see the top of this file)"
   ;;
 esac

@@ -188,6 +188,24 @@ impl TestWiki {
         );
     }
 
+    /// Creates a further bot account `name` with a bot password (app id
+    /// `goalsbot`) and returns that password. Call it once per name.
+    pub fn create_bot(&self, name: &str) -> String {
+        let out = Command::new("bash")
+            .arg(root().join("tests/wiki/wiki.sh"))
+            .arg("bot")
+            .arg(&self.dir)
+            .arg(name)
+            .output()
+            .expect("run wiki.sh bot");
+        assert!(
+            out.status.success(),
+            "wiki.sh bot {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Protects `title`: only admins may edit it.
     pub fn protect(&self, title: &str) {
         let out = Command::new("bash")
