@@ -451,8 +451,15 @@ fn a_hidden_revision_does_not_make_older_requests_look_new() {
     test_wiki().hide_revision(latest_revid(&page));
     test_wiki().edit_as(CAROL, &page, &format!("{text}\nA note\n"));
     let before = raw(&page);
-    let out = watch_once(&s);
-    assert!(out.contains("0 new requests, 0 answered"), "{out}");
+    let mut cmd = s.cmd(&["watch", "--once"]);
+    cmd.env("RUST_LOG", "goalsbot=info");
+    let run = crate::support::run(cmd);
+    assert!(run.stdout.contains("0 new requests, 0 answered"), "{run:?}");
+    assert!(
+        run.stderr.contains("hidden text is skipped"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(raw(&page), before, "nothing answered");
     assert!(runs_of(&s, "sync").len() <= 1, "only the setup's sync ran");
 }
@@ -502,8 +509,14 @@ fn a_reply_that_never_saves_is_given_up_with_a_note_on_the_status_page() {
         "{status}"
     );
     let last = s.run(&["watch", "--once"]);
-    assert!(last.stdout.contains("0 new requests, 0 answered"), "{last:?}");
-    assert!(!last.stderr.contains("giving up"), "given up once: {last:?}");
+    assert!(
+        last.stdout.contains("0 new requests, 0 answered"),
+        "{last:?}"
+    );
+    assert!(
+        !last.stderr.contains("giving up"),
+        "given up once: {last:?}"
+    );
 }
 
 /// Hole 7a: a hand-pasted reply marker does not swallow a pending request.
