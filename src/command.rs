@@ -461,8 +461,9 @@ pub fn reply_marker(request_id: &str) -> String {
     format!("<!-- goalsbot-reply: {} -->", clean_id(request_id))
 }
 
-/// Whether `wikitext` holds the reply to `request_id` (so a bot restarted
-/// after saving a reply does not answer twice).
+/// Whether `wikitext` holds a marker for `request_id`. Anyone can paste
+/// one, so the watcher decides nothing by it (it asks the bot's own
+/// revisions); tests and readers use it.
 pub fn has_reply(wikitext: &str, request_id: &str) -> bool {
     let id = clean_id(request_id);
     REPLY_MARKER

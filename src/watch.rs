@@ -6,17 +6,26 @@
 //! (50 per request) and each request a revision *added* is attributed to
 //! that revision's author — never to a signature in the text.
 //!
+//! "Added" means new to the page ([`command::new_requests`]): not carried
+//! over from the last visible revision (a renamed heading or an edited line
+//! carry it over) and not a line the page held before (the store remembers
+//! every request line it ever held, [`Seen`]). So deleting a reply, blanking
+//! the page and reverting cannot bring a request back on another name, and
+//! revisions whose text is hidden are skipped.
+//!
 //! The first poll ever only notes where the page stands: requests already on
 //! it are not run (start `watch` right after creating the command page).
 //!
 //! Exactly once, also across restarts and crashes: a request found is first
 //! *claimed* in the store (with who asked), and only then is the command
-//! page's watch position moved past its revision; a claimed request is
-//! answered, its reply carries an invisible marker with the request id, and
-//! only then is it marked answered. A watcher killed anywhere finds on
-//! restart the claimed requests it had not answered; one whose reply is
-//! already on the page is marked answered without a second reply, the others
-//! are run and answered.
+//! page's watch position moved past its revision. A claimed request's action
+//! runs at most once: its run is noted before it starts, and its reply is
+//! kept in the store before it is saved; a reply that cannot be saved is
+//! tried again at later polls (nothing runs again), and given up after
+//! [`REPLY_POLLS`] polls with a log line and a note on the status page.
+//! Whether a reply was saved before a restart is told by the bot's own
+//! revisions (their edit summaries name the request), never by the reply
+//! markers in the text, which anyone can paste.
 
 use std::time::Duration;
 
@@ -560,6 +569,7 @@ async fn decide(
                     {
                         tracing::warn!("the status page was not updated: {e:#}");
                     }
+                    crate::fault::reached("watch.ran");
                     summary = Some(s);
                     (None, what)
                 }

@@ -553,3 +553,21 @@ fn a_heading_fixed_before_the_poll_claims_the_request_once() {
     assert_eq!(runs_of(&s, "push 2020-21").len(), 1, "ran once");
     assert_eq!(raw(&page).matches("goalsbot-reply:").count(), 1);
 }
+
+/// A watcher killed after a request's action ran, before its reply was
+/// kept, does not run it again after a restart: the reply reports that run.
+#[test]
+fn a_watcher_killed_after_the_action_ran_does_not_run_it_again() {
+    let s = served("watch-kill-ran");
+    ask(&s, ALICE, "Push please", "{{goalsbot|push|2020-21}} ~~~~");
+    kill_watch_at(&s, "watch.ran:1");
+    let runs = runs_of(&s, "push 2020-21");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let out = watch_once(&s);
+    assert!(out.contains("1 answered"), "{out}");
+    assert_eq!(runs_of(&s, "push 2020-21"), runs, "not run again");
+    let page = raw(&requests_page(&s));
+    let sec = section(&page, "Push please");
+    assert_eq!(sec.matches("goalsbot-reply:").count(), 1, "{sec}");
+    assert!(sec.contains(&runs[0]), "{sec}");
+}
