@@ -571,3 +571,19 @@ fn a_watcher_killed_after_the_action_ran_does_not_run_it_again() {
     assert_eq!(sec.matches("goalsbot-reply:").count(), 1, "{sec}");
     assert!(sec.contains(&runs[0]), "{sec}");
 }
+
+/// Hole 5: a request added in a revision whose text was then hidden cannot
+/// be told apart from one the next visible revision added: it is not run
+/// on the next author's name.
+#[test]
+fn a_request_added_in_a_hidden_revision_is_not_run_on_the_next_authors_name() {
+    let s = served("watch-hidden-add");
+    let page = requests_page(&s);
+    ask(&s, MALLORY, "Push it", "{{goalsbot|push|2020-21}} ~~~~");
+    test_wiki().hide_revision(latest_revid(&page));
+    let text = raw(&page);
+    test_wiki().edit_as(ALICE, &page, &format!("{text}\nA note by Alice\n"));
+    let out = watch_once(&s);
+    assert!(runs_of(&s, "push 2020-21").is_empty(), "ran as Alice's: {out}");
+    assert!(!out.contains("push 2020-21 →"), "{out}");
+}
