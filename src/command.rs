@@ -285,6 +285,20 @@ pub fn new_requests(parent: &str, current: &str, seen: &Seen) -> Vec<(Request, S
     added
 }
 
+/// Who added the requests new in a visible revision saved by `author`, when
+/// the revisions since the last visible one whose text is hidden were saved
+/// by `hidden_authors`: `author` when none was hidden or all were theirs;
+/// `None` when it cannot be told (a request may have come with a hidden
+/// revision by someone else, or its author is hidden too).
+pub fn attribute(author: &str, hidden_authors: &[String]) -> Option<String> {
+    let author = normalize_user(author);
+    (!author.is_empty() && hidden_authors.iter().all(|h| normalize_user(h) == author))
+        .then_some(author)
+}
+
+/// Why a request whose author cannot be told is not run (a malformed-style reply).
+pub const UNATTRIBUTED: &str = "it came with a revision whose text an admin hid, so I cannot tell who added it; please ask again in a new section";
+
 /// The memory of a watched page: every request line it ever held, with the
 /// most times it held it at once. It only grows, so that deleting, blanking
 /// or reverting can never make an old request look new.

@@ -102,6 +102,10 @@ struct Written {
     /// The line it stood on (finds it again under a renamed heading).
     #[serde(default)]
     line: String,
+    /// It came with a hidden revision: who added it cannot be told, so it
+    /// is answered but never run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unattributed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reply: Option<PendingReply>,
 }
@@ -225,6 +229,8 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
     let (mut after, mut parent) = (Some(first), text);
     let bot = command::normalize_user(ctx.user.split('@').next().unwrap_or(ctx.user));
     let mut found = 0;
+    // Who saved the hidden revisions since the last visible one.
+    let mut hidden_authors: Vec<String> = Vec::new();
     loop {
         let (revs, more) = ctx.wiki.revisions_after(page, after).await?;
         if revs.is_empty() {
@@ -235,20 +241,26 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
                 // Hidden by an admin: it reads as nothing, which would make
                 // every request of the next revision look new.
                 tracing::info!(page = %page, revid = rev.revid, "a revision with hidden text is skipped");
+                hidden_authors.push(rev.user.clone());
                 ctx.store.set_watch_state(page, rev.revid, &parent).await?;
                 after = Some(rev.revid);
                 continue;
             };
             let by_bot = !bot.is_empty() && command::normalize_user(&rev.user) == bot;
+            let author = command::attribute(&rev.user, &std::mem::take(&mut hidden_authors));
             if !by_bot {
                 for (i, (req, line)) in command::new_requests(&parent, &content, &seen)
                     .into_iter()
                     .enumerate()
                 {
+                    if author.is_none() {
+                        tracing::warn!(page = %page, revid = rev.revid, "request {} came with a hidden revision: who added it cannot be told; it is answered, not run", req.template);
+                    }
                     let written = Written {
                         heading: req.heading.clone(),
                         template: req.template.clone(),
                         line,
+                        unattributed: author.is_none(),
                         reply: None,
                     };
                     let entry = RequestEntry {
@@ -346,6 +358,11 @@ async fn answer(
         .next()
         .map(|r| r.parsed)
         .unwrap_or_else(|| Err("no {{goalsbot|…}} request found".into()));
+    let decided = if written.unattributed {
+        Err(command::UNATTRIBUTED.to_string())
+    } else {
+        parsed.clone()
+    };
     let request = Request {
         section: 0,
         heading: written.heading.clone(),
@@ -355,7 +372,7 @@ async fn answer(
     let mut pending = match written.reply.clone() {
         Some(p) => p,
         None => {
-            let p = decide(ctx, req, parsed, allowed).await?;
+            let p = decide(ctx, req, decided, allowed).await?;
             // Kept before anything is saved: from here on the action never runs again.
             written.reply = Some(p.clone());
             ctx.store

@@ -423,6 +423,22 @@ fn a_request_the_page_held_before_is_not_new_when_it_comes_back() {
 }
 
 #[test]
+fn requests_across_hidden_revisions_are_attributed_only_when_certain() {
+    assert_eq!(attribute("alice_x", &[]), Some("Alice x".into()));
+    assert_eq!(
+        attribute("Alice", &["alice".to_string(), "Alice".to_string()]),
+        Some("Alice".into())
+    );
+    assert_eq!(attribute("Alice", &["Mallory".to_string()]), None);
+    assert_eq!(
+        attribute("Alice", &[String::new()]),
+        None,
+        "author hidden too"
+    );
+    assert_eq!(attribute("", &[]), None);
+}
+
+#[test]
 fn the_memory_of_lines_round_trips_and_only_grows() {
     let mut seen = Seen::default();
     assert!(seen.is_empty());

@@ -584,6 +584,13 @@ fn a_request_added_in_a_hidden_revision_is_not_run_on_the_next_authors_name() {
     let text = raw(&page);
     test_wiki().edit_as(ALICE, &page, &format!("{text}\nA note by Alice\n"));
     let out = watch_once(&s);
-    assert!(runs_of(&s, "push 2020-21").is_empty(), "ran as Alice's: {out}");
+    assert!(
+        runs_of(&s, "push 2020-21").is_empty(),
+        "ran as Alice's: {out}"
+    );
     assert!(!out.contains("push 2020-21 →"), "{out}");
+    // Answered, not lost: the reply says why nothing ran.
+    let text = raw(&page);
+    let sec = section(&text, "Push it");
+    assert!(sec.contains("cannot tell who added it"), "{sec}");
 }
