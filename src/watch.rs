@@ -352,7 +352,6 @@ async fn answer(
             return Ok(None);
         }
     }
-    let current = current_text(ctx, page).await?;
     let parsed = find_requests(&written.template)
         .into_iter()
         .next()
@@ -367,7 +366,7 @@ async fn answer(
         section: 0,
         heading: written.heading.clone(),
         template: written.template.clone(),
-        parsed: parsed.clone(),
+        parsed,
     };
     let mut pending = match written.reply.clone() {
         Some(p) => p,
@@ -381,54 +380,27 @@ async fn answer(
             p
         }
     };
+    // Counted before the save: a kill after it is found by `saved_reply`.
     pending.tries += 1;
     written.reply = Some(pending.clone());
     ctx.store
         .set_request_template(&req.id, &serde_json::to_string(&written)?)
         .await?;
     let what = pending.what.clone();
-    let mut text = current;
-    let mut failure = None;
-    for attempt in 0..=REPLY_RETRIES {
-        let Some(new) =
-            command::insert_reply_on_line(&text.content, &request, &written.line, &pending.text)
-        else {
+    let error = match save_reply(ctx, page, req, &request, &written.line, &pending).await {
+        Ok(Some(revid)) => {
+            ctx.store
+                .answer_request(&req.id, Some(revid), Utc::now())
+                .await?;
+            return Ok(Some(what));
+        }
+        Ok(None) => {
             tracing::warn!(request = %req.id, "its section is gone from the page; not answered");
             ctx.store.answer_request(&req.id, None, Utc::now()).await?;
             return Ok(Some(format!("{what} (section gone, no reply)")));
-        };
-        let edit_summary = format!(
-            "goalsbot: reply to {} ({}){}",
-            req.requester,
-            req.id,
-            pending
-                .run_id
-                .as_deref()
-                .map(|r| format!(" [run {r}]"))
-                .unwrap_or_default()
-        );
-        match crate::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
-            Ok(saved) => {
-                crate::fault::reached("watch.replied");
-                ctx.store
-                    .answer_request(&req.id, Some(saved.newrevid), Utc::now())
-                    .await?;
-                return Ok(Some(what));
-            }
-            Err(e) if e.downcast_ref::<crate::wiki::EditConflict>().is_some() => {
-                tracing::warn!(request = %req.id, attempt, "edit conflict on the command page; reading it again");
-                failure = Some(e);
-                text = current_text(ctx, page).await?;
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
         }
-    }
-    let error = failure
-        .map(|e| format!("{e:#}"))
-        .unwrap_or_else(|| "the command page kept changing".into());
+        Err(e) => format!("{e:#}"),
+    };
     if command::reply_given_up(pending.tries, REPLY_POLLS) {
         give_up(ctx, page, req, &pending, &error).await;
         ctx.store.answer_request(&req.id, None, Utc::now()).await?;
@@ -439,6 +411,51 @@ async fn answer(
         req.id,
         pending.tries
     )
+}
+
+/// Saves a reply at the end of its request's section, reading the page
+/// again after an edit conflict: the reply's revision, or `None` when the
+/// request is gone from the page.
+async fn save_reply(
+    ctx: &WatchContext<'_>,
+    page: &str,
+    req: &RequestEntry,
+    request: &Request,
+    line: &str,
+    pending: &PendingReply,
+) -> Result<Option<u64>> {
+    let edit_summary = format!(
+        "goalsbot: reply to {} ({}){}",
+        req.requester,
+        req.id,
+        pending
+            .run_id
+            .as_deref()
+            .map(|r| format!(" [run {r}]"))
+            .unwrap_or_default()
+    );
+    let mut attempt = 0;
+    loop {
+        let text = current_text(ctx, page).await?;
+        let Some(new) = command::insert_reply_on_line(&text.content, request, line, &pending.text)
+        else {
+            return Ok(None);
+        };
+        match crate::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
+            Ok(saved) => {
+                crate::fault::reached("watch.replied");
+                return Ok(Some(saved.newrevid));
+            }
+            Err(e)
+                if e.downcast_ref::<crate::wiki::EditConflict>().is_some()
+                    && attempt < REPLY_RETRIES =>
+            {
+                tracing::warn!(request = %req.id, attempt, "edit conflict on the command page; reading it again");
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The bot's revision of the command page that saved the reply to `req`, if any.
