@@ -56,7 +56,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::records::{FiscalYear, Quarter};
 use crate::render::{escape, RenderError, Renderer, REPLY};
@@ -207,31 +207,169 @@ pub fn find_requests(wikitext: &str) -> Vec<Request> {
 }
 
 /// The requests of `current` that `parent` (the revision before) did not
-/// have: the ones added by the revision's author.
-///
-/// Requests are compared as a multiset of (heading, template), so an edit
-/// elsewhere, a moved or archived section, or a reply added does not bring
-/// old requests back, while the same request asked again in a new section
-/// is new. A request whose section already holds a bot reply for it (at
-/// least as many reply markers as requests up to and including it) is not
-/// new either: renaming the heading of an answered request does not run it
-/// again.
+/// have: the ones added by the revision's author (with no memory of earlier
+/// revisions; the watcher uses [`new_requests`]).
 pub fn added_requests(parent: &str, current: &str) -> Vec<Request> {
-    let mut before: HashMap<(String, String), usize> = HashMap::new();
-    for r in find_requests(parent) {
-        *before.entry((r.heading, r.template)).or_default() += 1;
+    new_requests(parent, current, &Seen::default())
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// The requests of `current` that are new: neither carried over from
+/// `parent` (the last visible revision before) nor a request the page held
+/// before coming back (`seen`).
+///
+/// A request of `parent` carries over to `current` when it stands there
+/// with the same heading, template and line (its line is the text of the
+/// line(s) it stands on, so usually its signature with the timestamp); or
+/// with the same template and line under another heading (a heading renamed
+/// or a typo fixed); or with the same heading and template on an edited line.
+/// Each request of `parent` carries over at most once, so the same request
+/// asked again (even in a section of the same name) is new.
+///
+/// What is left is compared with `seen`, the memory of every request line
+/// the page ever held: a template on a line the page held before (as many
+/// times as it held it at once) is that earlier request come back — restored
+/// by a revert, an undo or a copy — and is not new, whoever restored it.
+///
+/// Reply markers play no part: nobody can hide a request by pasting one.
+/// Each new request comes with its line.
+pub fn new_requests(parent: &str, current: &str, seen: &Seen) -> Vec<(Request, String)> {
+    let before = scan(parent).found;
+    let now = scan(current).found;
+    let mut used = vec![false; before.len()];
+    let mut carried = vec![false; now.len()];
+    let passes: [fn(&Found, &Found) -> bool; 3] = [
+        |a, b| {
+            a.request.heading == b.request.heading
+                && a.request.template == b.request.template
+                && a.line == b.line
+        },
+        |a, b| a.request.template == b.request.template && a.line == b.line,
+        |a, b| a.request.heading == b.request.heading && a.request.template == b.request.template,
+    ];
+    for same in passes {
+        for (i, f) in now.iter().enumerate() {
+            if carried[i] {
+                continue;
+            }
+            if let Some(j) = (0..before.len()).find(|&j| !used[j] && same(&before[j], f)) {
+                used[j] = true;
+                carried[i] = true;
+            }
+        }
     }
-    let scanned = scan(current);
+    // Per line: how many of the page's requests on it are accounted for.
+    let mut accounted: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, f) in now.iter().enumerate() {
+        if carried[i] {
+            *accounted
+                .entry((f.request.template.as_str(), f.line.as_str()))
+                .or_default() += 1;
+        }
+    }
     let mut added = Vec::new();
-    for f in scanned.found.iter() {
-        let key = (f.request.heading.clone(), f.request.template.clone());
-        match before.get_mut(&key) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ if scanned.answered_in_place(current, f) => {}
-            _ => added.push(f.request.clone()),
+    for (i, f) in now.iter().enumerate() {
+        if carried[i] {
+            continue;
+        }
+        let key = (f.request.template.as_str(), f.line.as_str());
+        let n = accounted.entry(key).or_default();
+        if *n < seen.times(key.0, key.1) {
+            *n += 1;
+        } else {
+            added.push((f.request.clone(), f.line.clone()));
         }
     }
     added
+}
+
+/// Who added the requests new in a visible revision saved by `author`, when
+/// the revisions since the last visible one whose text is hidden were saved
+/// by `hidden_authors`: `author` when none was hidden or all were theirs;
+/// `None` when it cannot be told (a request may have come with a hidden
+/// revision by someone else, or its author is hidden too).
+pub fn attribute(author: &str, hidden_authors: &[String]) -> Option<String> {
+    let author = normalize_user(author);
+    (!author.is_empty() && hidden_authors.iter().all(|h| normalize_user(h) == author))
+        .then_some(author)
+}
+
+/// Why a request whose author cannot be told is not run (a malformed-style reply).
+pub const UNATTRIBUTED: &str = "it came with a revision whose text an admin hid, so I cannot tell who added it; please ask again in a new section";
+
+/// The memory of a watched page: every request line it ever held, with the
+/// most times it held it at once. It only grows, so that deleting, blanking
+/// or reverting can never make an old request look new.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    lines: std::collections::BTreeMap<(String, String), usize>,
+}
+
+/// One remembered line, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SeenLine {
+    template: String,
+    line: String,
+    times: usize,
+}
+
+impl Seen {
+    /// How many times at once the page held `template` on `line`.
+    pub fn times(&self, template: &str, line: &str) -> usize {
+        self.lines
+            .get(&(template.to_string(), line.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Adds the requests of `wikitext` (a revision of the page) to the memory.
+    pub fn remember(&mut self, wikitext: &str) {
+        let mut counts: HashMap<(String, String), usize> = HashMap::new();
+        for f in scan(wikitext).found {
+            *counts.entry((f.request.template, f.line)).or_default() += 1;
+        }
+        for (key, n) in counts {
+            let e = self.lines.entry(key).or_default();
+            *e = (*e).max(n);
+        }
+    }
+
+    /// How many lines are remembered.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The memory as JSON, for the store.
+    pub fn to_json(&self) -> String {
+        let lines: Vec<SeenLine> = self
+            .lines
+            .iter()
+            .map(|((template, line), times)| SeenLine {
+                template: template.clone(),
+                line: line.clone(),
+                times: *times,
+            })
+            .collect();
+        serde_json::to_string(&lines).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// The memory from [`Seen::to_json`]'s text.
+    pub fn from_json(text: &str) -> Result<Seen, serde_json::Error> {
+        let lines: Vec<SeenLine> = serde_json::from_str(text)?;
+        Ok(Seen {
+            lines: lines
+                .into_iter()
+                .map(|l| ((l.template, l.line), l.times))
+                .collect(),
+        })
+    }
 }
 
 /// `wikitext` with `reply` appended at the end of the request's section
@@ -243,12 +381,30 @@ pub fn added_requests(parent: &str, current: &str) -> Vec<Request> {
 /// sections of that heading, the first one without a reply gets it.
 /// `None` when the section or the request is gone.
 pub fn insert_reply(wikitext: &str, req: &Request, reply: &str) -> Option<String> {
+    insert_reply_on_line(wikitext, req, "", reply)
+}
+
+/// [`insert_reply`], also finding the request by its template and `line`
+/// (see [`new_requests`]) when its heading was renamed since.
+pub fn insert_reply_on_line(
+    wikitext: &str,
+    req: &Request,
+    line: &str,
+    reply: &str,
+) -> Option<String> {
     let scanned = scan(wikitext);
-    let candidates: Vec<&Found> = scanned
+    let mut candidates: Vec<&Found> = scanned
         .found
         .iter()
         .filter(|f| f.request.heading == req.heading && f.request.template == req.template)
         .collect();
+    if candidates.is_empty() && !line.trim().is_empty() {
+        candidates = scanned
+            .found
+            .iter()
+            .filter(|f| f.request.template == req.template && f.line == line.trim())
+            .collect();
+    }
     let chosen = candidates
         .iter()
         .find(|f| !scanned.answered_in_place(wikitext, f))
@@ -285,6 +441,29 @@ pub fn insert_reply(wikitext: &str, req: &Request, reply: &str) -> Option<String
     Some(out)
 }
 
+/// Whether a reply that could not be saved on its `tries`-th poll is given
+/// up: after `max` polls (at least one). Its action ran once and is not run
+/// again, whatever this says.
+pub fn reply_given_up(tries: u32, max: u32) -> bool {
+    tries >= max.max(1)
+}
+
+/// The log line and status-page note for a reply given up.
+pub fn given_up_note(
+    request_id: &str,
+    page: &str,
+    requester: &str,
+    tries: u32,
+    what: &str,
+    error: &str,
+) -> String {
+    format!(
+        "the reply to request {request_id} by {requester} on {page} could not be saved \
+         ({tries} tries; last: {error}); the request was served once ({what}) and is not \
+         run again"
+    )
+}
+
 /// The id of the `index`-th request (0-based) that revision `revid` added:
 /// `r1234-0`. Stable across restarts, so it can key "already answered".
 pub fn request_id(revid: u64, index: usize) -> String {
@@ -296,8 +475,9 @@ pub fn reply_marker(request_id: &str) -> String {
     format!("<!-- goalsbot-reply: {} -->", clean_id(request_id))
 }
 
-/// Whether `wikitext` holds the reply to `request_id` (so a bot restarted
-/// after saving a reply does not answer twice).
+/// Whether `wikitext` holds a marker for `request_id`. Anyone can paste
+/// one, so the watcher decides nothing by it (it asks the bot's own
+/// revisions); tests and readers use it.
 pub fn has_reply(wikitext: &str, request_id: &str) -> bool {
     let id = clean_id(request_id);
     REPLY_MARKER
@@ -338,6 +518,8 @@ struct Found {
     request: Request,
     /// Byte range of the template in the text.
     span: Range<usize>,
+    /// The text of the line(s) the template stands on, trimmed.
+    line: String,
 }
 
 #[derive(Debug)]
@@ -515,6 +697,10 @@ fn scan(text: &str) -> Scanned {
                 quote(parts[0])
             )),
         };
+        let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[span.end..]
+            .find('\n')
+            .map_or(text.len(), |i| span.end + i);
         found.push(Found {
             request: Request {
                 section,
@@ -522,6 +708,7 @@ fn scan(text: &str) -> Scanned {
                 template: text[span.clone()].to_string(),
                 parsed,
             },
+            line: text[line_start..line_end].trim().to_string(),
             span,
         });
     }

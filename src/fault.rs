@@ -12,8 +12,9 @@
 //! Points: `store.apply` (after each change inside a store write),
 //! `push.before-save` and `push.after-save` (around each save of a quarter
 //! page; counted by [`reached`]), `watch.claimed` (before a claimed request
-//! is run) and `watch.replied` (after its reply is saved, before it is
-//! marked answered).
+//! is run), `watch.ran` (after its action ran, before its reply is kept)
+//! and `watch.replied` (after its reply is saved, before it is marked
+//! answered).
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -6,17 +6,26 @@
 //! (50 per request) and each request a revision *added* is attributed to
 //! that revision's author — never to a signature in the text.
 //!
+//! "Added" means new to the page ([`command::new_requests`]): not carried
+//! over from the last visible revision (a renamed heading or an edited line
+//! carry it over) and not a line the page held before (the store remembers
+//! every request line it ever held, [`Seen`]). So deleting a reply, blanking
+//! the page and reverting cannot bring a request back on another name, and
+//! revisions whose text is hidden are skipped.
+//!
 //! The first poll ever only notes where the page stands: requests already on
 //! it are not run (start `watch` right after creating the command page).
 //!
 //! Exactly once, also across restarts and crashes: a request found is first
 //! *claimed* in the store (with who asked), and only then is the command
-//! page's watch position moved past its revision; a claimed request is
-//! answered, its reply carries an invisible marker with the request id, and
-//! only then is it marked answered. A watcher killed anywhere finds on
-//! restart the claimed requests it had not answered; one whose reply is
-//! already on the page is marked answered without a second reply, the others
-//! are run and answered.
+//! page's watch position moved past its revision. A claimed request's action
+//! runs at most once: its run is noted before it starts, and its reply is
+//! kept in the store before it is saved; a reply that cannot be saved is
+//! tried again at later polls (nothing runs again), and given up after
+//! [`REPLY_POLLS`] polls with a log line and a note on the status page.
+//! Whether a reply was saved before a restart is told by the bot's own
+//! revisions (their edit summaries name the request), never by the reply
+//! markers in the text, which anyone can paste.
 
 use std::time::Duration;
 
@@ -24,7 +33,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::command::{self, find_requests, Action, RateLimit, ReplyKind, Request, Scope};
+use crate::command::{self, find_requests, Action, RateLimit, ReplyKind, Request, Scope, Seen};
 use crate::config::Config;
 use crate::records::FiscalYear;
 use crate::render::Renderer;
@@ -32,8 +41,11 @@ use crate::runlog::RunSummary;
 use crate::store::{RequestEntry, Store};
 use crate::wiki::{PageContent, Wiki};
 
-/// How many times a reply is saved again after an edit conflict.
+/// How many times a reply is saved again after an edit conflict (within one poll).
 const REPLY_RETRIES: usize = 2;
+
+/// How many polls try to save a reply before it is given up.
+pub const REPLY_POLLS: u32 = 3;
 
 /// What the watcher needs.
 pub struct WatchContext<'a> {
@@ -81,11 +93,35 @@ impl PollReport {
     }
 }
 
-/// What is stored per request besides its columns: where it was written.
+/// What is stored per request besides its columns: where it was written,
+/// and its reply from the moment it is decided until it is saved.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Written {
     heading: String,
     template: String,
+    /// The line it stood on (finds it again under a renamed heading).
+    #[serde(default)]
+    line: String,
+    /// It came with a hidden revision: who added it cannot be told, so it
+    /// is answered but never run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unattributed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply: Option<PendingReply>,
+}
+
+/// A reply decided (its action, if any, has run) but not saved yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingReply {
+    /// The reply's wikitext.
+    text: String,
+    /// What the request came to, for the poll report.
+    what: String,
+    /// The run that served the request, if one ran.
+    #[serde(default)]
+    run_id: Option<String>,
+    /// Polls that tried to save it.
+    tries: u32,
 }
 
 /// One poll: take in new requests, answer every claimed one.
@@ -148,11 +184,14 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
 
 /// Reads the command page's revisions after the watch position, claims the
 /// requests each one added, and moves the position. Returns how many were found.
+///
+/// A request is new only when it was neither on the last visible revision
+/// nor ever on the page before ([`command::new_requests`] with the page's
+/// [`Seen`] memory), so it is claimed for the author of the revision that
+/// first added it: deleting, blanking and reverting cannot bring it back on
+/// another name. Revisions whose text is hidden are skipped.
 async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Result<usize> {
     let state = ctx.store.watch_state(page).await?;
-    if state.as_ref().is_some_and(|(r, _)| *r == latest.revid) {
-        return Ok(0);
-    }
     let Some((first, text)) = state else {
         // First start: requests already on the page (perhaps long answered
         // by people, or stale) are not run; watching begins now.
@@ -161,29 +200,68 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
             revid = latest.revid,
             "watching begins at this revision; requests already on the page are not answered"
         );
+        let mut seen = Seen::default();
+        seen.remember(&latest.content);
+        ctx.store.set_watch_seen(page, &seen.to_json()).await?;
         ctx.store
             .set_watch_state(page, latest.revid, &latest.content)
             .await?;
         return Ok(0);
     };
+    let stored = ctx.store.watch_seen(page).await?;
+    let mut seen = match stored.as_deref().map(Seen::from_json) {
+        Some(Ok(seen)) => seen,
+        other => {
+            if let Some(Err(e)) = other {
+                tracing::warn!(page = %page, "the memory of requests seen cannot be read ({e}); it starts again from the last revision read");
+            }
+            // Kept by a goalsbot before this memory existed: it starts
+            // with what the page held at the watch position.
+            let mut seen = Seen::default();
+            seen.remember(&text);
+            ctx.store.set_watch_seen(page, &seen.to_json()).await?;
+            seen
+        }
+    };
+    if first == latest.revid {
+        return Ok(0);
+    }
     let (mut after, mut parent) = (Some(first), text);
     let bot = command::normalize_user(ctx.user.split('@').next().unwrap_or(ctx.user));
     let mut found = 0;
+    // Who saved the hidden revisions since the last visible one.
+    let mut hidden_authors: Vec<String> = Vec::new();
     loop {
         let (revs, more) = ctx.wiki.revisions_after(page, after).await?;
         if revs.is_empty() {
             break;
         }
         for rev in revs {
+            let Some(content) = rev.content else {
+                // Hidden by an admin: it reads as nothing, which would make
+                // every request of the next revision look new.
+                tracing::info!(page = %page, revid = rev.revid, "a revision with hidden text is skipped");
+                hidden_authors.push(rev.user.clone());
+                ctx.store.set_watch_state(page, rev.revid, &parent).await?;
+                after = Some(rev.revid);
+                continue;
+            };
             let by_bot = !bot.is_empty() && command::normalize_user(&rev.user) == bot;
+            let author = command::attribute(&rev.user, &std::mem::take(&mut hidden_authors));
             if !by_bot {
-                for (i, req) in command::added_requests(&parent, &rev.content)
+                for (i, (req, line)) in command::new_requests(&parent, &content, &seen)
                     .into_iter()
                     .enumerate()
                 {
+                    if author.is_none() {
+                        tracing::warn!(page = %page, revid = rev.revid, "request {} came with a hidden revision: who added it cannot be told; it is answered, not run", req.template);
+                    }
                     let written = Written {
                         heading: req.heading.clone(),
                         template: req.template.clone(),
+                        line,
+                        unattributed: author.is_none(),
+                        reply: None,
                     };
                     let entry = RequestEntry {
                         id: command::request_id(rev.revid, i),
@@ -201,13 +279,17 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
                     }
                 }
             }
-            // Claimed first, then the position: a crash in between re-reads
-            // this revision and finds its requests claimed already.
-            ctx.store
-                .set_watch_state(page, rev.revid, &rev.content)
-                .await?;
+            // Claimed first, then the memory and the position: a crash in
+            // between re-reads this revision and finds its requests claimed
+            // already (or remembered: the memory only grows).
+            let before = seen.clone();
+            seen.remember(&content);
+            if seen != before {
+                ctx.store.set_watch_seen(page, &seen.to_json()).await?;
+            }
+            ctx.store.set_watch_state(page, rev.revid, &content).await?;
             after = Some(rev.revid);
-            parent = rev.content;
+            parent = content;
         }
         if !more {
             break;
@@ -245,35 +327,198 @@ fn allowed_users(config: &Config, allowlist: Option<&PageContent>) -> Vec<String
     allowed
 }
 
-/// Runs and answers one claimed request; `None` when its reply was on the page already.
+/// Runs and answers one claimed request; `None` when its reply was saved already.
+///
+/// The action runs at most once: its reply is stored before it is saved,
+/// and a reply that cannot be saved is tried again on later polls (without
+/// running anything), then given up after [`REPLY_POLLS`] polls. Whether a
+/// reply was saved is told by the bot's own revisions of the page (their
+/// edit summaries name the request), never by markers in the text, which
+/// anyone can paste.
 async fn answer(
     ctx: &WatchContext<'_>,
     page: &str,
     req: &RequestEntry,
     allowed: &[String],
 ) -> Result<Option<String>> {
-    let written: Written = serde_json::from_str(&req.template)
+    let mut written: Written = serde_json::from_str(&req.template)
         .with_context(|| format!("request {}: stored position", req.id))?;
     crate::fault::reached("watch.claimed");
-    let current = current_text(ctx, page).await?;
-    if command::has_reply(&current.content, &req.id) {
-        ctx.store.answer_request(&req.id, None, Utc::now()).await?;
-        return Ok(None);
+    if written.reply.as_ref().is_some_and(|p| p.tries > 0) {
+        if let Some(revid) = saved_reply(ctx, page, req).await? {
+            ctx.store
+                .answer_request(&req.id, Some(revid), Utc::now())
+                .await?;
+            return Ok(None);
+        }
     }
     let parsed = find_requests(&written.template)
         .into_iter()
         .next()
         .map(|r| r.parsed)
         .unwrap_or_else(|| Err("no {{goalsbot|…}} request found".into()));
+    let decided = if written.unattributed {
+        Err(command::UNATTRIBUTED.to_string())
+    } else {
+        parsed.clone()
+    };
     let request = Request {
         section: 0,
         heading: written.heading.clone(),
         template: written.template.clone(),
-        parsed: parsed.clone(),
+        parsed,
     };
+    let mut pending = match written.reply.clone() {
+        Some(p) => p,
+        None => {
+            let p = decide(ctx, req, decided, allowed).await?;
+            // Kept before anything is saved: from here on the action never runs again.
+            written.reply = Some(p.clone());
+            ctx.store
+                .set_request_template(&req.id, &serde_json::to_string(&written)?)
+                .await?;
+            p
+        }
+    };
+    // Counted before the save: a kill after it is found by `saved_reply`.
+    pending.tries += 1;
+    written.reply = Some(pending.clone());
+    ctx.store
+        .set_request_template(&req.id, &serde_json::to_string(&written)?)
+        .await?;
+    let what = pending.what.clone();
+    let error = match save_reply(ctx, page, req, &request, &written.line, &pending).await {
+        Ok(Some(revid)) => {
+            ctx.store
+                .answer_request(&req.id, Some(revid), Utc::now())
+                .await?;
+            return Ok(Some(what));
+        }
+        Ok(None) => {
+            tracing::warn!(request = %req.id, "its section is gone from the page; not answered");
+            ctx.store.answer_request(&req.id, None, Utc::now()).await?;
+            return Ok(Some(format!("{what} (section gone, no reply)")));
+        }
+        Err(e) => format!("{e:#}"),
+    };
+    if command::reply_given_up(pending.tries, REPLY_POLLS) {
+        give_up(ctx, page, req, &pending, &error).await;
+        ctx.store.answer_request(&req.id, None, Utc::now()).await?;
+        return Ok(Some(format!("{what} (reply given up)")));
+    }
+    anyhow::bail!(
+        "the reply to {} was not saved ({error}); it is tried again at the next poll (try {} of {REPLY_POLLS}), without running anything again",
+        req.id,
+        pending.tries
+    )
+}
+
+/// Saves a reply at the end of its request's section, reading the page
+/// again after an edit conflict: the reply's revision, or `None` when the
+/// request is gone from the page.
+async fn save_reply(
+    ctx: &WatchContext<'_>,
+    page: &str,
+    req: &RequestEntry,
+    request: &Request,
+    line: &str,
+    pending: &PendingReply,
+) -> Result<Option<u64>> {
+    let edit_summary = format!(
+        "goalsbot: reply to {} ({}){}",
+        req.requester,
+        req.id,
+        pending
+            .run_id
+            .as_deref()
+            .map(|r| format!(" [run {r}]"))
+            .unwrap_or_default()
+    );
+    let mut attempt = 0;
+    loop {
+        let text = current_text(ctx, page).await?;
+        let Some(new) = command::insert_reply_on_line(&text.content, request, line, &pending.text)
+        else {
+            return Ok(None);
+        };
+        match crate::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
+            Ok(saved) => {
+                crate::fault::reached("watch.replied");
+                return Ok(Some(saved.newrevid));
+            }
+            Err(e)
+                if e.downcast_ref::<crate::wiki::EditConflict>().is_some()
+                    && attempt < REPLY_RETRIES =>
+            {
+                tracing::warn!(request = %req.id, attempt, "edit conflict on the command page; reading it again");
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The bot's revision of the command page that saved the reply to `req`, if any.
+async fn saved_reply(
+    ctx: &WatchContext<'_>,
+    page: &str,
+    req: &RequestEntry,
+) -> Result<Option<u64>> {
+    let bot = ctx.user.split('@').next().unwrap_or(ctx.user).trim();
+    if bot.is_empty() {
+        // Without the bot's name its revisions cannot be told apart: the
+        // reply is saved again rather than a request left unanswered.
+        return Ok(None);
+    }
+    let needle = format!("({})", req.id);
+    Ok(ctx
+        .wiki
+        .summaries_by(page, bot, req.revid)
+        .await?
+        .into_iter()
+        .find(|(_, summary)| summary.contains(&needle))
+        .map(|(revid, _)| revid))
+}
+
+/// Says on the log and on the status page that a reply was given up.
+async fn give_up(
+    ctx: &WatchContext<'_>,
+    page: &str,
+    req: &RequestEntry,
+    pending: &PendingReply,
+    error: &str,
+) {
+    let message = command::given_up_note(
+        &req.id,
+        page,
+        &req.requester,
+        pending.tries,
+        &pending.what,
+        error,
+    );
+    tracing::error!(request = %req.id, "giving up: {message}");
+    let run_id = crate::pull::new_run_id(Utc::now());
+    let note = crate::status::failed_summary(
+        &run_id,
+        format!("reply to request {}", req.id),
+        Some(req.requester.clone()),
+        Utc::now(),
+        &anyhow::anyhow!("{message}"),
+    );
+    if let Err(e) = crate::status::publish(ctx.config, ctx.wiki, ctx.store, &note).await {
+        tracing::warn!("the status page was not updated: {e:#}");
+    }
+}
+
+/// Decides a claimed request's reply, running its action if it should run
+/// and has not run yet (a run recorded for the request is not run again).
+async fn decide(
+    ctx: &WatchContext<'_>,
+    req: &RequestEntry,
+    parsed: Result<(Action, Scope), String>,
+    allowed: &[String],
+) -> Result<PendingReply> {
     let status_page = Some(ctx.config.pages.status_page());
-    // A run another goalsbot process (the hourly sync) has going: point to it.
-    let running = crate::status::running(ctx.store).await?;
     let mut summary: Option<RunSummary> = None;
     // `None`: the action ran; its reply borrows the summary, built below.
     let (decided, what): (Option<ReplyKind<'static>>, String) = match parsed {
@@ -290,7 +535,32 @@ async fn answer(
             }),
             format!("refused: {} is not allowed", req.requester),
         ),
+        Ok((action, scope)) if req.run_id.is_some() => {
+            // It ran (or began to) before the watcher stopped: not again.
+            let run_id = req.run_id.clone().unwrap_or_default();
+            let s = match recorded_run(ctx.store, &run_id).await? {
+                Some(s) => s,
+                None => crate::status::failed_summary(
+                    &run_id,
+                    command::command_text(action, &scope),
+                    Some(req.requester.clone()),
+                    Utc::now(),
+                    &anyhow::anyhow!(
+                        "the bot stopped while this ran; it was not run again (see the status page and the page histories)"
+                    ),
+                ),
+            };
+            let what = format!(
+                "{} → {}",
+                command::command_text(action, &scope),
+                s.outcome.label()
+            );
+            summary = Some(s);
+            (None, what)
+        }
         Ok((action, scope)) => {
+            // A run another goalsbot process (the hourly sync) has going: point to it.
+            let running = crate::status::running(ctx.store).await?;
             let history: Vec<(String, chrono::DateTime<Utc>)> = ctx
                 .store
                 .requests_since(None, Utc::now() - chrono::Duration::hours(1))
@@ -328,6 +598,12 @@ async fn answer(
                         command::command_text(action, &scope),
                         s.outcome.label()
                     );
+                    if let Err(e) =
+                        crate::status::publish(ctx.config, ctx.wiki, ctx.store, &s).await
+                    {
+                        tracing::warn!("the status page was not updated: {e:#}");
+                    }
+                    crate::fault::reached("watch.ran");
                     summary = Some(s);
                     (None, what)
                 }
@@ -343,49 +619,23 @@ async fn answer(
         (None, None) => anyhow::bail!("request {}: no reply decided", req.id),
     };
     let renderer = Renderer::with_dir(ctx.config.pages.templates_dir.as_deref())?;
-    let reply = renderer.reply(&req.id, &req.requester, &kind)?;
-    let run_id = summary.as_ref().map(|s| s.run_id.clone());
-    let mut text = current;
-    for attempt in 0..=REPLY_RETRIES {
-        let Some(new) = command::insert_reply(&text.content, &request, &reply) else {
-            tracing::warn!(request = %req.id, "its section is gone from the page; not answered");
-            ctx.store.answer_request(&req.id, None, Utc::now()).await?;
-            return Ok(Some(format!("{what} (section gone, no reply)")));
-        };
-        let edit_summary = format!(
-            "goalsbot: reply to {} ({}){}",
-            req.requester,
-            req.id,
-            run_id
-                .as_deref()
-                .map(|r| format!(" [run {r}]"))
-                .unwrap_or_default()
-        );
-        match crate::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
-            Ok(saved) => {
-                crate::fault::reached("watch.replied");
-                ctx.store
-                    .answer_request(&req.id, Some(saved.newrevid), Utc::now())
-                    .await?;
-                if let Some(s) = &summary {
-                    if let Err(e) = crate::status::publish(ctx.config, ctx.wiki, ctx.store, s).await
-                    {
-                        tracing::warn!("the status page was not updated: {e:#}");
-                    }
-                }
-                return Ok(Some(what));
-            }
-            Err(e) if e.downcast_ref::<crate::wiki::EditConflict>().is_some() => {
-                tracing::warn!(request = %req.id, attempt, "edit conflict on the command page; reading it again");
-                text = current_text(ctx, page).await?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    anyhow::bail!(
-        "the command page kept changing; the reply to {} will be tried again",
-        req.id
-    )
+    let text = renderer.reply(&req.id, &req.requester, &kind)?;
+    Ok(PendingReply {
+        text,
+        what,
+        run_id: summary.as_ref().map(|s| s.run_id.clone()),
+        tries: 0,
+    })
+}
+
+/// The summary recorded for a finished run, if any.
+async fn recorded_run(store: &Store, run_id: &str) -> Result<Option<RunSummary>> {
+    Ok(store
+        .recent_runs(200)
+        .await?
+        .into_iter()
+        .find(|r| r.run_id == run_id && r.outcome != "running")
+        .and_then(|r| serde_json::from_value(r.summary).ok()))
 }
 
 async fn current_text(ctx: &WatchContext<'_>, page: &str) -> Result<PageContent> {

@@ -146,6 +146,16 @@ pub struct PageContent {
     pub edit_protection: Vec<String>,
 }
 
+/// A revision from a page's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRevision {
+    pub revid: u64,
+    /// Who saved it (empty when hidden).
+    pub user: String,
+    /// Its wikitext; `None` when an admin hid it.
+    pub content: Option<String>,
+}
+
 /// Who saved a revision, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionInfo {
@@ -341,17 +351,18 @@ impl Wiki {
 
     /// Revisions of `title` after revision `after` (all from the first when
     /// `None`), oldest first, with their text: at most 50 per call; the
-    /// flag says whether more follow.
+    /// flag says whether more follow. A revision whose text an admin hid
+    /// (revision deletion: `texthidden` / `sha1hidden`) comes without text.
     pub async fn revisions_after(
         &self,
         title: &str,
         after: Option<u64>,
-    ) -> Result<(Vec<PageContent>, bool)> {
+    ) -> Result<(Vec<HistoryRevision>, bool)> {
         let start = after.map(|a| a.to_string());
         let mut params = vec![
             ("action", "query"),
             ("prop", "revisions"),
-            ("rvprop", "ids|user|timestamp|content"),
+            ("rvprop", "ids|user|timestamp|sha1|content"),
             ("rvslots", "main"),
             ("rvdir", "newer"),
             ("rvlimit", "50"),
@@ -364,20 +375,22 @@ impl Wiki {
         }
         let v = self.api_get(&params).await?;
         let page = &v["query"]["pages"][0];
-        let revs: Vec<PageContent> = page["revisions"]
+        let revs: Vec<HistoryRevision> = page["revisions"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|r| {
-                Some(PageContent {
-                    title: page["title"].as_str().unwrap_or(title).to_string(),
+                let main = &r["slots"]["main"];
+                let hidden = [&r["texthidden"], &r["sha1hidden"], &main["texthidden"]]
+                    .iter()
+                    .any(|f| f.as_bool() == Some(true));
+                Some(HistoryRevision {
                     revid: r["revid"].as_u64()?,
                     user: r["user"].as_str().unwrap_or("").to_string(),
-                    content: r["slots"]["main"]["content"]
+                    content: main["content"]
                         .as_str()
-                        .unwrap_or("")
-                        .to_string(),
-                    edit_protection: Vec::new(),
+                        .filter(|_| !hidden)
+                        .map(String::from),
                 })
             })
             .filter(|r| Some(r.revid) != after)
@@ -417,6 +430,43 @@ impl Wiki {
                 ))
             })
             .find(|(revid, _, _)| *revid != after))
+    }
+
+    /// The edit summaries of `user`'s revisions of `title` after revision
+    /// `after`, oldest first (at most 500): `(revision id, summary)`. Only
+    /// that account can have saved them, so they tell what it wrote.
+    pub async fn summaries_by(
+        &self,
+        title: &str,
+        user: &str,
+        after: u64,
+    ) -> Result<Vec<(u64, String)>> {
+        let start = after.to_string();
+        let v = self
+            .api_get(&[
+                ("action", "query"),
+                ("prop", "revisions"),
+                ("rvprop", "ids|comment"),
+                ("rvuser", user),
+                ("rvdir", "newer"),
+                ("rvstartid", &start),
+                ("rvlimit", "500"),
+                ("titles", title),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .await?;
+        Ok(v["query"]["pages"][0]["revisions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some((
+                    r["revid"].as_u64()?,
+                    r["comment"].as_str().unwrap_or("").to_string(),
+                ))
+            })
+            .collect())
     }
 
     /// Site name, MediaWiki version, and the logged-in user's groups and rights.

@@ -533,6 +533,12 @@ impl Store {
         dispatch!(self, db => db.set_request_run(id, run_id).await)
     }
 
+    /// Replaces what is stored about a request besides its columns (the
+    /// watcher's JSON: where it was written, its reply while unsaved).
+    pub async fn set_request_template(&self, id: &str, template: &str) -> Result<()> {
+        dispatch!(self, db => db.set_request_template(id, template).await)
+    }
+
     /// A request by id.
     pub async fn request(&self, id: &str) -> Result<Option<RequestEntry>> {
         let row = dispatch!(self, db => db.request(id).await)?;
@@ -564,6 +570,21 @@ impl Store {
         let row = dispatch!(self, db => db.watch_state(page).await)?;
         row.map(|(r, text)| Ok((u64_of(r, "revision id")?, text)))
             .transpose()
+    }
+
+    /// The memory of every request line a watched page ever held (JSON of
+    /// `command::Seen`); `None` before the first is kept. Kept in the
+    /// watch-state table under `PAGE#seen` (no page title holds `#`).
+    pub async fn watch_seen(&self, page: &str) -> Result<Option<String>> {
+        let key = format!("{page}#seen");
+        let row = dispatch!(self, db => db.watch_state(&key).await)?;
+        Ok(row.map(|(_, text)| text))
+    }
+
+    /// Keeps the memory of a watched page's request lines (see [`Store::watch_seen`]).
+    pub async fn set_watch_seen(&self, page: &str, seen: &str) -> Result<()> {
+        let key = format!("{page}#seen");
+        dispatch!(self, db => db.set_watch_state(&key, 0, seen).await)
     }
 
     /// Remembers the last revision of a watched page whose requests were taken in.

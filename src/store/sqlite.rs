@@ -718,6 +718,18 @@ impl Sqlite {
         Ok(())
     }
 
+    pub(super) async fn set_request_template(&self, id: &str, template: &str) -> Result<()> {
+        named(
+            "set_request_template",
+            sqlx::query("UPDATE requests SET template = ? WHERE id = ?")
+                .bind(template)
+                .bind(id)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub(super) async fn answer_request(
         &self,
         id: &str,

@@ -116,6 +116,7 @@ on_both_backends!(
     concurrent_writers_with_the_same_old_value_one_wins,
     conflicts_are_held_settled_and_resolved_with_the_page_state,
     push_checks_edits_runs_and_requests_are_remembered,
+    a_request_keeps_its_unsaved_reply_and_a_page_the_request_lines_it_held,
 );
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -1303,5 +1304,46 @@ async fn push_checks_edits_runs_and_requests_are_remembered(db: Db) {
     assert_eq!(
         store.watch_state(page).await.unwrap(),
         Some((43, "== Sync ==\n{{goalsbot|sync}} ✓\n:done".to_string()))
+    );
+}
+
+/// What the watcher keeps between polls (issue 11, holes 5 and 6): the
+/// reply decided for a request until it is saved, and the memory of every
+/// request line a page held, beside (not instead of) its watch position.
+async fn a_request_keeps_its_unsaved_reply_and_a_page_the_request_lines_it_held(db: Db) {
+    let store = db.open().await;
+    let page = "Wikimedia Technology/Goals/Bot requests";
+    let req = RequestEntry {
+        id: "r7-0".into(),
+        page: page.into(),
+        revid: 7,
+        requester: "Émile".into(),
+        template: r#"{"heading":"Sync","template":"{{goalsbot|sync}}"}"#.into(),
+        state: "claimed".into(),
+        run_id: None,
+        claimed_at: t("2021-01-03T00:00:00Z"),
+    };
+    assert!(store.claim_request(&req).await.unwrap());
+    let with_reply = r#"{"heading":"Sync","template":"{{goalsbot|sync}}","reply":{"text":":Done ✓","what":"sync","tries":1}}"#;
+    store
+        .set_request_template("r7-0", with_reply)
+        .await
+        .unwrap();
+    let back = store.request("r7-0").await.unwrap().unwrap();
+    assert_eq!(back.template, with_reply);
+    assert_eq!(back.state, "claimed");
+
+    assert_eq!(store.watch_seen(page).await.unwrap(), None);
+    store.set_watch_state(page, 7, "text ✓").await.unwrap();
+    store.set_watch_seen(page, "[1, \"ü\"]").await.unwrap();
+    store.set_watch_seen(page, "[2, \"ü\"]").await.unwrap();
+    assert_eq!(
+        store.watch_seen(page).await.unwrap().as_deref(),
+        Some("[2, \"ü\"]")
+    );
+    assert_eq!(
+        store.watch_state(page).await.unwrap(),
+        Some((7, "text ✓".to_string())),
+        "the memory leaves the watch position alone"
     );
 }

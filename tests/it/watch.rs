@@ -373,3 +373,224 @@ fn the_shutoff_page_pulled_between_two_requests_stops_the_second() {
         "{page}"
     );
 }
+
+/// The latest revision id of `title`.
+fn latest_revid(title: &str) -> u64 {
+    let url = format!("{}api.php", test_wiki().url);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(url)
+            .query(&[
+                ("action", "query"),
+                ("prop", "revisions"),
+                ("rvprop", "ids"),
+                ("titles", title),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["query"]["pages"][0]["revisions"][0]["revid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no revision of {title}: {v}"))
+    })
+}
+
+/// The run ids of the finished or running runs whose command is `command`.
+fn runs_of(s: &Setup, command: &str) -> Vec<String> {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
+        let runs = store.recent_runs(100).await.unwrap();
+        store.close().await;
+        runs.into_iter()
+            .filter(|r| r.command == command)
+            .map(|r| r.run_id)
+            .collect()
+    })
+}
+
+/// Hole 5: a refused request whose reply marker is deleted, then the page
+/// blanked and the blanking reverted by an allowed user, stays the refused
+/// user's request: nothing runs on the reverter's name.
+#[test]
+fn a_refused_request_restored_by_an_allowed_users_revert_is_not_run_on_their_name() {
+    let s = served("watch-revert");
+    let page = requests_page(&s);
+    ask(&s, MALLORY, "Push it", "{{goalsbot|push|2020-21}} ~~~~");
+    let out = watch_once(&s);
+    assert!(out.contains("refused"), "{out}");
+    // Mallory deletes the marker of the refusal, then blanks the page.
+    let without_marker = regex::Regex::new(r"<!-- goalsbot-reply: [^>]*-->")
+        .unwrap()
+        .replace_all(&raw(&page), "")
+        .into_owned();
+    test_wiki().edit_as(MALLORY, &page, &without_marker);
+    test_wiki().edit_as(MALLORY, &page, "");
+    // Alice reverts the blanking: the text of Mallory's marker-less revision comes back.
+    test_wiki().edit_as(ALICE, &page, &without_marker);
+    let before = raw(&page);
+    let out = watch_once(&s);
+    assert!(out.contains("0 new requests, 0 answered"), "{out}");
+    assert_eq!(raw(&page), before, "nothing answered again");
+    assert!(runs_of(&s, "push 2020-21").is_empty(), "nothing ran");
+}
+
+/// Hole 5: a revision whose text was hidden (revision deletion) is skipped;
+/// the next one is compared with the last visible one, so the requests
+/// already on the page do not look new.
+#[test]
+fn a_hidden_revision_does_not_make_older_requests_look_new() {
+    let s = served("watch-hidden");
+    let page = requests_page(&s);
+    let text = raw(&page);
+    test_wiki().edit_as(CAROL, &page, &format!("{text}\nSome spam\n"));
+    test_wiki().hide_revision(latest_revid(&page));
+    test_wiki().edit_as(CAROL, &page, &format!("{text}\nA note\n"));
+    let before = raw(&page);
+    let mut cmd = s.cmd(&["watch", "--once"]);
+    cmd.env("RUST_LOG", "goalsbot=info");
+    let run = crate::support::run(cmd);
+    assert!(run.stdout.contains("0 new requests, 0 answered"), "{run:?}");
+    assert!(
+        run.stderr.contains("hidden text is skipped"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(raw(&page), before, "nothing answered");
+    assert!(runs_of(&s, "sync").len() <= 1, "only the setup's sync ran");
+}
+
+/// Hole 6: a reply that cannot be saved (the command page got protected) is
+/// tried again on later polls without running the action again.
+#[test]
+fn a_reply_that_cannot_be_saved_is_retried_without_running_the_action_again() {
+    let s = served("watch-protected");
+    let page = requests_page(&s);
+    ask(&s, ALICE, "Push now", "{{goalsbot|push|2020-21}} ~~~~");
+    test_wiki().protect(&page);
+    for _ in 0..2 {
+        s.run(&["watch", "--once"]);
+    }
+    assert_eq!(runs_of(&s, "push 2020-21").len(), 1, "the action ran once");
+    test_wiki().unprotect(&page);
+    let out = watch_once(&s);
+    assert!(out.contains("1 answered"), "{out}");
+    let runs = runs_of(&s, "push 2020-21");
+    assert_eq!(runs.len(), 1, "the action ran once: {runs:?}");
+    let text = raw(&page);
+    let sec = section(&text, "Push now");
+    assert_eq!(sec.matches("goalsbot-reply:").count(), 1, "{sec}");
+    assert!(sec.contains(&runs[0]), "the reply names the one run: {sec}");
+    assert!(watch_once(&s).contains("0 new requests, 0 answered"));
+}
+
+/// Hole 6: a reply that never saves is given up after a few polls, with a
+/// log line and a note on the status page; the action ran once.
+#[test]
+fn a_reply_that_never_saves_is_given_up_with_a_note_on_the_status_page() {
+    let s = served("watch-giveup");
+    let page = requests_page(&s);
+    ask(&s, ALICE, "Push now", "{{goalsbot|push|2020-21}} ~~~~");
+    let id = format!("r{}-0", latest_revid(&page));
+    test_wiki().protect(&page);
+    let mut err = String::new();
+    for _ in 0..5 {
+        err.push_str(&s.run(&["watch", "--once"]).stderr);
+    }
+    assert_eq!(runs_of(&s, "push 2020-21").len(), 1, "the action ran once");
+    assert!(err.contains("giving up"), "{err}");
+    let status = raw(&format!("{}/Bot status", s.prefix));
+    assert!(
+        status.contains("could not be saved") && status.contains(&id),
+        "{status}"
+    );
+    let last = s.run(&["watch", "--once"]);
+    assert!(
+        last.stdout.contains("0 new requests, 0 answered"),
+        "{last:?}"
+    );
+    assert!(
+        !last.stderr.contains("giving up"),
+        "given up once: {last:?}"
+    );
+}
+
+/// Hole 7a: a hand-pasted reply marker does not swallow a pending request.
+#[test]
+fn a_pasted_reply_marker_does_not_swallow_a_pending_request() {
+    let s = served("watch-pasted");
+    let page = requests_page(&s);
+    ask(&s, ALICE, "Push please", "{{goalsbot|push|2020-21}} ~~~~");
+    let id = format!("r{}-0", latest_revid(&page));
+    let text = raw(&page);
+    test_wiki().edit_as(
+        MALLORY,
+        &page,
+        &format!("{}\n<!-- goalsbot-reply: {id} -->\n", text.trim_end()),
+    );
+    let out = watch_once(&s);
+    assert!(out.contains("1 new requests, 1 answered"), "{out}");
+    assert_eq!(runs_of(&s, "push 2020-21").len(), 1, "the request ran");
+    let text = raw(&page);
+    assert!(section(&text, "Push please").contains("Run "), "{text}");
+}
+
+/// Hole 7b: a heading typo fixed before the next poll does not make the
+/// request a second one.
+#[test]
+fn a_heading_fixed_before_the_poll_claims_the_request_once() {
+    let s = served("watch-typo");
+    let page = requests_page(&s);
+    ask(&s, ALICE, "Psuh please", "{{goalsbot|push|2020-21}} ~~~~");
+    let fixed = raw(&page).replace("== Psuh please ==", "== Push please ==");
+    test_wiki().edit_as(ALICE, &page, &fixed);
+    let out = watch_once(&s);
+    assert!(out.contains("1 new requests, 1 answered"), "{out}");
+    assert_eq!(runs_of(&s, "push 2020-21").len(), 1, "ran once");
+    assert_eq!(raw(&page).matches("goalsbot-reply:").count(), 1);
+}
+
+/// A watcher killed after a request's action ran, before its reply was
+/// kept, does not run it again after a restart: the reply reports that run.
+#[test]
+fn a_watcher_killed_after_the_action_ran_does_not_run_it_again() {
+    let s = served("watch-kill-ran");
+    ask(&s, ALICE, "Push please", "{{goalsbot|push|2020-21}} ~~~~");
+    kill_watch_at(&s, "watch.ran:1");
+    let runs = runs_of(&s, "push 2020-21");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let out = watch_once(&s);
+    assert!(out.contains("1 answered"), "{out}");
+    assert_eq!(runs_of(&s, "push 2020-21"), runs, "not run again");
+    let page = raw(&requests_page(&s));
+    let sec = section(&page, "Push please");
+    assert_eq!(sec.matches("goalsbot-reply:").count(), 1, "{sec}");
+    assert!(sec.contains(&runs[0]), "{sec}");
+}
+
+/// Hole 5: a request added in a revision whose text was then hidden cannot
+/// be told apart from one the next visible revision added: it is not run
+/// on the next author's name.
+#[test]
+fn a_request_added_in_a_hidden_revision_is_not_run_on_the_next_authors_name() {
+    let s = served("watch-hidden-add");
+    let page = requests_page(&s);
+    ask(&s, MALLORY, "Push it", "{{goalsbot|push|2020-21}} ~~~~");
+    test_wiki().hide_revision(latest_revid(&page));
+    let text = raw(&page);
+    test_wiki().edit_as(ALICE, &page, &format!("{text}\nA note by Alice\n"));
+    let out = watch_once(&s);
+    assert!(
+        runs_of(&s, "push 2020-21").is_empty(),
+        "ran as Alice's: {out}"
+    );
+    assert!(!out.contains("push 2020-21 →"), "{out}");
+    // Answered, not lost: the reply says why nothing ran.
+    let text = raw(&page);
+    let sec = section(&text, "Push it");
+    assert!(sec.contains("cannot tell who added it"), "{sec}");
+}

@@ -13,6 +13,8 @@
 #   wiki.sh protect DIR TITLE   protect TITLE: only admins may edit it
 #   wiki.sh bot DIR NAME        create a further bot account with a bot password
 #                               (app id goalsbot); prints the password
+#   wiki.sh unprotect DIR TITLE lift TITLE's protection
+#   wiki.sh hide DIR REVID      revision-delete REVID's text (as an admin's "hide revision" does)
 #
 # All wikis share the code in /usr/share/mediawiki (installed by
 # install-mediawiki.sh when missing); each lives only in its DIR.
@@ -121,7 +123,17 @@ bot)
     "$2" "$botpass" >/dev/null
   echo "$botpass"
   ;;
+unprotect)
+  [ $# -eq 2 ] || die "usage: wiki.sh unprotect DIR TITLE"
+  maint "$(realpath "$1")" protect --user Admin --unprotect --reason "goalsbot test" "$2" >/dev/null
+  ;;
+hide)
+  [ $# -eq 2 ] || die "usage: wiki.sh hide DIR REVID"
+  case $2 in *[!0-9]*|'') die "hide: not a revision id: $2" ;; esac
+  # rev_deleted 1: the text is hidden (the API says texthidden).
+  maint "$(realpath "$1")" sql --query "UPDATE /*_*/revision SET rev_deleted = 1 WHERE rev_id = $2" >/dev/null
+  ;;
 *)
-  die "usage: wiki.sh create|serve|load|user|edit|protect|bot … (see the top of this file)"
+  die "usage: wiki.sh create|serve|load|user|edit|protect|unprotect|hide|bot … (see the top of this file)"
   ;;
 esac

@@ -222,6 +222,32 @@ impl TestWiki {
         );
     }
 
+    /// Lifts the protection of `title`.
+    pub fn unprotect(&self, title: &str) {
+        self.wiki_sh_args(&["unprotect"], &[title]);
+    }
+
+    /// Hides the text of revision `revid`, as an admin's revision deletion does.
+    pub fn hide_revision(&self, revid: u64) {
+        self.wiki_sh_args(&["hide"], &[&revid.to_string()]);
+    }
+
+    fn wiki_sh_args(&self, cmd: &[&str], args: &[&str]) {
+        let out = Command::new("bash")
+            .arg(root().join("tests/wiki/wiki.sh"))
+            .args(cmd)
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("run wiki.sh");
+        assert!(
+            out.status.success(),
+            "wiki.sh {cmd:?} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn wiki_sh(&self, args: &[&str], files: &[PathBuf]) {
         let out = Command::new("bash")
             .arg(root().join("tests/wiki/wiki.sh"))
