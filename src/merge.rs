@@ -348,11 +348,19 @@ impl<'a> Merger<'a> {
         let key = FieldKey::new(record, REMOVED);
         let removed = self.store_removed(record);
         let held = self.held(&key);
-        if held.mine.is_some() {
+        // This page's conflict was about deleting the record, and the page
+        // shows it again: the page took its deletion back.
+        let taken_back = held
+            .mine
+            .is_some_and(|m| stated(m.wiki.as_ref()) == Some(&Value::Bool(true)));
+        if taken_back {
+            self.plan.settled.push(key.clone());
+        }
+        if held.mine.is_some() && !taken_back {
             if !removed {
                 self.plan.settled.push(key);
             }
-        } else if held.others {
+        } else if held.others && !taken_back {
             // Another page's removal conflict waits; this page showing the
             // record as before decides nothing.
         } else if removed {

@@ -439,7 +439,11 @@ pub async fn resolve(
     // wiki value, the decision is not taken — the person has not seen it.
     if let (Some((config, wiki)), false) = (fresh, dry_run) {
         let seen = c.wiki.clone();
-        let targets = pull::targets(config, &[], std::slice::from_ref(&c.page))?;
+        let fy = crate::store::record_fiscal_year(&c.key.record)?;
+        let stored = store.load_fields(&fy).await?.get(&c.key).cloned();
+        // Every quarter page of the year shows the field: one revision
+        // check, and the pages that changed are pulled.
+        let targets = pull::targets(config, std::slice::from_ref(&fy), &[])?;
         let opts = pull::Options {
             run_id: &pull::new_run_id(chrono::Utc::now()),
             dry_run: false,
@@ -448,12 +452,23 @@ pub async fn resolve(
         let report = pull::pull(wiki, store, &targets, &opts)
             .await
             .with_context(|| format!("reading {} before resolving", c.page))?;
-        if let Some((
-            _,
-            pull::Outcome::Failed { error } | pull::Outcome::Refused { reason: error, .. },
-        )) = report.pages.first()
-        {
-            anyhow::bail!("reading {} before resolving: {error}", c.page);
+        for (t, o) in &report.pages {
+            if let pull::Outcome::Failed { error } = o {
+                anyhow::bail!("reading {} before resolving: {error}", t.title);
+            }
+        }
+        let now_stored = store.load_fields(&fy).await?.get(&c.key).cloned();
+        if now_stored != stored {
+            return Ok((
+                format!(
+                    "conflict #{id}: the store's value changed since you looked (a page's edit was \
+                     pulled): it now holds {} (was {}); look again (`goalsbot conflicts`) and \
+                     resolve again; nothing was changed\n",
+                    pull::show_value(&now_stored),
+                    pull::show_value(&stored)
+                ),
+                ExitCode::NeedsPerson,
+            ));
         }
         match store.conflict(id).await? {
             Some(now) if now.resolution.is_some() => {
@@ -522,6 +537,18 @@ pub async fn resolve(
     store
         .resolve_conflict(id, take, change.as_ref(), &provenance)
         .await?;
+    // Other pages' conflicts on the field whose value is now the store's are done too.
+    let now = store.load_fields(&fy).await?.get(&c.key).cloned();
+    let settled = store
+        .settle_agreeing(&c.key, now.as_ref(), &provenance.run_id, provenance.at)
+        .await?;
+    let what = if settled > 0 {
+        format!(
+            "{what}; {settled} more conflicts on the field settled (their pages show that value)"
+        )
+    } else {
+        what
+    };
     Ok((
         format!(
             "resolved conflict #{id} ({} {}): {what} [run {}]\n",

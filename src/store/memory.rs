@@ -410,6 +410,52 @@ impl Store {
         dispatch!(self, db => db.apply(provenance, &changes, &extras).await)
     }
 
+    /// Closes as `settled` the pending conflicts on `key` whose page's value
+    /// (as last read) is `value`, the store's value now: their pages already
+    /// show it. Returns how many.
+    pub async fn settle_agreeing(
+        &self,
+        key: &FieldKey,
+        value: Option<&Value>,
+        run_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize> {
+        let stated = |v: Option<&Value>| v.filter(|v| !v.is_null()).cloned();
+        let ids: Vec<i64> = self
+            .conflicts(false)
+            .await?
+            .into_iter()
+            .filter(|c| &c.key == key && stated(c.wiki.as_ref()) == stated(value))
+            .map(|c| c.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let extras = Extras {
+            close: ids
+                .iter()
+                .map(|id| ConflictClose {
+                    target: CloseTarget::Id(*id),
+                    how: "settled",
+                    by: "goalsbot".into(),
+                    run_id: run_id.to_string(),
+                    at: timestamp(&at),
+                })
+                .collect(),
+            ..Extras::default()
+        };
+        let provenance = Provenance {
+            at,
+            run_id: run_id.to_string(),
+            source: super::Source::Tracker {
+                operator: "goalsbot".into(),
+                command: "settle".into(),
+            },
+        };
+        dispatch!(self, db => db.apply(&provenance, &[], &extras).await)?;
+        Ok(ids.len())
+    }
+
     /// The push check of a page, if any.
     pub async fn page_check(&self, title: &str) -> Result<Option<PageCheck>> {
         let row = dispatch!(self, db => db.page_check(title).await)?;

@@ -352,6 +352,7 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
             "history",
             "pages",
             "page_checks",
+            "push_intents",
             "records",
             "requests",
             "runs",
@@ -373,8 +374,8 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    // records, fields (2), pages, page_checks, runs, requests, watch_state.
-    assert_eq!(keys.len(), 8, "{keys:?}");
+    // records, fields (2), pages, page_checks, push_intents, runs, requests, watch_state.
+    assert_eq!(keys.len(), 9, "{keys:?}");
     assert!(
         keys.iter().all(|(_, c)| c == "utf8mb4_nopad_bin"),
         "{keys:?}"

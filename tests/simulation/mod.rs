@@ -102,14 +102,32 @@ pub fn to_html(wikitext: &str) -> String {
 }
 
 pub fn parse(text: &str, q: Quarter) -> (FiscalYearRecords, BTreeSet<String>) {
+    type Parsed = (FiscalYearRecords, BTreeSet<String>);
+    thread_local! {
+        // The oracle looks at every page after every step: parse each text once.
+        static PARSED: std::cell::RefCell<std::collections::HashMap<(String, Quarter), Parsed>> =
+            Default::default();
+    }
+    let key = (text.to_string(), q);
+    if let Some(hit) = PARSED.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
     let parsed = parse_quarter_page(&to_html(text), &fy(), q);
-    (
+    let out = (
         FiscalYearRecords {
             fiscal_year: fy(),
             objectives: parsed.objectives,
         },
         parsed.table_rows,
-    )
+    );
+    PARSED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(key, out.clone());
+    });
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -239,6 +257,8 @@ pub struct Write {
     pub key: FieldKey,
     pub value: Option<Value>,
     pub who: String,
+    /// The page it was written on (`None`: the tracker or a resolve).
+    pub page: Option<usize>,
     pub live: bool,
 }
 
@@ -405,6 +425,7 @@ impl Sim {
     pub fn wrote(
         &mut self,
         who: &str,
+        page: Option<usize>,
         before: &Fields,
         after: &Fields,
         keys: &[FieldKey],
@@ -423,6 +444,7 @@ impl Sim {
                 key: key.clone(),
                 value: a.cloned(),
                 who: who.to_string(),
+                page,
                 live: true,
             });
         }
@@ -453,7 +475,7 @@ impl Sim {
             .filter(|k| rows_then.contains(&k.record) && rows_now.contains(&k.record))
             .collect();
         let base = self.states.get(&i).map(|st| fields::flatten(&st.records));
-        self.wrote(who, &before, &after, &keys, base.as_ref());
+        self.wrote(who, Some(i), &before, &after, &keys, base.as_ref());
         self.save(i, new);
     }
 
@@ -488,7 +510,7 @@ impl Sim {
             };
         }
         let after = self.store.clone();
-        self.wrote("tracker", &before, &after, &watched(), None);
+        self.wrote("tracker", None, &before, &after, &watched(), None);
     }
 
     pub fn resolve(&mut self, n: usize, take_wiki: bool) {
@@ -500,17 +522,16 @@ impl Sim {
         }
         let idx = pending[n % pending.len()];
         let c = self.conflicts[idx].clone();
-        // `resolve` pulls the conflict's page first: a person decides on
-        // what the page says now. If that changed (or settled) the conflict,
-        // the decision is not taken; the person is shown the new value.
-        let i = self
-            .pages
-            .iter()
-            .position(|p| p.title == c.page)
-            .expect("a conflict's page");
-        self.pull(i);
+        // `resolve` pulls the year's pages first: a person decides on what
+        // the pages and the store say now. If that changed (or settled) the
+        // conflict, or the store's value, the decision is not taken; the
+        // person is shown the new value.
+        let stored = self.store.get(&c.key).cloned();
+        for i in 0..self.pages.len() {
+            self.pull(i);
+        }
         let now = &self.conflicts[idx];
-        if !now.pending || now.wiki != c.wiki {
+        if !now.pending || now.wiki != c.wiki || self.store.get(&c.key) != stored.as_ref() {
             self.log
                 .push(format!("resolve {:?}: the page changed, not taken", c.key));
             return;
@@ -542,9 +563,17 @@ impl Sim {
             key: c.key.clone(),
             value,
             who: "resolver".into(),
+            page: None,
             live: true,
         });
         self.conflicts[idx].pending = false;
+        // `Store::settle_agreeing`: other pages' conflicts whose value is now the store's.
+        let now = stated(self.store.get(&c.key)).cloned();
+        for other in self.conflicts.iter_mut() {
+            if other.pending && other.key == c.key && stated(other.wiki.as_ref()).cloned() == now {
+                other.pending = false;
+            }
+        }
         self.log
             .push(format!("resolve {:?} take_wiki={take_wiki}", c.key));
     }
@@ -635,6 +664,23 @@ impl Sim {
                 wiki: c.wiki.clone(),
             })
             .collect();
+        // `sync.md`: a field changed on the page to the value the store holds
+        // already is "fine" — the page's write is absorbed into the store's
+        // value and lives on only as that (a later change of the store's
+        // value by someone who saw it replaces it).
+        if let Some(st) = &state {
+            let (b, w) = (fields::flatten(&st.records), fields::flatten(&records));
+            for key in watched().into_iter().filter(|k| rows.contains(&k.record)) {
+                let (b, w) = (stated(b.get(&key)), stated(w.get(&key)));
+                if w != b && w == stated(self.store.get(&key)) {
+                    for wr in self.writes.iter_mut() {
+                        if wr.key == key && wr.page == Some(i) && wr.value.as_ref() == w {
+                            wr.live = false;
+                        }
+                    }
+                }
+            }
+        }
         let since = state.as_ref().map(|s| self.since_base(s.synced_at));
         let plan = merge_page(
             &MergeInput {
