@@ -37,7 +37,8 @@
 //!   revision showed. A tracker edit that no push has shown on this page yet
 //!   (a pull-only run, a `{{nobots}}` page, a kill between pull and push)
 //!   differs from the base, so a person's later edit of the same cell is a
-//!   conflict, not a silent overwrite.
+//!   conflict, not a silent overwrite. So is a field the store changed since
+//!   the base and that holds the base's value again ([`SinceBase::changes`]).
 //! - **A status table or row that is gone says nothing** ([`MergeInput::table_rows`]):
 //!   for a key result without a row in one of the bot's status tables on the
 //!   page now, the cells' fields are "not said" (not "cleared"); the store
@@ -145,9 +146,10 @@ pub struct SinceBase {
     pub store_then: Fields,
     /// Records changed since then by a tracker edit (`set`, `import`, `resolve`).
     pub tracker_touched: BTreeSet<String>,
-    /// Every store change since then, oldest first: a field that left the
-    /// base's value and came back to it (set, then set back) was still
-    /// changed by someone who did not see this page's edit.
+    /// Every store change since then, oldest first: a status table field
+    /// changed since the base counts as changed even when it holds the
+    /// base's value again (it was then written by someone who did not see
+    /// this page's edit).
     pub changes: Vec<FieldChange>,
 }
 
@@ -445,7 +447,7 @@ impl<'a> Merger<'a> {
             // Another page's conflict waits on this field: this page's new
             // value is held too, beside it, until a person decides.
             self.conflict(key, b.as_ref(), w.as_ref());
-        } else if (s == b.as_ref() && !self.left_base(&key, b.as_ref()))
+        } else if (s == b.as_ref() && !self.changed_since_base(&key))
             || (self.base.is_none() && !tracker_data(&key.field))
             || (!pushed_field(&key.field) && self.store_unchanged_since_base(&key))
         {
@@ -502,15 +504,14 @@ impl<'a> Merger<'a> {
                 .any(|(k, _)| self.store_changed(&k.record))
     }
 
-    /// Whether the store's value of `key` moved away from the base's value
-    /// `b` since the base was synced (it may have come back since).
-    fn left_base(&self, key: &FieldKey, b: Option<&Value>) -> bool {
+    /// Whether anyone changed the store's value of `key` since the base was
+    /// synced (even if it holds the base's value again: that value was then
+    /// written by someone who did not see this page's edit).
+    fn changed_since_base(&self, key: &FieldKey) -> bool {
         self.base.is_some()
-            && self.since_base.is_some_and(|sb| {
-                sb.changes.iter().any(|c| {
-                    &c.key == key && stated(c.old.as_ref()) == b && stated(c.new.as_ref()) != b
-                })
-            })
+            && self
+                .since_base
+                .is_some_and(|sb| sb.changes.iter().any(|c| &c.key == key))
     }
 
     /// Whether the store still holds what it held when the base was synced.

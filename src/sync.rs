@@ -537,6 +537,21 @@ pub async fn resolve(
     store
         .resolve_conflict(id, take, change.as_ref(), &provenance)
         .await?;
+    // The store now holds what the conflict's page showed: from here on, that
+    // page's base agrees with the store (the resolve is not a change it missed).
+    if take == Take::Wiki {
+        if let Some(st) = store.page_state(&c.page).await? {
+            store
+                .set_page_state(
+                    &c.page,
+                    st.revid,
+                    provenance.at + chrono::Duration::microseconds(1),
+                    &st.records,
+                    st.table_rows.as_ref(),
+                )
+                .await?;
+        }
+    }
     // Other pages' conflicts on the field whose value is now the store's are done too.
     let now = store.load_fields(&fy).await?.get(&c.key).cloned();
     let settled = store

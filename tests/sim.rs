@@ -218,3 +218,21 @@ fn regression_a_table_restored_by_a_revert_does_not_bring_back_old_values() {
     ];
     replay(2, &ops, false).unwrap();
 }
+
+/// Found: a run killed after three saves, so the fourth page kept a stale
+/// cell; staff there set it to the value the store then held, while a
+/// revert on another page set the store back to what the stale page showed;
+/// the stale page's edit then won silently. A status-table field the store
+/// changed since a page's base counts as changed, even when it holds the
+/// base's value again.
+#[test]
+fn regression_a_value_set_back_to_what_a_stale_page_shows_is_still_a_change() {
+    let ops = [
+        cell(3, 0, 0, None, None),
+        cell(0, 0, 3, Some(0), None),
+        Op::Killed { after: 3 },
+        cell(3, 0, 3, Some(0), None),
+        Op::Revert { page: 1 },
+    ];
+    replay(4, &ops, false).unwrap();
+}

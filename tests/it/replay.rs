@@ -190,12 +190,14 @@ impl Real {
             let kr = crate::tracker::find_kr(&export, &key.record)
                 .cloned()
                 .unwrap_or(Value::Null);
-            let (q, f) = key
+            let real = match key
                 .field
                 .strip_prefix("quarters.")
                 .and_then(|r| r.split_once('.'))
-                .unwrap();
-            let real = kr["quarters"][q][f].clone();
+            {
+                Some((q, f)) => kr["quarters"][q][f].clone(),
+                None => kr[key.field.as_str()].clone(),
+            };
             let model = stated(sim.store.get(&key)).cloned().unwrap_or(Value::Null);
             if real != model {
                 return Some(format!("store {key:?}: real {real}, model {model}"));

@@ -25,6 +25,7 @@ pub const STATUSES: [Status; 4] = [
     Status::Concerns,
 ];
 pub const NOTES: [&str; 4] = ["hiring", "later", "blocked on legal", "done early"];
+pub const GOALS: [&str; 3] = ["4 hires", "10 models", "2 services"];
 
 pub fn fy() -> FiscalYear {
     FiscalYear::starting(2020)
@@ -150,6 +151,112 @@ pub fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> Option<String> {
         }
     }
     done.then_some(out)
+}
+
+/// `text` with `kr`'s year goal cell set to `goal` (the bot's `| KR1 || goal`
+/// line, or VisualEditor's second cell line).
+pub fn with_year_goal(text: &str, kr: &str, goal: &str) -> Option<String> {
+    let mut out = String::new();
+    let (mut at, mut done) = (None::<usize>, false);
+    for line in text.lines() {
+        if line.starts_with("|-") || line.starts_with("|}") {
+            at = line
+                .contains(&format!("data-goalsbot-kr=\"{kr}\""))
+                .then_some(0);
+        } else if let Some(n) = at.filter(|_| !done) {
+            if n == 0 {
+                if let Some((label, _)) = line.split_once(" || ") {
+                    out.push_str(&format!("{label} || {goal}\n"));
+                    done = true;
+                    continue;
+                }
+            } else if n == 1 {
+                out.push_str(&format!("| {goal}\n"));
+                done = true;
+                continue;
+            }
+            at = Some(n + 1);
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    done.then_some(out)
+}
+
+/// The lines of the table of `objective`, or `None`.
+fn table_span(text: &str, objective: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| {
+        l.starts_with("{|") && l.contains(&format!("data-goalsbot-objective=\"{objective}\""))
+    })?;
+    let end = start + lines[start..].iter().position(|l| l.starts_with("|}"))?;
+    Some((start, end))
+}
+
+/// The table of `objective` twice, one after the other (a paste gone wrong).
+pub fn with_table_twice(text: &str, objective: &str) -> Option<String> {
+    let (start, end) = table_span(text, objective)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<&str> = lines[..=end].to_vec();
+    out.extend_from_slice(&lines[start..=end]);
+    out.extend_from_slice(&lines[end + 1..]);
+    Some(out.join("\n") + "\n")
+}
+
+/// The rows of the table of `objective` as (start, end) line ranges.
+fn rows_of(lines: &[&str], start: usize, end: usize) -> Vec<(usize, usize)> {
+    let mut rows = Vec::new();
+    for i in start..end {
+        if lines[i].starts_with("|-") && lines[i].contains("data-goalsbot-kr") {
+            let stop = (i + 1..=end)
+                .find(|&j| lines[j].starts_with("|-") || lines[j].starts_with("|}"))
+                .unwrap_or(end);
+            rows.push((i, stop));
+        }
+    }
+    rows
+}
+
+/// The table of `objective` with its first two rows swapped, or its first row doubled.
+pub fn with_rows_moved(text: &str, objective: &str, duplicate: bool) -> Option<String> {
+    let (start, end) = table_span(text, objective)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let rows = rows_of(&lines, start, end);
+    let first = *rows.first()?;
+    let mut out: Vec<&str> = lines[..first.0].to_vec();
+    if duplicate {
+        out.extend_from_slice(&lines[first.0..first.1]);
+        out.extend_from_slice(&lines[first.0..]);
+    } else {
+        let second = *rows.get(1)?;
+        out.extend_from_slice(&lines[second.0..second.1]);
+        out.extend_from_slice(&lines[first.0..first.1]);
+        out.extend_from_slice(&lines[second.1..]);
+    }
+    Some(out.join("\n") + "\n")
+}
+
+/// Every bot table with one cell per line, as VisualEditor saves a table it touched.
+pub fn visual_editor_form(text: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("{|") && line.contains("data-goalsbot-objective") {
+            inside = true;
+        }
+        if inside && line.starts_with("| ") && line.contains(" || ") {
+            for cell in line[2..].split(" || ") {
+                out.push_str(&format!("| {cell}\n"));
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if inside && line.starts_with("|}") {
+            inside = false;
+        }
+    }
+    out
 }
 
 pub fn without_table(text: &str, objective: &str) -> String {
@@ -286,6 +393,7 @@ pub struct Sim {
 pub fn watched() -> Vec<FieldKey> {
     let mut out = Vec::new();
     for kr in KRS {
+        out.push(FieldKey::new(kr, "year_goal"));
         for q in Quarter::ALL {
             for f in ["status", "note"] {
                 out.push(FieldKey::new(kr, format!("quarters.{}.{f}", q.as_str())));
@@ -530,6 +638,11 @@ impl Sim {
         for i in 0..self.pages.len() {
             self.pull(i);
         }
+        let i = self
+            .pages
+            .iter()
+            .position(|p| p.title == c.page)
+            .expect("a conflict's page");
         let now = &self.conflicts[idx];
         if !now.pending || now.wiki != c.wiki || self.store.get(&c.key) != stored.as_ref() {
             self.log
@@ -567,6 +680,13 @@ impl Sim {
             live: true,
         });
         self.conflicts[idx].pending = false;
+        if take_wiki {
+            // `sync::resolve`: the page's base agrees with the store from now on.
+            let at = self.tick();
+            if let Some(st) = self.states.get_mut(&i) {
+                st.synced_at = at;
+            }
+        }
         // `Store::settle_agreeing`: other pages' conflicts whose value is now the store's.
         let now = stated(self.store.get(&c.key)).cloned();
         for other in self.conflicts.iter_mut() {
@@ -918,6 +1038,52 @@ impl Sim {
                 self.log.push(format!("{} blanked", self.pages[i].title));
                 self.deleted(i, String::new());
             }
+            Op::YearGoal { page, kr, goal } => {
+                let i = page % n;
+                let goal = goal.map_or("", |g| GOALS[g]);
+                if let Some(t) = with_year_goal(self.pages[i].text(), KRS[*kr], goal) {
+                    self.log.push(format!(
+                        "{} year goal {}: {goal}",
+                        self.pages[i].title, KRS[*kr]
+                    ));
+                    self.person_edit(i, "staff", t);
+                }
+            }
+            Op::DuplicateTable { page, objective } => {
+                let i = page % n;
+                if let Some(t) = with_table_twice(self.pages[i].text(), OBJECTIVES[*objective]) {
+                    self.log.push(format!(
+                        "{} table {} twice",
+                        self.pages[i].title, OBJECTIVES[*objective]
+                    ));
+                    self.person_edit(i, "staff", t);
+                }
+            }
+            Op::MoveRows {
+                page,
+                objective,
+                duplicate,
+            } => {
+                let i = page % n;
+                if let Some(t) =
+                    with_rows_moved(self.pages[i].text(), OBJECTIVES[*objective], *duplicate)
+                {
+                    self.log.push(format!(
+                        "{} rows of {} {}",
+                        self.pages[i].title,
+                        OBJECTIVES[*objective],
+                        if *duplicate { "doubled" } else { "swapped" }
+                    ));
+                    self.person_edit(i, "staff", t);
+                }
+            }
+            Op::VisualEditor { page } => {
+                let i = page % n;
+                let t = visual_editor_form(self.pages[i].text());
+                self.log
+                    .push(format!("{} saved by VisualEditor", self.pages[i].title));
+                self.person_edit(i, "staff", t);
+            }
             _ => {}
         }
     }
@@ -1104,6 +1270,23 @@ pub enum Op {
     Revert {
         page: usize,
     },
+    YearGoal {
+        page: usize,
+        kr: usize,
+        goal: Option<usize>,
+    },
+    DuplicateTable {
+        page: usize,
+        objective: usize,
+    },
+    MoveRows {
+        page: usize,
+        objective: usize,
+        duplicate: bool,
+    },
+    VisualEditor {
+        page: usize,
+    },
     Blank {
         page: usize,
     },
@@ -1148,6 +1331,12 @@ pub fn person_op() -> impl Strategy<Value = Op> {
         1 => (0..4usize, 0..3usize).prop_map(|(page, kr)| Op::DeleteRow { page, kr }),
         1 => (0..4usize).prop_map(|page| Op::Revert { page }),
         1 => (0..4usize).prop_map(|page| Op::Blank { page }),
+        2 => (0..4usize, 0..3usize, proptest::option::of(0..3usize))
+            .prop_map(|(page, kr, goal)| Op::YearGoal { page, kr, goal }),
+        1 => (0..4usize, 0..2usize).prop_map(|(page, objective)| Op::DuplicateTable { page, objective }),
+        1 => (0..4usize, 0..2usize, any::<bool>())
+            .prop_map(|(page, objective, duplicate)| Op::MoveRows { page, objective, duplicate }),
+        1 => (0..4usize).prop_map(|page| Op::VisualEditor { page }),
     ]
 }
 
