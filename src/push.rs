@@ -1224,9 +1224,8 @@ mod tests {
         assert_eq!(insertion_point(PAGE, &beta), None);
     }
 
-    #[test]
-    fn a_status_change_patches_only_its_cell_in_a_visualeditor_shaped_table() {
-        // regression: one changed status rewrote all 52 lines of a table VisualEditor had reformatted.
+    /// The FY2020-21 Q3 page: its wikitext, the records it shows, the built-in renderer.
+    fn q3_fixture() -> (&'static str, FiscalYearRecords, Renderer) {
         let q3_text = include_str!(
             "../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext"
         );
@@ -1237,7 +1236,13 @@ mod tests {
             fiscal_year: fy.clone(),
             objectives: parse_quarter_page(q3_html, &fy, Quarter::Q3).objectives,
         };
-        let renderer = Renderer::with_dir(None).unwrap();
+        (q3_text, shown, Renderer::with_dir(None).unwrap())
+    }
+
+    #[test]
+    fn a_status_change_patches_only_its_cell_in_a_visualeditor_shaped_table() {
+        // regression: one changed status rewrote all 52 lines of a table VisualEditor had reformatted.
+        let (q3_text, shown, renderer) = q3_fixture();
         // The store says exactly what the page shows, except one cell.
         let mut store = shown.clone();
         let kr = store
@@ -1273,17 +1278,7 @@ mod tests {
     fn two_changed_tables_are_each_patched_with_their_own_cells() {
         // Hole 7f: with a changed cell in two tables, the second table was
         // rewritten whole (it was asked to patch the first table's cells too).
-        let q3_text = include_str!(
-            "../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext"
-        );
-        let q3_html =
-            include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
-        let fy = FiscalYear::starting(2020);
-        let shown = FiscalYearRecords {
-            fiscal_year: fy.clone(),
-            objectives: parse_quarter_page(q3_html, &fy, Quarter::Q3).objectives,
-        };
-        let renderer = Renderer::with_dir(None).unwrap();
+        let (q3_text, shown, renderer) = q3_fixture();
         let mut store = shown.clone();
         for (kr, note) in [
             ("2020-21/content-integrity/kr1", "CI done"),

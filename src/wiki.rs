@@ -404,32 +404,8 @@ impl Wiki {
         title: &str,
         after: u64,
     ) -> Result<Option<(u64, String, String)>> {
-        let start = after.to_string();
-        let v = self
-            .api_get(&[
-                ("action", "query"),
-                ("prop", "revisions"),
-                ("rvprop", "ids|user|comment"),
-                ("rvdir", "newer"),
-                ("rvlimit", "2"),
-                ("rvstartid", &start),
-                ("titles", title),
-                ("format", "json"),
-                ("formatversion", "2"),
-            ])
-            .await?;
-        Ok(v["query"]["pages"][0]["revisions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| {
-                Some((
-                    r["revid"].as_u64()?,
-                    r["user"].as_str().unwrap_or("").to_string(),
-                    r["comment"].as_str().unwrap_or("").to_string(),
-                ))
-            })
-            .find(|(revid, _, _)| *revid != after))
+        let revs = self.revisions_from(title, after, None, "2").await?;
+        Ok(revs.into_iter().find(|(revid, _, _)| *revid != after))
     }
 
     /// The edit summaries of `user`'s revisions of `title` after revision
@@ -441,21 +417,35 @@ impl Wiki {
         user: &str,
         after: u64,
     ) -> Result<Vec<(u64, String)>> {
-        let start = after.to_string();
-        let v = self
-            .api_get(&[
-                ("action", "query"),
-                ("prop", "revisions"),
-                ("rvprop", "ids|comment"),
-                ("rvuser", user),
-                ("rvdir", "newer"),
-                ("rvstartid", &start),
-                ("rvlimit", "500"),
-                ("titles", title),
-                ("format", "json"),
-                ("formatversion", "2"),
-            ])
-            .await?;
+        let revs = self.revisions_from(title, after, Some(user), "500").await?;
+        Ok(revs.into_iter().map(|(r, _, c)| (r, c)).collect())
+    }
+
+    /// Revisions of `title` from revision `from` on (by `user` only, when
+    /// given), oldest first, at most `limit`: `(revid, user, comment)`.
+    async fn revisions_from(
+        &self,
+        title: &str,
+        from: u64,
+        user: Option<&str>,
+        limit: &str,
+    ) -> Result<Vec<(u64, String, String)>> {
+        let start = from.to_string();
+        let mut params = vec![
+            ("action", "query"),
+            ("prop", "revisions"),
+            ("rvprop", "ids|user|comment"),
+            ("rvdir", "newer"),
+            ("rvstartid", start.as_str()),
+            ("rvlimit", limit),
+            ("titles", title),
+            ("format", "json"),
+            ("formatversion", "2"),
+        ];
+        if let Some(u) = user {
+            params.push(("rvuser", u));
+        }
+        let v = self.api_get(&params).await?;
         Ok(v["query"]["pages"][0]["revisions"]
             .as_array()
             .into_iter()
@@ -463,6 +453,7 @@ impl Wiki {
             .filter_map(|r| {
                 Some((
                     r["revid"].as_u64()?,
+                    r["user"].as_str().unwrap_or("").to_string(),
                     r["comment"].as_str().unwrap_or("").to_string(),
                 ))
             })

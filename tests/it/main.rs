@@ -7,6 +7,8 @@ mod pull;
 mod push;
 mod render_roundtrip;
 mod replay;
+#[path = "../simulation/mod.rs"]
+mod simulation;
 mod smoke;
 mod store;
 mod support;

@@ -13,20 +13,16 @@
 //!
 //! `GOALSBOT_REPLAY_CASES` sets the number of sequences (default 16).
 
-#[path = "../simulation/mod.rs"]
-mod simulation;
-
 use std::collections::BTreeSet;
 
+use crate::simulation::*;
 use goalsbot::records::Quarter;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
-use simulation::*;
 
 use crate::push::raw;
-use crate::support::{test_wiki, unique_title, write_config};
 use crate::sync::staff_save;
 use crate::tracker::Setup;
 
@@ -44,40 +40,16 @@ struct Real {
 
 impl Real {
     fn new(quarters: usize, seq: usize) -> Real {
-        let w = test_wiki();
-        let prefix = unique_title(&format!("replay-{seq}"));
         let qs = &Quarter::ALL[..quarters];
+        let texts: Vec<(String, String)> = qs
+            .iter()
+            .map(|q| (q.as_str().to_string(), page_text(*q)))
+            .collect();
+        let s = Setup::with_texts(&format!("replay-{seq}"), None, &texts);
         let titles: Vec<String> = qs
             .iter()
-            .map(|q| format!("{prefix}/2020-21 {}", q.as_str()))
+            .map(|q| format!("{}/2020-21 {}", s.prefix, q.as_str()))
             .collect();
-        let mut pages: Vec<(String, String)> = qs
-            .iter()
-            .zip(&titles)
-            .map(|(q, t)| (t.clone(), page_text(*q)))
-            .collect();
-        pages.push((format!("{prefix}/Shutoff"), "run".into()));
-        let refs: Vec<(&str, &str)> = pages
-            .iter()
-            .map(|(t, x)| (t.as_str(), x.as_str()))
-            .collect();
-        w.load_pages(&refs);
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = write_config(
-            dir.path(),
-            w,
-            &format!(
-                "\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n\n\
-                 [commands]\nshutoff_page = \"{prefix}/Shutoff\"\n"
-            ),
-        );
-        let store_url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
-        let s = Setup {
-            dir,
-            cfg,
-            prefix,
-            store_url,
-        };
         // As `Sim::new`: the records, the tracker's starting statuses, a sync.
         s.ok(&["pull"]);
         for (i, kr) in KRS.iter().enumerate() {

@@ -56,22 +56,7 @@ pub(crate) fn cell(text: &str, kr: &str, q: &str) -> String {
 
 /// `text` with the status cell of `kr` in quarter `q` replaced by `value`, as a person would type it.
 pub(crate) fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> String {
-    let mut out = String::new();
-    let (mut in_row, mut done) = (false, false);
-    for line in text.lines() {
-        if line.starts_with("|-") {
-            in_row = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
-        }
-        if in_row && !done && line.contains(&format!("data-goalsbot-quarter=\"{q}\"")) {
-            out.push_str(&format!("| data-goalsbot-quarter=\"{q}\" | {value}\n"));
-            done = true;
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    assert!(done, "no cell {kr} {q}");
-    out
+    crate::simulation::with_cell(text, kr, q, value).unwrap_or_else(|| panic!("no cell {kr} {q}"))
 }
 
 /// A person (the wiki's Admin user) saves `text` as the page.

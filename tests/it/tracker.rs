@@ -41,11 +41,20 @@ impl Setup {
 
     /// Only the given quarter pages are loaded.
     pub fn with_quarters(name: &str, store_url: Option<String>, quarters: &[&str]) -> Setup {
+        let texts: Vec<(String, String)> = quarters
+            .iter()
+            .map(|q| (q.to_string(), page_text(q)))
+            .collect();
+        Setup::with_texts(name, store_url, &texts)
+    }
+
+    /// The given quarter pages (`("Q1", wikitext)`, …) are loaded.
+    pub fn with_texts(name: &str, store_url: Option<String>, texts: &[(String, String)]) -> Setup {
         let w = test_wiki();
         let prefix = unique_title(name);
         let mut pages = Vec::new();
-        for q in quarters {
-            pages.push((format!("{prefix}/2020-21 {q}"), page_text(q)));
+        for (q, text) in texts {
+            pages.push((format!("{prefix}/2020-21 {q}"), text.clone()));
         }
         // The emergency stop says run (the bot does nothing without it).
         pages.push((format!("{prefix}/Shutoff"), "run".to_string()));

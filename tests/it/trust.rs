@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::push::raw;
+use crate::simulation::{without_row, without_table};
 use crate::sync::{
     bot_edits_since, cell, latest_revid, n, pages, staff_save, status_of, sync, synced, title,
     with_cell, KR2,
@@ -59,45 +60,6 @@ fn a_conflict_held_for_one_page_is_not_settled_by_another_page_that_agrees() {
             .any(|c| c["page"] == q2.as_str() && c["wiki"] == "at-risk"),
         "{list:#?}"
     );
-}
-
-/// The lines of `text` without the status table of `objective` (from `{|` to `|}`).
-fn without_table(text: &str, objective: &str) -> String {
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        if line.starts_with("{|")
-            && line.contains(&format!("data-goalsbot-objective=\"{objective}\""))
-        {
-            skipping = true;
-        }
-        if !skipping {
-            out.push_str(line);
-            out.push('\n');
-        }
-        if skipping && line.starts_with("|}") {
-            skipping = false;
-        }
-    }
-    assert_ne!(out, text, "no table {objective}");
-    out
-}
-
-/// The lines of `text` without the row of `kr` (from its `|-` to the next `|-` or `|}`).
-fn without_row(text: &str, kr: &str) -> String {
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        if line.starts_with("|-") || line.starts_with("|}") {
-            skipping = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
-        }
-        if !skipping {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    assert_ne!(out, text, "no row {kr}");
-    out
 }
 
 /// The statuses, notes, year goals and baselines of every KR, as exported.
@@ -166,11 +128,10 @@ fn a_deleted_table_or_row_or_damaged_identity_erases_nothing() {
     }
 }
 
-/// Hole 3: while a conflict waits, staff edit the same cell again; the
-/// conflict follows the page, and `resolve --take wiki` takes the newest text.
-#[test]
-fn resolve_take_wiki_takes_the_pages_latest_value() {
-    let s = synced("trust-hole3");
+/// A synced year where the tracker and a person on Q3 both changed KR2's
+/// Q4 cell (status and note): two conflicts held for Q3. Returns Q3's title.
+fn held_on_q3(name: &str) -> (Setup, String) {
+    let s = synced(name);
     let q3 = title(&s, "Q3");
     s.ok(&[
         "set",
@@ -184,6 +145,14 @@ fn resolve_take_wiki_takes_the_pages_latest_value() {
     ]);
     staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk: staff says"));
     sync(&s, &[], 3);
+    (s, q3)
+}
+
+/// Hole 3: while a conflict waits, staff edit the same cell again; the
+/// conflict follows the page, and `resolve --take wiki` takes the newest text.
+#[test]
+fn resolve_take_wiki_takes_the_pages_latest_value() {
+    let (s, q3) = held_on_q3("trust-hole3");
     assert_eq!(pending(&s).len(), 2, "status and note");
 
     // The same person changes their mind while the conflict waits.
@@ -253,20 +222,7 @@ fn a_tracker_edit_not_yet_shown_is_not_dropped_by_a_later_staff_edit() {
 /// not take a value the person deciding has not seen.
 #[test]
 fn resolve_reads_the_page_first_and_refuses_a_value_nobody_saw() {
-    let s = synced("trust-hole3b");
-    let q3 = title(&s, "Q3");
-    s.ok(&[
-        "set",
-        KR2,
-        "--quarter",
-        "Q4",
-        "--status",
-        "on-track",
-        "--note",
-        "tracker says",
-    ]);
-    staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk: staff says"));
-    sync(&s, &[], 3);
+    let (s, q3) = held_on_q3("trust-hole3b");
     let note = pending(&s)
         .into_iter()
         .find(|c| c["key"]["field"] == "quarters.Q4.note")
