@@ -110,6 +110,39 @@ impl Real {
             Op::PushOnly => {
                 self.code(&["push"]);
             }
+            Op::KilledMidPull { n } => {
+                // The first n pages pulled, each in its own transaction: as a
+                // sync killed before the next page's pull is applied.
+                let mut args = vec!["pull"];
+                for t in self.titles.iter().take(*n) {
+                    args.extend(["--page", t.as_str()]);
+                }
+                self.code(&args);
+            }
+            Op::KilledBeforeSave { n } => {
+                if sim.log.last().is_some_and(|l| l == "killed before a save") {
+                    crate::sync::kill_at(&self.s, &format!("push.before-save:{n}"));
+                } else {
+                    self.code(&["sync"]);
+                }
+            }
+            Op::Import(values) => {
+                for (kr, q, status, note) in values {
+                    let status = status.map_or("none", |s| STATUSES[s].as_str());
+                    let note = note.map_or("", |n| NOTES[n]);
+                    let quarter = Quarter::ALL[*q].as_str();
+                    self.s.ok(&[
+                        "set",
+                        KRS[*kr],
+                        "--quarter",
+                        quarter,
+                        "--status",
+                        status,
+                        "--note",
+                        note,
+                    ]);
+                }
+            }
             Op::Killed { after } => {
                 if sim.log.last().is_some_and(|l| l == "killed") {
                     crate::sync::kill_at(&self.s, &format!("push.after-save:{after}"));

@@ -596,6 +596,20 @@ impl Sim {
     ) {
         let at = self.tick();
         let before = self.store.clone();
+        self.tracker_values(at, kr, q, status, note);
+        let after = self.store.clone();
+        self.wrote("tracker", None, &before, &after, &watched(), None);
+    }
+
+    /// The store change of a tracker edit (`set`, one record of an `import`), with history.
+    fn tracker_values(
+        &mut self,
+        at: u64,
+        kr: &str,
+        q: Quarter,
+        status: Option<Status>,
+        note: Option<&str>,
+    ) {
         for (f, v) in [
             ("status", status.map(|s| json!(s.as_str()))),
             ("note", note.map(|n| json!(n))),
@@ -617,8 +631,6 @@ impl Sim {
                 None => self.store.remove(&key),
             };
         }
-        let after = self.store.clone();
-        self.wrote("tracker", None, &before, &after, &watched(), None);
     }
 
     pub fn resolve(&mut self, n: usize, take_wiki: bool) {
@@ -1077,6 +1089,22 @@ impl Sim {
                     self.person_edit(i, "staff", t);
                 }
             }
+            Op::GoalBullet { page, kr } => {
+                let i = page % n;
+                let label = match *kr {
+                    0 => "KR1: Alpha one",
+                    1 => "KR2: Alpha two",
+                    _ => "KR1: Beta one",
+                };
+                let t = self.pages[i].text().replacen(
+                    label,
+                    &format!("{label}\n* Hire one more person"),
+                    1,
+                );
+                self.log
+                    .push(format!("{} goal bullet under {label}", self.pages[i].title));
+                self.person_edit(i, "staff", t);
+            }
             Op::VisualEditor { page } => {
                 let i = page % n;
                 let t = visual_editor_form(self.pages[i].text());
@@ -1165,6 +1193,50 @@ impl Sim {
                 self.push(None, None);
             }
             Op::Killed { after } => self.sync(Some(*after)),
+            Op::KilledMidPull { n } => {
+                self.run += 1;
+                for i in 0..(*n).min(self.pages.len()) {
+                    self.pull(i);
+                }
+                self.log.push("killed in the pull".into());
+            }
+            Op::KilledBeforeSave { n } => {
+                self.run += 1;
+                for i in 0..self.pages.len() {
+                    self.pull(i);
+                }
+                let mut saves = 0;
+                for i in 0..self.pages.len() {
+                    let Some(text) = self.plan(i) else { continue };
+                    saves += 1;
+                    if saves == *n {
+                        // The intent is written, the save never made.
+                        let base = self.states.get(&i).map_or(0, |s| s.revid);
+                        self.intents.insert(i, (base, self.run));
+                        self.log.push("killed before a save".into());
+                        break;
+                    }
+                    self.bot_save(i, text, None);
+                    self.refresh(i);
+                    self.intents.remove(&i);
+                }
+            }
+            Op::Import(values) => {
+                self.log.push(format!("import {values:?}"));
+                let at = self.tick();
+                let before = self.store.clone();
+                for (kr, q, status, note) in values {
+                    self.tracker_values(
+                        at,
+                        KRS[*kr],
+                        Quarter::ALL[*q],
+                        status.map(|s| STATUSES[s]),
+                        note.map(|x| NOTES[x]),
+                    );
+                }
+                let after = self.store.clone();
+                self.wrote("tracker", None, &before, &after, &watched(), None);
+            }
             Op::SaveBetween(person) => self.sync_with(None, Some((**person).clone())),
             Op::Resolve { n, wiki } => self.resolve(*n, *wiki),
             person => self.apply_person(person),
@@ -1302,6 +1374,21 @@ pub enum Op {
     Killed {
         after: usize,
     },
+    /// A sync killed before its `n`-th page's pull is applied.
+    KilledMidPull {
+        n: usize,
+    },
+    /// A sync killed right before its `n`-th save (its intent is written).
+    KilledBeforeSave {
+        n: usize,
+    },
+    /// A tracker import: several values set in one transaction.
+    Import(Vec<(usize, usize, Option<usize>, Option<usize>)>),
+    /// Staff add a goal bullet under a key result (prose the bot only reads).
+    GoalBullet {
+        page: usize,
+        kr: usize,
+    },
     SaveBetween(Box<Op>),
     Resolve {
         n: usize,
@@ -1337,6 +1424,7 @@ pub fn person_op() -> impl Strategy<Value = Op> {
         1 => (0..4usize, 0..2usize, any::<bool>())
             .prop_map(|(page, objective, duplicate)| Op::MoveRows { page, objective, duplicate }),
         1 => (0..4usize).prop_map(|page| Op::VisualEditor { page }),
+        1 => (0..4usize, 0..3usize).prop_map(|(page, kr)| Op::GoalBullet { page, kr }),
     ]
 }
 
@@ -1349,6 +1437,12 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::PullOnly),
         1 => Just(Op::PushOnly),
         1 => (1..4usize).prop_map(|after| Op::Killed { after }),
+        1 => (1..4usize).prop_map(|n| Op::KilledMidPull { n }),
+        1 => (1..4usize).prop_map(|n| Op::KilledBeforeSave { n }),
+        1 => proptest::collection::vec(
+                (0..3usize, 0..4usize, proptest::option::of(0..4usize), proptest::option::of(0..4usize)),
+                1..4,
+            ).prop_map(Op::Import),
         1 => person_op().prop_map(|p| Op::SaveBetween(Box::new(p))),
         2 => (0..4usize, any::<bool>()).prop_map(|(n, wiki)| Op::Resolve { n, wiki }),
     ]
