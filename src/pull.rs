@@ -547,7 +547,7 @@ async fn recover_own_save(
     resolved_title: &str,
     base: u64,
 ) -> Result<bool> {
-    let Some((intent_base, run_id)) = store.push_intent(&target.title).await? else {
+    let Some((intent_base, run_id, intended_at)) = store.push_intent(&target.title).await? else {
         return Ok(false);
     };
     let ours = if intent_base == base {
@@ -589,8 +589,11 @@ async fn recover_own_save(
             })
             .await?;
     }
+    // Synced as of the moment the save was planned, as the killed run would
+    // have recorded it: store changes made since then are changes this
+    // page's base did not see.
     store
-        .set_page_state(&target.title, revid, now, &records, Some(&rows))
+        .set_page_state(&target.title, revid, intended_at, &records, Some(&rows))
         .await?;
     store.clear_push_intent(&target.title).await?;
     Ok(true)

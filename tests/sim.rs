@@ -236,3 +236,20 @@ fn regression_a_value_set_back_to_what_a_stale_page_shows_is_still_a_change() {
     ];
     replay(4, &ops, false).unwrap();
 }
+
+/// Found: after a kill between a save and its record, the recovery recorded
+/// the bot's own revision as synced at the moment of the recovery, so the
+/// tracker's edits made between the kill and the next run were not seen as
+/// store changes, and a person's older edit of the same cell won. The
+/// recovered state is synced as of the save's intent.
+#[test]
+fn regression_a_recovered_save_is_synced_as_of_its_intent() {
+    let ops = [
+        set(1, 0, None, None),
+        Op::Killed { after: 2 },
+        cell(1, 1, 0, None, Some(0)),
+        Op::Import(vec![(1, 0, None, Some(0))]),
+        set(1, 0, None, None),
+    ];
+    replay(2, &ops, false).unwrap();
+}

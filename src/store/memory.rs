@@ -493,10 +493,10 @@ impl Store {
     }
 
     /// The save the bot was about to make of `title` and did not record as
-    /// done: `(base revision, run id)`.
-    pub async fn push_intent(&self, title: &str) -> Result<Option<(u64, String)>> {
+    /// done: `(base revision, run id, when)`.
+    pub async fn push_intent(&self, title: &str) -> Result<Option<(u64, String, DateTime<Utc>)>> {
         let row = dispatch!(self, db => db.push_intent(title).await)?;
-        row.map(|(base, run)| Ok((u64_of(base, "revision id")?, run)))
+        row.map(|(base, run, at)| Ok((u64_of(base, "revision id")?, run, parse_timestamp(&at)?)))
             .transpose()
     }
 

@@ -534,11 +534,11 @@ impl Sqlite {
         Ok(())
     }
 
-    pub(super) async fn push_intent(&self, title: &str) -> Result<Option<(i64, String)>> {
+    pub(super) async fn push_intent(&self, title: &str) -> Result<Option<(i64, String, String)>> {
         let row = named(
             "push_intent",
-            sqlx::query_as::<_, (i64, String)>(
-                "SELECT base_revision_id, run_id FROM push_intents WHERE title = ?",
+            sqlx::query_as::<_, (i64, String, String)>(
+                "SELECT base_revision_id, run_id, created_at FROM push_intents WHERE title = ?",
             )
             .bind(title)
             .fetch_optional(&self.pool),

@@ -366,6 +366,8 @@ pub struct Write {
     pub who: String,
     /// The page it was written on (`None`: the tracker or a resolve).
     pub page: Option<usize>,
+    /// When (the model's clock).
+    pub at: u64,
     pub live: bool,
 }
 
@@ -384,8 +386,8 @@ pub struct Sim {
     pub bot_saves: BTreeMap<u64, u64>,
     /// Whether pull recovers unrecorded saves (off: the code before the fix).
     pub recovery: bool,
-    /// Saves the bot was about to make and has not recorded: page → (base revision, run).
-    pub intents: BTreeMap<usize, (u64, u64)>,
+    /// Saves the bot was about to make and has not recorded: page → (base revision, run, when).
+    pub intents: BTreeMap<usize, (u64, u64, u64)>,
     pub run: u64,
 }
 
@@ -548,11 +550,13 @@ impl Sim {
             if base.is_some_and(|base| stated(base.get(key)) == a) {
                 continue;
             }
+            let at = self.tick();
             self.writes.push(Write {
                 key: key.clone(),
                 value: a.cloned(),
                 who: who.to_string(),
                 page,
+                at,
                 live: true,
             });
         }
@@ -689,6 +693,7 @@ impl Sim {
             value,
             who: "resolver".into(),
             page: None,
+            at: self.clock,
             live: true,
         });
         self.conflicts[idx].pending = false;
@@ -748,7 +753,7 @@ impl Sim {
         if state.revid == self.pages[i].revid() {
             return;
         }
-        let Some((base, run)) = self.intents.remove(&i) else {
+        let Some((base, run, intended_at)) = self.intents.remove(&i) else {
             return;
         };
         if state.revid != base {
@@ -762,7 +767,7 @@ impl Sim {
         if let Some((revid, text)) = next {
             if self.bot_saves.get(&revid) == Some(&run) {
                 let (records, rows) = parse(&text, self.pages[i].quarter);
-                let at = self.tick();
+                let at = intended_at;
                 self.log.push(format!("recovered own save r{revid}"));
                 self.states.insert(
                     i,
@@ -930,7 +935,8 @@ impl Sim {
             self.pages[i].title
         );
         let base = self.states.get(&i).map_or(0, |s| s.revid);
-        self.intents.insert(i, (base, self.run));
+        let at = self.tick();
+        self.intents.insert(i, (base, self.run, at));
         let revid = self.save(i, text);
         self.bot_saves.insert(revid, self.run);
         self.log
@@ -1127,10 +1133,17 @@ impl Sim {
         self.save(i, new);
         for k in watched() {
             if rows_before.contains(&k.record) && !rows_after.contains(&k.record) {
-                // Unless the bot already has it, the value goes with the cell.
+                // Unless the bot already has it, the value goes with the cell;
+                // so does an edit made here that the bot has not pulled yet.
                 let v = stated(before.get(&k)).cloned();
                 if stated(self.store.get(&k)) != v.as_ref() {
-                    self.saw(&k, v);
+                    self.saw(&k, v.clone());
+                }
+                let pulled = self.states.get(&i).map_or(0, |s| s.synced_at);
+                for w in self.writes.iter_mut() {
+                    if w.key == k && w.page == Some(i) && w.value == v && w.at > pulled {
+                        w.live = false;
+                    }
                 }
             }
         }
@@ -1212,7 +1225,8 @@ impl Sim {
                     if saves == *n {
                         // The intent is written, the save never made.
                         let base = self.states.get(&i).map_or(0, |s| s.revid);
-                        self.intents.insert(i, (base, self.run));
+                        let at = self.tick();
+                        self.intents.insert(i, (base, self.run, at));
                         self.log.push("killed before a save".into());
                         break;
                     }
