@@ -297,7 +297,7 @@ pub fn attribute(author: &str, hidden_authors: &[String]) -> Option<String> {
 }
 
 /// Why a request whose author cannot be told is not run (a malformed-style reply).
-pub const UNATTRIBUTED: &str = "it came with a revision whose text an admin hid, so I cannot tell who added it; please ask again in a new section";
+pub const UNATTRIBUTED: &str = "it came with a revision whose text an admin hid, so I cannot tell who added it; please ask again in a new section and sign it (~~~~)";
 
 /// The memory of a watched page: every request line it ever held, with the
 /// most times it held it at once. It only grows, so that deleting, blanking
