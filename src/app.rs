@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 store: &store,
                 run_id: &run_id,
                 dry_run: cli.dry_run,
-                user: wiki.user_name().or(creds.username()).unwrap_or_default(),
+                user: wiki.user_name().unwrap_or_default(),
                 revisions: None,
                 overlay: None,
             };
@@ -75,7 +75,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 store: &store,
                 run_id: &run_id,
                 dry_run: cli.dry_run,
-                user: wiki.user_name().or(creds.username()).unwrap_or_default(),
+                user: wiki.user_name().unwrap_or_default(),
             };
             let started = Utc::now();
             let command = command_line();
@@ -129,7 +129,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 config,
                 wiki: &wiki,
                 store: &store,
-                user: wiki.user_name().or(creds.username()).unwrap_or_default(),
+                user: wiki.user_name().unwrap_or_default(),
                 rate_limit: crate::command::RateLimit {
                     per_user_per_hour: config.commands.max_requests_per_user_per_hour,
                     per_hour: config.commands.max_requests_per_hour,

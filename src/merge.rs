@@ -826,6 +826,71 @@ mod tests {
     }
 
     #[test]
+    fn a_value_changed_and_set_back_since_the_base_is_a_store_change() {
+        // The store left the base's "a" and came back to it since this
+        // page's base: whoever set it back did not see this page's edit.
+        let note = key("a/kr1", NOTE);
+        let store = fields::flatten(&noted(A));
+        let since = |changes| SinceBase {
+            store_then: store.clone(),
+            tracker_touched: BTreeSet::new(),
+            changes,
+        };
+        let quiet = merge_since(&noted(A), &noted(B), &store, &since(vec![]));
+        assert_eq!(quiet.changes.len(), 1, "{quiet:?}");
+        let back = vec![
+            FieldChange {
+                key: note.clone(),
+                old: Some(json!("a")),
+                new: Some(json!("c")),
+            },
+            FieldChange {
+                key: note,
+                old: Some(json!("c")),
+                new: Some(json!("a")),
+            },
+        ];
+        let plan = merge_since(&noted(A), &noted(B), &store, &since(back));
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        assert!(plan.changes.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_row_the_base_did_not_have_brings_no_value_over_the_stores() {
+        // The table was deleted (and pulled), then restored by a revert
+        // before push put it back: the base shows no value because it had
+        // no row, and the store holds none because the tracker cleared it.
+        // The restored old value is held for a person, not taken.
+        let record = format!("{}/a/kr1", fy());
+        let store = fields::flatten(&noted(NONE));
+        let (base, wiki) = (noted(NONE), noted(A));
+        let rows = BTreeSet::from([record]);
+        let merged = |base_rows: &BTreeSet<String>| {
+            merge_page(
+                &MergeInput {
+                    page: PAGE,
+                    quarter: Quarter::Q1,
+                    base: Some(&base),
+                    wiki: &wiki,
+                    store: &store,
+                    pending: &[],
+                    since_base: None,
+                    table_rows: Some(&rows),
+                    base_rows: Some(base_rows),
+                },
+                1.0,
+            )
+        };
+        let plan = merged(&BTreeSet::new());
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        assert!(plan.changes.is_empty(), "{plan:?}");
+        // The same edit in a row the base had (empty) is an ordinary change.
+        let plan = merged(&rows);
+        assert!(plan.conflicts.is_empty(), "{plan:?}");
+        assert_eq!(plan.changes.len(), 1, "{plan:?}");
+    }
+
+    #[test]
     fn another_pages_conflict_is_not_settled_here() {
         // Hole 1: Q2 holds "b" against the store's "a"; this page agrees with
         // the store, and an unrelated edit here must settle nothing.

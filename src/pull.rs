@@ -311,14 +311,13 @@ pub async fn pull_revisions(
             None
         };
         // Never pulled through a redirect: the target is not this page.
-        let redirect = rev.redirect_refusal();
-        let outcome = match rev.latest {
-            None => Outcome::Missing,
-            Some(latest) if redirect.is_some() => Outcome::Refused {
+        let outcome = match (rev.redirect_refusal(), rev.latest) {
+            (_, None) => Outcome::Missing,
+            (Some(reason), Some(latest)) => Outcome::Refused {
                 revid: latest.revid,
-                reason: redirect.unwrap_or_default(),
+                reason,
             },
-            Some(latest) => {
+            (None, Some(latest)) => {
                 match pull_page_onto(wiki, store, target, &rev.title, &latest, opts, dry).await {
                     Ok(o) => o,
                     Err(e) => {

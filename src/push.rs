@@ -973,6 +973,10 @@ async fn push_quarter_page(
             });
         }
         let summary = format!("{} [run {}]", plan.summary(), ctx.run_id);
+        if let Some(reason) = ctx.stop_reason().await? {
+            tracing::warn!(page = %page.title, "not saved: {reason}");
+            return Ok(Outcome::Stopped { reason });
+        }
         // Written before the save: a run killed after the save but before the
         // page's new state is recorded lets the next pull recognise the
         // bot's own revision (see `pull::recover_own_save`).
@@ -980,10 +984,6 @@ async fn push_quarter_page(
             .set_push_intent(page.title, synced, ctx.run_id, chrono::Utc::now())
             .await?;
         crate::fault::reached("push.before-save");
-        if let Some(reason) = ctx.stop_reason().await? {
-            tracing::warn!(page = %page.title, "not saved: {reason}");
-            return Ok(Outcome::Stopped { reason });
-        }
         let saved = match save(
             ctx.wiki,
             &page.rev.title,

@@ -434,9 +434,10 @@ pub async fn resolve(
         Ok(c)
     };
     let mut c = pending(id).await?;
-    // A person decides on what the page says now: the page is pulled first
-    // (the conflict follows it). If that settled the conflict or changed its
-    // wiki value, the decision is not taken — the person has not seen it.
+    // A person decides on what the pages and the store say now: the year's
+    // pages are pulled first (the conflict follows its page). If that settled
+    // the conflict, or changed its wiki value or the store's, the decision is
+    // not taken: the person has not seen it.
     if let (Some((config, wiki)), false) = (fresh, dry_run) {
         let seen = c.wiki.clone();
         let fy = crate::store::record_fiscal_year(&c.key.record)?;
@@ -534,29 +535,33 @@ pub async fn resolve(
             command: command.to_string(),
         },
     };
+    // In the same transaction: the other pages' conflicts on the field that
+    // show the value the store now holds are settled, and when the store
+    // took the page's value, that page's base agrees with the store.
+    let after = match &change {
+        Some(ch) => ch.new.clone(),
+        None => current.clone(),
+    };
+    let stated = |v: &Option<serde_json::Value>| v.clone().filter(|v| !v.is_null());
+    let settled: Vec<i64> = store
+        .conflicts(false)
+        .await?
+        .into_iter()
+        .filter(|o| o.id != id && o.key == c.key && stated(&o.wiki) == stated(&after))
+        .map(|o| o.id)
+        .collect();
+    let state = match take {
+        Take::Wiki => store.page_state(&c.page).await?,
+        Take::Store => None,
+    };
+    let also = crate::store::Decided {
+        settled: &settled,
+        rebase: state.as_ref().map(|st| (c.page.as_str(), st)),
+    };
     store
-        .resolve_conflict(id, take, change.as_ref(), &provenance)
+        .resolve_conflict(id, take, change.as_ref(), &provenance, &also)
         .await?;
-    // The store now holds what the conflict's page showed: from here on, that
-    // page's base agrees with the store (the resolve is not a change it missed).
-    if take == Take::Wiki {
-        if let Some(st) = store.page_state(&c.page).await? {
-            store
-                .set_page_state(
-                    &c.page,
-                    st.revid,
-                    provenance.at + chrono::Duration::microseconds(1),
-                    &st.records,
-                    st.table_rows.as_ref(),
-                )
-                .await?;
-        }
-    }
-    // Other pages' conflicts on the field whose value is now the store's are done too.
-    let now = store.load_fields(&fy).await?.get(&c.key).cloned();
-    let settled = store
-        .settle_agreeing(&c.key, now.as_ref(), &provenance.run_id, provenance.at)
-        .await?;
+    let settled = settled.len();
     let what = if settled > 0 {
         format!(
             "{what}; {settled} more conflicts on the field settled (their pages show that value)"

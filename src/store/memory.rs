@@ -109,6 +109,17 @@ pub struct PageMerge<'a> {
     pub table_rows: Option<&'a std::collections::BTreeSet<String>>,
 }
 
+/// What else a person's decision on a conflict settles, in its transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Decided<'a> {
+    /// Other pages' pending conflicts on the field whose value the store now
+    /// holds (their pages show it already): closed as `settled`.
+    pub settled: &'a [i64],
+    /// The conflict's page and its state, when the store took that page's
+    /// value: its base agrees with the store from the decision on.
+    pub rebase: Option<(&'a str, &'a super::PageState)>,
+}
+
 /// A new conflict row, checked and serialised.
 pub(crate) struct ConflictWrite {
     pub(crate) fiscal_year: String,
@@ -389,6 +400,7 @@ impl Store {
         take: Take,
         change: Option<&FieldChange>,
         provenance: &Provenance,
+        also: &Decided<'_>,
     ) -> Result<usize> {
         super::check_provenance(provenance)?;
         let changes: Vec<FieldChange> = change.into_iter().cloned().collect();
@@ -397,63 +409,33 @@ impl Store {
             super::Source::Tracker { operator, .. } => operator.clone(),
             super::Source::Wiki { user, .. } => user.clone().unwrap_or_default(),
         };
+        let at = timestamp(&provenance.at);
+        let close = |target, how: &'static str, by: String| ConflictClose {
+            target,
+            how,
+            by,
+            run_id: provenance.run_id.clone(),
+            at: at.clone(),
+        };
+        let mut closes = vec![close(CloseTarget::Id(id), take.as_str(), by)];
+        for other in also.settled {
+            closes.push(close(CloseTarget::Id(*other), "settled", "goalsbot".into()));
+        }
+        // Dated just after the decision, so that the decision's own history
+        // entry is not a change this page's base missed.
+        let page = also
+            .rebase
+            .map(|(title, st)| {
+                let after = provenance.at + chrono::Duration::microseconds(1);
+                PageWrite::new(title, st.revid, &after, &st.records, st.table_rows.as_ref())
+            })
+            .transpose()?;
         let extras = Extras {
-            close: vec![ConflictClose {
-                target: CloseTarget::Id(id),
-                how: take.as_str(),
-                by,
-                run_id: provenance.run_id.clone(),
-                at: timestamp(&provenance.at),
-            }],
+            page,
+            close: closes,
             ..Extras::default()
         };
         dispatch!(self, db => db.apply(provenance, &changes, &extras).await)
-    }
-
-    /// Closes as `settled` the pending conflicts on `key` whose page's value
-    /// (as last read) is `value`, the store's value now: their pages already
-    /// show it. Returns how many.
-    pub async fn settle_agreeing(
-        &self,
-        key: &FieldKey,
-        value: Option<&Value>,
-        run_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<usize> {
-        let stated = |v: Option<&Value>| v.filter(|v| !v.is_null()).cloned();
-        let ids: Vec<i64> = self
-            .conflicts(false)
-            .await?
-            .into_iter()
-            .filter(|c| &c.key == key && stated(c.wiki.as_ref()) == stated(value))
-            .map(|c| c.id)
-            .collect();
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let extras = Extras {
-            close: ids
-                .iter()
-                .map(|id| ConflictClose {
-                    target: CloseTarget::Id(*id),
-                    how: "settled",
-                    by: "goalsbot".into(),
-                    run_id: run_id.to_string(),
-                    at: timestamp(&at),
-                })
-                .collect(),
-            ..Extras::default()
-        };
-        let provenance = Provenance {
-            at,
-            run_id: run_id.to_string(),
-            source: super::Source::Tracker {
-                operator: "goalsbot".into(),
-                command: "settle".into(),
-            },
-        };
-        dispatch!(self, db => db.apply(&provenance, &[], &extras).await)?;
-        Ok(ids.len())
     }
 
     /// The push check of a page, if any.

@@ -19,7 +19,7 @@ mod sqlite;
 
 use memory::Extras;
 pub use memory::{
-    EditEntry, NewConflict, PageCheck, PageMerge, RequestEntry, Resolution, RunEntry,
+    Decided, EditEntry, NewConflict, PageCheck, PageMerge, RequestEntry, Resolution, RunEntry,
     StoredConflict, Take,
 };
 
@@ -171,10 +171,17 @@ pub struct PageState {
 }
 
 /// How a page state's records are kept since schema 4: with the table rows.
-#[derive(Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct StoredPageRecords {
     records: FiscalYearRecords,
     table_rows: BTreeSet<String>,
+}
+
+/// [`StoredPageRecords`] as written.
+#[derive(Serialize)]
+struct StoringPageRecords<'a> {
+    records: &'a FiscalYearRecords,
+    table_rows: &'a BTreeSet<String>,
 }
 
 /// One history row: a field's change with its provenance.
@@ -688,9 +695,9 @@ impl PageWrite {
                 .with_context(|| format!("page {title}: revision {revid}"))?,
             synced_at: timestamp(at),
             records: match table_rows {
-                Some(rows) => serde_json::to_string(&StoredPageRecords {
-                    records: records.clone(),
-                    table_rows: rows.clone(),
+                Some(table_rows) => serde_json::to_string(&StoringPageRecords {
+                    records,
+                    table_rows,
                 }),
                 None => serde_json::to_string(records),
             }

@@ -51,22 +51,14 @@ impl Real {
             .map(|q| format!("{}/2020-21 {}", s.prefix, q.as_str()))
             .collect();
         // As `Sim::new`: the records, the tracker's starting statuses, a sync.
-        s.ok(&["pull"]);
-        for (i, kr) in KRS.iter().enumerate() {
-            s.ok(&[
-                "set",
-                kr,
-                "--quarter",
-                "Q1",
-                "--status",
-                STATUSES[i % 4].as_str(),
-                "--note",
-                NOTES[i % 4],
-            ]);
+        let real = Real { s, titles };
+        real.s.ok(&["pull"]);
+        for kr in 0..KRS.len() {
+            real.set(kr, 0, Some(kr % 4), Some(kr % 4));
         }
-        let out = s.run(&["sync"]);
+        let out = real.s.run(&["sync"]);
         assert_eq!(out.code, Some(0), "{out:?}");
-        Real { s, titles }
+        real
     }
 
     fn code(&self, args: &[&str]) -> Option<i32> {
@@ -86,21 +78,7 @@ impl Real {
                 q,
                 status,
                 note,
-            } => {
-                let status = status.map_or("none", |s| STATUSES[s].as_str());
-                let note = note.map_or("", |n| NOTES[n]);
-                let quarter = Quarter::ALL[*q].as_str();
-                self.s.ok(&[
-                    "set",
-                    KRS[*kr],
-                    "--quarter",
-                    quarter,
-                    "--status",
-                    status,
-                    "--note",
-                    note,
-                ]);
-            }
+            } => self.set(*kr, *q, *status, *note),
             Op::Sync => {
                 self.code(&["sync"]);
             }
@@ -127,20 +105,8 @@ impl Real {
                 }
             }
             Op::Import(values) => {
-                for (kr, q, status, note) in values {
-                    let status = status.map_or("none", |s| STATUSES[s].as_str());
-                    let note = note.map_or("", |n| NOTES[n]);
-                    let quarter = Quarter::ALL[*q].as_str();
-                    self.s.ok(&[
-                        "set",
-                        KRS[*kr],
-                        "--quarter",
-                        quarter,
-                        "--status",
-                        status,
-                        "--note",
-                        note,
-                    ]);
+                for &(kr, q, status, note) in values {
+                    self.set(kr, q, status, note);
                 }
             }
             Op::Killed { after } => {
@@ -168,6 +134,23 @@ impl Real {
                 }
             }
         }
+    }
+
+    /// `goalsbot set`, as the model's tracker edit (`None` clears).
+    fn set(&self, kr: usize, q: usize, status: Option<usize>, note: Option<usize>) {
+        let status = status.map_or("none", |s| STATUSES[s].as_str());
+        let note = note.map_or("", |n| NOTES[n]);
+        let quarter = Quarter::ALL[q].as_str();
+        self.s.ok(&[
+            "set",
+            KRS[kr],
+            "--quarter",
+            quarter,
+            "--status",
+            status,
+            "--note",
+            note,
+        ]);
     }
 
     fn pending_list(&self) -> Vec<Value> {

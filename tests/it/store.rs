@@ -15,8 +15,8 @@ use goalsbot::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, QuarterEntry, Status,
 };
 use goalsbot::store::{
-    EditEntry, NewConflict, PageCheck, PageMerge, Provenance, RequestEntry, RunEntry, Source,
-    Store, StoreError, Take,
+    Decided, EditEntry, NewConflict, PageCheck, PageMerge, Provenance, RequestEntry, RunEntry,
+    Source, Store, StoreError, Take,
 };
 use serde_json::json;
 
@@ -1079,6 +1079,7 @@ async fn conflicts_are_held_settled_and_resolved_with_the_page_state(db: Db) {
             Take::Wiki,
             Some(&take),
             &tracker("2021-01-24T08:00:00Z"),
+            &Decided::default(),
         )
         .await
         .unwrap();
@@ -1093,7 +1094,13 @@ async fn conflicts_are_held_settled_and_resolved_with_the_page_state(db: Db) {
     );
     // Twice: refused, and the value is not written again.
     let err = store
-        .resolve_conflict(id, Take::Store, None, &tracker("2021-01-25T08:00:00Z"))
+        .resolve_conflict(
+            id,
+            Take::Store,
+            None,
+            &tracker("2021-01-25T08:00:00Z"),
+            &Decided::default(),
+        )
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("not pending"), "{err:#}");
@@ -1171,6 +1178,59 @@ async fn conflicts_are_held_settled_and_resolved_with_the_page_state(db: Db) {
     let pending = store.conflicts(false).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].page, title);
+
+    // A decision settles, in its transaction, the other pages' conflicts that
+    // show the value the store keeps, and re-dates the page's base.
+    let mine_id = pending[0].id;
+    let third = "Wikimedia Technology/Goals/2020-21 Q4";
+    let same = [NewConflict {
+        key: status.clone(),
+        base: None,
+        wiki: pending[0].store.clone(),
+        store: pending[0].store.clone(),
+    }];
+    store
+        .apply_merge(
+            &wiki("2021-01-29T08:00:00Z", 230),
+            &[],
+            &PageMerge {
+                title: third,
+                revid: 230,
+                conflicts: &same,
+                settled: &[],
+                ..mine
+            },
+        )
+        .await
+        .unwrap();
+    let third_id = store
+        .conflicts(false)
+        .await
+        .unwrap()
+        .iter()
+        .find(|c| c.page == third)
+        .unwrap()
+        .id;
+    let state = store.page_state(title).await.unwrap().unwrap();
+    store
+        .resolve_conflict(
+            mine_id,
+            Take::Store,
+            None,
+            &tracker("2021-01-30T08:00:00Z"),
+            &Decided {
+                settled: &[third_id],
+                rebase: Some((title, &state)),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.conflicts(false).await.unwrap().is_empty());
+    let third_closed = store.conflict(third_id).await.unwrap().unwrap();
+    assert_eq!(third_closed.resolution.unwrap().how, "settled");
+    let rebased = store.page_state(title).await.unwrap().unwrap();
+    assert_eq!(rebased.revid, state.revid);
+    assert!(rebased.synced_at > t("2021-01-30T08:00:00Z"), "{rebased:?}");
 }
 
 async fn push_checks_edits_runs_and_requests_are_remembered(db: Db) {

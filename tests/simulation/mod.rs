@@ -704,7 +704,7 @@ impl Sim {
                 st.synced_at = at;
             }
         }
-        // `Store::settle_agreeing`: other pages' conflicts whose value is now the store's.
+        // `sync::resolve`: other pages' conflicts whose value is now the store's settle with it.
         let now = stated(self.store.get(&c.key)).cloned();
         for other in self.conflicts.iter_mut() {
             if other.pending && other.key == c.key && stated(other.wiki.as_ref()).cloned() == now {
