@@ -44,6 +44,14 @@ fn run_case(quarters: usize, ops: &[Op], take_wiki: bool) -> Result<(), TestCase
         .map_err(|e| TestCaseError::fail(format!("{e}\nlog: {:#?}", sim.log)))
 }
 
+/// The longest sequence (`GOALSBOT_SIM_STEPS`, default 25 operations).
+fn steps() -> usize {
+    std::env::var("GOALSBOT_SIM_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25)
+}
+
 fn cases() -> u32 {
     std::env::var("GOALSBOT_SIM_CASES")
         .ok()
@@ -60,7 +68,7 @@ fn sync_never_loses_a_write_whatever_the_order_of_events() {
     });
     let strategy = (
         2..=4usize,
-        proptest::collection::vec(op(), 1..25),
+        proptest::collection::vec(op(), 1..steps()),
         any::<bool>(),
     );
     let result = runner.run(&strategy, |(quarters, ops, take_wiki)| {
@@ -69,7 +77,7 @@ fn sync_never_loses_a_write_whatever_the_order_of_events() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    eprintln!("sim: {} sequences", cases());
+    eprintln!("sim: {} sequences of up to {} operations", cases(), steps());
 }
 
 #[test]
