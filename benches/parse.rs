@@ -3,8 +3,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use goalsbot::parse::parse_quarter_page;
-use goalsbot::records::{FiscalYear, Quarter};
+use goalsbot::core::parse::parse_quarter_page;
+use goalsbot::core::records::{FiscalYear, Quarter};
 
 const PAGES: [(Quarter, &str); 4] = [
     (

@@ -4,10 +4,10 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use goalsbot::config::Config;
-use goalsbot::parse::parse_quarter_page;
-use goalsbot::push::{plan_overview, plan_quarter_page};
-use goalsbot::records::{FiscalYearRecords, Quarter};
-use goalsbot::render::Renderer;
+use goalsbot::core::parse::parse_quarter_page;
+use goalsbot::core::records::{FiscalYearRecords, Quarter};
+use goalsbot::core::render::Renderer;
+use goalsbot::ops::push::{plan_overview, plan_quarter_page};
 
 const DECK: &str = include_str!("../tests/fixtures/import/fy2020-21-deck.json");
 const Q3_WIKITEXT: &str =
@@ -16,7 +16,7 @@ const Q3_HTML: &str =
     include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
 
 fn render(c: &mut Criterion) {
-    let export = goalsbot::export::from_json(DECK).expect("fixture parses");
+    let export = goalsbot::core::export::from_json(DECK).expect("fixture parses");
     let records: FiscalYearRecords = export.fiscal_years[0].clone();
     let fy = records.fiscal_year.clone();
     let renderer = Renderer::with_dir(None).expect("built-in templates");

@@ -8,8 +8,8 @@ use chrono::Utc;
 use crate::cli::{Cli, Command, ExportFormat};
 use crate::config::{self, Config, ProcessEnv};
 use crate::error::{ExitCode, UsageError};
+use crate::ops::tracker::{self, SetRequest};
 use crate::store::Store;
-use crate::tracker::{self, SetRequest};
 use crate::wiki::Wiki;
 
 /// Runs one command line; `Err` carries what went wrong, the exit code follows from it.
@@ -20,19 +20,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     tracing::debug!(config = %loaded.source, user = ?creds.username(), "configuration loaded");
     let config = &loaded.config;
     match cli.command {
-        Command::Doctor => crate::doctor::run(&loaded, &creds).await,
+        Command::Doctor => crate::ops::doctor::run(&loaded, &creds).await,
         Command::Pull {
             fiscal_years,
             pages,
         } => {
-            let targets = crate::pull::targets(config, &fiscal_years, &pages)?;
+            let targets = crate::ops::pull::targets(config, &fiscal_years, &pages)?;
             let (store, wiki, run_id) = connect_both(config, &creds).await?;
-            let opts = crate::pull::Options {
+            let opts = crate::ops::pull::Options {
                 run_id: &run_id,
                 dry_run: cli.dry_run,
                 max_removed_share: config.pages.max_removed_share,
             };
-            let report = crate::pull::pull(&wiki, &store, &targets, &opts).await?;
+            let report = crate::ops::pull::pull(&wiki, &store, &targets, &opts).await?;
             store.close().await;
             print!("{}", report.render());
             Ok(report.exit_code())
@@ -43,10 +43,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             if !cli.dry_run {
                 // A dry run only reads: anonymous reads are enough.
-                crate::push::require_credentials(&creds, "push")?;
+                crate::ops::push::require_credentials(&creds, "push")?;
             }
             let (store, wiki, run_id) = connect_both(config, &creds).await?;
-            let ctx = crate::push::PushContext {
+            let ctx = crate::ops::push::PushContext {
                 config,
                 wiki: &wiki,
                 store: &store,
@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 revisions: None,
                 overlay: None,
             };
-            let report = crate::push::push(&ctx, &fiscal_years, &pages).await?;
+            let report = crate::ops::push::push(&ctx, &fiscal_years, &pages).await?;
             store.close().await;
             print!("{}", report.render());
             Ok(report.exit_code())
@@ -64,12 +64,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync { fiscal_years, json } => {
             if !cli.dry_run {
                 // A dry run only reads: anonymous reads are enough.
-                crate::push::require_credentials(&creds, "sync")?;
+                crate::ops::push::require_credentials(&creds, "sync")?;
             }
             let (store, wiki, run_id) = connect_both(config, &creds).await?;
             let span = tracing::info_span!("run", run_id = %run_id);
             let _guard = span.enter();
-            let ctx = crate::sync::SyncContext {
+            let ctx = crate::ops::sync::SyncContext {
                 config,
                 wiki: &wiki,
                 store: &store,
@@ -80,15 +80,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let started = Utc::now();
             let command = command_line();
             if !cli.dry_run {
-                crate::status::mark_running(&store, &run_id, &command).await?;
+                crate::ops::runs::mark_running(&store, &run_id, &command).await?;
             }
-            let report = match crate::sync::sync(&ctx, &fiscal_years).await {
+            let report = match crate::ops::sync::sync(&ctx, &fiscal_years).await {
                 Ok(r) => r,
                 Err(e) => {
                     // Say so on the status page when the wiki still answers.
                     if !cli.dry_run {
-                        let s = crate::status::failed_summary(&run_id, command, None, started, &e);
-                        if let Err(p) = crate::status::publish(config, &wiki, &store, &s).await {
+                        let s =
+                            crate::ops::runs::failed_summary(&run_id, command, None, started, &e);
+                        if let Err(p) = crate::ops::runs::publish(config, &wiki, &store, &s).await {
                             tracing::warn!("the status page was not updated: {p:#}");
                         }
                     }
@@ -97,12 +98,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             if report.stopped.is_some() && !cli.dry_run {
-                crate::status::record_stopped(&store, &run_id, &command).await?;
+                crate::ops::runs::record_stopped(&store, &run_id, &command).await?;
             }
             if report.stopped.is_none() {
                 let summary =
-                    crate::status::sync_summary(&store, &report, command, None, started).await?;
-                if let Err(e) = crate::status::publish(config, &wiki, &store, &summary).await {
+                    crate::ops::runs::sync_summary(&store, &report, command, None, started).await?;
+                if let Err(e) = crate::ops::runs::publish(config, &wiki, &store, &summary).await {
                     tracing::warn!("the run is done, but the status page was not updated: {e:#}");
                 }
             }
@@ -115,7 +116,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(report.exit_code())
         }
         Command::Watch { once, interval } => {
-            crate::push::require_credentials(&creds, "watch")?;
+            crate::ops::push::require_credentials(&creds, "watch")?;
             if cli.dry_run {
                 return Err(UsageError::new(
                     "watch has no --dry-run: it answers on the wiki; try `sync --dry-run`",
@@ -125,12 +126,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let (store, wiki, _) = connect_both(config, &creds).await?;
             // Every push a request runs looks at the shutoff page before each save.
             let wiki = wiki.obeying_shutoff();
-            let ctx = crate::watch::WatchContext {
+            let ctx = crate::ops::watch::WatchContext {
                 config,
                 wiki: &wiki,
                 store: &store,
                 user: wiki.user_name().unwrap_or_default(),
-                rate_limit: crate::command::RateLimit {
+                rate_limit: crate::core::requests::RateLimit {
                     per_user_per_hour: config.commands.max_requests_per_user_per_hour,
                     per_hour: config.commands.max_requests_per_hour,
                 },
@@ -140,7 +141,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     .unwrap_or(config.commands.poll_interval_secs)
                     .max(1),
             );
-            let report = crate::watch::run(&ctx, once, every).await;
+            let report = crate::ops::watch::run(&ctx, once, every).await;
             store.close().await;
             let report = report?;
             if once {
@@ -158,7 +159,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("no conflicts{}", if all { "" } else { " waiting" });
             } else {
                 for c in &list {
-                    let mut line = crate::sync::conflict_line(c);
+                    let mut line = crate::ops::sync::conflict_line(c);
                     if let Some(r) = &c.resolution {
                         line.push_str(&format!(
                             " — resolved: {} by {} at {} (run {})",
@@ -180,7 +181,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resolve { id, take } => {
             // Reads the conflict's page first (anonymously is enough).
             let (store, wiki, _) = connect_both(config, &creds).await?;
-            let out = crate::sync::resolve(
+            let out = crate::ops::sync::resolve(
                 &store,
                 Some((config, &wiki)),
                 id,
@@ -198,9 +199,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             fiscal_year,
             quarter,
         } => {
-            crate::push::require_credentials(&creds, "new-quarter")?;
+            crate::ops::push::require_credentials(&creds, "new-quarter")?;
             let (store, wiki, run_id) = connect_both(config, &creds).await?;
-            let out = crate::push::new_quarter(
+            let out = crate::ops::push::new_quarter(
                 config,
                 &wiki,
                 &store,
@@ -254,8 +255,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| UsageError::new(format!("cannot read {}: {e}", file.display())))?;
             let parsed = match format {
-                ExportFormat::Json => crate::export::from_json(&text),
-                ExportFormat::Csv => crate::export::from_csv(&text),
+                ExportFormat::Json => crate::core::export::from_json(&text),
+                ExportFormat::Csv => crate::core::export::from_csv(&text),
             }
             .map_err(|e| {
                 UsageError::new(format!("{}: {e:#}; nothing was imported", file.display()))
@@ -286,8 +287,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let export = store.export(&fiscal_years, as_of).await?;
             store.close().await;
             let text = match format {
-                ExportFormat::Json => crate::export::to_json(&export),
-                ExportFormat::Csv => crate::export::to_csv(&export),
+                ExportFormat::Json => crate::core::export::to_json(&export),
+                ExportFormat::Csv => crate::core::export::to_csv(&export),
             };
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth a failure exit.
@@ -306,7 +307,7 @@ async fn connect_both(
 ) -> Result<(Store, Wiki, String)> {
     let store = open_store(config).await?;
     let wiki = Wiki::connect(config, creds).await?;
-    Ok((store, wiki, crate::pull::new_run_id(Utc::now())))
+    Ok((store, wiki, crate::ops::pull::new_run_id(Utc::now())))
 }
 
 /// Opens the configured store (its errors name the store, password masked).

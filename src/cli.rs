@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
-use crate::records::{FiscalYear, Quarter};
+use crate::core::records::{FiscalYear, Quarter};
 
 /// goalsbot keeps the Technology Goals pages of a wiki in sync with a goals tracker.
 #[derive(Debug, Parser)]

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::core::records::{FiscalYear, Quarter};
 use crate::error::UsageError;
-use crate::records::{FiscalYear, Quarter};
 
 /// Environment variable naming the config file when `--config` is absent.
 pub const ENV_CONFIG: &str = "GOALSBOT_CONFIG";

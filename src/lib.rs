@@ -1,24 +1,15 @@
 //! goalsbot: keeps the Technology Goals pages of a MediaWiki in sync with a goals tracker.
+//!
+//! `core` is pure (no network, database, runtime or clock); `store` and
+//! `wiki` are the edges; `ops` holds one module per command, joining them;
+//! `app` dispatches the command line to `ops`.
 
 pub mod app;
 pub mod cli;
-pub mod command;
 pub mod config;
-pub mod doctor;
+pub mod core;
 pub mod error;
-pub mod export;
 pub mod fault;
-pub mod fields;
-pub mod merge;
-pub mod parse;
-pub mod pull;
-pub mod push;
-pub mod records;
-pub mod render;
-pub mod runlog;
-pub mod status;
+pub mod ops;
 pub mod store;
-pub mod sync;
-pub mod tracker;
-pub mod watch;
 pub mod wiki;

@@ -747,8 +747,14 @@ mod tests {
         let v = json!({"query": {"userinfo": {"id": 7, "name": "GoalsBot"}}});
         let name = parse_user_name(&v).unwrap();
         assert_eq!(name, "GoalsBot");
-        assert!(!crate::push::bots_allowed("{{bots|deny=GoalsBot}}", &name));
-        assert!(crate::push::bots_allowed("{{bots|allow=GoalsBot}}", &name));
+        assert!(!crate::ops::push::bots_allowed(
+            "{{bots|deny=GoalsBot}}",
+            &name
+        ));
+        assert!(crate::ops::push::bots_allowed(
+            "{{bots|allow=GoalsBot}}",
+            &name
+        ));
         let anon = json!({"query": {"userinfo": {"id": 0, "name": "127.0.0.1", "anon": true}}});
         assert!(parse_user_name(&anon).is_err());
         assert!(parse_user_name(&json!({"query": {}})).is_err());

@@ -25,8 +25,8 @@
 #[path = "simulation/mod.rs"]
 mod simulation;
 
-use goalsbot::fields::FieldKey;
-use goalsbot::records::Quarter;
+use goalsbot::core::fields::FieldKey;
+use goalsbot::core::records::Quarter;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
 use serde_json::json;

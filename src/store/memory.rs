@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::{
     parse_timestamp, record_fiscal_year, timestamp, Backend, PageWrite, Provenance, Store,
 };
-use crate::fields::{FieldChange, FieldKey};
-use crate::records::FiscalYearRecords;
+use crate::core::fields::{FieldChange, FieldKey};
+use crate::core::records::FiscalYearRecords;
 
 /// Which side a person took when resolving a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

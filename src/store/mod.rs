@@ -33,8 +33,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::fields::{self, FieldChange, FieldKey, Fields};
-use crate::records::{Export, FiscalYear, FiscalYearRecords};
+use crate::core::fields::{self, FieldChange, FieldKey, Fields};
+use crate::core::records::{Export, FiscalYear, FiscalYearRecords};
 
 /// Store failures a caller branches on; everything else is a plain `anyhow` error.
 ///
@@ -709,7 +709,7 @@ impl PageWrite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::tests::{records, retag};
+    use crate::core::fields::tests::{records, retag};
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -14,7 +14,7 @@ use super::{
     json, json_opt, named, record_fiscal_year, HistoryEntry, HistoryRow, PageWrite, Provenance,
     ProvenanceColumns, StoreError,
 };
-use crate::fields::{FieldChange, FieldKey, Fields, REMOVED};
+use crate::core::fields::{FieldChange, FieldKey, Fields, REMOVED};
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 

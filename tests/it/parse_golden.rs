@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use goalsbot::parse::parse_quarter_page;
-use goalsbot::records::{Export, FiscalYear, FiscalYearRecords, Quarter};
+use goalsbot::core::parse::parse_quarter_page;
+use goalsbot::core::records::{Export, FiscalYear, FiscalYearRecords, Quarter};
 use serde_json::Value;
 
 fn pages_dir() -> PathBuf {

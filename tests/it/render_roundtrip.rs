@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use goalsbot::config::{Config, CredentialSource, Credentials, Secret};
-use goalsbot::parse::parse_quarter_page;
-use goalsbot::records::{
+use goalsbot::core::parse::parse_quarter_page;
+use goalsbot::core::records::{
     Export, FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, QuarterEntry,
     Status,
 };
-use goalsbot::render::escape::collapse;
-use goalsbot::render::{render_new_quarter, render_status_table};
+use goalsbot::core::render::escape::collapse;
+use goalsbot::core::render::{render_new_quarter, render_status_table};
 use goalsbot::wiki::Wiki;
 use mwbot::SaveOptions;
 use proptest::prelude::*;

@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 
 use crate::simulation::*;
-use goalsbot::records::Quarter;
+use goalsbot::core::records::Quarter;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
@@ -169,7 +169,7 @@ impl Real {
             if real.trim_end() != sim.pages[i].text().trim_end() {
                 return Some(format!(
                     "{t} differs:\n{}",
-                    goalsbot::push::unified_diff(t, sim.pages[i].text(), &real)
+                    goalsbot::ops::push::unified_diff(t, sim.pages[i].text(), &real)
                 ));
             }
         }

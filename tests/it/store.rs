@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use goalsbot::fields::{self, FieldChange, FieldKey, REMOVED};
-use goalsbot::records::{
+use goalsbot::core::fields::{self, FieldChange, FieldKey, REMOVED};
+use goalsbot::core::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, QuarterEntry, Status,
 };
 use goalsbot::store::{

@@ -248,7 +248,7 @@ fn a_request_while_another_run_is_going_gets_a_pointer_to_it() {
     let busy = "2026-01-01T00:00Z-beef";
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
-        goalsbot::status::mark_running(&store, busy, "sync")
+        goalsbot::ops::runs::mark_running(&store, busy, "sync")
             .await
             .unwrap();
         store.close().await;

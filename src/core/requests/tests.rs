@@ -3,7 +3,7 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::runlog::{EditLink, RefusedPage, RunCounts, RunOutcome};
+use crate::core::runlog::{EditLink, RefusedPage, RunCounts, RunOutcome};
 
 fn fy(s: &str) -> FiscalYear {
     s.parse().unwrap()
@@ -725,7 +725,7 @@ fn done_replies() {
     assert!(!text.contains("Edits:"));
 
     let mut needs = run(RunOutcome::NeedsPerson);
-    needs.conflicts = vec![crate::runlog::ConflictLine {
+    needs.conflicts = vec![crate::core::runlog::ConflictLine {
         id: 7,
         record: "2020-21/x/kr1".into(),
         field: "Q3 status".into(),
@@ -1196,7 +1196,7 @@ mod properties {
                 let text = render_reply("r200-0", &value, kind).unwrap();
                 check_reply(&text);
             }
-            let page = crate::runlog::render_status_page(&summary, &[], std::slice::from_ref(&summary)).unwrap();
+            let page = crate::core::runlog::render_status_page(&summary, &[], std::slice::from_ref(&summary)).unwrap();
             prop_assert_eq!(find_requests(&page), vec![]);
             prop_assert!(!masked(&page).contains("~~~"));
         }

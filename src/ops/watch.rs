@@ -6,7 +6,7 @@
 //! (50 per request) and each request a revision *added* is attributed to
 //! that revision's author — never to a signature in the text.
 //!
-//! "Added" means new to the page ([`command::new_requests`]): not carried
+//! "Added" means new to the page ([`requests::new_requests`]): not carried
 //! over from the last visible revision (a renamed heading or an edited line
 //! carry it over) and not a line the page held before (the store remembers
 //! every request line it ever held, [`Seen`]). So deleting a reply, blanking
@@ -33,11 +33,13 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::command::{self, find_requests, Action, RateLimit, ReplyKind, Request, Scope, Seen};
 use crate::config::Config;
-use crate::records::FiscalYear;
-use crate::render::Renderer;
-use crate::runlog::RunSummary;
+use crate::core::records::FiscalYear;
+use crate::core::render::Renderer;
+use crate::core::requests::{
+    self, find_requests, Action, RateLimit, ReplyKind, Request, Scope, Seen,
+};
+use crate::core::runlog::RunSummary;
 use crate::store::{RequestEntry, Store};
 use crate::wiki::{PageContent, Wiki};
 
@@ -141,8 +143,8 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
     let allowlist_rev = allowlist.and_then(|_| got.next().flatten());
     let mut report = PollReport::default();
 
-    if let Some(reason) =
-        shutoff.and_then(|p| crate::status::shutoff_message(p, shutoff_text.flatten().as_deref()))
+    if let Some(reason) = shutoff
+        .and_then(|p| crate::ops::runs::shutoff_message(p, shutoff_text.flatten().as_deref()))
     {
         tracing::warn!("{reason}");
         report.stopped = Some(reason);
@@ -163,7 +165,7 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
         // The emergency stop may be pulled while earlier requests ran: look again.
         if !std::mem::take(&mut first) {
             if let Some(reason) =
-                crate::status::shutoff_reason(config, ctx.wiki, ctx.store, None).await?
+                crate::ops::runs::shutoff_reason(config, ctx.wiki, ctx.store, None).await?
             {
                 tracing::warn!("{reason}");
                 report.stopped = Some(reason);
@@ -186,7 +188,7 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
 /// requests each one added, and moves the position. Returns how many were found.
 ///
 /// A request is new only when it was neither on the last visible revision
-/// nor ever on the page before ([`command::new_requests`] with the page's
+/// nor ever on the page before ([`requests::new_requests`] with the page's
 /// [`Seen`] memory), so it is claimed for the author of the revision that
 /// first added it: deleting, blanking and reverting cannot bring it back on
 /// another name. Revisions whose text is hidden are skipped.
@@ -227,7 +229,7 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
         return Ok(0);
     }
     let (mut after, mut parent) = (Some(first), text);
-    let bot = command::normalize_user(ctx.user.split('@').next().unwrap_or(ctx.user));
+    let bot = requests::normalize_user(ctx.user.split('@').next().unwrap_or(ctx.user));
     let mut found = 0;
     // Who saved the hidden revisions since the last visible one.
     let mut hidden_authors: Vec<String> = Vec::new();
@@ -246,10 +248,10 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
                 after = Some(rev.revid);
                 continue;
             };
-            let by_bot = !bot.is_empty() && command::normalize_user(&rev.user) == bot;
-            let author = command::attribute(&rev.user, &std::mem::take(&mut hidden_authors));
+            let by_bot = !bot.is_empty() && requests::normalize_user(&rev.user) == bot;
+            let author = requests::attribute(&rev.user, &std::mem::take(&mut hidden_authors));
             if !by_bot {
-                for (i, (req, line)) in command::new_requests(&parent, &content, &seen)
+                for (i, (req, line)) in requests::new_requests(&parent, &content, &seen)
                     .into_iter()
                     .enumerate()
                 {
@@ -264,10 +266,10 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
                         reply: None,
                     };
                     let entry = RequestEntry {
-                        id: command::request_id(rev.revid, i),
+                        id: requests::request_id(rev.revid, i),
                         page: page.to_string(),
                         revid: rev.revid,
-                        requester: command::normalize_user(&rev.user),
+                        requester: requests::normalize_user(&rev.user),
                         template: serde_json::to_string(&written)?,
                         state: "claimed".into(),
                         run_id: None,
@@ -305,14 +307,14 @@ fn allowed_users(config: &Config, allowlist: Option<&PageContent>) -> Vec<String
         .commands
         .allowed_users
         .iter()
-        .map(|u| command::normalize_user(u))
+        .map(|u| requests::normalize_user(u))
         .collect();
     if let Some(p) = allowlist {
         if p.edit_protection
             .iter()
             .any(|l| l == "sysop" || l == "editprotected")
         {
-            for u in command::parse_allowlist(&p.content) {
+            for u in requests::parse_allowlist(&p.content) {
                 if !allowed.contains(&u) {
                     allowed.push(u);
                 }
@@ -358,7 +360,7 @@ async fn answer(
         .map(|r| r.parsed)
         .unwrap_or_else(|| Err("no {{goalsbot|…}} request found".into()));
     let decided = if written.unattributed {
-        Err(command::UNATTRIBUTED.to_string())
+        Err(requests::UNATTRIBUTED.to_string())
     } else {
         parsed.clone()
     };
@@ -401,7 +403,7 @@ async fn answer(
         }
         Err(e) => format!("{e:#}"),
     };
-    if command::reply_given_up(pending.tries, REPLY_POLLS) {
+    if requests::reply_given_up(pending.tries, REPLY_POLLS) {
         give_up(ctx, page, req, &pending, &error).await;
         ctx.store.answer_request(&req.id, None, Utc::now()).await?;
         return Ok(Some(format!("{what} (reply given up)")));
@@ -437,11 +439,11 @@ async fn save_reply(
     let mut attempt = 0;
     loop {
         let text = current_text(ctx, page).await?;
-        let Some(new) = command::insert_reply_on_line(&text.content, request, line, &pending.text)
+        let Some(new) = requests::insert_reply_on_line(&text.content, request, line, &pending.text)
         else {
             return Ok(None);
         };
-        match crate::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
+        match crate::ops::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
             Ok(saved) => {
                 crate::fault::reached("watch.replied");
                 return Ok(Some(saved.newrevid));
@@ -488,7 +490,7 @@ async fn give_up(
     pending: &PendingReply,
     error: &str,
 ) {
-    let message = command::given_up_note(
+    let message = requests::given_up_note(
         &req.id,
         page,
         &req.requester,
@@ -497,15 +499,15 @@ async fn give_up(
         error,
     );
     tracing::error!(request = %req.id, "giving up: {message}");
-    let run_id = crate::pull::new_run_id(Utc::now());
-    let note = crate::status::failed_summary(
+    let run_id = crate::ops::pull::new_run_id(Utc::now());
+    let note = crate::ops::runs::failed_summary(
         &run_id,
         format!("reply to request {}", req.id),
         Some(req.requester.clone()),
         Utc::now(),
         &anyhow::anyhow!("{message}"),
     );
-    if let Err(e) = crate::status::publish(ctx.config, ctx.wiki, ctx.store, &note).await {
+    if let Err(e) = crate::ops::runs::publish(ctx.config, ctx.wiki, ctx.store, &note).await {
         tracing::warn!("the status page was not updated: {e:#}");
     }
 }
@@ -528,7 +530,7 @@ async fn decide(
             }),
             format!("malformed ({reason})"),
         ),
-        Ok(_) if !command::is_allowed(&req.requester, allowed) => (
+        Ok(_) if !requests::is_allowed(&req.requester, allowed) => (
             Some(ReplyKind::Refused {
                 allowed: allowed.to_vec(),
                 allowlist_page: ctx.config.commands.allowlist().map(String::from),
@@ -540,9 +542,9 @@ async fn decide(
             let run_id = req.run_id.clone().unwrap_or_default();
             let s = match recorded_run(ctx.store, &run_id).await? {
                 Some(s) => s,
-                None => crate::status::failed_summary(
+                None => crate::ops::runs::failed_summary(
                     &run_id,
-                    command::command_text(action, &scope),
+                    requests::command_text(action, &scope),
                     Some(req.requester.clone()),
                     Utc::now(),
                     &anyhow::anyhow!(
@@ -552,7 +554,7 @@ async fn decide(
             };
             let what = format!(
                 "{} → {}",
-                command::command_text(action, &scope),
+                requests::command_text(action, &scope),
                 s.outcome.label()
             );
             summary = Some(s);
@@ -560,13 +562,13 @@ async fn decide(
         }
         Ok((action, scope)) => {
             // A run another goalsbot process (the hourly sync) has going: point to it.
-            let running = crate::status::running(ctx.store).await?;
+            let running = crate::ops::runs::running(ctx.store).await?;
             let history: Vec<(String, chrono::DateTime<Utc>)> = ctx
                 .store
                 .requests_since(None, Utc::now() - chrono::Duration::hours(1))
                 .await?
                 .into_iter()
-                .filter(|(id, user, _)| id != &req.id && command::is_allowed(user, allowed))
+                .filter(|(id, user, _)| id != &req.id && requests::is_allowed(user, allowed))
                 .map(|(_, user, t)| (user, t))
                 .collect();
             match ctx.rate_limit.check(&history, &req.requester, Utc::now()) {
@@ -590,16 +592,16 @@ async fn decide(
                     )
                 }
                 Ok(()) => {
-                    let run_id = crate::pull::new_run_id(Utc::now());
+                    let run_id = crate::ops::pull::new_run_id(Utc::now());
                     ctx.store.set_request_run(&req.id, &run_id).await?;
                     let s = run_action(ctx, action, &scope, &req.requester, run_id).await;
                     let what = format!(
                         "{} → {}",
-                        command::command_text(action, &scope),
+                        requests::command_text(action, &scope),
                         s.outcome.label()
                     );
                     if let Err(e) =
-                        crate::status::publish(ctx.config, ctx.wiki, ctx.store, &s).await
+                        crate::ops::runs::publish(ctx.config, ctx.wiki, ctx.store, &s).await
                     {
                         tracing::warn!("the status page was not updated: {e:#}");
                     }
@@ -658,8 +660,8 @@ async fn run_action(
     let span = tracing::info_span!("run", run_id = %run_id);
     let _guard = span.enter();
     let started = Utc::now();
-    let command = command::command_text(action, scope);
-    if let Err(e) = crate::status::mark_running(ctx.store, &run_id, &command).await {
+    let command = requests::command_text(action, scope);
+    if let Err(e) = crate::ops::runs::mark_running(ctx.store, &run_id, &command).await {
         tracing::warn!("could not mark the run as running: {e:#}");
     }
     let before = ctx.wiki.counters().snapshot();
@@ -675,7 +677,7 @@ async fn run_action(
         }
         Err(e) => {
             tracing::error!("{command} for {requester} failed: {e:#}");
-            crate::status::failed_summary(
+            crate::ops::runs::failed_summary(
                 &run_id,
                 command,
                 Some(requester.to_string()),
@@ -685,7 +687,7 @@ async fn run_action(
         }
     };
     // Recorded at once: a reply that fails to save must not leave the run "running".
-    if let Err(e) = crate::status::record(ctx.store, &summary).await {
+    if let Err(e) = crate::ops::runs::record(ctx.store, &summary).await {
         tracing::warn!("could not record the run: {e:#}");
     }
     summary
@@ -700,7 +702,7 @@ async fn run_action_inner(
     started: chrono::DateTime<Utc>,
     command: &str,
 ) -> Result<RunSummary> {
-    use crate::runlog::{RefusedPage, RunCounts, RunOutcome};
+    use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome};
     let config = ctx.config;
     let fys: Vec<FiscalYear> = scope.fiscal_year().cloned().into_iter().collect();
     let quarter_page: Vec<String> = match scope {
@@ -712,7 +714,7 @@ async fn run_action_inner(
     let mut refused = Vec::new();
     match action {
         Action::Sync => {
-            let sctx = crate::sync::SyncContext {
+            let sctx = crate::ops::sync::SyncContext {
                 config,
                 wiki: ctx.wiki,
                 store: ctx.store,
@@ -720,11 +722,11 @@ async fn run_action_inner(
                 dry_run: false,
                 user: ctx.user,
             };
-            let report = crate::sync::sync(&sctx, &fys).await?;
+            let report = crate::ops::sync::sync(&sctx, &fys).await?;
             if let Some(reason) = report.stopped {
                 anyhow::bail!("{reason}");
             }
-            return crate::status::sync_summary(
+            return crate::ops::runs::sync_summary(
                 ctx.store,
                 &report,
                 command.to_string(),
@@ -734,34 +736,38 @@ async fn run_action_inner(
             .await;
         }
         Action::Pull => {
-            let targets = crate::pull::targets(config, &fys, &quarter_page)?;
-            let opts = crate::pull::Options {
+            let targets = crate::ops::pull::targets(config, &fys, &quarter_page)?;
+            let opts = crate::ops::pull::Options {
                 run_id,
                 dry_run: false,
                 max_removed_share: config.pages.max_removed_share,
             };
-            let report = crate::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
+            let report = crate::ops::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
             counts.pages_checked = report.pages.len() as u64;
             for (t, o) in &report.pages {
                 match o {
-                    crate::pull::Outcome::Pulled {
+                    crate::ops::pull::Outcome::Pulled {
                         changes, conflicts, ..
                     } => {
                         counts.pages_changed += 1;
                         counts.records_changed += *changes as u64;
                         counts.conflicts += conflicts.len() as u64;
                     }
-                    crate::pull::Outcome::Refused { reason, .. } => refused.push(RefusedPage {
-                        title: t.title.clone(),
-                        reason: reason.clone(),
-                    }),
-                    crate::pull::Outcome::Failed { error } => anyhow::bail!("{}: {error}", t.title),
+                    crate::ops::pull::Outcome::Refused { reason, .. } => {
+                        refused.push(RefusedPage {
+                            title: t.title.clone(),
+                            reason: reason.clone(),
+                        })
+                    }
+                    crate::ops::pull::Outcome::Failed { error } => {
+                        anyhow::bail!("{}: {error}", t.title)
+                    }
                     _ => {}
                 }
             }
         }
         Action::Push => {
-            let pctx = crate::push::PushContext {
+            let pctx = crate::ops::push::PushContext {
                 config,
                 wiki: ctx.wiki,
                 store: ctx.store,
@@ -771,16 +777,18 @@ async fn run_action_inner(
                 revisions: None,
                 overlay: None,
             };
-            let report = crate::push::push(&pctx, &fys, &quarter_page).await?;
+            let report = crate::ops::push::push(&pctx, &fys, &quarter_page).await?;
             counts.pages_checked = report.pages.len() as u64;
             for (title, o) in &report.pages {
                 match o {
-                    crate::push::Outcome::Edited { .. } => counts.pages_changed += 1,
-                    crate::push::Outcome::Refused { reason } => refused.push(RefusedPage {
+                    crate::ops::push::Outcome::Edited { .. } => counts.pages_changed += 1,
+                    crate::ops::push::Outcome::Refused { reason } => refused.push(RefusedPage {
                         title: title.clone(),
                         reason: reason.clone(),
                     }),
-                    crate::push::Outcome::Failed { error } => anyhow::bail!("{title}: {error}"),
+                    crate::ops::push::Outcome::Failed { error } => {
+                        anyhow::bail!("{title}: {error}")
+                    }
                     _ => {}
                 }
             }
@@ -791,7 +799,8 @@ async fn run_action_inner(
                     "new-quarter needs a quarter, e.g. {{{{goalsbot|new-quarter|2020-21 Q4}}}}"
                 );
             };
-            crate::push::new_quarter(config, ctx.wiki, ctx.store, fy, *q, run_id, false).await?;
+            crate::ops::push::new_quarter(config, ctx.wiki, ctx.store, fy, *q, run_id, false)
+                .await?;
             counts.pages_checked = 1;
             counts.pages_changed = 1;
         }
@@ -805,7 +814,7 @@ async fn run_action_inner(
         finished: Utc::now(),
         outcome: RunOutcome::from_counts(&counts),
         counts,
-        edits: crate::status::edit_links(ctx.store, run_id).await?,
+        edits: crate::ops::runs::edit_links(ctx.store, run_id).await?,
         conflicts: Vec::new(),
         refused,
         dry_run: false,

@@ -14,11 +14,11 @@ use std::ops::Range;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::config::{Config, Credentials};
+use crate::core::fields::{FieldKey, Fields, REMOVED};
+use crate::core::parse::parse_quarter_page;
+use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Objective, Quarter, Status};
+use crate::core::render::{splice_region, Renderer};
 use crate::error::{ExitCode, UsageError};
-use crate::fields::{FieldKey, Fields, REMOVED};
-use crate::parse::parse_quarter_page;
-use crate::records::{FiscalYear, FiscalYearRecords, KeyResult, Objective, Quarter, Status};
-use crate::render::{splice_region, Renderer};
 use crate::store::{EditEntry, PageCheck, Store};
 use crate::wiki::{EditConflict, PageRevision, RevisionInfo, Wiki};
 
@@ -779,7 +779,7 @@ impl PushContext<'_> {
         if self.dry_run || !self.wiki.obeys_shutoff() {
             return Ok(None);
         }
-        crate::status::shutoff_reason(self.config, self.wiki, self.store, None)
+        crate::ops::runs::shutoff_reason(self.config, self.wiki, self.store, None)
             .await
             .context("looking at the shutoff page before saving")
     }
@@ -801,9 +801,9 @@ pub fn records_for_page(
     shown: &FiscalYearRecords,
 ) -> Result<FiscalYearRecords> {
     if pending.is_empty() {
-        return Ok(crate::fields::unflatten(fy, store)?);
+        return Ok(crate::core::fields::unflatten(fy, store)?);
     }
-    let shown_fields = crate::fields::flatten(shown);
+    let shown_fields = crate::core::fields::flatten(shown);
     let shown_records: BTreeSet<&str> = shown_fields.keys().map(|k| k.record.as_str()).collect();
     let mut fields = store.clone();
     for key in pending {
@@ -824,7 +824,7 @@ pub fn records_for_page(
             }
         }
     }
-    Ok(crate::fields::unflatten(fy, &fields)?)
+    Ok(crate::core::fields::unflatten(fy, &fields)?)
 }
 
 /// Pushes the store to the quarter pages and overview pages of `fys` (all
@@ -1037,17 +1037,17 @@ async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result
         .latest(page.title)
         .await?
         .with_context(|| format!("{:?} was deleted while the bot saved it", page.title))?;
-    let target = crate::pull::Target {
+    let target = crate::ops::pull::Target {
         title: page.title.to_string(),
         fiscal_year: page.fy.clone(),
         quarter: q,
     };
-    let opts = crate::pull::Options {
+    let opts = crate::ops::pull::Options {
         run_id: ctx.run_id,
         dry_run: false,
         max_removed_share: ctx.config.pages.max_removed_share,
     };
-    let outcome = crate::pull::pull_page(
+    let outcome = crate::ops::pull::pull_page(
         ctx.wiki,
         ctx.store,
         &target,
@@ -1056,7 +1056,7 @@ async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result
         &opts,
     )
     .await?;
-    if let crate::pull::Outcome::Refused { reason, .. } = outcome {
+    if let crate::ops::pull::Outcome::Refused { reason, .. } = outcome {
         bail!("after an edit conflict the page was refused: {reason}");
     }
     Ok(latest)
@@ -1071,7 +1071,7 @@ async fn push_overview(
         return Ok(Outcome::Refused { reason });
     }
     let year = ctx.year(page.fy).await?;
-    let records = crate::fields::unflatten(page.fy, &year.fields)?;
+    let records = crate::core::fields::unflatten(page.fy, &year.fields)?;
     if records.objectives.is_empty() {
         return Ok(Outcome::Unchanged);
     }
@@ -1227,10 +1227,11 @@ mod tests {
     /// The FY2020-21 Q3 page: its wikitext, the records it shows, the built-in renderer.
     fn q3_fixture() -> (&'static str, FiscalYearRecords, Renderer) {
         let q3_text = include_str!(
-            "../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext"
+            "../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext"
         );
-        let q3_html =
-            include_str!("../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html");
+        let q3_html = include_str!(
+            "../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html"
+        );
         let fy = FiscalYear::starting(2020);
         let shown = FiscalYearRecords {
             fiscal_year: fy.clone(),

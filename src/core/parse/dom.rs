@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use mwbot::parsoid::prelude::*;
+use parsoid::prelude::*;
 use regex::Regex;
 
 /// Deeper nesting than this is not a goals page; stop descending instead of

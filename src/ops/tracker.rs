@@ -11,9 +11,9 @@ use anyhow::Result;
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
+use crate::core::records::{Export, FiscalYear, Quarter, Status};
 use crate::error::UsageError;
-use crate::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
-use crate::records::{Export, FiscalYear, Quarter, Status};
 use crate::store::{record_fiscal_year, Provenance, Source, Store};
 
 /// Who is making tracker edits: `$GOALSBOT_OPERATOR`, else the login name.
@@ -224,7 +224,7 @@ impl EditReport {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for c in &self.changes {
-            let _ = writeln!(out, "{}", crate::pull::describe_change(c));
+            let _ = writeln!(out, "{}", crate::ops::pull::describe_change(c));
         }
         let records: BTreeSet<&str> = self.changes.iter().map(|c| c.key.record.as_str()).collect();
         let _ = writeln!(
@@ -253,7 +253,7 @@ pub async fn commit(
 ) -> Result<EditReport> {
     let now = Utc::now();
     let report = EditReport {
-        run_id: crate::pull::new_run_id(now),
+        run_id: crate::ops::pull::new_run_id(now),
         operator: operator(),
         dry_run,
         changes,
@@ -361,8 +361,8 @@ mod tests {
 
     #[test]
     fn import_into_an_empty_store_recreates_the_file() {
-        let text = include_str!("../tests/fixtures/import/fy2020-21-deck.json");
-        let file = crate::export::from_json(text).unwrap();
+        let text = include_str!("../../tests/fixtures/import/fy2020-21-deck.json");
+        let file = crate::core::export::from_json(text).unwrap();
         let changes = import_changes(&file, &BTreeMap::new(), false).unwrap();
         let mut f = Fields::new();
         fields::apply(&mut f, &changes);
@@ -376,8 +376,8 @@ mod tests {
 
     #[test]
     fn import_with_a_kr_of_a_missing_objective_is_refused() {
-        let text = include_str!("../tests/fixtures/import/fy2020-21-deck.json");
-        let mut file = crate::export::from_json(text).unwrap();
+        let text = include_str!("../../tests/fixtures/import/fy2020-21-deck.json");
+        let mut file = crate::core::export::from_json(text).unwrap();
         let o = &mut file.fiscal_years[0].objectives[0];
         o.key_results[0].id = "2020-21/elsewhere/kr1".into();
         let e = import_changes(&file, &BTreeMap::new(), false);

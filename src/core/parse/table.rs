@@ -5,12 +5,12 @@
 
 use std::sync::LazyLock;
 
-use mwbot::parsoid::prelude::*;
+use parsoid::prelude::*;
 use regex::Regex;
 
 use super::dom::{attr, plain_text, tag};
 use super::line::split_baseline;
-use crate::records::{Kind, Quarter, Status};
+use crate::core::records::{Kind, Quarter, Status};
 
 /// Objective ids as `records.schema.json` allows them.
 static OBJECTIVE_ID: LazyLock<Regex> =

@@ -4,7 +4,7 @@
 //! each test's comment, as seen in the captured fixture pages.
 
 use super::*;
-use crate::records::Status;
+use crate::core::records::Status;
 
 fn fy() -> FiscalYear {
     FiscalYear::starting(2020)
@@ -500,13 +500,21 @@ mod never_panics {
     use proptest::prelude::*;
 
     const FIXTURES: [&str; 7] = [
-        include_str!("../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q1.html"),
-        include_str!("../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q2.html"),
-        include_str!("../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html"),
-        include_str!("../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q4.html"),
-        include_str!("../../tests/fixtures/pages/Goalsbot_test%2FHostile_2020-21_Q2.html"),
-        include_str!("../../tests/fixtures/pages/Goalsbot_test%2FHeadings_2020-21_Q3.html"),
-        include_str!("../../tests/fixtures/pages/Goalsbot_test%2FNo_objectives_2020-21_Q2.html"),
+        include_str!(
+            "../../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q1.html"
+        ),
+        include_str!(
+            "../../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q2.html"
+        ),
+        include_str!(
+            "../../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html"
+        ),
+        include_str!(
+            "../../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q4.html"
+        ),
+        include_str!("../../../tests/fixtures/pages/Goalsbot_test%2FHostile_2020-21_Q2.html"),
+        include_str!("../../../tests/fixtures/pages/Goalsbot_test%2FHeadings_2020-21_Q3.html"),
+        include_str!("../../../tests/fixtures/pages/Goalsbot_test%2FNo_objectives_2020-21_Q2.html"),
     ];
 
     /// Fragments that steer mutations towards what the parser looks at.
@@ -639,7 +647,8 @@ mod never_panics {
 
 #[test]
 fn hostile_page_warnings_name_what_was_ignored() {
-    let html = include_str!("../../tests/fixtures/pages/Goalsbot_test%2FHostile_2020-21_Q2.html");
+    let html =
+        include_str!("../../../tests/fixtures/pages/Goalsbot_test%2FHostile_2020-21_Q2.html");
     let parsed = parse_quarter_page(html, &fy(), Quarter::Q2);
     let w = parsed.warnings.join("\n");
     for expected in [

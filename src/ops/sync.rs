@@ -15,11 +15,11 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::core::fields;
+use crate::core::records::FiscalYear;
 use crate::error::ExitCode;
-use crate::fields;
-use crate::pull::{self, Target};
-use crate::push::{self, Overlay, PushContext};
-use crate::records::FiscalYear;
+use crate::ops::pull::{self, Target};
+use crate::ops::push::{self, Overlay, PushContext};
 use crate::store::{Store, StoredConflict};
 use crate::wiki::{Counts, Wiki};
 
@@ -206,7 +206,7 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
     if shutoff.is_some() {
         let rev = revisions.pop().map(|r| r.latest.map(|l| l.revid));
         if let Some(reason) =
-            crate::status::shutoff_reason(config, ctx.wiki, ctx.store, rev).await?
+            crate::ops::runs::shutoff_reason(config, ctx.wiki, ctx.store, rev).await?
         {
             if !ctx.dry_run {
                 tracing::warn!("{reason}");
@@ -531,7 +531,7 @@ pub async fn resolve(
         at: chrono::Utc::now(),
         run_id: pull::new_run_id(chrono::Utc::now()),
         source: Source::Tracker {
-            operator: crate::tracker::operator(),
+            operator: crate::ops::tracker::operator(),
             command: command.to_string(),
         },
     };

@@ -18,7 +18,9 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
 pub use self::splice::{splice_region, SpliceError};
-use crate::records::{FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status};
+use crate::core::records::{
+    FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
+};
 
 /// The status table of one objective (`STATUS_TABLE.md`).
 pub const STATUS_TABLE: &str = "status_table.wiki.j2";
@@ -26,9 +28,9 @@ pub const STATUS_TABLE: &str = "status_table.wiki.j2";
 pub const OVERVIEW: &str = "overview.wiki.j2";
 /// A whole new quarter page.
 pub const NEW_QUARTER: &str = "new_quarter.wiki.j2";
-/// A reply under an on-wiki request (`crate::command`).
+/// A reply under an on-wiki request (`crate::core::requests`).
 pub const REPLY: &str = "reply.wiki.j2";
-/// The bot status page (`crate::runlog`).
+/// The bot status page (`crate::core::runlog`).
 pub const STATUS_PAGE: &str = "status_page.wiki.j2";
 
 /// The region name of the overview on `{prefix}/{FY}` (see [`splice_region`]).
@@ -38,23 +40,23 @@ pub const OVERVIEW_REGION: &str = "overview";
 pub const TEMPLATES: [(&str, &str); 5] = [
     (
         STATUS_TABLE,
-        include_str!("../../wikitext_templates/status_table.wiki.j2"),
+        include_str!("../../../wikitext_templates/status_table.wiki.j2"),
     ),
     (
         OVERVIEW,
-        include_str!("../../wikitext_templates/overview.wiki.j2"),
+        include_str!("../../../wikitext_templates/overview.wiki.j2"),
     ),
     (
         NEW_QUARTER,
-        include_str!("../../wikitext_templates/new_quarter.wiki.j2"),
+        include_str!("../../../wikitext_templates/new_quarter.wiki.j2"),
     ),
     (
         REPLY,
-        include_str!("../../wikitext_templates/reply.wiki.j2"),
+        include_str!("../../../wikitext_templates/reply.wiki.j2"),
     ),
     (
         STATUS_PAGE,
-        include_str!("../../wikitext_templates/status_page.wiki.j2"),
+        include_str!("../../../wikitext_templates/status_page.wiki.j2"),
     ),
 ];
 

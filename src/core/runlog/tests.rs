@@ -10,7 +10,7 @@ use regex::Regex;
 use serde_json::json;
 
 use super::*;
-use crate::command::find_requests;
+use crate::core::requests::find_requests;
 
 /// Compares with (or, under `GOALSBOT_BLESS=1`, writes) a golden file.
 fn golden(name: &str, actual: &str) {
@@ -436,7 +436,7 @@ fn durations_and_values() {
 fn a_template_override_changes_the_status_page() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
-        dir.path().join(crate::render::STATUS_PAGE),
+        dir.path().join(crate::core::render::STATUS_PAGE),
         "{{ last.outcome.label }} / {{ conflicts | length }} / {{ recent | length }}\n",
     )
     .unwrap();

@@ -147,7 +147,7 @@ pub fn check_command_pages(
         Some((title, None)) => r.problems.push(format!(
             "the shutoff page {title:?} does not exist, so sync and watch do nothing: create it with the single word run"
         )),
-        Some((title, Some(p))) if crate::command::shutoff_allows_running(Some(&p.content)) => {
+        Some((title, Some(p))) if crate::core::requests::shutoff_allows_running(Some(&p.content)) => {
             r.line("shutoff:", format!("{title} says run (revision {} by {})", p.revid, p.user))
         }
         Some((title, Some(p))) => {
@@ -165,7 +165,7 @@ pub fn check_command_pages(
             "the allow-list page {title:?} does not exist: create it (one `* [[User:Name]]` per line) and protect it, or remove commands.allowlist_page"
         )),
         Some((title, Some(p))) => {
-            let names = crate::command::parse_allowlist(&p.content);
+            let names = crate::core::requests::parse_allowlist(&p.content);
             if p.edit_protection.iter().any(|l| l == "sysop" || l == "editprotected") {
                 r.line("allow-list:", format!("{title}: {} users", names.len()));
                 who.extend(names);
@@ -188,7 +188,7 @@ pub fn check_command_pages(
 
 /// Compiles the templates (built-in, or overridden from `pages.templates_dir`).
 fn check_templates(dir: Option<&std::path::Path>, r: &mut Report) {
-    match (crate::render::Renderer::with_dir(dir), dir) {
+    match (crate::core::render::Renderer::with_dir(dir), dir) {
         (Ok(_), None) => r.line("templates:", "built-in"),
         (Ok(_), Some(d)) => r.line(
             "templates:",

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::records::Quarter;
+use crate::core::records::Quarter;
 
 /// What a logical line of an objective section says.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //!
 //! `sync.md` pull steps 1–4: a page whose latest revision is the one last
 //! synced is skipped; a changed page is fetched, parsed and merged three ways
-//! ([`crate::merge`]: base = the records of the revision last synced, wiki =
+//! ([`crate::core::merge`]: base = the records of the revision last synced, wiki =
 //! the records now, store = the store's values). Its changes, its new sync
 //! state, its new conflicts and the conflicts it settled are written in one
 //! transaction.
@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::core::fields::{self, FieldChange, FieldKey, Fields};
+use crate::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
+use crate::core::parse::parse_quarter_page;
+use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::error::{ExitCode, UsageError};
-use crate::fields::{self, FieldChange, FieldKey, Fields};
-use crate::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
-use crate::parse::parse_quarter_page;
-use crate::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::store::{NewConflict, PageMerge, Provenance, Source, Store};
 use crate::wiki::{Counts, Wiki};
 
@@ -672,8 +672,8 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::REMOVED;
-    use crate::records::{KeyResult, Kind, Objective, QuarterEntry, Status};
+    use crate::core::fields::REMOVED;
+    use crate::core::records::{KeyResult, Kind, Objective, QuarterEntry, Status};
     use std::collections::BTreeMap;
 
     fn fy() -> FiscalYear {

@@ -11,11 +11,13 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 
-use crate::command::shutoff_allows_running;
 use crate::config::Config;
-use crate::runlog::{self, ConflictLine, EditLink, RefusedPage, RunCounts, RunOutcome, RunSummary};
+use crate::core::requests::shutoff_allows_running;
+use crate::core::runlog::{
+    self, ConflictLine, EditLink, RefusedPage, RunCounts, RunOutcome, RunSummary,
+};
+use crate::ops::sync::SyncReport;
 use crate::store::{PageCheck, RunEntry, Store, StoredConflict};
-use crate::sync::SyncReport;
 use crate::wiki::Wiki;
 
 /// How long a status page showing a run may stand before a no-op run rewrites it.
@@ -315,7 +317,7 @@ pub async fn publish(
         summary.run_id,
         summary.outcome.label()
     );
-    let saved = crate::push::save(wiki, &title, &text, &summary_text, latest)
+    let saved = crate::ops::push::save(wiki, &title, &text, &summary_text, latest)
         .await
         .with_context(|| format!("writing the status page {title:?}"))?;
     store

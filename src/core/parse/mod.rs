@@ -41,12 +41,12 @@ mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mwbot::parsoid::prelude::*;
+use parsoid::prelude::*;
 
 use self::dom::{Block, Line};
 use self::line::{classify, split_baseline, split_heading, tasks_in_text, Label};
 use self::table::StatusTable;
-use crate::records::{slug, FiscalYear, KeyResult, Kind, Objective, Quarter, QuarterEntry};
+use crate::core::records::{slug, FiscalYear, KeyResult, Kind, Objective, Quarter, QuarterEntry};
 
 /// What one quarter page yields: its objectives and what could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::render::{escape, RenderError, Renderer, STATUS_PAGE};
+use crate::core::render::{escape, RenderError, Renderer, STATUS_PAGE};
 
 /// What one run did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::records::{Export, QuarterEntry};
+use crate::core::records::{Export, QuarterEntry};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -167,7 +167,7 @@ fn status_table_is_the_documented_markup() {
         key_results: vec![kr],
     };
     let table = render_status_table(&o);
-    let doc = include_str!("../../wikitext_templates/STATUS_TABLE.md");
+    let doc = include_str!("../../../wikitext_templates/STATUS_TABLE.md");
     let example = doc
         .split("```\n")
         .nth(1)
@@ -340,7 +340,7 @@ fn status_colours_keep_black_text_readable() {
         assert!(ratio >= 4.5, "{s:?} {}: {ratio:.2}:1", colour(s));
     }
     // And STATUS_TABLE.md lists the colours the renderer uses.
-    let doc = include_str!("../../wikitext_templates/STATUS_TABLE.md");
+    let doc = include_str!("../../../wikitext_templates/STATUS_TABLE.md");
     let doc = escape::collapse(doc);
     for s in Status::ALL {
         assert!(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
-use crate::records::{
+use crate::core::records::{
     Export, FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, QuarterEntry,
     Status, SCHEMA,
 };
@@ -359,7 +359,7 @@ pub fn from_csv(text: &str) -> Result<Export> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::tests::{records, sample};
+    use crate::core::fields::tests::{records, sample};
     use proptest::prelude::*;
 
     fn export() -> Export {

@@ -58,9 +58,9 @@ use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::records::{FiscalYear, Quarter};
-use crate::render::{escape, RenderError, Renderer, REPLY};
-use crate::runlog::{self, RunSummary};
+use crate::core::records::{FiscalYear, Quarter};
+use crate::core::render::{escape, RenderError, Renderer, REPLY};
+use crate::core::runlog::{self, RunSummary};
 
 /// What a request asks the bot to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -25,7 +25,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::records::{FiscalYear, FiscalYearRecords, KeyResult, Objective, Quarter, QuarterEntry};
+use crate::core::records::{
+    FiscalYear, FiscalYearRecords, KeyResult, Objective, Quarter, QuarterEntry,
+};
 
 /// The marker field of a removed record (value `true`).
 pub const REMOVED: &str = "removed";
@@ -101,13 +103,13 @@ enum Shape {
     Position,
     /// A KR number: a whole number from 1.
     Number,
-    /// A [`Kind`](crate::records::Kind) spelling.
+    /// A [`Kind`](crate::core::records::Kind) spelling.
     Kind,
     /// A string.
     Str,
     /// A string or null.
     Text,
-    /// A [`Status`](crate::records::Status) spelling or null.
+    /// A [`Status`](crate::core::records::Status) spelling or null.
     Status,
     /// A list of strings.
     Strings,
@@ -149,7 +151,7 @@ impl Shape {
     }
 
     fn fits(self, value: &Value) -> bool {
-        use crate::records::{Kind, Status};
+        use crate::core::records::{Kind, Status};
         match (self, value) {
             (Shape::Marker, Value::Bool(b)) => *b,
             (Shape::Position, v) => v.as_u64().is_some(),
@@ -490,7 +492,7 @@ pub fn apply(fields: &mut Fields, changes: &[FieldChange]) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::records::{Kind, Status};
+    use crate::core::records::{Kind, Status};
     use proptest::prelude::*;
     use serde_json::json;
 

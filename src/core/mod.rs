@@ -1,0 +1,10 @@
+//! The pure core: records, their fields, parsing, rendering, merging and planning — no I/O, no clock.
+
+pub mod export;
+pub mod fields;
+pub mod merge;
+pub mod parse;
+pub mod records;
+pub mod render;
+pub mod requests;
+pub mod runlog;
