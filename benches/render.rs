@@ -5,9 +5,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use goalsbot::config::Config;
 use goalsbot::core::parse::parse_quarter_page;
+use goalsbot::core::plan::{plan_overview, plan_quarter_page};
 use goalsbot::core::records::{FiscalYearRecords, Quarter};
 use goalsbot::core::render::Renderer;
-use goalsbot::ops::push::{plan_overview, plan_quarter_page};
 
 const DECK: &str = include_str!("../tests/fixtures/import/fy2020-21-deck.json");
 const Q3_WIKITEXT: &str =
@@ -37,7 +37,18 @@ fn render(c: &mut Criterion) {
     });
     group.throughput(Throughput::Elements(1));
     group.bench_function("year overview page", |b| {
-        b.iter(|| black_box(plan_overview(None, &fy, &records, &config, &renderer).unwrap()))
+        b.iter(|| {
+            black_box(
+                plan_overview(
+                    None,
+                    &fy,
+                    &records,
+                    |q| config.pages.quarter_page(&fy, q),
+                    &renderer,
+                )
+                .unwrap(),
+            )
+        })
     });
     group.bench_function("new quarter page", |b| {
         b.iter(|| {

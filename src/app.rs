@@ -102,7 +102,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             if report.stopped.is_none() {
                 let summary =
-                    crate::ops::runs::sync_summary(&store, &report, command, None, started).await?;
+                    crate::ops::sync::sync_summary(&store, &report, command, None, started).await?;
                 if let Err(e) = crate::ops::runs::publish(config, &wiki, &store, &summary).await {
                     tracing::warn!("the run is done, but the status page was not updated: {e:#}");
                 }
@@ -159,7 +159,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("no conflicts{}", if all { "" } else { " waiting" });
             } else {
                 for c in &list {
-                    let mut line = crate::ops::sync::conflict_line(c);
+                    let mut line = crate::ops::sync::describe_conflict(c);
                     if let Some(r) = &c.resolution {
                         line.push_str(&format!(
                             " — resolved: {} by {} at {} (run {})",
@@ -307,7 +307,7 @@ async fn connect_both(
 ) -> Result<(Store, Wiki, String)> {
     let store = open_store(config).await?;
     let wiki = Wiki::connect(config, creds).await?;
-    Ok((store, wiki, crate::ops::pull::new_run_id(Utc::now())))
+    Ok((store, wiki, crate::ops::runs::new_run_id(Utc::now())))
 }
 
 /// Opens the configured store (its errors name the store, password masked).

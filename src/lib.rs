@@ -12,4 +12,5 @@ pub mod error;
 pub mod fault;
 pub mod ops;
 pub mod store;
+pub mod templates;
 pub mod wiki;

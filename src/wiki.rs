@@ -54,6 +54,15 @@ impl Counters {
     }
 }
 
+/// What a save did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    /// The new revision.
+    pub newrevid: u64,
+    /// The revision it replaced, as the wiki reports it (`None` for a creation).
+    pub oldrevid: Option<u64>,
+}
+
 /// A connected wiki: the bot, who we are, and request counters.
 #[derive(Clone)]
 pub struct Wiki {
@@ -550,6 +559,80 @@ impl Wiki {
     }
 }
 
+/// Saving pages and reading revisions back.
+impl Wiki {
+    /// Saves `text` to `title` against `baserevid` (None: create only).
+    ///
+    /// MediaWiki merges a save based on an older revision with the saves made
+    /// since when it can; [`Saved::oldrevid`] then differs from `baserevid`, and
+    /// the caller must pull the page again (the new revision holds someone
+    /// else's change too). When it cannot merge, this fails with [`EditConflict`].
+    pub async fn save(
+        &self,
+        title: &str,
+        text: &str,
+        summary: &str,
+        baserevid: Option<u64>,
+    ) -> Result<Saved> {
+        let mut params: Vec<(&str, String)> = vec![
+            ("action", "edit".into()),
+            ("title", title.into()),
+            ("text", text.into()),
+            ("summary", summary.into()),
+            ("bot", "1".into()),
+            ("format", "json".into()),
+            ("formatversion", "2".into()),
+        ];
+        match baserevid {
+            Some(rev) => {
+                params.push(("baserevid", rev.to_string()));
+                params.push(("nocreate", "1".into()));
+            }
+            None => params.push(("createonly", "1".into())),
+        }
+        let resp = self.api_edit(&params).await?;
+        let edit = &resp["edit"];
+        if edit["result"].as_str() != Some("Success") {
+            anyhow::bail!("the wiki did not save {title:?}: {resp}");
+        }
+        if edit["nochange"].as_bool() == Some(true) {
+            let rev = baserevid
+                .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))?;
+            return Ok(Saved {
+                newrevid: rev,
+                oldrevid: Some(rev),
+            });
+        }
+        let newrevid = edit["newrevid"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))?;
+        Ok(Saved {
+            newrevid,
+            oldrevid: edit["oldrevid"].as_u64().filter(|r| *r != 0),
+        })
+    }
+
+    /// Fetches a revision's wikitext (one API request).
+    pub async fn revision_wikitext(&self, revid: u64) -> Result<String> {
+        let rev = revid.to_string();
+        let v = self
+            .api_get(&[
+                ("action", "query"),
+                ("prop", "revisions"),
+                ("revids", &rev),
+                ("rvprop", "content"),
+                ("rvslots", "main"),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .await?;
+        v["query"]["pages"][0]["revisions"][0]["slots"]["main"]["content"]
+            .as_str()
+            .map(String::from)
+            .with_context(|| format!("revision {revid} has no wikitext in the answer"))
+    }
+}
+
 /// Turns an mwbot connection error into a message that says what to do,
 /// without ever quoting credentials.
 fn connect_error(url: &str, creds: &Credentials, err: mwbot::ConfigError) -> anyhow::Error {
@@ -747,11 +830,11 @@ mod tests {
         let v = json!({"query": {"userinfo": {"id": 7, "name": "GoalsBot"}}});
         let name = parse_user_name(&v).unwrap();
         assert_eq!(name, "GoalsBot");
-        assert!(!crate::ops::push::bots_allowed(
+        assert!(!crate::core::wikitext::bots_allowed(
             "{{bots|deny=GoalsBot}}",
             &name
         ));
-        assert!(crate::ops::push::bots_allowed(
+        assert!(crate::core::wikitext::bots_allowed(
             "{{bots|allow=GoalsBot}}",
             &name
         ));

@@ -489,6 +489,57 @@ pub fn apply(fields: &mut Fields, changes: &[FieldChange]) {
     }
 }
 
+/// What a quarter page states, as fields.
+///
+/// A page speaks for its own quarter's blocks (`Qn Objective:`, `Qn Goals:`),
+/// for the texts, managers, baselines and year goals it shows, and — through
+/// its status tables — for the status and note of every quarter. It does not
+/// speak for other quarters' objective and goals, and a `null` means "this
+/// page does not say": neither may erase what another page said.
+pub fn page_fields(records: &FiscalYearRecords, quarter: Quarter) -> Fields {
+    flatten(records)
+        .into_iter()
+        .filter(|(k, v)| !v.is_null() && page_states(quarter, &k.field))
+        .collect()
+}
+
+/// Whether the page of `quarter` speaks for `field` of the records it shows (see [`page_fields`]).
+pub fn page_states(quarter: Quarter, field: &str) -> bool {
+    match field
+        .strip_prefix("quarters.")
+        .and_then(|f| f.split_once('.'))
+    {
+        Some((q, sub)) => q == quarter.as_str() || matches!(sub, "status" | "note"),
+        None => true,
+    }
+}
+
+/// One line for a planned store change: `record field: old → new`.
+pub fn describe_change(c: &FieldChange) -> String {
+    format!(
+        "{} {}: {} → {}",
+        c.key.record,
+        c.key.field,
+        show_value(&c.old),
+        show_value(&c.new)
+    )
+}
+
+/// A stored value for a summary line: JSON, cut at 80 characters; `(none)` when absent.
+pub fn show_value(v: &Option<Value>) -> String {
+    match v {
+        None => "(none)".to_string(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.chars().count() > 80 {
+                format!("{}…", s.chars().take(80).collect::<String>())
+            } else {
+                s
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! the store value the plan was computed from), records the new conflicts and
 //! closes the settled ones.
 //!
-//! Fields are compared as the page states them ([`crate::ops::pull::page_fields`]): a
+//! Fields are compared as the page states them ([`crate::core::fields::page_fields`]): a
 //! page speaks only for its own quarter's objective and goals, and a `null`
 //! means "not said", so a store `null` and an absent store value are the same
 //! thing. Per field, as in `sync.md`:
@@ -86,9 +86,9 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::core::fields::{page_fields, page_states};
 use crate::core::fields::{FieldChange, FieldKey, Fields, REMOVED};
 use crate::core::records::{FiscalYearRecords, Quarter};
-use crate::ops::pull::{page_fields, page_states};
 
 /// The share of a page's records it may lose at once before it is refused (`sync.md`).
 pub const DEFAULT_MAX_REMOVED_SHARE: f64 = 0.3;

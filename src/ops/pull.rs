@@ -11,10 +11,9 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use crate::config::Config;
-use crate::core::fields::{self, FieldChange, FieldKey, Fields};
+use crate::core::fields::{self, describe_change, show_value, FieldChange, FieldKey, Fields};
 use crate::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
 use crate::core::parse::parse_quarter_page;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
@@ -215,31 +214,6 @@ pub fn targets(
         .collect()
 }
 
-/// What a quarter page states, as fields.
-///
-/// A page speaks for its own quarter's blocks (`Qn Objective:`, `Qn Goals:`),
-/// for the texts, managers, baselines and year goals it shows, and — through
-/// its status tables — for the status and note of every quarter. It does not
-/// speak for other quarters' objective and goals, and a `null` means "this
-/// page does not say": neither may erase what another page said.
-pub fn page_fields(records: &FiscalYearRecords, quarter: Quarter) -> Fields {
-    fields::flatten(records)
-        .into_iter()
-        .filter(|(k, v)| !v.is_null() && page_states(quarter, &k.field))
-        .collect()
-}
-
-/// Whether the page of `quarter` speaks for `field` of the records it shows (see [`page_fields`]).
-pub fn page_states(quarter: Quarter, field: &str) -> bool {
-    match field
-        .strip_prefix("quarters.")
-        .and_then(|f| f.split_once('.'))
-    {
-        Some((q, sub)) => q == quarter.as_str() || matches!(sub, "status" | "note"),
-        None => true,
-    }
-}
-
 /// How a pull runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Options<'a> {
@@ -248,19 +222,6 @@ pub struct Options<'a> {
     pub dry_run: bool,
     /// Refuse a page that lost more than this share of its records (`pages.max_removed_share`).
     pub max_removed_share: f64,
-}
-
-/// A run id: the UTC minute plus four hex digits, e.g. `2020-12-01T10:00Z-7f3a`.
-pub fn new_run_id(now: DateTime<Utc>) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(now.timestamp_nanos_opt().unwrap_or_default() as u128);
-    h.write_u32(std::process::id());
-    format!(
-        "{}-{:04x}",
-        now.format("%Y-%m-%dT%H:%MZ"),
-        h.finish() & 0xffff
-    )
 }
 
 /// Pulls the targets from the wiki into the store. Each page is applied in one
@@ -631,32 +592,6 @@ async fn since_base(
     })
 }
 
-/// One line for a planned store change: `record field: old → new`.
-pub fn describe_change(c: &FieldChange) -> String {
-    format!(
-        "{} {}: {} → {}",
-        c.key.record,
-        c.key.field,
-        show_value(&c.old),
-        show_value(&c.new)
-    )
-}
-
-/// A stored value for a summary line: JSON, cut at 80 characters; `(none)` when absent.
-pub fn show_value(v: &Option<Value>) -> String {
-    match v {
-        None => "(none)".to_string(),
-        Some(v) => {
-            let s = v.to_string();
-            if s.chars().count() > 80 {
-                format!("{}…", s.chars().take(80).collect::<String>())
-            } else {
-                s
-            }
-        }
-    }
-}
-
 /// A progress bar on stderr when it is a terminal, hidden otherwise.
 fn progress_bar(len: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(
@@ -674,6 +609,7 @@ mod tests {
     use super::*;
     use crate::core::fields::REMOVED;
     use crate::core::records::{KeyResult, Kind, Objective, QuarterEntry, Status};
+    use serde_json::Value;
     use std::collections::BTreeMap;
 
     fn fy() -> FiscalYear {
@@ -836,7 +772,7 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2020-12-01T10:00:30Z")
             .unwrap()
             .with_timezone(&Utc);
-        let id = new_run_id(t);
+        let id = crate::ops::runs::new_run_id(t);
         assert!(
             regex::Regex::new(r"^2020-12-01T10:00Z-[0-9a-f]{4}$")
                 .unwrap()

@@ -13,10 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::Config;
 use crate::core::requests::shutoff_allows_running;
-use crate::core::runlog::{
-    self, ConflictLine, EditLink, RefusedPage, RunCounts, RunOutcome, RunSummary,
-};
-use crate::ops::sync::SyncReport;
+use crate::core::runlog::{self, ConflictLine, EditLink, RunCounts, RunOutcome, RunSummary};
 use crate::store::{PageCheck, RunEntry, Store, StoredConflict};
 use crate::wiki::Wiki;
 
@@ -78,70 +75,18 @@ pub fn shutoff_message(page: &str, text: Option<&str>) -> Option<String> {
 }
 
 /// The conflict as the status page lists it.
-pub fn conflict_line(c: &StoredConflict) -> ConflictLine {
-    ConflictLine {
-        id: c.id,
-        record: c.key.record.clone(),
-        field: c.key.field.clone(),
-        page: Some(c.page.clone()),
-        wiki: c.wiki.clone(),
-        store: c.store.clone(),
-        since: c.created_at,
-    }
-}
-
-/// The summary of a sync for the store and the status page.
-pub async fn sync_summary(
-    store: &Store,
-    report: &SyncReport,
-    command: String,
-    requested_by: Option<String>,
-    started: DateTime<Utc>,
-) -> Result<RunSummary> {
-    let s = &report.stats;
-    let counts = RunCounts {
-        pages_checked: s.pages_checked as u64,
-        pages_changed: s.pages_changed as u64,
-        html_fetches: s.html_fetches,
-        api_requests: s.api_requests,
-        edits: s.edits,
-        records_changed: s.records_changed as u64,
-        conflicts: s.conflicts as u64,
-        refused: s.refused.len() as u64,
-    };
-    let outcome = if s.refused.iter().any(|r| r.reason.starts_with("failed")) {
-        RunOutcome::Failed {
-            error: s
-                .refused
-                .iter()
-                .filter(|r| r.reason.starts_with("failed"))
-                .map(|r| format!("{}: {}", r.page, r.reason))
-                .collect::<Vec<_>>()
-                .join("; "),
+impl From<&StoredConflict> for ConflictLine {
+    fn from(c: &StoredConflict) -> ConflictLine {
+        ConflictLine {
+            id: c.id,
+            record: c.key.record.clone(),
+            field: c.key.field.clone(),
+            page: Some(c.page.clone()),
+            wiki: c.wiki.clone(),
+            store: c.store.clone(),
+            since: c.created_at,
         }
-    } else {
-        RunOutcome::from_counts(&counts)
-    };
-    Ok(RunSummary {
-        run_id: s.run_id.clone(),
-        command,
-        requested_by,
-        started,
-        finished: Utc::now(),
-        outcome,
-        counts,
-        edits: edit_links(store, &s.run_id).await?,
-        conflicts: report.pending.iter().map(conflict_line).collect(),
-        refused: s
-            .refused
-            .iter()
-            .map(|r| RefusedPage {
-                title: r.page.clone(),
-                reason: r.reason.clone(),
-            })
-            .collect(),
-        dry_run: s.dry_run,
-    })
+    }
 }
 
 /// The edits a run saved, as diff links.
@@ -287,7 +232,7 @@ pub async fn publish(
         .conflicts(false)
         .await?
         .iter()
-        .map(conflict_line)
+        .map(ConflictLine::from)
         .collect();
     let recent: Vec<RunSummary> = store
         .recent_runs(20)
@@ -317,7 +262,8 @@ pub async fn publish(
         summary.run_id,
         summary.outcome.label()
     );
-    let saved = crate::ops::push::save(wiki, &title, &text, &summary_text, latest)
+    let saved = wiki
+        .save(&title, &text, &summary_text, latest)
         .await
         .with_context(|| format!("writing the status page {title:?}"))?;
     store
@@ -336,4 +282,17 @@ pub async fn publish(
         )
         .await?;
     Ok(Some(saved.newrevid))
+}
+
+/// A run id: the UTC minute plus four hex digits, e.g. `2020-12-01T10:00Z-7f3a`.
+pub fn new_run_id(now: DateTime<Utc>) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(now.timestamp_nanos_opt().unwrap_or_default() as u128);
+    h.write_u32(std::process::id());
+    format!(
+        "{}-{:04x}",
+        now.format("%Y-%m-%dT%H:%MZ"),
+        h.finish() & 0xffff
+    )
 }

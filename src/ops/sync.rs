@@ -12,14 +12,18 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::core::fields;
 use crate::core::records::FiscalYear;
+use crate::core::runlog::ConflictLine;
+use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome, RunSummary};
 use crate::error::ExitCode;
 use crate::ops::pull::{self, Target};
 use crate::ops::push::{self, Overlay, PushContext};
+use crate::ops::runs::edit_links;
 use crate::store::{Store, StoredConflict};
 use crate::wiki::{Counts, Wiki};
 
@@ -131,7 +135,7 @@ impl SyncReport {
                 self.pending.len()
             );
             for c in &self.pending {
-                let _ = writeln!(out, "{}", conflict_line(c));
+                let _ = writeln!(out, "{}", describe_conflict(c));
             }
         }
         let s = &self.stats;
@@ -162,8 +166,8 @@ impl SyncReport {
 }
 
 /// One line for a conflict: `#ID record field: wiki … ≠ store … (page, revision, user)`.
-pub fn conflict_line(c: &StoredConflict) -> String {
-    let show = pull::show_value;
+pub fn describe_conflict(c: &StoredConflict) -> String {
+    let show = crate::core::fields::show_value;
     format!(
         "#{} {} {}: wiki {} ≠ store {} (from {} revision {}{}; found by run {})",
         c.id,
@@ -446,7 +450,7 @@ pub async fn resolve(
         // check, and the pages that changed are pulled.
         let targets = pull::targets(config, std::slice::from_ref(&fy), &[])?;
         let opts = pull::Options {
-            run_id: &pull::new_run_id(chrono::Utc::now()),
+            run_id: &crate::ops::runs::new_run_id(chrono::Utc::now()),
             dry_run: false,
             max_removed_share: config.pages.max_removed_share,
         };
@@ -465,8 +469,8 @@ pub async fn resolve(
                     "conflict #{id}: the store's value changed since you looked (a page's edit was \
                      pulled): it now holds {} (was {}); look again (`goalsbot conflicts`) and \
                      resolve again; nothing was changed\n",
-                    pull::show_value(&now_stored),
-                    pull::show_value(&stored)
+                    crate::core::fields::show_value(&now_stored),
+                    crate::core::fields::show_value(&stored)
                 ),
                 ExitCode::NeedsPerson,
             ));
@@ -487,8 +491,8 @@ pub async fn resolve(
                         "conflict #{id}: {} changed since you looked: it now says {} (was {}); \
                          look again (`goalsbot conflicts`) and resolve again; nothing was changed\n",
                         c.page,
-                        pull::show_value(&now.wiki),
-                        pull::show_value(&seen)
+                        crate::core::fields::show_value(&now.wiki),
+                        crate::core::fields::show_value(&seen)
                     ),
                     ExitCode::NeedsPerson,
                 ));
@@ -510,7 +514,7 @@ pub async fn resolve(
     let what = match (&change, take) {
         (Some(ch), _) => format!(
             "store takes the wiki's value: {}",
-            pull::describe_change(ch)
+            crate::core::fields::describe_change(ch)
         ),
         (None, Take::Wiki) => "the store already holds the wiki's value".to_string(),
         (None, Take::Store) => format!(
@@ -529,7 +533,7 @@ pub async fn resolve(
     }
     let provenance = Provenance {
         at: chrono::Utc::now(),
-        run_id: pull::new_run_id(chrono::Utc::now()),
+        run_id: crate::ops::runs::new_run_id(chrono::Utc::now()),
         source: Source::Tracker {
             operator: crate::ops::tracker::operator(),
             command: command.to_string(),
@@ -576,4 +580,58 @@ pub async fn resolve(
         ),
         ExitCode::Ok,
     ))
+}
+
+/// The summary of a sync for the store and the status page.
+pub async fn sync_summary(
+    store: &Store,
+    report: &SyncReport,
+    command: String,
+    requested_by: Option<String>,
+    started: DateTime<Utc>,
+) -> Result<RunSummary> {
+    let s = &report.stats;
+    let counts = RunCounts {
+        pages_checked: s.pages_checked as u64,
+        pages_changed: s.pages_changed as u64,
+        html_fetches: s.html_fetches,
+        api_requests: s.api_requests,
+        edits: s.edits,
+        records_changed: s.records_changed as u64,
+        conflicts: s.conflicts as u64,
+        refused: s.refused.len() as u64,
+    };
+    let outcome = if s.refused.iter().any(|r| r.reason.starts_with("failed")) {
+        RunOutcome::Failed {
+            error: s
+                .refused
+                .iter()
+                .filter(|r| r.reason.starts_with("failed"))
+                .map(|r| format!("{}: {}", r.page, r.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    } else {
+        RunOutcome::from_counts(&counts)
+    };
+    Ok(RunSummary {
+        run_id: s.run_id.clone(),
+        command,
+        requested_by,
+        started,
+        finished: Utc::now(),
+        outcome,
+        counts,
+        edits: edit_links(store, &s.run_id).await?,
+        conflicts: report.pending.iter().map(ConflictLine::from).collect(),
+        refused: s
+            .refused
+            .iter()
+            .map(|r| RefusedPage {
+                title: r.page.clone(),
+                reason: r.reason.clone(),
+            })
+            .collect(),
+        dry_run: s.dry_run,
+    })
 }

@@ -224,7 +224,7 @@ impl EditReport {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for c in &self.changes {
-            let _ = writeln!(out, "{}", crate::ops::pull::describe_change(c));
+            let _ = writeln!(out, "{}", crate::core::fields::describe_change(c));
         }
         let records: BTreeSet<&str> = self.changes.iter().map(|c| c.key.record.as_str()).collect();
         let _ = writeln!(
@@ -253,7 +253,7 @@ pub async fn commit(
 ) -> Result<EditReport> {
     let now = Utc::now();
     let report = EditReport {
-        run_id: crate::ops::pull::new_run_id(now),
+        run_id: crate::ops::runs::new_run_id(now),
         operator: operator(),
         dry_run,
         changes,

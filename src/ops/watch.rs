@@ -443,7 +443,11 @@ async fn save_reply(
         else {
             return Ok(None);
         };
-        match crate::ops::push::save(ctx.wiki, page, &new, &edit_summary, Some(text.revid)).await {
+        match ctx
+            .wiki
+            .save(page, &new, &edit_summary, Some(text.revid))
+            .await
+        {
             Ok(saved) => {
                 crate::fault::reached("watch.replied");
                 return Ok(Some(saved.newrevid));
@@ -499,7 +503,7 @@ async fn give_up(
         error,
     );
     tracing::error!(request = %req.id, "giving up: {message}");
-    let run_id = crate::ops::pull::new_run_id(Utc::now());
+    let run_id = crate::ops::runs::new_run_id(Utc::now());
     let note = crate::ops::runs::failed_summary(
         &run_id,
         format!("reply to request {}", req.id),
@@ -592,7 +596,7 @@ async fn decide(
                     )
                 }
                 Ok(()) => {
-                    let run_id = crate::ops::pull::new_run_id(Utc::now());
+                    let run_id = crate::ops::runs::new_run_id(Utc::now());
                     ctx.store.set_request_run(&req.id, &run_id).await?;
                     let s = run_action(ctx, action, &scope, &req.requester, run_id).await;
                     let what = format!(
@@ -726,7 +730,7 @@ async fn run_action_inner(
             if let Some(reason) = report.stopped {
                 anyhow::bail!("{reason}");
             }
-            return crate::ops::runs::sync_summary(
+            return crate::ops::sync::sync_summary(
                 ctx.store,
                 &report,
                 command.to_string(),

@@ -334,7 +334,7 @@ fn new_quarter_creates_a_page_that_pulls_back_into_the_same_records() {
 
 /// The status table of `objective` in `text`.
 fn table_of(text: &str, objective: &str) -> String {
-    let r = goalsbot::ops::push::find_table(text, objective)
+    let r = goalsbot::core::wikitext::find_table(text, objective)
         .unwrap_or_else(|| panic!("no table of {objective} in:\n{text}"));
     text[r].to_string()
 }
@@ -374,10 +374,10 @@ fn two_changed_tables_on_one_page_are_each_patched_one_line_per_cell() {
     for objective in [CI, FLD] {
         let (old, new) = (table_of(&before, objective), table_of(&after, objective));
         assert_eq!(
-            goalsbot::ops::push::lines_changed(&old, &new),
+            goalsbot::core::plan::lines_changed(&old, &new),
             2,
             "{objective}: one changed cell must be a one-line change:\n{}",
-            goalsbot::ops::push::unified_diff(objective, &old, &new)
+            goalsbot::core::plan::unified_diff(objective, &old, &new)
         );
     }
     assert!(after.contains("Complete: CI done") && after.contains("Complete: FLD done"));

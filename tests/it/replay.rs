@@ -169,7 +169,7 @@ impl Real {
             if real.trim_end() != sim.pages[i].text().trim_end() {
                 return Some(format!(
                     "{t} differs:\n{}",
-                    goalsbot::ops::push::unified_diff(t, sim.pages[i].text(), &real)
+                    goalsbot::core::plan::unified_diff(t, sim.pages[i].text(), &real)
                 ));
             }
         }

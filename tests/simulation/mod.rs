@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use goalsbot::core::fields::{self, FieldChange, FieldKey, Fields};
 use goalsbot::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
 use goalsbot::core::parse::parse_quarter_page;
+use goalsbot::core::plan::{plan_quarter_page, records_for_page};
 use goalsbot::core::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
 };
 use goalsbot::core::render::{status_cell_text, Renderer};
-use goalsbot::ops::push::{plan_quarter_page, records_for_page};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

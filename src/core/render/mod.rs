@@ -11,7 +11,7 @@ pub mod escape;
 pub mod splice;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
@@ -92,15 +92,17 @@ pub struct Renderer {
     origins: BTreeMap<&'static str, String>,
 }
 
-static DEFAULT: LazyLock<Renderer> =
-    LazyLock::new(|| Renderer::with_dir(None).expect("the built-in templates compile (tested)"));
+static DEFAULT: LazyLock<Renderer> = LazyLock::new(|| {
+    Renderer::with_sources(Vec::new()).expect("the built-in templates compile (tested)")
+});
 
 impl Renderer {
-    /// The renderer with the built-in templates, overridden by the files of
-    /// `dir` that bear a template's name (e.g. `status_table.wiki.j2`).
-    /// A `*.wiki.j2` file in `dir` that is no known template is an error,
+    /// The renderer with the built-in templates, overridden by `overrides`:
+    /// `(path, text)` of template files whose file name is a template's name
+    /// (e.g. `status_table.wiki.j2`; read from the configured directory by
+    /// `Renderer::with_dir`). A file that is no known template is an error,
     /// so a misspelt override is not silently ignored.
-    pub fn with_dir(dir: Option<&Path>) -> Result<Renderer, RenderError> {
+    pub fn with_sources(overrides: Vec<(PathBuf, String)>) -> Result<Renderer, RenderError> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -113,33 +115,12 @@ impl Renderer {
             .iter()
             .map(|(name, src)| (*name, (format!("(built-in) {name}"), src.to_string())))
             .collect();
-        if let Some(dir) = dir {
-            let entries = std::fs::read_dir(dir).map_err(|source| RenderError::Read {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            for entry in entries {
-                let path = entry
-                    .map_err(|source| RenderError::Read {
-                        path: dir.to_path_buf(),
-                        source,
-                    })?
-                    .path();
-                let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
-                    continue;
-                };
-                if !file.ends_with(".wiki.j2") {
-                    continue;
-                }
-                let Some((name, _)) = TEMPLATES.iter().find(|(n, _)| *n == file) else {
-                    return Err(RenderError::Unknown { path });
-                };
-                let src = std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                sources.insert(name, (path.display().to_string(), src));
-            }
+        for (path, src) in overrides {
+            let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+            let Some((name, _)) = TEMPLATES.iter().find(|(n, _)| *n == file) else {
+                return Err(RenderError::Unknown { path });
+            };
+            sources.insert(name, (path.display().to_string(), src));
         }
         let mut origins = BTreeMap::new();
         for (name, (origin, src)) in sources {

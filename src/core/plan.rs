@@ -1,0 +1,410 @@
+//! Page plans as data: the new wikitext of a quarter page or overview and what changed, from the records shown and the store's (pure).
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use crate::core::fields::{FieldKey, Fields, REMOVED};
+use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Quarter, Status};
+use crate::core::render::{splice_region, Renderer};
+use crate::core::wikitext::{cell_line, find_table, insertion_point};
+/// The data a status table shows for one row: what must match the store.
+type RowData = (
+    String,
+    Option<String>,
+    Option<String>,
+    Vec<(Quarter, Option<Status>, Option<String>)>,
+);
+
+fn row_data(kr: &KeyResult) -> RowData {
+    (
+        kr.id.clone(),
+        kr.baseline.clone(),
+        kr.year_goal.clone(),
+        kr.quarters
+            .iter()
+            .filter(|(_, e)| e.status.is_some() || e.note.is_some())
+            .map(|(q, e)| (*q, e.status, e.note.clone()))
+            .collect(),
+    )
+}
+
+/// `existing` with the given cells' lines replaced by those of `rendered`;
+/// `None` when a cell is not on a line of its own in either.
+fn patch_cells(existing: &str, rendered: &str, cells: &[(String, Quarter)]) -> Option<String> {
+    let mut out = existing.to_string();
+    for (id, q) in cells {
+        let new_line = &rendered[cell_line(rendered, id, *q)?];
+        let at = cell_line(&out, id, *q)?;
+        out.replace_range(at, new_line);
+    }
+    Some(out)
+}
+
+/// What a push would do to one quarter page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagePlan {
+    /// The page's new wikitext.
+    pub text: String,
+    /// Objectives whose table was added.
+    pub added: Vec<String>,
+    /// KR ids whose shown data changed, and in which quarters.
+    pub changed: Vec<(String, BTreeSet<Quarter>)>,
+    /// Things a person should know (a table that could not be placed).
+    pub warnings: Vec<String>,
+}
+
+impl PagePlan {
+    /// The edit summary (without the run id), saying what changed.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.added.is_empty() {
+            parts.push(format!(
+                "added status tables for {} objectives",
+                self.added.len()
+            ));
+        }
+        if !self.changed.is_empty() {
+            let quarters: BTreeSet<Quarter> = self
+                .changed
+                .iter()
+                .flat_map(|(_, q)| q.iter().copied())
+                .collect();
+            let qs = quarters
+                .iter()
+                .map(|q| q.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let what = if qs.is_empty() {
+                String::new()
+            } else {
+                format!(" ({qs})")
+            };
+            parts.push(format!(
+                "status of {} KRs{what} from tracker",
+                self.changed.len()
+            ));
+        }
+        format!("goalsbot: {}", parts.join("; "))
+    }
+}
+
+/// Plans a quarter page: `shown` are the records parsed from its current
+/// revision, `store` the store's records of the year.
+pub fn plan_quarter_page(
+    wikitext: &str,
+    shown: &FiscalYearRecords,
+    store: &FiscalYearRecords,
+    renderer: &Renderer,
+) -> Result<PagePlan> {
+    let mut text = wikitext.to_string();
+    let mut plan = PagePlan {
+        text: String::new(),
+        added: vec![],
+        changed: vec![],
+        warnings: vec![],
+    };
+    for page_obj in &shown.objectives {
+        let Some(obj) = store.objectives.iter().find(|o| o.id == page_obj.id) else {
+            continue;
+        };
+        let table = renderer.status_table(obj)?;
+        match find_table(&text, &obj.id) {
+            Some(range) => {
+                let shown_rows: Vec<RowData> = page_obj.key_results.iter().map(row_data).collect();
+                let store_rows: Vec<RowData> = obj.key_results.iter().map(row_data).collect();
+                // A row staff deleted is put back even when it shows nothing.
+                let rows_there = obj.key_results.iter().all(|k| {
+                    text[range.clone()].contains(&format!("data-goalsbot-kr=\"{}\"", k.id))
+                });
+                let same_rows = rows_there
+                    && page_obj
+                        .key_results
+                        .iter()
+                        .map(|k| &k.id)
+                        .eq(obj.key_results.iter().map(|k| &k.id));
+                if same_rows && shown_rows == store_rows {
+                    continue;
+                }
+                // This table's changed rows; `plan.changed` holds every table's.
+                let mut changed: Vec<(String, BTreeSet<Quarter>)> = Vec::new();
+                for (s, p) in store_rows.iter().zip(
+                    shown_rows
+                        .iter()
+                        .chain(std::iter::repeat(&Default::default())),
+                ) {
+                    if s != p {
+                        let quarters: BTreeSet<Quarter> = Quarter::ALL
+                            .into_iter()
+                            .filter(|q| {
+                                s.3.iter().find(|e| e.0 == *q) != p.3.iter().find(|e| e.0 == *q)
+                            })
+                            .collect();
+                        changed.push((s.0.clone(), quarters));
+                    }
+                }
+                // Only status cells changed: patch just those lines, so a
+                // table staff reformatted (e.g. VisualEditor's one cell per
+                // line) keeps its shape. Anything else: the whole table.
+                let only_cells = same_rows
+                    && store_rows
+                        .iter()
+                        .zip(&shown_rows)
+                        .all(|(s, p)| s.0 == p.0 && s.1 == p.1 && s.2 == p.2);
+                // Each table is patched with its own changed cells only.
+                let cells: Vec<(String, Quarter)> = changed
+                    .iter()
+                    .flat_map(|(id, qs)| qs.iter().map(move |q| (id.clone(), *q)))
+                    .collect();
+                plan.changed.extend(changed);
+                let patched = if only_cells {
+                    patch_cells(&text[range.clone()], &table, &cells)
+                } else {
+                    None
+                };
+                let new_table = patched.unwrap_or_else(|| table.trim_end_matches('\n').to_string());
+                text.replace_range(range, &new_table);
+            }
+            None => match insertion_point(&text, page_obj) {
+                Some(at) => {
+                    text.insert_str(at, &format!("\n{}", table.trim_end_matches('\n')));
+                    plan.added.push(obj.id.clone());
+                }
+                None => plan.warnings.push(format!(
+                    "no place found for the status table of {:?}: its heading was not found",
+                    obj.title
+                )),
+            },
+        }
+    }
+    plan.text = text;
+    Ok(plan)
+}
+
+/// Plans the year overview: only the bot's region changes (appended when absent).
+pub fn plan_overview(
+    existing: Option<&str>,
+    fy: &FiscalYear,
+    store: &FiscalYearRecords,
+    quarter_page: impl Fn(Quarter) -> String,
+    renderer: &Renderer,
+) -> Result<String> {
+    let content = renderer.overview(fy, store, quarter_page)?;
+    let page = existing.unwrap_or("");
+    Ok(splice_region(page, "overview", &content)?)
+}
+
+/// The records a quarter page should show: the store's, except that a field
+/// in conflict keeps what the page shows now (push leaves it alone on both
+/// sides until a person decides).
+pub fn records_for_page(
+    fy: &FiscalYear,
+    store: &Fields,
+    pending: &BTreeSet<FieldKey>,
+    shown: &FiscalYearRecords,
+) -> Result<FiscalYearRecords> {
+    if pending.is_empty() {
+        return Ok(crate::core::fields::unflatten(fy, store)?);
+    }
+    let shown_fields = crate::core::fields::flatten(shown);
+    let shown_records: BTreeSet<&str> = shown_fields.keys().map(|k| k.record.as_str()).collect();
+    let mut fields = store.clone();
+    for key in pending {
+        if key.field == REMOVED {
+            if shown_records.contains(key.record.as_str()) {
+                fields.remove(key);
+            } else if fields.keys().any(|k| k.record == key.record) {
+                fields.insert(key.clone(), serde_json::Value::Bool(true));
+            }
+            continue;
+        }
+        match shown_fields.get(key) {
+            Some(v) => {
+                fields.insert(key.clone(), v.clone());
+            }
+            None => {
+                fields.remove(key);
+            }
+        }
+    }
+    Ok(crate::core::fields::unflatten(fy, &fields)?)
+}
+
+/// A unified diff of a page's text, for `--dry-run`.
+pub fn unified_diff(title: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(
+            &format!("{title} (current)"),
+            &format!("{title} (goalsbot)"),
+        )
+        .to_string()
+}
+
+/// Lines that differ between two texts (added plus removed).
+pub fn lines_changed(old: &str, new: &str) -> usize {
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter(|c| c.tag() != similar::ChangeTag::Equal)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::parse::parse_quarter_page;
+    use crate::core::records::Objective;
+    use crate::core::wikitext::bots_allowed;
+
+    const PAGE: &str = "Intro.\n\n== MTP: X - Alpha ==\nObjective Manager: A\n=== Objective ===\nDo.\n=== Key Results ===\nKR1 one\nQ2 Goals:\n*\n\n\n== Beta ==\nKR1 two\n\n";
+
+    #[test]
+    fn tables_are_found_by_identity_with_nesting() {
+        let t = "a\n{| class=\"x\" data-goalsbot-objective=\"2020-21/alpha\"\n|-\n|\n{|\n|-\n|in\n|}\n|}\nafter\n";
+        let r = find_table(t, "2020-21/alpha").unwrap();
+        assert!(t[r.clone()].starts_with("{|") && t[r.clone()].ends_with("|}"));
+        assert_eq!(&t[r.end..], "\nafter\n");
+        assert!(find_table(t, "2020-21/alph").is_none());
+        let single = "{| data-goalsbot-objective='2020-21/alpha'\n|}";
+        assert_eq!(find_table(single, "2020-21/alpha"), Some(0..single.len()));
+    }
+
+    #[test]
+    fn insertion_goes_after_the_key_results_content() {
+        let o = Objective {
+            id: "2020-21/alpha".into(),
+            program: Some("MTP: X".into()),
+            title: "Alpha".into(),
+            managers: vec![],
+            description: None,
+            status: Default::default(),
+            target_quarter: None,
+            department: None,
+            key_results: vec![],
+        };
+        let at = insertion_point(PAGE, &o).unwrap();
+        assert!(PAGE[..at].ends_with("Q2 Goals:\n*"), "{:?}", &PAGE[..at]);
+        let mut beta = o.clone();
+        beta.title = "Beta".into();
+        let at = insertion_point(PAGE, &beta).unwrap();
+        assert!(PAGE[..at].ends_with("KR1 two"));
+        beta.title = "Gamma".into();
+        assert_eq!(insertion_point(PAGE, &beta), None);
+    }
+
+    /// The FY2020-21 Q3 page: its wikitext, the records it shows, the built-in renderer.
+    fn q3_fixture() -> (&'static str, FiscalYearRecords, Renderer) {
+        let q3_text = include_str!(
+            "../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.wikitext"
+        );
+        let q3_html = include_str!(
+            "../../tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q3.html"
+        );
+        let fy = FiscalYear::starting(2020);
+        let shown = FiscalYearRecords {
+            fiscal_year: fy.clone(),
+            objectives: parse_quarter_page(q3_html, &fy, Quarter::Q3).objectives,
+        };
+        (q3_text, shown, Renderer::with_dir(None).unwrap())
+    }
+
+    #[test]
+    fn a_status_change_patches_only_its_cell_in_a_visualeditor_shaped_table() {
+        // regression: one changed status rewrote all 52 lines of a table VisualEditor had reformatted.
+        let (q3_text, shown, renderer) = q3_fixture();
+        // The store says exactly what the page shows, except one cell.
+        let mut store = shown.clone();
+        let kr = store
+            .objectives
+            .iter_mut()
+            .flat_map(|o| o.key_results.iter_mut())
+            .find(|k| k.id == "2020-21/front-line-defenses/kr2")
+            .unwrap();
+        let e = kr.quarters.get_mut(&Quarter::Q3).unwrap();
+        e.status = Some(Status::AtRisk);
+        e.note = Some("two hires fell through".into());
+        let plan = plan_quarter_page(q3_text, &shown, &store, &renderer).unwrap();
+        // Objectives without a table get one; for this test only the FLD table matters.
+        let only_fld =
+            |t: &str| t[find_table(t, "2020-21/front-line-defenses").unwrap()].to_string();
+        let (old, new) = (only_fld(q3_text), only_fld(&plan.text));
+        assert_eq!(
+            lines_changed(&old, &new),
+            2,
+            "{}",
+            unified_diff("t", &old, &new)
+        );
+        assert!(new.contains("At risk: two hires fell through"));
+        assert_eq!(plan.changed.len(), 1);
+        assert!(
+            plan.summary().contains("status of 1 KRs (Q3) from tracker"),
+            "{}",
+            plan.summary()
+        );
+    }
+
+    #[test]
+    fn two_changed_tables_are_each_patched_with_their_own_cells() {
+        // Hole 7f: with a changed cell in two tables, the second table was
+        // rewritten whole (it was asked to patch the first table's cells too).
+        let (q3_text, shown, renderer) = q3_fixture();
+        let mut store = shown.clone();
+        for (kr, note) in [
+            ("2020-21/content-integrity/kr1", "CI done"),
+            ("2020-21/front-line-defenses/kr2", "FLD done"),
+        ] {
+            let kr = store
+                .objectives
+                .iter_mut()
+                .flat_map(|o| o.key_results.iter_mut())
+                .find(|k| k.id == kr)
+                .unwrap();
+            let e = kr.quarters.entry(Quarter::Q4).or_default();
+            e.status = Some(Status::Complete);
+            e.note = Some(note.into());
+        }
+        let plan = plan_quarter_page(q3_text, &shown, &store, &renderer).unwrap();
+        for objective in ["2020-21/content-integrity", "2020-21/front-line-defenses"] {
+            let table = |t: &str| t[find_table(t, objective).unwrap()].to_string();
+            let (old, new) = (table(q3_text), table(&plan.text));
+            assert_eq!(
+                lines_changed(&old, &new),
+                2,
+                "{objective}:\n{}",
+                unified_diff(objective, &old, &new)
+            );
+        }
+        assert_eq!(plan.changed.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_bot_name_never_slips_past_a_bots_template() {
+        // Hole 7e: with no name (an OAuth 2 token without GOALSBOT_USERNAME)
+        // `{{bots|deny=GoalsBot}}` was ignored. Whatever name the bot has, a
+        // page that names bots to keep out or let in is not edited under an
+        // unknown name.
+        assert!(!bots_allowed("{{bots|deny=GoalsBot}}", ""));
+        assert!(!bots_allowed("{{bots|allow=GoalsBot}}", ""));
+        assert!(!bots_allowed("{{bots|deny=GoalsBot}}", "  "));
+        assert!(bots_allowed("no template here", ""));
+        // Names as MediaWiki writes them: underscores are spaces, the first letter is case-blind.
+        assert!(!bots_allowed("{{bots|deny=Goals_Bot}}", "Goals Bot"));
+        assert!(bots_allowed("{{bots|allow=goals Bot}}", "Goals Bot"));
+    }
+
+    #[test]
+    fn nobots_conventions() {
+        assert!(bots_allowed("text", "GoalsBot@goalsbot"));
+        assert!(!bots_allowed("{{nobots}}", "GoalsBot"));
+        assert!(!bots_allowed("{{bots|deny=all}}", "GoalsBot"));
+        assert!(!bots_allowed(
+            "{{bots|deny=OtherBot, GoalsBot}}",
+            "GoalsBot@x"
+        ));
+        assert!(bots_allowed("{{bots|deny=OtherBot}}", "GoalsBot"));
+        assert!(!bots_allowed("{{bots|allow=none}}", "GoalsBot"));
+        assert!(bots_allowed("{{bots|allow=GoalsBot}}", "GoalsBot"));
+        assert!(!bots_allowed("{{bots|allow=OtherBot}}", "GoalsBot"));
+    }
+}
