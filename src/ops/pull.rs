@@ -12,12 +12,13 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, Credentials};
 use crate::core::fields::{self, describe_change, show_value, FieldChange, FieldKey, Fields};
 use crate::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
 use crate::core::parse::parse_quarter_page;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::error::{ExitCode, UsageError};
+use crate::ops::Session;
 use crate::store::{NewConflict, PageMerge, Provenance, Source, Store};
 use crate::wiki::{Counts, Wiki};
 
@@ -222,6 +223,28 @@ pub struct Options<'a> {
     pub dry_run: bool,
     /// Refuse a page that lost more than this share of its records (`pages.max_removed_share`).
     pub max_removed_share: f64,
+}
+
+/// `goalsbot pull`: prints one line per page and the totals; exit 3 when a page needs a person.
+pub async fn command(
+    config: &Config,
+    creds: &Credentials,
+    fys: &[FiscalYear],
+    pages: &[String],
+    dry_run: bool,
+) -> Result<ExitCode> {
+    let targets = targets(config, fys, pages)?;
+    let session = Session::open(config, creds).await?;
+    let opts = Options {
+        run_id: &session.run_id,
+        dry_run,
+        max_removed_share: config.pages.max_removed_share,
+    };
+    let report = pull(&session.wiki, &session.store, &targets, &opts).await;
+    session.close().await;
+    let report = report?;
+    print!("{}", report.render());
+    Ok(report.exit_code())
 }
 
 /// Pulls the targets from the wiki into the store. Each page is applied in one

@@ -22,6 +22,7 @@ use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::core::render::Renderer;
 use crate::core::wikitext::bots_allowed;
 use crate::error::{ExitCode, UsageError};
+use crate::ops::Session;
 use crate::store::{EditEntry, PageCheck, Store};
 use crate::wiki::{EditConflict, PageRevision, RevisionInfo, Saved, Wiki};
 
@@ -139,7 +140,7 @@ pub fn require_credentials(creds: &Credentials, command: &str) -> Result<(), Usa
 
 /// After the bot's own edit, remember what the page now shows, so the next
 /// pull need not fetch it and the next merge has the right base.
-async fn refresh_page_state(
+pub(crate) async fn refresh_page_state(
     wiki: &Wiki,
     store: &Store,
     title: &str,
@@ -327,6 +328,36 @@ impl PushContext<'_> {
         let mut revs = self.wiki.latest_revisions(&[title.to_string()]).await?;
         Ok(revs.pop().and_then(|r| r.latest))
     }
+}
+
+/// `goalsbot push`: prints one line per page (diffs in a dry run); exit 3 when a page was refused.
+pub async fn command(
+    config: &Config,
+    creds: &Credentials,
+    fys: &[FiscalYear],
+    pages: &[String],
+    dry_run: bool,
+) -> Result<ExitCode> {
+    if !dry_run {
+        // A dry run only reads: anonymous reads are enough.
+        require_credentials(creds, "push")?;
+    }
+    let session = Session::open(config, creds).await?;
+    let ctx = PushContext {
+        config,
+        wiki: &session.wiki,
+        store: &session.store,
+        run_id: &session.run_id,
+        dry_run,
+        user: session.wiki.user_name().unwrap_or_default(),
+        revisions: None,
+        overlay: None,
+    };
+    let report = push(&ctx, fys, pages).await;
+    session.close().await;
+    let report = report?;
+    print!("{}", report.render());
+    Ok(report.exit_code())
 }
 
 /// Pushes the store to the quarter pages and overview pages of `fys` (all
@@ -645,46 +676,4 @@ async fn push_overview(
             EDIT_CONFLICT_RETRIES + 1
         ),
     })
-}
-
-/// Creates `{prefix}/{FY} {Qn}` from the store; refuses when it exists.
-pub async fn new_quarter(
-    config: &Config,
-    wiki: &Wiki,
-    store: &Store,
-    fy: &FiscalYear,
-    q: Quarter,
-    run_id: &str,
-    dry_run: bool,
-) -> Result<String> {
-    let title = config.pages.quarter_page(fy, q);
-    let records = store.load(fy).await?;
-    if records.objectives.is_empty() {
-        return Err(UsageError::new(format!(
-            "the store has no objectives for {fy}: pull the year's other quarter pages (or import) first"
-        ))
-        .into());
-    }
-    let rev = wiki.latest_revisions(std::slice::from_ref(&title)).await?;
-    if rev[0].latest.is_some() {
-        return Err(UsageError::new(format!(
-            "{title:?} already exists; new-quarter only creates missing pages"
-        ))
-        .into());
-    }
-    let text = Renderer::with_dir(config.pages.templates_dir.as_deref())?.new_quarter(
-        fy,
-        q,
-        &records,
-        &config.pages.prefix,
-    )?;
-    if dry_run {
-        return Ok(format!("would create {title}:\n{text}"));
-    }
-    let summary = format!("goalsbot: new quarter page from the goals tracker [run {run_id}]");
-    let newrev = wiki.save(&title, &text, &summary, None).await?.newrevid;
-    refresh_page_state(wiki, store, &title, fy, q, newrev).await?;
-    Ok(format!(
-        "created {title} (revision {newrev}) [run {run_id}]\n"
-    ))
 }

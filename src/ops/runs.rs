@@ -13,7 +13,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::Config;
 use crate::core::requests::shutoff_allows_running;
-use crate::core::runlog::{self, ConflictLine, EditLink, RunCounts, RunOutcome, RunSummary};
+use crate::core::runlog::{
+    self, ConflictLine, EditLink, RefusedPage, RunCounts, RunOutcome, RunSummary,
+};
 use crate::store::{PageCheck, RunEntry, Store, StoredConflict};
 use crate::wiki::Wiki;
 
@@ -125,6 +127,86 @@ pub fn failed_summary(
         conflicts: Vec::new(),
         refused: Vec::new(),
         dry_run: false,
+    }
+}
+
+/// A run as the store and the status page show it: marked running when it
+/// starts (so an on-wiki request meanwhile gets a pointer to it), and ended by
+/// its summary. The one lifecycle of `sync` from the command line and of
+/// every action `watch` runs.
+pub struct Run<'a> {
+    store: &'a Store,
+    pub run_id: String,
+    pub command: String,
+    pub requested_by: Option<String>,
+    pub started: DateTime<Utc>,
+}
+
+impl<'a> Run<'a> {
+    /// A run starting now (not yet marked running).
+    pub fn new(
+        store: &'a Store,
+        run_id: &str,
+        command: String,
+        requested_by: Option<String>,
+    ) -> Run<'a> {
+        Run {
+            store,
+            run_id: run_id.to_string(),
+            command,
+            requested_by,
+            started: Utc::now(),
+        }
+    }
+
+    /// Records the run as running (not in a dry run).
+    pub async fn mark_running(&self) -> Result<()> {
+        mark_running(self.store, &self.run_id, &self.command).await
+    }
+
+    /// Records the run's end (the status page is written by [`publish`], which records too).
+    pub async fn record(&self, summary: &RunSummary) -> Result<()> {
+        record(self.store, summary).await
+    }
+
+    /// The summary of this run when it failed before it could say more.
+    pub fn failed(&self, error: &anyhow::Error) -> RunSummary {
+        failed_summary(
+            &self.run_id,
+            self.command.clone(),
+            self.requested_by.clone(),
+            self.started,
+            error,
+        )
+    }
+
+    /// Ends a run the shutoff page stopped before it began.
+    pub async fn stopped(&self) -> Result<()> {
+        record_stopped(self.store, &self.run_id, &self.command).await
+    }
+
+    /// The run's summary from its counts, outcome and the edits the store logged for it.
+    pub async fn summary(
+        &self,
+        counts: RunCounts,
+        outcome: RunOutcome,
+        conflicts: Vec<ConflictLine>,
+        refused: Vec<RefusedPage>,
+        dry_run: bool,
+    ) -> Result<RunSummary> {
+        Ok(RunSummary {
+            run_id: self.run_id.clone(),
+            command: self.command.clone(),
+            requested_by: self.requested_by.clone(),
+            started: self.started,
+            finished: Utc::now(),
+            outcome,
+            counts,
+            edits: edit_links(self.store, &self.run_id).await?,
+            conflicts,
+            refused,
+            dry_run,
+        })
     }
 }
 

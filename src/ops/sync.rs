@@ -7,15 +7,15 @@
 //! fetched, and a page the bot planned before with the same inputs is not
 //! fetched either, so a sync with nothing to do costs ⌈N/50⌉ API requests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tracing::Instrument as _;
 
-use crate::config::Config;
+use crate::config::{Config, Credentials};
 use crate::core::fields;
 use crate::core::records::FiscalYear;
 use crate::core::runlog::ConflictLine;
@@ -23,7 +23,8 @@ use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome, RunSummary};
 use crate::error::ExitCode;
 use crate::ops::pull::{self, Target};
 use crate::ops::push::{self, Overlay, PushContext};
-use crate::ops::runs::edit_links;
+use crate::ops::runs::{self, Run};
+use crate::ops::{command_line, Session};
 use crate::store::{Store, StoredConflict};
 use crate::wiki::{Counts, Wiki};
 
@@ -43,6 +44,38 @@ pub struct SyncContext<'a> {
 pub struct Refused {
     pub page: String,
     pub reason: String,
+    /// The error that stopped the page, when not a safety guard (the reason is then `failed: ERROR`).
+    #[serde(skip)]
+    pub error: Option<String>,
+}
+
+impl Refused {
+    /// A page a safety guard (or `{{nobots}}`) left alone.
+    fn guarded(page: &str, reason: &str) -> Refused {
+        Refused {
+            page: page.to_string(),
+            reason: reason.to_string(),
+            error: None,
+        }
+    }
+
+    /// A page an error stopped.
+    fn failed(page: &str, error: &str) -> Refused {
+        Refused {
+            page: page.to_string(),
+            reason: format!("failed: {error}"),
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+impl From<&Refused> for RefusedPage {
+    fn from(r: &Refused) -> RefusedPage {
+        RefusedPage {
+            title: r.page.clone(),
+            reason: r.reason.clone(),
+        }
+    }
 }
 
 /// The counters of `cli.md` (`sync --json`).
@@ -183,6 +216,80 @@ pub fn describe_conflict(c: &StoredConflict) -> String {
             .unwrap_or_default(),
         c.run_id
     )
+}
+
+/// `goalsbot sync`: one run, as the status page shows it; prints the report
+/// (`--json`: the statistics) and returns its exit code.
+pub async fn command(
+    config: &Config,
+    creds: &Credentials,
+    fys: &[FiscalYear],
+    json: bool,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    if !dry_run {
+        // A dry run only reads: anonymous reads are enough.
+        push::require_credentials(creds, "sync")?;
+    }
+    let session = Session::open(config, creds).await?;
+    let span = tracing::info_span!("run", run_id = %session.run_id);
+    let report = tracked(config, &session, fys, dry_run)
+        .instrument(span)
+        .await;
+    session.close().await;
+    let report = report?;
+    if json {
+        print!("{}", report.to_json());
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(report.exit_code())
+}
+
+/// A sync in its run's lifecycle: marked running, run, its summary recorded
+/// and the status page written (a failure is shown there when the wiki still answers).
+async fn tracked(
+    config: &Config,
+    session: &Session,
+    fys: &[FiscalYear],
+    dry_run: bool,
+) -> Result<SyncReport> {
+    let (store, wiki) = (&session.store, &session.wiki);
+    let run = Run::new(store, &session.run_id, command_line(), None);
+    if !dry_run {
+        run.mark_running().await?;
+    }
+    let ctx = SyncContext {
+        config,
+        wiki,
+        store,
+        run_id: &session.run_id,
+        dry_run,
+        user: wiki.user_name().unwrap_or_default(),
+    };
+    let report = match sync(&ctx, fys).await {
+        Ok(r) => r,
+        Err(e) => {
+            if !dry_run {
+                let failed = run.failed(&e);
+                if let Err(p) = runs::publish(config, wiki, store, &failed).await {
+                    tracing::warn!("the status page was not updated: {p:#}");
+                }
+            }
+            return Err(e);
+        }
+    };
+    if report.stopped.is_some() {
+        if !dry_run {
+            run.stopped().await?;
+        }
+        return Ok(report);
+    }
+    let summary = sync_summary(&run, &report).await?;
+    if let Err(e) = runs::publish(config, wiki, store, &summary).await {
+        tracing::warn!("the run is done, but the status page was not updated: {e:#}");
+    }
+    Ok(report)
 }
 
 /// Pulls every tracked page of `fys` (all configured years when empty) and pushes the store back.
@@ -334,6 +441,71 @@ async fn dry_overlay(store: &Store, pulled: &pull::Report) -> Result<Overlay> {
     Ok(overlay)
 }
 
+/// What the reports of a pull and a push say about their pages, counted in one place.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Pages that changed on the wiki, or that the push edited (or would in a dry run).
+    pub changed: BTreeSet<String>,
+    /// Pages left alone, each once.
+    pub refused: Vec<Refused>,
+    /// Store fields the pull changed.
+    pub records_changed: usize,
+    /// Conflicts the pull found.
+    pub new_conflicts: usize,
+    /// Pages the shutoff kept from being saved.
+    pub not_saved: Vec<String>,
+}
+
+impl Tally {
+    /// Adds what a pull did.
+    pub fn pull(&mut self, pulled: &pull::Report) {
+        for (t, o) in &pulled.pages {
+            match o {
+                pull::Outcome::Pulled {
+                    changes, conflicts, ..
+                } => {
+                    self.changed.insert(t.title.clone());
+                    self.records_changed += changes;
+                    self.new_conflicts += conflicts.len();
+                }
+                pull::Outcome::Refused { reason, .. } => {
+                    self.refused.push(Refused::guarded(&t.title, reason))
+                }
+                pull::Outcome::Failed { error } => {
+                    self.refused.push(Refused::failed(&t.title, error))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Adds what a push did (a page the pull refused already is not counted twice).
+    pub fn push(&mut self, pushed: &push::Report) {
+        for (title, o) in &pushed.pages {
+            match o {
+                push::Outcome::Edited { .. } | push::Outcome::WouldEdit { .. } => {
+                    self.changed.insert(title.clone());
+                }
+                push::Outcome::Refused { reason }
+                    if !self.refused.iter().any(|r| &r.page == title) =>
+                {
+                    self.refused.push(Refused::guarded(title, reason));
+                }
+                push::Outcome::Failed { error } => self.refused.push(Refused::failed(title, error)),
+                push::Outcome::Stopped { .. } => self.not_saved.push(title.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    /// The first page an error stopped, as `title: error`.
+    pub fn first_failure(&self) -> Option<String> {
+        self.refused
+            .iter()
+            .find_map(|r| Some(format!("{}: {}", r.page, r.error.as_ref()?)))
+    }
+}
+
 fn stats(
     ctx: &SyncContext<'_>,
     titles: &[String],
@@ -343,253 +515,30 @@ fn stats(
     counts: &Counts,
     started: Instant,
 ) -> Stats {
-    let mut changed = std::collections::BTreeSet::new();
-    let mut refused = Vec::new();
-    let mut records_changed = 0;
-    let mut new_conflicts = 0;
-    let mut not_saved = Vec::new();
-    for (t, o) in &pulled.pages {
-        match o {
-            pull::Outcome::Pulled {
-                changes, conflicts, ..
-            } => {
-                changed.insert(t.title.clone());
-                records_changed += changes;
-                new_conflicts += conflicts.len();
-            }
-            pull::Outcome::Refused { reason, .. } => refused.push(Refused {
-                page: t.title.clone(),
-                reason: reason.clone(),
-            }),
-            pull::Outcome::Failed { error } => refused.push(Refused {
-                page: t.title.clone(),
-                reason: format!("failed: {error}"),
-            }),
-            _ => {}
-        }
-    }
-    for (title, o) in &pushed.pages {
-        match o {
-            push::Outcome::Edited { .. } | push::Outcome::WouldEdit { .. } => {
-                changed.insert(title.clone());
-            }
-            push::Outcome::Refused { reason } if !refused.iter().any(|r| &r.page == title) => {
-                refused.push(Refused {
-                    page: title.clone(),
-                    reason: reason.clone(),
-                });
-            }
-            push::Outcome::Failed { error } => refused.push(Refused {
-                page: title.clone(),
-                reason: format!("failed: {error}"),
-            }),
-            push::Outcome::Stopped { .. } => not_saved.push(title.clone()),
-            _ => {}
-        }
-    }
-    let would_conflict = if ctx.dry_run { new_conflicts } else { 0 };
+    let mut tally = Tally::default();
+    tally.pull(pulled);
+    tally.push(pushed);
+    let would_conflict = if ctx.dry_run { tally.new_conflicts } else { 0 };
     Stats {
         run_id: ctx.run_id.to_string(),
         pages_checked: titles.len(),
-        pages_changed: changed.len(),
+        pages_changed: tally.changed.len(),
         html_fetches: counts.html_fetches,
         api_requests: counts.api_requests,
         edits: counts.edits,
-        records_changed,
+        records_changed: tally.records_changed,
         conflicts: pending.len() + would_conflict,
-        new_conflicts,
-        refused,
+        new_conflicts: tally.new_conflicts,
+        refused: tally.refused,
         stopped: pushed.stopped.clone(),
-        not_saved,
+        not_saved: tally.not_saved,
         dry_run: ctx.dry_run,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
 }
 
-/// `goalsbot resolve ID --take wiki|store`: closes a pending conflict as a
-/// person decided. Taking the wiki's value changes the store (with the
-/// operator as author, in the same transaction); keeping the store's value
-/// lets the next push write it to the page.
-pub async fn resolve(
-    store: &Store,
-    fresh: Option<(&Config, &Wiki)>,
-    id: i64,
-    take: crate::store::Take,
-    command: &str,
-    dry_run: bool,
-) -> Result<(String, ExitCode)> {
-    use crate::error::UsageError;
-    use crate::store::{Provenance, Source, Take};
-    let pending = |id| async move {
-        let Some(c) = store.conflict(id).await? else {
-            return Err(anyhow::Error::from(UsageError::new(format!(
-                "there is no conflict #{id}; `goalsbot conflicts` lists the waiting ones"
-            ))));
-        };
-        if let Some(r) = &c.resolution {
-            return Err(UsageError::new(format!(
-                "conflict #{id} is already resolved ({} by {} at {}); nothing to do",
-                r.how,
-                r.by,
-                r.at.to_rfc3339()
-            ))
-            .into());
-        }
-        Ok(c)
-    };
-    let mut c = pending(id).await?;
-    // A person decides on what the pages and the store say now: the year's
-    // pages are pulled first (the conflict follows its page). If that settled
-    // the conflict, or changed its wiki value or the store's, the decision is
-    // not taken: the person has not seen it.
-    if let (Some((config, wiki)), false) = (fresh, dry_run) {
-        let seen = c.wiki.clone();
-        let fy = crate::store::record_fiscal_year(&c.key.record)?;
-        let stored = store.load_fields(&fy).await?.get(&c.key).cloned();
-        // Every quarter page of the year shows the field: one revision
-        // check, and the pages that changed are pulled.
-        let targets = pull::targets(config, std::slice::from_ref(&fy), &[])?;
-        let opts = pull::Options {
-            run_id: &crate::ops::runs::new_run_id(chrono::Utc::now()),
-            dry_run: false,
-            max_removed_share: config.pages.max_removed_share,
-        };
-        let report = pull::pull(wiki, store, &targets, &opts)
-            .await
-            .with_context(|| format!("reading {} before resolving", c.page))?;
-        for (t, o) in &report.pages {
-            if let pull::Outcome::Failed { error } = o {
-                anyhow::bail!("reading {} before resolving: {error}", t.title);
-            }
-        }
-        let now_stored = store.load_fields(&fy).await?.get(&c.key).cloned();
-        if now_stored != stored {
-            return Ok((
-                format!(
-                    "conflict #{id}: the store's value changed since you looked (a page's edit was \
-                     pulled): it now holds {} (was {}); look again (`goalsbot conflicts`) and \
-                     resolve again; nothing was changed\n",
-                    crate::core::fields::show_value(&now_stored),
-                    crate::core::fields::show_value(&stored)
-                ),
-                ExitCode::NeedsPerson,
-            ));
-        }
-        match store.conflict(id).await? {
-            Some(now) if now.resolution.is_some() => {
-                return Ok((
-                    format!(
-                        "conflict #{id} was settled meanwhile: {} now shows the store's value; nothing to decide\n",
-                        c.page
-                    ),
-                    ExitCode::Ok,
-                ));
-            }
-            Some(now) if now.wiki != seen => {
-                return Ok((
-                    format!(
-                        "conflict #{id}: {} changed since you looked: it now says {} (was {}); \
-                         look again (`goalsbot conflicts`) and resolve again; nothing was changed\n",
-                        c.page,
-                        crate::core::fields::show_value(&now.wiki),
-                        crate::core::fields::show_value(&seen)
-                    ),
-                    ExitCode::NeedsPerson,
-                ));
-            }
-            Some(now) => c = now,
-            None => c = pending(id).await?,
-        }
-    }
-    let fy = crate::store::record_fiscal_year(&c.key.record)?;
-    let current = store.load_fields(&fy).await?.get(&c.key).cloned();
-    let change = match take {
-        Take::Wiki if current != c.wiki => Some(fields::FieldChange {
-            key: c.key.clone(),
-            old: current.clone(),
-            new: c.wiki.clone(),
-        }),
-        _ => None,
-    };
-    let what = match (&change, take) {
-        (Some(ch), _) => format!(
-            "store takes the wiki's value: {}",
-            crate::core::fields::describe_change(ch)
-        ),
-        (None, Take::Wiki) => "the store already holds the wiki's value".to_string(),
-        (None, Take::Store) => format!(
-            "the store keeps {}; the next push or sync writes it to {}",
-            current
-                .as_ref()
-                .map_or_else(|| "(none)".to_string(), |v| v.to_string()),
-            c.page
-        ),
-    };
-    if dry_run {
-        return Ok((
-            format!("dry run: would resolve conflict #{id}: {what} (the page is read first when not a dry run)\n"),
-            ExitCode::Ok,
-        ));
-    }
-    let provenance = Provenance {
-        at: chrono::Utc::now(),
-        run_id: crate::ops::runs::new_run_id(chrono::Utc::now()),
-        source: Source::Tracker {
-            operator: crate::ops::tracker::operator(),
-            command: command.to_string(),
-        },
-    };
-    // In the same transaction: the other pages' conflicts on the field that
-    // show the value the store now holds are settled, and when the store
-    // took the page's value, that page's base agrees with the store.
-    let after = match &change {
-        Some(ch) => ch.new.clone(),
-        None => current.clone(),
-    };
-    let stated = |v: &Option<serde_json::Value>| v.clone().filter(|v| !v.is_null());
-    let settled: Vec<i64> = store
-        .conflicts(false)
-        .await?
-        .into_iter()
-        .filter(|o| o.id != id && o.key == c.key && stated(&o.wiki) == stated(&after))
-        .map(|o| o.id)
-        .collect();
-    let state = match take {
-        Take::Wiki => store.page_state(&c.page).await?,
-        Take::Store => None,
-    };
-    let also = crate::store::Decided {
-        settled: &settled,
-        rebase: state.as_ref().map(|st| (c.page.as_str(), st)),
-    };
-    store
-        .resolve_conflict(id, take, change.as_ref(), &provenance, &also)
-        .await?;
-    let settled = settled.len();
-    let what = if settled > 0 {
-        format!(
-            "{what}; {settled} more conflicts on the field settled (their pages show that value)"
-        )
-    } else {
-        what
-    };
-    Ok((
-        format!(
-            "resolved conflict #{id} ({} {}): {what} [run {}]\n",
-            c.key.record, c.key.field, provenance.run_id
-        ),
-        ExitCode::Ok,
-    ))
-}
-
 /// The summary of a sync for the store and the status page.
-pub async fn sync_summary(
-    store: &Store,
-    report: &SyncReport,
-    command: String,
-    requested_by: Option<String>,
-    started: DateTime<Utc>,
-) -> Result<RunSummary> {
+pub async fn sync_summary(run: &Run<'_>, report: &SyncReport) -> Result<RunSummary> {
     let s = &report.stats;
     let counts = RunCounts {
         pages_checked: s.pages_checked as u64,
@@ -601,37 +550,21 @@ pub async fn sync_summary(
         conflicts: s.conflicts as u64,
         refused: s.refused.len() as u64,
     };
-    let outcome = if s.refused.iter().any(|r| r.reason.starts_with("failed")) {
-        RunOutcome::Failed {
-            error: s
-                .refused
-                .iter()
-                .filter(|r| r.reason.starts_with("failed"))
-                .map(|r| format!("{}: {}", r.page, r.reason))
-                .collect::<Vec<_>>()
-                .join("; "),
-        }
-    } else {
+    let failed: Vec<String> = s
+        .refused
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| format!("{}: {}", r.page, r.reason))
+        .collect();
+    let outcome = if failed.is_empty() {
         RunOutcome::from_counts(&counts)
+    } else {
+        RunOutcome::Failed {
+            error: failed.join("; "),
+        }
     };
-    Ok(RunSummary {
-        run_id: s.run_id.clone(),
-        command,
-        requested_by,
-        started,
-        finished: Utc::now(),
-        outcome,
-        counts,
-        edits: edit_links(store, &s.run_id).await?,
-        conflicts: report.pending.iter().map(ConflictLine::from).collect(),
-        refused: s
-            .refused
-            .iter()
-            .map(|r| RefusedPage {
-                title: r.page.clone(),
-                reason: r.reason.clone(),
-            })
-            .collect(),
-        dry_run: s.dry_run,
-    })
+    let conflicts = report.pending.iter().map(ConflictLine::from).collect();
+    let refused = s.refused.iter().map(RefusedPage::from).collect();
+    run.summary(counts, outcome, conflicts, refused, s.dry_run)
+        .await
 }

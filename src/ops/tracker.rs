@@ -6,15 +6,135 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
 
 use anyhow::Result;
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::cli::ExportFormat;
+use crate::config::Config;
+use crate::core::export;
 use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
 use crate::core::records::{Export, FiscalYear, Quarter, Status};
-use crate::error::UsageError;
+use crate::error::{ExitCode, UsageError};
+use crate::ops::{command_line, open_store};
 use crate::store::{record_fiscal_year, Provenance, Source, Store};
+
+/// `goalsbot set`: one tracker edit of a KR's status data.
+pub async fn set_command(config: &Config, req: SetRequest, dry_run: bool) -> Result<ExitCode> {
+    let fy = record_fiscal_year(&req.kr_id).map_err(|e| UsageError::new(format!("{e:#}")))?;
+    let store = open_store(config).await?;
+    let out = async {
+        let current = store.load_fields(&fy).await?;
+        let changes = set_changes(&req, &current)?;
+        commit(&store, changes, &command_line(), dry_run).await
+    }
+    .await;
+    store.close().await;
+    print!("{}", out?.render());
+    Ok(ExitCode::Ok)
+}
+
+/// `goalsbot import FILE`: the file's records as tracker edits (JSON, or CSV by extension or `--format`).
+pub async fn import_command(
+    config: &Config,
+    file: &Path,
+    format: Option<ExportFormat>,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    let format = format.unwrap_or_else(|| {
+        if file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            ExportFormat::Csv
+        } else {
+            ExportFormat::Json
+        }
+    });
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", file.display())))?;
+    let parsed = match format {
+        ExportFormat::Json => export::from_json(&text),
+        ExportFormat::Csv => export::from_csv(&text),
+    }
+    .map_err(|e| UsageError::new(format!("{}: {e:#}; nothing was imported", file.display())))?;
+    let store = open_store(config).await?;
+    let out = async {
+        let mut current = BTreeMap::new();
+        for fy in &parsed.fiscal_years {
+            let fields = store.load_fields(&fy.fiscal_year).await?;
+            current.insert(fy.fiscal_year.clone(), fields);
+        }
+        let changes =
+            import_changes(&parsed, &current, format == ExportFormat::Csv).map_err(|e| {
+                UsageError::new(format!("{}: {e}; nothing was imported", file.display()))
+            })?;
+        commit(&store, changes, &command_line(), dry_run).await
+    }
+    .await;
+    store.close().await;
+    print!("{}", out?.render());
+    Ok(ExitCode::Ok)
+}
+
+/// `goalsbot export`: the records (as of a time, when asked) as JSON or CSV on stdout.
+pub async fn export_command(
+    config: &Config,
+    format: ExportFormat,
+    fys: &[FiscalYear],
+    as_of: Option<chrono::DateTime<Utc>>,
+) -> Result<ExitCode> {
+    let store = open_store(config).await?;
+    let export = store.export(fys, as_of).await;
+    store.close().await;
+    let export = export?;
+    let text = match format {
+        ExportFormat::Json => export::to_json(&export),
+        ExportFormat::Csv => export::to_csv(&export),
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a failure exit.
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::Ok),
+    }
+}
+
+/// `goalsbot conflicts`: the conflicts waiting for a person (`--all`: resolved ones too).
+pub async fn conflicts_command(config: &Config, all: bool, json: bool) -> Result<ExitCode> {
+    let store = open_store(config).await?;
+    let list = store.conflicts(all).await;
+    store.close().await;
+    let list = list?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::Ok);
+    }
+    if list.is_empty() {
+        println!("no conflicts{}", if all { "" } else { " waiting" });
+        return Ok(ExitCode::Ok);
+    }
+    for c in &list {
+        let mut line = crate::ops::sync::describe_conflict(c);
+        if let Some(r) = &c.resolution {
+            line.push_str(&format!(
+                " — resolved: {} by {} at {} (run {})",
+                r.how,
+                r.by,
+                r.at.to_rfc3339(),
+                r.run_id
+            ));
+        }
+        println!("{line}");
+    }
+    if list.iter().any(|c| c.resolution.is_none()) {
+        println!("settle one with: goalsbot resolve ID --take wiki|store");
+    }
+    Ok(ExitCode::Ok)
+}
 
 /// Who is making tracker edits: `$GOALSBOT_OPERATOR`, else the login name.
 pub fn operator() -> String {

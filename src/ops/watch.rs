@@ -32,14 +32,19 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
-use crate::config::Config;
+use crate::config::{Config, Credentials};
 use crate::core::records::FiscalYear;
 use crate::core::render::Renderer;
 use crate::core::requests::{
     self, find_requests, Action, RateLimit, ReplyKind, Request, Scope, Seen,
 };
-use crate::core::runlog::RunSummary;
+use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome, RunSummary};
+use crate::error::{ExitCode, UsageError};
+use crate::ops::runs::Run;
+use crate::ops::sync::Tally;
+use crate::ops::Session;
 use crate::store::{RequestEntry, Store};
 use crate::wiki::{PageContent, Wiki};
 
@@ -662,15 +667,25 @@ async fn run_action(
     run_id: String,
 ) -> RunSummary {
     let span = tracing::info_span!("run", run_id = %run_id);
-    let _guard = span.enter();
-    let started = Utc::now();
     let command = requests::command_text(action, scope);
-    if let Err(e) = crate::ops::runs::mark_running(ctx.store, &run_id, &command).await {
+    let run = Run::new(ctx.store, &run_id, command, Some(requester.to_string()));
+    run_in_lifecycle(ctx, action, scope, &run)
+        .instrument(span)
+        .await
+}
+
+/// The run's lifecycle around the action: marked running, its summary recorded at once.
+async fn run_in_lifecycle(
+    ctx: &WatchContext<'_>,
+    action: Action,
+    scope: &Scope,
+    run: &Run<'_>,
+) -> RunSummary {
+    if let Err(e) = run.mark_running().await {
         tracing::warn!("could not mark the run as running: {e:#}");
     }
     let before = ctx.wiki.counters().snapshot();
-    let result = run_action_inner(ctx, action, scope, requester, &run_id, started, &command).await;
-    let summary = match result {
+    let summary = match act(ctx, action, scope, run).await {
         Ok(mut s) => {
             // The watcher's counters run across polls: this run's share.
             let after = ctx.wiki.counters().snapshot();
@@ -680,43 +695,34 @@ async fn run_action(
             s
         }
         Err(e) => {
-            tracing::error!("{command} for {requester} failed: {e:#}");
-            crate::ops::runs::failed_summary(
-                &run_id,
-                command,
-                Some(requester.to_string()),
-                started,
-                &e,
-            )
+            let requester = run.requested_by.as_deref().unwrap_or_default();
+            tracing::error!("{} for {requester} failed: {e:#}", run.command);
+            run.failed(&e)
         }
     };
     // Recorded at once: a reply that fails to save must not leave the run "running".
-    if let Err(e) = crate::ops::runs::record(ctx.store, &summary).await {
+    if let Err(e) = run.record(&summary).await {
         tracing::warn!("could not record the run: {e:#}");
     }
     summary
 }
 
-async fn run_action_inner(
+/// Runs the action a request asked for.
+async fn act(
     ctx: &WatchContext<'_>,
     action: Action,
     scope: &Scope,
-    requester: &str,
-    run_id: &str,
-    started: chrono::DateTime<Utc>,
-    command: &str,
+    run: &Run<'_>,
 ) -> Result<RunSummary> {
-    use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome};
     let config = ctx.config;
+    let run_id = run.run_id.as_str();
     let fys: Vec<FiscalYear> = scope.fiscal_year().cloned().into_iter().collect();
     let quarter_page: Vec<String> = match scope {
         Scope::Quarter(fy, q) => vec![config.pages.quarter_page(fy, *q)],
         _ => Vec::new(),
     };
-    let requested_by = Some(requester.to_string());
-    let mut counts = RunCounts::default();
-    let mut refused = Vec::new();
-    match action {
+    let mut tally = Tally::default();
+    let pages_checked = match action {
         Action::Sync => {
             let sctx = crate::ops::sync::SyncContext {
                 config,
@@ -730,14 +736,7 @@ async fn run_action_inner(
             if let Some(reason) = report.stopped {
                 anyhow::bail!("{reason}");
             }
-            return crate::ops::sync::sync_summary(
-                ctx.store,
-                &report,
-                command.to_string(),
-                requested_by,
-                started,
-            )
-            .await;
+            return crate::ops::sync::sync_summary(run, &report).await;
         }
         Action::Pull => {
             let targets = crate::ops::pull::targets(config, &fys, &quarter_page)?;
@@ -747,28 +746,8 @@ async fn run_action_inner(
                 max_removed_share: config.pages.max_removed_share,
             };
             let report = crate::ops::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
-            counts.pages_checked = report.pages.len() as u64;
-            for (t, o) in &report.pages {
-                match o {
-                    crate::ops::pull::Outcome::Pulled {
-                        changes, conflicts, ..
-                    } => {
-                        counts.pages_changed += 1;
-                        counts.records_changed += *changes as u64;
-                        counts.conflicts += conflicts.len() as u64;
-                    }
-                    crate::ops::pull::Outcome::Refused { reason, .. } => {
-                        refused.push(RefusedPage {
-                            title: t.title.clone(),
-                            reason: reason.clone(),
-                        })
-                    }
-                    crate::ops::pull::Outcome::Failed { error } => {
-                        anyhow::bail!("{}: {error}", t.title)
-                    }
-                    _ => {}
-                }
-            }
+            tally.pull(&report);
+            report.pages.len()
         }
         Action::Push => {
             let pctx = crate::ops::push::PushContext {
@@ -782,20 +761,8 @@ async fn run_action_inner(
                 overlay: None,
             };
             let report = crate::ops::push::push(&pctx, &fys, &quarter_page).await?;
-            counts.pages_checked = report.pages.len() as u64;
-            for (title, o) in &report.pages {
-                match o {
-                    crate::ops::push::Outcome::Edited { .. } => counts.pages_changed += 1,
-                    crate::ops::push::Outcome::Refused { reason } => refused.push(RefusedPage {
-                        title: title.clone(),
-                        reason: reason.clone(),
-                    }),
-                    crate::ops::push::Outcome::Failed { error } => {
-                        anyhow::bail!("{title}: {error}")
-                    }
-                    _ => {}
-                }
-            }
+            tally.push(&report);
+            report.pages.len()
         }
         Action::NewQuarter => {
             let Scope::Quarter(fy, q) = scope else {
@@ -803,26 +770,76 @@ async fn run_action_inner(
                     "new-quarter needs a quarter, e.g. {{{{goalsbot|new-quarter|2020-21 Q4}}}}"
                 );
             };
-            crate::ops::push::new_quarter(config, ctx.wiki, ctx.store, fy, *q, run_id, false)
-                .await?;
-            counts.pages_checked = 1;
-            counts.pages_changed = 1;
+            crate::ops::new_quarter::new_quarter(
+                config, ctx.wiki, ctx.store, fy, *q, run_id, false,
+            )
+            .await?;
+            tally.changed.insert(config.pages.quarter_page(fy, *q));
+            1
         }
+    };
+    if let Some(failure) = tally.first_failure() {
+        anyhow::bail!("{failure}");
     }
-    counts.refused = refused.len() as u64;
-    Ok(RunSummary {
-        run_id: run_id.to_string(),
-        command: command.to_string(),
-        requested_by,
-        started,
-        finished: Utc::now(),
-        outcome: RunOutcome::from_counts(&counts),
+    let counts = RunCounts {
+        pages_checked: pages_checked as u64,
+        pages_changed: tally.changed.len() as u64,
+        records_changed: tally.records_changed as u64,
+        conflicts: tally.new_conflicts as u64,
+        refused: tally.refused.len() as u64,
+        ..RunCounts::default()
+    };
+    let refused = tally.refused.iter().map(RefusedPage::from).collect();
+    run.summary(
         counts,
-        edits: crate::ops::runs::edit_links(ctx.store, run_id).await?,
-        conflicts: Vec::new(),
+        RunOutcome::from_counts(&counts),
+        Vec::new(),
         refused,
-        dry_run: false,
-    })
+        false,
+    )
+    .await
+}
+
+/// `goalsbot watch`: answers on-wiki requests until SIGTERM (`--once`: one poll, its report printed).
+pub async fn command(
+    config: &Config,
+    creds: &Credentials,
+    once: bool,
+    interval: Option<u64>,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    crate::ops::push::require_credentials(creds, "watch")?;
+    if dry_run {
+        return Err(UsageError::new(
+            "watch has no --dry-run: it answers on the wiki; try `sync --dry-run`",
+        )
+        .into());
+    }
+    let session = Session::open(config, creds).await?;
+    // Every push a request runs looks at the shutoff page before each save.
+    let wiki = session.wiki.clone().obeying_shutoff();
+    let ctx = WatchContext {
+        config,
+        wiki: &wiki,
+        store: &session.store,
+        user: wiki.user_name().unwrap_or_default(),
+        rate_limit: RateLimit {
+            per_user_per_hour: config.commands.max_requests_per_user_per_hour,
+            per_hour: config.commands.max_requests_per_hour,
+        },
+    };
+    let every = Duration::from_secs(
+        interval
+            .unwrap_or(config.commands.poll_interval_secs)
+            .max(1),
+    );
+    let report = run(&ctx, once, every).await;
+    session.close().await;
+    let report = report?;
+    if once {
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::Ok)
 }
 
 /// `watch`: polls until SIGTERM or Ctrl-C (`--once`: one poll).
