@@ -1,6 +1,10 @@
 //! Fault injection for crash tests: pause the process at a named point so a test can kill it there.
 //!
-//! Inert unless `GOALSBOT_FAULT=pause-at=POINT:N` is set, e.g.
+//! Compiled in only with the `fault-injection` feature, which the tests turn
+//! on (`Cargo.toml`: the package is its own dev-dependency with that
+//! feature); a release build has empty [`point`] and [`reached`] and never
+//! reads the environment. With the feature, inert unless
+//! `GOALSBOT_FAULT=pause-at=POINT:N` is set, e.g.
 //! `pause-at=store.apply:5` pauses inside the store transaction right after
 //! its fifth change, prints `goalsbot-fault: paused at store.apply:5` on
 //! stderr and sleeps for a minute: long enough for the test to SIGKILL the
@@ -16,7 +20,9 @@
 //! and `watch.replied` (after its reply is saved, before it is marked
 //! answered).
 
+#[cfg(feature = "fault-injection")]
 use std::sync::OnceLock;
+#[cfg(feature = "fault-injection")]
 use std::time::Duration;
 
 /// The environment variable that arms a fault.
@@ -24,6 +30,7 @@ pub const ENV_FAULT: &str = "GOALSBOT_FAULT";
 /// The environment variable naming the file whose existence ends a pause.
 pub const ENV_RESUME: &str = "GOALSBOT_FAULT_RESUME";
 
+#[cfg(feature = "fault-injection")]
 fn armed() -> Option<&'static (String, u64)> {
     static FAULT: OnceLock<Option<(String, u64)>> = OnceLock::new();
     FAULT
@@ -36,6 +43,7 @@ fn armed() -> Option<&'static (String, u64)> {
 }
 
 /// Marks reaching `point` for the `n`th time; pauses there when that fault is armed.
+#[cfg(feature = "fault-injection")]
 pub fn point(point: &str, n: u64) {
     if let Some((p, at)) = armed() {
         if p == point && *at == n {
@@ -54,6 +62,7 @@ pub fn point(point: &str, n: u64) {
 }
 
 /// Marks reaching `point` once more (counted per point in this process); see [`point`].
+#[cfg(feature = "fault-injection")]
 pub fn reached(point: &str) {
     use std::collections::HashMap;
     use std::sync::Mutex;
@@ -72,3 +81,13 @@ pub fn reached(point: &str) {
     };
     self::point(point, n);
 }
+
+/// Without the `fault-injection` feature: nothing.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn point(_point: &str, _n: u64) {}
+
+/// Without the `fault-injection` feature: nothing.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn reached(_point: &str) {}

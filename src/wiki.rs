@@ -551,7 +551,7 @@ impl Wiki {
         match result? {
             Ok(v) => Ok(v),
             // MediaWiki could not merge our text with a save made since our base revision.
-            Err(e) if format!("{e}").contains("code: editconflict") => {
+            Err(mwapi::Error::ApiError(e)) if e.code == "editconflict" => {
                 Err(EditConflict { title }.into())
             }
             Err(e) => Err(anyhow::Error::from(e).context(format!("saving {title:?} failed"))),

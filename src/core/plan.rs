@@ -1,10 +1,10 @@
 //! Page plans as data: the new wikitext of a quarter page or overview and what changed, from the records shown and the store's (pure).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
-use crate::core::fields::{FieldKey, Fields, REMOVED};
+use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
 use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Quarter, Status};
 use crate::core::render::{splice_region, Renderer};
 use crate::core::wikitext::{cell_line, find_table, insertion_point};
@@ -240,6 +240,39 @@ pub fn unified_diff(title: &str, old: &str, new: &str) -> String {
             &format!("{title} (goalsbot)"),
         )
         .to_string()
+}
+
+/// What a page's merge would write to the store, kept as data by a dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryMerge {
+    /// The store changes.
+    pub changes: Vec<FieldChange>,
+    /// The records of the revision (the page's new base).
+    pub records: FiscalYearRecords,
+    /// Fields that would be held in conflict.
+    pub conflicts: Vec<FieldKey>,
+}
+
+/// A year as a push plans its pages against it: the store's fields, the
+/// fields held in conflict, and the revision and records each quarter page
+/// was last synced at. Loaded from the store, or — in a dry-run sync — the
+/// store as the pull's plans would leave it ([`YearView::fold`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct YearView {
+    pub fields: Fields,
+    pub pending: BTreeSet<FieldKey>,
+    pub pages: BTreeMap<String, (u64, FiscalYearRecords)>,
+}
+
+impl YearView {
+    /// The year as the merge of page `title` at `revid` leaves it: its
+    /// changes applied, its conflicts held, the page synced showing its records.
+    pub fn fold(&mut self, title: &str, revid: u64, merge: &DryMerge) {
+        fields::apply(&mut self.fields, &merge.changes);
+        self.pending.extend(merge.conflicts.iter().cloned());
+        self.pages
+            .insert(title.to_string(), (revid, merge.records.clone()));
+    }
 }
 
 /// Lines that differ between two texts (added plus removed).

@@ -13,9 +13,10 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Credentials};
-use crate::core::fields::{self, describe_change, show_value, FieldChange, FieldKey, Fields};
+use crate::core::fields::{self, describe_change, show_value, FieldChange, Fields};
 use crate::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
 use crate::core::parse::parse_quarter_page;
+use crate::core::plan::DryMerge;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::error::{ExitCode, UsageError};
 use crate::ops::Session;
@@ -57,17 +58,6 @@ pub enum Outcome {
     Refused { revid: u64, reason: String },
     /// An error stopped this page; nothing from it was applied.
     Failed { error: String },
-}
-
-/// What a dry-run merge of one page would have written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DryMerge {
-    /// The store changes.
-    pub changes: Vec<FieldChange>,
-    /// The records of the revision (the page's new base).
-    pub records: FiscalYearRecords,
-    /// Fields that would be held in conflict.
-    pub conflicts: Vec<FieldKey>,
 }
 
 /// The result of a pull over several pages.
@@ -355,13 +345,8 @@ async fn pull_page_onto(
     opts: &Options<'_>,
     dry_fields: Option<&mut Fields>,
 ) -> Result<Outcome> {
-    let Options {
-        run_id,
-        dry_run,
-        max_removed_share,
-    } = *opts;
     let mut state = store.page_state(&target.title).await?;
-    if !dry_run {
+    if !opts.dry_run {
         if let Some(st) = &state {
             if st.revid != latest.revid
                 && recover_own_save(wiki, store, target, resolved_title, st.revid).await?
@@ -390,21 +375,7 @@ async fn pull_page_onto(
         Some(f) => (*f).clone(),
         None => store.load_fields(&target.fiscal_year).await?,
     };
-    let pending: Vec<PendingConflict> = store
-        .conflicts(false)
-        .await?
-        .into_iter()
-        .filter(|c| {
-            c.key
-                .record
-                .starts_with(&format!("{}/", target.fiscal_year))
-        })
-        .map(|c| PendingConflict {
-            key: c.key,
-            page: c.page,
-            wiki: c.wiki,
-        })
-        .collect();
+    let pending = pending_of_year(store, &target.fiscal_year).await?;
     let since_base = match &state {
         Some(st) => Some(since_base(store, &target.fiscal_year, st.synced_at, &current).await?),
         None => None,
@@ -421,7 +392,7 @@ async fn pull_page_onto(
             table_rows: Some(&parsed.table_rows),
             base_rows: state.as_ref().and_then(|s| s.table_rows.as_ref()),
         },
-        max_removed_share,
+        opts.max_removed_share,
     );
     if let Some(reason) = plan.refused {
         return Ok(Outcome::Refused {
@@ -429,78 +400,41 @@ async fn pull_page_onto(
             reason: format!("{reason} (blanked or vandalised?); nothing from it was applied"),
         });
     }
-    let timestamp = DateTime::parse_from_rfc3339(&latest.timestamp)
-        .map(|t| t.with_timezone(&Utc))
-        .with_context(|| {
-            format!(
-                "revision {} has an unreadable timestamp {:?}",
-                latest.revid, latest.timestamp
-            )
-        })?;
-    let provenance = Provenance {
-        at: Utc::now(),
-        run_id: run_id.to_string(),
-        source: Source::Wiki {
-            page: target.title.clone(),
-            revid: latest.revid,
-            user: (!latest.user.is_empty()).then(|| latest.user.clone()),
-            timestamp,
-        },
-    };
-    let conflicts: Vec<NewConflict> = plan
-        .conflicts
-        .iter()
-        .map(|c| NewConflict {
-            key: c.key.clone(),
-            base: c.base.clone(),
-            wiki: c.wiki.clone(),
-            store: c.store.clone(),
-        })
-        .collect();
-    let described: Vec<String> = plan
-        .conflicts
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {}: {} (store) ≠ {} (wiki)",
-                c.key.record,
-                c.key.field,
-                show_value(&c.store),
-                show_value(&c.wiki)
-            )
-        })
-        .collect();
+    let described: Vec<String> = plan.conflicts.iter().map(describe_conflict).collect();
     for c in &described {
         tracing::warn!(page = %target.title, "conflict held for a person: {c}");
     }
-    if let Some(f) = dry_fields {
-        fields::apply(f, &plan.changes);
-    }
-    let (applied, planned, dry) = if dry_run {
-        let dry = DryMerge {
-            changes: plan.changes.clone(),
-            records: records.clone(),
-            conflicts: plan.conflicts.iter().map(|c| c.key.clone()).collect(),
-        };
-        (
-            plan.changes.len(),
-            plan.changes.iter().map(describe_change).collect(),
-            Some(Box::new(dry)),
-        )
+    let (applied, planned, dry) = if opts.dry_run {
+        // A dry run keeps the plan as data; the next page merges onto it.
+        if let Some(f) = dry_fields {
+            fields::apply(f, &plan.changes);
+        }
+        {
+            let dry = DryMerge {
+                changes: plan.changes.clone(),
+                records: records.clone(),
+                conflicts: plan.conflicts.iter().map(|c| c.key.clone()).collect(),
+            };
+            let planned = plan.changes.iter().map(describe_change).collect();
+            (plan.changes.len(), planned, Some(Box::new(dry)))
+        }
     } else {
-        let merge = PageMerge {
-            title: &target.title,
-            revid: latest.revid,
-            records: &records,
-            conflicts: &conflicts,
-            settled: &plan.settled,
-            followed: &plan.followed,
-            table_rows: Some(&parsed.table_rows),
-        };
-        let n = store
-            .apply_merge(&provenance, &plan.changes, &merge)
-            .await?;
-        (n, Vec::new(), None)
+        {
+            let merge = PageMerge {
+                title: &target.title,
+                revid: latest.revid,
+                records: &records,
+                conflicts: &plan.conflicts.iter().map(new_conflict).collect::<Vec<_>>(),
+                settled: &plan.settled,
+                followed: &plan.followed,
+                table_rows: Some(&parsed.table_rows),
+            };
+            let provenance = provenance(target, latest, opts.run_id)?;
+            let n = store
+                .apply_merge(&provenance, &plan.changes, &merge)
+                .await?;
+            (n, Vec::new(), None)
+        }
     };
     Ok(Outcome::Pulled {
         revid: latest.revid,
@@ -513,6 +447,69 @@ async fn pull_page_onto(
         planned,
         dry,
     })
+}
+
+/// The conflicts pending on fields of year `fy`, as the merge takes them.
+async fn pending_of_year(store: &Store, fy: &FiscalYear) -> Result<Vec<PendingConflict>> {
+    let prefix = format!("{fy}/");
+    Ok(store
+        .conflicts(false)
+        .await?
+        .into_iter()
+        .filter(|c| c.key.record.starts_with(&prefix))
+        .map(|c| PendingConflict {
+            key: c.key,
+            page: c.page,
+            wiki: c.wiki,
+        })
+        .collect())
+}
+
+/// Who, what and when for the store changes of a pulled revision.
+fn provenance(
+    target: &Target,
+    latest: &crate::wiki::RevisionInfo,
+    run_id: &str,
+) -> Result<Provenance> {
+    let timestamp = DateTime::parse_from_rfc3339(&latest.timestamp)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| {
+            format!(
+                "revision {} has an unreadable timestamp {:?}",
+                latest.revid, latest.timestamp
+            )
+        })?;
+    Ok(Provenance {
+        at: Utc::now(),
+        run_id: run_id.to_string(),
+        source: Source::Wiki {
+            page: target.title.clone(),
+            revid: latest.revid,
+            user: (!latest.user.is_empty()).then(|| latest.user.clone()),
+            timestamp,
+        },
+    })
+}
+
+/// A conflict the merge found, as the store keeps it.
+fn new_conflict(c: &crate::core::merge::Conflict) -> NewConflict {
+    NewConflict {
+        key: c.key.clone(),
+        base: c.base.clone(),
+        wiki: c.wiki.clone(),
+        store: c.store.clone(),
+    }
+}
+
+/// One line for a conflict the merge found: `record field: store ≠ wiki`.
+fn describe_conflict(c: &crate::core::merge::Conflict) -> String {
+    format!(
+        "{} {}: {} (store) ≠ {} (wiki)",
+        c.key.record,
+        c.key.field,
+        show_value(&c.store),
+        show_value(&c.wiki)
+    )
 }
 
 /// Finishes a save a killed run did not record: when the bot noted it was
@@ -630,7 +627,7 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::fields::REMOVED;
+    use crate::core::fields::{FieldKey, REMOVED};
     use crate::core::records::{KeyResult, Kind, Objective, QuarterEntry, Status};
     use serde_json::Value;
     use std::collections::BTreeMap;

@@ -7,16 +7,15 @@
 //! Results section. Every other byte of the page stays as it was. On the year
 //! overview the bot writes only its marked region.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context, Result};
 
 use crate::config::{Config, Credentials};
-use crate::core::fields::{FieldKey, Fields};
 use crate::core::parse::parse_quarter_page;
 use crate::core::plan::{
-    lines_changed, plan_overview, plan_quarter_page, records_for_page, unified_diff,
+    lines_changed, plan_overview, plan_quarter_page, records_for_page, unified_diff, YearView,
 };
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::core::render::Renderer;
@@ -176,68 +175,61 @@ pub struct PushContext<'a> {
     pub user: &'a str,
     /// Latest revisions already fetched in this run (by `sync`), by title asked for.
     pub revisions: Option<&'a BTreeMap<String, PageRevision>>,
-    /// A dry-run sync's view of the store after its pull.
-    pub overlay: Option<&'a Overlay>,
-}
-
-/// What a dry-run pull would have written, for planning the push on top of it.
-#[derive(Debug, Clone, Default)]
-pub struct Overlay {
-    /// The fields of each year after the pull.
-    pub fields: BTreeMap<FiscalYear, Fields>,
-    /// The sync state of each pulled page.
-    pub pages: BTreeMap<String, (u64, FiscalYearRecords)>,
-    /// Fields the pull would hold in conflict.
-    pub conflicts: Vec<FieldKey>,
 }
 
 /// How many times a save is retried after an edit conflict (`sync.md`, push step 3).
 pub const EDIT_CONFLICT_RETRIES: usize = 2;
 
-/// One year as a push needs it: the store's fields and the fields in conflict.
-struct Year {
-    fields: Fields,
-    pending: BTreeSet<FieldKey>,
+/// The years a push plans against: given (a dry-run sync's, as its pull's
+/// plans leave them), or loaded from the store when first needed and again
+/// after the push changed the store (a save, a pull after an edit conflict).
+struct Views<'a> {
+    store: &'a Store,
+    config: &'a Config,
+    years: BTreeMap<FiscalYear, YearView>,
+}
+
+impl Views<'_> {
+    /// The view of year `fy`.
+    async fn get(&mut self, fy: &FiscalYear) -> Result<&YearView> {
+        if !self.years.contains_key(fy) {
+            let view = load_view(self.store, self.config, fy).await?;
+            self.years.insert(fy.clone(), view);
+        }
+        Ok(&self.years[fy])
+    }
+
+    /// Forgets year `fy`: the store changed under it.
+    fn changed(&mut self, fy: &FiscalYear) {
+        self.years.remove(fy);
+    }
+}
+
+/// The store's view of year `fy` (see [`YearView`]).
+pub async fn load_view(store: &Store, config: &Config, fy: &FiscalYear) -> Result<YearView> {
+    let prefix = format!("{fy}/");
+    let pending = store
+        .conflicts(false)
+        .await?
+        .into_iter()
+        .map(|c| c.key)
+        .filter(|k| k.record.starts_with(&prefix))
+        .collect();
+    let mut pages = BTreeMap::new();
+    for q in Quarter::ALL {
+        let title = config.pages.quarter_page(fy, q);
+        if let Some(st) = store.page_state(&title).await? {
+            pages.insert(title, (st.revid, st.records));
+        }
+    }
+    Ok(YearView {
+        fields: store.load_fields(fy).await?,
+        pending,
+        pages,
+    })
 }
 
 impl PushContext<'_> {
-    async fn year(&self, fy: &FiscalYear) -> Result<Year> {
-        let prefix = format!("{fy}/");
-        let mut pending: BTreeSet<FieldKey> = self
-            .store
-            .conflicts(false)
-            .await?
-            .into_iter()
-            .map(|c| c.key)
-            .filter(|k| k.record.starts_with(&prefix))
-            .collect();
-        let fields = match self.overlay.and_then(|o| o.fields.get(fy)) {
-            Some(f) => f.clone(),
-            None => self.store.load_fields(fy).await?,
-        };
-        if let Some(o) = self.overlay {
-            pending.extend(
-                o.conflicts
-                    .iter()
-                    .filter(|k| k.record.starts_with(&prefix))
-                    .cloned(),
-            );
-        }
-        Ok(Year { fields, pending })
-    }
-
-    /// The revision and records the page was last synced at.
-    async fn page_state(&self, title: &str) -> Result<Option<(u64, FiscalYearRecords)>> {
-        if let Some(p) = self.overlay.and_then(|o| o.pages.get(title)) {
-            return Ok(Some(p.clone()));
-        }
-        Ok(self
-            .store
-            .page_state(title)
-            .await?
-            .map(|s| (s.revid, s.records)))
-    }
-
     /// The digest of everything a page's plan depends on besides its revision.
     fn fingerprint(&self, renderer: &Renderer, title: &str, records: &FiscalYearRecords) -> String {
         use sha2::{Digest, Sha256};
@@ -351,7 +343,6 @@ pub async fn command(
         dry_run,
         user: session.wiki.user_name().unwrap_or_default(),
         revisions: None,
-        overlay: None,
     };
     let report = push(&ctx, fys, pages).await;
     session.close().await;
@@ -363,7 +354,23 @@ pub async fn command(
 /// Pushes the store to the quarter pages and overview pages of `fys` (all
 /// configured years when empty); `only` limits it to those titles.
 pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) -> Result<Report> {
+    push_onto(ctx, fys, only, BTreeMap::new()).await
+}
+
+/// [`push`], planned against `planned` years where given (a dry-run sync's
+/// years as its pull's plans leave them), else against the store.
+pub async fn push_onto(
+    ctx: &PushContext<'_>,
+    fys: &[FiscalYear],
+    only: &[String],
+    planned: BTreeMap<FiscalYear, YearView>,
+) -> Result<Report> {
     let config = ctx.config;
+    let mut views = Views {
+        store: ctx.store,
+        config,
+        years: planned,
+    };
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
     let years: Vec<FiscalYear> = if fys.is_empty() {
@@ -410,8 +417,8 @@ pub async fn push(ctx: &PushContext<'_>, fys: &[FiscalYear], only: &[String]) ->
             }
             let page = PageJob { fy, title, rev };
             let result = match Quarter::ALL.get(i) {
-                Some(q) => push_quarter_page(ctx, &renderer, &page, *q).await,
-                None => push_overview(ctx, &renderer, &page).await,
+                Some(q) => push_quarter_page(ctx, &mut views, &renderer, &page, *q).await,
+                None => push_overview(ctx, &mut views, &renderer, &page).await,
             };
             let outcome = result.unwrap_or_else(|e| {
                 tracing::error!(page = %title, "push failed: {e:#}");
@@ -455,6 +462,7 @@ fn nobots_refusal() -> Outcome {
 
 async fn push_quarter_page(
     ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
     renderer: &Renderer,
     page: &PageJob<'_>,
     q: Quarter,
@@ -468,10 +476,12 @@ async fn push_quarter_page(
     let mut latest = first.clone();
     let mut edited: Option<Outcome> = None;
     for attempt in 0..=EDIT_CONFLICT_RETRIES {
-        let Some((synced, shown)) = ctx
-            .page_state(page.title)
-            .await?
+        let year = views.get(page.fy).await?;
+        let Some((synced, shown)) = year
+            .pages
+            .get(page.title)
             .filter(|(revid, _)| *revid == latest.revid)
+            .cloned()
         else {
             return Ok(Outcome::Refused {
                 reason: "the page changed since the last pull (or a guard refused it); \
@@ -479,7 +489,6 @@ async fn push_quarter_page(
                     .into(),
             });
         };
-        let year = ctx.year(page.fy).await?;
         let records = records_for_page(page.fy, &year.fields, &year.pending, &shown)?;
         let fingerprint = ctx.fingerprint(renderer, page.title, &records);
         if let Some(done) = ctx.checked(page.title, synced, &fingerprint).await? {
@@ -526,6 +535,7 @@ async fn push_quarter_page(
             Err(e) if e.downcast_ref::<EditConflict>().is_some() => {
                 tracing::warn!(page = %page.title, attempt, "edit conflict: pulling the page again");
                 latest = repull(ctx, page, q).await?;
+                views.changed(page.fy);
                 continue;
             }
             Err(e) => return Err(e),
@@ -540,6 +550,7 @@ async fn push_quarter_page(
         });
         if saved.oldrevid == Some(synced) {
             refresh_page_state(ctx.wiki, ctx.store, page.title, page.fy, q, saved.newrevid).await?;
+            views.changed(page.fy);
             ctx.store.clear_push_intent(page.title).await?;
             ctx.remember(page.title, saved.newrevid, &fingerprint, "unchanged")
                 .await?;
@@ -550,6 +561,7 @@ async fn push_quarter_page(
         tracing::warn!(page = %page.title, "someone saved the page meanwhile; merging their change");
         ctx.store.clear_push_intent(page.title).await?;
         latest = repull(ctx, page, q).await?;
+        views.changed(page.fy);
     }
     Ok(Outcome::Failed {
         error: format!(
@@ -593,13 +605,14 @@ async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result
 
 async fn push_overview(
     ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
     renderer: &Renderer,
     page: &PageJob<'_>,
 ) -> Result<Outcome> {
     if let Some(reason) = page.rev.redirect_refusal() {
         return Ok(Outcome::Refused { reason });
     }
-    let year = ctx.year(page.fy).await?;
+    let year = views.get(page.fy).await?;
     let records = crate::core::fields::unflatten(page.fy, &year.fields)?;
     if records.objectives.is_empty() {
         return Ok(Outcome::Unchanged);

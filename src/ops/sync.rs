@@ -16,13 +16,13 @@ use serde::Serialize;
 use tracing::Instrument as _;
 
 use crate::config::{Config, Credentials};
-use crate::core::fields;
+use crate::core::plan::YearView;
 use crate::core::records::FiscalYear;
 use crate::core::runlog::ConflictLine;
 use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome, RunSummary};
 use crate::error::ExitCode;
 use crate::ops::pull::{self, Target};
-use crate::ops::push::{self, Overlay, PushContext};
+use crate::ops::push::{self, PushContext};
 use crate::ops::runs::{self, Run};
 use crate::ops::{command_line, Session};
 use crate::store::{Store, StoredConflict};
@@ -348,10 +348,11 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
     };
     let pulled = pull::pull_revisions(ctx.wiki, ctx.store, &targets, target_revs, &opts).await?;
 
-    let overlay = if ctx.dry_run {
-        Some(dry_overlay(ctx.store, &pulled).await?)
+    // A dry run plans its push on the years as its pull's plans leave them.
+    let planned = if ctx.dry_run {
+        planned_years(ctx, &years, &pulled).await?
     } else {
-        None
+        BTreeMap::new()
     };
     // The emergency stop is looked at again before each save of the push.
     let push_wiki = ctx.wiki.clone().obeying_shutoff();
@@ -363,9 +364,8 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         dry_run: ctx.dry_run,
         user: ctx.user,
         revisions: Some(&by_title),
-        overlay: overlay.as_ref(),
     };
-    let pushed = push::push(&push_ctx, &years, &[]).await?;
+    let pushed = push::push_onto(&push_ctx, &years, &[], planned).await?;
 
     let mut pending = ctx.store.conflicts(false).await?;
     let fy_prefixes: Vec<String> = years.iter().map(|fy| format!("{fy}/")).collect();
@@ -414,31 +414,30 @@ fn stopped(ctx: &SyncContext<'_>, reason: String, pages: usize, started: Instant
     }
 }
 
-/// The store as a dry-run pull would have left it.
-async fn dry_overlay(store: &Store, pulled: &pull::Report) -> Result<Overlay> {
-    let mut overlay = Overlay::default();
+/// The years as the pull's plans (of a dry run) would leave the store.
+async fn planned_years(
+    ctx: &SyncContext<'_>,
+    years: &[FiscalYear],
+    pulled: &pull::Report,
+) -> Result<BTreeMap<FiscalYear, YearView>> {
+    let mut views = BTreeMap::new();
+    for fy in years {
+        let view = push::load_view(ctx.store, ctx.config, fy).await?;
+        views.insert(fy.clone(), view);
+    }
     for (target, outcome) in &pulled.pages {
-        let pull::Outcome::Pulled {
+        if let pull::Outcome::Pulled {
             revid,
             dry: Some(dry),
             ..
         } = outcome
-        else {
-            continue;
-        };
-        if !overlay.fields.contains_key(&target.fiscal_year) {
-            let f = store.load_fields(&target.fiscal_year).await?;
-            overlay.fields.insert(target.fiscal_year.clone(), f);
+        {
+            if let Some(view) = views.get_mut(&target.fiscal_year) {
+                view.fold(&target.title, *revid, dry);
+            }
         }
-        if let Some(f) = overlay.fields.get_mut(&target.fiscal_year) {
-            fields::apply(f, &dry.changes);
-        }
-        overlay
-            .pages
-            .insert(target.title.clone(), (*revid, dry.records.clone()));
-        overlay.conflicts.extend(dry.conflicts.iter().cloned());
     }
-    Ok(overlay)
+    Ok(views)
 }
 
 /// What the reports of a pull and a push say about their pages, counted in one place.

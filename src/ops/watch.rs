@@ -758,7 +758,6 @@ async fn act(
                 dry_run: false,
                 user: ctx.user,
                 revisions: None,
-                overlay: None,
             };
             let report = crate::ops::push::push(&pctx, &fys, &quarter_page).await?;
             tally.push(&report);
