@@ -3,7 +3,7 @@
 //! Every query is written once, as a [`Sql`]: its name, its text and its
 //! arguments (text or integers). The few clauses that differ come from the
 //! dialect: an upsert's tail ([`Db::upsert`]), the row lock of a read inside
-//! a write transaction ([`Db::lock_rows`]). Connecting, the schema probe,
+//! a write transaction ([`Tx::lock_rows`]). Connecting, the schema probe,
 //! the write lock and decoding text are the dialect's own code, in
 //! `sqlite.rs` and `mysql.rs`.
 
@@ -56,7 +56,7 @@ pub(super) trait Dialect: sqlx::Database {
 }
 
 /// The newest schema version this build knows for the dialect.
-pub(super) fn known_version<D: Dialect>() -> i64 {
+fn known_version<D: Dialect>() -> i64 {
     D::migrator().iter().map(|m| m.version).max().unwrap_or(0)
 }
 
@@ -119,12 +119,12 @@ macro_rules! bound {
 }
 
 impl Db {
-    /// Opens the database `url` names: `sqlite:` or MariaDB.
+    /// Opens (creating it if needed) and migrates the SQLite database at `url`.
     pub(super) async fn open_sqlite(url: &str) -> Result<Db> {
         Ok(Db::Sqlite(open::<Sqlite>(url).await?))
     }
 
-    /// Opens a MariaDB database.
+    /// Opens and migrates the MariaDB database at `url` (`mysql://` or `mariadb://`).
     pub(super) async fn open_mysql(url: &str) -> Result<Db> {
         Ok(Db::Mysql(open::<MySql>(url).await?))
     }
@@ -169,9 +169,9 @@ impl Db {
         let rows = each!(self, Db, p, _D => named(sql.name, bound!(&sql).fetch_all(p))
             .await?
             .into_iter()
-            .map(Inner::from)
-            .collect::<Vec<_>>());
-        Ok(rows.into_iter().map(|r| Row::new(sql.name, r)).collect())
+            .map(|r| Row::new(sql.name, r.into()))
+            .collect());
+        Ok(rows)
     }
 
     /// The row a query returns, if any.
@@ -331,5 +331,33 @@ impl Row {
     pub(super) fn int(&self, col: impl Col) -> Result<i64> {
         self.opt_int(col)?
             .with_context(|| format!("store query {}: column {col:?} is empty", self.query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upserts_end_as_each_database_wants() {
+        assert_eq!(
+            Sqlite::upsert("record_id, field", &["value"]),
+            "ON CONFLICT (record_id, field) DO UPDATE SET value = excluded.value"
+        );
+        assert_eq!(
+            MySql::upsert("record_id, field", &["value"]),
+            "ON DUPLICATE KEY UPDATE value = VALUES(value)"
+        );
+        assert_eq!(
+            Sqlite::upsert("title", &["revision_id", "records"]),
+            "ON CONFLICT (title) DO UPDATE SET revision_id = excluded.revision_id, \
+             records = excluded.records"
+        );
+        assert_eq!(
+            MySql::upsert("title", &["revision_id", "records"]),
+            "ON DUPLICATE KEY UPDATE revision_id = VALUES(revision_id), records = VALUES(records)"
+        );
+        assert_eq!(Sqlite::upsert("id", &[]), "ON CONFLICT (id) DO NOTHING");
+        assert_eq!(MySql::upsert("id", &[]), "ON DUPLICATE KEY UPDATE id = id");
     }
 }

@@ -1,14 +1,14 @@
 //! The canonical store: current records at field level, their full history, per-page sync state, and what `sync` and `watch` remember.
 //!
 //! One store on SQLite or MariaDB, chosen by the URL scheme in
-//! [`Store::open`]. Every query is written once, over the small
-//! [`dialect`] that holds what differs between the two databases
-//! (`sqlite.rs`, `mysql.rs`). The queries live with their concern:
-//! [`history`] (fields and their history, and the write transaction),
-//! [`pages`] (page sync state, push checks and intents), [`conflicts`],
-//! [`runs`] (edits and runs) and [`requests`] (on-wiki requests, watch
-//! state). What does not need the database (checking changes, parsing
-//! stored text) is plain code here.
+//! [`Store::open`]. Every query is written once, over a small dialect
+//! (`dialect.rs`) that holds what differs between the two databases, one
+//! implementation each (`sqlite.rs`, `mysql.rs`). The queries live with
+//! their concern: `history.rs` (fields and their history, and the write
+//! transaction), `pages.rs` (page sync state, push checks and intents),
+//! `conflicts.rs`, `runs.rs` (the bot's edits and runs) and `requests.rs`
+//! (on-wiki requests, watch state). What does not need the database
+//! (checking changes, parsing stored text) is plain code here.
 //!
 //! Writes of records go through [`Store::apply`] (or [`Store::apply_page`]):
 //! one transaction that checks each change's `old` value against the store
@@ -336,9 +336,9 @@ fn u64_of(n: i64, what: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::history::replay;
-    use crate::fields::Fields;
     use super::*;
     use crate::fields::tests::{records, retag};
+    use crate::fields::Fields;
     use proptest::prelude::*;
     use serde_json::json;
 
