@@ -1,29 +1,38 @@
-//! The canonical store: current records at field level, their full history, and per-page sync state.
+//! The canonical store: current records at field level, their full history, per-page sync state, and what `sync` and `watch` remember.
 //!
-//! All SQL lives below this module, one submodule per database (SQLite and
-//! MariaDB), each with its own migrations, chosen by the URL scheme in
-//! [`Store::open`]. What does not need the database (checking changes,
-//! replaying history, rebuilding records) is plain code here, shared by both.
+//! One store on SQLite or MariaDB, chosen by the URL scheme in
+//! [`Store::open`]. Every query is written once, over a small dialect
+//! (`dialect.rs`) that holds what differs between the two databases, one
+//! implementation each (`sqlite.rs`, `mysql.rs`). The queries live with
+//! their concern: `history.rs` (fields and their history, and the write
+//! transaction), `pages.rs` (page sync state, push checks and intents),
+//! `conflicts.rs`, `runs.rs` (the bot's edits and runs) and `requests.rs`
+//! (on-wiki requests, watch state). What does not need the database
+//! (checking changes, parsing stored text) is plain code here.
 //!
-//! Writes go through [`Store::apply`] (or [`Store::apply_page`]): one
-//! transaction that checks each change's `old` value against the store
+//! Writes of records go through [`Store::apply`] (or [`Store::apply_page`]):
+//! one transaction that checks each change's `old` value against the store
 //! (compare-and-set, so an update computed from a stale view fails instead of
 //! overwriting), writes the new values and appends a history row with the
 //! change's provenance. The store never reads the clock: times come in with
 //! the [`Provenance`].
 
-mod memory;
+mod conflicts;
+mod dialect;
+mod history;
 mod mysql;
+mod pages;
 pub mod replica_cnf;
+mod requests;
+mod runs;
 mod sqlite;
 
-use memory::Extras;
-pub use memory::{
-    Decided, EditEntry, NewConflict, PageCheck, PageMerge, RequestEntry, Resolution, RunEntry,
-    StoredConflict, Take,
-};
+pub use conflicts::{Decided, NewConflict, PageMerge, Resolution, StoredConflict, Take};
+pub use history::HistoryEntry;
+pub use pages::{PageCheck, PageState};
+pub use requests::RequestEntry;
+pub use runs::{EditEntry, RunEntry};
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
@@ -33,9 +42,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::core::fields::{self, FieldChange, FieldKey, Fields};
-use crate::core::records::{Export, FiscalYear, FiscalYearRecords};
-
+use crate::core::fields::{self, FieldChange, FieldKey};
+use crate::core::records::FiscalYear;
+use dialect::Db;
 /// Store failures a caller branches on; everything else is a plain `anyhow` error.
 ///
 /// They reach the caller inside an `anyhow::Error`; use `downcast_ref`.
@@ -156,65 +165,14 @@ pub struct Provenance {
     pub source: Source,
 }
 
-/// What the store remembers about a tracked page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageState {
-    /// The revision last synced.
-    pub revid: u64,
-    /// When it was synced.
-    pub synced_at: DateTime<Utc>,
-    /// The records parsed from that revision: the base of the next merge.
-    pub records: FiscalYearRecords,
-    /// The key results that had a row in one of the bot's status tables in
-    /// that revision (`None`: not recorded, by a goalsbot before schema 4).
-    pub table_rows: Option<BTreeSet<String>>,
-}
-
-/// How a page state's records are kept since schema 4: with the table rows.
-#[derive(serde::Deserialize)]
-struct StoredPageRecords {
-    records: FiscalYearRecords,
-    table_rows: BTreeSet<String>,
-}
-
-/// [`StoredPageRecords`] as written.
-#[derive(Serialize)]
-struct StoringPageRecords<'a> {
-    records: &'a FiscalYearRecords,
-    table_rows: &'a BTreeSet<String>,
-}
-
-/// One history row: a field's change with its provenance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HistoryEntry {
-    /// Order of writing, increasing.
-    pub seq: i64,
-    /// Which field of which record.
-    pub key: FieldKey,
-    /// The value before (`None`: absent).
-    pub old: Option<Value>,
-    /// The value after (`None`: absent).
-    pub new: Option<Value>,
-    /// Who, what and when.
-    pub provenance: Provenance,
-}
-
 /// The canonical store, on SQLite or MariaDB behind one interface.
 pub struct Store {
-    backend: Backend,
-}
-
-enum Backend {
-    Sqlite(sqlite::Sqlite),
-    Mysql(mysql::Mysql),
+    db: Db,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.backend {
-            Backend::Sqlite(_) => f.write_str("Store(sqlite)"),
-            Backend::Mysql(_) => f.write_str("Store(mysql)"),
-        }
+        write!(f, "Store({})", self.db.name())
     }
 }
 
@@ -262,110 +220,6 @@ pub(crate) fn json(text: &str, record: &str, field: &str) -> Result<Value> {
 
 pub(crate) fn json_opt(text: Option<String>, record: &str, field: &str) -> Result<Option<Value>> {
     text.map(|t| json(&t, record, field)).transpose()
-}
-
-/// A provenance as the columns of a history row, the same for every backend.
-pub(crate) struct ProvenanceColumns<'a> {
-    pub(crate) run_id: &'a str,
-    pub(crate) at: String,
-    pub(crate) source: &'static str,
-    pub(crate) page_title: Option<&'a str>,
-    pub(crate) revision_id: Option<i64>,
-    pub(crate) wiki_user: Option<&'a str>,
-    pub(crate) revision_timestamp: Option<String>,
-    pub(crate) operator: Option<&'a str>,
-    pub(crate) command: Option<&'a str>,
-}
-
-impl<'a> ProvenanceColumns<'a> {
-    pub(crate) fn new(p: &'a Provenance) -> Result<Self> {
-        let mut cols = ProvenanceColumns {
-            run_id: &p.run_id,
-            at: timestamp(&p.at),
-            source: p.source.kind().as_str(),
-            page_title: None,
-            revision_id: None,
-            wiki_user: None,
-            revision_timestamp: None,
-            operator: None,
-            command: None,
-        };
-        match &p.source {
-            Source::Wiki {
-                page,
-                revid,
-                user,
-                timestamp: saved,
-            } => {
-                cols.page_title = Some(page);
-                cols.revision_id = Some(i64::try_from(*revid).context("revision id too large")?);
-                cols.wiki_user = user.as_deref();
-                cols.revision_timestamp = Some(timestamp(saved));
-            }
-            Source::Tracker { operator, command } => {
-                cols.operator = Some(operator);
-                cols.command = Some(command);
-            }
-        }
-        Ok(cols)
-    }
-}
-
-/// A history row as read back, before its text is checked and parsed.
-pub(crate) struct HistoryRow {
-    pub(crate) seq: i64,
-    pub(crate) run_id: Option<String>,
-    pub(crate) at: Option<String>,
-    pub(crate) record: Option<String>,
-    pub(crate) field: Option<String>,
-    pub(crate) old: Option<String>,
-    pub(crate) new: Option<String>,
-    pub(crate) source: Option<String>,
-    pub(crate) page_title: Option<String>,
-    pub(crate) revision_id: Option<i64>,
-    pub(crate) wiki_user: Option<String>,
-    pub(crate) revision_timestamp: Option<String>,
-    pub(crate) operator: Option<String>,
-    pub(crate) command: Option<String>,
-}
-
-impl HistoryRow {
-    pub(crate) fn into_entry(self) -> Result<HistoryEntry> {
-        fn need(v: Option<String>, col: &str) -> Result<String> {
-            v.with_context(|| format!("store query history: {col} is empty"))
-        }
-        let record = need(self.record, "record_id")?;
-        let field = need(self.field, "field")?;
-        let source = match need(self.source, "source")?.parse::<SourceKind>()? {
-            SourceKind::Wiki => {
-                let revid = self.revision_id.context("history: revision_id is empty")?;
-                Source::Wiki {
-                    page: need(self.page_title, "page_title")?,
-                    revid: u64::try_from(revid).context("history: revision_id")?,
-                    user: self.wiki_user,
-                    timestamp: parse_timestamp(&need(
-                        self.revision_timestamp,
-                        "revision_timestamp",
-                    )?)?,
-                }
-            }
-            SourceKind::Tracker => Source::Tracker {
-                operator: need(self.operator, "operator")?,
-                command: need(self.command, "command")?,
-            },
-        };
-        Ok(HistoryEntry {
-            seq: self.seq,
-            old: json_opt(self.old, &record, &field)?,
-            new: json_opt(self.new, &record, &field)?,
-            key: FieldKey::new(record, field),
-            provenance: Provenance {
-                at: parse_timestamp(&need(self.at, "at")?)?,
-                run_id: need(self.run_id, "run_id")?,
-                source,
-            },
-        })
-    }
 }
 
 /// The fiscal year a record belongs to, from its id (`2020-21/…`).
@@ -430,23 +284,6 @@ fn check_provenance(p: &Provenance) -> Result<()> {
     }
 }
 
-/// Replays history rows (in order: record, field, new value) into a flat map.
-pub(crate) fn replay(rows: impl IntoIterator<Item = (String, String, Option<Value>)>) -> Fields {
-    let mut out = Fields::new();
-    for (record, field, new) in rows {
-        let key = FieldKey::new(record, field);
-        match new {
-            Some(v) => {
-                out.insert(key, v);
-            }
-            None => {
-                out.remove(&key);
-            }
-        }
-    }
-    out
-}
-
 impl Store {
     /// Opens (creating if needed) the store at `url` and migrates it to the current schema.
     ///
@@ -459,16 +296,14 @@ impl Store {
         let shown = redact_url(url);
         let opening = || format!("opening the store {shown}");
         let scheme = url.split(':').next().unwrap_or("");
-        let backend = match scheme {
-            "sqlite" => Backend::Sqlite(sqlite::Sqlite::open(url).await.with_context(opening)?),
-            "mysql" | "mariadb" => {
-                Backend::Mysql(mysql::Mysql::open(url).await.with_context(opening)?)
-            }
+        let db = match scheme {
+            "sqlite" => Db::open_sqlite(url).await.with_context(opening)?,
+            "mysql" | "mariadb" => Db::open_mysql(url).await.with_context(opening)?,
             replica_cnf::SCHEME => {
                 // The resolved URL holds the password: it goes to the driver
                 // and nowhere else; messages show the URL as written.
                 let resolved = replica_cnf::resolve(url).with_context(opening)?;
-                Backend::Mysql(mysql::Mysql::open(&resolved).await.with_context(opening)?)
+                Db::open_mysql(&resolved).await.with_context(opening)?
             }
             _ => bail!(
                 "opening the store {shown}: unknown URL scheme {scheme:?}; \
@@ -476,240 +311,34 @@ impl Store {
                  mysql+replicacnf://tools.db.svc.wikimedia.cloud/DB"
             ),
         };
-        Ok(Store { backend })
+        Ok(Store { db })
     }
 
     /// The schema version (newest migration applied).
     pub async fn schema_version(&self) -> Result<i64> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.schema_version().await,
-            Backend::Mysql(db) => db.schema_version().await,
-        }
-    }
-
-    /// The fiscal years the store has records for (including removed ones), in order.
-    pub async fn fiscal_years(&self) -> Result<Vec<FiscalYear>> {
-        let names = match &self.backend {
-            Backend::Sqlite(db) => db.fiscal_years().await?,
-            Backend::Mysql(db) => db.fiscal_years().await?,
-        };
-        let mut out = names
-            .iter()
-            .map(|s| {
-                s.parse()
-                    .with_context(|| format!("stored fiscal year {s:?}"))
-            })
-            .collect::<Result<Vec<FiscalYear>>>()?;
-        out.sort();
-        Ok(out)
-    }
-
-    /// The current fields of a fiscal year, removed records included (marked [`fields::REMOVED`]).
-    pub async fn load_fields(&self, fy: &FiscalYear) -> Result<Fields> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.load_fields(&fy.to_string()).await,
-            Backend::Mysql(db) => db.load_fields(&fy.to_string()).await,
-        }
-    }
-
-    /// The current records of a fiscal year (removed ones left out).
-    pub async fn load(&self, fy: &FiscalYear) -> Result<FiscalYearRecords> {
-        let fields = self.load_fields(fy).await?;
-        fields::unflatten(fy, &fields).with_context(|| format!("rebuilding {fy} from the store"))
-    }
-
-    /// The fields of a fiscal year as they were at `at` (changes at exactly `at` included).
-    pub async fn load_fields_as_of(&self, fy: &FiscalYear, at: DateTime<Utc>) -> Result<Fields> {
-        let rows = match &self.backend {
-            Backend::Sqlite(db) => db.history_until(&fy.to_string(), &timestamp(&at)).await?,
-            Backend::Mysql(db) => db.history_until(&fy.to_string(), &timestamp(&at)).await?,
-        };
-        Ok(replay(rows))
-    }
-
-    /// The records of a fiscal year as they were at `at`, replayed from history.
-    pub async fn load_as_of(
-        &self,
-        fy: &FiscalYear,
-        at: DateTime<Utc>,
-    ) -> Result<FiscalYearRecords> {
-        let fields = self.load_fields_as_of(fy, at).await?;
-        fields::unflatten(fy, &fields)
-            .with_context(|| format!("rebuilding {fy} as of {} from history", timestamp(&at)))
-    }
-
-    /// An export of the given years (all when empty), current or as of a time.
-    pub async fn export(
-        &self,
-        years: &[FiscalYear],
-        as_of: Option<DateTime<Utc>>,
-    ) -> Result<Export> {
-        let years = if years.is_empty() {
-            self.fiscal_years().await?
-        } else {
-            years.to_vec()
-        };
-        let mut out = Vec::with_capacity(years.len());
-        for fy in &years {
-            out.push(match as_of {
-                Some(t) => self.load_as_of(fy, t).await?,
-                None => self.load(fy).await?,
-            });
-        }
-        Ok(Export::new(out))
-    }
-
-    /// Applies changes in one transaction, each with a history row; returns how many changed.
-    ///
-    /// Each change's `old` must equal the stored value ([`StoreError::Stale`]
-    /// otherwise, and nothing is written). Changes whose `old` equals `new`
-    /// are skipped. A change of [`fields::REMOVED`] to `true` marks the record
-    /// removed (its values stay); back to absent restores it.
-    pub async fn apply(&self, provenance: &Provenance, changes: &[FieldChange]) -> Result<usize> {
-        check_provenance(provenance)?;
-        check_changes(changes)?;
-        match &self.backend {
-            Backend::Sqlite(db) => db.apply(provenance, changes, &Extras::default()).await,
-            Backend::Mysql(db) => db.apply(provenance, changes, &Extras::default()).await,
-        }
-    }
-
-    /// Applies changes pulled from a page and records that page's new sync state, atomically.
-    pub async fn apply_page(
-        &self,
-        provenance: &Provenance,
-        changes: &[FieldChange],
-        title: &str,
-        revid: u64,
-        records: &FiscalYearRecords,
-    ) -> Result<usize> {
-        check_provenance(provenance)?;
-        check_changes(changes)?;
-        let extras = Extras {
-            page: Some(PageWrite::new(title, revid, &provenance.at, records, None)?),
-            ..Extras::default()
-        };
-        match &self.backend {
-            Backend::Sqlite(db) => db.apply(provenance, changes, &extras).await,
-            Backend::Mysql(db) => db.apply(provenance, changes, &extras).await,
-        }
-    }
-
-    /// The sync state of a tracked page, if it was ever synced.
-    pub async fn page_state(&self, title: &str) -> Result<Option<PageState>> {
-        let row = match &self.backend {
-            Backend::Sqlite(db) => db.page_state(title).await?,
-            Backend::Mysql(db) => db.page_state(title).await?,
-        };
-        let Some((revid, synced_at, records)) = row else {
-            return Ok(None);
-        };
-        let (records, table_rows) = match serde_json::from_str::<StoredPageRecords>(&records) {
-            Ok(kept) => (kept.records, Some(kept.table_rows)),
-            Err(_) => (
-                serde_json::from_str(&records)
-                    .with_context(|| format!("page {title}: stored records"))?,
-                None,
-            ),
-        };
-        Ok(Some(PageState {
-            revid: u64::try_from(revid)
-                .with_context(|| format!("page {title}: revision {revid}"))?,
-            synced_at: parse_timestamp(&synced_at)?,
-            records,
-            table_rows,
-        }))
-    }
-
-    /// Records that `title` was synced at revision `revid` (at `at`), parsed
-    /// into `records`, with the key results that had a status table row.
-    pub async fn set_page_state(
-        &self,
-        title: &str,
-        revid: u64,
-        at: DateTime<Utc>,
-        records: &FiscalYearRecords,
-        table_rows: Option<&BTreeSet<String>>,
-    ) -> Result<()> {
-        let page = PageWrite::new(title, revid, &at, records, table_rows)?;
-        match &self.backend {
-            Backend::Sqlite(db) => db.set_page_state(&page).await,
-            Backend::Mysql(db) => db.set_page_state(&page).await,
-        }
-    }
-
-    /// Every change to the records of a year after `at`, oldest first.
-    pub async fn history_since(
-        &self,
-        fy: &FiscalYear,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<HistoryEntry>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.history_since(&fy.to_string(), &timestamp(&at)).await,
-            Backend::Mysql(db) => db.history_since(&fy.to_string(), &timestamp(&at)).await,
-        }
-    }
-
-    /// Every change to a record, oldest first.
-    pub async fn history(&self, record: &str) -> Result<Vec<HistoryEntry>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.history(record).await,
-            Backend::Mysql(db) => db.history(record).await,
-        }
+        self.db.schema_version().await
     }
 
     /// Closes the connections, waiting for them to finish.
     pub async fn close(self) {
-        match self.backend {
-            Backend::Sqlite(db) => db.close().await,
-            Backend::Mysql(db) => db.close().await,
-        }
+        self.db.close().await
     }
 }
 
-/// A page's sync state, ready to write.
-pub(crate) struct PageWrite {
-    title: String,
-    revid: i64,
-    synced_at: String,
-    records: String,
+fn i64_of(n: u64, what: &str) -> Result<i64> {
+    i64::try_from(n).with_context(|| format!("{what} {n} is too large"))
 }
 
-impl PageWrite {
-    fn new(
-        title: &str,
-        revid: u64,
-        at: &DateTime<Utc>,
-        records: &FiscalYearRecords,
-        table_rows: Option<&BTreeSet<String>>,
-    ) -> Result<Self> {
-        if title.trim().is_empty() {
-            bail!("page state without a title");
-        }
-        if title.chars().count() > MAX_PAGE_TITLE_CHARS {
-            bail!("page title longer than {MAX_PAGE_TITLE_CHARS} characters");
-        }
-        Ok(Self {
-            title: title.to_string(),
-            revid: i64::try_from(revid)
-                .with_context(|| format!("page {title}: revision {revid}"))?,
-            synced_at: timestamp(at),
-            records: match table_rows {
-                Some(table_rows) => serde_json::to_string(&StoringPageRecords {
-                    records,
-                    table_rows,
-                }),
-                None => serde_json::to_string(records),
-            }
-            .context("serialising page records")?,
-        })
-    }
+fn u64_of(n: i64, what: &str) -> Result<u64> {
+    u64::try_from(n).with_context(|| format!("{what} {n} is negative"))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::history::replay;
     use super::*;
     use crate::core::fields::tests::{records, retag};
+    use crate::core::fields::Fields;
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -1,0 +1,410 @@
+//! Conflicts held for a person: found by a page's merge, following that page's value, closed as settled or by `resolve`.
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::dialect::{sql, Row, Tx};
+use super::history::Extras;
+use super::pages::PageWrite;
+use super::{
+    check_changes, check_provenance, i64_of, json_opt, parse_timestamp, record_fiscal_year,
+    timestamp, PageState, Provenance, Source, Store,
+};
+use crate::core::fields::{FieldChange, FieldKey};
+use crate::core::records::FiscalYearRecords;
+
+/// Which side a person took when resolving a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Take {
+    /// The value on the wiki page replaces the store's.
+    Wiki,
+    /// The store keeps its value; the next push writes it to the page.
+    Store,
+}
+
+impl Take {
+    /// `wiki` or `store`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Take::Wiki => "wiki",
+            Take::Store => "store",
+        }
+    }
+}
+
+/// A conflict as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredConflict {
+    /// The id `goalsbot resolve` takes.
+    pub id: i64,
+    /// The field in conflict.
+    pub key: FieldKey,
+    /// The page whose revision brought the wiki value.
+    pub page: String,
+    /// That revision.
+    pub revid: u64,
+    /// Who saved it.
+    pub wiki_user: Option<String>,
+    /// The value both sides started from (`None`: not stated, or first sync).
+    pub base: Option<Value>,
+    /// The value on the wiki.
+    pub wiki: Option<Value>,
+    /// The value the store held when the conflict was found.
+    pub store: Option<Value>,
+    /// The run that found it.
+    pub run_id: String,
+    /// When it was found.
+    pub created_at: DateTime<Utc>,
+    /// When and how it was closed; `None` while pending.
+    pub resolution: Option<Resolution>,
+}
+
+/// How a conflict was closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    /// `wiki`, `store` or `settled` (wiki and store came to agree).
+    pub how: String,
+    /// Who closed it (operator, or `goalsbot` for settled).
+    pub by: String,
+    /// The run that closed it.
+    pub run_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A new conflict to record, from a merge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConflict {
+    /// The field.
+    pub key: FieldKey,
+    /// The base value.
+    pub base: Option<Value>,
+    /// The wiki value.
+    pub wiki: Option<Value>,
+    /// The store value.
+    pub store: Option<Value>,
+}
+
+/// A page's merge, applied in one transaction: the store changes, the page's
+/// new sync state, new conflicts and conflicts that settled.
+#[derive(Debug, Clone, Copy)]
+pub struct PageMerge<'a> {
+    /// The page.
+    pub title: &'a str,
+    /// The revision merged.
+    pub revid: u64,
+    /// Its records (the next merge's base).
+    pub records: &'a FiscalYearRecords,
+    /// Conflicts to hold for a person.
+    pub conflicts: &'a [NewConflict],
+    /// This page's pending conflicts that it settled (it shows the store's value now).
+    pub settled: &'a [FieldKey],
+    /// This page's pending conflicts whose value on the page changed again, with the new value.
+    pub followed: &'a [(FieldKey, Option<Value>)],
+    /// The key results with a row in one of the bot's status tables on the page.
+    pub table_rows: Option<&'a std::collections::BTreeSet<String>>,
+}
+
+/// What else a person's decision on a conflict settles, in its transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Decided<'a> {
+    /// Other pages' pending conflicts on the field whose value the store now
+    /// holds (their pages show it already): closed as `settled`.
+    pub settled: &'a [i64],
+    /// The conflict's page and its state, when the store took that page's
+    /// value: its base agrees with the store from the decision on.
+    pub rebase: Option<(&'a str, &'a PageState)>,
+}
+
+/// A new conflict row, checked and serialised.
+pub(crate) struct ConflictWrite {
+    pub(crate) fiscal_year: String,
+    pub(crate) record: String,
+    pub(crate) field: String,
+    pub(crate) page_title: String,
+    pub(crate) revid: i64,
+    pub(crate) wiki_user: Option<String>,
+    pub(crate) base: Option<String>,
+    pub(crate) wiki: Option<String>,
+    pub(crate) store: Option<String>,
+    pub(crate) run_id: String,
+    pub(crate) created_at: String,
+}
+
+/// Which pending conflicts to close, and how.
+pub(crate) struct ConflictClose {
+    /// By id (resolve: exactly one pending row must match) or by field (settled).
+    pub(crate) target: CloseTarget,
+    pub(crate) how: &'static str,
+    pub(crate) by: String,
+    pub(crate) run_id: String,
+    pub(crate) at: String,
+}
+
+pub(crate) enum CloseTarget {
+    Id(i64),
+    /// A page's pending conflict on a field.
+    Key {
+        record: String,
+        field: String,
+        page: String,
+    },
+}
+
+/// A pending conflict that follows its page: the page's value changed again.
+pub(crate) struct ConflictFollow {
+    pub(crate) record: String,
+    pub(crate) field: String,
+    pub(crate) page_title: String,
+    pub(crate) revid: i64,
+    pub(crate) wiki_user: Option<String>,
+    pub(crate) wiki: Option<String>,
+}
+
+/// The columns of a conflict row, as [`stored_conflict`] reads them.
+const CONFLICT_COLUMNS: &str = "id, record_id, field, page_title, revision_id, wiki_user, \
+     base_value, wiki_value, store_value, run_id, created_at, resolved_at, resolution, \
+     resolved_by, resolved_run_id";
+
+/// A conflict row, its text parsed.
+fn stored_conflict(row: &Row) -> Result<StoredConflict> {
+    let (record, field) = (row.text("record_id")?, row.text("field")?);
+    let (r, f) = (record.as_str(), field.as_str());
+    let resolution = match (row.opt_text("resolved_at")?, row.opt_text("resolution")?) {
+        (Some(at), Some(how)) => Some(Resolution {
+            how,
+            by: row.opt_text("resolved_by")?.unwrap_or_default(),
+            run_id: row.opt_text("resolved_run_id")?.unwrap_or_default(),
+            at: parse_timestamp(&at)?,
+        }),
+        _ => None,
+    };
+    Ok(StoredConflict {
+        id: row.int("id")?,
+        base: json_opt(row.opt_text("base_value")?, r, f)?,
+        wiki: json_opt(row.opt_text("wiki_value")?, r, f)?,
+        store: json_opt(row.opt_text("store_value")?, r, f)?,
+        page: row.text("page_title")?,
+        revid: u64::try_from(row.int("revision_id")?).context("conflict: revision id")?,
+        wiki_user: row.opt_text("wiki_user")?,
+        run_id: row.text("run_id")?,
+        created_at: parse_timestamp(&row.text("created_at")?)?,
+        key: FieldKey::new(record, field),
+        resolution,
+    })
+}
+
+/// Inserts the new conflicts, follows and closes the pending ones, inside the caller's transaction.
+pub(super) async fn write_conflicts(tx: &mut Tx, extras: &Extras) -> Result<()> {
+    for c in &extras.conflicts {
+        let q = sql(
+            "insert_conflict",
+            "INSERT INTO conflicts (fiscal_year, record_id, field, page_title, revision_id, \
+             wiki_user, base_value, wiki_value, store_value, run_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .text(&c.fiscal_year)
+        .text(&c.record)
+        .text(&c.field)
+        .text(&c.page_title)
+        .int(c.revid)
+        .opt_text(c.wiki_user.as_deref())
+        .opt_text(c.base.as_deref())
+        .opt_text(c.wiki.as_deref())
+        .opt_text(c.store.as_deref())
+        .text(&c.run_id)
+        .text(&c.created_at);
+        tx.execute(q).await?;
+    }
+    for f in &extras.follow {
+        let q = sql(
+            "follow_conflict",
+            "UPDATE conflicts SET wiki_value = ?, revision_id = ?, wiki_user = ? \
+             WHERE resolved_at IS NULL AND record_id = ? AND field = ? AND page_title = ?",
+        )
+        .opt_text(f.wiki.as_deref())
+        .int(f.revid)
+        .opt_text(f.wiki_user.as_deref())
+        .text(&f.record)
+        .text(&f.field)
+        .text(&f.page_title);
+        tx.execute(q).await?;
+    }
+    for c in &extras.close {
+        close_conflict(tx, c).await?;
+    }
+    Ok(())
+}
+
+/// Closes pending conflicts; by id, exactly one must be pending.
+async fn close_conflict(tx: &mut Tx, c: &ConflictClose) -> Result<()> {
+    let set = "UPDATE conflicts SET resolved_at = ?, resolution = ?, resolved_by = ?, \
+               resolved_run_id = ? WHERE resolved_at IS NULL AND ";
+    let q = |which: &str| {
+        sql("close_conflict", format!("{set}{which}"))
+            .text(&c.at)
+            .text(c.how)
+            .text(&c.by)
+            .text(&c.run_id)
+    };
+    let q = match &c.target {
+        CloseTarget::Id(id) => q("id = ?").int(*id),
+        CloseTarget::Key {
+            record,
+            field,
+            page,
+        } => q("record_id = ? AND field = ? AND page_title = ?")
+            .text(record)
+            .text(field)
+            .text(page),
+    };
+    let done = tx.execute(q).await?;
+    if let CloseTarget::Id(id) = c.target {
+        if done != 1 {
+            bail!("conflict {id} is not pending (already resolved, or no such conflict)");
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Applies a page's merge in one transaction: its changes (compare-and-set,
+    /// with history), its new sync state, its new conflicts, and closes the
+    /// conflicts that settled. Returns how many fields changed.
+    pub async fn apply_merge(
+        &self,
+        provenance: &Provenance,
+        changes: &[FieldChange],
+        merge: &PageMerge<'_>,
+    ) -> Result<usize> {
+        check_provenance(provenance)?;
+        check_changes(changes)?;
+        let (revid, user) = match &provenance.source {
+            Source::Wiki { revid, user, .. } => (*revid, user.clone()),
+            Source::Tracker { .. } => bail!("a page merge needs a wiki provenance"),
+        };
+        let at = timestamp(&provenance.at);
+        let mut extras = Extras {
+            page: Some(PageWrite::new(
+                merge.title,
+                merge.revid,
+                &provenance.at,
+                merge.records,
+                merge.table_rows,
+            )?),
+            ..Extras::default()
+        };
+        for c in merge.conflicts {
+            let text = |v: &Option<Value>| v.as_ref().map(Value::to_string);
+            extras.conflicts.push(ConflictWrite {
+                fiscal_year: record_fiscal_year(&c.key.record)?.to_string(),
+                record: c.key.record.clone(),
+                field: c.key.field.clone(),
+                page_title: merge.title.to_string(),
+                revid: i64_of(revid, "revision id")?,
+                wiki_user: user.clone(),
+                base: text(&c.base),
+                wiki: text(&c.wiki),
+                store: text(&c.store),
+                run_id: provenance.run_id.clone(),
+                created_at: at.clone(),
+            });
+        }
+        for (key, wiki) in merge.followed {
+            extras.follow.push(ConflictFollow {
+                record: key.record.clone(),
+                field: key.field.clone(),
+                page_title: merge.title.to_string(),
+                revid: i64_of(revid, "revision id")?,
+                wiki_user: user.clone(),
+                wiki: wiki.as_ref().map(Value::to_string),
+            });
+        }
+        for key in merge.settled {
+            extras.close.push(ConflictClose {
+                target: CloseTarget::Key {
+                    record: key.record.clone(),
+                    field: key.field.clone(),
+                    page: merge.title.to_string(),
+                },
+                how: "settled",
+                by: "goalsbot".into(),
+                run_id: provenance.run_id.clone(),
+                at: at.clone(),
+            });
+        }
+        self.write(provenance, changes, &extras).await
+    }
+
+    /// Conflicts, oldest first: only the pending ones unless `all`.
+    pub async fn conflicts(&self, all: bool) -> Result<Vec<StoredConflict>> {
+        let pending = if all {
+            ""
+        } else {
+            "WHERE resolved_at IS NULL "
+        };
+        let text = format!("SELECT {CONFLICT_COLUMNS} FROM conflicts {pending}ORDER BY id");
+        let rows = self.db.fetch_all(sql("conflicts", text)).await?;
+        rows.iter().map(stored_conflict).collect()
+    }
+
+    /// One conflict by id.
+    pub async fn conflict(&self, id: i64) -> Result<Option<StoredConflict>> {
+        let text = format!("SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?");
+        let row = self
+            .db
+            .fetch_optional(sql("conflict", text).int(id))
+            .await?;
+        row.as_ref().map(stored_conflict).transpose()
+    }
+
+    /// Closes pending conflict `id` as a person decided, in one transaction
+    /// with the store change taking the wiki's value needs (`change`, if any,
+    /// compare-and-set against the current store value).
+    pub async fn resolve_conflict(
+        &self,
+        id: i64,
+        take: Take,
+        change: Option<&FieldChange>,
+        provenance: &Provenance,
+        also: &Decided<'_>,
+    ) -> Result<usize> {
+        check_provenance(provenance)?;
+        let changes: Vec<FieldChange> = change.into_iter().cloned().collect();
+        check_changes(&changes)?;
+        let by = match &provenance.source {
+            Source::Tracker { operator, .. } => operator.clone(),
+            Source::Wiki { user, .. } => user.clone().unwrap_or_default(),
+        };
+        let at = timestamp(&provenance.at);
+        let close = |target, how: &'static str, by: String| ConflictClose {
+            target,
+            how,
+            by,
+            run_id: provenance.run_id.clone(),
+            at: at.clone(),
+        };
+        let mut closes = vec![close(CloseTarget::Id(id), take.as_str(), by)];
+        for other in also.settled {
+            closes.push(close(CloseTarget::Id(*other), "settled", "goalsbot".into()));
+        }
+        // Dated just after the decision, so that the decision's own history
+        // entry is not a change this page's base missed.
+        let page = also
+            .rebase
+            .map(|(title, st)| {
+                let after = provenance.at + chrono::Duration::microseconds(1);
+                PageWrite::new(title, st.revid, &after, &st.records, st.table_rows.as_ref())
+            })
+            .transpose()?;
+        let extras = Extras {
+            page,
+            close: closes,
+            ..Extras::default()
+        };
+        self.write(provenance, &changes, &extras).await
+    }
+}

@@ -1,0 +1,407 @@
+//! Current records at field level and their full history: loading, as-of replay, and the write transaction every change goes through.
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::conflicts::{write_conflicts, ConflictClose, ConflictFollow, ConflictWrite};
+use super::dialect::{sql, Row, Tx};
+use super::pages::{upsert_page, PageWrite};
+use super::{
+    check_changes, check_provenance, json, json_opt, parse_timestamp, record_fiscal_year,
+    timestamp, Provenance, Source, SourceKind, Store, StoreError,
+};
+use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
+use crate::core::records::{Export, FiscalYear, FiscalYearRecords};
+
+/// One history row: a field's change with its provenance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// Order of writing, increasing.
+    pub seq: i64,
+    /// Which field of which record.
+    pub key: FieldKey,
+    /// The value before (`None`: absent).
+    pub old: Option<Value>,
+    /// The value after (`None`: absent).
+    pub new: Option<Value>,
+    /// Who, what and when.
+    pub provenance: Provenance,
+}
+
+/// Everything besides field changes one write transaction may carry.
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub(crate) page: Option<PageWrite>,
+    pub(crate) conflicts: Vec<ConflictWrite>,
+    pub(crate) follow: Vec<ConflictFollow>,
+    pub(crate) close: Vec<ConflictClose>,
+}
+
+/// A provenance as the columns of a history row.
+struct ProvenanceColumns<'a> {
+    run_id: &'a str,
+    at: String,
+    source: &'static str,
+    page_title: Option<&'a str>,
+    revision_id: Option<i64>,
+    wiki_user: Option<&'a str>,
+    revision_timestamp: Option<String>,
+    operator: Option<&'a str>,
+    command: Option<&'a str>,
+}
+
+impl<'a> ProvenanceColumns<'a> {
+    fn new(p: &'a Provenance) -> Result<Self> {
+        let mut cols = ProvenanceColumns {
+            run_id: &p.run_id,
+            at: timestamp(&p.at),
+            source: p.source.kind().as_str(),
+            page_title: None,
+            revision_id: None,
+            wiki_user: None,
+            revision_timestamp: None,
+            operator: None,
+            command: None,
+        };
+        match &p.source {
+            Source::Wiki {
+                page,
+                revid,
+                user,
+                timestamp: saved,
+            } => {
+                cols.page_title = Some(page);
+                cols.revision_id = Some(i64::try_from(*revid).context("revision id too large")?);
+                cols.wiki_user = user.as_deref();
+                cols.revision_timestamp = Some(timestamp(saved));
+            }
+            Source::Tracker { operator, command } => {
+                cols.operator = Some(operator);
+                cols.command = Some(command);
+            }
+        }
+        Ok(cols)
+    }
+}
+
+/// A history row, its text checked and parsed.
+fn history_entry(row: &Row) -> Result<HistoryEntry> {
+    let record = row.text("record_id")?;
+    let field = row.text("field")?;
+    let source = match row.text("source")?.parse::<SourceKind>()? {
+        SourceKind::Wiki => Source::Wiki {
+            page: row.text("page_title")?,
+            revid: u64::try_from(row.int("revision_id")?).context("history: revision_id")?,
+            user: row.opt_text("wiki_user")?,
+            timestamp: parse_timestamp(&row.text("revision_timestamp")?)?,
+        },
+        SourceKind::Tracker => Source::Tracker {
+            operator: row.text("operator")?,
+            command: row.text("command")?,
+        },
+    };
+    Ok(HistoryEntry {
+        seq: row.int("seq")?,
+        old: json_opt(row.opt_text("old_value")?, &record, &field)?,
+        new: json_opt(row.opt_text("new_value")?, &record, &field)?,
+        key: FieldKey::new(record, field),
+        provenance: Provenance {
+            at: parse_timestamp(&row.text("at")?)?,
+            run_id: row.text("run_id")?,
+            source,
+        },
+    })
+}
+
+/// Replays history rows (in order: record, field, new value) into a flat map.
+pub(crate) fn replay(rows: impl IntoIterator<Item = (String, String, Option<Value>)>) -> Fields {
+    let mut out = Fields::new();
+    for (record, field, new) in rows {
+        let key = FieldKey::new(record, field);
+        match new {
+            Some(v) => {
+                out.insert(key, v);
+            }
+            None => {
+                out.remove(&key);
+            }
+        }
+    }
+    out
+}
+
+impl Store {
+    /// The fiscal years the store has records for (including removed ones), in order.
+    pub async fn fiscal_years(&self) -> Result<Vec<FiscalYear>> {
+        let q = sql("fiscal_years", "SELECT DISTINCT fiscal_year FROM records");
+        let mut out = Vec::new();
+        for row in self.db.fetch_all(q).await? {
+            let s = row.text(0)?;
+            out.push(
+                s.parse()
+                    .with_context(|| format!("stored fiscal year {s:?}"))?,
+            );
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The current fields of a fiscal year, removed records included (marked [`fields::REMOVED`]).
+    pub async fn load_fields(&self, fy: &FiscalYear) -> Result<Fields> {
+        let fy = fy.to_string();
+        let q = sql(
+            "load_fields",
+            "SELECT f.record_id, f.field, f.value FROM fields f \
+             JOIN records r ON r.id = f.record_id WHERE r.fiscal_year = ?",
+        );
+        let rows = self.db.fetch_all(q.text(&fy)).await?;
+        let q = sql(
+            "load_removed",
+            "SELECT id FROM records WHERE fiscal_year = ? AND removed = 1",
+        );
+        let removed = self.db.fetch_all(q.text(&fy)).await?;
+        let mut out = Fields::new();
+        for row in rows {
+            let (record, field) = (row.text(0)?, row.text(1)?);
+            let v = json(&row.text(2)?, &record, &field)?;
+            out.insert(FieldKey::new(record, field), v);
+        }
+        for row in removed {
+            out.insert(FieldKey::new(row.text(0)?, REMOVED), Value::Bool(true));
+        }
+        Ok(out)
+    }
+
+    /// The current records of a fiscal year (removed ones left out).
+    pub async fn load(&self, fy: &FiscalYear) -> Result<FiscalYearRecords> {
+        let fields = self.load_fields(fy).await?;
+        fields::unflatten(fy, &fields).with_context(|| format!("rebuilding {fy} from the store"))
+    }
+
+    /// The fields of a fiscal year as they were at `at` (changes at exactly `at` included).
+    pub async fn load_fields_as_of(&self, fy: &FiscalYear, at: DateTime<Utc>) -> Result<Fields> {
+        let (fy, at) = (fy.to_string(), timestamp(&at));
+        let q = sql(
+            "history_until",
+            "SELECT h.record_id, h.field, h.new_value FROM history h \
+             JOIN records r ON r.id = h.record_id \
+             WHERE r.fiscal_year = ? AND h.at <= ? ORDER BY h.seq",
+        );
+        let rows = self.db.fetch_all(q.text(&fy).text(&at)).await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                let (record, field) = (row.text(0)?, row.text(1)?);
+                let v = json_opt(row.opt_text(2)?, &record, &field)?;
+                Ok((record, field, v))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(replay(rows))
+    }
+
+    /// The records of a fiscal year as they were at `at`, replayed from history.
+    pub async fn load_as_of(
+        &self,
+        fy: &FiscalYear,
+        at: DateTime<Utc>,
+    ) -> Result<FiscalYearRecords> {
+        let fields = self.load_fields_as_of(fy, at).await?;
+        fields::unflatten(fy, &fields)
+            .with_context(|| format!("rebuilding {fy} as of {} from history", timestamp(&at)))
+    }
+
+    /// An export of the given years (all when empty), current or as of a time.
+    pub async fn export(
+        &self,
+        years: &[FiscalYear],
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Export> {
+        let years = if years.is_empty() {
+            self.fiscal_years().await?
+        } else {
+            years.to_vec()
+        };
+        let mut out = Vec::with_capacity(years.len());
+        for fy in &years {
+            out.push(match as_of {
+                Some(t) => self.load_as_of(fy, t).await?,
+                None => self.load(fy).await?,
+            });
+        }
+        Ok(Export::new(out))
+    }
+
+    /// Applies changes in one transaction, each with a history row; returns how many changed.
+    ///
+    /// Each change's `old` must equal the stored value ([`StoreError::Stale`]
+    /// otherwise, and nothing is written). Changes whose `old` equals `new`
+    /// are skipped. A change of [`fields::REMOVED`] to `true` marks the record
+    /// removed (its values stay); back to absent restores it.
+    pub async fn apply(&self, provenance: &Provenance, changes: &[FieldChange]) -> Result<usize> {
+        check_provenance(provenance)?;
+        check_changes(changes)?;
+        self.write(provenance, changes, &Extras::default()).await
+    }
+
+    /// Every change to the records of a year after `at`, oldest first.
+    pub async fn history_since(
+        &self,
+        fy: &FiscalYear,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<HistoryEntry>> {
+        let (fy, at) = (fy.to_string(), timestamp(&at));
+        let q = sql(
+            "history_since",
+            "SELECT h.seq, h.run_id, h.at, h.record_id, h.field, h.old_value, h.new_value, \
+             h.source, h.page_title, h.revision_id, h.wiki_user, h.revision_timestamp, \
+             h.operator, h.command FROM history h JOIN records r ON r.id = h.record_id \
+             WHERE r.fiscal_year = ? AND h.at > ? ORDER BY h.seq",
+        )
+        .text(&fy)
+        .text(&at);
+        self.db
+            .fetch_all(q)
+            .await?
+            .iter()
+            .map(history_entry)
+            .collect()
+    }
+
+    /// Every change to a record, oldest first.
+    pub async fn history(&self, record: &str) -> Result<Vec<HistoryEntry>> {
+        let q = sql(
+            "history",
+            "SELECT seq, run_id, at, record_id, field, old_value, new_value, source, \
+             page_title, revision_id, wiki_user, revision_timestamp, operator, command \
+             FROM history WHERE record_id = ? ORDER BY seq",
+        )
+        .text(record);
+        self.db
+            .fetch_all(q)
+            .await?
+            .iter()
+            .map(history_entry)
+            .collect()
+    }
+
+    /// Applies checked changes, a page state and conflict rows in one write transaction.
+    pub(super) async fn write(
+        &self,
+        provenance: &Provenance,
+        changes: &[FieldChange],
+        extras: &Extras,
+    ) -> Result<usize> {
+        let mut tx = self.db.begin_write().await?;
+        let p = ProvenanceColumns::new(provenance)?;
+        let mut applied = 0;
+        // On any error below, `tx` is dropped unfinished and rolls back.
+        for c in changes.iter().filter(|c| c.old != c.new) {
+            check_current(&mut tx, c).await?;
+            write_change(&mut tx, c).await?;
+            insert_history(&mut tx, &p, c).await?;
+            applied += 1;
+            crate::fault::point("store.apply", applied as u64);
+        }
+        if let Some(page) = &extras.page {
+            upsert_page(&mut tx, page).await?;
+        }
+        write_conflicts(&mut tx, extras).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+}
+
+/// Compare-and-set: the stored value must be the change's `old` ([`StoreError::Stale`]).
+async fn check_current(tx: &mut Tx, c: &FieldChange) -> Result<()> {
+    let (record, field) = (c.key.record.as_str(), c.key.field.as_str());
+    let lock = tx.lock_rows();
+    let current = if field == REMOVED {
+        let text = format!("SELECT removed FROM records WHERE id = ?{lock}");
+        let row = tx.fetch_optional(sql("record_removed", text).text(record));
+        let Some(row) = row.await? else {
+            bail!("cannot mark {record} removed or restored: the store has no such record");
+        };
+        (row.int(0)? == 1).then_some(Value::Bool(true))
+    } else {
+        let text = format!("SELECT value FROM fields WHERE record_id = ? AND field = ?{lock}");
+        let q = sql("field_value", text).text(record).text(field);
+        let value = tx.fetch_optional(q).await?.map(|r| r.text(0)).transpose()?;
+        json_opt(value, record, field)?
+    };
+    if current != c.old {
+        return Err(StoreError::Stale {
+            key: c.key.clone(),
+            expected: c.old.clone(),
+            found: current,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Writes a change's new value (creating its record if needed).
+async fn write_change(tx: &mut Tx, c: &FieldChange) -> Result<()> {
+    let (record, field) = (c.key.record.as_str(), c.key.field.as_str());
+    let fy = record_fiscal_year(record)?.to_string();
+    let text = format!(
+        "INSERT INTO records (id, fiscal_year) VALUES (?, ?) {}",
+        tx.upsert("id", &[])
+    );
+    tx.execute(sql("insert_record", text).text(record).text(&fy))
+        .await?;
+    let value = c.new.as_ref().map(Value::to_string);
+    let q = match value.as_deref() {
+        _ if field == REMOVED => sql("set_removed", "UPDATE records SET removed = ? WHERE id = ?")
+            .int(i64::from(c.new.is_some()))
+            .text(record),
+        Some(value) => {
+            let text = format!(
+                "INSERT INTO fields (record_id, field, value) VALUES (?, ?, ?) {}",
+                tx.upsert("record_id, field", &["value"])
+            );
+            sql("upsert_field", text)
+                .text(record)
+                .text(field)
+                .text(value)
+        }
+        None => sql(
+            "delete_field",
+            "DELETE FROM fields WHERE record_id = ? AND field = ?",
+        )
+        .text(record)
+        .text(field),
+    };
+    tx.execute(q).await?;
+    Ok(())
+}
+
+/// Appends a change's history row.
+async fn insert_history(tx: &mut Tx, p: &ProvenanceColumns<'_>, c: &FieldChange) -> Result<()> {
+    let (old, new) = (
+        c.old.as_ref().map(Value::to_string),
+        c.new.as_ref().map(Value::to_string),
+    );
+    let q = sql(
+        "insert_history",
+        "INSERT INTO history (run_id, at, record_id, field, old_value, new_value, \
+         source, page_title, revision_id, wiki_user, revision_timestamp, operator, \
+         command) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .text(p.run_id)
+    .text(&p.at)
+    .text(&c.key.record)
+    .text(&c.key.field)
+    .opt_text(old.as_deref())
+    .opt_text(new.as_deref())
+    .text(p.source)
+    .opt_text(p.page_title)
+    .opt_int(p.revision_id)
+    .opt_text(p.wiki_user)
+    .opt_text(p.revision_timestamp.as_deref())
+    .opt_text(p.operator)
+    .opt_text(p.command);
+    tx.execute(q).await?;
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! Per-page sync state: the revision last synced with its records (the next merge's base), push checks and push intents.
+
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::dialect::{sql, Tx};
+use super::history::Extras;
+use super::{
+    check_changes, check_provenance, i64_of, parse_timestamp, timestamp, u64_of, Provenance, Store,
+    MAX_PAGE_TITLE_CHARS,
+};
+use crate::core::fields::FieldChange;
+use crate::core::records::FiscalYearRecords;
+
+/// What the store remembers about a tracked page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageState {
+    /// The revision last synced.
+    pub revid: u64,
+    /// When it was synced.
+    pub synced_at: DateTime<Utc>,
+    /// The records parsed from that revision: the base of the next merge.
+    pub records: FiscalYearRecords,
+    /// The key results that had a row in one of the bot's status tables in
+    /// that revision (`None`: not recorded, by a goalsbot before schema 4).
+    pub table_rows: Option<BTreeSet<String>>,
+}
+
+/// How a page state's records are kept since schema 4: with the table rows.
+#[derive(serde::Deserialize)]
+struct StoredPageRecords {
+    records: FiscalYearRecords,
+    table_rows: BTreeSet<String>,
+}
+
+/// [`StoredPageRecords`] as written.
+#[derive(Serialize)]
+struct StoringPageRecords<'a> {
+    records: &'a FiscalYearRecords,
+    table_rows: &'a BTreeSet<String>,
+}
+
+/// What the bot remembers of a page it planned a push for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCheck {
+    /// The revision the plan was made against.
+    pub revid: u64,
+    /// The fingerprint of the plan's other inputs.
+    pub fingerprint: String,
+    /// `unchanged` (nothing to write) or `nobots` (the page refuses bots).
+    pub outcome: String,
+}
+
+/// A page's sync state, ready to write.
+pub(crate) struct PageWrite {
+    title: String,
+    revid: i64,
+    synced_at: String,
+    records: String,
+}
+
+impl PageWrite {
+    pub(super) fn new(
+        title: &str,
+        revid: u64,
+        at: &DateTime<Utc>,
+        records: &FiscalYearRecords,
+        table_rows: Option<&BTreeSet<String>>,
+    ) -> Result<Self> {
+        if title.trim().is_empty() {
+            bail!("page state without a title");
+        }
+        if title.chars().count() > MAX_PAGE_TITLE_CHARS {
+            bail!("page title longer than {MAX_PAGE_TITLE_CHARS} characters");
+        }
+        Ok(Self {
+            title: title.to_string(),
+            revid: i64::try_from(revid)
+                .with_context(|| format!("page {title}: revision {revid}"))?,
+            synced_at: timestamp(at),
+            records: match table_rows {
+                Some(table_rows) => serde_json::to_string(&StoringPageRecords {
+                    records,
+                    table_rows,
+                }),
+                None => serde_json::to_string(records),
+            }
+            .context("serialising page records")?,
+        })
+    }
+}
+
+/// Writes a page's sync state inside the caller's write transaction.
+pub(super) async fn upsert_page(tx: &mut Tx, page: &PageWrite) -> Result<()> {
+    let text = format!(
+        "INSERT INTO pages (title, revision_id, synced_at, records) VALUES (?, ?, ?, ?) {}",
+        tx.upsert("title", &["revision_id", "synced_at", "records"])
+    );
+    let q = sql("upsert_page", text)
+        .text(&page.title)
+        .int(page.revid)
+        .text(&page.synced_at)
+        .text(&page.records);
+    tx.execute(q).await?;
+    Ok(())
+}
+
+impl Store {
+    /// Applies changes pulled from a page and records that page's new sync state, atomically.
+    pub async fn apply_page(
+        &self,
+        provenance: &Provenance,
+        changes: &[FieldChange],
+        title: &str,
+        revid: u64,
+        records: &FiscalYearRecords,
+    ) -> Result<usize> {
+        check_provenance(provenance)?;
+        check_changes(changes)?;
+        let extras = Extras {
+            page: Some(PageWrite::new(title, revid, &provenance.at, records, None)?),
+            ..Extras::default()
+        };
+        self.write(provenance, changes, &extras).await
+    }
+
+    /// The sync state of a tracked page, if it was ever synced.
+    pub async fn page_state(&self, title: &str) -> Result<Option<PageState>> {
+        let q = sql(
+            "page_state",
+            "SELECT revision_id, synced_at, records FROM pages WHERE title = ?",
+        );
+        let Some(row) = self.db.fetch_optional(q.text(title)).await? else {
+            return Ok(None);
+        };
+        let (revid, synced_at, records) = (row.int(0)?, row.text(1)?, row.text(2)?);
+        let (records, table_rows) = match serde_json::from_str::<StoredPageRecords>(&records) {
+            Ok(kept) => (kept.records, Some(kept.table_rows)),
+            Err(_) => (
+                serde_json::from_str(&records)
+                    .with_context(|| format!("page {title}: stored records"))?,
+                None,
+            ),
+        };
+        Ok(Some(PageState {
+            revid: u64::try_from(revid)
+                .with_context(|| format!("page {title}: revision {revid}"))?,
+            synced_at: parse_timestamp(&synced_at)?,
+            records,
+            table_rows,
+        }))
+    }
+
+    /// Records that `title` was synced at revision `revid` (at `at`), parsed
+    /// into `records`, with the key results that had a status table row.
+    pub async fn set_page_state(
+        &self,
+        title: &str,
+        revid: u64,
+        at: DateTime<Utc>,
+        records: &FiscalYearRecords,
+        table_rows: Option<&BTreeSet<String>>,
+    ) -> Result<()> {
+        let page = PageWrite::new(title, revid, &at, records, table_rows)?;
+        let mut tx = self.db.begin_write().await?;
+        upsert_page(&mut tx, &page).await?;
+        tx.commit().await
+    }
+
+    /// The push check of a page, if any.
+    pub async fn page_check(&self, title: &str) -> Result<Option<PageCheck>> {
+        let q = sql(
+            "page_check",
+            "SELECT revision_id, fingerprint, outcome FROM page_checks WHERE title = ?",
+        );
+        let row = self.db.fetch_optional(q.text(title)).await?;
+        row.map(|row| {
+            Ok(PageCheck {
+                revid: u64_of(row.int(0)?, "revision id")?,
+                fingerprint: row.text(1)?,
+                outcome: row.text(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Remembers that `title` at `check.revid` needs no edit for `check.fingerprint`.
+    pub async fn set_page_check(
+        &self,
+        title: &str,
+        check: &PageCheck,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let revid = i64_of(check.revid, "revision id")?;
+        let at = timestamp(&at);
+        let text = format!(
+            "INSERT INTO page_checks (title, revision_id, fingerprint, outcome, checked_at) \
+             VALUES (?, ?, ?, ?, ?) {}",
+            self.db.upsert(
+                "title",
+                &["revision_id", "fingerprint", "outcome", "checked_at"]
+            )
+        );
+        let q = sql("set_page_check", text)
+            .text(title)
+            .int(revid)
+            .text(&check.fingerprint)
+            .text(&check.outcome)
+            .text(&at);
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
+    /// Notes that the bot is about to save `title` against revision `base` in run `run_id`.
+    pub async fn set_push_intent(
+        &self,
+        title: &str,
+        base: u64,
+        run_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let base = i64_of(base, "revision id")?;
+        let at = timestamp(&at);
+        let text = format!(
+            "INSERT INTO push_intents (title, base_revision_id, run_id, created_at) \
+             VALUES (?, ?, ?, ?) {}",
+            self.db
+                .upsert("title", &["base_revision_id", "run_id", "created_at"])
+        );
+        let q = sql("set_push_intent", text)
+            .text(title)
+            .int(base)
+            .text(run_id)
+            .text(&at);
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
+    /// The save the bot was about to make of `title` and did not record as
+    /// done: `(base revision, run id, when)`.
+    pub async fn push_intent(&self, title: &str) -> Result<Option<(u64, String, DateTime<Utc>)>> {
+        let q = sql(
+            "push_intent",
+            "SELECT base_revision_id, run_id, created_at FROM push_intents WHERE title = ?",
+        );
+        let row = self.db.fetch_optional(q.text(title)).await?;
+        row.map(|row| {
+            Ok((
+                u64_of(row.int(0)?, "revision id")?,
+                row.text(1)?,
+                parse_timestamp(&row.text(2)?)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The save of `title` is recorded (or did not happen).
+    pub async fn clear_push_intent(&self, title: &str) -> Result<()> {
+        let q = sql(
+            "clear_push_intent",
+            "DELETE FROM push_intents WHERE title = ?",
+        );
+        self.db.execute(q.text(title)).await?;
+        Ok(())
+    }
+}
