@@ -22,7 +22,7 @@ use crate::core::render::Renderer;
 use crate::core::wikitext::bots_allowed;
 use crate::error::{ExitCode, UsageError};
 use crate::ops::Session;
-use crate::store::{EditEntry, PageCheck, Store};
+use crate::store::{CheckOutcome, EditEntry, PageCheck, Store};
 use crate::wiki::{EditConflict, PageRevision, RevisionInfo, Saved, Wiki};
 
 /// What happened to one page in a push.
@@ -256,7 +256,7 @@ impl PushContext<'_> {
         if check.revid != revid || check.fingerprint != fingerprint {
             return Ok(None);
         }
-        Ok(Some(if check.outcome == "nobots" {
+        Ok(Some(if check.outcome == CheckOutcome::Nobots {
             nobots_refusal()
         } else {
             Outcome::Unchanged
@@ -269,7 +269,7 @@ impl PushContext<'_> {
         title: &str,
         revid: u64,
         fingerprint: &str,
-        outcome: &str,
+        outcome: CheckOutcome,
     ) -> Result<()> {
         if self.dry_run {
             return Ok(());
@@ -277,7 +277,7 @@ impl PushContext<'_> {
         let check = PageCheck {
             revid,
             fingerprint: fingerprint.to_string(),
-            outcome: outcome.to_string(),
+            outcome,
         };
         self.store
             .set_page_check(title, &check, chrono::Utc::now())
@@ -496,7 +496,7 @@ async fn push_quarter_page(
         }
         let current = ctx.wiki.revision_wikitext(synced).await?;
         if !bots_allowed(&current, ctx.user) {
-            ctx.remember(page.title, synced, &fingerprint, "nobots")
+            ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Nobots)
                 .await?;
             return Ok(nobots_refusal());
         }
@@ -505,7 +505,7 @@ async fn push_quarter_page(
             tracing::warn!(page = %page.title, "{w}");
         }
         if plan.text == current {
-            ctx.remember(page.title, synced, &fingerprint, "unchanged")
+            ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Unchanged)
                 .await?;
             return Ok(edited.unwrap_or(Outcome::Unchanged));
         }
@@ -552,8 +552,13 @@ async fn push_quarter_page(
             refresh_page_state(ctx.wiki, ctx.store, page.title, page.fy, q, saved.newrevid).await?;
             views.changed(page.fy);
             ctx.store.clear_push_intent(page.title).await?;
-            ctx.remember(page.title, saved.newrevid, &fingerprint, "unchanged")
-                .await?;
+            ctx.remember(
+                page.title,
+                saved.newrevid,
+                &fingerprint,
+                CheckOutcome::Unchanged,
+            )
+            .await?;
             return Ok(edited.unwrap_or(Outcome::Unchanged));
         }
         // The wiki merged our save with one made since we read the page: the
@@ -635,7 +640,8 @@ async fn push_overview(
             .is_some_and(|c| !bots_allowed(c, ctx.user))
         {
             if let Some(b) = base {
-                ctx.remember(page.title, b, &fingerprint, "nobots").await?;
+                ctx.remember(page.title, b, &fingerprint, CheckOutcome::Nobots)
+                    .await?;
             }
             return Ok(nobots_refusal());
         }
@@ -649,7 +655,7 @@ async fn push_overview(
         )?;
         if current.as_deref() == Some(new.as_str()) {
             if let Some(b) = base {
-                ctx.remember(page.title, b, &fingerprint, "unchanged")
+                ctx.remember(page.title, b, &fingerprint, CheckOutcome::Unchanged)
                     .await?;
             }
             return Ok(Outcome::Unchanged);
@@ -675,8 +681,13 @@ async fn push_overview(
             Err(e) => return Err(e),
         };
         ctx.log_edit(page.title, saved, base, &summary).await?;
-        ctx.remember(page.title, saved.newrevid, &fingerprint, "unchanged")
-            .await?;
+        ctx.remember(
+            page.title,
+            saved.newrevid,
+            &fingerprint,
+            CheckOutcome::Unchanged,
+        )
+        .await?;
         return Ok(Outcome::Edited {
             revid: saved.newrevid,
             summary,

@@ -16,7 +16,7 @@ use crate::core::requests::shutoff_allows_running;
 use crate::core::runlog::{
     self, ConflictLine, EditLink, RefusedPage, RunCounts, RunOutcome, RunSummary,
 };
-use crate::store::{PageCheck, RunEntry, Store, StoredConflict};
+use crate::store::{CheckOutcome, PageCheck, RunEntry, RunState, Store, StoredConflict};
 use crate::wiki::Wiki;
 
 /// How long a status page showing a run may stand before a no-op run rewrites it.
@@ -222,7 +222,7 @@ pub async fn mark_running(store: &Store, run_id: &str, command: &str) -> Result<
         .record_run(&RunEntry {
             run_id: run_id.to_string(),
             command: command.to_string(),
-            outcome: "running".into(),
+            outcome: RunState::Running,
             started: now,
             finished: now,
             summary: serde_json::json!({}),
@@ -237,7 +237,7 @@ pub async fn running(store: &Store) -> Result<Option<RunEntry>> {
         .recent_runs(20)
         .await?
         .into_iter()
-        .find(|r| r.outcome == "running" && now - r.started < RUNNING_FOR_AT_MOST))
+        .find(|r| r.outcome == RunState::Running && now - r.started < RUNNING_FOR_AT_MOST))
 }
 
 /// Records a finished run in the store (replacing its running mark).
@@ -246,7 +246,7 @@ pub async fn record(store: &Store, summary: &RunSummary) -> Result<()> {
         .record_run(&RunEntry {
             run_id: summary.run_id.clone(),
             command: summary.command.clone(),
-            outcome: summary.outcome.as_str().to_string(),
+            outcome: RunState::from(summary.outcome.as_str()),
             started: summary.started,
             finished: summary.finished,
             summary: serde_json::to_value(summary).context("serialising the run summary")?,
@@ -261,7 +261,7 @@ pub async fn record_stopped(store: &Store, run_id: &str, command: &str) -> Resul
         .record_run(&RunEntry {
             run_id: run_id.to_string(),
             command: command.to_string(),
-            outcome: "stopped".into(),
+            outcome: RunState::Stopped,
             started: now,
             finished: now,
             summary: serde_json::json!({}),
@@ -283,31 +283,7 @@ pub async fn publish(
     }
     record(store, summary).await?;
     let title = config.pages.status_page();
-    if title.is_empty() {
-        return Ok(None);
-    }
-    // The page's check remembers when it was written and which outcome it shows.
-    let check = store.page_check(&title).await?;
-    let (written_at, shown) = check
-        .as_ref()
-        .map(|c| {
-            let (at, outcome) = c
-                .fingerprint
-                .split_once('|')
-                .unwrap_or((&c.fingerprint, ""));
-            let at = DateTime::parse_from_rfc3339(at)
-                .ok()
-                .map(|t| t.with_timezone(&Utc));
-            (at, outcome.to_string())
-        })
-        .unwrap_or((None, String::new()));
-    // A no-op after a good run leaves the page alone for a day; after a
-    // failure or a run that needed a person, it shows that things are fine again.
-    let shown_good = shown == "nothing-to-do" || shown == "changed";
-    if summary.outcome == RunOutcome::NothingToDo
-        && shown_good
-        && written_at.is_some_and(|t| summary.finished - t < STATUS_REFRESH)
-    {
+    if title.is_empty() || shows_enough(store, &title, summary).await? {
         return Ok(None);
     }
     let pending: Vec<ConflictLine> = store
@@ -348,22 +324,33 @@ pub async fn publish(
         .save(&title, &text, &summary_text, latest)
         .await
         .with_context(|| format!("writing the status page {title:?}"))?;
-    store
-        .set_page_check(
-            &title,
-            &PageCheck {
-                revid: saved.newrevid,
-                fingerprint: format!(
-                    "{}|{}",
-                    summary.finished.to_rfc3339(),
-                    summary.outcome.as_str()
-                ),
-                outcome: "unchanged".into(),
-            },
-            Utc::now(),
-        )
-        .await?;
+    // The page's check names the run the page shows (its fingerprint).
+    let check = PageCheck {
+        revid: saved.newrevid,
+        fingerprint: summary.run_id.clone(),
+        outcome: CheckOutcome::Unchanged,
+    };
+    store.set_page_check(&title, &check, Utc::now()).await?;
     Ok(Some(saved.newrevid))
+}
+
+/// Whether the status page may stay as it is for a run with nothing to do:
+/// it shows a good run (nothing to do, or changed) written less than
+/// [`STATUS_REFRESH`] ago. After a failure or a run that needed a person, it
+/// is rewritten to show that things are fine again.
+async fn shows_enough(store: &Store, title: &str, summary: &RunSummary) -> Result<bool> {
+    if summary.outcome != RunOutcome::NothingToDo {
+        return Ok(false);
+    }
+    let Some(check) = store.page_check(title).await? else {
+        return Ok(false);
+    };
+    let Some(shown) = store.run(&check.fingerprint).await? else {
+        // A check written before the page named its run, or a run forgotten.
+        return Ok(false);
+    };
+    let good = matches!(shown.outcome, RunState::NothingToDo | RunState::Changed);
+    Ok(good && summary.finished - shown.finished < STATUS_REFRESH)
 }
 
 /// A run id: the UTC minute plus four hex digits, e.g. `2020-12-01T10:00Z-7f3a`.

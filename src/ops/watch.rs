@@ -642,10 +642,9 @@ async fn decide(
 /// The summary recorded for a finished run, if any.
 async fn recorded_run(store: &Store, run_id: &str) -> Result<Option<RunSummary>> {
     Ok(store
-        .recent_runs(200)
+        .run(run_id)
         .await?
-        .into_iter()
-        .find(|r| r.run_id == run_id && r.outcome != "running")
+        .filter(|r| r.outcome != crate::store::RunState::Running)
         .and_then(|r| serde_json::from_value(r.summary).ok()))
 }
 

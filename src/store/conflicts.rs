@@ -62,11 +62,32 @@ pub struct StoredConflict {
     pub resolution: Option<Resolution>,
 }
 
+text_enum! {
+    /// How a conflict was closed.
+    Settlement {
+        /// A person took the wiki's value.
+        Wiki = "wiki",
+        /// A person kept the store's value.
+        Store = "store",
+        /// Wiki and store came to agree.
+        Settled = "settled",
+    }
+}
+
+impl From<Take> for Settlement {
+    fn from(take: Take) -> Settlement {
+        match take {
+            Take::Wiki => Settlement::Wiki,
+            Take::Store => Settlement::Store,
+        }
+    }
+}
+
 /// How a conflict was closed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Resolution {
-    /// `wiki`, `store` or `settled` (wiki and store came to agree).
-    pub how: String,
+    /// A person's decision, or settled.
+    pub how: Settlement,
     /// Who closed it (operator, or `goalsbot` for settled).
     pub by: String,
     /// The run that closed it.
@@ -138,7 +159,7 @@ pub(crate) struct ConflictWrite {
 pub(crate) struct ConflictClose {
     /// By id (resolve: exactly one pending row must match) or by field (settled).
     pub(crate) target: CloseTarget,
-    pub(crate) how: &'static str,
+    pub(crate) how: Settlement,
     pub(crate) by: String,
     pub(crate) run_id: String,
     pub(crate) at: String,
@@ -175,7 +196,7 @@ fn stored_conflict(row: &Row) -> Result<StoredConflict> {
     let (r, f) = (record.as_str(), field.as_str());
     let resolution = match (row.opt_text("resolved_at")?, row.opt_text("resolution")?) {
         (Some(at), Some(how)) => Some(Resolution {
-            how,
+            how: Settlement::from(how),
             by: row.opt_text("resolved_by")?.unwrap_or_default(),
             run_id: row.opt_text("resolved_run_id")?.unwrap_or_default(),
             at: parse_timestamp(&at)?,
@@ -246,7 +267,7 @@ async fn close_conflict(tx: &mut Tx, c: &ConflictClose) -> Result<()> {
     let q = |which: &str| {
         sql("close_conflict", format!("{set}{which}"))
             .text(&c.at)
-            .text(c.how)
+            .text(c.how.as_str())
             .text(&c.by)
             .text(&c.run_id)
     };
@@ -330,7 +351,7 @@ impl Store {
                     field: key.field.clone(),
                     page: merge.title.to_string(),
                 },
-                how: "settled",
+                how: Settlement::Settled,
                 by: "goalsbot".into(),
                 run_id: provenance.run_id.clone(),
                 at: at.clone(),
@@ -380,16 +401,20 @@ impl Store {
             Source::Wiki { user, .. } => user.clone().unwrap_or_default(),
         };
         let at = timestamp(&provenance.at);
-        let close = |target, how: &'static str, by: String| ConflictClose {
+        let close = |target, how: Settlement, by: String| ConflictClose {
             target,
             how,
             by,
             run_id: provenance.run_id.clone(),
             at: at.clone(),
         };
-        let mut closes = vec![close(CloseTarget::Id(id), take.as_str(), by)];
+        let mut closes = vec![close(CloseTarget::Id(id), Settlement::from(take), by)];
         for other in also.settled {
-            closes.push(close(CloseTarget::Id(*other), "settled", "goalsbot".into()));
+            closes.push(close(
+                CloseTarget::Id(*other),
+                Settlement::Settled,
+                "goalsbot".into(),
+            ));
         }
         // Dated just after the decision, so that the decision's own history
         // entry is not a change this page's base missed.

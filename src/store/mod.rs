@@ -17,6 +17,71 @@
 //! change's provenance. The store never reads the clock: times come in with
 //! the [`Provenance`].
 
+/// A state kept as text in a column, as an enum: `as_str()` for writing,
+/// `From<&str>` / `FromStr` for reading. A value this version does not know
+/// (written by a newer goalsbot) is kept as it is in `Other`, never dropped.
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $text:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vm])* $var,)+
+            /// A value this version of goalsbot does not know, as stored.
+            Other(String),
+        }
+
+        impl $name {
+            /// The text kept in the store.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$var => $text,)+
+                    Self::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($text => Self::$var,)+
+                    other => Self::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self::from(s.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::convert::Infallible;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Ok(Self::from(s))
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
 mod conflicts;
 mod dialect;
 mod history;
@@ -27,11 +92,13 @@ mod requests;
 mod runs;
 mod sqlite;
 
-pub use conflicts::{Decided, NewConflict, PageMerge, Resolution, StoredConflict, Take};
+pub use conflicts::{
+    Decided, NewConflict, PageMerge, Resolution, Settlement, StoredConflict, Take,
+};
 pub use history::HistoryEntry;
-pub use pages::{PageCheck, PageState};
-pub use requests::RequestEntry;
-pub use runs::{EditEntry, RunEntry};
+pub use pages::{CheckOutcome, PageCheck, PageState};
+pub use requests::{RequestEntry, RequestState};
+pub use runs::{EditEntry, RunEntry, RunState};
 
 use std::fmt;
 use std::future::Future;

@@ -43,6 +43,16 @@ struct StoringPageRecords<'a> {
     table_rows: &'a BTreeSet<String>,
 }
 
+text_enum! {
+    /// How a planned page ended, for the next plan with the same inputs.
+    CheckOutcome {
+        /// Nothing to write.
+        Unchanged = "unchanged",
+        /// The page refuses bots (`{{nobots}}` / `{{bots}}`).
+        Nobots = "nobots",
+    }
+}
+
 /// What the bot remembers of a page it planned a push for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageCheck {
@@ -50,8 +60,8 @@ pub struct PageCheck {
     pub revid: u64,
     /// The fingerprint of the plan's other inputs.
     pub fingerprint: String,
-    /// `unchanged` (nothing to write) or `nobots` (the page refuses bots).
-    pub outcome: String,
+    /// How the plan ended.
+    pub outcome: CheckOutcome,
 }
 
 /// A page's sync state, ready to write.
@@ -181,7 +191,7 @@ impl Store {
             Ok(PageCheck {
                 revid: u64_of(row.int(0)?, "revision id")?,
                 fingerprint: row.text(1)?,
-                outcome: row.text(2)?,
+                outcome: CheckOutcome::from(row.text(2)?),
             })
         })
         .transpose()
@@ -208,7 +218,7 @@ impl Store {
             .text(title)
             .int(revid)
             .text(&check.fingerprint)
-            .text(&check.outcome)
+            .text(check.outcome.as_str())
             .text(&at);
         self.db.execute(q).await?;
         Ok(())

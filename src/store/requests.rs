@@ -6,6 +6,16 @@ use chrono::{DateTime, Utc};
 use super::dialect::{sql, Row};
 use super::{i64_of, parse_timestamp, timestamp, u64_of, Store};
 
+text_enum! {
+    /// Where an on-wiki request is.
+    RequestState {
+        /// Being worked on (its action may have run; its reply may be pending).
+        Claimed = "claimed",
+        /// Its reply is saved.
+        Answered = "answered",
+    }
+}
+
 /// An on-wiki request as remembered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestEntry {
@@ -19,8 +29,8 @@ pub struct RequestEntry {
     pub requester: String,
     /// The request as written.
     pub template: String,
-    /// `claimed` (being worked on) or `answered`.
-    pub state: String,
+    /// Claimed or answered.
+    pub state: RequestState,
     /// The run that serves it.
     pub run_id: Option<String>,
     /// When it was claimed.
@@ -38,7 +48,7 @@ fn request_entry(row: &Row) -> Result<RequestEntry> {
         revid: u64_of(row.int(2)?, "revision id")?,
         requester: row.text(3)?,
         template: row.text(4)?,
-        state: row.text(5)?,
+        state: RequestState::from(row.text(5)?),
         run_id: row.opt_text(6)?,
         claimed_at: parse_timestamp(&row.text(7)?)?,
     })

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::dialect::sql;
+use super::dialect::{sql, Row};
 use super::{i64_of, parse_timestamp, timestamp, u64_of, Store};
 
 /// One edit the bot saved.
@@ -25,6 +25,24 @@ pub struct EditEntry {
     pub summary: String,
 }
 
+text_enum! {
+    /// Where a run is: running, stopped by the shutoff page before it began, or finished with an outcome.
+    RunState {
+        /// Marked at its start; replaced by its summary when it ends.
+        Running = "running",
+        /// The shutoff page stopped it before it began.
+        Stopped = "stopped",
+        /// Finished: nothing to do.
+        NothingToDo = "nothing-to-do",
+        /// Finished: changed the store or the wiki.
+        Changed = "changed",
+        /// Finished: something waits for a person.
+        NeedsPerson = "needs-person",
+        /// Finished: failed.
+        Failed = "failed",
+    }
+}
+
 /// A finished run as remembered for the status page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEntry {
@@ -32,8 +50,8 @@ pub struct RunEntry {
     pub run_id: String,
     /// What ran.
     pub command: String,
-    /// `nothing-to-do`, `changed`, `needs-person` or `failed`.
-    pub outcome: String,
+    /// Running, stopped, or how it ended.
+    pub outcome: RunState,
     /// When it started.
     pub started: DateTime<Utc>,
     /// When it finished.
@@ -108,13 +126,13 @@ impl Store {
             .text(&started)
             .text(&finished)
             .text(&run.command)
-            .text(&run.outcome)
+            .text(run.outcome.as_str())
             .text(&summary);
         self.db.execute(q).await?;
         Ok(())
     }
 
-    /// The latest `n` finished runs, newest first.
+    /// The `n` runs that finished last, newest first.
     pub async fn recent_runs(&self, n: u32) -> Result<Vec<RunEntry>> {
         let q = sql(
             "recent_runs",
@@ -122,19 +140,31 @@ impl Store {
              ORDER BY finished_at DESC, run_id DESC LIMIT ?",
         );
         let rows = self.db.fetch_all(q.int(i64::from(n))).await?;
-        rows.iter()
-            .map(|row| {
-                let run_id = row.text(0)?;
-                Ok(RunEntry {
-                    summary: serde_json::from_str(&row.text(5)?)
-                        .with_context(|| format!("run {run_id}: stored summary"))?,
-                    command: row.text(3)?,
-                    outcome: row.text(4)?,
-                    started: parse_timestamp(&row.text(1)?)?,
-                    finished: parse_timestamp(&row.text(2)?)?,
-                    run_id,
-                })
-            })
-            .collect()
+        rows.iter().map(run_entry).collect()
     }
+
+    /// The run `run_id`, when it is remembered.
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunEntry>> {
+        let q = sql(
+            "run",
+            "SELECT run_id, started_at, finished_at, command, outcome, summary FROM runs \
+             WHERE run_id = ?",
+        );
+        let row = self.db.fetch_optional(q.text(run_id)).await?;
+        row.as_ref().map(run_entry).transpose()
+    }
+}
+
+/// A run row, its text parsed.
+fn run_entry(row: &Row) -> Result<RunEntry> {
+    let run_id = row.text(0)?;
+    Ok(RunEntry {
+        summary: serde_json::from_str(&row.text(5)?)
+            .with_context(|| format!("run {run_id}: stored summary"))?,
+        command: row.text(3)?,
+        outcome: RunState::from(row.text(4)?),
+        started: parse_timestamp(&row.text(1)?)?,
+        finished: parse_timestamp(&row.text(2)?)?,
+        run_id,
+    })
 }

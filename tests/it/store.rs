@@ -1285,7 +1285,7 @@ async fn push_checks_edits_runs_and_requests_are_remembered(db: Db) {
             .record_run(&RunEntry {
                 run_id: format!("run-{i}"),
                 command: "sync".into(),
-                outcome: outcome.to_string(),
+                outcome: (*outcome).into(),
                 started: t("2021-01-01T00:00:00Z") + Duration::hours(i as i64),
                 finished: t("2021-01-01T00:10:00Z") + Duration::hours(i as i64),
                 summary: json!({"edits": i, "note": "ünïcode ✓"}),
