@@ -158,7 +158,7 @@ impl Default for StoreConfig {
 impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreConfig")
-            .field("url", &mask_url(&self.url))
+            .field("url", &crate::store::redact_url(&self.url))
             .finish()
     }
 }
@@ -587,25 +587,10 @@ fn check_private(_path: &Path) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// A URL with any `user:password@` part masked, safe to print.
-pub fn mask_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => url.to_string(),
-        // Not a URL we can parse: mask anything between "://" and "@".
-        Err(_) => match (url.find("://"), url.rfind('@')) {
-            (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
-            _ => url.to_string(),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::redact_url as mask_url;
     use std::collections::HashMap;
 
     struct FakeEnv(HashMap<&'static str, String>, Option<PathBuf>);

@@ -224,62 +224,34 @@ pub fn from_csv(text: &str) -> Result<Export> {
             got.join(",")
         );
     }
-
-    let mut years: Vec<FiscalYearRecords> = Vec::new();
-    // Where each objective and KR went: (year, objective[, kr]) indices.
-    let mut objective_at: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut kr_at: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
-
+    let mut nest = Nesting::default();
     for rec in r.records() {
         let fields = rec.context("reading the CSV")?;
         let line = fields
             .position()
             .map_or(0, |p| line_at(text, p.byte() as usize));
-        let row = Row { line, fields };
+        nest.row(&Row { line, fields })?;
+    }
+    Ok(Export::new(nest.years))
+}
 
+/// The records a CSV builds, row by row, and where each objective and KR went.
+#[derive(Default)]
+struct Nesting {
+    years: Vec<FiscalYearRecords>,
+    /// (year, objective) indices by objective id.
+    objective_at: BTreeMap<String, (usize, usize)>,
+    /// (year, objective, kr) indices by KR id.
+    kr_at: BTreeMap<String, (usize, usize, usize)>,
+}
+
+impl Nesting {
+    /// Adds one CSV row: its year, objective and KR when first seen (else
+    /// checks they agree), and its quarter's entry.
+    fn row(&mut self, row: &Row) -> Result<()> {
         let fy: FiscalYear = row.parse(C_FY)?;
-        let yi = match years.iter().position(|y| y.fiscal_year == fy) {
-            Some(i) => i,
-            None => {
-                years.push(FiscalYearRecords {
-                    fiscal_year: fy.clone(),
-                    objectives: Vec::new(),
-                });
-                years.len() - 1
-            }
-        };
-
-        let obj_id = row.get(C_OBJ_ID).to_string();
-        if obj_id.is_empty() {
-            return Err(row.err(C_OBJ_ID, "empty"));
-        }
-        let (oy, oi) = match objective_at.get(&obj_id) {
-            Some(&(oy, oi)) => {
-                let o = &years[oy].objectives[oi];
-                row.same(C_FY, &years[oy].fiscal_year.to_string())?;
-                row.same(C_PROGRAM, opt(&o.program))?;
-                row.same(C_OBJ_TITLE, &o.title)?;
-                (oy, oi)
-            }
-            None => {
-                let objectives = &mut years[yi].objectives;
-                objectives.push(Objective {
-                    id: obj_id.clone(),
-                    program: row.text(C_PROGRAM),
-                    title: row.get(C_OBJ_TITLE).to_string(),
-                    managers: Vec::new(),
-                    description: None,
-                    status: BTreeMap::new(),
-                    target_quarter: None,
-                    department: None,
-                    key_results: Vec::new(),
-                });
-                let at = (yi, objectives.len() - 1);
-                objective_at.insert(obj_id.clone(), at);
-                at
-            }
-        };
-
+        let yi = self.year(fy);
+        let objective = self.objective(row, yi)?;
         let kr_id = row.get(C_KR_ID).to_string();
         if kr_id.is_empty() {
             return Err(row.err(C_KR_ID, "empty"));
@@ -288,72 +260,118 @@ pub fn from_csv(text: &str) -> Result<Export> {
             "" => None,
             _ => Some(row.parse(C_QUARTER)?),
         };
-        let (ky, ko, kk) = match kr_at.get(&kr_id) {
-            Some(&(ky, ko, kk)) => {
-                let kr = &years[ky].objectives[ko].key_results[kk];
-                row.same(C_OBJ_ID, &years[ky].objectives[ko].id)?;
-                row.same(C_KIND, kr.kind.as_str())?;
-                row.same(C_NUMBER, &kr.number.to_string())?;
-                row.same(C_TEXT, &kr.text)?;
-                row.same(C_MANAGERS, &kr.managers.join(CSV_LIST_SEPARATOR))?;
-                row.same(C_BASELINE, opt(&kr.baseline))?;
-                row.same(C_YEAR_GOAL, opt(&kr.year_goal))?;
-                if quarter.is_none() || kr.quarters.is_empty() {
-                    return Err(row.err(
-                        C_QUARTER,
-                        format!("{kr_id} has a row without quarter and other rows"),
-                    ));
+        let (ky, ko, kk) = self.key_result(row, &kr_id, objective, quarter.is_some())?;
+        let Some(q) = quarter else {
+            for col in [C_OBJECTIVE, C_GOALS, C_STATUS, C_NOTE] {
+                if !row.get(col).is_empty() {
+                    return Err(row.err(col, "set on a row without quarter"));
                 }
-                (ky, ko, kk)
             }
-            None => {
-                let number: u32 = row.parse(C_NUMBER)?;
-                let kind: Kind = row.parse(C_KIND)?;
-                let krs = &mut years[oy].objectives[oi].key_results;
-                krs.push(KeyResult {
-                    id: kr_id.clone(),
-                    kind,
-                    number,
-                    text: row.get(C_TEXT).to_string(),
-                    managers: row.list(C_MANAGERS),
-                    baseline: row.text(C_BASELINE),
-                    year_goal: row.text(C_YEAR_GOAL),
-                    links: Vec::new(),
-                    quarters: BTreeMap::new(),
-                });
-                let at = (oy, oi, krs.len() - 1);
-                kr_at.insert(kr_id.clone(), at);
-                at
-            }
+            return Ok(());
         };
-
-        match quarter {
-            None => {
-                for col in [C_OBJECTIVE, C_GOALS, C_STATUS, C_NOTE] {
-                    if !row.get(col).is_empty() {
-                        return Err(row.err(col, "set on a row without quarter"));
-                    }
-                }
-            }
-            Some(q) => {
-                let status: Option<Status> = match row.get(C_STATUS) {
-                    "" => None,
-                    _ => Some(row.parse(C_STATUS)?),
-                };
-                let entry = QuarterEntry {
-                    objective: row.text(C_OBJECTIVE),
-                    goals: row.list(C_GOALS),
-                    status,
-                    note: row.text(C_NOTE),
-                };
-                let kr = &mut years[ky].objectives[ko].key_results[kk];
-                if kr.quarters.insert(q, entry).is_some() {
-                    return Err(row.err(C_QUARTER, format!("{q} repeats for {kr_id}")));
-                }
-            }
+        let status: Option<Status> = match row.get(C_STATUS) {
+            "" => None,
+            _ => Some(row.parse(C_STATUS)?),
+        };
+        let entry = QuarterEntry {
+            objective: row.text(C_OBJECTIVE),
+            goals: row.list(C_GOALS),
+            status,
+            note: row.text(C_NOTE),
+        };
+        let kr = &mut self.years[ky].objectives[ko].key_results[kk];
+        if kr.quarters.insert(q, entry).is_some() {
+            return Err(row.err(C_QUARTER, format!("{q} repeats for {kr_id}")));
         }
+        Ok(())
     }
-    Ok(Export::new(years))
+
+    /// The index of year `fy`, added when first seen.
+    fn year(&mut self, fy: FiscalYear) -> usize {
+        if let Some(i) = self.years.iter().position(|y| y.fiscal_year == fy) {
+            return i;
+        }
+        self.years.push(FiscalYearRecords {
+            fiscal_year: fy,
+            objectives: Vec::new(),
+        });
+        self.years.len() - 1
+    }
+
+    /// Where the row's objective is: added to year `yi` when first seen, else checked against the row.
+    fn objective(&mut self, row: &Row, yi: usize) -> Result<(usize, usize)> {
+        let obj_id = row.get(C_OBJ_ID).to_string();
+        if obj_id.is_empty() {
+            return Err(row.err(C_OBJ_ID, "empty"));
+        }
+        if let Some(&(oy, oi)) = self.objective_at.get(&obj_id) {
+            let o = &self.years[oy].objectives[oi];
+            row.same(C_FY, &self.years[oy].fiscal_year.to_string())?;
+            row.same(C_PROGRAM, opt(&o.program))?;
+            row.same(C_OBJ_TITLE, &o.title)?;
+            return Ok((oy, oi));
+        }
+        let objectives = &mut self.years[yi].objectives;
+        objectives.push(Objective {
+            id: obj_id.clone(),
+            program: row.text(C_PROGRAM),
+            title: row.get(C_OBJ_TITLE).to_string(),
+            managers: Vec::new(),
+            description: None,
+            status: BTreeMap::new(),
+            target_quarter: None,
+            department: None,
+            key_results: Vec::new(),
+        });
+        let at = (yi, objectives.len() - 1);
+        self.objective_at.insert(obj_id, at);
+        Ok(at)
+    }
+
+    /// Where the row's KR is: added to `objective` when first seen, else
+    /// checked against the row (a KR's rows all have a quarter, or it has one row).
+    fn key_result(
+        &mut self,
+        row: &Row,
+        kr_id: &str,
+        (oy, oi): (usize, usize),
+        has_quarter: bool,
+    ) -> Result<(usize, usize, usize)> {
+        if let Some(&(ky, ko, kk)) = self.kr_at.get(kr_id) {
+            let kr = &self.years[ky].objectives[ko].key_results[kk];
+            row.same(C_OBJ_ID, &self.years[ky].objectives[ko].id)?;
+            row.same(C_KIND, kr.kind.as_str())?;
+            row.same(C_NUMBER, &kr.number.to_string())?;
+            row.same(C_TEXT, &kr.text)?;
+            row.same(C_MANAGERS, &kr.managers.join(CSV_LIST_SEPARATOR))?;
+            row.same(C_BASELINE, opt(&kr.baseline))?;
+            row.same(C_YEAR_GOAL, opt(&kr.year_goal))?;
+            if !has_quarter || kr.quarters.is_empty() {
+                return Err(row.err(
+                    C_QUARTER,
+                    format!("{kr_id} has a row without quarter and other rows"),
+                ));
+            }
+            return Ok((ky, ko, kk));
+        }
+        let number: u32 = row.parse(C_NUMBER)?;
+        let kind: Kind = row.parse(C_KIND)?;
+        let krs = &mut self.years[oy].objectives[oi].key_results;
+        krs.push(KeyResult {
+            id: kr_id.to_string(),
+            kind,
+            number,
+            text: row.get(C_TEXT).to_string(),
+            managers: row.list(C_MANAGERS),
+            baseline: row.text(C_BASELINE),
+            year_goal: row.text(C_YEAR_GOAL),
+            links: Vec::new(),
+            quarters: BTreeMap::new(),
+        });
+        let at = (oy, oi, krs.len() - 1);
+        self.kr_at.insert(kr_id.to_string(), at);
+        Ok(at)
+    }
 }
 
 #[cfg(test)]

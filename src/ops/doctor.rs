@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use crate::config::{mask_url, Credentials, Loaded};
+use crate::config::{Credentials, Loaded};
 use crate::error::ExitCode;
 use crate::wiki::{PageContent, PageRevision, SiteAndUser, Wiki};
 
@@ -220,6 +220,14 @@ pub fn build_report(
             config.wiki_url()
         ),
     );
+    check_user(&mut r, site, creds);
+    r.line("store:", crate::store::redact_url(&config.store.url));
+    check_pages(&mut r, config, revisions, command_page);
+    r
+}
+
+/// Who the wiki says we are, and whether that user may do the bot's work.
+fn check_user(r: &mut Report, site: &SiteAndUser, creds: &Credentials) {
     match (&site.user, creds) {
         (None, Credentials::Anonymous) => {
             r.line("user:", "anonymous (no credentials)");
@@ -268,7 +276,15 @@ pub fn build_report(
             }
         }
     }
-    r.line("store:", mask_url(&config.store.url));
+}
+
+/// The configured pages: their latest revisions, and whether any quarter page and the command page exist.
+fn check_pages(
+    r: &mut Report,
+    config: &crate::config::Config,
+    revisions: &[PageRevision],
+    command_page: &str,
+) {
     for rev in revisions {
         let state = match (&rev.latest, rev.redirected) {
             (None, _) => "missing".to_string(),
@@ -300,76 +316,5 @@ pub fn build_report(
         r.notes.push(format!(
             "command page {command_page:?} does not exist yet: on-wiki requests need it (create it with a short explanation of {{{{goalsbot|sync}}}})"
         ));
-    }
-    r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn page(text: &str, protected: bool) -> PageContent {
-        PageContent {
-            title: "T".into(),
-            revid: 7,
-            user: "Admin".into(),
-            content: text.into(),
-            edit_protection: if protected {
-                vec!["sysop".into()]
-            } else {
-                vec![]
-            },
-        }
-    }
-
-    #[test]
-    fn the_shutoff_page_must_exist_and_say_run() {
-        let mut r = Report::default();
-        check_command_pages(&["A".into()], Some(("S", None)), None, &mut r);
-        assert!(
-            r.problems[0].contains("create it with the single word run"),
-            "{r:?}"
-        );
-        let mut r = Report::default();
-        let stop = page("stop please", false);
-        check_command_pages(&["A".into()], Some(("S", Some(&stop))), None, &mut r);
-        assert!(r.problems[0].contains("\"stop please\""), "{r:?}");
-        let mut r = Report::default();
-        let run = page("run\n", false);
-        check_command_pages(&["A".into()], Some(("S", Some(&run))), None, &mut r);
-        assert!(r.problems.is_empty(), "{r:?}");
-        assert!(r.render().contains("S says run"));
-    }
-
-    #[test]
-    fn an_unprotected_allowlist_is_a_problem_and_ignored() {
-        let run = page("run", false);
-        let list = page("* [[User:Carol]]\n", false);
-        let mut r = Report::default();
-        check_command_pages(
-            &[],
-            Some(("S", Some(&run))),
-            Some(("L", Some(&list))),
-            &mut r,
-        );
-        assert!(r.problems[0].contains("not protected"), "{r:?}");
-        assert!(
-            r.notes.iter().any(|n| n.contains("nobody may make")),
-            "{r:?}"
-        );
-        let list = page("* [[User:Carol]]\n", true);
-        let mut r = Report::default();
-        check_command_pages(
-            &["Alice".into()],
-            Some(("S", Some(&run))),
-            Some(("L", Some(&list))),
-            &mut r,
-        );
-        assert!(r.problems.is_empty(), "{r:?}");
-        assert!(
-            r.render().contains("may ask:     Alice, Carol") || r.render().contains("Alice, Carol"),
-            "{}",
-            r.render()
-        );
     }
 }

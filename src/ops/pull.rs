@@ -20,7 +20,7 @@ use crate::core::plan::DryMerge;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::error::{ExitCode, UsageError};
 use crate::ops::Session;
-use crate::store::{NewConflict, PageMerge, Provenance, Source, Store};
+use crate::store::{NewConflict, PageMerge, PageState, Provenance, Source, Store};
 use crate::wiki::{Counts, Wiki};
 
 /// A quarter page to pull.
@@ -345,16 +345,7 @@ async fn pull_page_onto(
     opts: &Options<'_>,
     dry_fields: Option<&mut Fields>,
 ) -> Result<Outcome> {
-    let mut state = store.page_state(&target.title).await?;
-    if !opts.dry_run {
-        if let Some(st) = &state {
-            if st.revid != latest.revid
-                && recover_own_save(wiki, store, target, resolved_title, st.revid).await?
-            {
-                state = store.page_state(&target.title).await?;
-            }
-        }
-    }
+    let state = synced_state(wiki, store, target, resolved_title, latest, opts).await?;
     if state.as_ref().is_some_and(|s| s.revid == latest.revid) {
         return Ok(Outcome::Unchanged {
             revid: latest.revid,
@@ -404,38 +395,13 @@ async fn pull_page_onto(
     for c in &described {
         tracing::warn!(page = %target.title, "conflict held for a person: {c}");
     }
-    let (applied, planned, dry) = if opts.dry_run {
-        // A dry run keeps the plan as data; the next page merges onto it.
-        if let Some(f) = dry_fields {
-            fields::apply(f, &plan.changes);
-        }
-        {
-            let dry = DryMerge {
-                changes: plan.changes.clone(),
-                records: records.clone(),
-                conflicts: plan.conflicts.iter().map(|c| c.key.clone()).collect(),
-            };
-            let planned = plan.changes.iter().map(describe_change).collect();
-            (plan.changes.len(), planned, Some(Box::new(dry)))
-        }
-    } else {
-        {
-            let merge = PageMerge {
-                title: &target.title,
-                revid: latest.revid,
-                records: &records,
-                conflicts: &plan.conflicts.iter().map(new_conflict).collect::<Vec<_>>(),
-                settled: &plan.settled,
-                followed: &plan.followed,
-                table_rows: Some(&parsed.table_rows),
-            };
-            let provenance = provenance(target, latest, opts.run_id)?;
-            let n = store
-                .apply_merge(&provenance, &plan.changes, &merge)
-                .await?;
-            (n, Vec::new(), None)
-        }
+    let kept = Kept {
+        target,
+        latest,
+        records: &records,
+        table_rows: &parsed.table_rows,
     };
+    let (applied, planned, dry) = kept.keep(store, opts, dry_fields, &plan).await?;
     Ok(Outcome::Pulled {
         revid: latest.revid,
         objectives: records.objectives.len(),
@@ -447,6 +413,77 @@ async fn pull_page_onto(
         planned,
         dry,
     })
+}
+
+/// A pulled revision whose merge plan is to be kept.
+struct Kept<'a> {
+    target: &'a Target,
+    latest: &'a crate::wiki::RevisionInfo,
+    records: &'a FiscalYearRecords,
+    table_rows: &'a std::collections::BTreeSet<String>,
+}
+
+impl Kept<'_> {
+    /// Commits the plan to the store in one transaction with the page's new
+    /// state, or — in a dry run — keeps it as data (the year's `dry_fields`
+    /// take its changes, so the next page merges onto them). Returns the
+    /// changes made (or planned), their description in a dry run, and the plan.
+    async fn keep(
+        &self,
+        store: &Store,
+        opts: &Options<'_>,
+        dry_fields: Option<&mut Fields>,
+        plan: &crate::core::merge::MergePlan,
+    ) -> Result<(usize, Vec<String>, Option<Box<DryMerge>>)> {
+        if opts.dry_run {
+            if let Some(f) = dry_fields {
+                fields::apply(f, &plan.changes);
+            }
+            let dry = DryMerge {
+                changes: plan.changes.clone(),
+                records: self.records.clone(),
+                conflicts: plan.conflicts.iter().map(|c| c.key.clone()).collect(),
+            };
+            let planned = plan.changes.iter().map(describe_change).collect();
+            return Ok((plan.changes.len(), planned, Some(Box::new(dry))));
+        }
+        let conflicts: Vec<NewConflict> = plan.conflicts.iter().map(new_conflict).collect();
+        let merge = PageMerge {
+            title: &self.target.title,
+            revid: self.latest.revid,
+            records: self.records,
+            conflicts: &conflicts,
+            settled: &plan.settled,
+            followed: &plan.followed,
+            table_rows: Some(self.table_rows),
+        };
+        let provenance = provenance(self.target, self.latest, opts.run_id)?;
+        let n = store
+            .apply_merge(&provenance, &plan.changes, &merge)
+            .await?;
+        Ok((n, Vec::new(), None))
+    }
+}
+
+/// The page's sync state: as stored, or — when the bot's own save was
+/// interrupted before it was recorded — as that save left it (not in a dry run).
+async fn synced_state(
+    wiki: &Wiki,
+    store: &Store,
+    target: &Target,
+    resolved_title: &str,
+    latest: &crate::wiki::RevisionInfo,
+    opts: &Options<'_>,
+) -> Result<Option<PageState>> {
+    let state = store.page_state(&target.title).await?;
+    if let (Some(st), false) = (&state, opts.dry_run) {
+        if st.revid != latest.revid
+            && recover_own_save(wiki, store, target, resolved_title, st.revid).await?
+        {
+            return store.page_state(&target.title).await;
+        }
+    }
+    Ok(state)
 }
 
 /// The conflicts pending on fields of year `fy`, as the merge takes them.

@@ -519,30 +519,12 @@ async fn push_quarter_page(
             tracing::warn!(page = %page.title, "not saved: {reason}");
             return Ok(Outcome::Stopped { reason });
         }
-        // Written before the save: a run killed after the save but before the
-        // page's new state is recorded lets the next pull recognise the
-        // bot's own revision (see `pull::recover_own_save`).
-        ctx.store
-            .set_push_intent(page.title, synced, ctx.run_id, chrono::Utc::now())
-            .await?;
-        crate::fault::reached("push.before-save");
-        let saved = match ctx
-            .wiki
-            .save(&page.rev.title, &plan.text, &summary, Some(synced))
-            .await
-        {
-            Ok(saved) => saved,
-            Err(e) if e.downcast_ref::<EditConflict>().is_some() => {
-                tracing::warn!(page = %page.title, attempt, "edit conflict: pulling the page again");
-                latest = repull(ctx, page, q).await?;
-                views.changed(page.fy);
-                continue;
-            }
-            Err(e) => return Err(e),
+        let Some(saved) = save_with_intent(ctx, page, synced, &plan.text, &summary).await? else {
+            tracing::warn!(page = %page.title, attempt, "edit conflict: pulling the page again");
+            latest = repull(ctx, page, q).await?;
+            views.changed(page.fy);
+            continue;
         };
-        ctx.log_edit(page.title, saved, Some(synced), &summary)
-            .await?;
-        crate::fault::reached("push.after-save");
         edited = Some(Outcome::Edited {
             revid: saved.newrevid,
             summary,
@@ -574,6 +556,38 @@ async fn push_quarter_page(
             EDIT_CONFLICT_RETRIES + 1
         ),
     })
+}
+
+/// Saves a quarter page's new text against revision `synced`, with the
+/// push intent written first and the edit logged after; `None` after an edit
+/// conflict (nothing saved).
+async fn save_with_intent(
+    ctx: &PushContext<'_>,
+    page: &PageJob<'_>,
+    synced: u64,
+    text: &str,
+    summary: &str,
+) -> Result<Option<Saved>> {
+    // Written before the save: a run killed after the save but before the
+    // page's new state is recorded lets the next pull recognise the
+    // bot's own revision (see `pull::recover_own_save`).
+    ctx.store
+        .set_push_intent(page.title, synced, ctx.run_id, chrono::Utc::now())
+        .await?;
+    crate::fault::reached("push.before-save");
+    let saved = match ctx
+        .wiki
+        .save(&page.rev.title, text, summary, Some(synced))
+        .await
+    {
+        Ok(saved) => saved,
+        Err(e) if e.downcast_ref::<EditConflict>().is_some() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    ctx.log_edit(page.title, saved, Some(synced), summary)
+        .await?;
+    crate::fault::reached("push.after-save");
+    Ok(Some(saved))
 }
 
 /// After an edit conflict: pull the page's latest revision into the store

@@ -45,7 +45,7 @@ use crate::error::{ExitCode, UsageError};
 use crate::ops::runs::Run;
 use crate::ops::sync::Tally;
 use crate::ops::Session;
-use crate::store::{RequestEntry, Store};
+use crate::store::{RequestEntry, RequestState, Store};
 use crate::wiki::{PageContent, Wiki};
 
 /// How many times a reply is saved again after an edit conflict (within one poll).
@@ -189,6 +189,62 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
     Ok(report)
 }
 
+/// The memory of request lines seen on `page`; when none can be read (kept
+/// by a goalsbot before it existed, or damaged), it starts again from `text`,
+/// what the page held at the watch position.
+async fn remembered(ctx: &WatchContext<'_>, page: &str, text: &str) -> Result<Seen> {
+    let stored = ctx.store.watch_seen(page).await?;
+    if let Some(read) = stored.as_deref().map(Seen::from_json) {
+        match read {
+            Ok(seen) => return Ok(seen),
+            Err(e) => {
+                tracing::warn!(page = %page, "the memory of requests seen cannot be read ({e}); it starts again from the last revision read")
+            }
+        }
+    }
+    let mut seen = Seen::default();
+    seen.remember(text);
+    ctx.store.set_watch_seen(page, &seen.to_json()).await?;
+    Ok(seen)
+}
+
+/// Claims request `i` of revision `revid` by `user` (false when it was claimed before).
+async fn claim(
+    ctx: &WatchContext<'_>,
+    page: &str,
+    (revid, user): (u64, &str),
+    i: usize,
+    req: &Request,
+    line: String,
+    unattributed: bool,
+) -> Result<bool> {
+    if unattributed {
+        tracing::warn!(page = %page, revid, "request {} came with a hidden revision: who added it cannot be told; it is answered, not run", req.template);
+    }
+    let written = Written {
+        heading: req.heading.clone(),
+        template: req.template.clone(),
+        line,
+        unattributed,
+        reply: None,
+    };
+    let entry = RequestEntry {
+        id: requests::request_id(revid, i),
+        page: page.to_string(),
+        revid,
+        requester: requests::normalize_user(user),
+        template: serde_json::to_string(&written)?,
+        state: RequestState::Claimed,
+        run_id: None,
+        claimed_at: Utc::now(),
+    };
+    let claimed = ctx.store.claim_request(&entry).await?;
+    if claimed {
+        tracing::info!(request = %entry.id, user = %entry.requester, "request {}", req.template);
+    }
+    Ok(claimed)
+}
+
 /// Reads the command page's revisions after the watch position, claims the
 /// requests each one added, and moves the position. Returns how many were found.
 ///
@@ -215,21 +271,7 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
             .await?;
         return Ok(0);
     };
-    let stored = ctx.store.watch_seen(page).await?;
-    let mut seen = match stored.as_deref().map(Seen::from_json) {
-        Some(Ok(seen)) => seen,
-        other => {
-            if let Some(Err(e)) = other {
-                tracing::warn!(page = %page, "the memory of requests seen cannot be read ({e}); it starts again from the last revision read");
-            }
-            // Kept by a goalsbot before this memory existed: it starts
-            // with what the page held at the watch position.
-            let mut seen = Seen::default();
-            seen.remember(&text);
-            ctx.store.set_watch_seen(page, &seen.to_json()).await?;
-            seen
-        }
-    };
+    let mut seen = remembered(ctx, page, &text).await?;
     if first == latest.revid {
         return Ok(0);
     }
@@ -256,32 +298,19 @@ async fn take_in(ctx: &WatchContext<'_>, page: &str, latest: &PageContent) -> Re
             let by_bot = !bot.is_empty() && requests::normalize_user(&rev.user) == bot;
             let author = requests::attribute(&rev.user, &std::mem::take(&mut hidden_authors));
             if !by_bot {
-                for (i, (req, line)) in requests::new_requests(&parent, &content, &seen)
-                    .into_iter()
-                    .enumerate()
-                {
-                    if author.is_none() {
-                        tracing::warn!(page = %page, revid = rev.revid, "request {} came with a hidden revision: who added it cannot be told; it is answered, not run", req.template);
-                    }
-                    let written = Written {
-                        heading: req.heading.clone(),
-                        template: req.template.clone(),
+                let new = requests::new_requests(&parent, &content, &seen);
+                for (i, (req, line)) in new.into_iter().enumerate() {
+                    if claim(
+                        ctx,
+                        page,
+                        (rev.revid, &rev.user),
+                        i,
+                        &req,
                         line,
-                        unattributed: author.is_none(),
-                        reply: None,
-                    };
-                    let entry = RequestEntry {
-                        id: requests::request_id(rev.revid, i),
-                        page: page.to_string(),
-                        revid: rev.revid,
-                        requester: requests::normalize_user(&rev.user),
-                        template: serde_json::to_string(&written)?,
-                        state: "claimed".into(),
-                        run_id: None,
-                        claimed_at: Utc::now(),
-                    };
-                    if ctx.store.claim_request(&entry).await? {
-                        tracing::info!(request = %entry.id, user = %entry.requester, "request {}", req.template);
+                        author.is_none(),
+                    )
+                    .await?
+                    {
                         found += 1;
                     }
                 }
@@ -530,113 +559,126 @@ async fn decide(
     allowed: &[String],
 ) -> Result<PendingReply> {
     let status_page = Some(ctx.config.pages.status_page());
-    let mut summary: Option<RunSummary> = None;
-    // `None`: the action ran; its reply borrows the summary, built below.
-    let (decided, what): (Option<ReplyKind<'static>>, String) = match parsed {
-        Err(reason) => (
-            Some(ReplyKind::Malformed {
+    let decision = match parsed {
+        Err(reason) => Decision::Reply(
+            ReplyKind::Malformed {
                 reason: reason.clone(),
-            }),
+            },
             format!("malformed ({reason})"),
         ),
-        Ok(_) if !requests::is_allowed(&req.requester, allowed) => (
-            Some(ReplyKind::Refused {
+        Ok(_) if !requests::is_allowed(&req.requester, allowed) => Decision::Reply(
+            ReplyKind::Refused {
                 allowed: allowed.to_vec(),
                 allowlist_page: ctx.config.commands.allowlist().map(String::from),
-            }),
+            },
             format!("refused: {} is not allowed", req.requester),
         ),
-        Ok((action, scope)) if req.run_id.is_some() => {
-            // It ran (or began to) before the watcher stopped: not again.
-            let run_id = req.run_id.clone().unwrap_or_default();
-            let s = match recorded_run(ctx.store, &run_id).await? {
-                Some(s) => s,
-                None => crate::ops::runs::failed_summary(
-                    &run_id,
-                    requests::command_text(action, &scope),
-                    Some(req.requester.clone()),
-                    Utc::now(),
-                    &anyhow::anyhow!(
-                        "the bot stopped while this ran; it was not run again (see the status page and the page histories)"
-                    ),
-                ),
-            };
-            let what = format!(
-                "{} → {}",
-                requests::command_text(action, &scope),
-                s.outcome.label()
-            );
-            summary = Some(s);
-            (None, what)
-        }
-        Ok((action, scope)) => {
-            // A run another goalsbot process (the hourly sync) has going: point to it.
-            let running = crate::ops::runs::running(ctx.store).await?;
-            let history: Vec<(String, chrono::DateTime<Utc>)> = ctx
-                .store
-                .requests_since(None, Utc::now() - chrono::Duration::hours(1))
-                .await?
-                .into_iter()
-                .filter(|(id, user, _)| id != &req.id && requests::is_allowed(user, allowed))
-                .map(|(_, user, t)| (user, t))
-                .collect();
-            match ctx.rate_limit.check(&history, &req.requester, Utc::now()) {
-                Err(secs) => (
-                    Some(ReplyKind::RateLimited {
-                        retry_after_secs: secs,
-                    }),
-                    format!("rate limited ({secs} s)"),
-                ),
-                Ok(()) if running.is_some() => {
-                    let r = running
-                        .as_ref()
-                        .map(|r| r.run_id.clone())
-                        .unwrap_or_default();
-                    (
-                        Some(ReplyKind::AlreadyRunning {
-                            run_id: r.clone(),
-                            status_page: status_page.clone(),
-                        }),
-                        format!("already running: run {r}"),
-                    )
-                }
-                Ok(()) => {
-                    let run_id = crate::ops::runs::new_run_id(Utc::now());
-                    ctx.store.set_request_run(&req.id, &run_id).await?;
-                    let s = run_action(ctx, action, &scope, &req.requester, run_id).await;
-                    let what = format!(
-                        "{} → {}",
-                        requests::command_text(action, &scope),
-                        s.outcome.label()
-                    );
-                    if let Err(e) =
-                        crate::ops::runs::publish(ctx.config, ctx.wiki, ctx.store, &s).await
-                    {
-                        tracing::warn!("the status page was not updated: {e:#}");
-                    }
-                    crate::fault::reached("watch.ran");
-                    summary = Some(s);
-                    (None, what)
-                }
-            }
-        }
+        Ok((action, scope)) if req.run_id.is_some() => ran_before(ctx, req, action, &scope).await?,
+        Ok((action, scope)) => run_now(ctx, req, action, &scope, allowed).await?,
     };
-    let kind = match (decided, &summary) {
-        (Some(kind), _) => kind,
-        (None, Some(run)) => ReplyKind::Done {
-            run,
-            status_page: status_page.clone(),
-        },
-        (None, None) => anyhow::bail!("request {}: no reply decided", req.id),
+    let (kind, what, run_id) = match &decision {
+        Decision::Reply(kind, what) => (kind.clone(), what.clone(), None),
+        Decision::Ran(run, what) => (
+            ReplyKind::Done {
+                run,
+                status_page: status_page.clone(),
+            },
+            what.clone(),
+            Some(run.run_id.clone()),
+        ),
     };
     let renderer = Renderer::with_dir(ctx.config.pages.templates_dir.as_deref())?;
     let text = renderer.reply(&req.id, &req.requester, &kind)?;
     Ok(PendingReply {
         text,
         what,
-        run_id: summary.as_ref().map(|s| s.run_id.clone()),
+        run_id,
         tries: 0,
     })
+}
+
+/// What a request gets: a reply without a run, or the run it asked for.
+enum Decision {
+    /// A reply of this kind; what it was, for the log.
+    Reply(ReplyKind<'static>, String),
+    /// The run's summary; what it was, for the log.
+    Ran(Box<RunSummary>, String),
+}
+
+/// A request that ran (or began to) before the watcher stopped: not again;
+/// its reply tells how the run ended, as far as the store knows.
+async fn ran_before(
+    ctx: &WatchContext<'_>,
+    req: &RequestEntry,
+    action: Action,
+    scope: &Scope,
+) -> Result<Decision> {
+    let run_id = req.run_id.clone().unwrap_or_default();
+    let command = requests::command_text(action, scope);
+    let s = match recorded_run(ctx.store, &run_id).await? {
+        Some(s) => s,
+        None => crate::ops::runs::failed_summary(
+            &run_id,
+            command.clone(),
+            Some(req.requester.clone()),
+            Utc::now(),
+            &anyhow::anyhow!(
+                "the bot stopped while this ran; it was not run again (see the status page and the page histories)"
+            ),
+        ),
+    };
+    let what = format!("{command} → {}", s.outcome.label());
+    Ok(Decision::Ran(Box::new(s), what))
+}
+
+/// An allowed request: rate limited, pointed to a run another goalsbot
+/// process (the hourly sync) has going, or run now.
+async fn run_now(
+    ctx: &WatchContext<'_>,
+    req: &RequestEntry,
+    action: Action,
+    scope: &Scope,
+    allowed: &[String],
+) -> Result<Decision> {
+    let running = crate::ops::runs::running(ctx.store).await?;
+    let history: Vec<(String, chrono::DateTime<Utc>)> = ctx
+        .store
+        .requests_since(None, Utc::now() - chrono::Duration::hours(1))
+        .await?
+        .into_iter()
+        .filter(|(id, user, _)| id != &req.id && requests::is_allowed(user, allowed))
+        .map(|(_, user, t)| (user, t))
+        .collect();
+    if let Err(secs) = ctx.rate_limit.check(&history, &req.requester, Utc::now()) {
+        return Ok(Decision::Reply(
+            ReplyKind::RateLimited {
+                retry_after_secs: secs,
+            },
+            format!("rate limited ({secs} s)"),
+        ));
+    }
+    if let Some(r) = running {
+        return Ok(Decision::Reply(
+            ReplyKind::AlreadyRunning {
+                run_id: r.run_id.clone(),
+                status_page: Some(ctx.config.pages.status_page()),
+            },
+            format!("already running: run {}", r.run_id),
+        ));
+    }
+    let run_id = crate::ops::runs::new_run_id(Utc::now());
+    ctx.store.set_request_run(&req.id, &run_id).await?;
+    let s = run_action(ctx, action, scope, &req.requester, run_id).await;
+    let what = format!(
+        "{} → {}",
+        requests::command_text(action, scope),
+        s.outcome.label()
+    );
+    if let Err(e) = crate::ops::runs::publish(ctx.config, ctx.wiki, ctx.store, &s).await {
+        tracing::warn!("the status page was not updated: {e:#}");
+    }
+    crate::fault::reached("watch.ran");
+    Ok(Decision::Ran(Box::new(s), what))
 }
 
 /// The summary recorded for a finished run, if any.

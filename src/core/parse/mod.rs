@@ -283,45 +283,59 @@ impl<'w> Reader<'w> {
                     self.add_links(line.tasks);
                 }
             }
-            Label::Prose if line.bullet.is_some() => {
-                if self.current.is_some() {
-                    let quarter = self.open_quarter.unwrap_or(self.page_quarter);
-                    self.open_quarter = Some(quarter);
-                    if self.entry(quarter, &line).is_some() && !line.text.is_empty() {
-                        self.goal(quarter, line.text);
-                        self.add_links(line.tasks);
-                    }
-                } else if !line.text.is_empty() {
-                    self.warn(format!(
-                        "bullet outside any key result ignored: {}",
-                        excerpt(&line.text)
-                    ));
-                }
+            Label::Prose if line.bullet.is_some() => self.bullet(line),
+            Label::Prose => self.prose(line, pending_kr_text, pending_quarter_objective),
+        }
+    }
+
+    /// A bullet without a label: a goal of the open quarter (else the
+    /// page's) of the current key result.
+    fn bullet(&mut self, line: Line) {
+        if self.current.is_some() {
+            let quarter = self.open_quarter.unwrap_or(self.page_quarter);
+            self.open_quarter = Some(quarter);
+            if self.entry(quarter, &line).is_some() && !line.text.is_empty() {
+                self.goal(quarter, line.text);
+                self.add_links(line.tasks);
             }
-            Label::Prose => {
-                if pending_kr_text {
-                    if let Some(i) = self.current {
-                        self.set_kr_text(i, &line.text, &line.tasks);
-                        return;
-                    }
-                }
-                if let Some(quarter) = pending_quarter_objective {
-                    if let Some(entry) = self.entry(quarter, &line) {
-                        entry.objective = Some(line.text.clone());
-                        self.add_links(tasks_in_text(&line.text).chain(line.tasks).collect());
-                        return;
-                    }
-                }
-                if self.expect_description && self.current.is_none() {
-                    self.description = Some(line.text);
-                    self.expect_description = false;
-                    return;
-                }
-                self.current = None;
-                self.open_quarter = None;
-                self.warn(format!("text ignored: {}", excerpt(&line.text)));
+        } else if !line.text.is_empty() {
+            self.warn(format!(
+                "bullet outside any key result ignored: {}",
+                excerpt(&line.text)
+            ));
+        }
+    }
+
+    /// A line of prose: the text of a KR whose label stood alone, a
+    /// quarter objective whose label stood alone, the objective's
+    /// description, or ignored (with a warning).
+    fn prose(
+        &mut self,
+        line: Line,
+        pending_kr_text: bool,
+        pending_quarter_objective: Option<Quarter>,
+    ) {
+        if pending_kr_text {
+            if let Some(i) = self.current {
+                self.set_kr_text(i, &line.text, &line.tasks);
+                return;
             }
         }
+        if let Some(quarter) = pending_quarter_objective {
+            if let Some(entry) = self.entry(quarter, &line) {
+                entry.objective = Some(line.text.clone());
+                self.add_links(tasks_in_text(&line.text).chain(line.tasks).collect());
+                return;
+            }
+        }
+        if self.expect_description && self.current.is_none() {
+            self.description = Some(line.text);
+            self.expect_description = false;
+            return;
+        }
+        self.current = None;
+        self.open_quarter = None;
+        self.warn(format!("text ignored: {}", excerpt(&line.text)));
     }
 
     fn start_item(&mut self, kind: Kind, number: u32, text: &str, tasks: &[String]) {
