@@ -61,6 +61,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::records::{FiscalYear, Quarter};
 use crate::core::render::{escape, RenderError, Renderer, REPLY};
 use crate::core::runlog::{self, RunSummary};
+use crate::core::wikitext::{heading, hidden_ranges, masked};
 
 /// What a request asks the bot to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -544,101 +545,6 @@ impl Scanned {
 
 static COMMENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?s)<!--.*?(?:-->|$)").expect("valid pattern"));
-
-/// Tags whose body MediaWiki shows (or hands to an extension) without
-/// expanding templates.
-static OPAQUE_TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^<(nowiki|pre|syntaxhighlight|source|math|templatedata)(?:\s[^>]*?)?(/?)>")
-        .expect("valid pattern")
-});
-
-/// The byte ranges MediaWiki does not read as markup: comments and the
-/// bodies (tags included) of [`OPAQUE_TAG`]s.
-fn hidden_ranges(text: &str) -> Vec<Range<usize>> {
-    let mut ranges = Vec::new();
-    let mut i = 0;
-    while let Some(off) = text[i..].find('<') {
-        let start = i + off;
-        let rest = &text[start..];
-        if let Some(body) = rest.strip_prefix("<!--") {
-            let end = body.find("-->").map_or(text.len(), |e| start + 4 + e + 3);
-            ranges.push(start..end);
-            i = end;
-            continue;
-        }
-        if let Some(c) = OPAQUE_TAG.captures(rest) {
-            let open_end = start + c[0].len();
-            if &c[2] == "/" {
-                ranges.push(start..open_end);
-                i = open_end;
-                continue;
-            }
-            if let Some(end) = close_tag_end(text, open_end, &c[1]) {
-                ranges.push(start..end);
-                i = end;
-                continue;
-            }
-            // An opening tag without its close is plain text to MediaWiki.
-        }
-        i = start + 1;
-    }
-    ranges
-}
-
-/// The end of the first `</name>` (any case, spaces before `>`) from `from`.
-fn close_tag_end(text: &str, from: usize, name: &str) -> Option<usize> {
-    let mut i = from;
-    while let Some(off) = text[i..].find("</") {
-        let after = i + off + 2;
-        let rest = &text[after..];
-        if rest
-            .get(..name.len())
-            .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        {
-            let tail = &rest[name.len()..];
-            let spaces = tail.len() - tail.trim_start().len();
-            if tail[spaces..].starts_with('>') {
-                return Some(after + name.len() + spaces + 1);
-            }
-        }
-        i = after;
-    }
-    None
-}
-
-/// `text` with every hidden byte but newlines turned into a space, so that
-/// offsets and lines stay where they were.
-fn masked(text: &str) -> String {
-    let mut bytes = text.as_bytes().to_vec();
-    for r in hidden_ranges(text) {
-        for b in &mut bytes[r] {
-            if *b != b'\n' {
-                *b = b' ';
-            }
-        }
-    }
-    // Hidden ranges start and end at ASCII delimiters, so whole characters
-    // were replaced by ASCII spaces.
-    String::from_utf8(bytes).expect("masking keeps UTF-8 valid")
-}
-
-/// The level and inner byte range (within `line`) of a heading line of
-/// masked text.
-fn heading(line: &str) -> Option<(usize, Range<usize>)> {
-    let t = line.trim_end();
-    if !t.starts_with('=') || !t.ends_with('=') {
-        return None;
-    }
-    let lead = t.len() - t.trim_start_matches('=').len();
-    let trail = t.len() - t.trim_end_matches('=').len();
-    if lead == t.len() {
-        // Only `=`: MediaWiki reads `=====` as a level-2 heading of `=`.
-        let level = ((t.len() - 1) / 2).min(6);
-        return (level > 0).then(|| (level, level..t.len() - level));
-    }
-    let level = lead.min(trail).min(6);
-    Some((level, level..t.len() - level))
-}
 
 fn scan(text: &str) -> Scanned {
     let masked = masked(text);

@@ -1,6 +1,9 @@
 //! Reading and editing wikitext as text: headings, the bot's status tables and their cells, where a new table goes, and the `{{bots}}` convention.
 
 use std::ops::Range;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crate::core::records::{Objective, Quarter};
 /// The byte range of the status table of `objective_id` in `wikitext`: from
@@ -41,18 +44,105 @@ pub fn find_table(wikitext: &str, objective_id: &str) -> Option<Range<usize>> {
     None
 }
 
-/// Level (number of `=`) and text of a heading line, if it is one.
-fn heading(line: &str) -> Option<(usize, &str)> {
+/// Tags whose body MediaWiki shows (or hands to an extension) without
+/// expanding templates.
+static OPAQUE_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^<(nowiki|pre|syntaxhighlight|source|math|templatedata)(?:\s[^>]*?)?(/?)>")
+        .expect("valid pattern")
+});
+
+/// The byte ranges MediaWiki does not read as markup: comments and the
+/// bodies (tags included) of [`OPAQUE_TAG`]s.
+pub(crate) fn hidden_ranges(text: &str) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while let Some(off) = text[i..].find('<') {
+        let start = i + off;
+        let rest = &text[start..];
+        if let Some(body) = rest.strip_prefix("<!--") {
+            let end = body.find("-->").map_or(text.len(), |e| start + 4 + e + 3);
+            ranges.push(start..end);
+            i = end;
+            continue;
+        }
+        if let Some(c) = OPAQUE_TAG.captures(rest) {
+            let open_end = start + c[0].len();
+            if &c[2] == "/" {
+                ranges.push(start..open_end);
+                i = open_end;
+                continue;
+            }
+            if let Some(end) = close_tag_end(text, open_end, &c[1]) {
+                ranges.push(start..end);
+                i = end;
+                continue;
+            }
+            // An opening tag without its close is plain text to MediaWiki.
+        }
+        i = start + 1;
+    }
+    ranges
+}
+
+/// The end of the first `</name>` (any case, spaces before `>`) from `from`.
+fn close_tag_end(text: &str, from: usize, name: &str) -> Option<usize> {
+    let mut i = from;
+    while let Some(off) = text[i..].find("</") {
+        let after = i + off + 2;
+        let rest = &text[after..];
+        if rest
+            .get(..name.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        {
+            let tail = &rest[name.len()..];
+            let spaces = tail.len() - tail.trim_start().len();
+            if tail[spaces..].starts_with('>') {
+                return Some(after + name.len() + spaces + 1);
+            }
+        }
+        i = after;
+    }
+    None
+}
+
+/// `text` with every hidden byte but newlines turned into a space, so that
+/// offsets and lines stay where they were.
+pub(crate) fn masked(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for r in hidden_ranges(text) {
+        for b in &mut bytes[r] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+    // Hidden ranges start and end at ASCII delimiters, so whole characters
+    // were replaced by ASCII spaces.
+    String::from_utf8(bytes).expect("masking keeps UTF-8 valid")
+}
+
+/// The level and inner byte range (within `line`) of a heading line of
+/// masked text, as MediaWiki reads it (the level is the shorter run of `=`, at most 6).
+pub(crate) fn heading(line: &str) -> Option<(usize, Range<usize>)> {
     let t = line.trim_end();
-    let level = t.chars().take_while(|c| *c == '=').count();
-    if level == 0 || level > 6 || t.len() < 2 * level + 1 {
+    if !t.starts_with('=') || !t.ends_with('=') {
         return None;
     }
-    let closing = t.chars().rev().take_while(|c| *c == '=').count();
-    if closing < level {
-        return None;
+    let lead = t.len() - t.trim_start_matches('=').len();
+    let trail = t.len() - t.trim_end_matches('=').len();
+    if lead == t.len() {
+        // Only `=`: MediaWiki reads `=====` as a level-2 heading of `=`.
+        let level = ((t.len() - 1) / 2).min(6);
+        return (level > 0).then(|| (level, level..t.len() - level));
     }
-    Some((level, t[level..t.len() - level].trim()))
+    let level = lead.min(trail).min(6);
+    Some((level, level..t.len() - level))
+}
+
+/// The level and text of the heading on `line` (at `off` in the page), read on the page's masked text `hidden`.
+fn line_heading<'a>(hidden: &str, (off, line): (usize, &'a str)) -> Option<(usize, &'a str)> {
+    let (level, inner) = heading(&hidden[off..off + line.len()])?;
+    Some((level, line[inner].trim()))
 }
 
 /// Plain text of a heading for matching: links reduced to their labels, bold/italic dropped.
@@ -66,6 +156,9 @@ fn plain_heading(text: &str) -> String {
 /// Where a new status table for `objective` goes: right after the last
 /// non-blank line of its Key Results subsection, else of its section.
 pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {
+    // Headings are read on the masked text (comments and `<nowiki>` bodies
+    // hold none), their text taken from the page's own line.
+    let hidden = masked(wikitext);
     let mut lines: Vec<(usize, &str)> = Vec::new();
     let mut offset = 0;
     for line in wikitext.split_inclusive('\n') {
@@ -80,15 +173,15 @@ pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {
             .trim();
         title == objective.title.trim()
     };
-    let start = lines.iter().position(|(_, l)| {
-        heading(l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text))
+    let start = lines.iter().position(|l| {
+        line_heading(&hidden, *l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text))
     })?;
     let section_end = lines[start + 1..]
         .iter()
-        .position(|(_, l)| heading(l).is_some_and(|(lvl, _)| lvl <= 2))
+        .position(|l| line_heading(&hidden, *l).is_some_and(|(lvl, _)| lvl <= 2))
         .map_or(lines.len(), |i| start + 1 + i);
-    let kr_heading = lines[start + 1..section_end].iter().position(|(_, l)| {
-        heading(l).is_some_and(|(lvl, text)| {
+    let kr_heading = lines[start + 1..section_end].iter().position(|l| {
+        line_heading(&hidden, *l).is_some_and(|(lvl, text)| {
             lvl == 3 && plain_heading(text).to_lowercase().contains("key result")
         })
     });
@@ -97,7 +190,7 @@ pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {
             let h = start + 1 + i;
             lines[h + 1..section_end]
                 .iter()
-                .position(|(_, l)| heading(l).is_some_and(|(lvl, _)| lvl <= 3))
+                .position(|l| line_heading(&hidden, *l).is_some_and(|(lvl, _)| lvl <= 3))
                 .map_or(section_end, |j| h + 1 + j)
         }
         None => section_end,
