@@ -1,4 +1,4 @@
-//! `goalsbot push` and `new-quarter`: store → wiki. Plans each page's new wikitext (pure), then saves it.
+//! `goalsbot push`: store → wiki. Plans each page's new wikitext against its year (`core::plan`), then saves it.
 //!
 //! On a quarter page the bot writes only its status tables: a table is found
 //! by its `data-goalsbot-objective` identity wherever staff moved it, and is

@@ -1,4 +1,4 @@
-//! After a run: its summary for the store and the bot status page, and the emergency stop before it.
+//! A run's lifecycle (marked running, its summary recorded), the bot status page, and the emergency stop.
 //!
 //! The status page (`pages.status_page`) is rewritten after every run that
 //! changed something, needs a person or failed. A run with nothing to do

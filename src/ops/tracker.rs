@@ -1,4 +1,4 @@
-//! Tracker edits: `set` and `import`, changes people make in the store itself rather than on the wiki.
+//! Tracker edits (`set`, `import`), changes people make in the store itself rather than on the wiki, and the store's read-outs (`export`, `conflicts`).
 //!
 //! Both are planned by plain functions from the store's current fields to a
 //! list of [`FieldChange`]s, then applied in one store transaction with the

@@ -1,4 +1,4 @@
-//! Renders records into the wikitext the bot writes: status tables, the year overview, new quarter pages (and the templates of replies and the status page, whose views live in `command` and `runlog`).
+//! Renders records into the wikitext the bot writes: status tables, the year overview, new quarter pages (and the templates of replies and the status page, whose views live in `requests` and `runlog`).
 //!
 //! Pure: records in, wikitext out, no network. Logic lives here (what each
 //! row says, which colour, what needs escaping, which manager line to
