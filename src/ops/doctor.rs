@@ -318,3 +318,73 @@ fn check_pages(
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(text: &str, protected: bool) -> PageContent {
+        PageContent {
+            title: "T".into(),
+            revid: 7,
+            user: "Admin".into(),
+            content: text.into(),
+            edit_protection: if protected {
+                vec!["sysop".into()]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn the_shutoff_page_must_exist_and_say_run() {
+        let mut r = Report::default();
+        check_command_pages(&["A".into()], Some(("S", None)), None, &mut r);
+        assert!(
+            r.problems[0].contains("create it with the single word run"),
+            "{r:?}"
+        );
+        let mut r = Report::default();
+        let stop = page("stop please", false);
+        check_command_pages(&["A".into()], Some(("S", Some(&stop))), None, &mut r);
+        assert!(r.problems[0].contains("\"stop please\""), "{r:?}");
+        let mut r = Report::default();
+        let run = page("run\n", false);
+        check_command_pages(&["A".into()], Some(("S", Some(&run))), None, &mut r);
+        assert!(r.problems.is_empty(), "{r:?}");
+        assert!(r.render().contains("S says run"));
+    }
+
+    #[test]
+    fn an_unprotected_allowlist_is_a_problem_and_ignored() {
+        let run = page("run", false);
+        let list = page("* [[User:Carol]]\n", false);
+        let mut r = Report::default();
+        check_command_pages(
+            &[],
+            Some(("S", Some(&run))),
+            Some(("L", Some(&list))),
+            &mut r,
+        );
+        assert!(r.problems[0].contains("not protected"), "{r:?}");
+        assert!(
+            r.notes.iter().any(|n| n.contains("nobody may make")),
+            "{r:?}"
+        );
+        let list = page("* [[User:Carol]]\n", true);
+        let mut r = Report::default();
+        check_command_pages(
+            &["Alice".into()],
+            Some(("S", Some(&run))),
+            Some(("L", Some(&list))),
+            &mut r,
+        );
+        assert!(r.problems.is_empty(), "{r:?}");
+        assert!(
+            r.render().contains("may ask:     Alice, Carol") || r.render().contains("Alice, Carol"),
+            "{}",
+            r.render()
+        );
+    }
+}
