@@ -33,6 +33,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub commands: CommandsConfig,
+    #[serde(default)]
+    pub run: RunConfig,
 }
 
 /// `[wiki]`: where the wiki is and how to behave on it.
@@ -160,6 +162,27 @@ impl fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("url", &crate::store::redact_url(&self.url))
             .finish()
+    }
+}
+
+/// `[run]`: one writing run at a time (the store's lease).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// A run's lease lasts this long without a heartbeat (renewed every third
+    /// of it): a killed run stops blocking others after at most this.
+    pub lease_expiry_secs: u64,
+    /// How long a writing run waits for another to end before it gives up
+    /// (exit 0, naming the run that is going).
+    pub lease_wait_secs: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            lease_expiry_secs: 60,
+            lease_wait_secs: 30,
+        }
     }
 }
 
@@ -374,6 +397,7 @@ impl Config {
             pages: PagesConfig::default(),
             store: StoreConfig::default(),
             commands: CommandsConfig::default(),
+            run: RunConfig::default(),
         }
     }
 }

@@ -14,9 +14,12 @@ pub mod sync;
 pub mod tracker;
 pub mod watch;
 
+use std::future::Future;
+
 use anyhow::Result;
 
 use crate::config::{Config, Credentials};
+use crate::error::ExitCode;
 use crate::store::Store;
 use crate::wiki::Wiki;
 
@@ -45,6 +48,17 @@ impl Session {
         })
     }
 
+    /// Runs `body`, holding the writer's lease unless this is a dry run (which never waits).
+    pub async fn writing<Fut>(&self, config: &Config, dry_run: bool, body: Fut) -> Result<ExitCode>
+    where
+        Fut: Future<Output = Result<ExitCode>>,
+    {
+        if dry_run {
+            return body.await;
+        }
+        exclusively(&self.store, config, &self.run_id, body).await
+    }
+
     /// Closes the store (the wiki needs no goodbye).
     pub async fn close(self) {
         self.store.close().await;
@@ -60,4 +74,33 @@ pub async fn open_store(config: &Config) -> Result<Store> {
 pub fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("goalsbot {}", args.join(" "))
+}
+
+/// Runs `body` holding the writer's lease (one writing run at a time, see
+/// [`runs::take_lease`]). When another run still holds it after the wait,
+/// says which (`another run is going: RUN_ID (since …)`) and exits 0 without
+/// running: a scheduled run that meets another is not a failure.
+pub async fn exclusively<Fut>(
+    store: &Store,
+    config: &Config,
+    run_id: &str,
+    body: Fut,
+) -> Result<ExitCode>
+where
+    Fut: Future<Output = Result<ExitCode>>,
+{
+    let command = command_line();
+    match runs::take_lease(store, &config.run, run_id, &command, true).await? {
+        runs::Taken::Busy(held) => {
+            let message = runs::busy_message(&held);
+            tracing::info!("{message}");
+            println!("{message}");
+            Ok(ExitCode::Ok)
+        }
+        runs::Taken::Held(lease) => {
+            let out = body.await;
+            lease.release().await;
+            out
+        }
+    }
 }

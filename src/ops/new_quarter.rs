@@ -21,19 +21,15 @@ pub async fn command(
 ) -> Result<ExitCode> {
     crate::ops::push::require_credentials(creds, "new-quarter")?;
     let session = Session::open(config, creds).await?;
-    let out = new_quarter(
-        config,
-        &session.wiki,
-        &session.store,
-        fy,
-        q,
-        &session.run_id,
-        dry_run,
-    )
-    .await;
+    let run = async {
+        let (wiki, store) = (&session.wiki, &session.store);
+        let text = new_quarter(config, wiki, store, fy, q, &session.run_id, dry_run).await?;
+        print!("{text}");
+        Ok(ExitCode::Ok)
+    };
+    let out = session.writing(config, dry_run, run).await;
     session.close().await;
-    print!("{}", out?);
-    Ok(ExitCode::Ok)
+    out
 }
 
 /// Creates `{prefix}/{FY} {Qn}` from the store; refuses when it exists.

@@ -230,11 +230,14 @@ pub async fn command(
         dry_run,
         max_removed_share: config.pages.max_removed_share,
     };
-    let report = pull(&session.wiki, &session.store, &targets, &opts).await;
+    let run = async {
+        let report = pull(&session.wiki, &session.store, &targets, &opts).await?;
+        print!("{}", report.render());
+        Ok(report.exit_code())
+    };
+    let out = session.writing(config, dry_run, run).await;
     session.close().await;
-    let report = report?;
-    print!("{}", report.render());
-    Ok(report.exit_code())
+    out
 }
 
 /// Pulls the targets from the wiki into the store. Each page is applied in one

@@ -344,11 +344,14 @@ pub async fn command(
         user: session.wiki.user_name().unwrap_or_default(),
         revisions: None,
     };
-    let report = push(&ctx, fys, pages).await;
+    let run = async {
+        let report = push(&ctx, fys, pages).await?;
+        print!("{}", report.render());
+        Ok(report.exit_code())
+    };
+    let out = session.writing(config, dry_run, run).await;
     session.close().await;
-    let report = report?;
-    print!("{}", report.render());
-    Ok(report.exit_code())
+    out
 }
 
 /// Pushes the store to the quarter pages and overview pages of `fys` (all

@@ -21,11 +21,15 @@ pub async fn command(
     // Reads the conflict's page first (anonymously is enough).
     let session = Session::open(config, creds).await?;
     let fresh = Some((config, &session.wiki));
-    let out = resolve(&session.store, fresh, id, take, &command_line(), dry_run).await;
+    let run = async {
+        let (text, code) =
+            resolve(&session.store, fresh, id, take, &command_line(), dry_run).await?;
+        print!("{text}");
+        Ok(code)
+    };
+    let out = session.writing(config, dry_run, run).await;
     session.close().await;
-    let (text, code) = out?;
-    print!("{text}");
-    Ok(code)
+    out
 }
 
 /// `goalsbot resolve ID --take wiki|store`: closes a pending conflict as a

@@ -11,12 +11,14 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, RunConfig};
 use crate::core::requests::shutoff_allows_running;
 use crate::core::runlog::{
     self, ConflictLine, EditLink, RefusedPage, RunCounts, RunOutcome, RunSummary,
 };
-use crate::store::{CheckOutcome, PageCheck, RunEntry, RunState, Store, StoredConflict};
+use crate::store::{
+    CheckOutcome, LeaseClaim, LeaseHolder, PageCheck, RunEntry, RunState, Store, StoredConflict,
+};
 use crate::wiki::Wiki;
 
 /// How long a status page showing a run may stand before a no-op run rewrites it.
@@ -210,9 +212,133 @@ impl<'a> Run<'a> {
     }
 }
 
-/// How long a run marked running counts as running (a run killed without a
-/// trace stops blocking requests after this).
-pub const RUNNING_FOR_AT_MOST: Duration = Duration::hours(1);
+/// The writer's lease held by this run (`[run]` in the config): renewed in
+/// the background, a heartbeat every third of its expiry, and given back by
+/// [`Lease::release`]. A run that ends without releasing it (killed) stops
+/// holding it when it expires.
+pub struct Lease {
+    store: Store,
+    run_id: String,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+/// What asking for the lease gave.
+pub enum Taken {
+    /// This run holds it.
+    Held(Lease),
+    /// Another run holds it (still, after the wait).
+    Busy(LeaseHolder),
+}
+
+/// Takes the writer's lease for `run_id`, waiting up to `run.lease_wait_secs`
+/// (`wait: false`: not at all) while another run holds it.
+pub async fn take_lease(
+    store: &Store,
+    run: &RunConfig,
+    run_id: &str,
+    command: &str,
+    wait: bool,
+) -> Result<Taken> {
+    let expiry = Duration::seconds(i64::try_from(run.lease_expiry_secs.max(1)).unwrap_or(60));
+    let waited = std::time::Instant::now();
+    let wait_for = std::time::Duration::from_secs(if wait { run.lease_wait_secs } else { 0 });
+    let holder = holder_name();
+    let mut announced: Option<String> = None;
+    loop {
+        let now = Utc::now();
+        let claim = LeaseClaim {
+            run_id,
+            holder: &holder,
+            command,
+            now,
+            expires_at: now + expiry,
+        };
+        match store.take_lease(&claim).await? {
+            Ok(()) => return Ok(Taken::Held(Lease::start(store, run_id, expiry))),
+            Err(held) if waited.elapsed() >= wait_for => return Ok(Taken::Busy(held)),
+            Err(held) => {
+                if announced.as_deref() != Some(held.run_id.as_str()) {
+                    tracing::info!(
+                        "waiting for run {} ({}) to end before this one starts",
+                        held.run_id,
+                        held.command
+                    );
+                    announced = Some(held.run_id);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// `host:pid` of this process, for the lease's holder.
+fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+impl Lease {
+    fn start(store: &Store, run_id: &str, expiry: Duration) -> Lease {
+        let (beat_store, beat_run) = (store.clone(), run_id.to_string());
+        let every = (expiry / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1));
+        let heartbeat = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let now = Utc::now();
+                match beat_store.renew_lease(&beat_run, now, now + expiry).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(
+                            "run {beat_run} lost its lease (it expired and another run took it): \
+                             the two runs may now overlap; the store's transactions keep each write whole"
+                        );
+                        return;
+                    }
+                    Err(e) => tracing::warn!("renewing the lease of run {beat_run}: {e:#}"),
+                }
+            }
+        });
+        Lease {
+            store: store.clone(),
+            run_id: run_id.to_string(),
+            heartbeat,
+        }
+    }
+
+    /// Gives the lease back.
+    pub async fn release(self) {
+        self.heartbeat.abort();
+        if let Err(e) = self.store.release_lease(&self.run_id).await {
+            tracing::warn!(
+                "the lease of run {} was not given back (it expires by itself): {e:#}",
+                self.run_id
+            );
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+/// What a run that found another going says: `another run is going: RUN_ID (since …)`.
+pub fn busy_message(held: &LeaseHolder) -> String {
+    format!(
+        "another run is going: {} (since {}: {} on {}); nothing was done",
+        held.run_id,
+        held.taken_at.to_rfc3339(),
+        held.command,
+        held.holder
+    )
+}
 
 /// Marks a run as running (replaced by its summary when it ends), so that an
 /// on-wiki request arriving meanwhile is answered with a pointer to it.
@@ -228,16 +354,6 @@ pub async fn mark_running(store: &Store, run_id: &str, command: &str) -> Result<
             summary: serde_json::json!({}),
         })
         .await
-}
-
-/// A run (by any goalsbot process on this store) marked running within the last hour.
-pub async fn running(store: &Store) -> Result<Option<RunEntry>> {
-    let now = Utc::now();
-    Ok(store
-        .recent_runs(20)
-        .await?
-        .into_iter()
-        .find(|r| r.outcome == RunState::Running && now - r.started < RUNNING_FOR_AT_MOST))
 }
 
 /// Records a finished run in the store (replacing its running mark).

@@ -233,17 +233,18 @@ pub async fn command(
     }
     let session = Session::open(config, creds).await?;
     let span = tracing::info_span!("run", run_id = %session.run_id);
-    let report = tracked(config, &session, fys, dry_run)
-        .instrument(span)
-        .await;
+    let run = async {
+        let report = tracked(config, &session, fys, dry_run).await?;
+        if json {
+            print!("{}", report.to_json());
+        } else {
+            print!("{}", report.render());
+        }
+        Ok(report.exit_code())
+    };
+    let out = session.writing(config, dry_run, run).instrument(span).await;
     session.close().await;
-    let report = report?;
-    if json {
-        print!("{}", report.to_json());
-    } else {
-        print!("{}", report.render());
-    }
-    Ok(report.exit_code())
+    out
 }
 
 /// A sync in its run's lifecycle: marked running, run, its summary recorded

@@ -26,15 +26,28 @@ use crate::store::{record_fiscal_year, Provenance, Source, Store};
 pub async fn set_command(config: &Config, req: SetRequest, dry_run: bool) -> Result<ExitCode> {
     let fy = record_fiscal_year(&req.kr_id).map_err(|e| UsageError::new(format!("{e:#}")))?;
     let store = open_store(config).await?;
-    let out = async {
+    let run = async {
         let current = store.load_fields(&fy).await?;
         let changes = set_changes(&req, &current)?;
-        commit(&store, changes, &command_line(), dry_run).await
-    }
-    .await;
+        let report = commit(&store, changes, &command_line(), dry_run).await?;
+        print!("{}", report.render());
+        Ok(ExitCode::Ok)
+    };
+    let out = writing(&store, config, dry_run, run).await;
     store.close().await;
-    print!("{}", out?.render());
-    Ok(ExitCode::Ok)
+    out
+}
+
+/// Runs a tracker edit holding the writer's lease (not in a dry run).
+async fn writing<Fut>(store: &Store, config: &Config, dry_run: bool, body: Fut) -> Result<ExitCode>
+where
+    Fut: std::future::Future<Output = Result<ExitCode>>,
+{
+    if dry_run {
+        return body.await;
+    }
+    let run_id = crate::ops::runs::new_run_id(Utc::now());
+    crate::ops::exclusively(store, config, &run_id, body).await
 }
 
 /// `goalsbot import FILE`: the file's records as tracker edits (JSON, or CSV by extension or `--format`).
@@ -62,7 +75,7 @@ pub async fn import_command(
     }
     .map_err(|e| UsageError::new(format!("{}: {e:#}; nothing was imported", file.display())))?;
     let store = open_store(config).await?;
-    let out = async {
+    let run = async {
         let mut current = BTreeMap::new();
         for fy in &parsed.fiscal_years {
             let fields = store.load_fields(&fy.fiscal_year).await?;
@@ -72,12 +85,13 @@ pub async fn import_command(
             import_changes(&parsed, &current, format == ExportFormat::Csv).map_err(|e| {
                 UsageError::new(format!("{}: {e}; nothing was imported", file.display()))
             })?;
-        commit(&store, changes, &command_line(), dry_run).await
-    }
-    .await;
+        let report = commit(&store, changes, &command_line(), dry_run).await?;
+        print!("{}", report.render());
+        Ok(ExitCode::Ok)
+    };
+    let out = writing(&store, config, dry_run, run).await;
     store.close().await;
-    print!("{}", out?.render());
-    Ok(ExitCode::Ok)
+    out
 }
 
 /// `goalsbot export`: the records (as of a time, when asked) as JSON or CSV on stdout.

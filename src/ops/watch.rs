@@ -42,7 +42,7 @@ use crate::core::requests::{
 };
 use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome, RunSummary};
 use crate::error::{ExitCode, UsageError};
-use crate::ops::runs::Run;
+use crate::ops::runs::{take_lease, Run, Taken};
 use crate::ops::sync::Tally;
 use crate::ops::Session;
 use crate::store::{RequestEntry, RequestState, Store};
@@ -640,7 +640,6 @@ async fn run_now(
     scope: &Scope,
     allowed: &[String],
 ) -> Result<Decision> {
-    let running = crate::ops::runs::running(ctx.store).await?;
     let history: Vec<(String, chrono::DateTime<Utc>)> = ctx
         .store
         .requests_since(None, Utc::now() - chrono::Duration::hours(1))
@@ -657,26 +656,29 @@ async fn run_now(
             format!("rate limited ({secs} s)"),
         ));
     }
-    if let Some(r) = running {
-        return Ok(Decision::Reply(
-            ReplyKind::AlreadyRunning {
-                run_id: r.run_id.clone(),
-                status_page: Some(ctx.config.pages.status_page()),
-            },
-            format!("already running: run {}", r.run_id),
-        ));
-    }
+    // One writing run at a time: a run another goalsbot process (the hourly
+    // sync, an operator's push) has going gets a pointer to it, no wait.
     let run_id = crate::ops::runs::new_run_id(Utc::now());
+    let command = requests::command_text(action, scope);
+    let lease = match take_lease(ctx.store, &ctx.config.run, &run_id, &command, false).await? {
+        Taken::Busy(held) => {
+            return Ok(Decision::Reply(
+                ReplyKind::AlreadyRunning {
+                    run_id: held.run_id.clone(),
+                    status_page: Some(ctx.config.pages.status_page()),
+                },
+                format!("already running: run {}", held.run_id),
+            ));
+        }
+        Taken::Held(lease) => lease,
+    };
     ctx.store.set_request_run(&req.id, &run_id).await?;
     let s = run_action(ctx, action, scope, &req.requester, run_id).await;
-    let what = format!(
-        "{} → {}",
-        requests::command_text(action, scope),
-        s.outcome.label()
-    );
+    let what = format!("{command} → {}", s.outcome.label());
     if let Err(e) = crate::ops::runs::publish(ctx.config, ctx.wiki, ctx.store, &s).await {
         tracing::warn!("the status page was not updated: {e:#}");
     }
+    lease.release().await;
     crate::fault::reached("watch.ran");
     Ok(Decision::Ran(Box::new(s), what))
 }

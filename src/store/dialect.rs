@@ -83,7 +83,8 @@ where
     Ok(pool)
 }
 
-/// A pool on the store's database.
+/// A pool on the store's database (a clone shares the pool).
+#[derive(Clone)]
 pub(super) enum Db {
     Sqlite(Pool<Sqlite>),
     Mysql(Pool<MySql>),

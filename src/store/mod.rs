@@ -85,6 +85,7 @@ macro_rules! text_enum {
 mod conflicts;
 mod dialect;
 mod history;
+mod lease;
 mod mysql;
 mod pages;
 pub mod replica_cnf;
@@ -96,6 +97,7 @@ pub use conflicts::{
     Decided, NewConflict, PageMerge, Resolution, Settlement, StoredConflict, Take,
 };
 pub use history::HistoryEntry;
+pub use lease::{LeaseClaim, LeaseHolder};
 pub use pages::{CheckOutcome, PageCheck, PageState};
 pub use requests::{RequestEntry, RequestState};
 pub use runs::{EditEntry, RunEntry, RunState};
@@ -232,7 +234,8 @@ pub struct Provenance {
     pub source: Source,
 }
 
-/// The canonical store, on SQLite or MariaDB behind one interface.
+/// The canonical store, on SQLite or MariaDB behind one interface (a clone shares the connections).
+#[derive(Clone)]
 pub struct Store {
     db: Db,
 }

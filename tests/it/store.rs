@@ -292,7 +292,7 @@ fn change(
 }
 
 /// The schema version of this goalsbot (migrations 0001, 0002 and 0004).
-const SCHEMA: i64 = 4;
+const SCHEMA: i64 = 5;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
@@ -356,6 +356,7 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
             "records",
             "requests",
             "runs",
+            "run_lease",
             "watch_state",
             "write_lock"
         ],

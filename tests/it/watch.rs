@@ -248,9 +248,16 @@ fn a_request_while_another_run_is_going_gets_a_pointer_to_it() {
     let busy = "2026-01-01T00:00Z-beef";
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
-        goalsbot::ops::runs::mark_running(&store, busy, "sync")
-            .await
-            .unwrap();
+        // It holds the writer's lease (one writing run at a time).
+        let now = chrono::Utc::now();
+        let claim = goalsbot::store::LeaseClaim {
+            run_id: busy,
+            holder: "tools-sgeexec:4242",
+            command: "goalsbot sync",
+            now,
+            expires_at: now + chrono::Duration::minutes(10),
+        };
+        store.take_lease(&claim).await.unwrap().unwrap();
         store.close().await;
     });
     s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);

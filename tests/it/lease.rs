@@ -1,0 +1,128 @@
+//! One writing run at a time: the store's lease on the real wiki (issue 17).
+//!
+//! A second run meets a first that holds the lease (paused before its first
+//! save by a fault point, so the two overlap for sure, not by luck), a run
+//! killed with SIGKILL stops blocking when its lease expires.
+
+use crate::sync::{bot_edits_since, latest_revid};
+use crate::tracker::{act_in_pause, deck, kill_when, Setup, QUARTERS};
+use serde_json::Value;
+
+/// Sets `[run]` in the setup's config: the lease's expiry and how long a run waits.
+pub(crate) fn with_lease(s: &Setup, expiry_secs: u64, wait_secs: u64) {
+    let cfg = std::fs::read_to_string(&s.cfg).unwrap();
+    let cfg = match cfg.find("\n[run]\n") {
+        Some(i) => cfg[..i].to_string(),
+        None => cfg,
+    };
+    let cfg =
+        format!("{cfg}\n[run]\nlease_expiry_secs = {expiry_secs}\nlease_wait_secs = {wait_secs}\n");
+    std::fs::write(&s.cfg, cfg).unwrap();
+}
+
+/// The quarter pages and the overview of the setup's year.
+fn titles(s: &Setup) -> Vec<String> {
+    let mut t: Vec<String> = QUARTERS
+        .iter()
+        .map(|q| format!("{}/2020-21 {q}", s.prefix))
+        .collect();
+    t.push(format!("{}/2020-21", s.prefix));
+    t
+}
+
+#[test]
+fn two_syncs_started_together_one_runs_and_the_other_says_which_run_is_going() {
+    let s = Setup::new("lease-two", None);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    with_lease(&s, 60, 0);
+    let before: Vec<u64> = titles(&s).iter().map(|t| latest_revid(t)).collect();
+    let resume = s.dir.path().join("resume");
+    let mut second = None;
+    // The first holds the lease, paused right before its first save.
+    let (code, out) = act_in_pause(
+        s.cmd(&["sync", "--json"]),
+        "push.before-save:1",
+        &resume,
+        || second = Some(s.run(&["sync"])),
+    );
+    assert_eq!(code, Some(0), "the first sync: {out}");
+    let first: Value = serde_json::from_str(&out).unwrap();
+    let run_id = first["run_id"].as_str().unwrap();
+    assert_eq!(first["edits"], 5, "{first}");
+    let second = second.unwrap();
+    assert_eq!(
+        second.code,
+        Some(0),
+        "a run that meets another is not a failure: {second:?}"
+    );
+    assert!(
+        second
+            .stdout
+            .contains(&format!("another run is going: {run_id} (since ")),
+        "{second:?}"
+    );
+    for (title, b) in titles(&s).iter().zip(before) {
+        let edits = bot_edits_since(title, b);
+        assert_eq!(edits.len(), 1, "{title}: exactly one bot edit: {edits:?}");
+    }
+}
+
+#[test]
+fn a_run_killed_with_sigkill_stops_blocking_when_its_lease_expires() {
+    let s = Setup::new("lease-killed", None);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    with_lease(&s, 3, 0);
+    let mut killed = s.cmd(&["sync"]);
+    killed.env("GOALSBOT_FAULT", "pause-at=push.before-save:1");
+    kill_when(killed, "goalsbot-fault: paused at push.before-save:1");
+    // At once, the killed run's lease still holds: a run that does not wait
+    // is told so, and does nothing.
+    let busy = s.run(&["sync"]);
+    assert_eq!(busy.code, Some(0), "{busy:?}");
+    assert!(busy.stdout.contains("another run is going: "), "{busy:?}");
+    // A run that waits longer than the expiry starts once the lease expired
+    // (a few missed heartbeats, not an hour) and does the killed run's work.
+    with_lease(&s, 3, 30);
+    let next = s.run(&["sync", "--json"]);
+    assert_eq!(next.code, Some(0), "{next:?}");
+    assert!(
+        next.stderr.contains("waiting for run"),
+        "it waited for the killed run's lease: {next:?}"
+    );
+    let stats: Value = serde_json::from_str(&next.stdout).unwrap();
+    assert_eq!(stats["edits"], 5, "{stats}");
+    // And it gave the lease back: the next run starts at once.
+    with_lease(&s, 3, 0);
+    let after = s.run(&["sync", "--json"]);
+    assert_eq!(after.code, Some(0), "{after:?}");
+    let stats: Value = serde_json::from_str(&after.stdout).unwrap();
+    assert_eq!(stats["edits"], 0, "{stats}");
+}
+
+#[test]
+fn dry_runs_and_reads_never_wait_for_the_lease() {
+    let s = Setup::new("lease-readers", None);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    with_lease(&s, 60, 0);
+    let resume = s.dir.path().join("resume");
+    let mut seen = Vec::new();
+    let (code, _) = act_in_pause(s.cmd(&["sync"]), "push.before-save:1", &resume, || {
+        for args in [
+            &["sync", "--dry-run"][..],
+            &["push", "--dry-run"],
+            &["export", "--format", "json"],
+            &["conflicts"],
+        ] {
+            let r = s.run(args);
+            seen.push((args.join(" "), r));
+        }
+    });
+    assert_eq!(code, Some(0));
+    for (args, r) in seen {
+        assert_eq!(r.code, Some(0), "{args}: {r:?}");
+        assert!(
+            !r.stdout.contains("another run is going"),
+            "{args} waited for the lease: {r:?}"
+        );
+    }
+}
