@@ -276,6 +276,45 @@ fn a_request_while_another_run_is_going_gets_a_pointer_to_it() {
     assert_eq!(kr2_q4_everywhere(&s), [false; 4], "nothing ran");
 }
 
+/// One writing run at a time (issue 17): a sync started from the command
+/// line while `watch` runs a requested sync is told which run is going and
+/// does nothing; every page shows the change through exactly one bot edit.
+#[test]
+fn a_sync_started_while_watch_runs_a_requested_sync_says_which_run_is_going() {
+    let s = served("watch-lease");
+    crate::lease::with_lease(&s, 60, 0);
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let pages: Vec<String> = QUARTERS
+        .iter()
+        .map(|q| format!("{}/2020-21 {q}", s.prefix))
+        .collect();
+    let before: Vec<u64> = pages.iter().map(|t| latest_revid(t)).collect();
+    ask(&s, ALICE, "Sync now", "{{goalsbot|sync}} ~~~~");
+    let resume = s.dir.path().join("resume");
+    let mut cli = None;
+    // The watcher's sync holds the lease, paused before its first save.
+    let (code, out) = crate::tracker::act_in_pause(
+        s.cmd(&["watch", "--once"]),
+        "push.before-save:1",
+        &resume,
+        || cli = Some(s.run(&["sync"])),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let cli = cli.unwrap();
+    assert_eq!(cli.code, Some(0), "{cli:?}");
+    let watched = runs_of(&s, "sync");
+    let named = watched.iter().any(|r| {
+        cli.stdout
+            .contains(&format!("another run is going: {r} (since "))
+    });
+    assert!(named, "the watcher's run {watched:?} is named: {cli:?}");
+    assert_eq!(kr2_q4_everywhere(&s), [true; 4]);
+    for (title, b) in pages.iter().zip(before) {
+        let edits = crate::sync::bot_edits_since(title, b);
+        assert_eq!(edits.len(), 1, "{title}: exactly one bot edit: {edits:?}");
+    }
+}
+
 #[test]
 fn a_failed_request_says_so_and_the_status_page_looks_different_until_fixed() {
     let s = served("watch-failed");
