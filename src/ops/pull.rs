@@ -297,6 +297,9 @@ pub async fn pull_revisions(
             (None, Some(latest)) => {
                 match pull_page_onto(wiki, store, target, &rev.title, &latest, opts, dry).await {
                     Ok(o) => o,
+                    Err(e) if crate::store::is_store_error(&e) => {
+                        return Err(e.context(format!("pulling {:?}", target.title)));
+                    }
                     Err(e) => {
                         tracing::error!(page = %target.title, "pull failed: {e:#}");
                         Outcome::Failed {

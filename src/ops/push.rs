@@ -423,6 +423,12 @@ pub async fn push_onto(
                 Some(q) => push_quarter_page(ctx, &mut views, &renderer, &page, *q).await,
                 None => push_overview(ctx, &mut views, &renderer, &page).await,
             };
+            let result = match result {
+                Err(e) if crate::store::is_store_error(&e) => {
+                    return Err(e.context(format!("pushing {title:?}")));
+                }
+                r => r,
+            };
             let outcome = result.unwrap_or_else(|e| {
                 tracing::error!(page = %title, "push failed: {e:#}");
                 Outcome::Failed {

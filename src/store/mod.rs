@@ -254,6 +254,14 @@ pub(crate) async fn named<T>(
     query.await.with_context(|| format!("store query {name}"))
 }
 
+/// Whether `e` came from the store's database (connection lost or timed
+/// out, a query failed) rather than from a page: a run cannot go on without
+/// its store, so it stops at the first such error instead of failing every
+/// page after it (mwbot's `Error::is_page_related()` is the model).
+pub fn is_store_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<sqlx::Error>().is_some())
+}
+
 /// The URL with any password replaced by `***`, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {

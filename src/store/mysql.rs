@@ -48,7 +48,10 @@ impl Dialect for MySql {
             MySqlPoolOptions::new()
                 // ToolsDB limits connections per tool; a run needs few.
                 .max_connections(4)
-                .acquire_timeout(Duration::from_secs(30))
+                // A database that does not answer within this is down: the
+                // run stops with the store's error (a busy ToolsDB answers
+                // well within it).
+                .acquire_timeout(Duration::from_secs(10))
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // Strict everywhere: a value too long for its column

@@ -117,6 +117,26 @@ fn start() -> Result<TestMariaDb, String> {
     }
 }
 
+/// A MariaDB server of this test's own (not the shared one), for a test
+/// that kills and restarts it; `None` like [`test_mariadb`]. It dies with the
+/// test process like the shared one.
+pub fn private_mariadb(name: &str) -> Option<TestMariaDb> {
+    if !installed() {
+        assert!(
+            !required(),
+            "{REQUIRE_VAR} is set but MariaDB is not installed"
+        );
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("goalsbot-db-{}-{name}", std::process::id()));
+    match start_once(&dir) {
+        Ok(db) => Some(db),
+        Err(Start::PortTaken(log)) | Err(Start::Failed(log)) => {
+            panic!("cannot start a private MariaDB: {log}")
+        }
+    }
+}
+
 enum Start {
     PortTaken(String),
     Failed(String),
@@ -252,6 +272,52 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+impl TestMariaDb {
+    /// SIGKILLs the server, as a crash or the OOM killer would, and waits
+    /// until it is gone.
+    pub fn kill(&self) {
+        let pattern = format!("--defaults-file={}/my.cnf", self.dir.display());
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", "--"])
+            .arg(&pattern)
+            .status();
+        let deadline = Instant::now() + START_LIMIT;
+        while Command::new("pgrep")
+            .args(["-f", "--"])
+            .arg(&pattern)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(Instant::now() < deadline, "the test MariaDB did not die");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts a killed server again on its data (InnoDB's crash recovery)
+    /// and waits until the test user can log in.
+    pub fn restart(&self) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join("server.log"))
+            .unwrap();
+        super::serve_kept("test-mariadb", script(), self.dir.clone(), log).unwrap();
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            match self.client(&self.url).arg("--execute=SELECT 1").output() {
+                Ok(out) if out.status.success() => return,
+                _ => assert!(
+                    Instant::now() < deadline,
+                    "the test MariaDB did not come back; log:\n{}",
+                    std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl TestMariaDb {
