@@ -244,6 +244,7 @@ pub async fn take_lease(
     let wait_for = std::time::Duration::from_secs(if wait { run.lease_wait_secs } else { 0 });
     let holder = holder_name();
     let mut announced: Option<String> = None;
+    let mut gone: Option<String> = None;
     loop {
         let now = Utc::now();
         let claim = LeaseClaim {
@@ -252,9 +253,21 @@ pub async fn take_lease(
             command,
             now,
             expires_at: now + expiry,
+            replacing: gone.as_deref(),
         };
         match store.take_lease(&claim).await? {
             Ok(()) => return Ok(Taken::Held(Lease::start(store, run_id, expiry))),
+            // A holder on this machine whose process is gone (killed, crashed)
+            // holds nothing: taken over at once rather than after its expiry.
+            Err(held) if gone.is_none() && holder_is_gone(&held.holder) => {
+                tracing::warn!(
+                    "run {} ({}) ended without giving the lease back (its process {} is gone); taking it over",
+                    held.run_id,
+                    held.command,
+                    held.holder
+                );
+                gone = Some(held.run_id);
+            }
             Err(held) if waited.elapsed() >= wait_for => return Ok(Taken::Busy(held)),
             Err(held) => {
                 if announced.as_deref() != Some(held.run_id.as_str()) {
@@ -271,12 +284,29 @@ pub async fn take_lease(
     }
 }
 
+/// This machine's name, for the lease's holder.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 /// `host:pid` of this process, for the lease's holder.
 fn holder_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+/// Whether `holder` (`host:pid`) is a process of this machine that is gone.
+/// A holder elsewhere (another Toolforge pod) is never known to be gone: its
+/// lease ends by expiring. A reused pid reads as alive: waiting is the safe side.
+fn holder_is_gone(holder: &str) -> bool {
+    let Some((host, pid)) = holder.rsplit_once(':') else {
+        return false;
+    };
+    host == host_name()
+        && pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
 }
 
 impl Lease {

@@ -35,12 +35,15 @@ pub struct LeaseClaim<'a> {
     pub now: DateTime<Utc>,
     /// Held until then unless renewed.
     pub expires_at: DateTime<Utc>,
+    /// A run whose lease may be taken over before it expires: its process is
+    /// known to be gone (see `ops::runs::take_lease`).
+    pub replacing: Option<&'a str>,
 }
 
 impl Store {
     /// Takes the writer's lease for `claim.run_id` when nobody holds it, its
-    /// holder's lease expired, or the run holds it already; else answers who
-    /// holds it. Atomic: two runs that try at once take turns, one wins.
+    /// holder's lease expired, its holder is the run `claim.replacing`, or the
+    /// run holds it already; else answers who holds it. Atomic: two runs that try at once take turns, one wins.
     pub async fn take_lease(&self, claim: &LeaseClaim<'_>) -> Result<Result<(), LeaseHolder>> {
         let mut tx = self.db.begin_write().await?;
         let text = format!(
@@ -51,7 +54,8 @@ impl Store {
         let row = tx.fetch_optional(sql("lease", text).int(WRITER)).await?;
         if let Some(row) = row {
             let held = lease_holder(&row)?;
-            if held.run_id != claim.run_id && held.expires_at > claim.now {
+            let stale = claim.replacing == Some(held.run_id.as_str());
+            if held.run_id != claim.run_id && held.expires_at > claim.now && !stale {
                 return Ok(Err(held));
             }
         }

@@ -170,18 +170,27 @@ impl Store {
             .transpose()
     }
 
-    /// The memory of every request line a watched page ever held (JSON of
-    /// `command::Seen`); `None` before the first is kept. Kept in the
-    /// watch-state table under `PAGE#seen` (no page title holds `#`).
+    /// What the watcher remembers of the request lines `page` held (JSON).
     pub async fn watch_seen(&self, page: &str) -> Result<Option<String>> {
-        let key = format!("{page}#seen");
-        let row = self.get_watch_state(&key).await?;
-        Ok(row.map(|(_, text)| text))
+        let q = sql(
+            "watch_seen",
+            "SELECT seen FROM watch_seen WHERE page_title = ?",
+        )
+        .text(page);
+        let row = self.db.fetch_optional(q).await?;
+        row.map(|r| r.text(0)).transpose()
     }
 
-    /// Keeps the memory of a watched page's request lines (see [`Store::watch_seen`]).
+    /// Keeps what the watcher remembers of the request lines `page` held.
     pub async fn set_watch_seen(&self, page: &str, seen: &str) -> Result<()> {
-        self.put_watch_state(&format!("{page}#seen"), 0, seen).await
+        let text = format!(
+            "INSERT INTO watch_seen (page_title, seen) VALUES (?, ?) {}",
+            self.db.upsert("page_title", &["seen"])
+        );
+        self.db
+            .execute(sql("set_watch_seen", text).text(page).text(seen))
+            .await?;
+        Ok(())
     }
 
     /// Remembers the last revision of a watched page whose requests were taken in.

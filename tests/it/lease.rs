@@ -68,35 +68,66 @@ fn two_syncs_started_together_one_runs_and_the_other_says_which_run_is_going() {
 }
 
 #[test]
-fn a_run_killed_with_sigkill_stops_blocking_when_its_lease_expires() {
+fn a_run_killed_with_sigkill_on_this_machine_is_taken_over_at_once() {
     let s = Setup::new("lease-killed", None);
     s.ok(&["import", deck().to_str().unwrap()]);
-    with_lease(&s, 3, 0);
+    with_lease(&s, 60, 0);
     let mut killed = s.cmd(&["sync"]);
     killed.env("GOALSBOT_FAULT", "pause-at=push.before-save:1");
     kill_when(killed, "goalsbot-fault: paused at push.before-save:1");
-    // At once, the killed run's lease still holds: a run that does not wait
-    // is told so, and does nothing.
-    let busy = s.run(&["sync"]);
-    assert_eq!(busy.code, Some(0), "{busy:?}");
-    assert!(busy.stdout.contains("another run is going: "), "{busy:?}");
-    // A run that waits longer than the expiry starts once the lease expired
-    // (a few missed heartbeats, not an hour) and does the killed run's work.
-    with_lease(&s, 3, 30);
+    // Its lease has not expired, but its process is gone: the next run,
+    // which does not wait, takes it over and does the killed run's work.
     let next = s.run(&["sync", "--json"]);
     assert_eq!(next.code, Some(0), "{next:?}");
-    assert!(
-        next.stderr.contains("waiting for run"),
-        "it waited for the killed run's lease: {next:?}"
-    );
+    assert!(next.stderr.contains("taking it over"), "{next:?}");
     let stats: Value = serde_json::from_str(&next.stdout).unwrap();
     assert_eq!(stats["edits"], 5, "{stats}");
     // And it gave the lease back: the next run starts at once.
-    with_lease(&s, 3, 0);
     let after = s.run(&["sync", "--json"]);
     assert_eq!(after.code, Some(0), "{after:?}");
     let stats: Value = serde_json::from_str(&after.stdout).unwrap();
     assert_eq!(stats["edits"], 0, "{stats}");
+}
+
+/// A run killed on another machine (a Toolforge job's pod) cannot be seen
+/// to be gone: its lease blocks until it expires — seconds, not an hour.
+#[test]
+fn a_lease_held_elsewhere_blocks_until_it_expires() {
+    let s = Setup::new("lease-elsewhere", None);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    let gone = "2026-01-01T00:00Z-dead";
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
+        let now = chrono::Utc::now();
+        let claim = goalsbot::store::LeaseClaim {
+            run_id: gone,
+            holder: "tools-k8s-worker-17:4242",
+            command: "goalsbot sync",
+            now,
+            expires_at: now + chrono::Duration::seconds(4),
+            replacing: None,
+        };
+        store.take_lease(&claim).await.unwrap().unwrap();
+        store.close().await;
+    });
+    with_lease(&s, 60, 0);
+    let busy = s.run(&["sync"]);
+    assert_eq!(busy.code, Some(0), "{busy:?}");
+    assert!(
+        busy.stdout
+            .contains(&format!("another run is going: {gone} (since ")),
+        "{busy:?}"
+    );
+    // A run that waits longer than what is left of it starts once it expired.
+    with_lease(&s, 60, 30);
+    let next = s.run(&["sync", "--json"]);
+    assert_eq!(next.code, Some(0), "{next:?}");
+    assert!(
+        next.stderr.contains(&format!("waiting for run {gone}")),
+        "{next:?}"
+    );
+    let stats: Value = serde_json::from_str(&next.stdout).unwrap();
+    assert_eq!(stats["edits"], 5, "{stats}");
 }
 
 #[test]

@@ -326,6 +326,46 @@ async fn sqlite_file_is_created_in_wal_mode() {
     conn.close().await.unwrap();
 }
 
+/// Schema 5 moves the watcher's memory out of `watch_state` (schema 4 kept
+/// it there under `PAGE#seen`): a store written by schema 4 keeps it.
+#[tokio::test]
+async fn a_schema_4_watch_memory_moves_to_its_own_table() {
+    let db = Db::sqlite();
+    db.open().await.close().await;
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&db.url()).await.unwrap();
+    // The store as schema 4 left it: no schema 5 tables, the memory under `PAGE#seen`.
+    for stmt in [
+        "DROP TABLE run_lease",
+        "DROP TABLE watch_seen",
+        "DELETE FROM _sqlx_migrations WHERE version = 5",
+        "INSERT INTO watch_state (page_title, revision_id, content) VALUES ('Goals/Bot requests', 7, 'text')",
+        "INSERT INTO watch_state (page_title, revision_id, content) VALUES ('Goals/Bot requests#seen', 0, '[\"ü\"]')",
+    ] {
+        sqlx::query(stmt).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    let store = db.open().await;
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA);
+    assert_eq!(
+        store
+            .watch_seen("Goals/Bot requests")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("[\"ü\"]")
+    );
+    assert_eq!(
+        store.watch_state("Goals/Bot requests").await.unwrap(),
+        Some((7, "text".to_string()))
+    );
+    assert_eq!(
+        store.watch_state("Goals/Bot requests#seen").await.unwrap(),
+        None
+    );
+    store.close().await;
+}
+
 #[tokio::test]
 async fn mariadb_tables_are_innodb_utf8mb4() {
     let Some(db) = Db::mariadb("mariadb_tables_are_innodb_utf8mb4") else {
@@ -357,6 +397,7 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
             "requests",
             "runs",
             "run_lease",
+            "watch_seen",
             "watch_state",
             "write_lock"
         ],
@@ -375,8 +416,9 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    // records, fields (2), pages, page_checks, push_intents, runs, requests, watch_state.
-    assert_eq!(keys.len(), 9, "{keys:?}");
+    // records, fields (2), pages, page_checks, push_intents, runs, requests, watch_state,
+    // watch_seen.
+    assert_eq!(keys.len(), 10, "{keys:?}");
     assert!(
         keys.iter().all(|(_, c)| c == "utf8mb4_nopad_bin"),
         "{keys:?}"

@@ -256,6 +256,7 @@ fn a_request_while_another_run_is_going_gets_a_pointer_to_it() {
             command: "goalsbot sync",
             now,
             expires_at: now + chrono::Duration::minutes(10),
+            replacing: None,
         };
         store.take_lease(&claim).await.unwrap().unwrap();
         store.close().await;

@@ -35,7 +35,9 @@ pub fn clean_stale(parent: &Path, prefix: &str) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix(prefix) {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            // `PREFIX<pid>` or `PREFIX<pid>-<name>` (a test's private server).
+            let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
             if !Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = std::fs::remove_dir_all(e.path());
             }

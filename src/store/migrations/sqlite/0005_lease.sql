@@ -12,3 +12,15 @@ CREATE TABLE run_lease (
     heartbeat_at TEXT NOT NULL,
     expires_at   TEXT NOT NULL
 );
+
+-- What the watcher remembers of the request lines each watched page held
+-- (JSON), in a table of its own: schema 4 kept it in watch_state under the
+-- key `PAGE#seen`; those rows move here.
+CREATE TABLE watch_seen (
+    page_title  TEXT PRIMARY KEY NOT NULL,
+    seen        TEXT NOT NULL
+);
+INSERT INTO watch_seen (page_title, seen)
+    SELECT substr(page_title, 1, length(page_title) - 5), content
+    FROM watch_state WHERE page_title LIKE '%#seen';
+DELETE FROM watch_state WHERE page_title LIKE '%#seen';
