@@ -7,9 +7,12 @@
 //! url = "mysql+replicacnf://tools.db.svc.wikimedia.cloud/s12345__goalsbot"
 //! ```
 //!
-//! and the store reads `user` and `password` from the `[client]` group of
-//! `$HOME/replica.my.cnf` (or the file named by `GOALSBOT_REPLICA_CNF`) when
-//! it connects. The credentials never reach a message or a log: errors name
+//! and the store takes `user` and `password` from the environment that
+//! Toolforge injects into every job, `TOOL_TOOLSDB_USER` and
+//! `TOOL_TOOLSDB_PASSWORD` (a Build Service image sees no home directory
+//! unless mounted), else from the `[client]` group of
+//! `$HOME/replica.my.cnf` (or the file named by `GOALSBOT_REPLICA_CNF`) —
+//! the order of Toolforge's own `toolforge` library. The credentials never reach a message or a log: errors name
 //! the file, never its contents, and the URL they make is only handed to the
 //! database driver.
 
@@ -23,6 +26,20 @@ pub const SCHEME: &str = "mysql+replicacnf";
 
 /// Overrides where `replica.my.cnf` is read from.
 pub const PATH_VAR: &str = "GOALSBOT_REPLICA_CNF";
+
+/// The ToolsDB user Toolforge puts in every job's environment.
+pub const USER_VAR: &str = "TOOL_TOOLSDB_USER";
+
+/// The ToolsDB password Toolforge puts in every job's environment.
+pub const PASSWORD_VAR: &str = "TOOL_TOOLSDB_PASSWORD";
+
+/// The login from `TOOL_TOOLSDB_USER` / `TOOL_TOOLSDB_PASSWORD` as `get`
+/// reads them, when both are set (`get` is the environment, or a map in tests).
+pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Option<Credentials> {
+    let user = get(USER_VAR).filter(|u| !u.is_empty())?;
+    let password = get(PASSWORD_VAR).filter(|p| !p.is_empty())?;
+    Some(Credentials { user, password })
+}
 
 /// The ToolsDB login from `replica.my.cnf`.
 #[derive(Clone, PartialEq, Eq)]
@@ -153,8 +170,8 @@ pub fn mysql_url(url: &str, credentials: &Credentials) -> Result<String> {
     }
     if !u.username().is_empty() || u.password().is_some() {
         bail!(
-            "{SCHEME}:// takes the user and password from replica.my.cnf; \
-             leave them out of the URL"
+            "{SCHEME}:// takes the user and password from {USER_VAR} / {PASSWORD_VAR} \
+             or replica.my.cnf; leave them out of the URL"
         );
     }
     let host = u.host_str().filter(|h| !h.is_empty()).with_context(|| {
@@ -188,7 +205,8 @@ pub fn read(path: &Path) -> Result<Credentials> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "cannot read the ToolsDB credentials {}: on Toolforge run goalsbot as the tool \
-             (`become TOOL`), elsewhere set {PATH_VAR} to a file with [client] user and password",
+             (`become TOOL`; jobs get {USER_VAR} and {PASSWORD_VAR}), elsewhere set \
+             {PATH_VAR} to a file with [client] user and password",
             path.display()
         )
     })?;
@@ -200,14 +218,41 @@ pub fn resolve_with(url: &str, path: &Path) -> Result<String> {
     mysql_url(url, &read(path)?)
 }
 
-/// The `mysql://` URL for a `mysql+replicacnf://` URL, with the login read from [`default_path`].
+/// The `mysql://` URL for a `mysql+replicacnf://` URL, with the login from
+/// the environment ([`from_env`]), else read from [`default_path`].
 pub fn resolve(url: &str) -> Result<String> {
+    if let Some(credentials) = from_env(|k| std::env::var(k).ok()) {
+        return mysql_url(url, &credentials);
+    }
     resolve_with(url, &default_path()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_gives_the_login_when_both_are_set() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            from_env(env(&[(USER_VAR, "s54321"), (PASSWORD_VAR, "p@ss")])),
+            Some(creds("s54321", "p@ss"))
+        );
+        assert_eq!(from_env(env(&[(USER_VAR, "s54321")])), None);
+        assert_eq!(from_env(env(&[(USER_VAR, ""), (PASSWORD_VAR, "x")])), None);
+        let shown = format!(
+            "{:?}",
+            from_env(env(&[(USER_VAR, "u"), (PASSWORD_VAR, "hunter2")]))
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 
     fn creds(user: &str, password: &str) -> Credentials {
         Credentials {

@@ -1025,6 +1025,58 @@ async fn the_binary_opens_a_replica_cnf_store() {
     assert!(!bad.all_output().contains(&password));
 }
 
+/// What a Toolforge job (a Build Service image with no home directory)
+/// has: `TOOL_TOOLSDB_USER` / `TOOL_TOOLSDB_PASSWORD` in its environment and
+/// a store URL that names only host and database. The binary exports the
+/// store with them (no replica.my.cnf exists); with a wrong password it
+/// fails without printing either password.
+#[tokio::test]
+async fn the_binary_takes_the_toolsdb_login_from_the_environment() {
+    use crate::support::{goalsbot, run};
+    let Some(server) = test_mariadb() else {
+        eprintln!("skipped the_binary_takes_the_toolsdb_login_from_the_environment: no MariaDB");
+        return;
+    };
+    let db = Db::Mariadb(server.fresh_database("binary toolsdb env"));
+    seeded(&db).await.close().await;
+    let u = url::Url::parse(&db.url()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("goalsbot.toml"),
+        format!(
+            "[wiki]\nurl = \"https://wiki.invalid/w/\"\nuser_agent_contact = \"goalsbot tests\"\n\n\
+             [store]\nurl = \"mysql+replicacnf://{}:{}{}\"\n",
+            u.host_str().unwrap(),
+            u.port().unwrap(),
+            u.path()
+        ),
+    )
+    .unwrap();
+    let password = u.password().unwrap().to_string();
+    let export = |pw: &str| {
+        let mut cmd = goalsbot(dir.path());
+        cmd.env("GOALSBOT_REPLICA_CNF", dir.path().join("no-such-file.cnf"))
+            .env("TOOL_TOOLSDB_USER", u.username())
+            .env("TOOL_TOOLSDB_PASSWORD", pw)
+            .args(["--config", "goalsbot.toml", "export", "--format", "json"]);
+        run(cmd)
+    };
+    let ok = export(&password);
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    assert!(ok.stdout.contains(KR1), "{}", ok.stdout);
+    assert!(!ok.all_output().contains(&password));
+
+    let bad = export("hunter2-wrong");
+    assert_ne!(bad.code, Some(0));
+    assert!(bad.stderr.contains("Access denied"), "{}", bad.stderr);
+    assert!(
+        !bad.all_output().contains("hunter2"),
+        "{}",
+        bad.all_output()
+    );
+    assert!(!bad.all_output().contains(&password));
+}
+
 /// A conflict is stored with the page state in one transaction, listed while
 /// pending, closed when wiki and store agree ("settled") or by a person, and
 /// a resolved conflict cannot be resolved twice.
