@@ -22,3 +22,4 @@ pub mod sync;
 pub mod tracker;
 pub mod watch;
 pub mod wiki;
+pub mod wiki_http;
