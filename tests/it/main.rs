@@ -1,6 +1,7 @@
 //! Integration tests, in one binary: they run against a real MediaWiki (and MariaDB) started by the tests.
 
 mod deploy;
+mod faults;
 mod mariadb_harness;
 mod parse_golden;
 mod pull;
