@@ -342,7 +342,8 @@ impl Transport {
         }
     }
 
-    async fn csrf_token(&self, counted: &dyn Fn()) -> Result<String> {
+    /// The edit token (fetched once per run, as mwapi did: not counted in the run's API requests).
+    async fn csrf_token(&self) -> Result<String> {
         let mut t = self.csrf.lock().await;
         if let Some(tok) = t.as_ref() {
             return Ok(tok.clone());
@@ -355,7 +356,7 @@ impl Transport {
                     ("type".into(), "csrf".into()),
                     ("formatversion".into(), "2".into()),
                 ],
-                counted,
+                &|| {},
             )
             .await?;
         let tok = v["query"]["tokens"]["csrftoken"]
@@ -387,7 +388,7 @@ impl Transport {
         loop {
             attempt += 1;
             self.turn(&what).await?;
-            let token = self.csrf_token(counted).await?;
+            let token = self.csrf_token().await?;
             let mut form = params.to_vec();
             self.etiquette(&mut form);
             // The token goes last: a truncated POST is refused, not half-read.
@@ -485,5 +486,34 @@ impl Transport {
                 "recovered": true,
             }})
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn api_errors_are_read_in_either_format() {
+        let bc = json!({"error": {"code": "maxlag", "info": "Waiting for db1: 5 seconds lagged."}});
+        let plain = json!({"errors": [{"code": "editconflict", "text": "Edit conflict."}]});
+        assert_eq!(
+            api_error(&bc),
+            Some(ApiError {
+                code: "maxlag".into(),
+                info: "Waiting for db1: 5 seconds lagged.".into()
+            })
+        );
+        assert_eq!(api_error(&plain).unwrap().code, "editconflict");
+        assert_eq!(api_error(&json!({"edit": {"result": "Success"}})), None);
+        assert_eq!(
+            ApiError {
+                code: "protectedpage".into(),
+                info: "This page has been protected.".into()
+            }
+            .to_string(),
+            "API error: (code: protectedpage): This page has been protected."
+        );
     }
 }

@@ -367,6 +367,7 @@ struct Tally {
     duplicate_edits: usize,
     lost_writes: usize,
     faults: BTreeMap<Kind, u64>,
+    outages: u64,
     waits_obeyed: usize,
 }
 
@@ -391,11 +392,18 @@ fn run_through_faults(r: &Real, p: &Proxy, args: &[&str], seed: u64, t: &mut Tal
                 &FAULTS,
                 Match::any(),
             );
+            // Now and then the wiki goes down for longer than the bot tries.
+            p.outages(4, 10);
         } else {
             p.calm();
         }
+        let start = std::time::Instant::now();
         let out = r.s.run(args);
         t.attempts += 1;
+        // Waits are per process: a rerun does not know what the last run was told.
+        let seen: Vec<Seen> = p.seen().into_iter().filter(|r| r.at >= start).collect();
+        t.waits_obeyed += assert_waits_obeyed(&seen);
+        assert_etiquette(&seen);
         let code = out.code.unwrap_or(-1);
         *t.exits.entry(code).or_insert(0) += 1;
         match code {
@@ -450,7 +458,6 @@ fn a_seeded_fault_run_loses_no_write_and_duplicates_no_edit() {
             match args {
                 Some(args) => {
                     let marks: Vec<u64> = watched.iter().map(|t| latest_revid(t)).collect();
-                    let from = p.seen().len();
                     run_through_faults(&real, &p, args, seed ^ ((seq * 1000 + n) as u64), &mut t);
                     t.runs += 1;
                     // Nobody else saved meanwhile: one bot edit per page at most.
@@ -458,8 +465,6 @@ fn a_seeded_fault_run_loses_no_write_and_duplicates_no_edit() {
                         let edits = bot_edits_since(title, *mark).len();
                         t.duplicate_edits += edits.saturating_sub(1);
                     }
-                    t.waits_obeyed += assert_waits_obeyed(&p.seen()[from..]);
-                    assert_etiquette(&p.seen()[from..]);
                 }
                 None => real.apply(op, &sim, &before),
             }
@@ -479,16 +484,18 @@ fn a_seeded_fault_run_loses_no_write_and_duplicates_no_edit() {
         for (k, v) in p.counts() {
             *t.faults.entry(k).or_insert(0) += v;
         }
+        t.outages += p.outages_started();
         seq += 1;
     }
     eprintln!(
         "seeded fault run (seed {seed}): {} runs ({} attempts) in {seq} sequences; \
-         faults injected {:?} (total {}); exits {:?}; waits obeyed {}; \
+         faults injected {:?} (total {}; {} outages: the wiki down for up to 10 requests); exits {:?}; waits obeyed {}; \
          lost writes {}, duplicate edits {}",
         t.runs,
         t.attempts,
         t.faults,
         t.faults.values().sum::<u64>(),
+        t.outages,
         t.exits,
         t.waits_obeyed,
         t.lost_writes,

@@ -126,7 +126,20 @@ struct Random {
     per_mille: u64,
     faults: Vec<Fault>,
     when: Match,
+    /// With probability `outage_per_mille`/1000 a request starts an outage:
+    /// it and the next `outage_len - 1` requests (any) get [`OUTAGE`] faults in turn.
+    outage_per_mille: u64,
+    outage_len: usize,
+    outage_left: usize,
 }
+
+/// The faults of an outage, in turn: the wiki is down, and a save's answer is lost on the way.
+const OUTAGE: [Fault; 4] = [
+    Fault::Unavailable { retry_after: 1 },
+    Fault::ResetAfter,
+    Fault::ResetBefore,
+    Fault::TooMany { retry_after: 1 },
+];
 
 impl Random {
     /// splitmix64: small, seeded, good enough to pick faults.
@@ -182,6 +195,7 @@ struct State {
     random: Option<Random>,
     seen: Vec<Seen>,
     counts: BTreeMap<Kind, u64>,
+    outages: u64,
 }
 
 /// A running proxy; it stops when dropped.
@@ -258,7 +272,24 @@ impl Proxy {
             per_mille,
             faults: faults.to_vec(),
             when,
+            outage_per_mille: 0,
+            outage_len: 0,
+            outage_left: 0,
         });
+    }
+
+    /// With the random faults: each request starts, with probability
+    /// `per_mille`/1000, an outage of `len` requests in a row that all fail.
+    pub fn outages(&self, per_mille: u64, len: usize) {
+        if let Some(r) = self.lock().random.as_mut() {
+            r.outage_per_mille = per_mille;
+            r.outage_len = len;
+        }
+    }
+
+    /// Outages started so far.
+    pub fn outages_started(&self) -> u64 {
+        self.lock().outages
     }
 
     /// After the `nth` request matching `when` (from now on), every request gets `fault` until [`Proxy::calm`].
@@ -324,6 +355,25 @@ fn decide(st: &Mutex<State>, method: &str, action: &str, has_maxlag: bool) -> Op
         }
     }
     let mut fault = fired.map(|i| s.rules.remove(i).fault);
+    let mut started = false;
+    if fault.is_none() {
+        if let Some(r) = s.random.as_mut() {
+            if r.outage_left == 0 && r.outage_len > 0 && r.next() % 1000 < r.outage_per_mille {
+                r.outage_left = r.outage_len;
+                started = true;
+            }
+            if r.outage_left > 0 {
+                let f = OUTAGE[(r.outage_len - r.outage_left) % OUTAGE.len()];
+                r.outage_left -= 1;
+                if applicable(&f) {
+                    fault = Some(f);
+                }
+            }
+        }
+    }
+    if started {
+        s.outages += 1;
+    }
     if fault.is_none() {
         if let Some(r) = s.random.as_mut() {
             if r.when.matches(method, action) && !r.faults.is_empty() {
