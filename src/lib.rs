@@ -14,3 +14,4 @@ pub mod ops;
 pub mod store;
 pub mod templates;
 pub mod wiki;
+pub mod wiki_http;

@@ -13,7 +13,11 @@ use crate::error::UsageError;
 /// How long connecting (site info and login) may take before we give up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(25);
 /// How long any single read may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const REQUEST_TIMEOUT: Duration = crate::wiki_http::ATTEMPT_TIMEOUT;
+/// How many times connecting (site info and login) is tried.
+pub const CONNECT_ATTEMPTS: u32 = 3;
+/// The wait before trying to connect again (times the attempt).
+pub const CONNECT_BACKOFF: Duration = Duration::from_secs(6);
 /// The API answers at most this many titles per query for ordinary accounts.
 pub const TITLES_PER_REQUEST: usize = 50;
 
@@ -75,6 +79,8 @@ pub struct Wiki {
     user_name: Option<String>,
     /// Whether the page saves of this run look at the shutoff page first (`sync`, `watch`).
     obeys_shutoff: bool,
+    /// Every request after login: retries, Retry-After, give-up, lost-answer saves.
+    http: crate::wiki_http::Transport,
 }
 
 /// What the wiki says about itself and about us (one API request).
@@ -178,75 +184,94 @@ impl Wiki {
     /// are credentials. Fails within [`CONNECT_TIMEOUT`] when the wiki is unreachable.
     pub async fn connect(config: &Config, creds: &Credentials) -> Result<Wiki> {
         let url = config.wiki_url();
-        let mut builder = mwbot::Bot::builder(url.clone())
-            .set_user_agent(user_agent(&config.wiki.user_agent_contact))
-            .set_maxlag(config.wiki.maxlag)
-            .set_save_delay(config.wiki.edit_interval_secs)
-            .set_mark_as_bot(true)
-            .set_respect_nobots(true)
-            // mwapi retries lag and rate-limit answers with their Retry-After;
-            // a few retries keep a run alive without hammering a busy wiki.
-            .set_retry_limit(5);
-        builder = match creds {
-            Credentials::Anonymous => builder,
-            Credentials::BotPassword {
-                username, password, ..
-            } => builder.set_botpassword(username.clone(), password.expose().to_string()),
-            Credentials::OAuth2 {
-                username, token, ..
-            } => builder.set_oauth2_token(
-                username.clone().unwrap_or_else(|| "GoalsBot".into()),
-                token.expose().to_string(),
-            ),
-        };
-        let bot = match tokio::time::timeout(CONNECT_TIMEOUT, builder.build()).await {
-            Err(_) => {
-                return Err(anyhow!(
-                "wiki at {url} did not answer within {}s: check wiki.url (or {}) and the network",
-                CONNECT_TIMEOUT.as_secs(),
-                crate::config::ENV_WIKI_URL
-            ))
+        let make_builder = || {
+            let builder = mwbot::Bot::builder(url.clone())
+                .set_user_agent(user_agent(&config.wiki.user_agent_contact))
+                .set_maxlag(config.wiki.maxlag)
+                .set_save_delay(config.wiki.edit_interval_secs)
+                .set_mark_as_bot(true)
+                .set_respect_nobots(true)
+                // mwapi retries lag and rate-limit answers with their Retry-After
+                // while connecting; after that, `wiki_http` answers for every request.
+                .set_retry_limit(5);
+            match creds {
+                Credentials::Anonymous => builder,
+                Credentials::BotPassword {
+                    username, password, ..
+                } => builder.set_botpassword(username.clone(), password.expose().to_string()),
+                Credentials::OAuth2 {
+                    username, token, ..
+                } => builder.set_oauth2_token(
+                    username.clone().unwrap_or_else(|| "GoalsBot".into()),
+                    token.expose().to_string(),
+                ),
             }
-            Ok(Err(e)) => return Err(connect_error(&url, creds, e)),
-            Ok(Ok(bot)) => bot,
+        };
+        // A wiki that drops a connection or answers 5xx while we connect is
+        // tried again (at most CONNECT_ATTEMPTS times); a refused login is not.
+        let mut attempt = 0;
+        let bot = loop {
+            attempt += 1;
+            let err = match tokio::time::timeout(CONNECT_TIMEOUT, make_builder().build()).await {
+                Err(_) => anyhow!(
+                    "wiki at {url} did not answer within {}s: check wiki.url (or {}) and the network",
+                    CONNECT_TIMEOUT.as_secs(),
+                    crate::config::ENV_WIKI_URL
+                ),
+                Ok(Err(e)) => connect_error(&url, creds, e),
+                Ok(Ok(bot)) => break bot,
+            };
+            if attempt >= CONNECT_ATTEMPTS || err.downcast_ref::<UsageError>().is_some() {
+                return Err(err);
+            }
+            // mwbot's client does not show us a Retry-After while connecting:
+            // wait longer than MediaWiki's usual maxlag wait (5 s).
+            let wait = CONNECT_BACKOFF * attempt;
+            tracing::warn!("connecting: {err:#}; trying again in {} s", wait.as_secs());
+            tokio::time::sleep(wait).await;
+        };
+        let bearer = match creds {
+            Credentials::OAuth2 { token, .. } => Some(token.expose().to_string()),
+            _ => None,
+        };
+        let http = crate::wiki_http::Transport::new(
+            bot.api().http_client().clone(),
+            &url,
+            config.wiki.maxlag,
+            bearer,
+            !matches!(creds, Credentials::Anonymous),
+        );
+        let mut wiki = Wiki {
+            bot,
+            url: url.clone(),
+            counters: Arc::new(Counters::default()),
+            edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
+            last_save: Arc::new(tokio::sync::Mutex::new(None)),
+            user_name: None,
+            obeys_shutoff: false,
+            http,
         };
         // The bot's own name is the wiki's, not the login form it was given
         // (`Name@AppId`, another spelling, or none with an OAuth 2 token):
         // one request, part of connecting, so not counted.
-        let user_name = match creds {
-            Credentials::Anonymous => None,
-            _ => {
-                let params = [
-                    ("action", "query"),
-                    ("meta", "userinfo"),
-                    ("format", "json"),
-                    ("formatversion", "2"),
-                ];
-                let v = tokio::time::timeout(CONNECT_TIMEOUT, bot.api().get_value(&params))
-                    .await
-                    .map_err(|_| {
-                        anyhow!(
-                            "the wiki at {url} did not say who the bot is logged in as within {}s",
-                            CONNECT_TIMEOUT.as_secs()
-                        )
-                    })?
-                    .with_context(|| {
-                        format!("asking the wiki at {url} who the bot is logged in as")
-                    })?;
-                Some(parse_user_name(&v).with_context(|| {
-                    format!("the wiki at {url} did not say who the bot is logged in as")
-                })?)
-            }
-        };
-        Ok(Wiki {
-            bot,
-            url,
-            counters: Arc::new(Counters::default()),
-            edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
-            last_save: Arc::new(tokio::sync::Mutex::new(None)),
-            user_name,
-            obeys_shutoff: false,
-        })
+        if !matches!(creds, Credentials::Anonymous) {
+            let params: Vec<(String, String)> = [
+                ("action", "query"),
+                ("meta", "userinfo"),
+                ("formatversion", "2"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let v =
+                wiki.http.api_get(&params, &|| {}).await.with_context(|| {
+                    format!("asking the wiki at {url} who the bot is logged in as")
+                })?;
+            wiki.user_name = Some(parse_user_name(&v).with_context(|| {
+                format!("the wiki at {url} did not say who the bot is logged in as")
+            })?);
+        }
+        Ok(wiki)
     }
 
     /// This connection, for a run that obeys the emergency stop: push looks at
@@ -284,27 +309,18 @@ impl Wiki {
         &self.counters
     }
 
-    /// One counted GET to the action API.
+    /// One counted GET to the action API (each try counted), through [`crate::wiki_http`].
     pub async fn api_get(&self, params: &[(&str, &str)]) -> Result<Value> {
-        self.counters.api_requests.fetch_add(1, Ordering::Relaxed);
         let params: Vec<(String, String)> = params
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let what = params
-            .iter()
-            .find(|(k, _)| k == "action")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        tokio::time::timeout(REQUEST_TIMEOUT, self.bot.api().get_value(params))
+        let counters = self.counters.clone();
+        self.http
+            .api_get(&params, &move || {
+                counters.api_requests.fetch_add(1, Ordering::Relaxed);
+            })
             .await
-            .map_err(|_| {
-                anyhow!(
-                    "wiki API request ({what}) timed out after {}s",
-                    REQUEST_TIMEOUT.as_secs()
-                )
-            })?
-            .with_context(|| format!("wiki API request ({what}) failed"))
     }
 
     /// The latest revision of each title with its text and edit protection,
@@ -511,26 +527,26 @@ impl Wiki {
     /// Parsoid HTML of one revision of a page (counted as an HTML fetch).
     pub async fn revision_html(&self, title: &str, revid: u64) -> Result<String> {
         self.counters.html_fetches.fetch_add(1, Ordering::Relaxed);
-        let page = self
-            .bot
+        self.bot
             .page(title)
             .with_context(|| format!("bad title {title:?}"))?;
-        let code = tokio::time::timeout(REQUEST_TIMEOUT, page.revision_html(revid))
+        self.http
+            .get_text(
+                &format!("rest.php/v1/revision/{revid}/html?redirect=no&flavor=edit"),
+                &format!("fetching HTML of {title:?} (revision {revid})"),
+            )
             .await
-            .map_err(|_| anyhow!("fetching HTML of {title:?} timed out"))?
-            .with_context(|| format!("fetching HTML of {title:?} (revision {revid}) failed"))?;
-        Ok(code.html().to_string())
     }
 
     /// One counted edit (`action=edit` with a CSRF token), at least
     /// `wiki.edit_interval_secs` after the previous one. Edits are serialised:
-    /// the lock is held until the save is answered.
+    /// the lock is held until the save is answered, or found in the page's
+    /// history when its answer was lost ([`crate::wiki_http`]).
     pub async fn api_edit(&self, params: &[(&str, String)]) -> Result<Value> {
         let mut last = self.last_save.lock().await;
         if let Some(t) = *last {
             tokio::time::sleep_until(t + self.edit_interval).await;
         }
-        self.counters.api_requests.fetch_add(1, Ordering::Relaxed);
         self.counters.edits.fetch_add(1, Ordering::Relaxed);
         let params: Vec<(String, String)> = params
             .iter()
@@ -541,20 +557,24 @@ impl Wiki {
             .find(|(k, _)| k == "title")
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
-        let result = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            self.bot.api().post_with_token::<_, Value>("csrf", params),
-        )
-        .await
-        .map_err(|_| anyhow!("saving {title:?} timed out; check the page history before retrying"));
+        let counters = self.counters.clone();
+        let result = self
+            .http
+            .api_write(&params, self.user_name.as_deref(), &move || {
+                counters.api_requests.fetch_add(1, Ordering::Relaxed);
+            })
+            .await;
         *last = Some(tokio::time::Instant::now());
-        match result? {
+        match result {
             Ok(v) => Ok(v),
             // MediaWiki could not merge our text with a save made since our base revision.
-            Err(mwapi::Error::ApiError(e)) if e.code == "editconflict" => {
+            Err(e)
+                if e.downcast_ref::<crate::wiki_http::ApiError>()
+                    .is_some_and(|a| a.code == "editconflict") =>
+            {
                 Err(EditConflict { title }.into())
             }
-            Err(e) => Err(anyhow::Error::from(e).context(format!("saving {title:?} failed"))),
+            Err(e) => Err(e.context(format!("saving {title:?} failed"))),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod db_lost;
 mod deploy;
 mod lease;
+mod faults;
 mod mariadb_harness;
 mod parse_golden;
 mod pull;

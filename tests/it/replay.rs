@@ -27,19 +27,19 @@ use crate::sync::staff_save;
 use crate::tracker::Setup;
 
 /// The operations replayed: all but a save in the middle of a run and blanking.
-fn replay_op() -> impl Strategy<Value = Op> {
+pub(crate) fn replay_op() -> impl Strategy<Value = Op> {
     op().prop_filter("not replayed", |o| {
         !matches!(o, Op::SaveBetween(_) | Op::Blank { .. })
     })
 }
 
-struct Real {
-    s: Setup,
-    titles: Vec<String>,
+pub(crate) struct Real {
+    pub(crate) s: Setup,
+    pub(crate) titles: Vec<String>,
 }
 
 impl Real {
-    fn new(quarters: usize, seq: usize) -> Real {
+    pub(crate) fn new(quarters: usize, seq: usize) -> Real {
         let qs = &Quarter::ALL[..quarters];
         let texts: Vec<(String, String)> = qs
             .iter()
@@ -71,7 +71,7 @@ impl Real {
     }
 
     /// Applies `op` to the real wiki; `sim` has applied it already (`before` = its page texts before).
-    fn apply(&self, op: &Op, sim: &Sim, before: &[String]) {
+    pub(crate) fn apply(&self, op: &Op, sim: &Sim, before: &[String]) {
         match op {
             Op::Set {
                 kr,
@@ -163,7 +163,7 @@ impl Real {
     }
 
     /// Where the real wiki and store differ from the model, if anywhere.
-    fn differs(&self, sim: &Sim) -> Option<String> {
+    pub(crate) fn differs(&self, sim: &Sim) -> Option<String> {
         for (i, t) in self.titles.iter().enumerate() {
             let real = raw(t);
             if real.trim_end() != sim.pages[i].text().trim_end() {

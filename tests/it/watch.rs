@@ -9,12 +9,12 @@ use crate::support::test_wiki;
 use crate::tracker::{deck, Setup, QUARTERS};
 
 const KR2: &str = "2020-21/front-line-defenses/kr2";
-const ALICE: &str = "Alice Allowed";
+pub(crate) const ALICE: &str = "Alice Allowed";
 const CAROL: &str = "Carol Listed";
 const MALLORY: &str = "Mallory Notallowed";
 
 /// A year synced once, a command page with its documentation, an allow-list page.
-fn served(name: &str) -> Setup {
+pub(crate) fn served(name: &str) -> Setup {
     let s = Setup::new(name, None);
     let w = test_wiki();
     for u in [ALICE, CAROL, MALLORY] {
@@ -51,12 +51,12 @@ fn served(name: &str) -> Setup {
     s
 }
 
-fn requests_page(s: &Setup) -> String {
+pub(crate) fn requests_page(s: &Setup) -> String {
     format!("{}/Bot requests", s.prefix)
 }
 
 /// `user` adds a section to the command page (a revision by them).
-fn ask(s: &Setup, user: &str, heading: &str, body: &str) {
+pub(crate) fn ask(s: &Setup, user: &str, heading: &str, body: &str) {
     let page = requests_page(s);
     let text = format!("{}\n\n== {heading} ==\n{body}\n", raw(&page));
     test_wiki().edit_as(user, &page, &text);
@@ -67,7 +67,7 @@ fn watch_once(s: &Setup) -> String {
 }
 
 /// The text of the section under `heading`.
-fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+pub(crate) fn section<'a>(text: &'a str, heading: &str) -> &'a str {
     let start = text
         .find(&format!("== {heading} =="))
         .unwrap_or_else(|| panic!("no section {heading}:\n{text}"));
@@ -76,7 +76,7 @@ fn section<'a>(text: &'a str, heading: &str) -> &'a str {
     &rest[..end]
 }
 
-fn kr2_q4_everywhere(s: &Setup) -> Vec<bool> {
+pub(crate) fn kr2_q4_everywhere(s: &Setup) -> Vec<bool> {
     QUARTERS
         .iter()
         .map(|q| {

@@ -519,6 +519,12 @@ impl Sim {
     }
 
     pub fn save(&mut self, i: usize, text: String) -> u64 {
+        // As MediaWiki: a save of the text the page holds makes no revision.
+        if let Some((revid, last)) = self.pages[i].revisions.last() {
+            if *last == text {
+                return *revid;
+            }
+        }
         self.next_revid += 1;
         let revid = self.next_revid;
         self.pages[i].revisions.push((revid, text));

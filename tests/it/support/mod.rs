@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: a real throwaway MediaWiki, a real throwaway MariaDB and the goalsbot binary.
 
 pub mod mariadb;
+pub mod proxy;
 pub mod wiki;
 
 use std::collections::HashMap;

@@ -1,0 +1,519 @@
+//! The wiki's HTTP transport for `Wiki` (`src/wiki.rs`): every request after
+//! login goes through here, so a sick wiki is met in one place.
+//!
+//! - **Retry-After is obeyed** for the whole connection, not just the request
+//!   that got it: after a `maxlag` answer (HTTP 200 with
+//!   `MediaWiki-API-Error: maxlag`), a 429 or a 503, no request leaves
+//!   before the wait the wiki asked for (at least a second, at most
+//!   [`MAX_WAIT`]). A dropped connection or a cut-off answer waits 1, 2, 4, …
+//!   seconds.
+//! - **Give-up limits are finite**: a request is sent at most
+//!   [`MAX_ATTEMPTS`] times; then the run gets an error naming the wiki's
+//!   last answer, and for [`GIVE_UP_PAUSE`] every further request fails at
+//!   once instead of hammering a wiki that is down (the run ends, exit 1,
+//!   with what it finished recorded).
+//! - **A save whose answer was lost** (connection reset after sending, a
+//!   timeout, a 5xx, a cut-off answer) may have been made: before sending it
+//!   again the page's latest revisions are read, and a revision by the bot
+//!   with the same summary after the save's base revision *is* that save
+//!   (summaries name the run, or the request a reply answers). It is taken
+//!   as the answer, never made twice. Only `maxlag`, 429 and rate-limit
+//!   answers, which MediaWiki gives before doing anything, are sent again
+//!   without looking.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// How many times one request is sent before the run gives up.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// The longest the bot waits between two tries, whatever Retry-After says.
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
+/// After giving up, requests fail at once for this long.
+pub const GIVE_UP_PAUSE: Duration = Duration::from_secs(120);
+/// How long one try may take.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An error the action API answered with (not retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("API error: (code: {code}): {info}")]
+pub struct ApiError {
+    pub code: String,
+    pub info: String,
+}
+
+/// What one try came to.
+enum Try {
+    /// An answer (API JSON without an error, or a page body).
+    Done(Answer),
+    /// Not done on the wiki (maxlag, 429, nothing sent, or a read): send again after `wait`.
+    Again { why: String, wait: Option<u64> },
+    /// A write may or may not have been done: look before sending again.
+    Unknown { why: String, wait: Option<u64> },
+    /// An answer that another try will not change.
+    Fail(anyhow::Error),
+}
+
+/// A successful answer.
+pub enum Answer {
+    Json(Value),
+    Text(String),
+}
+
+#[derive(Debug, Default)]
+struct Pace {
+    /// No request leaves before this (Retry-After, backoff).
+    not_before: Option<Instant>,
+    /// Set when the run gave up: requests fail at once until then.
+    down: Option<(Instant, String)>,
+}
+
+/// The transport: the logged-in HTTP client, the wiki's paths, and the pace.
+#[derive(Clone)]
+pub struct Transport {
+    http: reqwest::Client,
+    url: String,
+    maxlag: u32,
+    bearer: Option<String>,
+    logged_in: bool,
+    pace: Arc<std::sync::Mutex<Pace>>,
+    csrf: Arc<tokio::sync::Mutex<Option<String>>>,
+}
+
+fn header_secs(resp: &reqwest::Response, name: &str) -> Option<u64> {
+    resp.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The API error in an answer (`error` in the default format, `errors` in the others).
+fn api_error(v: &Value) -> Option<ApiError> {
+    let e = if v["error"].is_object() {
+        &v["error"]
+    } else {
+        v["errors"].get(0)?
+    };
+    Some(ApiError {
+        code: e["code"].as_str().unwrap_or("unknown").to_string(),
+        info: e["info"]
+            .as_str()
+            .or(e["text"].as_str())
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+impl Transport {
+    /// `http` is the logged-in client (cookies, User-Agent); `url` the script path.
+    pub fn new(
+        http: reqwest::Client,
+        url: &str,
+        maxlag: u32,
+        bearer: Option<String>,
+        logged_in: bool,
+    ) -> Transport {
+        Transport {
+            http,
+            url: url.to_string(),
+            maxlag,
+            bearer,
+            logged_in,
+            pace: Default::default(),
+            csrf: Default::default(),
+        }
+    }
+
+    fn pace(&self) -> std::sync::MutexGuard<'_, Pace> {
+        self.pace.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the connection's turn; fails at once after a give-up.
+    async fn turn(&self, what: &str) -> Result<()> {
+        let (not_before, down) = {
+            let p = self.pace();
+            (p.not_before, p.down.clone())
+        };
+        if let Some((until, why)) = down {
+            if Instant::now() < until {
+                return Err(anyhow!(
+                    "{what}: not asked: the wiki stopped answering earlier in this run ({why})"
+                ));
+            }
+        }
+        if let Some(t) = not_before {
+            tokio::time::sleep_until(t).await;
+        }
+        Ok(())
+    }
+
+    /// Notes a wait before the next request (Retry-After, else backoff).
+    fn hold(&self, what: &str, why: &str, wait: Option<u64>, attempt: u32) {
+        let secs = wait
+            .unwrap_or(1 << (attempt - 1).min(5))
+            .max(1)
+            .min(MAX_WAIT.as_secs());
+        tracing::warn!(
+            "{what}: {why}; waiting {secs} s before asking again (try {attempt} of {MAX_ATTEMPTS})"
+        );
+        let until = Instant::now() + Duration::from_secs(secs);
+        let mut p = self.pace();
+        p.not_before = Some(p.not_before.map_or(until, |t| t.max(until)));
+    }
+
+    fn give_up(&self, what: &str, why: &str) -> anyhow::Error {
+        self.pace().down = Some((Instant::now() + GIVE_UP_PAUSE, why.to_string()));
+        anyhow!("{what}: the wiki did not answer after {MAX_ATTEMPTS} tries, giving up: {why}")
+    }
+
+    /// One try: sends, and sorts out the answer.
+    async fn attempt(&self, req: reqwest::RequestBuilder, api: bool, write: bool) -> Try {
+        let mut req = req.timeout(ATTEMPT_TIMEOUT);
+        if let Some(b) = &self.bearer {
+            req = req.bearer_auth(b);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let connect = e.is_connect();
+                let why = format!("{:#}", anyhow::Error::from(e.without_url()));
+                // A connection never made carried nothing to the wiki.
+                return if write && !connect {
+                    Try::Unknown { why, wait: None }
+                } else {
+                    Try::Again { why, wait: None }
+                };
+            }
+        };
+        let status = resp.status();
+        let retry_after = header_secs(&resp, "retry-after");
+        let maxlag = resp
+            .headers()
+            .get("mediawiki-api-error")
+            .is_some_and(|v| v.as_bytes() == b"maxlag");
+        if status.as_u16() == 429 {
+            return Try::Again {
+                why: format!("HTTP {status}"),
+                wait: retry_after,
+            };
+        }
+        if status.is_server_error() {
+            let why = format!("HTTP {status}");
+            return if write {
+                Try::Unknown {
+                    why,
+                    wait: retry_after,
+                }
+            } else {
+                Try::Again {
+                    why,
+                    wait: retry_after,
+                }
+            };
+        }
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                let why = format!("the answer was cut off: {:#}", anyhow::Error::from(e));
+                return if write {
+                    Try::Unknown { why, wait: None }
+                } else {
+                    Try::Again { why, wait: None }
+                };
+            }
+        };
+        if !status.is_success() {
+            return Try::Fail(anyhow!(
+                "the wiki answered HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            ));
+        }
+        if !api {
+            return Try::Done(Answer::Text(String::from_utf8_lossy(&body).into_owned()));
+        }
+        let v: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                let why = format!("the answer is not JSON ({e})");
+                return if write {
+                    Try::Unknown { why, wait: None }
+                } else {
+                    Try::Again { why, wait: None }
+                };
+            }
+        };
+        match api_error(&v) {
+            None if !maxlag => Try::Done(Answer::Json(v)),
+            None => Try::Again {
+                why: "maxlag".into(),
+                wait: retry_after.or(Some(5)),
+            },
+            Some(e) => match e.code.as_str() {
+                // Given before anything is done: safe to send again.
+                "maxlag" => Try::Again {
+                    why: format!("the wiki's database replicas lag ({})", e.info),
+                    wait: retry_after.or(Some(5)),
+                },
+                "readonly" => Try::Again {
+                    why: format!("the wiki is read-only ({})", e.info),
+                    wait: retry_after.or(Some(30)),
+                },
+                "ratelimited" => Try::Again {
+                    why: format!("rate limited ({})", e.info),
+                    wait: retry_after.or(Some(30)),
+                },
+                _ => Try::Fail(e.into()),
+            },
+        }
+    }
+
+    /// The parameters every API request carries: JSON, maxlag, and that we are logged in.
+    fn etiquette(&self, params: &mut Vec<(String, String)>) {
+        for (k, v) in [
+            ("format", "json".to_string()),
+            ("maxlag", self.maxlag.to_string()),
+        ] {
+            if !params.iter().any(|(p, _)| p == k) {
+                params.push((k.to_string(), v));
+            }
+        }
+        if self.logged_in && !params.iter().any(|(p, _)| p == "assert") {
+            params.push(("assert".into(), "user".into()));
+        }
+    }
+
+    /// A read: sent again (after the wait) until it is answered or the tries are used up.
+    async fn read(
+        &self,
+        what: &str,
+        api: bool,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        counted: &dyn Fn(),
+    ) -> Result<Answer> {
+        for attempt in 1..=MAX_ATTEMPTS {
+            self.turn(what).await?;
+            counted();
+            match self.attempt(make(), api, false).await {
+                Try::Done(a) => return Ok(a),
+                Try::Fail(e) => return Err(e.context(what.to_string())),
+                Try::Again { why, wait } | Try::Unknown { why, wait } => {
+                    if attempt == MAX_ATTEMPTS {
+                        return Err(self.give_up(what, &why));
+                    }
+                    self.hold(what, &why, wait, attempt);
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// An action API GET.
+    pub async fn api_get(&self, params: &[(String, String)], counted: &dyn Fn()) -> Result<Value> {
+        let mut params = params.to_vec();
+        self.etiquette(&mut params);
+        let action = params
+            .iter()
+            .find(|(k, _)| k == "action")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let api = format!("{}api.php", self.url);
+        let what = format!("wiki API request ({action})");
+        match self
+            .read(&what, true, || self.http.get(&api).query(&params), counted)
+            .await?
+        {
+            Answer::Json(v) => Ok(v),
+            Answer::Text(_) => unreachable!("API answers are JSON"),
+        }
+    }
+
+    /// A page (e.g. Parsoid HTML from `rest.php`) at `path` under the script path.
+    pub async fn get_text(&self, path: &str, what: &str) -> Result<String> {
+        let url = format!("{}{path}", self.url);
+        match self
+            .read(what, false, || self.http.get(&url), &|| {})
+            .await?
+        {
+            Answer::Text(t) => Ok(t),
+            Answer::Json(_) => unreachable!("asked for text"),
+        }
+    }
+
+    /// The edit token (fetched once per run, as mwapi did: not counted in the run's API requests).
+    async fn csrf_token(&self) -> Result<String> {
+        let mut t = self.csrf.lock().await;
+        if let Some(tok) = t.as_ref() {
+            return Ok(tok.clone());
+        }
+        let v = self
+            .api_get(
+                &[
+                    ("action".into(), "query".into()),
+                    ("meta".into(), "tokens".into()),
+                    ("type".into(), "csrf".into()),
+                    ("formatversion".into(), "2".into()),
+                ],
+                &|| {},
+            )
+            .await?;
+        let tok = v["query"]["tokens"]["csrftoken"]
+            .as_str()
+            .ok_or_else(|| anyhow!("the wiki gave no edit token: {v}"))?
+            .to_string();
+        *t = Some(tok.clone());
+        Ok(tok)
+    }
+
+    /// An action API POST that writes (`action=edit`), with an edit token.
+    /// `user` is the bot's name; `summary` and `base` (the `baserevid`) find
+    /// the save again when its answer is lost. Returns the API's answer,
+    /// or an [`ApiError`] (e.g. `editconflict`) the wiki answered.
+    pub async fn api_write(
+        &self,
+        params: &[(String, String)],
+        user: Option<&str>,
+        counted: &dyn Fn(),
+    ) -> Result<Value> {
+        let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
+        let title = get("title").unwrap_or_default();
+        let summary = get("summary").unwrap_or_default();
+        let base: Option<u64> = get("baserevid").and_then(|b| b.parse().ok());
+        let what = format!("saving {title:?}");
+        let api = format!("{}api.php", self.url);
+        let mut fresh_token = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.turn(&what).await?;
+            let token = self.csrf_token().await?;
+            let mut form = params.to_vec();
+            self.etiquette(&mut form);
+            // The token goes last: a truncated POST is refused, not half-read.
+            form.push(("token".into(), token));
+            counted();
+            let outcome = self
+                .attempt(self.http.post(&api).form(&form), true, true)
+                .await;
+            match outcome {
+                Try::Done(Answer::Json(v)) => return Ok(v),
+                Try::Done(Answer::Text(_)) => unreachable!("API answers are JSON"),
+                Try::Fail(e) => {
+                    if let Some(api_err) = e.downcast_ref::<ApiError>() {
+                        if api_err.code == "badtoken" && !fresh_token {
+                            fresh_token = true;
+                            *self.csrf.lock().await = None;
+                            continue;
+                        }
+                    }
+                    return Err(e);
+                }
+                Try::Again { why, wait } => {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(self.give_up(&what, &why));
+                    }
+                    self.hold(&what, &why, wait, attempt);
+                }
+                Try::Unknown { why, wait } => {
+                    // It may have been saved: wait as asked, then look.
+                    self.hold(
+                        &what,
+                        &format!("{why}; the save may have been made"),
+                        wait,
+                        attempt,
+                    );
+                    if let Some(v) = self
+                        .find_own_save(&title, &summary, base, user, counted)
+                        .await?
+                    {
+                        tracing::warn!(
+                            page = %title,
+                            revid = v["edit"]["newrevid"].as_u64().unwrap_or(0),
+                            "the save's answer was lost, but the page history shows it: taking that revision, not saving again"
+                        );
+                        return Ok(v);
+                    }
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(self.give_up(&what, &why));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The bot's save of `title` with `summary` after revision `base`, if the
+    /// page's latest revisions hold one: as the edit API would have answered.
+    async fn find_own_save(
+        &self,
+        title: &str,
+        summary: &str,
+        base: Option<u64>,
+        user: Option<&str>,
+        counted: &dyn Fn(),
+    ) -> Result<Option<Value>> {
+        let v = self
+            .api_get(
+                &[
+                    ("action".into(), "query".into()),
+                    ("prop".into(), "revisions".into()),
+                    ("rvprop".into(), "ids|user|comment".into()),
+                    ("rvlimit".into(), "20".into()),
+                    ("titles".into(), title.into()),
+                    ("formatversion".into(), "2".into()),
+                ],
+                counted,
+            )
+            .await?;
+        let same_user = |u: &str| user.is_none_or(|me| u.replace('_', " ") == me.replace('_', " "));
+        let found = v["query"]["pages"][0]["revisions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| {
+                let revid = r["revid"].as_u64().unwrap_or(0);
+                base.is_none_or(|b| revid > b)
+                    && r["comment"].as_str() == Some(summary)
+                    && same_user(r["user"].as_str().unwrap_or(""))
+            });
+        Ok(found.map(|r| {
+            serde_json::json!({"edit": {
+                "result": "Success",
+                "title": title,
+                "newrevid": r["revid"],
+                "oldrevid": r["parentid"],
+                "recovered": true,
+            }})
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn api_errors_are_read_in_either_format() {
+        let bc = json!({"error": {"code": "maxlag", "info": "Waiting for db1: 5 seconds lagged."}});
+        let plain = json!({"errors": [{"code": "editconflict", "text": "Edit conflict."}]});
+        assert_eq!(
+            api_error(&bc),
+            Some(ApiError {
+                code: "maxlag".into(),
+                info: "Waiting for db1: 5 seconds lagged.".into()
+            })
+        );
+        assert_eq!(api_error(&plain).unwrap().code, "editconflict");
+        assert_eq!(api_error(&json!({"edit": {"result": "Success"}})), None);
+        assert_eq!(
+            ApiError {
+                code: "protectedpage".into(),
+                info: "This page has been protected.".into()
+            }
+            .to_string(),
+            "API error: (code: protectedpage): This page has been protected."
+        );
+    }
+}
