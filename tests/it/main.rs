@@ -2,8 +2,8 @@
 
 mod db_lost;
 mod deploy;
-mod lease;
 mod faults;
+mod lease;
 mod mariadb_harness;
 mod parse_golden;
 mod pull;
