@@ -77,6 +77,8 @@ pub struct Wiki {
     last_save: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
     /// Who the wiki says we are after login (`meta=userinfo`); `None` when anonymous.
     user_name: Option<String>,
+    /// Whether that account is in the wiki's bot group (its edits are marked bot).
+    is_bot: bool,
     /// Whether the page saves of this run look at the shutoff page first (`sync`, `watch`).
     obeys_shutoff: bool,
     /// Every request after login: retries, Retry-After, give-up, lost-answer saves.
@@ -145,6 +147,15 @@ impl PageRevision {
 pub struct EditConflict {
     /// The page.
     pub title: String,
+}
+
+/// The wiki refused a save because the account has no bot right
+/// (`assertbotfailed`): the bot flag was removed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct NotABot {
+    /// What to do: [`bot_flag_missing`].
+    pub reason: String,
 }
 
 /// A revision with its text.
@@ -248,6 +259,7 @@ impl Wiki {
             edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
             last_save: Arc::new(tokio::sync::Mutex::new(None)),
             user_name: None,
+            is_bot: false,
             obeys_shutoff: false,
             http,
         };
@@ -258,6 +270,7 @@ impl Wiki {
             let params: Vec<(String, String)> = [
                 ("action", "query"),
                 ("meta", "userinfo"),
+                ("uiprop", "groups"),
                 ("formatversion", "2"),
             ]
             .iter()
@@ -270,6 +283,9 @@ impl Wiki {
             wiki.user_name = Some(parse_user_name(&v).with_context(|| {
                 format!("the wiki at {url} did not say who the bot is logged in as")
             })?);
+            wiki.is_bot = v["query"]["userinfo"]["groups"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g == "bot"));
         }
         Ok(wiki)
     }
@@ -286,6 +302,15 @@ impl Wiki {
     /// Whether page saves look at the shutoff page first.
     pub fn obeys_shutoff(&self) -> bool {
         self.obeys_shutoff
+    }
+
+    /// Why this login may not edit: it is not in the wiki's bot group, so its
+    /// edits would not be marked bot (`sync.md`, push 4). `None` when it is a
+    /// bot, or reads anonymously (then nothing is saved anyway). Saves also
+    /// carry `assert=bot`, so the wiki refuses an edit this check missed.
+    pub fn bot_flag_refusal(&self) -> Option<String> {
+        let name = self.user_name.as_deref()?;
+        (!self.is_bot).then(|| bot_flag_missing(name))
     }
 
     /// The bot's user name as the wiki writes it (from `meta=userinfo` after
@@ -574,6 +599,17 @@ impl Wiki {
             {
                 Err(EditConflict { title }.into())
             }
+            // The bot flag was removed since this run connected.
+            Err(e)
+                if e.downcast_ref::<crate::wiki_http::ApiError>()
+                    .is_some_and(|a| a.code == "assertbotfailed") =>
+            {
+                let name = self.user_name.as_deref().unwrap_or("the bot account");
+                Err(NotABot {
+                    reason: bot_flag_missing(name),
+                }
+                .into())
+            }
             Err(e) => Err(e.context(format!("saving {title:?} failed"))),
         }
     }
@@ -594,8 +630,34 @@ impl Wiki {
         summary: &str,
         baserevid: Option<u64>,
     ) -> Result<Saved> {
+        self.save_asserting(title, text, summary, baserevid, "bot")
+            .await
+    }
+
+    /// [`Wiki::save`] for the bot's own status page, which also says why the
+    /// bot edits nothing when it has lost its bot flag: asserts only the login.
+    pub async fn save_own_page(
+        &self,
+        title: &str,
+        text: &str,
+        summary: &str,
+        baserevid: Option<u64>,
+    ) -> Result<Saved> {
+        self.save_asserting(title, text, summary, baserevid, "user")
+            .await
+    }
+
+    async fn save_asserting(
+        &self,
+        title: &str,
+        text: &str,
+        summary: &str,
+        baserevid: Option<u64>,
+        assert: &str,
+    ) -> Result<Saved> {
         let mut params: Vec<(&str, String)> = vec![
             ("action", "edit".into()),
+            ("assert", assert.into()),
             ("title", title.into()),
             ("text", text.into()),
             ("summary", summary.into()),
@@ -651,6 +713,15 @@ impl Wiki {
             .map(String::from)
             .with_context(|| format!("revision {revid} has no wikitext in the answer"))
     }
+}
+
+/// What to do when `name` has no bot flag: where to ask for it.
+pub fn bot_flag_missing(name: &str) -> String {
+    format!(
+        "{name} is not in the wiki's bot group, so its edits would not be marked bot: no page is \
+         edited until it is. Ask for the bot flag (on mediawiki.org at [[Project:Requests]]; a \
+         bureaucrat grants it at [[Special:UserRights/{name}]]); `goalsbot doctor` checks it"
+    )
 }
 
 /// Turns an mwbot connection error into a message that says what to do,

@@ -270,7 +270,8 @@ impl Transport {
         }
     }
 
-    /// The parameters every API request carries: JSON, maxlag, and that we are logged in.
+    /// The parameters every API request carries: JSON, maxlag, and that we
+    /// are logged in (saves: logged in with the bot right).
     fn etiquette(&self, params: &mut Vec<(String, String)>) {
         for (k, v) in [
             ("format", "json".to_string()),
@@ -281,7 +282,12 @@ impl Transport {
             }
         }
         if self.logged_in && !params.iter().any(|(p, _)| p == "assert") {
-            params.push(("assert".into(), "user".into()));
+            // A save asserts the bot right too: an account that lost its bot
+            // flag is refused by the wiki (`assertbotfailed`), never
+            // edits unflagged.
+            let edit = params.iter().any(|(p, v)| p == "action" && v == "edit");
+            let assert = if edit { "bot" } else { "user" };
+            params.push(("assert".into(), assert.into()));
         }
     }
 

@@ -258,10 +258,7 @@ fn check_user(r: &mut Report, site: &SiteAndUser, creds: &Credentials) {
                 ),
             );
             if !site.is_bot() {
-                r.problems.push(format!(
-                    "{name} is not in the bot group: ask a bureaucrat of the wiki to grant the bot flag \
-                     (Special:UserRights/{name}), so edits are marked bot"
-                ));
+                r.problems.push(crate::wiki::bot_flag_missing(name));
             }
             if !site.can_edit() {
                 r.problems.push(format!(

@@ -23,7 +23,7 @@ use crate::core::wikitext::bots_allowed;
 use crate::error::{ExitCode, UsageError};
 use crate::ops::Session;
 use crate::store::{CheckOutcome, EditEntry, PageCheck, Store};
-use crate::wiki::{EditConflict, PageRevision, RevisionInfo, Saved, Wiki};
+use crate::wiki::{EditConflict, NotABot, PageRevision, RevisionInfo, Saved, Wiki};
 
 /// What happened to one page in a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -385,6 +385,14 @@ pub async fn push_onto(
         run_id: ctx.run_id.to_string(),
         ..Report::default()
     };
+    let refusal = if ctx.dry_run {
+        None
+    } else {
+        ctx.wiki.bot_flag_refusal()
+    };
+    if let Some(reason) = &refusal {
+        tracing::error!("{reason}");
+    }
     let mut fetched = BTreeMap::new();
     let known = match ctx.revisions {
         Some(known) => known,
@@ -418,6 +426,16 @@ pub async fn push_onto(
                 ));
                 continue;
             }
+            if let Some(reason) = refusal.as_ref() {
+                // No edit without the bot flag: no page is read or edited.
+                report.pages.push((
+                    title.clone(),
+                    Outcome::Refused {
+                        reason: reason.clone(),
+                    },
+                ));
+                continue;
+            }
             let page = PageJob { fy, title, rev };
             let result = match Quarter::ALL.get(i) {
                 Some(q) => push_quarter_page(ctx, &mut views, &renderer, &page, *q).await,
@@ -427,6 +445,9 @@ pub async fn push_onto(
                 Err(e) if crate::store::is_store_error(&e) => {
                     return Err(e.context(format!("pushing {title:?}")));
                 }
+                Err(e) if e.downcast_ref::<NotABot>().is_some() => Ok(Outcome::Refused {
+                    reason: format!("{e}"),
+                }),
                 r => r,
             };
             let outcome = result.unwrap_or_else(|e| {

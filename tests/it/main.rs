@@ -1,5 +1,6 @@
 //! Integration tests, in one binary: they run against a real MediaWiki (and MariaDB) started by the tests.
 
+mod bot_flag;
 mod db_lost;
 mod deploy;
 mod faults;

@@ -13,6 +13,7 @@
 #   wiki.sh protect DIR TITLE   protect TITLE: only admins may edit it
 #   wiki.sh bot DIR NAME        create a further bot account with a bot password
 #                               (app id goalsbot); prints the password
+#   wiki.sh unbot DIR NAME      remove NAME from the bot group
 #   wiki.sh unprotect DIR TITLE lift TITLE's protection
 #   wiki.sh hide DIR REVID      revision-delete REVID's text (as an admin's "hide revision" does)
 #
@@ -25,9 +26,31 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 die() { echo "wiki.sh: $*" >&2; exit 1; }
 
-maint() { # maint DIR SCRIPT ARGS...
+maint() { # maint DIR SCRIPT ARGS... (stdin is passed on)
   local dir=$1 script=$2; shift 2
   MW_CONFIG_FILE="$dir/LocalSettings.php" php "$MW/maintenance/run.php" "$script" "$@"
+}
+
+# maint, tried again when the wiki's SQLite database is busy: under the
+# parallel tests' load a maintenance script may meet another writer's lock
+# ("database is locked"); MediaWiki's own web requests wait for it, a
+# script gives up. Other failures are not retried. Stdin is kept in a file
+# so each try reads it whole.
+maint_busy() { # maint_busy DIR SCRIPT ARGS...
+  local input err try
+  input=$(mktemp) err=$(mktemp)
+  cat >"$input"
+  for try in 1 2 3 4 5 6; do
+    if maint "$@" <"$input" 2>"$err"; then
+      rm -f "$input" "$err"
+      return 0
+    fi
+    grep -qiE 'database is locked|database table is locked|SQLITE_BUSY|Error: 5 ' "$err" || break
+    sleep "0.$((try * 2))"
+  done
+  cat "$err" >&2
+  rm -f "$input" "$err"
+  return 1
 }
 
 cmd=${1:-}; shift || true
@@ -96,7 +119,7 @@ load)
   for f in "$@"; do
     name=$(basename "$f" .wikitext)
     title=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]).replace("_", " "))' "$name")
-    maint "$dir" edit --user Admin --summary "goalsbot test fixture" "$title" <"$f" >/dev/null
+    maint_busy "$dir" edit --user Admin --summary "goalsbot test fixture" "$title" <"$f" >/dev/null
     echo "loaded: $title"
   done
   ;;
@@ -106,11 +129,11 @@ user)
   ;;
 edit)
   [ $# -eq 3 ] || die "usage: wiki.sh edit DIR USER TITLE < TEXT"
-  maint "$(realpath "$1")" edit --user "$2" --summary "edit by $2" "$3" >/dev/null
+  maint_busy "$(realpath "$1")" edit --user "$2" --summary "edit by $2" "$3" >/dev/null
   ;;
 protect)
   [ $# -eq 2 ] || die "usage: wiki.sh protect DIR TITLE"
-  maint "$(realpath "$1")" protect --user Admin --reason "goalsbot test" "$2" >/dev/null
+  maint_busy "$(realpath "$1")" protect --user Admin --reason "goalsbot test" "$2" </dev/null >/dev/null
   ;;
 bot)
   [ $# -eq 2 ] || die "usage: wiki.sh bot DIR NAME"
@@ -123,15 +146,21 @@ bot)
     "$2" "$botpass" >/dev/null
   echo "$botpass"
   ;;
+unbot)
+  [ $# -eq 2 ] || die "usage: wiki.sh unbot DIR NAME"
+  case $2 in *\'*) die "unbot: a quote in the name: $2" ;; esac
+  # What a bureaucrat's Special:UserRights does when the bot flag is removed.
+  maint_busy "$(realpath "$1")" sql --query "DELETE FROM /*_*/user_groups WHERE ug_group = 'bot' AND ug_user = (SELECT user_id FROM /*_*/user WHERE user_name = '$2')" </dev/null >/dev/null
+  ;;
 unprotect)
   [ $# -eq 2 ] || die "usage: wiki.sh unprotect DIR TITLE"
-  maint "$(realpath "$1")" protect --user Admin --unprotect --reason "goalsbot test" "$2" >/dev/null
+  maint_busy "$(realpath "$1")" protect --user Admin --unprotect --reason "goalsbot test" "$2" </dev/null >/dev/null
   ;;
 hide)
   [ $# -eq 2 ] || die "usage: wiki.sh hide DIR REVID"
   case $2 in *[!0-9]*|'') die "hide: not a revision id: $2" ;; esac
   # rev_deleted 1: the text is hidden (the API says texthidden).
-  maint "$(realpath "$1")" sql --query "UPDATE /*_*/revision SET rev_deleted = 1 WHERE rev_id = $2" >/dev/null
+  maint_busy "$(realpath "$1")" sql --query "UPDATE /*_*/revision SET rev_deleted = 1 WHERE rev_id = $2" </dev/null >/dev/null
   ;;
 *)
   die "usage: wiki.sh create|serve|load|user|edit|protect|unprotect|hide|bot … (see the top of this file)"

@@ -222,6 +222,11 @@ impl TestWiki {
         );
     }
 
+    /// Removes `name` from the bot group, as a bureaucrat removing the bot flag does.
+    pub fn unbot(&self, name: &str) {
+        self.wiki_sh_args(&["unbot"], &[name]);
+    }
+
     /// Lifts the protection of `title`.
     pub fn unprotect(&self, title: &str) {
         self.wiki_sh_args(&["unprotect"], &[title]);
