@@ -4,52 +4,11 @@
 //! nothing is half-written, and the rerun ends where an undisturbed run does,
 //! with one bot edit per page.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
 use crate::support::mariadb::private_mariadb;
 use crate::sync::bot_edits_since;
-use crate::tracker::{deck, Setup, QUARTERS};
-
-/// Runs `cmd` paused at fault `point`; `act` runs in the pause; returns exit code, stdout and stderr.
-fn paused(
-    mut cmd: Command,
-    point: &str,
-    resume: &std::path::Path,
-    act: impl FnOnce(),
-) -> (Option<i32>, String, String) {
-    cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"))
-        .env("GOALSBOT_FAULT_RESUME", resume)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let marker = format!("goalsbot-fault: paused at {point}");
-    let mut err = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let hit = line.contains(&marker);
-        err.push(line);
-        if hit {
-            break;
-        }
-    }
-    assert!(
-        err.last().is_some_and(|l| l.contains(&marker)),
-        "never paused at {point}: {err:#?}"
-    );
-    act();
-    std::fs::write(resume, "").unwrap();
-    err.extend(lines.map_while(Result::ok));
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        err.join("\n"),
-    )
-}
+use crate::tracker::{deck, run_paused as paused, Setup, QUARTERS};
 
 /// The export with the setup's page prefix written as `PREFIX`, to compare two setups.
 fn export_of(s: &Setup) -> String {

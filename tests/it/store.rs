@@ -962,6 +962,22 @@ async fn replica_cnf_url_logs_in_with_the_file_credentials() {
     assert!(msg.contains("Access denied"), "{msg}");
 }
 
+/// A `goalsbot.toml` in `dir` whose store is `mysql+replicacnf://` the host,
+/// port and database of `u` (no login: it comes from elsewhere).
+fn write_toolforge_config(dir: &std::path::Path, u: &url::Url) {
+    std::fs::write(
+        dir.join("goalsbot.toml"),
+        format!(
+            "[wiki]\nurl = \"https://wiki.invalid/w/\"\nuser_agent_contact = \"goalsbot tests\"\n\n\
+             [store]\nurl = \"mysql+replicacnf://{}:{}{}\"\n",
+            u.host_str().unwrap(),
+            u.port().unwrap(),
+            u.path()
+        ),
+    )
+    .unwrap();
+}
+
 /// What an operator on Toolforge does: `[store] url = "mysql+replicacnf://…"`
 /// in goalsbot.toml and the login in the file `GOALSBOT_REPLICA_CNF` names
 /// (`~/replica.my.cnf` there). The binary exports the store; with a wrong
@@ -977,17 +993,7 @@ async fn the_binary_opens_a_replica_cnf_store() {
     seeded(&db).await.close().await;
     let u = url::Url::parse(&db.url()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("goalsbot.toml"),
-        format!(
-            "[wiki]\nurl = \"https://wiki.invalid/w/\"\nuser_agent_contact = \"goalsbot tests\"\n\n\
-             [store]\nurl = \"mysql+replicacnf://{}:{}{}\"\n",
-            u.host_str().unwrap(),
-            u.port().unwrap(),
-            u.path()
-        ),
-    )
-    .unwrap();
+    write_toolforge_config(dir.path(), &u);
     let cnf = dir.path().join("creds.cnf");
     let password = u.password().unwrap().to_string();
     let export = |cnf_text: String| {
@@ -1041,17 +1047,7 @@ async fn the_binary_takes_the_toolsdb_login_from_the_environment() {
     seeded(&db).await.close().await;
     let u = url::Url::parse(&db.url()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("goalsbot.toml"),
-        format!(
-            "[wiki]\nurl = \"https://wiki.invalid/w/\"\nuser_agent_contact = \"goalsbot tests\"\n\n\
-             [store]\nurl = \"mysql+replicacnf://{}:{}{}\"\n",
-            u.host_str().unwrap(),
-            u.port().unwrap(),
-            u.path()
-        ),
-    )
-    .unwrap();
+    write_toolforge_config(dir.path(), &u);
     let password = u.password().unwrap().to_string();
     let export = |pw: &str| {
         let mut cmd = goalsbot(dir.path());

@@ -318,14 +318,28 @@ fn story_on_mariadb() {
     story(Some(db.fresh_database("story")));
 }
 
-/// Runs `cmd` with the fault `point` armed, runs `act` while goalsbot is
-/// paused there, lets it go on, and returns its exit code and stdout.
+/// Runs `cmd` paused at fault `point`; `act` runs in the pause; then it goes
+/// on. Returns the exit code and stdout (it must not be killed after the pause).
 pub(crate) fn act_in_pause(
-    mut cmd: std::process::Command,
+    cmd: std::process::Command,
     point: &str,
     resume: &Path,
     act: impl FnOnce(),
 ) -> (Option<i32>, String) {
+    let (code, stdout, stderr) = run_paused(cmd, point, resume, act);
+    if code.is_none() {
+        panic!("goalsbot was killed after the pause: {stderr}");
+    }
+    (code, stdout)
+}
+
+/// [`act_in_pause`], returning exit code, stdout and stderr whatever the end.
+pub(crate) fn run_paused(
+    mut cmd: std::process::Command,
+    point: &str,
+    resume: &Path,
+    act: impl FnOnce(),
+) -> (Option<i32>, String, String) {
     use std::io::{BufRead, BufReader};
     cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"))
         .env("GOALSBOT_FAULT_RESUME", resume)
@@ -349,13 +363,10 @@ pub(crate) fn act_in_pause(
     );
     act();
     std::fs::write(resume, "").unwrap();
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    seen.extend(lines.map_while(Result::ok));
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    if out.status.code().is_none() {
-        panic!("goalsbot was killed after the pause: {rest:#?}");
-    }
-    (out.status.code(), stdout)
+    (out.status.code(), stdout, seen.join("\n"))
 }
 
 /// Starts goalsbot, waits for a line on stderr, SIGKILLs it there.
