@@ -605,6 +605,11 @@ async fn save_with_intent(
         .set_push_intent(page.title, synced, ctx.run_id, chrono::Utc::now())
         .await?;
     crate::fault::reached("push.before-save");
+    // Another run may hold the lease now (this one was frozen past its
+    // expiry): never two writers on one page.
+    if let Some(reason) = crate::ops::runs::lease_lost() {
+        anyhow::bail!("{reason}");
+    }
     let saved = match ctx
         .wiki
         .save(&page.rev.title, text, summary, Some(synced))

@@ -222,6 +222,21 @@ pub struct Lease {
     heartbeat: tokio::task::JoinHandle<()>,
 }
 
+/// Set when this process's lease was lost: another run holds it now, so
+/// this one must not save (checked right before each page save).
+static LEASE_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Why this run must not save any more: it lost the writer's lease.
+pub fn lease_lost() -> Option<String> {
+    LEASE_LOST
+        .load(std::sync::atomic::Ordering::SeqCst)
+        .then(|| {
+            "this run lost its lease (it was frozen longer than [run] lease_expiry_secs and \
+             another run took over): it saved nothing more; that run does the work"
+                .to_string()
+        })
+}
+
 /// What asking for the lease gave.
 pub enum Taken {
     /// This run holds it.
@@ -325,9 +340,10 @@ impl Lease {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::error!(
-                            "run {beat_run} lost its lease (it expired and another run took it): \
-                             the two runs may now overlap; the store's transactions keep each write whole"
+                            "run {beat_run} lost its lease (it expired while the process was \
+                             frozen, and another run took it): it saves no page from now on"
                         );
+                        LEASE_LOST.store(true, std::sync::atomic::Ordering::SeqCst);
                         return;
                     }
                     Err(e) => tracing::warn!("renewing the lease of run {beat_run}: {e:#}"),

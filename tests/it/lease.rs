@@ -157,3 +157,66 @@ fn dry_runs_and_reads_never_wait_for_the_lease() {
         );
     }
 }
+
+/// A run frozen (SIGSTOP) longer than its lease's expiry loses the lease to
+/// the next run, which does the work; woken again, the frozen run saves
+/// nothing more and exits 1 saying why: never two writers on one page.
+#[test]
+fn a_run_frozen_past_its_lease_saves_nothing_once_another_took_over() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let s = Setup::new("lease-frozen", None);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    with_lease(&s, 2, 30);
+    let before: Vec<u64> = titles(&s).iter().map(|t| latest_revid(t)).collect();
+    let resume = s.dir.path().join("resume");
+    let mut cmd = s.cmd(&["sync"]);
+    cmd.env("GOALSBOT_FAULT", "pause-at=push.before-save:1")
+        .env("GOALSBOT_FAULT_RESUME", &resume)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut frozen = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(frozen.stderr.take().unwrap()).lines();
+    let mut err: Vec<String> = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let hit = line.contains("goalsbot-fault: paused at push.before-save:1");
+        err.push(line);
+        if hit {
+            break;
+        }
+    }
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &frozen.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    // Its lease expires (its process is alive, only frozen: no take-over at
+    // once); the next run waits for that, then does the work.
+    let next = s.run(&["sync", "--json"]);
+    assert_eq!(next.code, Some(0), "{next:?}");
+    let stats: Value = serde_json::from_str(&next.stdout).unwrap();
+    assert_eq!(stats["edits"], 5, "{stats}");
+    signal("-CONT");
+    // Its heartbeat finds the lease gone; then it goes on to its first save.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::write(&resume, "").unwrap();
+    err.extend(lines.map_while(Result::ok));
+    let out = frozen.wait_with_output().unwrap();
+    let err = err.join("\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    // Each page it would have saved fails for that reason: no save was tried.
+    assert!(
+        stdout.contains("it saved nothing more") && !stdout.contains("edited "),
+        "{stdout}\n{err}"
+    );
+    for (title, b) in titles(&s).iter().zip(before) {
+        let edits = bot_edits_since(title, b);
+        assert_eq!(edits.len(), 1, "{title}: exactly one bot edit: {edits:?}");
+    }
+}
