@@ -721,7 +721,7 @@ impl Sim {
             .push(format!("resolve {:?} take_wiki={take_wiki}", c.key));
     }
 
-    // -- the bot, as src/pull.rs and src/push.rs wire the pure core ---------
+    // -- the bot, as src/ops/pull.rs and src/ops/push.rs wire the pure core ---------
 
     pub fn since_base(&self, synced_at: u64) -> SinceBase {
         let mut then = self.store.clone();
