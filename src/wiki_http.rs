@@ -178,11 +178,7 @@ impl Transport {
                 let connect = e.is_connect();
                 let why = format!("{:#}", anyhow::Error::from(e.without_url()));
                 // A connection never made carried nothing to the wiki.
-                return if write && !connect {
-                    Try::Unknown { why, wait: None }
-                } else {
-                    Try::Again { why, wait: None }
-                };
+                return unsure(write && !connect, why, None);
             }
         };
         let status = resp.status();
@@ -198,28 +194,13 @@ impl Transport {
             };
         }
         if status.is_server_error() {
-            let why = format!("HTTP {status}");
-            return if write {
-                Try::Unknown {
-                    why,
-                    wait: retry_after,
-                }
-            } else {
-                Try::Again {
-                    why,
-                    wait: retry_after,
-                }
-            };
+            return unsure(write, format!("HTTP {status}"), retry_after);
         }
         let body = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
                 let why = format!("the answer was cut off: {:#}", anyhow::Error::from(e));
-                return if write {
-                    Try::Unknown { why, wait: None }
-                } else {
-                    Try::Again { why, wait: None }
-                };
+                return unsure(write, why, None);
             }
         };
         if !status.is_success() {
@@ -236,14 +217,7 @@ impl Transport {
         }
         let v: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
-            Err(e) => {
-                let why = format!("the answer is not JSON ({e})");
-                return if write {
-                    Try::Unknown { why, wait: None }
-                } else {
-                    Try::Again { why, wait: None }
-                };
-            }
+            Err(e) => return unsure(write, format!("the answer is not JSON ({e})"), None),
         };
         match api_error(&v) {
             None if !maxlag => Try::Done(Answer::Json(v)),
@@ -492,6 +466,16 @@ impl Transport {
                 "recovered": true,
             }})
         }))
+    }
+}
+
+/// A try whose answer did not come whole: a write may have been done (its
+/// outcome is unknown, to be looked up), a read is sent again.
+fn unsure(write: bool, why: String, wait: Option<u64>) -> Try {
+    if write {
+        Try::Unknown { why, wait }
+    } else {
+        Try::Again { why, wait }
     }
 }
 

@@ -416,24 +416,8 @@ pub async fn push_onto(
             let Some(rev) = known.get(title) else {
                 continue;
             };
-            if report.stopped.is_some() {
-                // The emergency stop holds every further page: none is even read.
-                report.pages.push((
-                    title.clone(),
-                    Outcome::Stopped {
-                        reason: "the run stopped before this page".into(),
-                    },
-                ));
-                continue;
-            }
-            if let Some(reason) = refusal.as_ref() {
-                // No edit without the bot flag: no page is read or edited.
-                report.pages.push((
-                    title.clone(),
-                    Outcome::Refused {
-                        reason: reason.clone(),
-                    },
-                ));
+            if let Some(held) = held_back(&report, refusal.as_deref()) {
+                report.pages.push((title.clone(), held));
                 continue;
             }
             let page = PageJob { fy, title, rev };
@@ -464,6 +448,19 @@ pub async fn push_onto(
     }
     report.counts = ctx.wiki.counters().snapshot();
     Ok(report)
+}
+
+/// Why a page is not even read: the emergency stop held the run, or the
+/// login has no bot flag (`refusal`); `None` when it may be pushed.
+fn held_back(report: &Report, refusal: Option<&str>) -> Option<Outcome> {
+    if report.stopped.is_some() {
+        return Some(Outcome::Stopped {
+            reason: "the run stopped before this page".into(),
+        });
+    }
+    refusal.map(|reason| Outcome::Refused {
+        reason: reason.to_string(),
+    })
 }
 
 /// The pages a push writes for a year: its four quarter pages, then its overview.
