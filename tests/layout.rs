@@ -102,6 +102,12 @@ fn graph() -> Graph {
     files.sort();
     let path_re = regex::Regex::new(r"\bcrate((?:::[A-Za-z_][A-Za-z0-9_]*)+)").unwrap();
     let super_re = regex::Regex::new(r"\bsuper::([a-z_][a-z0-9_]*)").unwrap();
+    // A `crate::ops::name` path names a module only when there is one by
+    // that name (else it is an item of `ops/mod.rs`, e.g. a function).
+    let nodes: BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| node_of(f.strip_prefix(&src).unwrap()))
+        .collect();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut core_io = Vec::new();
     for file in &files {
@@ -117,7 +123,10 @@ fn graph() -> Graph {
         let out = edges.entry(node.clone()).or_default();
         for cap in path_re.captures_iter(&text) {
             let segments: Vec<&str> = cap[1].trim_start_matches("::").split("::").collect();
-            if let Some(to) = node_of_path(&segments) {
+            if let Some(mut to) = node_of_path(&segments) {
+                if !nodes.contains(&to) {
+                    to = segments[0].to_string();
+                }
                 if to != node {
                     out.insert(to);
                 }
