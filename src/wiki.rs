@@ -12,8 +12,6 @@ use crate::error::UsageError;
 
 /// How long connecting (site info and login) may take before we give up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(25);
-/// How long any single read may take.
-pub const REQUEST_TIMEOUT: Duration = crate::wiki_http::ATTEMPT_TIMEOUT;
 /// How many times connecting (site info and login) is tried.
 pub const CONNECT_ATTEMPTS: u32 = 3;
 /// The wait before trying to connect again (times the attempt).

@@ -53,10 +53,7 @@ impl Session {
     where
         Fut: Future<Output = Result<ExitCode>>,
     {
-        if dry_run {
-            return body.await;
-        }
-        exclusively(&self.store, config, &self.run_id, body).await
+        writing(&self.store, config, &self.run_id, dry_run, body).await
     }
 
     /// Closes the store (the wiki needs no goodbye).
@@ -74,6 +71,24 @@ pub async fn open_store(config: &Config) -> Result<Store> {
 pub fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("goalsbot {}", args.join(" "))
+}
+
+/// Runs `body` as run `run_id`, holding the writer's lease unless this is a
+/// dry run (which never waits).
+pub async fn writing<Fut>(
+    store: &Store,
+    config: &Config,
+    run_id: &str,
+    dry_run: bool,
+    body: Fut,
+) -> Result<ExitCode>
+where
+    Fut: Future<Output = Result<ExitCode>>,
+{
+    if dry_run {
+        return body.await;
+    }
+    exclusively(store, config, run_id, body).await
 }
 
 /// Runs `body` holding the writer's lease (one writing run at a time, see

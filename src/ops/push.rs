@@ -396,6 +396,8 @@ pub async fn push_onto(
     let mut fetched = BTreeMap::new();
     let known = match ctx.revisions {
         Some(known) => known,
+        // Every page is refused unread: nothing to ask the wiki.
+        None if refusal.is_some() => &fetched,
         None => {
             let titles: Vec<String> = years
                 .iter()
@@ -413,13 +415,13 @@ pub async fn push_onto(
             if !wanted(title) {
                 continue;
             }
-            let Some(rev) = known.get(title) else {
-                continue;
-            };
             if let Some(held) = held_back(&report, refusal.as_deref()) {
                 report.pages.push((title.clone(), held));
                 continue;
             }
+            let Some(rev) = known.get(title) else {
+                continue;
+            };
             let page = PageJob { fy, title, rev };
             let result = match Quarter::ALL.get(i) {
                 Some(q) => push_quarter_page(ctx, &mut views, &renderer, &page, *q).await,

@@ -33,21 +33,10 @@ pub async fn set_command(config: &Config, req: SetRequest, dry_run: bool) -> Res
         print!("{}", report.render());
         Ok(ExitCode::Ok)
     };
-    let out = writing(&store, config, dry_run, run).await;
+    let run_id = crate::ops::runs::new_run_id(Utc::now());
+    let out = crate::ops::writing(&store, config, &run_id, dry_run, run).await;
     store.close().await;
     out
-}
-
-/// Runs a tracker edit holding the writer's lease (not in a dry run).
-async fn writing<Fut>(store: &Store, config: &Config, dry_run: bool, body: Fut) -> Result<ExitCode>
-where
-    Fut: std::future::Future<Output = Result<ExitCode>>,
-{
-    if dry_run {
-        return body.await;
-    }
-    let run_id = crate::ops::runs::new_run_id(Utc::now());
-    crate::ops::exclusively(store, config, &run_id, body).await
 }
 
 /// `goalsbot import FILE`: the file's records as tracker edits (JSON, or CSV by extension or `--format`).
@@ -89,7 +78,8 @@ pub async fn import_command(
         print!("{}", report.render());
         Ok(ExitCode::Ok)
     };
-    let out = writing(&store, config, dry_run, run).await;
+    let run_id = crate::ops::runs::new_run_id(Utc::now());
+    let out = crate::ops::writing(&store, config, &run_id, dry_run, run).await;
     store.close().await;
     out
 }

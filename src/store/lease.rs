@@ -119,21 +119,6 @@ impl Store {
         self.db.execute(q).await?;
         Ok(())
     }
-
-    /// Who holds the writer's lease now, if anyone whose lease has not expired at `now`.
-    pub async fn lease_holder(&self, now: DateTime<Utc>) -> Result<Option<LeaseHolder>> {
-        let q = sql(
-            "lease_holder",
-            "SELECT run_id, holder, command, taken_at, heartbeat_at, expires_at \
-             FROM run_lease WHERE slot = ?",
-        )
-        .int(WRITER);
-        let Some(row) = self.db.fetch_optional(q).await? else {
-            return Ok(None);
-        };
-        let held = lease_holder(&row)?;
-        Ok((held.expires_at > now).then_some(held))
-    }
 }
 
 /// A lease row: `run_id, holder, command, taken_at, heartbeat_at, expires_at`.
