@@ -140,8 +140,23 @@ async fn reread(config: &Config, wiki: &Wiki, store: &Store, c: StoredConflict) 
         .await
         .with_context(|| format!("reading {} before resolving", c.page))?;
     for (t, o) in &report.pages {
-        if let pull::Outcome::Failed { error } = o {
-            anyhow::bail!("reading {} before resolving: {error}", t.title);
+        match o {
+            pull::Outcome::Failed { error } => {
+                anyhow::bail!("reading {} before resolving: {error}", t.title)
+            }
+            // The conflict's page could not be read (blanked, vandalised):
+            // what it shows now is unknown, so nothing is decided on it.
+            pull::Outcome::Refused { reason, .. } if t.title == c.page => {
+                return Ok(Reread::Answer(
+                    format!(
+                        "conflict #{id}: {} could not be read ({reason}); repair the page, then \
+                         resolve again; nothing was changed\n",
+                        c.page
+                    ),
+                    ExitCode::NeedsPerson,
+                ));
+            }
+            _ => {}
         }
     }
     let now_stored = store.load_fields(&fy).await?.get(&c.key).cloned();

@@ -666,7 +666,11 @@ impl Sim {
             .position(|p| p.title == c.page)
             .expect("a conflict's page");
         let now = &self.conflicts[idx];
-        if !now.pending || now.wiki != c.wiki || self.store.get(&c.key) != stored.as_ref() {
+        // A page the pull refused (blanked, vandalised) could not be read:
+        // what it shows now is unknown, so nothing is decided on it.
+        let unread = self.states.get(&i).map(|st| st.revid) != Some(self.pages[i].revid());
+        if unread || !now.pending || now.wiki != c.wiki || self.store.get(&c.key) != stored.as_ref()
+        {
             self.log
                 .push(format!("resolve {:?}: the page changed, not taken", c.key));
             return;
