@@ -17,8 +17,9 @@
 //! `push.before-save` and `push.after-save` (around each save of a quarter
 //! page; counted by [`reached`]), `watch.claimed` (before a claimed request
 //! is run), `watch.ran` (after its action ran, before its reply is kept)
-//! and `watch.replied` (after its reply is saved, before it is marked
-//! answered).
+//! `watch.replied` (after its reply is saved, before it is marked
+//! answered) and `wiki.before-edit` (just before any save is sent, after
+//! the pause between saves).
 
 #[cfg(feature = "fault-injection")]
 use std::sync::OnceLock;

@@ -248,7 +248,16 @@ impl Wiki {
             &url,
             config.wiki.maxlag,
             bearer,
-            !matches!(creds, Credentials::Anonymous),
+            match creds {
+                Credentials::Anonymous => crate::wiki_http::Login::Anonymous,
+                Credentials::BotPassword {
+                    username, password, ..
+                } => crate::wiki_http::Login::BotPassword {
+                    name: username.clone(),
+                    password: password.clone(),
+                },
+                Credentials::OAuth2 { .. } => crate::wiki_http::Login::OAuth2,
+            },
         );
         let mut wiki = Wiki {
             bot,
@@ -309,6 +318,12 @@ impl Wiki {
     pub fn bot_flag_refusal(&self) -> Option<String> {
         let name = self.user_name.as_deref()?;
         (!self.is_bot).then(|| bot_flag_missing(name))
+    }
+
+    /// Why the bot is logged out for good (its session ended and logging in
+    /// again failed); `None` while it is logged in or reading anonymously.
+    pub fn session_lost(&self) -> Option<String> {
+        self.http.session_lost()
     }
 
     /// The bot's user name as the wiki writes it (from `meta=userinfo` after
@@ -581,6 +596,7 @@ impl Wiki {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         let counters = self.counters.clone();
+        crate::fault::reached("wiki.before-edit");
         let result = self
             .http
             .api_write(&params, self.user_name.as_deref(), &move || {

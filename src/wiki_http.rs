@@ -20,6 +20,16 @@
 //!   as the answer, never made twice. Only `maxlag`, 429 and rate-limit
 //!   answers, which MediaWiki gives before doing anything, are sent again
 //!   without looking.
+//! - **A lost login heals once**: when the wiki answers `assertuserfailed`
+//!   (the bot's session ended: expired, the session store was emptied, the
+//!   user's sessions were reset), a bot password logs in again, once per
+//!   request, and the request is sent again; MediaWiki checks assertions
+//!   before doing anything, so nothing is done twice. A save refused with
+//!   `assertbotfailed` asks who the bot is first (which heals a lost
+//!   session), so a lost session is not taken for a removed bot flag. When
+//!   logging in again fails (the bot password was revoked, the OAuth token
+//!   is no longer accepted) the connection is **lost** for good: every
+//!   further request fails at once with [`SessionLost`], and `watch` exits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +53,41 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ApiError {
     pub code: String,
     pub info: String,
+}
+
+/// The bot is no longer logged in and could not log in again: the run
+/// stops (`watch` exits non-zero, so its job is restarted and mails).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct SessionLost {
+    pub reason: String,
+}
+
+/// How the transport logs in again after the wiki says the bot is logged out.
+#[derive(Clone, Default)]
+pub enum Login {
+    /// Anonymous reads: nothing is asserted.
+    #[default]
+    Anonymous,
+    /// A bot password (`Name@AppId`): logs in again with `action=login`.
+    BotPassword {
+        name: String,
+        password: crate::config::Secret,
+    },
+    /// An OAuth 2 token is sent with every request: there is no session to
+    /// make again, only a token the wiki no longer accepts.
+    OAuth2,
+}
+
+/// The login's state, shared by every clone of the transport.
+#[derive(Default)]
+struct SessionState {
+    /// Counts the logins made again; an edit token belongs to one of them.
+    generation: std::sync::atomic::AtomicU64,
+    /// One login at a time.
+    relogin: tokio::sync::Mutex<()>,
+    /// Set when logging in again failed: why.
+    lost: std::sync::Mutex<Option<String>>,
 }
 
 /// What one try came to.
@@ -78,9 +123,11 @@ pub struct Transport {
     url: String,
     maxlag: u32,
     bearer: Option<String>,
-    logged_in: bool,
+    login: Login,
+    session: Arc<SessionState>,
     pace: Arc<std::sync::Mutex<Pace>>,
-    csrf: Arc<tokio::sync::Mutex<Option<String>>>,
+    /// The edit token, with the login generation it belongs to.
+    csrf: Arc<tokio::sync::Mutex<Option<(u64, String)>>>,
 }
 
 fn header_secs(resp: &reqwest::Response, name: &str) -> Option<u64> {
@@ -111,16 +158,145 @@ impl Transport {
         url: &str,
         maxlag: u32,
         bearer: Option<String>,
-        logged_in: bool,
+        login: Login,
     ) -> Transport {
         Transport {
             http,
             url: url.to_string(),
             maxlag,
             bearer,
-            logged_in,
+            login,
+            session: Default::default(),
             pace: Default::default(),
             csrf: Default::default(),
+        }
+    }
+
+    fn logged_in(&self) -> bool {
+        !matches!(self.login, Login::Anonymous)
+    }
+
+    fn generation(&self) -> u64 {
+        self.session
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Why the bot is logged out for good, once logging in again failed.
+    pub fn session_lost(&self) -> Option<String> {
+        self.session
+            .lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The wiki said the bot is not logged in, on a request sent under login
+    /// generation `seen`: logs in again (unless another request already
+    /// did since), or marks the connection lost.
+    async fn log_in_again(&self, seen: u64, what: &str) -> Result<()> {
+        let _one = self.session.relogin.lock().await;
+        if let Some(reason) = self.session_lost() {
+            return Err(SessionLost { reason }.into());
+        }
+        if self.generation() != seen {
+            return Ok(());
+        }
+        let (name, password) = match &self.login {
+            Login::BotPassword { name, password } => (name, password),
+            Login::OAuth2 => return Err(self.lose(format!(
+                "{what}: the wiki no longer accepts the bot's OAuth 2 token (assertuserfailed): \
+                     it was revoked or expired; make a new owner-only token and set {}",
+                crate::config::ENV_OAUTH2_TOKEN
+            ))),
+            Login::Anonymous => {
+                return Err(anyhow!(
+                    "{what}: the wiki says the bot is not logged in, but it never logged in"
+                ))
+            }
+        };
+        tracing::warn!(
+            "{what}: the wiki says the bot is no longer logged in (its session ended); logging in again as {name}"
+        );
+        // Boxed: logging in reads through `read`, which may call this.
+        match Box::pin(self.log_in(name, password)).await {
+            Ok(()) => {
+                self.session
+                    .generation
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tracing::warn!("logged in again as {name}; sending the request again");
+                Ok(())
+            }
+            Err(e) => Err(self.lose(format!(
+                "the bot's session ended and logging in again as {name} failed: {e:#}. \
+                 Nothing more is asked of the wiki in this run; check the bot password \
+                 (Special:BotPasswords) and {}",
+                crate::config::ENV_PASSWORD
+            ))),
+        }
+    }
+
+    /// Marks the connection lost for good.
+    fn lose(&self, reason: String) -> anyhow::Error {
+        tracing::error!("{reason}");
+        *self.session.lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+        SessionLost { reason }.into()
+    }
+
+    /// `action=login` with a bot password: a login token, then the login.
+    async fn log_in(&self, name: &str, password: &crate::config::Secret) -> Result<()> {
+        let mut params: Vec<(String, String)> = [
+            ("action", "query"),
+            ("meta", "tokens"),
+            ("type", "login"),
+            ("formatversion", "2"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        self.etiquette(&mut params, false);
+        let api = format!("{}api.php", self.url);
+        let what = "logging in again (login token)";
+        let token = match self
+            .read(what, true, || self.http.get(&api).query(&params), &|| {})
+            .await?
+        {
+            Answer::Json(v) => v["query"]["tokens"]["logintoken"]
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| anyhow!("the wiki gave no login token"))?,
+            Answer::Text(_) => unreachable!("API answers are JSON"),
+        };
+        let mut form: Vec<(String, String)> = vec![
+            ("action".into(), "login".into()),
+            ("lgname".into(), name.into()),
+            ("lgpassword".into(), password.expose().into()),
+            ("formatversion".into(), "2".into()),
+        ];
+        self.etiquette(&mut form, false);
+        form.push(("lgtoken".into(), token));
+        let v = match self
+            .read(
+                "logging in again",
+                true,
+                || self.http.post(&api).form(&form),
+                &|| {},
+            )
+            .await?
+        {
+            Answer::Json(v) => v,
+            Answer::Text(_) => unreachable!("API answers are JSON"),
+        };
+        match v["login"]["result"].as_str() {
+            Some("Success") => Ok(()),
+            other => Err(anyhow!(
+                "the wiki answered {}: {}",
+                other.unwrap_or("no result"),
+                v["login"]["reason"]
+                    .as_str()
+                    .or(v["login"]["reason"]["text"].as_str())
+                    .unwrap_or("no reason given")
+            )),
         }
     }
 
@@ -130,6 +306,11 @@ impl Transport {
 
     /// Waits for the connection's turn; fails at once after a give-up.
     async fn turn(&self, what: &str) -> Result<()> {
+        if let Some(reason) = self.session_lost() {
+            return Err(
+                anyhow::Error::from(SessionLost { reason }).context(format!("{what}: not asked"))
+            );
+        }
         let (not_before, down) = {
             let p = self.pace();
             (p.not_before, p.down.clone())
@@ -246,7 +427,7 @@ impl Transport {
 
     /// The parameters every API request carries: JSON, maxlag, and that we
     /// are logged in (saves: logged in with the bot right).
-    fn etiquette(&self, params: &mut Vec<(String, String)>) {
+    fn etiquette(&self, params: &mut Vec<(String, String)>, assert_login: bool) {
         for (k, v) in [
             ("format", "json".to_string()),
             ("maxlag", self.maxlag.to_string()),
@@ -255,7 +436,7 @@ impl Transport {
                 params.push((k.to_string(), v));
             }
         }
-        if self.logged_in && !params.iter().any(|(p, _)| p == "assert") {
+        if assert_login && self.logged_in() && !params.iter().any(|(p, _)| p == "assert") {
             // A save asserts the bot right too: an account that lost its bot
             // flag is refused by the wiki (`assertbotfailed`), never
             // edits unflagged.
@@ -265,7 +446,8 @@ impl Transport {
         }
     }
 
-    /// A read: sent again (after the wait) until it is answered or the tries are used up.
+    /// A read: sent again (after the wait) until it is answered or the tries
+    /// are used up; logged in again once when the wiki says the bot is logged out.
     async fn read(
         &self,
         what: &str,
@@ -273,27 +455,35 @@ impl Transport {
         make: impl Fn() -> reqwest::RequestBuilder,
         counted: &dyn Fn(),
     ) -> Result<Answer> {
-        for attempt in 1..=MAX_ATTEMPTS {
+        let mut healed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             self.turn(what).await?;
+            let generation = self.generation();
             counted();
             match self.attempt(make(), api, false).await {
                 Try::Done(a) => return Ok(a),
+                Try::Fail(e) if !healed && has_code(&e, "assertuserfailed") => {
+                    healed = true;
+                    attempt -= 1;
+                    self.log_in_again(generation, what).await?;
+                }
                 Try::Fail(e) => return Err(e.context(what.to_string())),
                 Try::Again { why, wait } | Try::Unknown { why, wait } => {
-                    if attempt == MAX_ATTEMPTS {
+                    if attempt >= MAX_ATTEMPTS {
                         return Err(self.give_up(what, &why));
                     }
                     self.hold(what, &why, wait, attempt);
                 }
             }
         }
-        unreachable!("the loop returns")
     }
 
     /// An action API GET.
     pub async fn api_get(&self, params: &[(String, String)], counted: &dyn Fn()) -> Result<Value> {
         let mut params = params.to_vec();
-        self.etiquette(&mut params);
+        self.etiquette(&mut params, true);
         let action = params
             .iter()
             .find(|(k, _)| k == "action")
@@ -325,9 +515,13 @@ impl Transport {
     /// The edit token (fetched once per run, as mwapi did: not counted in the run's API requests).
     async fn csrf_token(&self) -> Result<String> {
         let mut t = self.csrf.lock().await;
-        if let Some(tok) = t.as_ref() {
-            return Ok(tok.clone());
+        if let Some((generation, tok)) = t.as_ref() {
+            // A token belongs to the session it was given in.
+            if *generation == self.generation() {
+                return Ok(tok.clone());
+            }
         }
+        let generation = self.generation();
         let v = self
             .api_get(
                 &[
@@ -343,7 +537,8 @@ impl Transport {
             .as_str()
             .ok_or_else(|| anyhow!("the wiki gave no edit token: {v}"))?
             .to_string();
-        *t = Some(tok.clone());
+        // Asking may have logged in again: the token is the new session's.
+        *t = Some((generation.max(self.generation()), tok.clone()));
         Ok(tok)
     }
 
@@ -364,13 +559,15 @@ impl Transport {
         let what = format!("saving {title:?}");
         let api = format!("{}api.php", self.url);
         let mut fresh_token = false;
+        let mut healed = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.turn(&what).await?;
             let token = self.csrf_token().await?;
+            let generation = self.generation();
             let mut form = params.to_vec();
-            self.etiquette(&mut form);
+            self.etiquette(&mut form, true);
             // The token goes last: a truncated POST is refused, not half-read.
             form.push(("token".into(), token));
             counted();
@@ -381,10 +578,28 @@ impl Transport {
                 Try::Done(Answer::Json(v)) => return Ok(v),
                 Try::Done(Answer::Text(_)) => unreachable!("API answers are JSON"),
                 Try::Fail(e) => {
-                    if let Some(api_err) = e.downcast_ref::<ApiError>() {
-                        if api_err.code == "badtoken" && !fresh_token {
-                            fresh_token = true;
-                            *self.csrf.lock().await = None;
+                    if has_code(&e, "badtoken") && !fresh_token {
+                        fresh_token = true;
+                        *self.csrf.lock().await = None;
+                        continue;
+                    }
+                    // Assertions are checked before anything is done: safe to send again.
+                    if has_code(&e, "assertuserfailed") && !healed {
+                        healed = true;
+                        self.log_in_again(generation, &what).await?;
+                        continue;
+                    }
+                    // A logged-out bot is refused as "not a bot" too: asking who
+                    // the bot is heals a lost session; a bot flag that is gone
+                    // stays refused.
+                    if has_code(&e, "assertbotfailed") && !healed {
+                        healed = true;
+                        tracing::warn!(
+                            "{what}: refused, the bot has no bot right (assertbotfailed); \
+                             asking the wiki who the bot is, as a lost session looks the same"
+                        );
+                        self.whoami(counted).await?;
+                        if self.generation() != generation {
                             continue;
                         }
                     }
@@ -421,6 +636,19 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Asks who the bot is (logged in, so a lost session is made again).
+    async fn whoami(&self, counted: &dyn Fn()) -> Result<Value> {
+        self.api_get(
+            &[
+                ("action".into(), "query".into()),
+                ("meta".into(), "userinfo".into()),
+                ("formatversion".into(), "2".into()),
+            ],
+            counted,
+        )
+        .await
     }
 
     /// The bot's save of `title` with `summary` after revision `base`, if the
@@ -467,6 +695,11 @@ impl Transport {
             }})
         }))
     }
+}
+
+/// Whether `e` is the action API's error `code`.
+fn has_code(e: &anyhow::Error, code: &str) -> bool {
+    e.downcast_ref::<ApiError>().is_some_and(|a| a.code == code)
 }
 
 /// A try whose answer did not come whole: a write may have been done (its

@@ -906,6 +906,12 @@ pub async fn run(ctx: &WatchContext<'_>, once: bool, interval: Duration) -> Resu
             // A failed poll (wiki or store down) is logged; the next one tries again.
             Err(e) => tracing::error!("poll failed: {e:#}"),
         }
+        // Logged out for good (the session ended and logging in again
+        // failed): polling on would answer nothing, so the watcher ends with
+        // an error and its job is restarted, and mails its owners.
+        if let Some(reason) = ctx.wiki.session_lost() {
+            return Err(crate::wiki_http::SessionLost { reason }.into());
+        }
         #[cfg(unix)]
         let stop = tokio::select! {
             _ = tokio::time::sleep(interval) => false,

@@ -11,6 +11,7 @@ mod pull;
 mod push;
 mod render_roundtrip;
 mod replay;
+mod session;
 #[path = "../simulation/mod.rs"]
 mod simulation;
 mod smoke;

@@ -16,6 +16,12 @@
 #   wiki.sh unbot DIR NAME      remove NAME from the bot group
 #   wiki.sh unprotect DIR TITLE lift TITLE's protection
 #   wiki.sh hide DIR REVID      revision-delete REVID's text (as an admin's "hide revision" does)
+#   wiki.sh endsessions DIR NAME
+#                               end NAME's sessions (drop them from the session
+#                               store, as an expiry or an emptied cache does);
+#                               prints how many
+#   wiki.sh revoke DIR NAME     delete NAME's bot passwords (Special:BotPasswords'
+#                               "Delete"): its logins and sessions stop working
 #
 # All wikis share the code in /usr/share/mediawiki (installed by
 # install-mediawiki.sh when missing); each lives only in its DIR.
@@ -162,7 +168,33 @@ hide)
   # rev_deleted 1: the text is hidden (the API says texthidden).
   maint_busy "$(realpath "$1")" sql --query "UPDATE /*_*/revision SET rev_deleted = 1 WHERE rev_id = $2" </dev/null >/dev/null
   ;;
+endsessions)
+  [ $# -eq 2 ] || die "usage: wiki.sh endsessions DIR NAME"
+  # Sessions live in the object cache (CACHE_DB: DIR/wikicache.sqlite), each
+  # a gzipped PHP array whose metadata names the user; only NAME's go.
+  php -r '
+    [$file, $name] = [$argv[1], $argv[2]];
+    $db = new PDO("sqlite:$file");
+    $db->setAttribute(PDO::ATTR_ERRMODE, PDO::ERRMODE_EXCEPTION);
+    $db->setAttribute(PDO::ATTR_TIMEOUT, 30);
+    $gone = 0;
+    foreach ($db->query("SELECT keyname, value FROM objectcache WHERE keyname LIKE \"%:MWSession:%\"")->fetchAll() as $row) {
+      $plain = @gzinflate($row["value"]);
+      $session = @unserialize($plain === false ? $row["value"] : $plain);
+      if (($session["metadata"]["userName"] ?? null) === $name) {
+        $db->prepare("DELETE FROM objectcache WHERE keyname = ?")->execute([$row["keyname"]]);
+        $gone++;
+      }
+    }
+    echo "$gone\n";
+  ' "$(realpath "$1")/wikicache.sqlite" "$2"
+  ;;
+revoke)
+  [ $# -eq 2 ] || die "usage: wiki.sh revoke DIR NAME"
+  case $2 in *\'*) die "revoke: a quote in the name: $2" ;; esac
+  maint_busy "$(realpath "$1")" sql --query "DELETE FROM /*_*/bot_passwords WHERE bp_user = (SELECT user_id FROM /*_*/user WHERE user_name = '$2')" </dev/null >/dev/null
+  ;;
 *)
-  die "usage: wiki.sh create|serve|load|user|edit|protect|unprotect|hide|bot … (see the top of this file)"
+  die "usage: wiki.sh create|serve|load|user|edit|protect|unprotect|hide|bot|unbot|endsessions|revoke … (see the top of this file)"
   ;;
 esac

@@ -227,6 +227,34 @@ impl TestWiki {
         self.wiki_sh_args(&["unbot"], &[name]);
     }
 
+    /// Ends `name`'s sessions on the wiki (drops them from the session
+    /// store, as an expiry or an emptied cache does): its next request is
+    /// answered as anonymous. Returns how many there were.
+    pub fn end_sessions(&self, name: &str) -> usize {
+        let out = Command::new("bash")
+            .arg(root().join("tests/wiki/wiki.sh"))
+            .arg("endsessions")
+            .arg(&self.dir)
+            .arg(name)
+            .output()
+            .expect("run wiki.sh endsessions");
+        assert!(
+            out.status.success(),
+            "wiki.sh endsessions {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("wiki.sh endsessions prints a count")
+    }
+
+    /// Deletes `name`'s bot passwords, as Special:BotPasswords does: its
+    /// sessions stop working and it cannot log in again.
+    pub fn revoke_bot_password(&self, name: &str) {
+        self.wiki_sh_args(&["revoke"], &[name]);
+    }
+
     /// Lifts the protection of `title`.
     pub fn unprotect(&self, title: &str) {
         self.wiki_sh_args(&["unprotect"], &[title]);
