@@ -27,14 +27,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync { fiscal_years, json } => {
             ops::sync::command(config, &creds, &fiscal_years, json, dry_run).await
         }
-        Command::Watch { once, interval } => {
-            ops::watch::command(config, &creds, once, interval, dry_run).await
+        Command::Watch {
+            once,
+            interval,
+            heartbeat,
+        } => {
+            ops::watch::command(
+                config,
+                &creds,
+                once,
+                interval,
+                heartbeat.as_deref(),
+                dry_run,
+            )
+            .await
         }
         Command::Conflicts { all, json } => {
             ops::tracker::conflicts_command(config, all, json).await
         }
         Command::Resolve { id, take } => {
             ops::resolve::command(config, &creds, id, take, dry_run).await
+        }
+        Command::RollOver { today } => {
+            ops::roll_over::command(config, &creds, today, dry_run).await
         }
         Command::NewQuarter {
             fiscal_year,

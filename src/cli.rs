@@ -87,6 +87,10 @@ pub enum Command {
         /// Seconds between polls (default: commands.poll_interval_secs, 60).
         #[arg(long, value_name = "SECS")]
         interval: Option<u64>,
+        /// Rewrite FILE every 10 s while healthy, for a health check
+        /// (deploy/watch-health.sh); removed when the watcher stops.
+        #[arg(long, value_name = "FILE")]
+        heartbeat: Option<std::path::PathBuf>,
     },
     /// Create that quarter page from the store (refused when it exists).
     NewQuarter {
@@ -94,6 +98,14 @@ pub enum Command {
         fiscal_year: FiscalYear,
         /// The quarter, e.g. Q4.
         quarter: Quarter,
+    },
+    /// In a quarter's first 7 days: create its page from the store if missing
+    /// (the scheduled roll-over; idempotent, obeys the shutoff page).
+    RollOver {
+        /// Act as on this day (YYYY-MM-DD, UTC) instead of today, e.g. to
+        /// catch up a roll-over that did not run.
+        #[arg(long, value_name = "DATE")]
+        today: Option<chrono::NaiveDate>,
     },
     /// Store → stdout, in the format of records.md.
     Export {

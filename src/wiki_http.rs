@@ -204,11 +204,13 @@ impl Transport {
         }
         let (name, password) = match &self.login {
             Login::BotPassword { name, password } => (name, password),
-            Login::OAuth2 => return Err(self.lose(format!(
+            Login::OAuth2 => {
+                return Err(self.lose(format!(
                 "{what}: the wiki no longer accepts the bot's OAuth 2 token (assertuserfailed): \
                      it was revoked or expired; make a new owner-only token and set {}",
                 crate::config::ENV_OAUTH2_TOKEN
-            ))),
+            )))
+            }
             Login::Anonymous => {
                 return Err(anyhow!(
                     "{what}: the wiki says the bot is not logged in, but it never logged in"

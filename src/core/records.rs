@@ -398,6 +398,23 @@ impl FiscalYear {
     }
 }
 
+/// The quarter `day` falls in, and the day's number within it (1 on its
+/// first day). Wikimedia's fiscal year runs from July to June: Q1 is
+/// July–September, Q2 October–December, Q3 January–March, Q4 April–June.
+pub fn quarter_on(day: chrono::NaiveDate) -> (FiscalYear, Quarter, u32) {
+    use chrono::Datelike;
+    let (year, month) = (day.year(), day.month());
+    let start = if month >= 7 { year } else { year - 1 };
+    let index = ((month + 5) % 12) / 3;
+    let q = Quarter::ALL[index as usize];
+    let first_month = [7, 10, 1, 4][index as usize];
+    let first_year = if index < 2 { start } else { start + 1 };
+    let first = chrono::NaiveDate::from_ymd_opt(first_year, first_month, 1)
+        .expect("the first of a month is a date");
+    let fy = FiscalYear::starting(u16::try_from(start).unwrap_or(0));
+    (fy, q, (day - first).num_days() as u32 + 1)
+}
+
 impl fmt::Display for FiscalYear {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{:02}", self.start, (self.start + 1) % 100)
@@ -528,6 +545,24 @@ fn fold_ascii(c: char) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quarter_of_a_day_follows_the_july_fiscal_year() {
+        let on = |y, m, d| {
+            let (fy, q, n) = quarter_on(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+            (fy.to_string(), q.as_str(), n)
+        };
+        assert_eq!(on(2020, 7, 1), ("2020-21".into(), "Q1", 1));
+        assert_eq!(on(2020, 9, 30), ("2020-21".into(), "Q1", 92));
+        assert_eq!(on(2020, 10, 7), ("2020-21".into(), "Q2", 7));
+        assert_eq!(on(2020, 12, 31), ("2020-21".into(), "Q2", 92));
+        assert_eq!(on(2021, 1, 1), ("2020-21".into(), "Q3", 1));
+        assert_eq!(on(2021, 3, 31), ("2020-21".into(), "Q3", 90));
+        assert_eq!(on(2024, 3, 31), ("2023-24".into(), "Q3", 91));
+        assert_eq!(on(2021, 4, 8), ("2020-21".into(), "Q4", 8));
+        assert_eq!(on(2021, 6, 30), ("2020-21".into(), "Q4", 91));
+        assert_eq!(on(2026, 11, 28), ("2026-27".into(), "Q2", 59));
+    }
 
     #[test]
     fn fiscal_year_spellings() {

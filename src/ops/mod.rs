@@ -5,10 +5,12 @@
 //! its report on stdout and returns the exit code.
 
 pub mod doctor;
+pub mod heartbeat;
 pub mod new_quarter;
 pub mod pull;
 pub mod push;
 pub mod resolve;
+pub mod roll_over;
 pub mod runs;
 pub mod sync;
 pub mod tracker;

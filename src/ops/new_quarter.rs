@@ -68,6 +68,16 @@ pub async fn new_quarter(
     }
     let summary = format!("goalsbot: new quarter page from the goals tracker [run {run_id}]");
     let newrev = wiki.save(&title, &text, &summary, None).await?.newrevid;
+    store
+        .record_edit(&crate::store::EditEntry {
+            run_id: run_id.to_string(),
+            at: chrono::Utc::now(),
+            title: title.clone(),
+            old_revid: None,
+            new_revid: newrev,
+            summary,
+        })
+        .await?;
     refresh_page_state(wiki, store, &title, fy, q, newrev).await?;
     Ok(format!(
         "created {title} (revision {newrev}) [run {run_id}]\n"

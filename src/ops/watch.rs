@@ -848,6 +848,7 @@ pub async fn command(
     creds: &Credentials,
     once: bool,
     interval: Option<u64>,
+    heartbeat: Option<&std::path::Path>,
     dry_run: bool,
 ) -> Result<ExitCode> {
     crate::ops::push::require_credentials(creds, "watch")?;
@@ -875,7 +876,12 @@ pub async fn command(
             .unwrap_or(config.commands.poll_interval_secs)
             .max(1),
     );
-    let report = run(&ctx, once, every).await;
+    let heartbeat = match heartbeat {
+        Some(path) if !once => Some(crate::ops::heartbeat::Heartbeat::start(path)?),
+        _ => None,
+    };
+    let report = run(&ctx, once, every, heartbeat.as_ref()).await;
+    drop(heartbeat);
     session.close().await;
     let report = report?;
     if once {
@@ -885,7 +891,12 @@ pub async fn command(
 }
 
 /// `watch`: polls until SIGTERM or Ctrl-C (`--once`: one poll).
-pub async fn run(ctx: &WatchContext<'_>, once: bool, interval: Duration) -> Result<PollReport> {
+pub async fn run(
+    ctx: &WatchContext<'_>,
+    once: bool,
+    interval: Duration,
+    heartbeat: Option<&crate::ops::heartbeat::Heartbeat>,
+) -> Result<PollReport> {
     if once {
         return poll(ctx).await;
     }
@@ -894,7 +905,14 @@ pub async fn run(ctx: &WatchContext<'_>, once: bool, interval: Duration) -> Resu
         .context("listening for SIGTERM")?;
     let mut total = PollReport::default();
     loop {
-        match poll(ctx).await {
+        if let Some(h) = heartbeat {
+            h.poll_begins();
+        }
+        let polled = poll(ctx).await;
+        if let Some(h) = heartbeat {
+            h.poll_ended(polled.is_ok());
+        }
+        match polled {
             Ok(r) => {
                 if !r.answered.is_empty() || r.stopped.is_some() {
                     print!("{}", r.render());

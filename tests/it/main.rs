@@ -11,6 +11,7 @@ mod pull;
 mod push;
 mod render_roundtrip;
 mod replay;
+mod roll_over;
 mod session;
 #[path = "../simulation/mod.rs"]
 mod simulation;

@@ -1,0 +1,76 @@
+//! The quarter roll-over (issue 15) on the real test wiki: `roll-over` in a
+//! quarter's first week creates its page from the store once, whatever the
+//! number of runs; obeys the shutoff page; says so on the status page; and
+//! outside the first week asks the wiki nothing.
+
+use crate::push::raw;
+use crate::support::test_wiki;
+use crate::sync::revisions;
+use crate::tracker::{deck, Setup};
+
+#[test]
+fn the_roll_over_run_twice_at_a_quarters_start_creates_the_page_once() {
+    // Q4 has no page yet; the store knows the year from the other three.
+    let s = Setup::with_quarters("roll-over", None, &["Q1", "Q2", "Q3"]);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    s.ok(&["sync"]);
+    let q4 = format!("{}/2020-21 Q4", s.prefix);
+    let shutoff = format!("{}/Shutoff", s.prefix);
+    let status = format!("{}/Bot status", s.prefix);
+
+    // Outside a quarter's first week: nothing, and no wiki is asked (an
+    // unreachable wiki does not matter).
+    let mut late = s.cmd(&["roll-over", "--today", "2021-04-08"]);
+    late.env("GOALSBOT_WIKI_URL", "http://127.0.0.1:9/");
+    let late = crate::support::run(late);
+    assert_eq!(late.code, Some(0), "{late:?}");
+    assert!(late.stdout.starts_with("not due: 2020-21 Q4"), "{late:?}");
+
+    // The emergency stop holds the roll-over too.
+    test_wiki().edit_as("Admin", &shutoff, "stop: testing the roll-over");
+    let stopped = s.ok(&["roll-over", "--today", "2021-04-01"]);
+    assert!(stopped.starts_with("STOPPED"), "{stopped}");
+    assert!(revisions(&q4).is_empty(), "created while stopped");
+    test_wiki().edit_as("Admin", &shutoff, "run");
+
+    // The scheduled job runs daily: the first run of the week creates the
+    // page, the next ones find it.
+    let first = s.ok(&["roll-over", "--today", "2021-04-02"]);
+    assert!(
+        first.starts_with(&format!("created {q4} (revision ")),
+        "{first}"
+    );
+    let second = s.ok(&["roll-over", "--today", "2021-04-03"]);
+    assert!(
+        second.starts_with(&format!("{q4} exists: nothing to do")),
+        "{second}"
+    );
+    let revs = revisions(&q4);
+    assert_eq!(revs.len(), 1, "{revs:?}");
+    let text = raw(&q4);
+    assert!(text.contains("data-goalsbot"), "{text}");
+    // The status page shows the run that made the page, with its diff link.
+    let shown = raw(&status);
+    assert!(
+        shown.contains("roll-over")
+            && shown.contains(&format!("Special:PermanentLink/{}", revs[0].0)),
+        "{shown}"
+    );
+    // Made by the bot, the page is its own: a sync afterwards edits nothing.
+    let after = s.ok(&["sync"]);
+    assert!(after.contains(" 0 edits;"), "{after}");
+}
+
+#[test]
+fn a_roll_over_into_a_year_the_config_does_not_track_does_nothing() {
+    let s = Setup::with_quarters("roll-over-untracked", None, &["Q1"]);
+    let mut cmd = s.cmd(&["roll-over", "--today", "2021-07-01"]);
+    cmd.env("GOALSBOT_WIKI_URL", "http://127.0.0.1:9/");
+    let out = crate::support::run(cmd);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("not tracked: 2021-07-01 is in 2021-22 Q1"),
+        "{out:?}"
+    );
+}
