@@ -49,8 +49,7 @@ impl Heartbeat {
                 loop {
                     every.tick().await;
                     let began = began.load(Ordering::SeqCst);
-                    if began != 0 && Utc::now().timestamp() - began > LONGEST_POLL.as_secs() as i64
-                    {
+                    if !beats(began, Utc::now().timestamp()) {
                         tracing::error!(
                             "a poll has run for over {} s: the heartbeat stops, so the health check fails and the watcher is restarted",
                             LONGEST_POLL.as_secs()
@@ -103,6 +102,12 @@ impl Drop for Heartbeat {
     }
 }
 
+/// Whether the watcher is healthy at `now` when the poll in progress began
+/// at `poll_began` (unix seconds; 0 between polls).
+fn beats(poll_began: i64, now: i64) -> bool {
+    poll_began == 0 || now - poll_began <= LONGEST_POLL.as_secs() as i64
+}
+
 /// Writes the file whole (a new file renamed over the old one).
 fn beat(path: &Path, poll_began: i64, last: &str) -> std::io::Result<()> {
     let now = Utc::now();
@@ -119,4 +124,40 @@ fn beat(path: &Path, poll_began: i64, last: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("beat-tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_beats_stop_only_when_a_poll_runs_too_long() {
+        let hour = LONGEST_POLL.as_secs() as i64;
+        assert!(beats(0, 1_000_000), "between polls");
+        assert!(
+            beats(1_000_000, 1_000_000 + 600),
+            "a ten-minute requested sync"
+        );
+        assert!(beats(1_000_000, 1_000_000 + hour), "at the limit");
+        assert!(!beats(1_000_000, 1_000_000 + hour + 1), "stuck");
+    }
+
+    #[tokio::test]
+    async fn the_file_is_written_at_start_rewritten_after_a_poll_and_removed_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alive");
+        let h = Heartbeat::start(&path).unwrap();
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert!(first.contains("between polls; no poll yet"), "{first}");
+        h.poll_begins();
+        h.poll_ended(false);
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.contains("last poll failed at"), "{after}");
+        drop(h);
+        assert!(!path.exists());
+        // A directory that cannot hold it is a clear error at start.
+        let bad = dir.path().join("missing/alive");
+        let err = Heartbeat::start(&bad).err().unwrap().to_string();
+        assert!(err.contains("cannot write the heartbeat file"), "{err}");
+    }
 }

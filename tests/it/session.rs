@@ -210,3 +210,73 @@ fn a_sync_whose_bot_password_is_revoked_saves_nothing_more_and_exits_1() {
     }
     assert!(!format!("{stdout}{stderr}").contains(&bot.1));
 }
+
+/// Runs the jobs' health check script on `file` with `max_age` seconds.
+fn health(file: &Path, max_age: u64) -> crate::support::Run {
+    let script = crate::support::root().join("deploy/watch-health.sh");
+    let out = std::process::Command::new("sh")
+        .arg(script)
+        .arg(file)
+        .arg(max_age.to_string())
+        .output()
+        .unwrap();
+    crate::support::Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn the_health_check_passes_while_the_watcher_beats_and_fails_when_it_stops_or_stalls() {
+    let s = served("session-health");
+    let beat = s.dir.path().join("watch.alive");
+    let log = s.dir.path().join("watch.err");
+    let child = s
+        .cmd(&[
+            "watch",
+            "--interval",
+            "1",
+            "--heartbeat",
+            beat.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the heartbeat file", &log, Duration::from_secs(60), || {
+        beat.exists()
+    });
+    let healthy = health(&beat, 60);
+    assert_eq!(healthy.code, Some(0), "{healthy:?}");
+    // Beats go on between and after polls (every 10 s, and after each poll).
+    let first = std::fs::metadata(&beat).unwrap().modified().unwrap();
+    wait_for("a later beat", &log, Duration::from_secs(30), || {
+        std::fs::metadata(&beat)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > first)
+    });
+    let text = std::fs::read_to_string(&beat).unwrap();
+    assert!(text.contains("last poll done at"), "{text}");
+    // A heartbeat older than the limit (a stalled watcher) fails the check.
+    let stale = s.dir.path().join("stale.alive");
+    std::fs::copy(&beat, &stale).unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "-5 minutes"])
+        .arg(&stale)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let stalled = health(&stale, 60);
+    assert_eq!(stalled.code, Some(1), "{stalled:?}");
+    assert!(
+        stalled.stderr.contains("the watcher is stuck"),
+        "{stalled:?}"
+    );
+    // A watcher that stops takes its heartbeat with it.
+    assert_eq!(stop(child), Some(0));
+    assert!(!beat.exists());
+    let gone = health(&beat, 60);
+    assert_eq!(gone.code, Some(1), "{gone:?}");
+    assert!(gone.stderr.contains("no heartbeat file"), "{gone:?}");
+}
