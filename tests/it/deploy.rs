@@ -50,30 +50,66 @@ struct Job {
     health_check_http: Option<String>,
 }
 
-fn jobs_yaml() -> serde_yaml_ng::Value {
-    serde_yaml_ng::from_str(&read("jobs.yaml")).expect("deploy/jobs.yaml is YAML")
+/// The jobs files: the Build Service one (the main path) and the fallback on
+/// the pre-built `bookworm` image.
+const JOBS_FILES: [&str; 2] = ["jobs.yaml", "jobs-prebuilt.yaml"];
+
+fn jobs_yaml(file: &str) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(&read(file)).unwrap_or_else(|e| panic!("deploy/{file}: {e}"))
 }
 
-fn jobs() -> Vec<Job> {
-    serde_yaml_ng::from_value(jobs_yaml())
-        .expect("deploy/jobs.yaml is a list of jobs with known keys")
+fn jobs(file: &str) -> Vec<Job> {
+    serde_yaml_ng::from_value(jobs_yaml(file))
+        .unwrap_or_else(|e| panic!("deploy/{file} is not a list of jobs with known keys: {e}"))
 }
 
-/// `(scheduled, continuous)`: exactly one of each, and nothing else.
-fn the_two_jobs() -> (Job, Job) {
-    let all = jobs();
+/// The three jobs of a file: the hourly sync, the daily roll-over, the watcher.
+struct Jobs {
+    sync: Job,
+    roll_over: Job,
+    watch: Job,
+}
+
+fn the_jobs(file: &str) -> Jobs {
+    let all = jobs(file);
     let names: Vec<String> = all.iter().map(|j| j.name.clone()).collect();
     assert_eq!(
         all.len(),
-        2,
-        "expected one scheduled and one continuous job: {names:?}"
+        3,
+        "{file}: expected the sync, the roll-over and the watcher: {names:?}"
     );
-    let (scheduled, continuous): (Vec<Job>, Vec<Job>) =
-        all.into_iter().partition(|j| j.schedule.is_some());
-    assert_eq!(scheduled.len(), 1, "scheduled jobs among {names:?}");
-    assert_eq!(continuous.len(), 1, "non-scheduled jobs among {names:?}");
-    let (s, c) = (scheduled.into_iter().next(), continuous.into_iter().next());
-    (s.unwrap(), c.unwrap())
+    let mut by_command: BTreeMap<String, Job> = BTreeMap::new();
+    for job in all {
+        let sub = subcommand_of(&goalsbot_args(&job.command), &job.name);
+        assert!(
+            by_command.insert(sub.clone(), job).is_none(),
+            "{file}: two jobs run {sub}"
+        );
+    }
+    let mut take = |sub: &str| {
+        by_command
+            .remove(sub)
+            .unwrap_or_else(|| panic!("{file}: no job runs `goalsbot {sub}`: {names:?}"))
+    };
+    Jobs {
+        sync: take("sync"),
+        roll_over: take("roll-over"),
+        watch: take("watch"),
+    }
+}
+
+/// A schedule the jobs framework takes: one of its @-macros (it spreads them
+/// over the hour or day itself) or five cron fields.
+fn check_schedule(expr: &str) -> Result<(), String> {
+    const MACROS: [&str; 5] = ["@hourly", "@daily", "@weekly", "@monthly", "@yearly"];
+    if expr.starts_with('@') {
+        return if MACROS.contains(&expr) {
+            Ok(())
+        } else {
+            Err(format!("{expr:?} is not one of {MACROS:?}"))
+        };
+    }
+    check_cron(expr)
 }
 
 /// A five-field cron expression whose every field is in range (lists, ranges, steps, `*`).
@@ -110,6 +146,16 @@ fn check_cron(expr: &str) -> Result<(), String> {
 }
 
 #[test]
+fn schedule_check_takes_the_frameworks_macros_and_cron() {
+    for good in ["@hourly", "@daily", "17 * * * *"] {
+        assert_eq!(check_schedule(good), Ok(()), "{good}");
+    }
+    for bad in ["@every5m", "@reboot", "@midnight", "17 * * *"] {
+        assert!(check_schedule(bad).is_err(), "{bad} accepted");
+    }
+}
+
+#[test]
 fn cron_check_rejects_bad_expressions() {
     for good in ["17 * * * *", "*/15 0-6,22 * * 1-5", "0 0 1 1 7"] {
         assert_eq!(check_cron(good), Ok(()), "{good}");
@@ -134,44 +180,109 @@ fn is_memory_quantity(s: &str) -> bool {
 }
 
 #[test]
-fn jobs_file_has_one_scheduled_and_one_continuous_job() {
-    let (sync, watch) = the_two_jobs();
-    let name = Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").unwrap();
-    for job in [&sync, &watch] {
-        assert!(
-            name.is_match(&job.name) && job.name.len() <= 52,
-            "job name {:?}: lowercase letters, digits and '-', at most 52 characters",
-            job.name
-        );
-        let mem = job
-            .mem
+fn jobs_files_have_an_hourly_sync_a_daily_roll_over_and_a_watcher_with_a_health_check() {
+    for file in JOBS_FILES {
+        let Jobs {
+            sync,
+            roll_over,
+            watch,
+        } = the_jobs(file);
+        let name = Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").unwrap();
+        for job in [&sync, &roll_over, &watch] {
+            assert!(
+                name.is_match(&job.name) && job.name.len() <= 52,
+                "{file}: job name {:?}: lowercase letters, digits and '-', at most 52 characters",
+                job.name
+            );
+            let mem = job
+                .mem
+                .as_deref()
+                .unwrap_or_else(|| panic!("{file}: {}: no mem", job.name));
+            assert!(is_memory_quantity(mem), "{file}: {}: mem {mem:?}", job.name);
+            assert_eq!(
+                job.emails.as_deref(),
+                Some("onfailure"),
+                "{file}: {}: emails",
+                job.name
+            );
+            assert!(
+                !job.image.trim().is_empty(),
+                "{file}: {}: no image",
+                job.name
+            );
+            assert_eq!(
+                job.wait, None,
+                "{file}: {}: wait is for one-off jobs",
+                job.name
+            );
+        }
+        for (job, every) in [(&sync, "@hourly"), (&roll_over, "@daily")] {
+            let schedule = job.schedule.as_deref();
+            assert_eq!(schedule, Some(every), "{file}: {}: schedule", job.name);
+            check_schedule(every).unwrap();
+            assert_ne!(job.continuous, Some(true), "{file}: {}", job.name);
+            assert!(job.timeout.is_some(), "{file}: {}: no timeout", job.name);
+        }
+        assert_eq!(watch.continuous, Some(true), "{file}: {}", watch.name);
+        assert_eq!(watch.schedule, None, "{file}: {}", watch.name);
+        // The watcher beats into a file, and the health check reads that file.
+        let args = goalsbot_args(&watch.command);
+        let at = args
+            .iter()
+            .position(|a| a == "--heartbeat")
+            .unwrap_or_else(|| panic!("{file}: the watcher has no --heartbeat"));
+        let beat = &args[at + 1];
+        let check = watch
+            .health_check_script
             .as_deref()
-            .unwrap_or_else(|| panic!("{}: no mem", job.name));
-        assert!(is_memory_quantity(mem), "{}: mem {mem:?}", job.name);
+            .unwrap_or_else(|| panic!("{file}: the watcher has no health-check-script"));
+        let words: Vec<&str> = check.split_whitespace().collect();
+        assert!(
+            words.len() == 4
+                && words[0] == "sh"
+                && words[1].ends_with("deploy/watch-health.sh")
+                && words[2] == beat
+                && words[3].parse::<u64>().is_ok_and(|s| s >= 30),
+            "{file}: health-check-script {check:?} should be `sh …/deploy/watch-health.sh {beat} SECS` (SECS ≥ 30: beats come every 10 s)"
+        );
+    }
+}
+
+#[test]
+fn the_build_service_jobs_run_the_tools_own_image_by_path() {
+    let Jobs {
+        sync,
+        roll_over,
+        watch,
+    } = the_jobs("jobs.yaml");
+    for job in [&sync, &roll_over, &watch] {
         assert_eq!(
-            job.emails.as_deref(),
-            Some("onfailure"),
-            "{}: emails",
+            job.image, "tool-goalsbot/tool-goalsbot:latest",
+            "{}: the tool's Build Service image",
             job.name
         );
-        assert!(!job.image.trim().is_empty(), "{}: no image", job.name);
-        assert_eq!(job.wait, None, "{}: wait is for one-off jobs", job.name);
+        // Binaries are not on PATH in Build Service jobs (T363417): by path,
+        // relative to the image's working directory, as listeria_rs does.
+        assert!(
+            job.command.starts_with("target/release/goalsbot "),
+            "{}: {:?}",
+            job.name,
+            job.command
+        );
+        // The config is in the tool's home: Build Service images mount nothing by default.
+        assert_eq!(job.mount.as_deref(), Some("all"), "{}: mount", job.name);
+        // No file logs: then no shell stands between Kubernetes' SIGTERM and goalsbot.
+        assert!(
+            job.filelog_stdout.is_none() && job.filelog_stderr.is_none() && job.filelog.is_none(),
+            "{}: file logs put a shell in front of the command",
+            job.name
+        );
     }
-    let schedule = sync.schedule.as_deref().unwrap();
-    check_cron(schedule).unwrap_or_else(|e| panic!("{}: schedule {e}", sync.name));
-    assert_ne!(
-        sync.continuous,
-        Some(true),
-        "{}: both scheduled and continuous",
-        sync.name
+    let check = watch.health_check_script.unwrap();
+    assert!(
+        check.split_whitespace().nth(1) == Some("deploy/watch-health.sh"),
+        "the health check runs the script of the image: {check:?}"
     );
-    assert_eq!(
-        watch.continuous,
-        Some(true),
-        "{}: continuous: true",
-        watch.name
-    );
-    assert_ne!(sync.name, watch.name);
 }
 
 /// The argument list from `goalsbot` on in a job's command (`exec /path/to/goalsbot ARGS`),
@@ -218,26 +329,33 @@ fn config_arg(args: &[String], origin: &str) -> PathBuf {
 }
 
 #[test]
-fn job_commands_run_sync_and_watch_with_the_real_cli() {
-    let (sync, watch) = the_two_jobs();
-    for (job, expected) in [(&sync, "sync"), (&watch, "watch")] {
-        // The Toolforge wrapper shell must not stand between Kubernetes' SIGTERM and the bot.
-        assert!(
-            job.command.starts_with("exec "),
-            "{}: start the command with `exec `: {:?}",
-            job.name,
-            job.command
-        );
-        let args = goalsbot_args(&job.command);
-        assert_eq!(subcommand_of(&args, &job.name), expected, "{}", job.name);
-        config_arg(&args, &job.name);
+fn job_commands_run_with_the_real_cli() {
+    for file in JOBS_FILES {
+        let Jobs {
+            sync,
+            roll_over,
+            watch,
+        } = the_jobs(file);
+        for job in [&sync, &roll_over, &watch] {
+            let args = goalsbot_args(&job.command);
+            config_arg(&args, &job.name);
+            assert!(
+                !args.iter().any(|a| a == "--dry-run"),
+                "{file}: {} must not be a dry run",
+                job.name
+            );
+            if job.image == "bookworm" {
+                // The pre-built image's wrapper shell must not stand between
+                // Kubernetes' SIGTERM and the bot.
+                assert!(
+                    job.command.starts_with("exec /"),
+                    "{file}: {}: start the command with `exec /absolute/path`: {:?}",
+                    job.name,
+                    job.command
+                );
+            }
+        }
     }
-    assert!(
-        !goalsbot_args(&sync.command)
-            .iter()
-            .any(|a| a == "--dry-run"),
-        "the scheduled sync must not be a dry run"
-    );
 }
 
 /// The ```yaml fenced blocks of a Markdown text.
@@ -260,22 +378,24 @@ fn yaml_blocks(markdown: &str) -> Vec<String> {
 }
 
 #[test]
-fn runbook_shows_the_jobs_file_as_it_is() {
+fn runbook_shows_the_jobs_files_as_they_are() {
     let runbook = read("README.md");
-    let jobs = jobs_yaml();
     let blocks = yaml_blocks(&runbook);
     assert!(!blocks.is_empty(), "deploy/README.md has no ```yaml block");
-    let same = blocks.iter().any(|b| {
-        serde_yaml_ng::from_str::<serde_yaml_ng::Value>(b)
-            .map(|v| v == jobs)
-            .unwrap_or(false)
-    });
-    assert!(
-        same,
-        "no ```yaml block in deploy/README.md parses to the same value as deploy/jobs.yaml; \
-         copy the file into the runbook again. The blocks:\n{}",
-        blocks.join("\n---\n")
-    );
+    for file in JOBS_FILES {
+        let jobs = jobs_yaml(file);
+        let same = blocks.iter().any(|b| {
+            serde_yaml_ng::from_str::<serde_yaml_ng::Value>(b)
+                .map(|v| v == jobs)
+                .unwrap_or(false)
+        });
+        assert!(
+            same,
+            "no ```yaml block in deploy/README.md parses to the same value as deploy/{file}; \
+             copy the file into the runbook again. The blocks:\n{}",
+            blocks.join("\n---\n")
+        );
+    }
 }
 
 #[test]
@@ -304,10 +424,17 @@ fn toolforge_config_is_valid_and_uses_toolsdb() {
         config.wiki.url
     );
     // The jobs read the config from the tool's home, where the runbook copies this file.
-    for job in jobs() {
-        let args = goalsbot_args(&job.command);
-        let path = config_arg(&args, &job.name);
-        assert_eq!(path.file_name().unwrap(), "goalsbot.toml", "{}", job.name);
+    for file in JOBS_FILES {
+        for job in jobs(file) {
+            let args = goalsbot_args(&job.command);
+            let path = config_arg(&args, &job.name);
+            assert_eq!(
+                path,
+                Path::new("/data/project/goalsbot/goalsbot.toml"),
+                "{file}: {}",
+                job.name
+            );
+        }
     }
 }
 
@@ -536,5 +663,96 @@ fn helper_scripts_are_valid_shell() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+}
+
+/// The Python of a virtualenv holding the jobs framework's CLI from PyPI
+/// (`toolforge-jobs-cli`), made by `.ci/run`; `None` (the test says it was
+/// skipped) when not given, unless `GOALSBOT_REQUIRE_JOBS_CLI` is set.
+fn jobs_cli_python() -> Option<PathBuf> {
+    match std::env::var_os("GOALSBOT_JOBS_CLI_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("GOALSBOT_REQUIRE_JOBS_CLI").is_some() => panic!(
+            "GOALSBOT_JOBS_CLI_PYTHON is not set: .ci/run makes a virtualenv with toolforge-jobs-cli and sets it"
+        ),
+        None => {
+            eprintln!(
+                "skipped: set GOALSBOT_JOBS_CLI_PYTHON to a Python with toolforge-jobs-cli (see deploy/check-jobs.py)"
+            );
+            None
+        }
+    }
+}
+
+/// `deploy/check-jobs.py FILES…` with the jobs framework's own code.
+fn check_jobs(python: &Path, files: &[PathBuf]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(python)
+        .arg(deploy_dir().join("check-jobs.py"))
+        .args(files)
+        .output()
+        .expect("run deploy/check-jobs.py");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn jobs_files_load_with_the_jobs_frameworks_own_loader() {
+    let Some(python) = jobs_cli_python() else {
+        return;
+    };
+    let files: Vec<PathBuf> = JOBS_FILES.iter().map(|f| deploy_dir().join(f)).collect();
+    let (code, out) = check_jobs(&python, &files);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("ok: "), "{out}");
+}
+
+#[test]
+fn the_jobs_loader_fails_on_an_unknown_or_invalid_key() {
+    let Some(python) = jobs_cli_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let good = read("jobs.yaml");
+    // Each mistake, made in a copy of the real file, and what the check says.
+    let mistakes = [
+        (
+            "  mem: 1Gi\n",
+            "  memory: 1Gi\n",
+            "unrecognized arguments: --memory",
+        ),
+        (
+            "  mount: all\n",
+            "  mount: some\n",
+            "invalid parse value: 'some'",
+        ),
+        (
+            "schedule: \"@hourly\"",
+            "schedule: \"@every5m\"",
+            "unknown schedule macro '@every5m'",
+        ),
+        (
+            "  continuous: true\n",
+            "  schedule: \"@daily\"\n",
+            "Health checks are only supported for continuous/webservice jobs",
+        ),
+        (
+            "  emails: onfailure\n",
+            "  emails: sometimes\n",
+            "--emails: invalid choice",
+        ),
+    ];
+    for (n, (from, to, expected)) in mistakes.iter().enumerate() {
+        assert!(good.contains(from), "jobs.yaml no longer has {from:?}");
+        let path = dir.path().join(format!("jobs-{n}.yaml"));
+        std::fs::write(&path, good.replacen(from, to, 1)).unwrap();
+        let (code, out) = check_jobs(&python, &[path]);
+        assert_eq!(code, Some(1), "{to:?} passed: {out}");
+        assert!(out.contains(expected), "{to:?}: {out}");
     }
 }
