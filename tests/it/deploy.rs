@@ -181,13 +181,13 @@ fn is_memory_quantity(s: &str) -> bool {
 
 #[test]
 fn jobs_files_have_an_hourly_sync_a_daily_roll_over_and_a_watcher_with_a_health_check() {
+    let name = Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").unwrap();
     for file in JOBS_FILES {
         let Jobs {
             sync,
             roll_over,
             watch,
         } = the_jobs(file);
-        let name = Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").unwrap();
         for job in [&sync, &roll_over, &watch] {
             assert!(
                 name.is_match(&job.name) && job.name.len() <= 52,
