@@ -733,8 +733,9 @@ impl Wiki {
 pub fn bot_flag_missing(name: &str) -> String {
     format!(
         "{name} is not in the wiki's bot group, so its edits would not be marked bot: no page is \
-         edited until it is. Ask for the bot flag (on mediawiki.org at [[Project:Requests]]; a \
-         bureaucrat grants it at [[Special:UserRights/{name}]]); `goalsbot doctor` checks it"
+         edited until it is. Ask for the bot flag (on mediawiki.org at [[Project:Requests for permissions]], \
+         formerly Project:Requests; a bureaucrat grants it at [[Special:UserRights/{name}]]); \
+         `goalsbot doctor` checks it"
     )
 }
 
