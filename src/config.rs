@@ -10,6 +10,8 @@ use crate::error::UsageError;
 
 /// Environment variable naming the config file when `--config` is absent.
 pub const ENV_CONFIG: &str = "GOALSBOT_CONFIG";
+/// The most page reads `wiki.reads_in_flight` may allow at once.
+pub const MAX_READS_IN_FLIGHT: usize = 8;
 /// Overrides `wiki.url`.
 pub const ENV_WIKI_URL: &str = "GOALSBOT_WIKI_URL";
 /// Overrides `store.url`.
@@ -49,6 +51,9 @@ pub struct WikiConfig {
     pub maxlag: u32,
     /// Minimum time between two saves.
     pub edit_interval_secs: u64,
+    /// How many page reads (Parsoid HTML) may be in flight at once, 1 to 8.
+    /// Saves are always one at a time.
+    pub reads_in_flight: usize,
 }
 
 impl Default for WikiConfig {
@@ -58,6 +63,7 @@ impl Default for WikiConfig {
             user_agent_contact: "https://www.mediawiki.org/wiki/User:GoalsBot".into(),
             maxlag: 5,
             edit_interval_secs: 10,
+            reads_in_flight: 4,
         }
     }
 }
@@ -315,6 +321,12 @@ impl Config {
             return bad(
                 "wiki.user_agent_contact",
                 "must name a page or address where the operator can be reached",
+            );
+        }
+        if !(1..=MAX_READS_IN_FLIGHT).contains(&self.wiki.reads_in_flight) {
+            return bad(
+                "wiki.reads_in_flight",
+                "must be between 1 and 8: a few reads at a time is what a shared wiki allows",
             );
         }
         if !(0.0..=1.0).contains(&self.pages.max_removed_share) {

@@ -35,6 +35,9 @@ pub struct Counters {
     api_requests: AtomicU64,
     html_fetches: AtomicU64,
     edits: AtomicU64,
+    /// Page reads of the pool in flight now, and the most ever at once.
+    reads_now: AtomicU64,
+    reads_most: AtomicU64,
 }
 
 /// A snapshot of [`Counters`].
@@ -72,6 +75,8 @@ pub struct Wiki {
     url: String,
     counters: Arc<Counters>,
     edit_interval: Duration,
+    /// Page reads in flight at most (`wiki.reads_in_flight`).
+    reads_in_flight: usize,
     last_save: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
     /// Who the wiki says we are after login (`meta=userinfo`); `None` when anonymous.
     user_name: Option<String>,
@@ -264,6 +269,7 @@ impl Wiki {
             url: url.clone(),
             counters: Arc::new(Counters::default()),
             edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
+            reads_in_flight: config.wiki.reads_in_flight.max(1),
             last_save: Arc::new(tokio::sync::Mutex::new(None)),
             user_name: None,
             is_bot: false,
@@ -574,6 +580,44 @@ impl Wiki {
                 &format!("fetching HTML of {title:?} (revision {revid})"),
             )
             .await
+    }
+
+    /// Parsoid HTML of several revisions (`(title, revid)`), at most
+    /// `wiki.reads_in_flight` requests at once; answers in the order asked.
+    /// Every request still waits its turn in the transport: a `maxlag` or
+    /// `Retry-After` answer to one holds them all.
+    pub async fn revision_htmls(&self, pages: &[(String, u64)]) -> Vec<Result<String>> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.reads_in_flight));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (title, revid)) in pages.iter().cloned().enumerate() {
+            let (wiki, slots) = (self.clone(), slots.clone());
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                let c = &wiki.counters;
+                let now = c.reads_now.fetch_add(1, Ordering::SeqCst) + 1;
+                c.reads_most.fetch_max(now, Ordering::SeqCst);
+                let html = wiki.revision_html(&title, revid).await;
+                c.reads_now.fetch_sub(1, Ordering::SeqCst);
+                (i, html)
+            });
+        }
+        let mut out: Vec<Option<Result<String>>> = pages.iter().map(|_| None).collect();
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((i, html)) = done {
+                out[i] = Some(html);
+            }
+        }
+        out.into_iter()
+            .zip(pages)
+            .map(|(html, (title, _))| {
+                html.unwrap_or_else(|| Err(anyhow!("fetching the HTML of {title:?} stopped")))
+            })
+            .collect()
+    }
+
+    /// The most page reads that were in flight at once in this connection.
+    pub fn most_reads_at_once(&self) -> u64 {
+        self.counters.reads_most.load(Ordering::SeqCst)
     }
 
     /// One counted edit (`action=edit` with a CSRF token), at least

@@ -455,7 +455,7 @@ impl Transport {
         what: &str,
         api: bool,
         make: impl Fn() -> reqwest::RequestBuilder,
-        counted: &dyn Fn(),
+        counted: &(dyn Fn() + Send + Sync),
     ) -> Result<Answer> {
         let mut healed = false;
         let mut attempt = 0;
@@ -483,7 +483,11 @@ impl Transport {
     }
 
     /// An action API GET.
-    pub async fn api_get(&self, params: &[(String, String)], counted: &dyn Fn()) -> Result<Value> {
+    pub async fn api_get(
+        &self,
+        params: &[(String, String)],
+        counted: &(dyn Fn() + Send + Sync),
+    ) -> Result<Value> {
         let mut params = params.to_vec();
         self.etiquette(&mut params, true);
         let action = params
@@ -552,7 +556,7 @@ impl Transport {
         &self,
         params: &[(String, String)],
         user: Option<&str>,
-        counted: &dyn Fn(),
+        counted: &(dyn Fn() + Send + Sync),
     ) -> Result<Value> {
         let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
         let title = get("title").unwrap_or_default();
@@ -641,7 +645,7 @@ impl Transport {
     }
 
     /// Asks who the bot is (logged in, so a lost session is made again).
-    async fn whoami(&self, counted: &dyn Fn()) -> Result<Value> {
+    async fn whoami(&self, counted: &(dyn Fn() + Send + Sync)) -> Result<Value> {
         self.api_get(
             &[
                 ("action".into(), "query".into()),
@@ -661,7 +665,7 @@ impl Transport {
         summary: &str,
         base: Option<u64>,
         user: Option<&str>,
-        counted: &dyn Fn(),
+        counted: &(dyn Fn() + Send + Sync),
     ) -> Result<Option<Value>> {
         let v = self
             .api_get(

@@ -276,45 +276,70 @@ pub async fn pull_revisions(
     };
     // A dry run merges each page onto what the pages before it would have written.
     let mut dry_fields: std::collections::BTreeMap<FiscalYear, Fields> = Default::default();
-    for (target, rev) in targets.iter().zip(revisions) {
-        progress.set_message(target.title.clone());
-        let dry = if dry_run && rev.latest.is_some() {
-            if !dry_fields.contains_key(&target.fiscal_year) {
-                let f = store.load_fields(&target.fiscal_year).await?;
-                dry_fields.insert(target.fiscal_year.clone(), f);
-            }
-            dry_fields.get_mut(&target.fiscal_year)
-        } else {
-            None
-        };
-        // Never pulled through a redirect: the target is not this page.
-        let outcome = match (rev.redirect_refusal(), rev.latest) {
-            (_, None) => Outcome::Missing,
-            (Some(reason), Some(latest)) => Outcome::Refused {
-                revid: latest.revid,
-                reason,
-            },
-            (None, Some(latest)) => {
-                match pull_page_onto(wiki, store, target, &rev.title, &latest, opts, dry).await {
-                    Ok(o) => o,
-                    Err(e) if crate::store::is_store_error(&e) => {
-                        return Err(e.context(format!("pulling {:?}", target.title)));
-                    }
-                    Err(e) => {
-                        tracing::error!(page = %target.title, "pull failed: {e:#}");
-                        Outcome::Failed {
-                            error: format!("{e:#}"),
+    let mut fetched: std::collections::HashMap<u64, Result<String>> = Default::default();
+    let mut pairs = targets.iter().zip(revisions).peekable();
+    while pairs.peek().is_some() {
+        let chunk: Vec<_> = pairs.by_ref().take(PREFETCH_CHUNK).collect();
+        fetched.extend(prefetch(wiki, store, &chunk).await?);
+        for (target, rev) in chunk {
+            progress.set_message(target.title.clone());
+            let dry = if dry_run && rev.latest.is_some() {
+                if !dry_fields.contains_key(&target.fiscal_year) {
+                    let f = store.load_fields(&target.fiscal_year).await?;
+                    dry_fields.insert(target.fiscal_year.clone(), f);
+                }
+                dry_fields.get_mut(&target.fiscal_year)
+            } else {
+                None
+            };
+            // Never pulled through a redirect: the target is not this page.
+            let outcome = match (rev.redirect_refusal(), rev.latest) {
+                (_, None) => Outcome::Missing,
+                (Some(reason), Some(latest)) => Outcome::Refused {
+                    revid: latest.revid,
+                    reason,
+                },
+                (None, Some(latest)) => {
+                    let html = fetched.remove(&latest.revid);
+                    match pull_page_onto(
+                        wiki,
+                        store,
+                        target,
+                        &rev.title,
+                        &latest,
+                        opts,
+                        Onto {
+                            dry_fields: dry,
+                            html,
+                        },
+                    )
+                    .await
+                    {
+                        Ok(o) => o,
+                        Err(e) if crate::store::is_store_error(&e) => {
+                            return Err(e.context(format!("pulling {:?}", target.title)));
+                        }
+                        Err(e) => {
+                            tracing::error!(page = %target.title, "pull failed: {e:#}");
+                            Outcome::Failed {
+                                error: format!("{e:#}"),
+                            }
                         }
                     }
                 }
-            }
-        };
-        tracing::info!(page = %target.title, outcome = ?outcome_kind(&outcome), "page done");
-        report.pages.push((target.clone(), outcome));
-        progress.inc(1);
+            };
+            tracing::info!(page = %target.title, outcome = ?outcome_kind(&outcome), "page done");
+            report.pages.push((target.clone(), outcome));
+            progress.inc(1);
+        }
     }
     progress.finish_and_clear();
     report.counts = wiki.counters().snapshot();
+    tracing::info!(
+        html_fetches = report.counts.html_fetches,
+        at_once = wiki.most_reads_at_once(),
+        "page reads done"
+    );
     Ok(report)
 }
 
@@ -337,11 +362,63 @@ pub async fn pull_page(
     latest: &crate::wiki::RevisionInfo,
     opts: &Options<'_>,
 ) -> Result<Outcome> {
-    pull_page_onto(wiki, store, target, resolved_title, latest, opts, None).await
+    pull_page_onto(
+        wiki,
+        store,
+        target,
+        resolved_title,
+        latest,
+        opts,
+        Onto::default(),
+    )
+    .await
 }
 
-/// [`pull_page`]; in a dry run, merged onto `dry_fields` (the year as the
-/// dry run's earlier pages left it), which take the planned changes.
+/// Pages read ahead together, then merged one by one in order.
+const PREFETCH_CHUNK: usize = 16;
+
+/// Reads ahead, in the wiki's read pool, the HTML of the pages of `chunk`
+/// that changed since they were last synced (by revision id). A page with a
+/// push intent is left to [`pull_page_onto`]: a stopped run's own save may
+/// make it unchanged, and its HTML would be read for nothing.
+async fn prefetch(
+    wiki: &Wiki,
+    store: &Store,
+    chunk: &[(&Target, crate::wiki::PageRevision)],
+) -> Result<Vec<(u64, Result<String>)>> {
+    let mut wanted = Vec::new();
+    for (target, rev) in chunk {
+        let Some(latest) = rev.latest.as_ref() else {
+            continue;
+        };
+        if rev.redirected {
+            continue;
+        }
+        let synced = store.page_state(&target.title).await?.map(|s| s.revid);
+        if synced == Some(latest.revid) || store.push_intent(&target.title).await?.is_some() {
+            continue;
+        }
+        wanted.push((rev.title.clone(), latest.revid));
+    }
+    if wanted.len() < 2 {
+        // One page reads as fast alone; pull_page_onto fetches it.
+        return Ok(Vec::new());
+    }
+    let htmls = wiki.revision_htmls(&wanted).await;
+    Ok(wanted.into_iter().map(|(_, r)| r).zip(htmls).collect())
+}
+
+/// What [`pull_page_onto`] starts from besides the store.
+#[derive(Default)]
+struct Onto<'a> {
+    /// In a dry run: the year as the dry run's earlier pages left it, which
+    /// takes the planned changes.
+    dry_fields: Option<&'a mut Fields>,
+    /// The page's HTML when it was read ahead ([`prefetch`]).
+    html: Option<Result<String>>,
+}
+
+/// [`pull_page`], merged onto what `onto` says.
 async fn pull_page_onto(
     wiki: &Wiki,
     store: &Store,
@@ -349,15 +426,22 @@ async fn pull_page_onto(
     resolved_title: &str,
     latest: &crate::wiki::RevisionInfo,
     opts: &Options<'_>,
-    dry_fields: Option<&mut Fields>,
+    onto: Onto<'_>,
 ) -> Result<Outcome> {
+    let Onto {
+        dry_fields,
+        html: prefetched,
+    } = onto;
     let state = synced_state(wiki, store, target, resolved_title, latest, opts).await?;
     if state.as_ref().is_some_and(|s| s.revid == latest.revid) {
         return Ok(Outcome::Unchanged {
             revid: latest.revid,
         });
     }
-    let html = wiki.revision_html(resolved_title, latest.revid).await?;
+    let html = match prefetched {
+        Some(html) => html?,
+        None => wiki.revision_html(resolved_title, latest.revid).await?,
+    };
     // The parser is synchronous and its DOM is not Send: keep it out of any await.
     let parsed = parse_quarter_page(&html, &target.fiscal_year, target.quarter);
     for w in &parsed.warnings {

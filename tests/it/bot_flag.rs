@@ -28,7 +28,8 @@ fn without_the_bot_flag_sync_edits_nothing_exits_3_and_doctor_names_the_right() 
     assert_eq!(stats["edits"], 0, "{stats}");
     let refused = stats["refused"].to_string();
     assert!(
-        refused.contains("not in the wiki's bot group") && refused.contains("Project:Requests for permissions"),
+        refused.contains("not in the wiki's bot group")
+            && refused.contains("Project:Requests for permissions"),
         "{stats}"
     );
     let mut pages: Vec<String> = QUARTERS

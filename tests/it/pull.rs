@@ -370,3 +370,59 @@ fn a_page_that_lost_most_of_its_records_at_once_is_refused_whole() {
     let pulled = goalsbot_run(dir.path(), &cfg2, &["pull"]);
     assert_eq!(pulled.code, Some(0), "{pulled:?}");
 }
+
+/// The most reads at once a pull reported (its `page reads done` log line).
+fn reads_at_once(stderr: &str) -> u64 {
+    let re = regex::Regex::new(r"page reads done.*at_once=(\d+)").unwrap();
+    let c = re
+        .captures(stderr)
+        .unwrap_or_else(|| panic!("no `page reads done` line in {stderr}"));
+    c[1].parse().unwrap()
+}
+
+#[test]
+fn a_cold_pull_reads_pages_a_few_at_a_time_and_stores_the_same_records_as_one_at_a_time() {
+    let w = test_wiki();
+    let prefix = unique_title("pull-pool");
+    load_fy2020_21(&prefix);
+    let mut exports = Vec::new();
+    for limit in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(
+            dir.path(),
+            w,
+            &format!("\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n"),
+        );
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("[wiki]\n", &format!("[wiki]\nreads_in_flight = {limit}\n"));
+        std::fs::write(&cfg, text).unwrap();
+        let pulled = goalsbot_run(dir.path(), &cfg, &["pull"]);
+        assert_eq!(pulled.code, Some(0), "{pulled:?}");
+        // The same requests whatever the pool: one revision check, one HTML fetch a page.
+        assert_eq!(counts(&pulled.stdout), (1, 4), "{}", pulled.stdout);
+        let at_once = reads_at_once(&pulled.stderr);
+        assert!(
+            (1..=limit).contains(&at_once),
+            "{at_once} reads at once with reads_in_flight = {limit}"
+        );
+        let export = goalsbot_run(dir.path(), &cfg, &["export", "--format", "json"]);
+        assert_eq!(export.code, Some(0), "{export:?}");
+        exports.push(export.stdout);
+    }
+    assert_eq!(exports[0], exports[1], "the pool changed what was stored");
+}
+
+#[test]
+fn a_pool_of_reads_beyond_what_a_shared_wiki_allows_is_a_config_error() {
+    let w = test_wiki();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), w, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[wiki]\n", "[wiki]\nreads_in_flight = 20\n");
+    std::fs::write(&cfg, text).unwrap();
+    let out = goalsbot_run(dir.path(), &cfg, &["pull"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("wiki.reads_in_flight"), "{out:?}");
+}
