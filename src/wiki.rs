@@ -68,24 +68,53 @@ pub struct Saved {
     pub oldrevid: Option<u64>,
 }
 
-/// A connected wiki: the bot, who we are, and request counters.
+/// A connection to the wiki: request counters, the transport, and the login,
+/// made when first needed ([`Wiki::connect_lazily`]) or at once ([`Wiki::connect`]).
 #[derive(Clone)]
 pub struct Wiki {
-    bot: mwbot::Bot,
     url: String,
     counters: Arc<Counters>,
     edit_interval: Duration,
     /// Page reads in flight at most (`wiki.reads_in_flight`).
     reads_in_flight: usize,
     last_save: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
-    /// Who the wiki says we are after login (`meta=userinfo`); `None` when anonymous.
-    user_name: Option<String>,
-    /// Whether that account is in the wiki's bot group (its edits are marked bot).
-    is_bot: bool,
+    /// How to log in, and the login once made.
+    login: Arc<Login>,
     /// Whether the page saves of this run look at the shutoff page first (`sync`, `watch`).
     obeys_shutoff: bool,
-    /// Every request after login: retries, Retry-After, give-up, lost-answer saves.
+    /// Every request: retries, Retry-After, give-up, lost-answer saves, a lost login made again.
     http: crate::wiki_http::Transport,
+}
+
+/// The login of a connection: made once, when first needed.
+struct Login {
+    config: Config,
+    creds: Credentials,
+    /// The bot's name as its credentials give it (`Name` of `Name@AppId`,
+    /// as the wiki writes user names), used until the wiki says it.
+    expected_name: Option<String>,
+    done: tokio::sync::OnceCell<LoggedIn>,
+}
+
+/// A login the wiki accepted.
+struct LoggedIn {
+    /// The logged-in bot (mwbot keeps the session's cookies).
+    bot: mwbot::Bot,
+    /// Who the wiki says we are (`meta=userinfo`).
+    user_name: String,
+    /// Whether that account is in the wiki's bot group (its edits are marked bot).
+    is_bot: bool,
+}
+
+/// A user name as the wiki writes it: underscores as spaces, the first letter capital.
+fn canonical_user_name(name: &str) -> String {
+    let name = name.replace('_', " ");
+    let name = name.trim();
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// What the wiki says about itself and about us (one API request).
@@ -194,10 +223,113 @@ pub struct RevisionInfo {
 }
 
 impl Wiki {
-    /// Connects to the configured wiki: reads site info and logs in when there
-    /// are credentials. Fails within [`CONNECT_TIMEOUT`] when the wiki is unreachable.
+    /// Connects to the configured wiki and logs in at once when there are
+    /// credentials (`doctor`, which checks the login). Fails within
+    /// [`CONNECT_TIMEOUT`] a try when the wiki is unreachable.
     pub async fn connect(config: &Config, creds: &Credentials) -> Result<Wiki> {
+        let wiki = Wiki::connect_lazily(config, creds);
+        match creds {
+            Credentials::Anonymous => {
+                // Reach the wiki now, as a login would: one request, part
+                // of connecting, so not counted.
+                let params: Vec<(String, String)> = [
+                    ("action", "query"),
+                    ("meta", "siteinfo"),
+                    ("formatversion", "2"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+                wiki.http
+                    .api_get(&params, &|| {})
+                    .await
+                    .map_err(|e| cannot_reach(&wiki.url, e))?;
+            }
+            _ => {
+                wiki.logged_in().await?;
+            }
+        }
+        Ok(wiki)
+    }
+
+    /// A connection that asks the wiki nothing yet: reads are anonymous (or
+    /// carry the OAuth 2 token), and the login is made when something needs
+    /// it (a save, the bot flag, the bot's name when the credentials do not
+    /// give it). A sync with nothing to do never logs in.
+    pub fn connect_lazily(config: &Config, creds: &Credentials) -> Wiki {
         let url = config.wiki_url();
+        let expected_name = match creds {
+            Credentials::Anonymous => None,
+            Credentials::BotPassword { username, .. } => Some(canonical_user_name(
+                username
+                    .split_once('@')
+                    .map_or(username.as_str(), |(n, _)| n),
+            )),
+            Credentials::OAuth2 { username, .. } => username.as_deref().map(canonical_user_name),
+        };
+        let agent = match &expected_name {
+            Some(name) => format!(
+                "{} User:{name}",
+                user_agent(&config.wiki.user_agent_contact)
+            ),
+            None => user_agent(&config.wiki.user_agent_contact),
+        };
+        let client = reqwest::Client::builder()
+            .user_agent(agent)
+            .build()
+            .unwrap_or_default();
+        let (bearer, login) = match creds {
+            Credentials::Anonymous => (None, crate::wiki_http::Login::Anonymous),
+            Credentials::BotPassword {
+                username, password, ..
+            } => (
+                None,
+                crate::wiki_http::Login::BotPassword {
+                    name: username.clone(),
+                    password: password.clone(),
+                },
+            ),
+            Credentials::OAuth2 { token, .. } => (
+                Some(token.expose().to_string()),
+                crate::wiki_http::Login::OAuth2,
+            ),
+        };
+        let http =
+            crate::wiki_http::Transport::new(client, &url, config.wiki.maxlag, bearer, login);
+        Wiki {
+            url,
+            counters: Arc::new(Counters::default()),
+            edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
+            reads_in_flight: config.wiki.reads_in_flight.max(1),
+            last_save: Arc::new(tokio::sync::Mutex::new(None)),
+            login: Arc::new(Login {
+                config: config.clone(),
+                creds: creds.clone(),
+                expected_name,
+                done: tokio::sync::OnceCell::new(),
+            }),
+            obeys_shutoff: false,
+            http,
+        }
+    }
+
+    /// The login, made now if it was not yet; `None` when reading anonymously.
+    async fn logged_in(&self) -> Result<Option<&LoggedIn>> {
+        if matches!(self.login.creds, Credentials::Anonymous) {
+            return Ok(None);
+        }
+        self.login
+            .done
+            .get_or_try_init(|| self.log_in())
+            .await
+            .map(Some)
+    }
+
+    /// Logs in (mwbot: site info and the login), takes over its logged-in
+    /// client, and asks the wiki who the bot is. Not counted in the run's
+    /// API requests: part of connecting.
+    async fn log_in(&self) -> Result<LoggedIn> {
+        let (config, creds, url) = (&self.login.config, &self.login.creds, &self.url);
         let make_builder = || {
             let builder = mwbot::Bot::builder(url.clone())
                 .set_user_agent(user_agent(&config.wiki.user_agent_contact))
@@ -232,7 +364,7 @@ impl Wiki {
                     CONNECT_TIMEOUT.as_secs(),
                     crate::config::ENV_WIKI_URL
                 ),
-                Ok(Err(e)) => connect_error(&url, creds, e),
+                Ok(Err(e)) => connect_error(url, creds, e),
                 Ok(Ok(bot)) => break bot,
             };
             if attempt >= CONNECT_ATTEMPTS || err.downcast_ref::<UsageError>().is_some() {
@@ -244,63 +376,43 @@ impl Wiki {
             tracing::warn!("connecting: {err:#}; trying again in {} s", wait.as_secs());
             tokio::time::sleep(wait).await;
         };
-        let bearer = match creds {
-            Credentials::OAuth2 { token, .. } => Some(token.expose().to_string()),
-            _ => None,
-        };
-        let http = crate::wiki_http::Transport::new(
-            bot.api().http_client().clone(),
-            &url,
-            config.wiki.maxlag,
-            bearer,
-            match creds {
-                Credentials::Anonymous => crate::wiki_http::Login::Anonymous,
-                Credentials::BotPassword {
-                    username, password, ..
-                } => crate::wiki_http::Login::BotPassword {
-                    name: username.clone(),
-                    password: password.clone(),
-                },
-                Credentials::OAuth2 { .. } => crate::wiki_http::Login::OAuth2,
-            },
-        );
-        let mut wiki = Wiki {
-            bot,
-            url: url.clone(),
-            counters: Arc::new(Counters::default()),
-            edit_interval: Duration::from_secs(config.wiki.edit_interval_secs),
-            reads_in_flight: config.wiki.reads_in_flight.max(1),
-            last_save: Arc::new(tokio::sync::Mutex::new(None)),
-            user_name: None,
-            is_bot: false,
-            obeys_shutoff: false,
-            http,
-        };
+        self.http.adopt(bot.api().http_client().clone());
         // The bot's own name is the wiki's, not the login form it was given
-        // (`Name@AppId`, another spelling, or none with an OAuth 2 token):
-        // one request, part of connecting, so not counted.
-        if !matches!(creds, Credentials::Anonymous) {
-            let params: Vec<(String, String)> = [
-                ("action", "query"),
-                ("meta", "userinfo"),
-                ("uiprop", "groups"),
-                ("formatversion", "2"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            let v =
-                wiki.http.api_get(&params, &|| {}).await.with_context(|| {
-                    format!("asking the wiki at {url} who the bot is logged in as")
-                })?;
-            wiki.user_name = Some(parse_user_name(&v).with_context(|| {
-                format!("the wiki at {url} did not say who the bot is logged in as")
-            })?);
-            wiki.is_bot = v["query"]["userinfo"]["groups"]
-                .as_array()
-                .is_some_and(|g| g.iter().any(|g| g == "bot"));
+        // (`Name@AppId`, another spelling, or none with an OAuth 2 token).
+        let params: Vec<(String, String)> = [
+            ("action", "query"),
+            ("meta", "userinfo"),
+            ("uiprop", "groups"),
+            ("formatversion", "2"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let v = self
+            .http
+            .api_get(&params, &|| {})
+            .await
+            .with_context(|| format!("asking the wiki at {url} who the bot is logged in as"))?;
+        let user_name = parse_user_name(&v).with_context(|| {
+            format!("the wiki at {url} did not say who the bot is logged in as")
+        })?;
+        if let Some(expected) = &self.login.expected_name {
+            if *expected != user_name {
+                tracing::warn!(
+                    "the wiki calls the bot {user_name:?}, not {expected:?} as its login name says; \
+                     {{{{bots}}}} templates were read for {expected:?} in this run"
+                );
+            }
         }
-        Ok(wiki)
+        let is_bot = v["query"]["userinfo"]["groups"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g == "bot"));
+        tracing::debug!(user = %user_name, is_bot, "logged in");
+        Ok(LoggedIn {
+            bot,
+            user_name,
+            is_bot,
+        })
     }
 
     /// This connection, for a run that obeys the emergency stop: push looks at
@@ -317,30 +429,70 @@ impl Wiki {
         self.obeys_shutoff
     }
 
-    /// Why this login may not edit: it is not in the wiki's bot group, so its
-    /// edits would not be marked bot (`sync.md`, push 4). `None` when it is a
-    /// bot, or reads anonymously (then nothing is saved anyway). Saves also
-    /// carry `assert=bot`, so the wiki refuses an edit this check missed.
-    pub fn bot_flag_refusal(&self) -> Option<String> {
-        let name = self.user_name.as_deref()?;
-        (!self.is_bot).then(|| bot_flag_missing(name))
-    }
-
     /// Why the bot is logged out for good (its session ended and logging in
     /// again failed); `None` while it is logged in or reading anonymously.
     pub fn session_lost(&self) -> Option<String> {
         self.http.session_lost()
     }
 
-    /// The bot's user name as the wiki writes it (from `meta=userinfo` after
-    /// login); `None` when reading anonymously.
-    pub fn user_name(&self) -> Option<&str> {
-        self.user_name.as_deref()
+    /// Why this login may not edit: it is not in the wiki's bot group, so its
+    /// edits would not be marked bot (`sync.md`, push 4). `None` when it is a
+    /// bot, or reads anonymously (then nothing is saved anyway). Logs in when
+    /// it has not yet. Saves also carry `assert=bot`, so the wiki refuses an
+    /// edit this check missed.
+    pub async fn bot_flag_refusal(&self) -> Result<Option<String>> {
+        Ok(self
+            .logged_in()
+            .await?
+            .filter(|l| !l.is_bot)
+            .map(|l| bot_flag_missing(&l.user_name)))
     }
 
-    /// The underlying bot, for the page operations of the read and write paths.
-    pub fn bot(&self) -> &mwbot::Bot {
-        &self.bot
+    /// [`Wiki::bot_flag_refusal`] when the login is made already, without making it.
+    pub fn known_bot_flag_refusal(&self) -> Option<String> {
+        self.login
+            .done
+            .get()
+            .filter(|l| !l.is_bot)
+            .map(|l| bot_flag_missing(&l.user_name))
+    }
+
+    /// The bot's user name: the wiki's once logged in, before that as the
+    /// credentials give it; `None` when reading anonymously, or when an OAuth
+    /// 2 token came without a name and the login was not made yet.
+    pub fn user_name(&self) -> Option<&str> {
+        match self.login.done.get() {
+            Some(l) => Some(&l.user_name),
+            None => self.login.expected_name.as_deref(),
+        }
+    }
+
+    /// The bot's user name, logging in when only the wiki can say it (an
+    /// OAuth 2 token without `GOALSBOT_USERNAME`); empty when anonymous.
+    pub async fn user_name_now(&self) -> Result<String> {
+        if let Some(name) = self.user_name() {
+            return Ok(name.to_string());
+        }
+        Ok(self
+            .logged_in()
+            .await?
+            .map(|l| l.user_name.clone())
+            .unwrap_or_default())
+    }
+
+    /// The logged-in mwbot, once the login is made (tests save through it).
+    pub fn bot(&self) -> Option<&mwbot::Bot> {
+        self.login.done.get().map(|l| &l.bot)
+    }
+
+    /// Logs in now, when there are credentials and it was not done yet.
+    pub async fn log_in_now(&self) -> Result<()> {
+        self.logged_in().await.map(|_| ())
+    }
+
+    /// Whether the login was made (a sync with nothing to do never makes it).
+    pub fn has_logged_in(&self) -> bool {
+        self.login.done.get().is_some()
     }
 
     /// The script path this wiki was reached at.
@@ -571,9 +723,6 @@ impl Wiki {
     /// Parsoid HTML of one revision of a page (counted as an HTML fetch).
     pub async fn revision_html(&self, title: &str, revid: u64) -> Result<String> {
         self.counters.html_fetches.fetch_add(1, Ordering::Relaxed);
-        self.bot
-            .page(title)
-            .with_context(|| format!("bad title {title:?}"))?;
         self.http
             .get_text(
                 &format!("rest.php/v1/revision/{revid}/html?redirect=no&flavor=edit"),
@@ -625,6 +774,7 @@ impl Wiki {
     /// the lock is held until the save is answered, or found in the page's
     /// history when its answer was lost ([`crate::wiki_http`]).
     pub async fn api_edit(&self, params: &[(&str, String)]) -> Result<Value> {
+        let user = self.logged_in().await?.map(|l| l.user_name.clone());
         let mut last = self.last_save.lock().await;
         if let Some(t) = *last {
             tokio::time::sleep_until(t + self.edit_interval).await;
@@ -643,7 +793,7 @@ impl Wiki {
         crate::fault::reached("wiki.before-edit");
         let result = self
             .http
-            .api_write(&params, self.user_name.as_deref(), &move || {
+            .api_write(&params, user.as_deref(), &move || {
                 counters.api_requests.fetch_add(1, Ordering::Relaxed);
             })
             .await;
@@ -662,7 +812,7 @@ impl Wiki {
                 if e.downcast_ref::<crate::wiki_http::ApiError>()
                     .is_some_and(|a| a.code == "assertbotfailed") =>
             {
-                let name = self.user_name.as_deref().unwrap_or("the bot account");
+                let name = user.as_deref().unwrap_or("the bot account");
                 Err(NotABot {
                     reason: bot_flag_missing(name),
                 }
@@ -824,6 +974,14 @@ fn connect_error(url: &str, creds: &Credentials, err: mwbot::ConfigError) -> any
         );
     }
     anyhow!("connecting to the wiki at {url} failed: {scrubbed}")
+}
+
+/// The wiki did not answer the first request of an anonymous connection.
+fn cannot_reach(url: &str, err: anyhow::Error) -> anyhow::Error {
+    anyhow!(
+        "cannot reach the wiki at {url}: {err:#}. Check wiki.url (or {}) and the network",
+        crate::config::ENV_WIKI_URL
+    )
 }
 
 /// Parses the `meta=siteinfo|userinfo` answer.

@@ -119,7 +119,11 @@ struct Pace {
 /// The transport: the logged-in HTTP client, the wiki's paths, and the pace.
 #[derive(Clone)]
 pub struct Transport {
-    http: reqwest::Client,
+    /// The client: anonymous (or with the OAuth 2 token) until the login,
+    /// then the logged-in one with the session's cookies ([`Transport::adopt`]).
+    http: Arc<std::sync::RwLock<reqwest::Client>>,
+    /// Whether requests go as the logged-in bot (and assert it).
+    logged_in: Arc<std::sync::atomic::AtomicBool>,
     url: String,
     maxlag: u32,
     bearer: Option<String>,
@@ -152,7 +156,9 @@ fn api_error(v: &Value) -> Option<ApiError> {
 }
 
 impl Transport {
-    /// `http` is the logged-in client (cookies, User-Agent); `url` the script path.
+    /// `http` is the client to start with (User-Agent; logged in or not);
+    /// `url` the script path. With an OAuth 2 token (`bearer`) every request
+    /// goes as the bot from the start.
     pub fn new(
         http: reqwest::Client,
         url: &str,
@@ -160,8 +166,10 @@ impl Transport {
         bearer: Option<String>,
         login: Login,
     ) -> Transport {
+        let logged_in = bearer.is_some();
         Transport {
-            http,
+            http: Arc::new(std::sync::RwLock::new(http)),
+            logged_in: Arc::new(std::sync::atomic::AtomicBool::new(logged_in)),
             url: url.to_string(),
             maxlag,
             bearer,
@@ -173,7 +181,20 @@ impl Transport {
     }
 
     fn logged_in(&self) -> bool {
-        !matches!(self.login, Login::Anonymous)
+        self.logged_in.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The client requests go through now.
+    fn client(&self) -> reqwest::Client {
+        self.http.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// From now on, requests go through `http`, logged in as the bot (its
+    /// cookies hold the session), and assert so.
+    pub fn adopt(&self, http: reqwest::Client) {
+        *self.http.write().unwrap_or_else(|e| e.into_inner()) = http;
+        self.logged_in
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn generation(&self) -> u64 {
@@ -260,7 +281,12 @@ impl Transport {
         let api = format!("{}api.php", self.url);
         let what = "logging in again (login token)";
         let token = match self
-            .read(what, true, || self.http.get(&api).query(&params), &|| {})
+            .read(
+                what,
+                true,
+                || self.client().get(&api).query(&params),
+                &|| {},
+            )
             .await?
         {
             Answer::Json(v) => v["query"]["tokens"]["logintoken"]
@@ -281,7 +307,7 @@ impl Transport {
             .read(
                 "logging in again",
                 true,
-                || self.http.post(&api).form(&form),
+                || self.client().post(&api).form(&form),
                 &|| {},
             )
             .await?
@@ -498,7 +524,12 @@ impl Transport {
         let api = format!("{}api.php", self.url);
         let what = format!("wiki API request ({action})");
         match self
-            .read(&what, true, || self.http.get(&api).query(&params), counted)
+            .read(
+                &what,
+                true,
+                || self.client().get(&api).query(&params),
+                counted,
+            )
             .await?
         {
             Answer::Json(v) => Ok(v),
@@ -510,7 +541,7 @@ impl Transport {
     pub async fn get_text(&self, path: &str, what: &str) -> Result<String> {
         let url = format!("{}{path}", self.url);
         match self
-            .read(what, false, || self.http.get(&url), &|| {})
+            .read(what, false, || self.client().get(&url), &|| {})
             .await?
         {
             Answer::Text(t) => Ok(t),
@@ -578,7 +609,7 @@ impl Transport {
             form.push(("token".into(), token));
             counted();
             let outcome = self
-                .attempt(self.http.post(&api).form(&form), true, true)
+                .attempt(self.client().post(&api).form(&form), true, true)
                 .await;
             match outcome {
                 Try::Done(Answer::Json(v)) => return Ok(v),

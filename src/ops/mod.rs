@@ -33,16 +33,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// Opens the configured store, then connects to the wiki (logging in when there are credentials).
+    /// Opens the configured store and a connection to the wiki that logs in
+    /// when something first needs it ([`Wiki::connect_lazily`]).
     pub async fn open(config: &Config, creds: &Credentials) -> Result<Session> {
         let store = open_store(config).await?;
-        let wiki = match Wiki::connect(config, creds).await {
-            Ok(w) => w,
-            Err(e) => {
-                store.close().await;
-                return Err(e);
-            }
-        };
+        let wiki = Wiki::connect_lazily(config, creds);
         Ok(Session {
             store,
             wiki,

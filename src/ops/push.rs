@@ -335,13 +335,20 @@ pub async fn command(
         require_credentials(creds, "push")?;
     }
     let session = Session::open(config, creds).await?;
+    let user = match session.wiki.user_name_now().await {
+        Ok(user) => user,
+        Err(e) => {
+            session.close().await;
+            return Err(e);
+        }
+    };
     let ctx = PushContext {
         config,
         wiki: &session.wiki,
         store: &session.store,
         run_id: &session.run_id,
         dry_run,
-        user: session.wiki.user_name().unwrap_or_default(),
+        user: &user,
         revisions: None,
     };
     let run = async {
@@ -385,19 +392,20 @@ pub async fn push_onto(
         run_id: ctx.run_id.to_string(),
         ..Report::default()
     };
-    let refusal = if ctx.dry_run {
-        None
-    } else {
-        ctx.wiki.bot_flag_refusal()
+    // Known only once the bot logged in (for its first save, or already):
+    // then every page left is refused unread.
+    let refusal = || {
+        if ctx.dry_run {
+            None
+        } else {
+            ctx.wiki.known_bot_flag_refusal()
+        }
     };
-    if let Some(reason) = &refusal {
-        tracing::error!("{reason}");
-    }
     let mut fetched = BTreeMap::new();
     let known = match ctx.revisions {
         Some(known) => known,
         // Every page is refused unread: nothing to ask the wiki.
-        None if refusal.is_some() => &fetched,
+        None if refusal().is_some() => &fetched,
         None => {
             let titles: Vec<String> = years
                 .iter()
@@ -415,7 +423,7 @@ pub async fn push_onto(
             if !wanted(title) {
                 continue;
             }
-            if let Some(held) = held_back(&report, refusal.as_deref()) {
+            if let Some(held) = held_back(&report, refusal().as_deref()) {
                 report.pages.push((title.clone(), held));
                 continue;
             }
@@ -590,6 +598,18 @@ async fn push_quarter_page(
 /// Saves a quarter page's new text against revision `synced`, with the
 /// push intent written first and the edit logged after; `None` after an edit
 /// conflict (nothing saved).
+/// Before a save: the login (made now for a run's first save) must have the
+/// bot flag, else [`NotABot`] (the page, and every page after it, is refused).
+async fn refuse_without_the_bot_flag(ctx: &PushContext<'_>) -> Result<()> {
+    match ctx.wiki.bot_flag_refusal().await? {
+        Some(reason) => {
+            tracing::error!("{reason}");
+            Err(NotABot { reason }.into())
+        }
+        None => Ok(()),
+    }
+}
+
 async fn save_with_intent(
     ctx: &PushContext<'_>,
     page: &PageJob<'_>,
@@ -597,6 +617,7 @@ async fn save_with_intent(
     text: &str,
     summary: &str,
 ) -> Result<Option<Saved>> {
+    refuse_without_the_bot_flag(ctx).await?;
     // Written before the save: a run killed after the save but before the
     // page's new state is recorded lets the next pull recognise the
     // bot's own revision (see `pull::recover_own_save`).
@@ -719,6 +740,7 @@ async fn push_overview(
             tracing::warn!(page = %page.title, "not saved: {reason}");
             return Ok(Outcome::Stopped { reason });
         }
+        refuse_without_the_bot_flag(ctx).await?;
         let saved = match ctx.wiki.save(&page.rev.title, &new, &summary, base).await {
             Ok(saved) => saved,
             Err(e) if e.downcast_ref::<EditConflict>().is_some() => {

@@ -112,7 +112,7 @@ async fn roll_over(
         let said = format!("{title} exists: nothing to do [run {}]", session.run_id);
         return finish(config, session, &run, &title, vec![said], None, dry_run).await;
     }
-    if let Some(reason) = wiki.bot_flag_refusal() {
+    if let Some(reason) = wiki.bot_flag_refusal().await? {
         return finish(
             config,
             session,

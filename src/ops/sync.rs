@@ -260,13 +260,14 @@ async fn tracked(
     if !dry_run {
         run.mark_running().await?;
     }
+    let user = wiki.user_name_now().await?;
     let ctx = SyncContext {
         config,
         wiki,
         store,
         run_id: &session.run_id,
         dry_run,
-        user: wiki.user_name().unwrap_or_default(),
+        user: &user,
     };
     let report = match sync(&ctx, fys).await {
         Ok(r) => r,

@@ -859,6 +859,12 @@ pub async fn command(
         .into());
     }
     let session = Session::open(config, creds).await?;
+    // The watcher saves replies: it logs in at once, and a login the wiki
+    // refuses ends it before the first poll.
+    if let Err(e) = session.wiki.log_in_now().await {
+        session.close().await;
+        return Err(e);
+    }
     // Every push a request runs looks at the shutoff page before each save.
     let wiki = session.wiki.clone().obeying_shutoff();
     let ctx = WatchContext {

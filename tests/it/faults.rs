@@ -32,7 +32,7 @@ use crate::sync::{
 use crate::tracker::{Setup, QUARTERS};
 
 /// Points the setup's config at a new proxy in front of the test wiki.
-fn through_proxy(s: &Setup) -> Proxy {
+pub(crate) fn through_proxy(s: &Setup) -> Proxy {
     let w = test_wiki();
     let p = Proxy::start(&w.url);
     let cfg = std::fs::read_to_string(&s.cfg).unwrap();

@@ -63,7 +63,11 @@ fn wiki() -> &'static Wiki {
 fn save_and_fetch_html(title: &str, text: &str) -> String {
     let wiki = wiki();
     runtime().block_on(async {
-        let page = wiki.bot().page(title).expect("valid title");
+        let page = wiki
+            .bot()
+            .expect("logged in")
+            .page(title)
+            .expect("valid title");
         page.save(
             text.to_string(),
             &SaveOptions::summary("goalsbot render round trip test"),

@@ -48,7 +48,7 @@ async fn save_then_read_back_as_wikitext_and_parsoid_html() {
         .unwrap();
     let title = unique_title("save");
     let text = "== MTP-Y2: Platform Evolution - Evolutionary architecture ==\nObjective Manager: Corey Floyd\n\nKR1 Reached level 3 “AMM” by Q4\n";
-    let page = wiki.bot().page(&title).unwrap();
+    let page = wiki.bot().expect("logged in").page(&title).unwrap();
     page.save(
         text.to_string(),
         &SaveOptions::summary("goalsbot smoke test"),
@@ -56,7 +56,7 @@ async fn save_then_read_back_as_wikitext_and_parsoid_html() {
     .await
     .expect("save");
 
-    let again = wiki.bot().page(&title).unwrap();
+    let again = wiki.bot().expect("logged in").page(&title).unwrap();
     assert_eq!(again.wikitext().await.unwrap().trim_end(), text.trim_end());
 
     let revs = wiki

@@ -263,6 +263,35 @@ fn no_op_sync_costs_one_request_and_changes_flow_both_ways() {
 }
 
 #[test]
+fn a_no_op_sync_is_one_http_request_in_all_and_never_logs_in() {
+    let s = synced("sync-one-request");
+    // Every request the bot sends, whatever it is for, goes through this proxy.
+    let p = crate::faults::through_proxy(&s);
+    let noop = sync(&s, &[], 0);
+    assert_eq!(n(&noop, "api_requests"), 1, "{noop}");
+    let seen = p.seen();
+    assert_eq!(
+        seen.len(),
+        1,
+        "a no-op sync asked the wiki more than its revision check: {seen:#?}"
+    );
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].action.as_str()),
+        ("GET", "query")
+    );
+    // A change logs in for its save: the first request after the check is
+    // mwbot's login, and the save is the bot's.
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let changed = sync(&s, &[], 0);
+    assert!(n(&changed, "edits") >= 1, "{changed}");
+    let seen = p.seen();
+    assert!(
+        seen.iter().any(|r| r.action == "login") && seen.iter().any(|r| r.action == "edit"),
+        "{seen:#?}"
+    );
+}
+
+#[test]
 fn both_sides_changed_is_held_for_a_person_and_resolve_settles_it() {
     let s = synced("sync-conflict");
     let q3 = title(&s, "Q3");
