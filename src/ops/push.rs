@@ -187,6 +187,11 @@ struct Views<'a> {
     store: &'a Store,
     config: &'a Config,
     years: BTreeMap<FiscalYear, YearView>,
+    /// Wikitext read ahead, by revision id ([`read_ahead`]).
+    texts: BTreeMap<u64, String>,
+    /// What [`read_ahead`] found already checked, by (title, revision,
+    /// fingerprint): the plan asks the store no second time.
+    checked: BTreeMap<(String, u64, String), Option<Outcome>>,
 }
 
 impl Views<'_> {
@@ -197,6 +202,29 @@ impl Views<'_> {
             self.years.insert(fy.clone(), view);
         }
         Ok(&self.years[fy])
+    }
+
+    /// The wikitext of revision `revid`: read ahead, or read now.
+    async fn wikitext(&mut self, wiki: &Wiki, revid: u64) -> Result<String> {
+        match self.texts.remove(&revid) {
+            Some(text) => Ok(text),
+            None => wiki.revision_wikitext(revid).await,
+        }
+    }
+
+    /// [`PushContext::checked`], answered from [`read_ahead`]'s look when it had one.
+    async fn checked(
+        &mut self,
+        ctx: &PushContext<'_>,
+        title: &str,
+        revid: u64,
+        fingerprint: &str,
+    ) -> Result<Option<Outcome>> {
+        let key = (title.to_string(), revid, fingerprint.to_string());
+        match self.checked.remove(&key) {
+            Some(known) => Ok(known),
+            None => ctx.checked(title, revid, fingerprint).await,
+        }
     }
 
     /// Forgets year `fy`: the store changed under it.
@@ -380,6 +408,8 @@ pub async fn push_onto(
         store: ctx.store,
         config,
         years: planned,
+        texts: BTreeMap::new(),
+        checked: BTreeMap::new(),
     };
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
@@ -418,6 +448,9 @@ pub async fn push_onto(
             &fetched
         }
     };
+    if refusal().is_none() {
+        read_ahead(ctx, &mut views, &renderer, &years, &wanted, known).await?;
+    }
     for fy in &years {
         for (i, title) in year_titles(config, fy).iter().enumerate() {
             if !wanted(title) {
@@ -458,6 +491,62 @@ pub async fn push_onto(
     }
     report.counts = ctx.wiki.counters().snapshot();
     Ok(report)
+}
+
+/// Reads ahead, 50 revisions a request, the wikitext of every page this push
+/// will plan: those whose inputs (revision, records, templates, the bot's
+/// name) differ from when the page was last found to need nothing. The rest
+/// are not read at all; a page whose read-ahead is missing (hidden, or the
+/// plan's inputs moved meanwhile) is read alone when planned.
+async fn read_ahead(
+    ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
+    renderer: &Renderer,
+    years: &[FiscalYear],
+    wanted: &dyn Fn(&str) -> bool,
+    known: &BTreeMap<String, PageRevision>,
+) -> Result<()> {
+    let mut revids = Vec::new();
+    let mut looked = Vec::new();
+    for fy in years {
+        let year = views.get(fy).await?;
+        for (i, title) in year_titles(ctx.config, fy).iter().enumerate() {
+            let Some(latest) = known
+                .get(title)
+                .filter(|r| wanted(title) && !r.redirected)
+                .and_then(|r| r.latest.as_ref())
+            else {
+                continue;
+            };
+            let records = if i < Quarter::ALL.len() {
+                let Some((_, shown)) = year.pages.get(title).filter(|(r, _)| *r == latest.revid)
+                else {
+                    continue; // refused before any read
+                };
+                records_for_page(fy, &year.fields, &year.pending, shown).ok()
+            } else {
+                crate::core::fields::unflatten(fy, &year.fields).ok()
+            };
+            // A page whose records do not come out is left to its own plan
+            // (and error); an overview with no objectives is not written.
+            let Some(records) = records.filter(|r| !r.objectives.is_empty()) else {
+                continue;
+            };
+            let fingerprint = ctx.fingerprint(renderer, title, &records);
+            let done = ctx.checked(title, latest.revid, &fingerprint).await?;
+            if done.is_none() {
+                revids.push(latest.revid);
+            }
+            looked.push(((title.clone(), latest.revid, fingerprint), done));
+        }
+    }
+    views.checked.extend(looked);
+    if revids.len() < 2 {
+        return Ok(());
+    }
+    let texts = ctx.wiki.revision_wikitexts(&revids).await?;
+    views.texts.extend(texts);
+    Ok(())
 }
 
 /// Why a page is not even read: the emergency stop held the run, or the
@@ -528,10 +617,10 @@ async fn push_quarter_page(
         };
         let records = records_for_page(page.fy, &year.fields, &year.pending, &shown)?;
         let fingerprint = ctx.fingerprint(renderer, page.title, &records);
-        if let Some(done) = ctx.checked(page.title, synced, &fingerprint).await? {
+        if let Some(done) = views.checked(ctx, page.title, synced, &fingerprint).await? {
             return Ok(edited.unwrap_or(done));
         }
-        let current = ctx.wiki.revision_wikitext(synced).await?;
+        let current = views.wikitext(ctx.wiki, synced).await?;
         if !bots_allowed(&current, ctx.user) {
             ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Nobots)
                 .await?;
@@ -695,12 +784,15 @@ async fn push_overview(
     let mut latest = page.rev.latest.clone();
     for attempt in 0..=EDIT_CONFLICT_RETRIES {
         if let Some(l) = &latest {
-            if let Some(done) = ctx.checked(page.title, l.revid, &fingerprint).await? {
+            if let Some(done) = views
+                .checked(ctx, page.title, l.revid, &fingerprint)
+                .await?
+            {
                 return Ok(done);
             }
         }
         let current = match &latest {
-            Some(l) => Some(ctx.wiki.revision_wikitext(l.revid).await?),
+            Some(l) => Some(views.wikitext(ctx.wiki, l.revid).await?),
             None => None,
         };
         let base = latest.as_ref().map(|l| l.revid);

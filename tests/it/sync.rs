@@ -213,6 +213,9 @@ fn no_op_sync_costs_one_request_and_changes_flow_both_ways() {
     );
     // 1 HTML fetch for the staff's revision, 1 per edited quarter page to learn its new state.
     assert_eq!(n(&one, "html_fetches"), 4, "{one}");
+    // 1 revision check, 1 read of the four pages' wikitext together, and
+    // for each of the 4 saves a look at the shutoff page and the save.
+    assert_eq!(n(&one, "api_requests"), 10, "{one}");
     assert!(
         bot_edits_since(&q3, staff_rev).is_empty(),
         "the bot left Q3 alone"
@@ -239,6 +242,8 @@ fn no_op_sync_costs_one_request_and_changes_flow_both_ways() {
     eprintln!("one tracker status: {tracker}");
     assert_eq!(n(&tracker, "edits"), 5, "{tracker}");
     assert_eq!(n(&tracker, "html_fetches"), 4, "{tracker}");
+    // 1 revision check, 1 read of the five pages' wikitext, 5 × (shutoff look, save).
+    assert_eq!(n(&tracker, "api_requests"), 12, "{tracker}");
     for q in QUARTERS {
         assert_eq!(
             cell(&raw(&title(&s, q)), KR2, "Q4"),
