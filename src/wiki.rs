@@ -490,11 +490,6 @@ impl Wiki {
         self.logged_in().await.map(|_| ())
     }
 
-    /// Whether the login was made (a sync with nothing to do never makes it).
-    pub fn has_logged_in(&self) -> bool {
-        self.login.done.get().is_some()
-    }
-
     /// The script path this wiki was reached at.
     pub fn url(&self) -> &str {
         &self.url
