@@ -11,7 +11,8 @@
 //! Toolforge injects into every job, `TOOL_TOOLSDB_USER` and
 //! `TOOL_TOOLSDB_PASSWORD` (a Build Service image sees no home directory
 //! unless mounted), else from the `[client]` group of
-//! `$HOME/replica.my.cnf` (or the file named by `GOALSBOT_REPLICA_CNF`) —
+//! `replica.my.cnf` in the tool's home (`$TOOL_DATA_DIR`, else `$HOME`; or
+//! the file named by `GOALSBOT_REPLICA_CNF`) —
 //! the order of Toolforge's own `toolforge` library. The credentials never reach a message or a log: errors name
 //! the file, never its contents, and the URL they make is only handed to the
 //! database driver.
@@ -190,10 +191,19 @@ pub fn mysql_url(url: &str, credentials: &Credentials) -> Result<String> {
     ))
 }
 
-/// Where `replica.my.cnf` is: `$GOALSBOT_REPLICA_CNF`, else `$HOME/replica.my.cnf`.
+/// The tool's home that Toolforge names in every job, also where `$HOME` is
+/// not it (Build Service images).
+pub const TOOL_DIR_VAR: &str = "TOOL_DATA_DIR";
+
+/// Where `replica.my.cnf` is: `$GOALSBOT_REPLICA_CNF`, else
+/// `$TOOL_DATA_DIR/replica.my.cnf` (a Toolforge job, whose `$HOME` may not be
+/// the tool's), else `$HOME/replica.my.cnf`.
 pub fn default_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(PATH_VAR).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
+    }
+    if let Some(dir) = std::env::var_os(TOOL_DIR_VAR).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(dir).join("replica.my.cnf"));
     }
     let home = dirs::home_dir()
         .with_context(|| format!("no home directory to find replica.my.cnf in; set {PATH_VAR}"))?;

@@ -1017,6 +1017,23 @@ async fn the_binary_opens_a_replica_cnf_store() {
     assert!(ok.stdout.contains(KR1), "{}", ok.stdout);
     assert!(!ok.all_output().contains(&password));
 
+    // A Toolforge job whose $HOME is not the tool's home: the file is found
+    // in the tool's home that TOOL_DATA_DIR names.
+    let tool_home = dir.path().join("tool-home");
+    std::fs::create_dir_all(&tool_home).unwrap();
+    std::fs::copy(&cnf, tool_home.join("replica.my.cnf")).unwrap();
+    let mut cmd = goalsbot(dir.path());
+    cmd.env("TOOL_DATA_DIR", &tool_home).args([
+        "--config",
+        "goalsbot.toml",
+        "export",
+        "--format",
+        "json",
+    ]);
+    let from_tool_home = run(cmd);
+    assert_eq!(from_tool_home.code, Some(0), "{}", from_tool_home.stderr);
+    assert!(from_tool_home.stdout.contains(KR1));
+
     let bad = export(format!(
         "[client]\nuser = {}\npassword = hunter2\n",
         u.username()
