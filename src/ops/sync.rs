@@ -6,6 +6,8 @@
 //! work from that answer. A page whose revision is the one last synced is not
 //! fetched, and a page the bot planned before with the same inputs is not
 //! fetched either, so a sync with nothing to do costs ⌈N/50⌉ API requests.
+//! When its inputs are those of the last sync that found nothing to do (a
+//! digest kept in the store), it plans nothing at all.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -334,6 +336,17 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         .collect();
 
     let targets: Vec<Target> = pull::targets(config, &years, &[])?;
+    // The inputs of the last sync that found nothing to do, unchanged:
+    // nothing to do now either, without planning a page.
+    let digest = if ctx.dry_run {
+        None
+    } else {
+        Some(inputs_digest(ctx, &revisions).await?)
+    };
+    if digest.is_some() && ctx.store.sync_marker().await? == digest {
+        tracing::info!("nothing changed since the last sync that found nothing to do");
+        return nothing_to_do(ctx, &titles, &years, &targets, &by_title, started).await;
+    }
     let target_revs = targets
         .iter()
         .map(|t| {
@@ -368,12 +381,117 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         revisions: Some(&by_title),
     };
     let pushed = push::push_onto(&push_ctx, &years, &[], planned).await?;
+    if !ctx.dry_run {
+        // Found nothing to do: remember the inputs (as they are now, after
+        // the push checks it recorded), so the next sync with the same
+        // inputs skips the planning. Anything else forgets them.
+        let quiet =
+            pulled.pages.iter().all(|(_, o)| {
+                matches!(o, pull::Outcome::Unchanged { .. } | pull::Outcome::Missing)
+            }) && pushed.stopped.is_none()
+                && pushed
+                    .pages
+                    .iter()
+                    .all(|(_, o)| matches!(o, push::Outcome::Unchanged | push::Outcome::Missing));
+        let marker = match quiet {
+            true => Some(inputs_digest(ctx, &revisions).await?),
+            false => None,
+        };
+        ctx.store
+            .set_sync_marker(marker.as_deref(), chrono::Utc::now())
+            .await?;
+    }
 
     let mut pending = ctx.store.conflicts(false).await?;
     let fy_prefixes: Vec<String> = years.iter().map(|fy| format!("{fy}/")).collect();
     pending.retain(|c| fy_prefixes.iter().any(|p| c.key.record.starts_with(p)));
     let counts: Counts = ctx.wiki.counters().snapshot();
     let stats = stats(ctx, &titles, &pulled, &pushed, &pending, &counts, started);
+    Ok(SyncReport {
+        stopped: None,
+        pull: pulled,
+        push: pushed,
+        pending,
+        stats,
+    })
+}
+
+/// A digest of everything a sync's plans depend on: this build, the config,
+/// the bot's name, the templates, every tracked page's latest revision (from
+/// the revision check), and the store ([`Store::sync_inputs_digest`]).
+async fn inputs_digest(
+    ctx: &SyncContext<'_>,
+    revisions: &[crate::wiki::PageRevision],
+) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let renderer =
+        crate::core::render::Renderer::with_dir(ctx.config.pages.templates_dir.as_deref())?;
+    let mut h = Sha256::new();
+    for part in [
+        env!("CARGO_PKG_VERSION").to_string(),
+        format!("{:?}", ctx.config),
+        ctx.user.to_string(),
+        renderer.fingerprint(),
+        ctx.store.sync_inputs_digest().await?,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for r in revisions {
+        let latest = r.latest.as_ref().map_or(0, |l| l.revid);
+        h.update(format!("{}|{}|{}|{latest}", r.requested, r.title, r.redirected).as_bytes());
+        h.update([0]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// The report of a sync whose inputs are those of the last sync that found
+/// nothing to do: every page unchanged (or missing), nothing planned.
+async fn nothing_to_do(
+    ctx: &SyncContext<'_>,
+    titles: &[String],
+    years: &[FiscalYear],
+    targets: &[Target],
+    by_title: &BTreeMap<String, crate::wiki::PageRevision>,
+    started: Instant,
+) -> Result<SyncReport> {
+    let counts: Counts = ctx.wiki.counters().snapshot();
+    let latest = |title: &str| by_title.get(title).and_then(|r| r.latest.as_ref());
+    let pulled = pull::Report {
+        run_id: ctx.run_id.to_string(),
+        dry_run: false,
+        pages: targets
+            .iter()
+            .map(|t| {
+                let o = match latest(&t.title) {
+                    Some(l) => pull::Outcome::Unchanged { revid: l.revid },
+                    None => pull::Outcome::Missing,
+                };
+                (t.clone(), o)
+            })
+            .collect(),
+        counts,
+    };
+    let pushed = push::Report {
+        run_id: ctx.run_id.to_string(),
+        pages: years
+            .iter()
+            .flat_map(|fy| push::year_titles(ctx.config, fy))
+            .map(|t| {
+                let o = match latest(&t) {
+                    Some(_) => push::Outcome::Unchanged,
+                    None => push::Outcome::Missing,
+                };
+                (t, o)
+            })
+            .collect(),
+        counts,
+        ..push::Report::default()
+    };
+    let mut pending = ctx.store.conflicts(false).await?;
+    let fy_prefixes: Vec<String> = years.iter().map(|fy| format!("{fy}/")).collect();
+    pending.retain(|c| fy_prefixes.iter().any(|p| c.key.record.starts_with(p)));
+    let stats = stats(ctx, titles, &pulled, &pushed, &pending, &counts, started);
     Ok(SyncReport {
         stopped: None,
         pull: pulled,

@@ -276,4 +276,112 @@ impl Store {
         self.db.execute(q.text(title)).await?;
         Ok(())
     }
+
+    /// A digest of everything in the store a sync's plan depends on: the
+    /// newest history entry (every field change and removal appends one),
+    /// the conflicts (new, resolved, or re-read on a newer revision), the
+    /// pages' synced revisions, the push checks and the push intents. Equal
+    /// digests mean the store answers a sync exactly as before.
+    pub async fn sync_inputs_digest(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut feed = |part: String| {
+            h.update(part.as_bytes());
+            h.update([0]);
+        };
+        let q = sql(
+            "digest_history",
+            "SELECT COALESCE(MAX(seq), 0) FROM history",
+        );
+        let row = self.db.fetch_optional(q).await?;
+        feed(format!(
+            "history {}",
+            row.map(|r| r.int(0)).transpose()?.unwrap_or(0)
+        ));
+        let q = sql(
+            "digest_conflicts",
+            "SELECT COUNT(*), COALESCE(MAX(id), 0), COUNT(resolved_at) FROM conflicts",
+        );
+        if let Some(r) = self.db.fetch_optional(q).await? {
+            feed(format!(
+                "conflicts {} {} {}",
+                r.int(0)?,
+                r.int(1)?,
+                r.int(2)?
+            ));
+        }
+        // A pending conflict is re-read on a newer revision in place.
+        let q = sql(
+            "digest_pending",
+            "SELECT id, revision_id FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
+        );
+        for r in self.db.fetch_all(q).await? {
+            feed(format!("pending {} {}", r.int(0)?, r.int(1)?));
+        }
+        let q = sql(
+            "digest_pages",
+            "SELECT title, revision_id, synced_at FROM pages ORDER BY title",
+        );
+        for r in self.db.fetch_all(q).await? {
+            feed(format!("page {} {} {}", r.text(0)?, r.int(1)?, r.text(2)?));
+        }
+        let q = sql(
+            "digest_checks",
+            "SELECT title, revision_id, fingerprint, outcome FROM page_checks ORDER BY title",
+        );
+        for r in self.db.fetch_all(q).await? {
+            feed(format!(
+                "check {} {} {} {}",
+                r.text(0)?,
+                r.int(1)?,
+                r.text(2)?,
+                r.text(3)?
+            ));
+        }
+        let q = sql(
+            "digest_intents",
+            "SELECT title, base_revision_id, run_id FROM push_intents ORDER BY title",
+        );
+        for r in self.db.fetch_all(q).await? {
+            feed(format!(
+                "intent {} {} {}",
+                r.text(0)?,
+                r.int(1)?,
+                r.text(2)?
+            ));
+        }
+        Ok(format!("{:x}", h.finalize()))
+    }
+
+    /// The digest of the inputs of the last sync that found nothing to do.
+    pub async fn sync_marker(&self) -> Result<Option<String>> {
+        let q = sql(
+            "sync_marker",
+            "SELECT digest FROM sync_marker WHERE slot = 1",
+        );
+        self.db
+            .fetch_optional(q)
+            .await?
+            .map(|r| r.text(0))
+            .transpose()
+    }
+
+    /// Records `digest` as the inputs of a sync that found nothing to do;
+    /// `None` forgets it.
+    pub async fn set_sync_marker(&self, digest: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+        let Some(digest) = digest else {
+            let q = sql("clear_sync_marker", "DELETE FROM sync_marker");
+            self.db.execute(q).await?;
+            return Ok(());
+        };
+        let at = timestamp(&at);
+        let text = format!(
+            "INSERT INTO sync_marker (slot, digest, recorded_at) VALUES (1, ?, ?) {}",
+            self.db.upsert("slot", &["digest", "recorded_at"])
+        );
+        self.db
+            .execute(sql("set_sync_marker", text).text(digest).text(&at))
+            .await?;
+        Ok(())
+    }
 }

@@ -117,6 +117,7 @@ on_both_backends!(
     conflicts_are_held_settled_and_resolved_with_the_page_state,
     push_checks_edits_runs_and_requests_are_remembered,
     a_request_keeps_its_unsaved_reply_and_a_page_the_request_lines_it_held,
+    the_sync_inputs_digest_moves_with_every_input_and_the_marker_is_kept,
 );
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -292,7 +293,7 @@ fn change(
 }
 
 /// The schema version of this goalsbot (migrations 0001, 0002 and 0004).
-const SCHEMA: i64 = 5;
+const SCHEMA: i64 = 6;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
@@ -397,6 +398,7 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
             "requests",
             "runs",
             "run_lease",
+            "sync_marker",
             "watch_seen",
             "watch_state",
             "write_lock"
@@ -1515,4 +1517,71 @@ async fn a_request_keeps_its_unsaved_reply_and_a_page_the_request_lines_it_held(
         Some((7, "text ✓".to_string())),
         "the memory leaves the watch position alone"
     );
+}
+
+/// The digest a no-op sync compares: it changes with every store input a
+/// sync's plans read (a field change, a push check, a conflict), stays put
+/// otherwise, and the marker keeps one digest or none.
+async fn the_sync_inputs_digest_moves_with_every_input_and_the_marker_is_kept(db: Db) {
+    let store = seeded(&db).await;
+    let first = store.sync_inputs_digest().await.unwrap();
+    assert_eq!(store.sync_inputs_digest().await.unwrap(), first, "stable");
+    assert_eq!(store.sync_marker().await.unwrap(), None);
+    store
+        .set_sync_marker(Some(&first), t("2021-01-11T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(store.sync_marker().await.unwrap(), Some(first.clone()));
+
+    // A field change.
+    let records = records();
+    let kr = &records.objectives[0].key_results[0];
+    let q = kr.quarters.iter().next().map(|(q, _)| *q).unwrap();
+    let field = format!("quarters.{q}.note");
+    let old = store
+        .load_fields(&fy())
+        .await
+        .unwrap()
+        .get(&FieldKey::new(&kr.id, &field))
+        .cloned();
+    let changed = vec![FieldChange {
+        key: FieldKey::new(&kr.id, &field),
+        old,
+        new: Some(json!("a digest test note")),
+    }];
+    store
+        .apply(&wiki("2021-01-12T00:00:00Z", 101), &changed)
+        .await
+        .unwrap();
+    let second = store.sync_inputs_digest().await.unwrap();
+    assert_ne!(second, first, "a field change");
+
+    // A push check.
+    let check = PageCheck {
+        revid: 101,
+        fingerprint: "cd".repeat(32),
+        outcome: "unchanged".into(),
+    };
+    store
+        .set_page_check(
+            "Wikimedia Technology/Goals/2020-21 Q3",
+            &check,
+            t("2021-01-12T00:00:01Z"),
+        )
+        .await
+        .unwrap();
+    let third = store.sync_inputs_digest().await.unwrap();
+    assert_ne!(third, second, "a push check");
+
+    store
+        .set_sync_marker(Some(&third), t("2021-01-12T00:00:02Z"))
+        .await
+        .unwrap();
+    assert_eq!(store.sync_marker().await.unwrap(), Some(third));
+    store
+        .set_sync_marker(None, t("2021-01-12T00:00:03Z"))
+        .await
+        .unwrap();
+    assert_eq!(store.sync_marker().await.unwrap(), None);
+    store.close().await;
 }
