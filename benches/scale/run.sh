@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Scale benchmark of goalsbot against a throwaway MediaWiki 1.43 (issue #16).
+#
+#   bash benches/scale/run.sh [N ...]          (default: 40 200 1000)
+#
+# For each N: a fresh wiki (tests/wiki/wiki.sh) with N synthetic quarter
+# pages (benches/scale/gen.py: ceil(N/4) fiscal years x 4 quarters made from
+# the FY2020-21 fixture pages), a fresh SQLite store, edit_interval_secs = 0,
+# then it times with the release binary:
+#
+#   cold-pull      goalsbot pull                     (empty store)
+#   first-sync     goalsbot sync --json              (writes every status table and overview)
+#   noop-sync      goalsbot sync --json              (nothing changed)
+#   staff-edit     goalsbot sync --json              after Admin changed one status cell of
+#                                                    one quarter page (wiki.sh edit, not timed)
+#   tracker-set    goalsbot set KR --quarter Q3 …    (store only)
+#   tracker-sync   goalsbot sync --json              after that set
+#   noop-sync-v    goalsbot -vv sync --json          again, its trace log kept (N-noop-v.log)
+#   noop-sync-2    goalsbot -vv sync --json          a second no-op in a row: the inputs are
+#                                                    those of the last no-op (N-noop2-v.log)
+#   peer-pull      benches/scale/peer.py             Pywikibot 11.9.0 + mwparserfromhell 0.7.2,
+#   peer-pull-2                                      run twice (the second with Pywikibot's
+#                                                    API cache warm, as on every later run)
+#
+# Each step: wall time (date +%s.%N around the command, process start and
+# login included), the requests the wiki's PHP server logged during it (one
+# "[NNN]: METHOD /path" line per request), and goalsbot's own counts from
+# sync --json (api_requests after login, html_fetches, edits, pages_changed;
+# pull's from its summary line), its exit code, and the 1-minute load average
+# when it started (/proc/loadavg: anything else running on the machine shows).
+#
+# Environment:
+#   GOALSBOT_BIN   the binary (default: $CARGO_TARGET_DIR or target/, release/goalsbot;
+#                  built with cargo build --release when missing)
+#   BENCH_OUT      directory for results.tsv and each step's output
+#                  (default: a new /tmp/goalsbot-scale-results.XXXXXX)
+#   BENCH_VENV     an existing virtualenv with pywikibot and mwparserfromhell
+#                  (default: a throwaway one made in the temp dir)
+#   BENCH_KEEP=1   keep the temp wikis (default: deleted on exit)
+#
+# Needs MediaWiki in /usr/share/mediawiki (tests/wiki/install-mediawiki.sh),
+# php, python3 with venv, curl. Passwords come only from each temp wiki's
+# wiki.env and go nowhere else.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+wikish="$root/tests/wiki/wiki.sh"
+fixtures="$root/tests/fixtures/pages"
+MW=/usr/share/mediawiki
+prefix="Wikimedia Technology/Goals"
+
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(40 200 1000)
+for n in "${sizes[@]}"; do
+  case $n in ''|*[!0-9]*|0) echo "run.sh: not a page count: $n" >&2; exit 2 ;; esac
+done
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+[ -f "$MW/maintenance/run.php" ] || die "no MediaWiki in $MW (bash tests/wiki/install-mediawiki.sh)"
+command -v php >/dev/null || die "php is missing"
+command -v curl >/dev/null || die "curl is missing"
+
+bin=${GOALSBOT_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/goalsbot}
+if [ ! -x "$bin" ]; then
+  echo "run.sh: building $bin" >&2
+  (cd "$root" && cargo build --release --bin goalsbot) || die "cargo build failed"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/goalsbot-scale.XXXXXX")
+out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/goalsbot-scale-results.XXXXXX")}
+mkdir -p "$out"
+server_pid=
+
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    # wiki.sh serve execs `unshare --pid --fork --kill-child`, which ignores
+    # SIGTERM while it waits for PHP: SIGKILL it, and --kill-child SIGKILLs
+    # PHP, the namespace's PID 1, whose death ends every worker.
+    kill -KILL "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+    server_pid=
+  fi
+}
+cleanup() {
+  stop_server
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    echo "run.sh: kept $work" >&2
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the peer's virtualenv, made once for all sizes ---
+venv=${BENCH_VENV:-}
+if [ -z "$venv" ]; then
+  venv="$work/venv"
+  echo "run.sh: making a virtualenv with pywikibot 11.9.0 and mwparserfromhell 0.7.2" >&2
+  python3 -m venv "$venv" || die "python3 -m venv failed"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    pywikibot==11.9.0 mwparserfromhell==0.7.2 >&2 || die "pip install failed"
+fi
+"$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("pywikibot") and u.find_spec("mwparserfromhell")))' \
+  || die "no pywikibot or mwparserfromhell in $venv"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Request lines PHP's built-in server logged so far: "[200]: GET /api.php?…"
+# (the "Accepted" and "Closing" lines around each are not requests).
+requests_so_far() {
+  grep -cE '\[[0-9]{3}\]: [A-Z]+ /' "$log" 2>/dev/null || true
+}
+
+json_field() { # json_field FILE KEY: a top-level field of sync --json, or "-"
+  python3 - "$1" "$2" <<'PY' 2>/dev/null || echo -
+import json, sys
+try:
+    text = open(sys.argv[1], encoding="utf-8").read()
+    # sync --json prints one JSON object; take the last one that parses.
+    start = text.rfind("\n{")
+    data = json.loads(text[start + 1:] if start >= 0 else text)
+    v = data.get(sys.argv[2], "-")
+    print(len(v) if isinstance(v, list) else v)
+except Exception:
+    # pull has no --json: its summary line says "…; N API requests, M HTML fetches"
+    import re
+    m = re.search(r"(\d+) API requests, (\d+) HTML fetches", text)
+    key = {"api_requests": 1, "html_fetches": 2}.get(sys.argv[2])
+    print(m.group(key) if m and key else "-")
+PY
+}
+
+results="$out/results.tsv"
+printf 'N\tstep\twall_s\twiki_requests\tapi_requests\thtml_fetches\tedits\tpages_changed\texit\tload1\n' >"$results"
+
+# step N NAME CMD...: runs CMD with stdout to $out/N-NAME.out and stderr to
+# $out/N-NAME.err, and appends one row to results.tsv.
+step() {
+  local n=$1 name=$2; shift 2
+  local r0 r1 t0 t1 rc wall load o="$out/$n-$name"
+  load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo -)
+  r0=$(requests_so_far)
+  t0=$(date +%s.%N)
+  "$@" >"$o.out" 2>"$o.err"
+  rc=$?
+  t1=$(date +%s.%N)
+  sleep 0.3 # PHP writes a request's log line when it answers; let the last one land
+  r1=$(requests_so_far)
+  wall=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$name" "$wall" "$((r1 - r0))" \
+    "$(json_field "$o.out" api_requests)" "$(json_field "$o.out" html_fetches)" \
+    "$(json_field "$o.out" edits)" "$(json_field "$o.out" pages_changed)" "$rc" "$load" | tee -a "$results" >&2
+}
+
+bench_one() {
+  local n=$1 dir="$work/n$n" port
+  port=$(free_port)
+  echo "=== N=$n: wiki in $dir on port $port ($(date -u +%H:%M:%S))" >&2
+  bash "$wikish" create "$dir/wiki" "$port" >/dev/null || die "wiki.sh create failed"
+
+  # Pages: generated, then saved in one PHP process by importTextFiles.php
+  # (edit.php per page costs a PHP start each: minutes at N=1000).
+  python3 "$here/gen.py" "$fixtures" "$dir/pages" "$n" >&2 || die "gen.py failed"
+  local t0 t1
+  t0=$(date +%s.%N)
+  (cd "$dir/pages" && MW_CONFIG_FILE="$dir/wiki/LocalSettings.php" \
+    php "$MW/maintenance/run.php" importTextFiles --user Admin --bot \
+      --summary "goalsbot scale benchmark page" --prefix "$prefix/" ./*.wikitext) \
+    >"$dir/import.log" 2>&1 || { tail -20 "$dir/import.log" >&2; die "importTextFiles failed"; }
+  bash "$wikish" load "$dir/wiki" "$fixtures/Template%3APhabricator.wikitext" >/dev/null \
+    || die "loading Template:Phabricator failed"
+  printf 'run' | bash "$wikish" edit "$dir/wiki" Admin "User:GoalsBot/Shutoff" || die "shutoff page failed"
+  t1=$(date +%s.%N)
+  echo "N=$n: $(grep -c . <(ls "$dir/pages"/*.wikitext)) pages loaded in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s" >&2
+
+  # shellcheck disable=SC1091
+  . "$dir/wiki/wiki.env"
+  log="$dir/server.log"
+  bash "$wikish" serve "$dir/wiki" 2>"$log" >/dev/null &
+  server_pid=$!
+  local i
+  for i in $(seq 1 100); do
+    curl -fsS -o /dev/null "${GOALSBOT_TEST_WIKI_URL}api.php?action=query&meta=siteinfo&format=json" 2>/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || die "the wiki's server exited (log: $log)"
+    sleep 0.2
+  done
+
+  local fys
+  fys=$(sed 's/.*/"&"/' "$dir/pages/fiscal_years" | paste -sd, -)
+  cat >"$dir/goalsbot.toml" <<TOML
+# goalsbot config for the scale benchmark's throwaway wiki (N=$n)
+[wiki]
+url = "$GOALSBOT_TEST_WIKI_URL"
+user_agent_contact = "goalsbot scale benchmark"
+edit_interval_secs = 0
+
+[pages]
+prefix = "$prefix"
+fiscal_years = [$fys]
+
+[store]
+url = "sqlite://$dir/goalsbot.sqlite"
+TOML
+  (cd "$dir/pages" && for f in ./*.wikitext; do f=${f#./}; echo "$prefix/${f%.wikitext}"; done) >"$dir/titles"
+
+  # goalsbot's environment: this wiki's bot password, this config, nothing else.
+  gb() {
+    env -u RUST_LOG GOALSBOT_CONFIG="$dir/goalsbot.toml" \
+      GOALSBOT_USERNAME="$GOALSBOT_USERNAME" GOALSBOT_PASSWORD="$GOALSBOT_PASSWORD" \
+      "$bin" "$@"
+  }
+
+  step "$n" cold-pull gb pull
+  step "$n" first-sync gb sync --json
+  step "$n" noop-sync gb sync --json
+
+  # A staff edit: one status cell of the first year's Q2 page, as Admin.
+  local title first_fy
+  first_fy=$(head -1 "$dir/pages/fiscal_years")
+  title="$prefix/$first_fy Q2"
+  MW_CONFIG_FILE="$dir/wiki/LocalSettings.php" php "$MW/maintenance/run.php" getText "$title" \
+    >"$dir/staff-before.wikitext" 2>/dev/null || die "getText $title failed"
+  python3 - "$dir/staff-before.wikitext" "$dir/staff-after.wikitext" <<'PY' || die "no status cell to edit"
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+new, n = re.subn(r'^\| data-goalsbot-quarter="Q2".*$',
+                 '| data-goalsbot-quarter="Q2" | At risk: staff edit by the scale benchmark',
+                 text, count=1, flags=re.M)
+if n != 1:
+    sys.exit("run.sh: no Q2 status cell on the page")
+open(sys.argv[2], "w", encoding="utf-8").write(new)
+PY
+  bash "$wikish" edit "$dir/wiki" Admin "$title" <"$dir/staff-after.wikitext" || die "staff edit failed"
+  step "$n" staff-edit gb sync --json
+
+  # A tracker edit: a KR of the last year, Q3 status.
+  gb export --format json >"$dir/export.json" 2>/dev/null || die "export failed"
+  local kr
+  kr=$(python3 - "$dir/export.json" <<'PY'
+import json, sys
+ids = []
+def walk(v):
+    if isinstance(v, dict):
+        i = v.get("id")
+        if isinstance(i, str) and re.search(r"/kr\d+$", i):
+            ids.append(i)
+        for x in v.values():
+            walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+import re
+walk(json.load(open(sys.argv[1], encoding="utf-8")))
+print(ids[-1] if ids else "")
+PY
+)
+  [ -n "$kr" ] || die "no KR id in the export"
+  echo "N=$n: tracker edit of $kr" >&2
+  step "$n" tracker-set gb set "$kr" --quarter Q3 --status at-risk --note "tracker edit by the scale benchmark"
+  step "$n" tracker-sync gb sync --json
+
+  # The no-op sync once more with goalsbot's debug log, to see where its time goes.
+  step "$n" noop-sync-v gb -vv sync --json
+  cp "$out/$n-noop-sync-v.err" "$out/$n-noop-v.log"
+  # A second no-op in a row: the one before found nothing to do and kept
+  # its inputs' digest, so this one plans no page (its log says so).
+  step "$n" noop-sync-2 gb -vv sync --json
+  cp "$out/$n-noop-sync-2.err" "$out/$n-noop2-v.log"
+
+  # The peer: Pywikibot with a user-config.py of its own, no family file.
+  mkdir -p "$dir/pwb"
+  cat >"$dir/pwb/user-config.py" <<PYCFG
+family = 'bench'
+mylang = 'bench'
+family_files['bench'] = '${GOALSBOT_TEST_WIKI_URL}api.php'
+minthrottle = 0
+put_throttle = 0
+maxlag = 5
+console_encoding = 'utf-8'
+PYCFG
+  peer() { PYWIKIBOT_DIR="$dir/pwb" "$venv/bin/python" "$here/peer.py" "${GOALSBOT_TEST_WIKI_URL}api.php" "$dir/titles"; }
+  step "$n" peer-pull peer
+  step "$n" peer-pull-2 peer
+  cat "$out/$n-peer-pull.out" >&2
+
+  stop_server
+  [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
+
+for n in "${sizes[@]}"; do
+  bench_one "$n"
+done
+
+echo >&2
+echo "results: $results" >&2
+column -t -s $'\t' "$results"
