@@ -277,21 +277,16 @@ pub async fn pull_revisions(
     // A dry run merges each page onto what the pages before it would have written.
     let mut dry_fields: std::collections::BTreeMap<FiscalYear, Fields> = Default::default();
     let mut fetched: std::collections::HashMap<u64, Result<String>> = Default::default();
+    // Where every page was last synced, and which have a push intent: two
+    // queries for the whole pull, not two a page.
+    let synced = store.synced_revisions().await?;
+    let intents = store.push_intent_titles().await?;
     let mut pairs = targets.iter().zip(revisions).peekable();
     while pairs.peek().is_some() {
         let chunk: Vec<_> = pairs.by_ref().take(PREFETCH_CHUNK).collect();
-        fetched.extend(prefetch(wiki, store, &chunk).await?);
+        fetched.extend(prefetch(wiki, &synced, &intents, &chunk).await);
         for (target, rev) in chunk {
             progress.set_message(target.title.clone());
-            let dry = if dry_run && rev.latest.is_some() {
-                if !dry_fields.contains_key(&target.fiscal_year) {
-                    let f = store.load_fields(&target.fiscal_year).await?;
-                    dry_fields.insert(target.fiscal_year.clone(), f);
-                }
-                dry_fields.get_mut(&target.fiscal_year)
-            } else {
-                None
-            };
             // Never pulled through a redirect: the target is not this page.
             let outcome = match (rev.redirect_refusal(), rev.latest) {
                 (_, None) => Outcome::Missing,
@@ -299,7 +294,23 @@ pub async fn pull_revisions(
                     revid: latest.revid,
                     reason,
                 },
+                // Synced at this revision: nothing to read (a stopped run's
+                // own save is looked for only when the revision moved).
+                (None, Some(latest)) if synced.get(&target.title) == Some(&latest.revid) => {
+                    Outcome::Unchanged {
+                        revid: latest.revid,
+                    }
+                }
                 (None, Some(latest)) => {
+                    let dry = if dry_run {
+                        if !dry_fields.contains_key(&target.fiscal_year) {
+                            let f = store.load_fields(&target.fiscal_year).await?;
+                            dry_fields.insert(target.fiscal_year.clone(), f);
+                        }
+                        dry_fields.get_mut(&target.fiscal_year)
+                    } else {
+                        None
+                    };
                     let html = fetched.remove(&latest.revid);
                     match pull_page_onto(
                         wiki,
@@ -383,29 +394,25 @@ const PREFETCH_CHUNK: usize = 16;
 /// make it unchanged, and its HTML would be read for nothing.
 async fn prefetch(
     wiki: &Wiki,
-    store: &Store,
+    synced: &std::collections::BTreeMap<String, u64>,
+    intents: &std::collections::BTreeSet<String>,
     chunk: &[(&Target, crate::wiki::PageRevision)],
-) -> Result<Vec<(u64, Result<String>)>> {
-    let mut wanted = Vec::new();
-    for (target, rev) in chunk {
-        let Some(latest) = rev.latest.as_ref() else {
-            continue;
-        };
-        if rev.redirected {
-            continue;
-        }
-        let synced = store.page_state(&target.title).await?.map(|s| s.revid);
-        if synced == Some(latest.revid) || store.push_intent(&target.title).await?.is_some() {
-            continue;
-        }
-        wanted.push((rev.title.clone(), latest.revid));
-    }
+) -> Vec<(u64, Result<String>)> {
+    let wanted: Vec<(String, u64)> = chunk
+        .iter()
+        .filter(|(target, rev)| !rev.redirected && !intents.contains(&target.title))
+        .filter_map(|(target, rev)| {
+            let latest = rev.latest.as_ref()?;
+            (synced.get(&target.title) != Some(&latest.revid))
+                .then(|| (rev.title.clone(), latest.revid))
+        })
+        .collect();
     if wanted.len() < 2 {
         // One page reads as fast alone; pull_page_onto fetches it.
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let htmls = wiki.revision_htmls(&wanted).await;
-    Ok(wanted.into_iter().map(|(_, r)| r).zip(htmls).collect())
+    wanted.into_iter().map(|(_, r)| r).zip(htmls).collect()
 }
 
 /// What [`pull_page_onto`] starts from besides the store.

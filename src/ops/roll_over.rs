@@ -96,33 +96,17 @@ async fn roll_over(
         }
         tracing::warn!("{reason} (a dry run goes on: it writes nothing)");
     }
-    if let Some(redirect) = revisions[0].redirect_refusal() {
-        return finish(
-            config,
-            session,
-            &run,
-            &title,
-            Vec::new(),
-            Some(redirect),
-            dry_run,
-        )
-        .await;
-    }
-    if revisions[0].latest.is_some() {
-        let said = format!("{title} exists: nothing to do [run {}]", session.run_id);
-        return finish(config, session, &run, &title, vec![said], None, dry_run).await;
-    }
-    if let Some(reason) = wiki.bot_flag_refusal().await? {
-        return finish(
-            config,
-            session,
-            &run,
-            &title,
-            Vec::new(),
-            Some(reason),
-            dry_run,
-        )
-        .await;
+    // Why the page is not made (a person decides), or that it is there already.
+    let refused = match revisions[0].redirect_refusal() {
+        Some(redirect) => Some(redirect),
+        None if revisions[0].latest.is_some() => {
+            let said = format!("{title} exists: nothing to do [run {}]", session.run_id);
+            return finish(config, session, &run, &title, vec![said], None, dry_run).await;
+        }
+        None => wiki.bot_flag_refusal().await?,
+    };
+    if refused.is_some() {
+        return finish(config, session, &run, &title, Vec::new(), refused, dry_run).await;
     }
     if !dry_run {
         run.mark_running().await?;

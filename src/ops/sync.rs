@@ -401,12 +401,24 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
             .set_sync_marker(marker.as_deref(), chrono::Utc::now())
             .await?;
     }
+    report(ctx, &titles, &years, pulled, pushed, started).await
+}
 
+/// The report of a sync that ran: its pull and push, the conflicts waiting
+/// on its years, and the statistics.
+async fn report(
+    ctx: &SyncContext<'_>,
+    titles: &[String],
+    years: &[FiscalYear],
+    pulled: pull::Report,
+    pushed: push::Report,
+    started: Instant,
+) -> Result<SyncReport> {
     let mut pending = ctx.store.conflicts(false).await?;
     let fy_prefixes: Vec<String> = years.iter().map(|fy| format!("{fy}/")).collect();
     pending.retain(|c| fy_prefixes.iter().any(|p| c.key.record.starts_with(p)));
     let counts: Counts = ctx.wiki.counters().snapshot();
-    let stats = stats(ctx, &titles, &pulled, &pushed, &pending, &counts, started);
+    let stats = stats(ctx, titles, &pulled, &pushed, &pending, &counts, started);
     Ok(SyncReport {
         stopped: None,
         pull: pulled,
@@ -488,17 +500,7 @@ async fn nothing_to_do(
         counts,
         ..push::Report::default()
     };
-    let mut pending = ctx.store.conflicts(false).await?;
-    let fy_prefixes: Vec<String> = years.iter().map(|fy| format!("{fy}/")).collect();
-    pending.retain(|c| fy_prefixes.iter().any(|p| c.key.record.starts_with(p)));
-    let stats = stats(ctx, titles, &pulled, &pushed, &pending, &counts, started);
-    Ok(SyncReport {
-        stopped: None,
-        pull: pulled,
-        push: pushed,
-        pending,
-        stats,
-    })
+    report(ctx, titles, years, pulled, pushed, started).await
 }
 
 /// The report of a sync the shutoff page stopped.

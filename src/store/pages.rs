@@ -277,6 +277,29 @@ impl Store {
         Ok(())
     }
 
+    /// The revision each page was last synced at, every page in one query.
+    pub async fn synced_revisions(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let q = sql("synced_revisions", "SELECT title, revision_id FROM pages");
+        self.db
+            .fetch_all(q)
+            .await?
+            .iter()
+            .map(|r| Ok((r.text(0)?, u64_of(r.int(1)?, "revision id")?)))
+            .collect()
+    }
+
+    /// The pages with a push intent (a save a run was about to make and did
+    /// not record as done), in one query.
+    pub async fn push_intent_titles(&self) -> Result<BTreeSet<String>> {
+        let q = sql("push_intent_titles", "SELECT title FROM push_intents");
+        self.db
+            .fetch_all(q)
+            .await?
+            .iter()
+            .map(|r| r.text(0))
+            .collect()
+    }
+
     /// A digest of everything in the store a sync's plan depends on: the
     /// newest history entry (every field change and removal appends one),
     /// the conflicts (new, resolved, or re-read on a newer revision), the
