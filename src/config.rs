@@ -37,6 +37,18 @@ pub struct Config {
     pub commands: CommandsConfig,
     #[serde(default)]
     pub run: RunConfig,
+    #[serde(default)]
+    pub status: StatusConfig,
+}
+
+/// `[status]`: how staff tables' colours read as statuses (`pages.md`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusConfig {
+    /// Cell background colour → status (`"#b6d7a8" = "on-track"`), for the
+    /// colours of a department's review deck. Colours not listed are matched
+    /// to the bot's own palette, then by hue.
+    pub colours: std::collections::BTreeMap<String, String>,
 }
 
 /// `[wiki]`: where the wiki is and how to behave on it.
@@ -338,6 +350,9 @@ impl Config {
         if self.pages.prefix.trim().is_empty() {
             return bad("pages.prefix", "must not be empty");
         }
+        if let Err(e) = crate::core::colour::Palette::from_config(&self.status.colours) {
+            return bad("status.colours", &format!("is wrong: {e}"));
+        }
         if !STORE_URL_PREFIXES
             .iter()
             .any(|p| self.store.url.starts_with(p))
@@ -349,6 +364,11 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The colour palette of `[status] colours` (validated on load).
+    pub fn palette(&self) -> crate::core::colour::Palette {
+        crate::core::colour::Palette::from_config(&self.status.colours).unwrap_or_default()
     }
 
     /// The wiki URL with a trailing slash, as mwbot wants the script path.
@@ -410,6 +430,7 @@ impl Config {
             store: StoreConfig::default(),
             commands: CommandsConfig::default(),
             run: RunConfig::default(),
+            status: StatusConfig::default(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The pure core: records, their fields, parsing, rendering, merging and planning — no I/O, no clock.
 
+pub mod adopt;
+pub mod colour;
 pub mod export;
 pub mod fields;
 pub mod merge;
@@ -9,4 +11,5 @@ pub mod records;
 pub mod render;
 pub mod requests;
 pub mod runlog;
+pub mod wikitable;
 pub mod wikitext;

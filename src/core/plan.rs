@@ -4,10 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
+use crate::core::adopt::{self, identity_tables, patch_adopted, staff_tables_in};
+use crate::core::colour::Palette;
 use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
+use crate::core::parse::StaffTable;
 use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Quarter, Status};
 use crate::core::render::{splice_region, Renderer};
-use crate::core::wikitext::{cell_line, find_table, insertion_point};
+use crate::core::wikitext::{cell_line, insertion_point, objective_section};
 /// The data a status table shows for one row: what must match the store.
 type RowData = (
     String,
@@ -48,6 +51,12 @@ pub struct PagePlan {
     pub text: String,
     /// Objectives whose table was added.
     pub added: Vec<String>,
+    /// Objectives whose KR tables (written by staff) the bot adopted.
+    pub adopted: Vec<String>,
+    /// An objective has a KR table staff wrote and the plan was made
+    /// without the page's parsed staff tables: parse the page and plan again
+    /// ([`Adoption::staff`]). Until then no table is added beside it.
+    pub needs_staff_tables: bool,
     /// KR ids whose shown data changed, and in which quarters.
     pub changed: Vec<(String, BTreeSet<Quarter>)>,
     /// Things a person should know (a table that could not be placed).
@@ -58,6 +67,12 @@ impl PagePlan {
     /// The edit summary (without the run id), saying what changed.
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
+        if !self.adopted.is_empty() {
+            parts.push(format!(
+                "took over the KR tables of {} objectives",
+                self.adopted.len()
+            ));
+        }
         if !self.added.is_empty() {
             parts.push(format!(
                 "added status tables for {} objectives",
@@ -89,6 +104,17 @@ impl PagePlan {
     }
 }
 
+/// What a plan knows about the KR tables staff wrote on the page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adoption<'a> {
+    /// The page's staff tables not yet adopted, as its parse found them
+    /// ([`crate::core::parse::ParsedPage::staff_tables`]); `None`: not parsed
+    /// for this plan.
+    pub staff: Option<&'a BTreeMap<String, Vec<StaffTable>>>,
+    /// How colours read as statuses (and which colour a status is painted).
+    pub palette: Option<&'a Palette>,
+}
+
 /// Plans a quarter page: `shown` are the records parsed from its current
 /// revision, `store` the store's records of the year.
 pub fn plan_quarter_page(
@@ -97,10 +123,25 @@ pub fn plan_quarter_page(
     store: &FiscalYearRecords,
     renderer: &Renderer,
 ) -> Result<PagePlan> {
+    plan_quarter_page_with(wikitext, shown, store, renderer, Adoption::default())
+}
+
+/// [`plan_quarter_page`] that adopts and updates the KR tables staff wrote.
+pub fn plan_quarter_page_with(
+    wikitext: &str,
+    shown: &FiscalYearRecords,
+    store: &FiscalYearRecords,
+    renderer: &Renderer,
+    adoption: Adoption<'_>,
+) -> Result<PagePlan> {
+    let default_palette = Palette::default();
+    let palette = adoption.palette.unwrap_or(&default_palette);
     let mut text = wikitext.to_string();
     let mut plan = PagePlan {
         text: String::new(),
         added: vec![],
+        adopted: vec![],
+        needs_staff_tables: false,
         changed: vec![],
         warnings: vec![],
     };
@@ -108,8 +149,59 @@ pub fn plan_quarter_page(
         let Some(obj) = store.objectives.iter().find(|o| o.id == page_obj.id) else {
             continue;
         };
+        let mut ident = identity_tables(&text, &obj.id);
+        if ident.is_empty() {
+            // No table of the bot's or adopted: a KR table staff wrote in the
+            // section is taken over, never doubled by a table of the bot's.
+            let section = objective_section(&text, page_obj);
+            let staff_here = section
+                .clone()
+                .is_some_and(|r| !staff_tables_in(&text, r).is_empty());
+            if staff_here {
+                let Some(staff) = adoption.staff else {
+                    plan.needs_staff_tables = true;
+                    continue;
+                };
+                let infos = staff.get(&obj.id).map(Vec::as_slice).unwrap_or(&[]);
+                if infos.iter().all(|i| i.unreadable.is_some()) {
+                    plan.warnings.push(format!(
+                        "{:?} has a KR table the bot cannot read whole ({}); it is left as it is \
+                         and no status table is added beside it",
+                        obj.title,
+                        infos
+                            .iter()
+                            .filter_map(|i| i.unreadable.as_deref())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                    continue;
+                }
+                let range = section.expect("staff_here implies a section");
+                match adopt::adopt(&text, range, &obj.id, infos) {
+                    Ok(new) => {
+                        text = new;
+                        plan.adopted.push(obj.id.clone());
+                        ident = identity_tables(&text, &obj.id);
+                    }
+                    Err(why) => {
+                        plan.warnings.push(why);
+                        continue;
+                    }
+                }
+            }
+        }
+        if ident.iter().any(|t| !t.bots_own) {
+            let patched = patch_adopted(&text, page_obj, obj, palette);
+            text = patched.text;
+            plan.changed.extend(patched.changed);
+            plan.warnings.extend(patched.warnings);
+            if !ident.iter().any(|t| t.bots_own) {
+                continue;
+            }
+            ident = identity_tables(&text, &obj.id);
+        }
         let table = renderer.status_table(obj)?;
-        match find_table(&text, &obj.id) {
+        match ident.iter().find(|t| t.bots_own).map(|t| t.table.range.clone()) {
             Some(range) => {
                 let shown_rows: Vec<RowData> = page_obj.key_results.iter().map(row_data).collect();
                 let store_rows: Vec<RowData> = obj.key_results.iter().map(row_data).collect();
@@ -288,7 +380,7 @@ mod tests {
     use super::*;
     use crate::core::parse::parse_quarter_page;
     use crate::core::records::Objective;
-    use crate::core::wikitext::bots_allowed;
+    use crate::core::wikitext::{bots_allowed, find_table};
 
     const PAGE: &str = "Intro.\n\n== MTP: X - Alpha ==\nObjective Manager: A\n=== Objective ===\nDo.\n=== Key Results ===\nKR1 one\nQ2 Goals:\n*\n\n\n== Beta ==\nKR1 two\n\n";
 

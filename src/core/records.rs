@@ -91,6 +91,8 @@ pub struct QuarterEntry {
 pub enum Kind {
     KeyResult,
     ObjectiveItem,
+    /// A row of an MTP metrics table (`pages.md`).
+    Metric,
 }
 
 impl Kind {
@@ -99,14 +101,16 @@ impl Kind {
         match self {
             Kind::KeyResult => "key-result",
             Kind::ObjectiveItem => "objective-item",
+            Kind::Metric => "metric",
         }
     }
 
-    /// The id suffix stem: `kr` or `item`.
+    /// The id suffix stem: `kr`, `item` or `metric`.
     pub fn id_stem(self) -> &'static str {
         match self {
             Kind::KeyResult => "kr",
             Kind::ObjectiveItem => "item",
+            Kind::Metric => "metric",
         }
     }
 }
@@ -117,10 +121,11 @@ impl FromStr for Kind {
         match s {
             "key-result" => Ok(Kind::KeyResult),
             "objective-item" => Ok(Kind::ObjectiveItem),
+            "metric" => Ok(Kind::Metric),
             _ => Err(ParseEnumError::new(
                 "kind",
                 s,
-                &["key-result", "objective-item"],
+                &["key-result", "objective-item", "metric"],
             )),
         }
     }
@@ -344,6 +349,8 @@ fn starts_with_word(text: &str, prefix: &str) -> Option<usize> {
     let last_is_word = prefix.chars().last().is_some_and(char::is_alphanumeric);
     match next {
         Some(c) if last_is_word && (c.is_alphanumeric() || c == '_') => None,
+        // `-` alone means "not scheduled", but `-13%` is a number.
+        Some(c) if !last_is_word && !c.is_whitespace() => None,
         _ => Some(prefix.len()),
     }
 }

@@ -153,6 +153,34 @@ fn plain_heading(text: &str) -> String {
         .replace("''", "")
 }
 
+/// The byte range of `objective`'s section: from its level-2 heading line
+/// to the next heading of level 1 or 2 (or the end of the page).
+pub fn objective_section(wikitext: &str, objective: &Objective) -> Option<Range<usize>> {
+    let hidden = masked(wikitext);
+    let mut lines: Vec<(usize, &str)> = Vec::new();
+    let mut offset = 0;
+    for line in wikitext.split_inclusive('\n') {
+        lines.push((offset, line));
+        offset += line.len();
+    }
+    let is_objective_heading = |text: &str| {
+        let plain = plain_heading(text);
+        let title = plain
+            .rsplit_once(" - ")
+            .map_or(plain.as_str(), |(_, t)| t)
+            .trim();
+        title == objective.title.trim()
+    };
+    let start = lines.iter().position(|l| {
+        line_heading(&hidden, *l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text))
+    })?;
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| line_heading(&hidden, *l).is_some_and(|(lvl, _)| lvl <= 2))
+        .map_or(wikitext.len(), |i| lines[start + 1 + i].0);
+    Some(lines[start].0..end)
+}
+
 /// Where a new status table for `objective` goes: right after the last
 /// non-blank line of its Key Results subsection, else of its section.
 pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {

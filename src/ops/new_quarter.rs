@@ -78,7 +78,7 @@ pub async fn new_quarter(
             summary,
         })
         .await?;
-    refresh_page_state(wiki, store, &title, fy, q, newrev).await?;
+    refresh_page_state(wiki, store, &title, fy, q, newrev, &config.palette()).await?;
     Ok(format!(
         "created {title} (revision {newrev}) [run {run_id}]\n"
     ))

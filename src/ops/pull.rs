@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, Credentials};
 use crate::core::fields::{self, describe_change, show_value, FieldChange, Fields};
 use crate::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
-use crate::core::parse::parse_quarter_page;
+use crate::core::parse::parse_quarter_page_with;
 use crate::core::plan::DryMerge;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::error::{ExitCode, UsageError};
@@ -206,13 +206,15 @@ pub fn targets(
 }
 
 /// How a pull runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options<'a> {
     pub run_id: &'a str,
     /// Plan and report the store changes, commit nothing.
     pub dry_run: bool,
     /// Refuse a page that lost more than this share of its records (`pages.max_removed_share`).
     pub max_removed_share: f64,
+    /// How staff tables' colours read as statuses (`[status] colours`).
+    pub palette: crate::core::colour::Palette,
 }
 
 /// `goalsbot pull`: prints one line per page and the totals; exit 3 when a page needs a person.
@@ -229,6 +231,7 @@ pub async fn command(
         run_id: &session.run_id,
         dry_run,
         max_removed_share: config.pages.max_removed_share,
+        palette: config.palette(),
     };
     let run = async {
         let report = pull(&session.wiki, &session.store, &targets, &opts).await?;
@@ -450,7 +453,7 @@ async fn pull_page_onto(
         None => wiki.revision_html(resolved_title, latest.revid).await?,
     };
     // The parser is synchronous and its DOM is not Send: keep it out of any await.
-    let parsed = parse_quarter_page(&html, &target.fiscal_year, target.quarter);
+    let parsed = parse_quarter_page_with(&html, &target.fiscal_year, target.quarter, &opts.palette);
     for w in &parsed.warnings {
         tracing::warn!(page = %target.title, "{w}");
     }
@@ -575,7 +578,8 @@ async fn synced_state(
     let state = store.page_state(&target.title).await?;
     if let (Some(st), false) = (&state, opts.dry_run) {
         if st.revid != latest.revid
-            && recover_own_save(wiki, store, target, resolved_title, st.revid).await?
+            && recover_own_save(wiki, store, target, resolved_title, st.revid, &opts.palette)
+                .await?
         {
             return store.page_state(&target.title).await;
         }
@@ -660,6 +664,7 @@ async fn recover_own_save(
     target: &Target,
     resolved_title: &str,
     base: u64,
+    palette: &crate::core::colour::Palette,
 ) -> Result<bool> {
     let Some((intent_base, run_id, intended_at)) = store.push_intent(&target.title).await? else {
         return Ok(false);
@@ -678,7 +683,7 @@ async fn recover_own_save(
     tracing::warn!(page = %target.title, revid, run = %run_id, "recording the bot's own save that a stopped run did not record");
     let html = wiki.revision_html(resolved_title, revid).await?;
     let (records, rows) = {
-        let parsed = parse_quarter_page(&html, &target.fiscal_year, target.quarter);
+        let parsed = parse_quarter_page_with(&html, &target.fiscal_year, target.quarter, palette);
         let records = FiscalYearRecords {
             fiscal_year: target.fiscal_year.clone(),
             objectives: parsed.objectives,

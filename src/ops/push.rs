@@ -13,9 +13,10 @@ use std::fmt::Write as _;
 use anyhow::{bail, Context, Result};
 
 use crate::config::{Config, Credentials};
-use crate::core::parse::parse_quarter_page;
+use crate::core::parse::parse_quarter_page_with;
 use crate::core::plan::{
-    lines_changed, plan_overview, plan_quarter_page, records_for_page, unified_diff, YearView,
+    lines_changed, plan_overview, plan_quarter_page_with, records_for_page, unified_diff, Adoption,
+    YearView,
 };
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::core::render::Renderer;
@@ -146,9 +147,10 @@ pub(crate) async fn refresh_page_state(
     fy: &FiscalYear,
     q: Quarter,
     revid: u64,
+    palette: &crate::core::colour::Palette,
 ) -> Result<()> {
     let html = wiki.revision_html(title, revid).await?;
-    let parsed = parse_quarter_page(&html, fy, q);
+    let parsed = parse_quarter_page_with(&html, fy, q, palette);
     let records = FiscalYearRecords {
         fiscal_year: fy.clone(),
         objectives: parsed.objectives,
@@ -176,6 +178,10 @@ pub struct PushContext<'a> {
     /// Latest revisions already fetched in this run (by `sync`), by title asked for.
     pub revisions: Option<&'a BTreeMap<String, PageRevision>>,
 }
+
+/// Names the planner's behaviour in push checks' fingerprints: bump it when
+/// an unchanged page and store may plan differently (e.g. staff tables).
+const PLANNER: &str = "staff-tables-1";
 
 /// How many times a save is retried after an edit conflict (`sync.md`, push step 3).
 pub const EDIT_CONFLICT_RETRIES: usize = 2;
@@ -268,6 +274,10 @@ impl PushContext<'_> {
             title,
             &self.config.pages.prefix,
             self.user,
+            // What reads and shows staff tables: a new reader or palette
+            // plans every page again.
+            PLANNER,
+            &format!("{:?}", self.config.status.colours),
         ] {
             h.update(part.as_bytes());
             h.update([0]);
@@ -626,7 +636,34 @@ async fn push_quarter_page(
                 .await?;
             return Ok(nobots_refusal());
         }
-        let plan = plan_quarter_page(&current, &shown, &records, renderer)?;
+        let palette = ctx.config.palette();
+        let mut plan = plan_quarter_page_with(
+            &current,
+            &shown,
+            &records,
+            renderer,
+            Adoption {
+                staff: None,
+                palette: Some(&palette),
+            },
+        )?;
+        if plan.needs_staff_tables {
+            // A KR table staff wrote is to be taken over: which rows are
+            // which KRs is what the page's parse says (one HTML read, once
+            // per table ever).
+            let html = ctx.wiki.revision_html(page.title, synced).await?;
+            let staff = parse_quarter_page_with(&html, page.fy, q, &palette).staff_tables;
+            plan = plan_quarter_page_with(
+                &current,
+                &shown,
+                &records,
+                renderer,
+                Adoption {
+                    staff: Some(&staff),
+                    palette: Some(&palette),
+                },
+            )?;
+        }
         for w in &plan.warnings {
             tracing::warn!(page = %page.title, "{w}");
         }
@@ -657,7 +694,16 @@ async fn push_quarter_page(
             lines_changed: lines_changed(&current, &plan.text),
         });
         if saved.oldrevid == Some(synced) {
-            refresh_page_state(ctx.wiki, ctx.store, page.title, page.fy, q, saved.newrevid).await?;
+            refresh_page_state(
+                ctx.wiki,
+                ctx.store,
+                page.title,
+                page.fy,
+                q,
+                saved.newrevid,
+                &ctx.config.palette(),
+            )
+            .await?;
             views.changed(page.fy);
             ctx.store.clear_push_intent(page.title).await?;
             ctx.remember(
@@ -750,6 +796,7 @@ async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result
         run_id: ctx.run_id,
         dry_run: false,
         max_removed_share: ctx.config.pages.max_removed_share,
+        palette: ctx.config.palette(),
     };
     let outcome = crate::ops::pull::pull_page(
         ctx.wiki,

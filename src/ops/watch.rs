@@ -787,6 +787,7 @@ async fn act(
                 run_id,
                 dry_run: false,
                 max_removed_share: config.pages.max_removed_share,
+                palette: config.palette(),
             };
             let report = crate::ops::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
             tally.pull(&report);

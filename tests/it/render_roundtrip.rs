@@ -337,6 +337,7 @@ fn objective() -> impl Strategy<Value = Objective> {
             prop_oneof![
                 3 => key_result(Kind::KeyResult),
                 1 => key_result(Kind::ObjectiveItem),
+                1 => key_result(Kind::Metric),
             ],
             0..4,
         ),
@@ -346,12 +347,27 @@ fn objective() -> impl Strategy<Value = Objective> {
             |(program, title, managers, description, mut krs, numbers)| {
                 let mut numbers = numbers.into_iter();
                 let mut items = 0;
+                let mut metrics = 0;
+                // Metrics come after the KRs and items, as the parser orders them.
+                krs.sort_by_key(|k| k.kind == Kind::Metric);
                 for kr in &mut krs {
                     kr.number = match kr.kind {
                         Kind::KeyResult => numbers.next().expect("enough numbers"),
                         Kind::ObjectiveItem => {
                             items += 1;
                             items
+                        }
+                        Kind::Metric => {
+                            metrics += 1;
+                            // A metric lives in the status table alone: no
+                            // managers, no quarter objective or goals there.
+                            kr.managers.clear();
+                            kr.quarters.retain(|_, e| e.status.is_some() || e.note.is_some());
+                            for e in kr.quarters.values_mut() {
+                                e.objective = None;
+                                e.goals.clear();
+                            }
+                            metrics
                         }
                     };
                 }

@@ -24,6 +24,8 @@ pub(super) enum Block {
     Line(Line),
     /// A table carrying `data-goalsbot-objective` (the bot's status table).
     StatusTable(Wikinode),
+    /// Any other table (maybe a KR table staff wrote).
+    Table(Wikinode),
     /// Something the reader does not use (a table, an image, …).
     Ignored(&'static str),
 }
@@ -37,6 +39,7 @@ impl PartialEq for Block {
             }
             (Block::Line(a), Block::Line(b)) => a == b,
             (Block::StatusTable(a), Block::StatusTable(b)) => **a == **b,
+            (Block::Table(a), Block::Table(b)) => **a == **b,
             (Block::Ignored(a), Block::Ignored(b)) => a == b,
             _ => false,
         }
@@ -135,7 +138,7 @@ fn flatten_element(node: &Wikinode, name: &str, depth: usize, out: &mut Vec<Bloc
             if attr(node, "data-goalsbot-objective").is_some() {
                 out.push(Block::StatusTable(node.clone()));
             } else {
-                out.push(Block::Ignored("table"));
+                out.push(Block::Table(node.clone()));
                 nested_status_tables(node, out);
             }
         }
@@ -498,7 +501,7 @@ mod tests {
             r#"<table class="x"><tr><td>nav</td></tr></table><figure typeof="mw:File/Thumb"><a><span>File:X.png</span></a><figcaption>cap</figcaption></figure><table data-goalsbot-objective="2020-21/x"></table>"#,
         );
         assert_eq!(b.len(), 3);
-        assert_eq!(b[0], Block::Ignored("table"));
+        assert!(matches!(b[0], Block::Table(_)), "{:?}", b[0]);
         assert_eq!(b[1], Block::Ignored("image"));
         assert!(matches!(b[2], Block::StatusTable(_)));
     }

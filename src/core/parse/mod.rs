@@ -45,8 +45,11 @@ use parsoid::prelude::*;
 
 use self::dom::{Block, Line};
 use self::line::{classify, split_baseline, split_heading, tasks_in_text, Label};
-use self::table::StatusTable;
+use self::table::{Found, StatusTable};
+use crate::core::colour::Palette;
 use crate::core::records::{slug, FiscalYear, KeyResult, Kind, Objective, Quarter, QuarterEntry};
+
+pub use self::table::{column, is_status_header, Column};
 
 /// What one quarter page yields: its objectives and what could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,10 +67,35 @@ pub struct ParsedPage {
     /// the page: only for these does the page say anything about statuses,
     /// notes and year goals (a deleted table or row is not a cleared value).
     pub table_rows: BTreeSet<String>,
+    /// The KR tables staff wrote that the bot has not adopted yet, per
+    /// objective id, in section order: what adopting them needs to know.
+    pub staff_tables: BTreeMap<String, Vec<StaffTable>>,
 }
 
-/// Parses the Parsoid HTML of the quarter page `fiscal_year` `quarter`.
+/// A KR or metrics table staff wrote, not yet adopted by the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffTable {
+    /// The record id of each body row in order (`None`: an empty row, or
+    /// one the bot did not read).
+    pub rows: Vec<Option<String>>,
+    /// Why the bot cannot read the table whole, if it cannot: it is then
+    /// left alone, and the objective gets no table of the bot's either.
+    pub unreadable: Option<String>,
+}
+
+/// Parses the Parsoid HTML of the quarter page `fiscal_year` `quarter`,
+/// reading staff tables' colours with the built-in palette.
 pub fn parse_quarter_page(html: &str, fiscal_year: &FiscalYear, quarter: Quarter) -> ParsedPage {
+    parse_quarter_page_with(html, fiscal_year, quarter, &Palette::default())
+}
+
+/// [`parse_quarter_page`] with the colours of `[status] colours`.
+pub fn parse_quarter_page_with(
+    html: &str,
+    fiscal_year: &FiscalYear,
+    quarter: Quarter,
+    palette: &Palette,
+) -> ParsedPage {
     let code = Wikicode::new(html);
     let mut warnings = Vec::new();
     let blocks = match code.select_first("body") {
@@ -95,7 +123,7 @@ pub fn parse_quarter_page(html: &str, fiscal_year: &FiscalYear, quarter: Quarter
 
     let mut drafts: Vec<Draft> = Vec::new();
     for (heading, blocks) in sections {
-        let mut reader = Reader::new(&heading, quarter, &mut warnings);
+        let mut reader = Reader::new(&heading, quarter, palette, &mut warnings);
         for block in blocks {
             reader.block(block);
         }
@@ -106,14 +134,17 @@ pub fn parse_quarter_page(html: &str, fiscal_year: &FiscalYear, quarter: Quarter
     }
 
     let mut table_rows = BTreeSet::new();
+    let mut staff_tables = BTreeMap::new();
     let mut objectives = assemble(
         drafts,
         loose_tables,
         fiscal_year,
+        palette,
         &mut warnings,
         &mut table_rows,
+        &mut staff_tables,
     );
-    dedupe_ids(&mut objectives, &mut warnings, &mut table_rows);
+    dedupe_ids(&mut objectives, &mut warnings, &mut table_rows, &mut staff_tables);
     if objectives.is_empty() {
         warnings.push("no objectives found on the page".to_string());
     }
@@ -123,6 +154,7 @@ pub fn parse_quarter_page(html: &str, fiscal_year: &FiscalYear, quarter: Quarter
         objectives,
         warnings,
         table_rows,
+        staff_tables,
     }
 }
 
@@ -134,6 +166,14 @@ struct Draft {
     description: Option<String>,
     key_results: Vec<KeyResult>,
     tables: Vec<Wikinode>,
+    staff: Vec<Staff>,
+}
+
+/// A staff table in an objective's section, as read.
+enum Staff {
+    /// Read, with the KR managers in force where it stands.
+    Read(StatusTable, Vec<String>),
+    Unreadable(String),
 }
 
 /// Reads the blocks of one `== program - title ==` section.
@@ -159,10 +199,17 @@ struct Reader<'w> {
     /// A bare `Objective:` item label, whose text must be on the next line.
     pending_item: bool,
     tables: Vec<Wikinode>,
+    staff: Vec<Staff>,
+    palette: &'w Palette,
 }
 
 impl<'w> Reader<'w> {
-    fn new(heading: &str, page_quarter: Quarter, warnings: &'w mut Vec<String>) -> Self {
+    fn new(
+        heading: &str,
+        page_quarter: Quarter,
+        palette: &'w Palette,
+        warnings: &'w mut Vec<String>,
+    ) -> Self {
         Self {
             heading: heading.to_string(),
             page_quarter,
@@ -180,6 +227,8 @@ impl<'w> Reader<'w> {
             pending_kr_text: false,
             pending_item: false,
             tables: Vec::new(),
+            staff: Vec::new(),
+            palette,
         }
     }
 
@@ -213,6 +262,22 @@ impl<'w> Reader<'w> {
             }
             Block::Line(line) => self.line(line),
             Block::StatusTable(t) => self.tables.push(t),
+            Block::Table(t) => match table::read_staff(&t, self.palette) {
+                Found::Other => self.warn("table ignored".into()),
+                Found::Staff(table) => {
+                    self.current = None;
+                    self.open_quarter = None;
+                    self.staff.push(Staff::Read(table, self.kr_managers.clone()));
+                }
+                Found::Unreadable(why) => {
+                    self.warn(format!(
+                        "a KR table the bot cannot read whole ({}); left as it is, and no \
+                         status table of the bot's is added beside it",
+                        why.0
+                    ));
+                    self.staff.push(Staff::Unreadable(why.0));
+                }
+            },
             Block::Ignored(what) => self.warn(format!("{what} ignored")),
         }
     }
@@ -321,6 +386,18 @@ impl<'w> Reader<'w> {
                 return;
             }
         }
+        // `Baseline: …` as a paragraph of its own right after a KR.
+        if let (Some(i), None) = (self.current, self.open_quarter) {
+            let (before, baseline) = split_baseline(&line.text);
+            if before.is_empty() {
+                if let (Some(kr), Some(b)) = (self.key_results.get_mut(i), baseline) {
+                    if kr.baseline.is_none() {
+                        kr.baseline = Some(b);
+                        return;
+                    }
+                }
+            }
+        }
         if let Some(quarter) = pending_quarter_objective {
             if let Some(entry) = self.entry(quarter, &line) {
                 entry.objective = Some(line.text.clone());
@@ -349,6 +426,7 @@ impl<'w> Reader<'w> {
             let label = match kind {
                 Kind::KeyResult => format!("KR{number}"),
                 Kind::ObjectiveItem => format!("Objective item {number}"),
+                Kind::Metric => format!("Metric {number}"),
             };
             self.warn(format!("second {label} ignored: {}", excerpt(text)));
             self.current = None;
@@ -424,8 +502,10 @@ impl<'w> Reader<'w> {
         }
         // A status table alone does not make an objective: staff may have
         // moved tables into a section of their own.
-        let is_objective =
-            self.managers.is_some() || !self.key_results.is_empty() || self.has_subheading;
+        let is_objective = self.managers.is_some()
+            || !self.key_results.is_empty()
+            || self.has_subheading
+            || self.staff.iter().any(|s| matches!(s, Staff::Read(..)));
         if !is_objective {
             self.warnings.push(format!(
                 "section “{}” has no objective manager, key results or objective heading; not read as an objective",
@@ -441,6 +521,7 @@ impl<'w> Reader<'w> {
             description: self.description,
             key_results: self.key_results,
             tables: self.tables,
+            staff: self.staff,
         })
     }
 }
@@ -450,24 +531,27 @@ fn assemble(
     drafts: Vec<Draft>,
     loose_tables: Vec<Wikinode>,
     fiscal_year: &FiscalYear,
+    palette: &Palette,
     warnings: &mut Vec<String>,
     table_rows: &mut BTreeSet<String>,
+    staff_tables: &mut BTreeMap<String, Vec<StaffTable>>,
 ) -> Vec<Objective> {
     // Read every table once, remembering the section it stood in.
     let mut tables: Vec<(Option<usize>, StatusTable)> = Vec::new();
     for (i, draft) in drafts.iter().enumerate() {
         for node in &draft.tables {
-            if let Some(t) = table::read(node, warnings) {
+            if let Some(t) = table::read(node, palette, warnings) {
                 tables.push((Some(i), t));
             }
         }
     }
     for node in &loose_tables {
-        if let Some(t) = table::read(node, warnings) {
+        if let Some(t) = table::read(node, palette, warnings) {
             tables.push((None, t));
         }
     }
 
+    let mut staff: Vec<Vec<Staff>> = Vec::new();
     let mut objectives: Vec<Objective> = drafts
         .into_iter()
         .enumerate()
@@ -481,6 +565,7 @@ fn assemble(
                 ));
                 s = format!("objective-{}", i + 1);
             }
+            staff.push(d.staff);
             Objective {
                 id: format!("{fiscal_year}/{s}"),
                 program: d.program,
@@ -496,64 +581,203 @@ fn assemble(
         .collect();
 
     // First by id (the table may have moved anywhere), then by position (the
-    // objective may have been retitled, so its slug no longer matches).
-    let mut bound: Vec<Option<StatusTable>> = vec![None; objectives.len()];
+    // objective may have been retitled, so its slug no longer matches). An
+    // objective may have several: an adopted KR table and metrics table.
+    let mut bound: Vec<Vec<StatusTable>> = vec![Vec::new(); objectives.len()];
     let mut unbound: Vec<(Option<usize>, StatusTable)> = Vec::new();
     for (owner, t) in tables {
         match objectives
             .iter()
-            .position(|o| o.id == t.objective_id)
-            .filter(|&i| bound[i].is_none())
+            .position(|o| Some(o.id.as_str()) == t.objective_id.as_deref())
         {
-            Some(i) => bound[i] = Some(t),
+            Some(i) => bound[i].push(t),
             None => unbound.push((owner, t)),
         }
     }
+    let mut by_owner: Vec<Vec<StatusTable>> = vec![Vec::new(); objectives.len()];
     for (owner, t) in unbound {
-        match owner.filter(|&i| bound[i].is_none()) {
-            Some(i) => bound[i] = Some(t),
-            None => warnings.push(format!(
+        match owner {
+            Some(i) if bound[i].is_empty() => by_owner[i].push(t),
+            _ => warnings.push(format!(
                 "status table {} matches no objective on the page; ignored",
-                t.objective_id
+                t.objective_id.as_deref().unwrap_or("")
             )),
         }
     }
+    for (i, tables) in by_owner.into_iter().enumerate() {
+        // Tables of one retitled objective all carry the same id.
+        let mut ids: Vec<&str> = tables.iter().filter_map(|t| t.objective_id.as_deref()).collect();
+        ids.dedup();
+        if ids.len() > 1 {
+            warnings.push(format!(
+                "section “{}” holds status tables of several objectives ({}); only {} is read",
+                objectives[i].title,
+                ids.join(", "),
+                ids[0]
+            ));
+        }
+        let first = ids.first().map(|s| s.to_string());
+        bound[i].extend(tables.into_iter().filter(|t| t.objective_id == first));
+    }
 
-    for (objective, table) in objectives.iter_mut().zip(bound) {
-        if let Some(table) = &table {
-            objective.id.clone_from(&table.objective_id);
+    for ((objective, tables), staff) in objectives.iter_mut().zip(bound).zip(staff) {
+        if let Some(id) = tables.first().and_then(|t| t.objective_id.clone()) {
+            objective.id = id;
         }
         for kr in &mut objective.key_results {
             kr.id = format!("{}/{}{}", objective.id, kr.kind.id_stem(), kr.number);
         }
-        if let Some(table) = table {
-            merge_table(objective, table, warnings, table_rows);
+        let has_bots_own = tables.iter().any(|t| !t.staff);
+        for table in tables {
+            merge_table(objective, table, &[], warnings, table_rows);
         }
+        let mut infos = Vec::new();
+        for s in staff {
+            match s {
+                Staff::Read(table, _) if has_bots_own => {
+                    warnings.push(format!(
+                        "objective {}: a KR table staff wrote stands beside the bot's status \
+                         table; it is not read (keep one of the two)",
+                        objective.id
+                    ));
+                    infos.push(StaffTable {
+                        rows: Vec::new(),
+                        unreadable: Some("the objective has the bot's status table".into()),
+                    });
+                    let _ = table;
+                }
+                Staff::Read(table, managers) => {
+                    let skipped = table.skipped.clone();
+                    let empty_rows = table.empty_rows.clone();
+                    let mut rows = merge_table(objective, table, &managers, warnings, table_rows);
+                    for i in empty_rows {
+                        rows.insert(i.min(rows.len()), None);
+                    }
+                    if !skipped.is_empty() {
+                        warnings.push(format!(
+                            "objective {}: KR table: skipped {}",
+                            objective.id,
+                            skipped.join("; ")
+                        ));
+                    }
+                    infos.push(StaffTable {
+                        rows,
+                        unreadable: None,
+                    });
+                }
+                Staff::Unreadable(why) => infos.push(StaffTable {
+                    rows: Vec::new(),
+                    unreadable: Some(why),
+                }),
+            }
+        }
+        if !infos.is_empty() {
+            staff_tables.insert(objective.id.clone(), infos);
+        }
+        // Metrics after the objective's KRs and items, in their own order.
+        objective
+            .key_results
+            .sort_by_key(|k| k.kind == Kind::Metric);
     }
     objectives
 }
 
-/// Puts a status table's baselines, year goals and statuses on the KRs.
+/// Puts a status table's data on the objective's records: baselines, year
+/// goals and statuses, and (from staff tables and metric rows) the records
+/// the prose does not write. Returns each row's record id, in row order.
 fn merge_table(
     objective: &mut Objective,
     table: StatusTable,
+    managers: &[String],
     warnings: &mut Vec<String>,
     table_rows: &mut BTreeSet<String>,
-) {
+) -> Vec<Option<String>> {
+    let name = table
+        .objective_id
+        .clone()
+        .unwrap_or_else(|| objective.id.clone());
+    let mut ids = Vec::new();
+    let mut seen = BTreeSet::new();
+    if table.staff && table.objective_id.is_some() && !table.skipped.is_empty() {
+        warnings.push(format!(
+            "status table {name}: skipped {}",
+            table.skipped.join("; ")
+        ));
+    }
     for row in table.rows {
-        let Some(kr) = objective
+        // The row's number: its label's, else the objective's n-th record
+        // of its kind in page order, else n (or the next free number).
+        let number = row.number.unwrap_or_else(|| {
+            let of_kind: Vec<u32> = objective
+                .key_results
+                .iter()
+                .filter(|k| k.kind == row.kind)
+                .map(|k| k.number)
+                .collect();
+            match of_kind.get(row.position as usize - 1) {
+                Some(n) => *n,
+                None if !of_kind.contains(&row.position) => row.position,
+                None => of_kind.iter().max().copied().unwrap_or(0) + 1,
+            }
+        });
+        let found = objective
             .key_results
-            .iter_mut()
-            .find(|k| k.kind == row.kind && k.number == row.number)
-        else {
-            warnings.push(format!(
-                "status table {}: row {} matches no key result in the text; ignored",
-                table.objective_id, row.kr_id
-            ));
-            continue;
+            .iter()
+            .position(|k| k.kind == row.kind && k.number == number);
+        let i = match found {
+            Some(i) => i,
+            None if table.staff || row.kind == Kind::Metric => {
+                let text = row.text.clone().unwrap_or_default();
+                objective.key_results.push(KeyResult {
+                    id: format!("{}/{}{number}", objective.id, row.kind.id_stem()),
+                    kind: row.kind,
+                    number,
+                    links: tasks_in_text(&text).collect(),
+                    text,
+                    managers: if row.kind == Kind::Metric {
+                        Vec::new()
+                    } else {
+                        managers.to_vec()
+                    },
+                    baseline: None,
+                    year_goal: None,
+                    quarters: BTreeMap::new(),
+                });
+                objective.key_results.len() - 1
+            }
+            None => {
+                warnings.push(format!(
+                    "status table {name}: row {} matches no key result in the text; ignored",
+                    row.kr_id.as_deref().unwrap_or("?")
+                ));
+                ids.push(None);
+                continue;
+            }
         };
-        kr.id = row.kr_id;
+        if !seen.insert(i) {
+            warnings.push(format!(
+                "status table {name}: a second row for {} {number} ignored",
+                row.kind.as_str()
+            ));
+            ids.push(None);
+            continue;
+        }
+        let kr = &mut objective.key_results[i];
+        if let Some(id) = row.kr_id {
+            kr.id = id;
+        }
+        if kr.text.is_empty() {
+            if let Some(text) = row.text {
+                for t in tasks_in_text(&text) {
+                    if !kr.links.contains(&t) {
+                        kr.links.push(t);
+                    }
+                }
+                kr.text = text;
+            }
+        }
         table_rows.insert(kr.id.clone());
+        ids.push(Some(kr.id.clone()));
         if row.baseline.is_some() {
             kr.baseline = row.baseline;
         }
@@ -564,6 +788,7 @@ fn merge_table(
             entry.note = note;
         }
     }
+    ids
 }
 
 /// Two objectives with the same title would share an id; the later ones get
@@ -572,6 +797,7 @@ fn dedupe_ids(
     objectives: &mut [Objective],
     warnings: &mut Vec<String>,
     table_rows: &mut BTreeSet<String>,
+    staff_tables: &mut BTreeMap<String, Vec<StaffTable>>,
 ) {
     let mut seen: Vec<String> = Vec::new();
     for objective in objectives.iter_mut() {
@@ -594,6 +820,9 @@ fn dedupe_ids(
                     kr.id = new;
                 }
             }
+            // The first objective with the id keeps its staff tables; the
+            // later one's cannot be told apart, so none is adopted.
+            staff_tables.remove(&objective.id);
             objective.id = id;
         }
         seen.push(objective.id.clone());

@@ -1,48 +1,205 @@
-//! Reads the bot's status tables (`wikitext_templates/STATUS_TABLE.md`).
+//! Reads status tables: the bot's (`wikitext_templates/STATUS_TABLE.md`) and
+//! the KR and metrics tables staff write (`pages.md`, "KR tables written by
+//! staff"), adopted by the bot or not yet.
 //!
-//! Identity comes from the `data-goalsbot-*` attributes, the values from the
-//! cells' text: a staff edit of a cell's text wins over its colour.
+//! Identity comes from the `data-goalsbot-*` attributes, columns from the
+//! header row, the values from the cells' text: a status word leading a
+//! cell wins over its colour. In the bot's own tables (class
+//! `goalsbot-status`) colours are decoration and never read; in staff
+//! tables a cell without a status word takes its status from its
+//! background colour ([`Palette`]).
 
 use std::sync::LazyLock;
 
 use parsoid::prelude::*;
 use regex::Regex;
 
-use super::dom::{attr, plain_text, tag};
-use super::line::split_baseline;
+use super::dom::{attr, collapse, plain_text, tag};
+use super::line::{classify, split_baseline, Label};
+use crate::core::colour::{style_background, Palette};
 use crate::core::records::{Kind, Quarter, Status};
 
 /// Objective ids as `records.schema.json` allows them.
 static OBJECTIVE_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[0-9]{4}-[0-9]{2}/[a-z0-9-]+$").expect("valid pattern"));
-/// KR ids as `records.schema.json` allows them.
+/// Record ids as `records.schema.json` allows them.
 static KR_ID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([0-9]{4}-[0-9]{2}/[a-z0-9-]+)/(kr|item)([0-9]{1,6})$").expect("valid pattern")
+    Regex::new(r"^([0-9]{4}-[0-9]{2}/[a-z0-9-]+)/(kr|item|metric)([0-9]{1,6})$")
+        .expect("valid pattern")
+});
+/// The label the bot writes before a metric's text in its own tables.
+static METRIC_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?i)metric[ \t]*[0-9]{1,6}[ \t]*(?:[:.\-–—][ \t]*|[ \t]+|$)").expect("valid pattern")
 });
 
-/// A status table as read from the page.
+/// A status table as read from the page: one of the bot's, or one staff
+/// wrote (adopted by the bot or not yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct StatusTable {
-    /// `data-goalsbot-objective`.
-    pub objective_id: String,
+    /// `data-goalsbot-objective`; `None` for a staff table not yet adopted.
+    pub objective_id: Option<String>,
+    /// Written by staff (not the bot's `goalsbot-status` table): colours
+    /// name statuses, and a row's KR cell may hold a KR's text.
+    pub staff: bool,
     pub rows: Vec<StatusRow>,
+    /// Rows the reader skipped, for one warning line per table.
+    pub skipped: Vec<String>,
+    /// Body rows (0-based) with nothing in any cell, which the reader passes over.
+    pub empty_rows: Vec<usize>,
 }
 
-/// One row of a status table: one KR's store-side data.
+/// One row of a status table: one record's status data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct StatusRow {
-    /// `data-goalsbot-kr`, the KR's id.
-    pub kr_id: String,
+    /// `data-goalsbot-kr`, the record's id (adopted and bot tables).
+    pub kr_id: Option<String>,
     pub kind: Kind,
-    pub number: u32,
+    /// The number from the id or the label; `None`: the row is the
+    /// objective's `position`-th record of its kind.
+    pub number: Option<u32>,
+    /// 1-based place among the table's body rows of this kind.
+    pub position: u32,
+    /// The KR's or metric's text as the table writes it (staff tables, and
+    /// metric rows of the bot's tables).
+    pub text: Option<String>,
     pub baseline: Option<String>,
     pub year_goal: Option<String>,
     /// Quarters whose cell holds something, with status and note.
     pub quarters: Vec<(Quarter, Option<Status>, Option<String>)>,
 }
 
-/// Reads a `table[data-goalsbot-objective]`; problems become warnings.
-pub(super) fn read(table: &Wikinode, warnings: &mut Vec<String>) -> Option<StatusTable> {
+/// What a header cell names (`pages.md`, "KR tables written by staff").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Kr,
+    Metric,
+    YearGoal,
+    Baseline,
+    Quarter(Quarter),
+    Unknown,
+}
+
+/// Classifies a header cell's text (case, spacing and line breaks ignored).
+pub fn column(header: &str) -> Column {
+    static QUARTER: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^q([1-4])(?: (?:status|update))?$").expect("valid pattern")
+    });
+    let h = collapse(&header.to_lowercase());
+    let h = h.trim_end_matches(':').trim();
+    match h {
+        "" | "kr" | "krs" | "key result" | "key results" => Column::Kr,
+        "mtp metrics" | "mtp metric" | "metric" | "metrics" => Column::Metric,
+        // `Goal` alone is how the decks title the year-goal column in some
+        // tables; a table with quarter columns means nothing else by it.
+        "year goal" | "y1 goal" | "y2 goal" | "y3 goal" | "fy goal" | "annual goal" | "goal" => {
+            Column::YearGoal
+        }
+        "baseline" => Column::Baseline,
+        _ => match QUARTER.captures(h) {
+            Some(c) => c[1]
+                .parse::<u8>()
+                .ok()
+                .and_then(Quarter::from_number)
+                .map_or(Column::Unknown, Column::Quarter),
+            None => Column::Unknown,
+        },
+    }
+}
+
+/// Whether a header names a staff KR table: a year-goal or a quarter column.
+pub fn is_status_header(columns: &[Column]) -> bool {
+    columns
+        .iter()
+        .any(|c| matches!(c, Column::YearGoal | Column::Quarter(_)))
+}
+
+/// A table staff wrote that looks like a KR table but cannot be read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Unreadable(pub String);
+
+/// What a table without the bot's identity is.
+pub(super) enum Found {
+    /// Not a KR table: narrative, as before.
+    Other,
+    /// A staff KR or metrics table, read.
+    Staff(StatusTable),
+    /// A staff KR table the bot cannot read whole (merged cells, …): left
+    /// alone and reported, never half-read.
+    Unreadable(Unreadable),
+}
+
+/// Reads a table without `data-goalsbot-objective`.
+pub(super) fn read_staff(table: &Wikinode, palette: &Palette) -> Found {
+    let rows = rows_of(table);
+    let Some(first) = rows.first() else {
+        return Found::Other;
+    };
+    let header: Vec<Column> = cells_of(first).iter().map(|c| column(&cell_text(c))).collect();
+    if !is_status_header(&header) {
+        return Found::Other;
+    }
+    if let Err(why) = readable(table, &rows, header.len()) {
+        return Found::Unreadable(why);
+    }
+    let mut out = StatusTable {
+        objective_id: None,
+        staff: true,
+        rows: Vec::new(),
+        skipped: Vec::new(),
+        empty_rows: Vec::new(),
+    };
+    let mut positions = Positions::default();
+    for (i, tr) in rows[1..].iter().enumerate() {
+        let cells = cells_of(tr);
+        if cells.iter().all(|c| cell_text(c).is_empty()) {
+            out.empty_rows.push(i);
+            continue;
+        }
+        let mut notes = Vec::new();
+        if let Some(row) = read_row(None, None, &cells, &header, true, palette, &mut positions, &mut notes) {
+            out.rows.push(row);
+        }
+        out.skipped
+            .extend(notes.into_iter().map(|n| format!("row {}: {n}", i + 1)));
+    }
+    Found::Staff(out)
+}
+
+/// Why a staff KR table cannot be read whole, if it cannot.
+fn readable(table: &Wikinode, rows: &[Wikinode], width: usize) -> Result<(), Unreadable> {
+    if !table.select("table table").is_empty() || table.select("table").len() > 1 {
+        return Err(Unreadable("it holds a table inside a cell".into()));
+    }
+    for (i, tr) in rows.iter().enumerate() {
+        let cells = cells_of(tr);
+        for c in &cells {
+            for span in ["colspan", "rowspan"] {
+                if attr(c, span).is_some_and(|v| v.trim() != "1") {
+                    return Err(Unreadable(format!(
+                        "row {} has a merged cell ({span})",
+                        i + 1
+                    )));
+                }
+            }
+        }
+        if i > 0 && cells.len() != width {
+            return Err(Unreadable(format!(
+                "row {} has {} cells where the header has {width}",
+                i + 1,
+                cells.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a `table[data-goalsbot-objective]` (the bot's, or a staff table
+/// the bot adopted); problems become warnings.
+pub(super) fn read(
+    table: &Wikinode,
+    palette: &Palette,
+    warnings: &mut Vec<String>,
+) -> Option<StatusTable> {
     let objective_id = attr(table, "data-goalsbot-objective")?.trim().to_string();
     if !OBJECTIVE_ID.is_match(&objective_id) {
         warnings.push(format!(
@@ -50,16 +207,17 @@ pub(super) fn read(table: &Wikinode, warnings: &mut Vec<String>) -> Option<Statu
         ));
         return None;
     }
-    let mut header: Vec<String> = Vec::new();
+    let staff = !attr(table, "class")
+        .is_some_and(|c| c.split_whitespace().any(|c| c == "goalsbot-status"));
+    let mut header: Vec<Column> = Vec::new();
     let mut rows: Vec<StatusRow> = Vec::new();
+    let mut positions = Positions::default();
+    let mut skipped = Vec::new();
     for tr in rows_of(table) {
-        let cells: Vec<Wikinode> = tr
-            .children()
-            .filter(|c| matches!(tag(c).as_deref(), Some("td" | "th")))
-            .collect();
+        let cells = cells_of(&tr);
         let Some(kr_id) = attr(&tr, "data-goalsbot-kr") else {
-            if header.is_empty() && cells.iter().all(|c| tag(c).as_deref() == Some("th")) {
-                header = cells.iter().map(plain_text).collect();
+            if header.is_empty() {
+                header = cells.iter().map(|c| column(&cell_text(c))).collect();
             }
             continue;
         };
@@ -70,10 +228,10 @@ pub(super) fn read(table: &Wikinode, warnings: &mut Vec<String>) -> Option<Statu
             ));
             continue;
         };
-        let kind = if &caps[2] == "kr" {
-            Kind::KeyResult
-        } else {
-            Kind::ObjectiveItem
+        let kind = match &caps[2] {
+            "kr" => Kind::KeyResult,
+            "item" => Kind::ObjectiveItem,
+            _ => Kind::Metric,
         };
         let Some(number) = caps[3].parse::<u32>().ok().filter(|n| *n > 0) else {
             warnings.push(format!(
@@ -88,55 +246,250 @@ pub(super) fn read(table: &Wikinode, warnings: &mut Vec<String>) -> Option<Statu
             ));
             continue;
         }
-        if rows.iter().any(|r| r.kr_id == kr_id) {
+        if rows.iter().any(|r| r.kr_id.as_deref() == Some(kr_id.as_str())) {
             warnings.push(format!(
                 "status table {objective_id}: second row for {kr_id} ignored"
             ));
             continue;
         }
-        rows.push(read_row(kr_id, kind, number, &cells, &header));
+        let known = Some((kind, number));
+        let mut notes = Vec::new();
+        if let Some(row) = read_row(
+            Some(kr_id.clone()),
+            known,
+            &cells,
+            &header,
+            staff,
+            palette,
+            &mut positions,
+            &mut notes,
+        ) {
+            rows.push(row);
+        }
+        skipped.extend(notes.into_iter().map(|n| format!("{kr_id}: {n}")));
     }
-    Some(StatusTable { objective_id, rows })
+    Some(StatusTable {
+        objective_id: Some(objective_id),
+        staff,
+        rows,
+        skipped,
+        empty_rows: Vec::new(),
+    })
 }
 
+/// Counts body rows per kind, for rows that say no number.
+#[derive(Default)]
+struct Positions {
+    key_results: u32,
+    items: u32,
+    metrics: u32,
+}
+
+impl Positions {
+    fn next(&mut self, kind: Kind) -> u32 {
+        let n = match kind {
+            Kind::KeyResult => &mut self.key_results,
+            Kind::ObjectiveItem => &mut self.items,
+            Kind::Metric => &mut self.metrics,
+        };
+        *n += 1;
+        *n
+    }
+}
+
+/// Reads one body row. `known` is the kind and number the row's id gives;
+/// without one (a staff table) they come from the KR or metric cell.
 fn read_row(
-    kr_id: String,
-    kind: Kind,
-    number: u32,
+    kr_id: Option<String>,
+    known: Option<(Kind, u32)>,
     cells: &[Wikinode],
-    header: &[String],
-) -> StatusRow {
-    let mut row = StatusRow {
+    header: &[Column],
+    staff: bool,
+    palette: &Palette,
+    positions: &mut Positions,
+    notes: &mut Vec<String>,
+) -> Option<StatusRow> {
+    // Where the header names nothing (a bot table whose header staff
+    // changed), the bot's own layout: KR, year goal, then quarters.
+    let col = |i: usize| match header.get(i).copied() {
+        Some(Column::Unknown) | None if !staff => match i {
+            0 => Column::Kr,
+            1 => Column::YearGoal,
+            _ => Column::Unknown,
+        },
+        Some(c) => c,
+        None => Column::Unknown,
+    };
+    let metric_table = header.contains(&Column::Metric);
+    let mut kind = known.map_or(
+        if metric_table {
+            Kind::Metric
+        } else {
+            Kind::KeyResult
+        },
+        |(k, _)| k,
+    );
+    let mut number = known.map(|(_, n)| n);
+    let mut text: Option<String> = None;
+    let mut baseline: Option<String> = None;
+    let mut baseline_column: Option<String> = None;
+    let mut year_goal: Option<String> = None;
+    let mut quarters: Vec<(Quarter, Option<Status>, Option<String>)> = Vec::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let value = cell_text(cell);
+        let quarter = attr(cell, "data-goalsbot-quarter")
+            .and_then(|q| q.parse::<Quarter>().ok())
+            .or(match col(i) {
+                Column::Quarter(q) => Some(q),
+                _ => None,
+            });
+        if let Some(quarter) = quarter {
+            let (mut status, note) = Status::read_cell(&value);
+            if status.is_none() && staff && !value.is_empty() && !says_no_status(&value) {
+                let colour = background(cell);
+                status = colour.as_deref().and_then(|c| palette.status_of(c));
+                if let (Some(c), None) = (&colour, status) {
+                    notes.push(format!(
+                        "{quarter}: the colour {c:?} names no status (add it to [status] colours); \
+                         the cell is read as a note"
+                    ));
+                }
+                if status.is_some() {
+                    // The colour decided: the whole text is the note.
+                    quarters.retain(|(q, ..)| *q != quarter);
+                    quarters.push((quarter, status, Some(value)));
+                    continue;
+                }
+            }
+            if status.is_some() || note.is_some() {
+                quarters.retain(|(q, ..)| *q != quarter);
+                quarters.push((quarter, status, note));
+            }
+            continue;
+        }
+        match col(i) {
+            Column::Kr if kind != Kind::Metric || !metric_table => {
+                let (statement, b) = split_baseline(&value);
+                baseline = b;
+                if known.is_none() {
+                    match classify(&statement) {
+                        Label::KeyResult { number: n, text: t } => {
+                            number = Some(n);
+                            text = Some(t);
+                        }
+                        Label::ObjectiveItem(t) => {
+                            kind = Kind::ObjectiveItem;
+                            text = Some(t);
+                        }
+                        _ => text = Some(statement),
+                    }
+                } else if staff || kind == Kind::Metric {
+                    let t = match classify(&statement) {
+                        Label::KeyResult { text, .. } | Label::ObjectiveItem(text) => text,
+                        _ => METRIC_LABEL.replace(&statement, "").into_owned(),
+                    };
+                    text = Some(t);
+                }
+            }
+            Column::Metric | Column::Kr => {
+                let (statement, b) = split_baseline(&value);
+                baseline = b;
+                text = Some(METRIC_LABEL.replace(&statement, "").into_owned());
+            }
+            Column::YearGoal => year_goal = (!value.is_empty()).then_some(value),
+            Column::Baseline => baseline_column = (!value.is_empty()).then_some(value),
+            Column::Quarter(_) | Column::Unknown => {}
+        }
+    }
+    if baseline_column.is_some() {
+        baseline = baseline_column;
+    }
+    let position = positions.next(kind);
+    if kind == Kind::Metric && number.is_none() {
+        number = Some(position);
+    }
+    quarters.sort_by_key(|(q, ..)| *q);
+    Some(StatusRow {
         kr_id,
         kind,
         number,
-        baseline: None,
-        year_goal: None,
-        quarters: Vec::new(),
-    };
-    for (i, cell) in cells.iter().enumerate() {
-        let heading = header.get(i).map(String::as_str).unwrap_or("");
-        let quarter = attr(cell, "data-goalsbot-quarter")
-            .and_then(|q| q.parse::<Quarter>().ok())
-            .or_else(|| heading.parse::<Quarter>().ok());
-        let text = plain_text(cell);
-        if let Some(quarter) = quarter {
-            let (status, note) = Status::read_cell(&text);
-            if status.is_some() || note.is_some() {
-                if let Some(slot) = row.quarters.iter_mut().find(|(q, ..)| *q == quarter) {
-                    *slot = (quarter, status, note);
-                } else {
-                    row.quarters.push((quarter, status, note));
+        position,
+        text: text.filter(|t| !t.is_empty()),
+        baseline,
+        year_goal,
+        quarters,
+    })
+}
+
+/// A cell that says it has no status on purpose (`No status: …`).
+fn says_no_status(text: &str) -> bool {
+    let p = Status::NO_STATUS_PREFIX;
+    text.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+}
+
+/// A cell's background colour as written: `style` (`background`,
+/// `background-color`) over `bgcolor`.
+fn background(cell: &Wikinode) -> Option<String> {
+    attr(cell, "style")
+        .and_then(|s| style_background(&s))
+        .or_else(|| attr(cell, "bgcolor"))
+}
+
+/// The text of a cell as a reader sees it: `<br>`, paragraphs and new lines
+/// as one space.
+pub(super) fn cell_text(cell: &Wikinode) -> String {
+    fn walk(node: &Wikinode, out: &mut String, depth: usize) {
+        if depth > 64 {
+            return;
+        }
+        for child in node.children() {
+            if let Some(t) = child.as_text() {
+                out.push_str(&t.borrow());
+                continue;
+            }
+            let Some(name) = tag(&child) else { continue };
+            match name.as_str() {
+                "br" => out.push(' '),
+                "p" | "div" | "li" | "ul" | "ol" | "dl" | "dd" | "dt" | "pre" => {
+                    out.push(' ');
+                    walk(&child, out, depth + 1);
+                    out.push(' ');
+                }
+                _ => {
+                    // Invisible parts (references, comments, styles) are
+                    // left out as the rest of the parser does.
+                    let one = plain_text_of(&child);
+                    out.push_str(&one);
                 }
             }
-        } else if i == 0 || heading.to_ascii_lowercase().starts_with("kr") {
-            row.baseline = split_baseline(&text).1;
-        } else if i == 1 || heading.to_ascii_lowercase().contains("goal") {
-            row.year_goal = (!text.is_empty()).then_some(text);
         }
     }
-    row.quarters.sort_by_key(|(q, ..)| *q);
-    row
+    let mut out = String::new();
+    walk(cell, &mut out, 0);
+    collapse(&out)
+}
+
+/// The plain text of an inline element, spaces kept at its edges.
+fn plain_text_of(node: &Wikinode) -> String {
+    let raw = node.text_contents();
+    let inner = plain_text(node);
+    if inner.is_empty() {
+        return if raw.trim().is_empty() && !raw.is_empty() {
+            " ".into()
+        } else {
+            String::new()
+        };
+    }
+    let lead = if raw.starts_with(char::is_whitespace) { " " } else { "" };
+    let trail = if raw.ends_with(char::is_whitespace) { " " } else { "" };
+    format!("{lead}{inner}{trail}")
+}
+
+/// The `<td>`/`<th>` cells of a row.
+fn cells_of(tr: &Wikinode) -> Vec<Wikinode> {
+    tr.children()
+        .filter(|c| matches!(tag(c).as_deref(), Some("td" | "th")))
+        .collect()
 }
 
 /// The `<tr>`s of a table, looking through `<tbody>`/`<thead>` but not into
@@ -165,7 +518,7 @@ mod tests {
             .select_first("table[data-goalsbot-objective]")
             .expect("test html has a status table");
         let mut warnings = Vec::new();
-        (read(&table, &mut warnings), warnings)
+        (read(&table, &Palette::default(), &mut warnings), warnings)
     }
 
     /// Parsoid HTML (MW 1.43) of the STATUS_TABLE.md example.
@@ -184,13 +537,15 @@ mod tests {
         let (table, warnings) = read_html(EXAMPLE);
         assert!(warnings.is_empty(), "{warnings:?}");
         let table = table.unwrap();
-        assert_eq!(table.objective_id, "2020-21/content-integrity");
+        assert_eq!(table.objective_id.as_deref(), Some("2020-21/content-integrity"));
         assert_eq!(
             table.rows,
             vec![StatusRow {
-                kr_id: "2020-21/content-integrity/kr2".into(),
+                kr_id: Some("2020-21/content-integrity/kr2".into()),
                 kind: Kind::KeyResult,
-                number: 2,
+                number: Some(2),
+                position: 1,
+                text: None,
                 baseline: Some("8 SPoF positions".into()),
                 year_goal: Some("Hire for 4 SPoF positions".into()),
                 quarters: vec![
@@ -229,13 +584,13 @@ mod tests {
     #[test]
     fn no_status_prefix_and_header_fallback() {
         // Quarter attributes lost (e.g. a hand-made row): the header names the column.
-        let html = r#"<table data-goalsbot-objective="2020-21/x"><tr><th>KR</th><th>Year goal</th><th>Q1</th><th>Q2</th></tr>
+        let html = r#"<table class="goalsbot-status" data-goalsbot-objective="2020-21/x"><tr><th>KR</th><th>Year goal</th><th>Q1</th><th>Q2</th></tr>
 <tr data-goalsbot-kr="2020-21/x/item1"><td>Objective 1</td><td></td><td>No status: Done by another team</td><td>Postponed</td></tr></table>"#;
         let (table, warnings) = read_html(html);
         assert!(warnings.is_empty(), "{warnings:?}");
         let row = &table.unwrap().rows[0];
         assert_eq!(row.kind, Kind::ObjectiveItem);
-        assert_eq!(row.number, 1);
+        assert_eq!(row.number, Some(1));
         assert_eq!(row.year_goal, None);
         assert_eq!(row.baseline, None);
         assert_eq!(

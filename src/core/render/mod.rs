@@ -266,6 +266,15 @@ fn row_label(kr: &KeyResult) -> String {
     match kr.kind {
         Kind::KeyResult => format!("KR{}", kr.number),
         Kind::ObjectiveItem => format!("Objective {}", kr.number),
+        // A metric is written nowhere else on the page: its text goes with it.
+        Kind::Metric => {
+            let text = escape::collapse(&kr.text);
+            if text.is_empty() {
+                format!("Metric {}", kr.number)
+            } else {
+                format!("Metric {}: {}", kr.number, escape::wikitext(&text))
+            }
+        }
     }
 }
 
@@ -549,9 +558,11 @@ struct QuarterItemView {
 impl QuarterObjectiveView {
     fn new(objective: &Objective, status_table: String) -> Self {
         let mut in_force: &[String] = &[];
+        // Metrics show in the status table only; they are no prose items.
         let items = objective
             .key_results
             .iter()
+            .filter(|kr| kr.kind != Kind::Metric)
             .map(|kr| {
                 let manager_change = kr.managers.as_slice() != in_force;
                 in_force = &kr.managers;
@@ -589,6 +600,7 @@ fn item_line(kr: &KeyResult) -> String {
             format!("KR{}: {}", kr.number, escape::wikitext(&text))
         }
         Kind::KeyResult => format!("KR{} {}", kr.number, escape::wikitext(&text)),
+        Kind::Metric => format!("Metric {}: {}", kr.number, escape::wikitext(&text)),
     }
 }
 
