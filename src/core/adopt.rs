@@ -175,6 +175,10 @@ pub struct Patched {
     /// Record ids whose shown data changed, with the quarters that changed.
     pub changed: Vec<(String, BTreeSet<Quarter>)>,
     pub warnings: Vec<String>,
+    /// Records with data to show and no adopted table of their kind (KRs
+    /// of an objective whose only staff table lists metrics): they go in a
+    /// status table of the bot's.
+    pub homeless: Vec<String>,
 }
 
 /// Shows `store`'s data in the objective's adopted tables of `text`, where
@@ -216,7 +220,14 @@ pub fn patch_adopted(
             .map(|ri| (ti, ri + 1))
         });
         let Some((ti, ri)) = place else {
-            let ti = home_table(&tables, kr.kind);
+            if now == RowValues::default() {
+                // Nothing to show: no empty row is added to a staff table.
+                continue;
+            }
+            let Some(ti) = home_table(&tables, kr.kind) else {
+                out.homeless.push(kr.id.clone());
+                continue;
+            };
             let cells = new_row(&tables[ti].1, kr, palette);
             appended.entry(ti).or_default().push(format!(
                 "|- data-goalsbot-kr=\"{}\"\n{cells}\n",
@@ -322,14 +333,32 @@ fn apply_stable(text: &str, edits: Vec<(Range<usize>, String)>) -> String {
     out
 }
 
-/// The table a new row of `kind` goes to: metrics to a metrics table, the
-/// rest to a KR table, else the first.
-fn home_table(tables: &[(Table, Vec<Column>)], kind: Kind) -> usize {
+/// The table a new row of `kind` goes to: metrics to a metrics table, KRs
+/// and items to a KR table; `None` when the objective has no such table.
+fn home_table(tables: &[(Table, Vec<Column>)], kind: Kind) -> Option<usize> {
     let wants_metrics = kind == Kind::Metric;
     tables
         .iter()
         .position(|(_, cols)| cols.contains(&Column::Metric) == wants_metrics)
-        .unwrap_or(0)
+}
+
+/// The ids of `objective`'s records that have a row in one of its adopted tables.
+pub fn rows_in_adopted(text: &str, objective_id: &str) -> BTreeSet<String> {
+    identity_tables(text, objective_id)
+        .into_iter()
+        .filter(|t| !t.bots_own)
+        .flat_map(|t| {
+            t.table
+                .rows
+                .iter()
+                .filter_map(|r| r.line.as_ref())
+                .filter_map(|l| {
+                    let attrs = text[l.clone()].trim_start().strip_prefix("|-").unwrap_or("");
+                    attribute(attrs, "data-goalsbot-kr")
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The cells of a new row for `kr`, one per line, in the table's column order.

@@ -190,16 +190,29 @@ pub fn plan_quarter_page_with(
                 }
             }
         }
+        // With adopted tables, the bot's own table (if any) shows only the
+        // records that have no row in them.
+        let mut own_obj = std::borrow::Cow::Borrowed(obj);
+        let mut own_page_obj = std::borrow::Cow::Borrowed(page_obj);
         if ident.iter().any(|t| !t.bots_own) {
             let patched = patch_adopted(&text, page_obj, obj, palette);
             text = patched.text;
             plan.changed.extend(patched.changed);
             plan.warnings.extend(patched.warnings);
-            if !ident.iter().any(|t| t.bots_own) {
+            let has_own = ident.iter().any(|t| t.bots_own);
+            if !has_own && patched.homeless.is_empty() {
                 continue;
             }
             ident = identity_tables(&text, &obj.id);
+            let adopted_rows = adopt::rows_in_adopted(&text, &obj.id);
+            let mut o = obj.clone();
+            o.key_results.retain(|k| !adopted_rows.contains(&k.id));
+            let mut p = page_obj.clone();
+            p.key_results.retain(|k| !adopted_rows.contains(&k.id));
+            own_obj = std::borrow::Cow::Owned(o);
+            own_page_obj = std::borrow::Cow::Owned(p);
         }
+        let (obj, page_obj) = (own_obj.as_ref(), own_page_obj.as_ref());
         let table = renderer.status_table(obj)?;
         match ident.iter().find(|t| t.bots_own).map(|t| t.table.range.clone()) {
             Some(range) => {

@@ -443,7 +443,10 @@ async fn pull_page_onto(
         html: prefetched,
     } = onto;
     let state = synced_state(wiki, store, target, resolved_title, latest, opts).await?;
-    if state.as_ref().is_some_and(|s| s.revid == latest.revid) {
+    if state
+        .as_ref()
+        .is_some_and(|s| s.revid == latest.revid && s.current_parser)
+    {
         return Ok(Outcome::Unchanged {
             revid: latest.revid,
         });

@@ -181,7 +181,7 @@ pub struct PushContext<'a> {
 
 /// Names the planner's behaviour in push checks' fingerprints: bump it when
 /// an unchanged page and store may plan differently (e.g. staff tables).
-const PLANNER: &str = "staff-tables-1";
+pub(crate) const PLANNER: &str = "staff-tables-1";
 
 /// How many times a save is retried after an edit conflict (`sync.md`, push step 3).
 pub const EDIT_CONFLICT_RETRIES: usize = 2;

@@ -442,6 +442,12 @@ async fn inputs_digest(
     let mut h = Sha256::new();
     for part in [
         env!("CARGO_PKG_VERSION").to_string(),
+        // A new parser or planner may read or plan the same pages differently.
+        format!(
+            "parser {} planner {}",
+            crate::store::PARSER,
+            crate::ops::push::PLANNER
+        ),
         format!("{:?}", ctx.config),
         ctx.user.to_string(),
         renderer.fingerprint(),

@@ -20,6 +20,8 @@ use crate::core::records::FiscalYearRecords;
 pub struct PageState {
     /// The revision last synced.
     pub revid: u64,
+    /// Whether [`PARSER`] read it (else the page is read again).
+    pub current_parser: bool,
     /// When it was synced.
     pub synced_at: DateTime<Utc>,
     /// The records parsed from that revision: the base of the next merge.
@@ -65,6 +67,11 @@ pub struct PageCheck {
 }
 
 /// A page's sync state, ready to write.
+/// The version of the page parser whose readings the store keeps: bump it
+/// when the parser reads more of a page than before, so that every page is
+/// read again once (schema 7).
+pub const PARSER: i64 = 1;
+
 pub(crate) struct PageWrite {
     title: String,
     revid: i64,
@@ -106,14 +113,15 @@ impl PageWrite {
 /// Writes a page's sync state inside the caller's write transaction.
 pub(super) async fn upsert_page(tx: &mut Tx, page: &PageWrite) -> Result<()> {
     let text = format!(
-        "INSERT INTO pages (title, revision_id, synced_at, records) VALUES (?, ?, ?, ?) {}",
-        tx.upsert("title", &["revision_id", "synced_at", "records"])
+        "INSERT INTO pages (title, revision_id, synced_at, records, parser) VALUES (?, ?, ?, ?, ?) {}",
+        tx.upsert("title", &["revision_id", "synced_at", "records", "parser"])
     );
     let q = sql("upsert_page", text)
         .text(&page.title)
         .int(page.revid)
         .text(&page.synced_at)
-        .text(&page.records);
+        .text(&page.records)
+        .int(PARSER);
     tx.execute(q).await?;
     Ok(())
 }
@@ -141,12 +149,13 @@ impl Store {
     pub async fn page_state(&self, title: &str) -> Result<Option<PageState>> {
         let q = sql(
             "page_state",
-            "SELECT revision_id, synced_at, records FROM pages WHERE title = ?",
+            "SELECT revision_id, synced_at, records, parser FROM pages WHERE title = ?",
         );
         let Some(row) = self.db.fetch_optional(q.text(title)).await? else {
             return Ok(None);
         };
         let (revid, synced_at, records) = (row.int(0)?, row.text(1)?, row.text(2)?);
+        let current_parser = row.int(3)? == PARSER;
         let (records, table_rows) = match serde_json::from_str::<StoredPageRecords>(&records) {
             Ok(kept) => (kept.records, Some(kept.table_rows)),
             Err(_) => (
@@ -161,6 +170,7 @@ impl Store {
             synced_at: parse_timestamp(&synced_at)?,
             records,
             table_rows,
+            current_parser,
         }))
     }
 
@@ -279,7 +289,12 @@ impl Store {
 
     /// The revision each page was last synced at, every page in one query.
     pub async fn synced_revisions(&self) -> Result<std::collections::BTreeMap<String, u64>> {
-        let q = sql("synced_revisions", "SELECT title, revision_id FROM pages");
+        // A page read by an older parser counts as not synced: it is read again.
+        let q = sql(
+            "synced_revisions",
+            "SELECT title, revision_id FROM pages WHERE parser = ?",
+        )
+        .int(PARSER);
         self.db
             .fetch_all(q)
             .await?

@@ -1,5 +1,6 @@
 //! Integration tests, in one binary: they run against a real MediaWiki (and MariaDB) started by the tests.
 
+mod accuracy;
 mod bot_flag;
 mod db_lost;
 mod deploy;
@@ -16,6 +17,7 @@ mod session;
 #[path = "../simulation/mod.rs"]
 mod simulation;
 mod smoke;
+mod staff_tables;
 mod store;
 mod support;
 mod sync;

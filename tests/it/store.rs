@@ -293,7 +293,7 @@ fn change(
 }
 
 /// The schema version of this goalsbot (migrations 0001, 0002 and 0004).
-const SCHEMA: i64 = 6;
+const SCHEMA: i64 = 7;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
@@ -735,10 +735,10 @@ async fn reopening_keeps_everything(db: Db) {
 
 async fn a_newer_schema_is_refused(db: Db) {
     db.open().await.close().await;
-    // Pretend a later goalsbot migrated this database to schema version 7.
+    // Pretend a later goalsbot migrated this database to schema version 8.
     db.raw(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (7, 'from the future', 1, x'00', 0)",
+         VALUES (8, 'from the future', 1, x'00', 0)",
     )
     .await
     .unwrap();
@@ -746,13 +746,13 @@ async fn a_newer_schema_is_refused(db: Db) {
     assert_eq!(
         err.downcast_ref::<StoreError>(),
         Some(&StoreError::SchemaTooNew {
-            found: 7,
+            found: 8,
             known: SCHEMA
         })
     );
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("schema version is 7")
+        msg.contains("schema version is 8")
             && msg.contains(&format!("the {SCHEMA} this goalsbot knows")),
         "{msg}"
     );

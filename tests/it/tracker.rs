@@ -50,11 +50,26 @@ impl Setup {
 
     /// The given quarter pages (`("Q1", wikitext)`, …) are loaded.
     pub fn with_texts(name: &str, store_url: Option<String>, texts: &[(String, String)]) -> Setup {
+        let pages: Vec<(String, String)> = texts
+            .iter()
+            .map(|(q, t)| (format!("2020-21 {q}"), t.clone()))
+            .collect();
+        Setup::with_pages(name, store_url, &["2020-21"], &pages)
+    }
+
+    /// The given pages (`("2019-20 Q3", wikitext)`, …) are loaded; the
+    /// config tracks the fiscal years `fys`.
+    pub fn with_pages(
+        name: &str,
+        store_url: Option<String>,
+        fys: &[&str],
+        texts: &[(String, String)],
+    ) -> Setup {
         let w = test_wiki();
         let prefix = unique_title(name);
         let mut pages = Vec::new();
-        for (q, text) in texts {
-            pages.push((format!("{prefix}/2020-21 {q}"), text.clone()));
+        for (fy_q, text) in texts {
+            pages.push((format!("{prefix}/{fy_q}"), text.clone()));
         }
         // The emergency stop says run (the bot does nothing without it).
         pages.push((format!("{prefix}/Shutoff"), "run".to_string()));
@@ -68,8 +83,12 @@ impl Setup {
             dir.path(),
             w,
             &format!(
-                "\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [\"2020-21\"]\n\n\
-                 [commands]\nshutoff_page = \"{prefix}/Shutoff\"\n"
+                "\n[pages]\nprefix = \"{prefix}\"\nfiscal_years = [{}]\n\n\
+                 [commands]\nshutoff_page = \"{prefix}/Shutoff\"\n",
+                fys.iter()
+                    .map(|f| format!("\"{f}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
         let store_url = store_url
