@@ -1,6 +1,7 @@
 //! Integration tests, in one binary: they run against a real MediaWiki (and MariaDB) started by the tests.
 
 mod accuracy;
+mod adopt_roundtrip;
 mod bot_flag;
 mod db_lost;
 mod deploy;

@@ -23,13 +23,13 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 
 use crate::support::{root, test_wiki, unique_title};
 
-fn fy() -> FiscalYear {
+pub(crate) fn fy() -> FiscalYear {
     FiscalYear::starting(2020)
 }
 
 /// One runtime and one logged-in bot for the whole module: the proptest
 /// body is synchronous.
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -40,7 +40,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn wiki() -> &'static Wiki {
+pub(crate) fn wiki() -> &'static Wiki {
     static WIKI: OnceLock<Wiki> = OnceLock::new();
     WIKI.get_or_init(|| {
         let w = test_wiki();
@@ -60,7 +60,7 @@ fn wiki() -> &'static Wiki {
 }
 
 /// Saves `text` as the bot and returns the saved revision's Parsoid HTML.
-fn save_and_fetch_html(title: &str, text: &str) -> String {
+pub(crate) fn save_and_fetch_html(title: &str, text: &str) -> String {
     let wiki = wiki();
     runtime().block_on(async {
         let page = wiki
@@ -222,7 +222,7 @@ const HOSTILE: &[&str] = &[
 ];
 
 /// A hostile, non-empty, single-line value as the store would hold it.
-fn hostile() -> impl Strategy<Value = String> {
+pub(crate) fn hostile() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         3 => proptest::sample::select(HOSTILE).prop_map(str::to_string),
         2 => "[a-zA-Z0-9]{1,8}",
@@ -250,7 +250,7 @@ fn name() -> impl Strategy<Value = String> {
     })
 }
 
-fn opt(s: impl Strategy<Value = String>) -> impl Strategy<Value = Option<String>> {
+pub(crate) fn opt(s: impl Strategy<Value = String>) -> impl Strategy<Value = Option<String>> {
     proptest::option::of(s)
 }
 
@@ -403,7 +403,7 @@ fn year() -> impl Strategy<Value = FiscalYearRecords> {
     })
 }
 
-fn cases() -> u32 {
+pub(crate) fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())

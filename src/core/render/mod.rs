@@ -408,6 +408,8 @@ struct OverviewObjective {
     heading: String,
     links: Vec<QuarterLink>,
     rows: Vec<OverviewRow>,
+    /// The objective's MTP metrics (not counted with the key results).
+    metrics: Vec<OverviewRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -440,6 +442,10 @@ struct CountRow {
 /// pages have them whole).
 const OVERVIEW_TEXT_CHARS: usize = 120;
 
+/// A metric's cell on the overview shows its status and the start of its
+/// note (the figures): this many characters.
+const METRIC_CELL_CHARS: usize = 60;
+
 fn shorten(text: &str, max: usize) -> String {
     let text = escape::collapse(text);
     match text.char_indices().nth(max) {
@@ -461,9 +467,45 @@ impl OverviewView {
             .iter()
             .map(|objective| {
                 let fragment = escape::fragment(&heading_text(objective));
+                let metrics = objective
+                    .key_results
+                    .iter()
+                    .filter(|kr| kr.kind == Kind::Metric)
+                    .map(|kr| OverviewRow {
+                        label: format!("Metric {}", kr.number),
+                        text: {
+                            let text = escape::wikitext(&shorten(&kr.text, OVERVIEW_TEXT_CHARS));
+                            match kr.year_goal.as_deref().map(escape::collapse) {
+                                Some(g) if !g.is_empty() => format!(
+                                    "{text} <small>(goal: {})</small>",
+                                    escape::wikitext(&shorten(&g, OVERVIEW_TEXT_CHARS))
+                                ),
+                                _ => text,
+                            }
+                        },
+                        cells: Quarter::ALL
+                            .iter()
+                            .map(|q| {
+                                let entry = kr.quarters.get(q);
+                                let status = entry.and_then(|e| e.status);
+                                let note = entry
+                                    .and_then(|e| e.note.as_deref())
+                                    .map(|n| shorten(n, METRIC_CELL_CHARS));
+                                OverviewCell {
+                                    colour: status.map(colour),
+                                    text: match status {
+                                        Some(_) => status_cell_text(status, note.as_deref()),
+                                        None => note.as_deref().map(escape::wikitext).unwrap_or_default(),
+                                    },
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect();
                 let rows = objective
                     .key_results
                     .iter()
+                    .filter(|kr| kr.kind != Kind::Metric)
                     .map(|kr| OverviewRow {
                         label: row_label(kr),
                         text: escape::wikitext(&shorten(&kr.text, OVERVIEW_TEXT_CHARS)),
@@ -492,6 +534,7 @@ impl OverviewView {
                         })
                         .collect(),
                     rows,
+                    metrics,
                 }
             })
             .collect();

@@ -206,6 +206,42 @@ fn overview_counts_add_up() {
 }
 
 #[test]
+fn metrics_show_in_a_block_of_their_own_and_are_not_counted() {
+    let mut year = merged_year();
+    let krs: usize = year.objectives.iter().map(|o| o.key_results.len()).sum();
+    let objective = &mut year.objectives[0];
+    let mut metric = objective.key_results[0].clone();
+    metric.id = format!("{}/metric1", objective.id);
+    metric.kind = Kind::Metric;
+    metric.number = 1;
+    metric.text = "Median time to first review".into();
+    metric.year_goal = Some("-10%".into());
+    metric.baseline = None;
+    metric.quarters.clear();
+    metric.quarters.insert(
+        Quarter::Q3,
+        crate::core::records::QuarterEntry {
+            status: Some(Status::AtRisk),
+            note: Some("-13% (3.3)".into()),
+            ..Default::default()
+        },
+    );
+    objective.key_results.push(metric);
+    let view = OverviewView::new(&year.fiscal_year, &year, &title);
+    assert_eq!(view.totals[2], krs, "metrics are not key results");
+    assert_eq!(view.objectives[0].metrics.len(), 1);
+    let overview = render_overview(&year.fiscal_year, &year, title);
+    assert!(overview.contains("| MTP metrics\n|-\n| '''Metric 1''' Median time to first review <small>(goal: <nowiki>-10%</nowiki>)</small>"), "{overview}");
+    assert!(overview.contains("| style=\"background:#f8d7da; color:#000\" | At risk: <nowiki>-13% (3.3)</nowiki>"), "{overview}");
+    // The status table of the objective shows it with its text.
+    let table = render_status_table(&year.objectives[0]);
+    assert!(
+        table.contains("| Metric 1: Median time to first review || <nowiki>-10%</nowiki>"),
+        "{table}"
+    );
+}
+
+#[test]
 fn new_quarter_golden_q4() {
     let year = merged_year();
     let page = render_new_quarter(
