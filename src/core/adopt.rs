@@ -127,7 +127,10 @@ pub fn adopt(
                      it is not adopted"
                 ));
             };
-            let attrs = text[line.clone()].trim_start().strip_prefix("|-").unwrap_or("");
+            let attrs = text[line.clone()]
+                .trim_start()
+                .strip_prefix("|-")
+                .unwrap_or("");
             let at = line.end - attrs.len();
             edits.push((
                 at..line.end,
@@ -138,7 +141,11 @@ pub fn adopt(
         let at = table.open.end - attrs.len();
         edits.push((
             at..table.open.end,
-            set_attribute(attrs, "data-goalsbot-objective", &escape::attribute(objective_id)),
+            set_attribute(
+                attrs,
+                "data-goalsbot-objective",
+                &escape::attribute(objective_id),
+            ),
         ));
     }
     Ok(apply(text, edits))
@@ -211,13 +218,19 @@ pub fn patch_adopted(
         let was = values(shown.key_results.iter().find(|k| k.id == kr.id));
         let now = values(Some(kr));
         let place = tables.iter().enumerate().find_map(|(ti, (t, _))| {
-            t.rows.iter().skip(1).position(|r| {
-                r.line.as_ref().is_some_and(|l| {
-                    let attrs = text[l.clone()].trim_start().strip_prefix("|-").unwrap_or("");
-                    attribute(attrs, "data-goalsbot-kr").as_deref() == Some(kr.id.as_str())
+            t.rows
+                .iter()
+                .skip(1)
+                .position(|r| {
+                    r.line.as_ref().is_some_and(|l| {
+                        let attrs = text[l.clone()]
+                            .trim_start()
+                            .strip_prefix("|-")
+                            .unwrap_or("");
+                        attribute(attrs, "data-goalsbot-kr").as_deref() == Some(kr.id.as_str())
+                    })
                 })
-            })
-            .map(|ri| (ti, ri + 1))
+                .map(|ri| (ti, ri + 1))
         });
         let Some((ti, ri)) = place else {
             if now == RowValues::default() {
@@ -256,8 +269,7 @@ pub fn patch_adopted(
                     None,
                 ),
                 Column::Kr | Column::Metric
-                    if was.baseline != now.baseline
-                        && !columns.contains(&Column::Baseline) =>
+                    if was.baseline != now.baseline && !columns.contains(&Column::Baseline) =>
                 {
                     match with_baseline(&text[cell.content.clone()], now.baseline.as_deref()) {
                         Some(c) => (c, None),
@@ -281,7 +293,10 @@ pub fn patch_adopted(
                 _ => continue,
             };
             any = true;
-            edits.push((content_edit(text, &cell.content), pad(text, &cell.content, &new_content)));
+            edits.push((
+                content_edit(text, &cell.content),
+                pad(text, &cell.content, &new_content),
+            ));
             if let Some(colour) = colour {
                 match &cell.attrs {
                     Some(a) => edits.push((
@@ -353,7 +368,10 @@ pub fn rows_in_adopted(text: &str, objective_id: &str) -> BTreeSet<String> {
                 .iter()
                 .filter_map(|r| r.line.as_ref())
                 .filter_map(|l| {
-                    let attrs = text[l.clone()].trim_start().strip_prefix("|-").unwrap_or("");
+                    let attrs = text[l.clone()]
+                        .trim_start()
+                        .strip_prefix("|-")
+                        .unwrap_or("");
                     attribute(attrs, "data-goalsbot-kr")
                 })
                 .collect::<Vec<_>>()
@@ -384,7 +402,9 @@ fn new_row(columns: &[Column], kr: &KeyResult, palette: &Palette) -> String {
                 Some(e) if e.status.is_some() || e.note.is_some() => {
                     let t = status_cell_text(e.status, e.note.as_deref());
                     match e.status {
-                        Some(s) => format!("| style=\"background:{}\" | {t}", palette.colour_for(s)),
+                        Some(s) => {
+                            format!("| style=\"background:{}\" | {t}", palette.colour_for(s))
+                        }
                         None => format!("| {t}"),
                     }
                 }
@@ -449,7 +469,11 @@ fn with_baseline(cell: &str, baseline: Option<&str>) -> Option<String> {
     let lower = t.to_lowercase();
     let at = lower.rfind("baseline:");
     let head = match at {
-        Some(i) => t[..i].trim_end().trim_end_matches("<br>").trim_end_matches("<br />").trim_end(),
+        Some(i) => t[..i]
+            .trim_end()
+            .trim_end_matches("<br>")
+            .trim_end_matches("<br />")
+            .trim_end(),
         None => t,
     };
     match (baseline, at) {
@@ -528,7 +552,11 @@ mod tests {
     #[test]
     fn adopting_adds_identity_and_nothing_else() {
         let text = adopted();
-        let diff: Vec<(&str, &str)> = PAGE.lines().zip(text.lines()).filter(|(a, b)| a != b).collect();
+        let diff: Vec<(&str, &str)> = PAGE
+            .lines()
+            .zip(text.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
         assert_eq!(
             diff,
             vec![
@@ -556,13 +584,29 @@ mod tests {
     fn a_changed_status_changes_one_cell() {
         let text = adopted();
         let shown = objective(vec![
-            kr("2020-21/obj/kr1", 1, &[(Quarter::Q1, Some(Status::OnTrack), "25% filled")]),
-            kr("2020-21/obj/kr2", 2, &[(Quarter::Q1, Some(Status::Concerns), "Behind one team")]),
+            kr(
+                "2020-21/obj/kr1",
+                1,
+                &[(Quarter::Q1, Some(Status::OnTrack), "25% filled")],
+            ),
+            kr(
+                "2020-21/obj/kr2",
+                2,
+                &[(Quarter::Q1, Some(Status::Concerns), "Behind one team")],
+            ),
         ]);
         let mut store = shown.clone();
-        store.key_results[0].quarters.get_mut(&Quarter::Q1).unwrap().status = Some(Status::AtRisk);
+        store.key_results[0]
+            .quarters
+            .get_mut(&Quarter::Q1)
+            .unwrap()
+            .status = Some(Status::AtRisk);
         let p = patch_adopted(&text, &shown, &store, &Palette::default());
-        let diff: Vec<(&str, &str)> = text.lines().zip(p.text.lines()).filter(|(a, b)| a != b).collect();
+        let diff: Vec<(&str, &str)> = text
+            .lines()
+            .zip(p.text.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
         assert_eq!(
             diff,
             vec![(
@@ -570,7 +614,10 @@ mod tests {
                 "| KR1: Hire || 4 || Ann || style=\"background:#f8d7da\" | At risk: 25% filled || "
             )]
         );
-        assert_eq!(p.changed, vec![("2020-21/obj/kr1".to_string(), BTreeSet::from([Quarter::Q1]))]);
+        assert_eq!(
+            p.changed,
+            vec![("2020-21/obj/kr1".to_string(), BTreeSet::from([Quarter::Q1]))]
+        );
         // Nothing to change: the same text.
         let same = patch_adopted(&text, &shown, &shown, &Palette::default());
         assert_eq!(same.text, text);
@@ -595,7 +642,11 @@ mod tests {
         );
         store.key_results[1].year_goal = Some("3 | teams".into());
         let p = patch_adopted(&text, &shown, &store, &Palette::default());
-        let diff: Vec<(&str, &str)> = text.lines().zip(p.text.lines()).filter(|(a, b)| a != b).collect();
+        let diff: Vec<(&str, &str)> = text
+            .lines()
+            .zip(p.text.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
         assert_eq!(diff.len(), 2, "{diff:?}");
         assert_eq!(diff[0].1, "| KR1: Hire || 4 || Ann || bgcolor=#b6d7a8 | 25% filled || style=\"background:#a8d5a2\" | Complete");
         assert_eq!(diff[1].1, "| <nowiki>3 | teams</nowiki>");
@@ -604,9 +655,16 @@ mod tests {
     #[test]
     fn a_record_without_a_row_gets_one_at_the_end() {
         let text = adopted();
-        let shown = objective(vec![kr("2020-21/obj/kr1", 1, &[]), kr("2020-21/obj/kr2", 2, &[])]);
+        let shown = objective(vec![
+            kr("2020-21/obj/kr1", 1, &[]),
+            kr("2020-21/obj/kr2", 2, &[]),
+        ]);
         let mut store = shown.clone();
-        let mut kr3 = kr("2020-21/obj/kr3", 3, &[(Quarter::Q2, Some(Status::OnTrack), "fine")]);
+        let mut kr3 = kr(
+            "2020-21/obj/kr3",
+            3,
+            &[(Quarter::Q2, Some(Status::OnTrack), "fine")],
+        );
         kr3.text = "New one".into();
         store.key_results.push(kr3);
         let p = patch_adopted(&text, &shown, &store, &Palette::default());

@@ -41,7 +41,9 @@ impl Palette {
                     "{css:?} is not a colour (use a CSS name, #rgb, #rrggbb or rgb(r, g, b))"
                 ))
             })?;
-            let status: Status = status.parse().map_err(|e| PaletteError(format!("{css:?}: {e}")))?;
+            let status: Status = status
+                .parse()
+                .map_err(|e| PaletteError(format!("{css:?}: {e}")))?;
             custom.push((rgb, status));
         }
         Ok(Palette { custom })
@@ -199,7 +201,10 @@ mod tests {
 
     #[test]
     fn backgrounds_in_styles() {
-        assert_eq!(style_background("background:#ffe599").as_deref(), Some("#ffe599"));
+        assert_eq!(
+            style_background("background:#ffe599").as_deref(),
+            Some("#ffe599")
+        );
         assert_eq!(
             style_background("color:#000; background-color: lightcoral;").as_deref(),
             Some("lightcoral")

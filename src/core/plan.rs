@@ -214,7 +214,11 @@ pub fn plan_quarter_page_with(
         }
         let (obj, page_obj) = (own_obj.as_ref(), own_page_obj.as_ref());
         let table = renderer.status_table(obj)?;
-        match ident.iter().find(|t| t.bots_own).map(|t| t.table.range.clone()) {
+        match ident
+            .iter()
+            .find(|t| t.bots_own)
+            .map(|t| t.table.range.clone())
+        {
             Some(range) => {
                 let shown_rows: Vec<RowData> = page_obj.key_results.iter().map(row_data).collect();
                 let store_rows: Vec<RowData> = obj.key_results.iter().map(row_data).collect();

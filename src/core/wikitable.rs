@@ -231,9 +231,8 @@ pub fn plain(wikitext: &str) -> String {
         LazyLock::new(|| Regex::new(r"(?i)<br\s*/?>").expect("valid pattern"));
     static TAG: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"</?[A-Za-z][^>]*>").expect("valid pattern"));
-    static LINK: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]").expect("valid pattern")
-    });
+    static LINK: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]").expect("valid pattern"));
     static EXT: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"\[(?:https?:)?//[^\s\]]+\s*([^\]]*)\]").expect("valid pattern")
     });
@@ -299,7 +298,12 @@ pub fn with_background(attrs: &str, colour: Option<&str>) -> String {
         .map(str::trim)
         .filter(|d| !d.is_empty())
         .filter(|d| {
-            let name = d.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+            let name = d
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             name != "background" && name != "background-color"
         })
         .map(str::to_string)
@@ -350,7 +354,10 @@ mod tests {
         );
         let c = &t.rows[1].cells[2];
         assert_eq!(&DECK[c.attrs.clone().unwrap()], " bgcolor=#b6d7a8 ");
-        assert!(t.rows[1].cells[0].attrs.is_none(), "a link's | is no attribute bar");
+        assert!(
+            t.rows[1].cells[0].attrs.is_none(),
+            "a link's | is no attribute bar"
+        );
         assert_eq!(&DECK[t.rows[2].line.clone().unwrap()], "|-");
         assert!(t.rows[0].line.is_none());
         assert!(DECK[t.close_line..].starts_with("|}"));
@@ -375,17 +382,32 @@ mod tests {
 
     #[test]
     fn attributes() {
-        assert_eq!(set_attribute(" class=\"wikitable\"", "data-x", "1"), " class=\"wikitable\" data-x=\"1\"");
+        assert_eq!(
+            set_attribute(" class=\"wikitable\"", "data-x", "1"),
+            " class=\"wikitable\" data-x=\"1\""
+        );
         assert_eq!(set_attribute("", "data-x", "1"), " data-x=\"1\"");
-        assert_eq!(set_attribute(" data-x='0' ", "data-x", "1"), " data-x=\"1\" ");
-        assert_eq!(attribute("bgcolor=#fff style=\"a:b\"", "style").as_deref(), Some("a:b"));
-        assert_eq!(attribute("bgcolor=#fff", "bgcolor").as_deref(), Some("#fff"));
+        assert_eq!(
+            set_attribute(" data-x='0' ", "data-x", "1"),
+            " data-x=\"1\" "
+        );
+        assert_eq!(
+            attribute("bgcolor=#fff style=\"a:b\"", "style").as_deref(),
+            Some("a:b")
+        );
+        assert_eq!(
+            attribute("bgcolor=#fff", "bgcolor").as_deref(),
+            Some("#fff")
+        );
         assert_eq!(
             with_background(" bgcolor=#b6d7a8 ", Some("#f8d7da")),
             " style=\"background:#f8d7da\" "
         );
         assert_eq!(
-            with_background(" style=\"background-color: red; color:#000;\" ", Some("#fff3cd")),
+            with_background(
+                " style=\"background-color: red; color:#000;\" ",
+                Some("#fff3cd")
+            ),
             " style=\"background:#fff3cd; color:#000\" "
         );
         assert_eq!(with_background(" style=\"background:red\"", None), "");

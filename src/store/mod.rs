@@ -97,8 +97,8 @@ pub use conflicts::{
     Decided, NewConflict, PageMerge, Resolution, Settlement, StoredConflict, Take,
 };
 pub use history::HistoryEntry;
-pub use pages::PARSER;
 pub use lease::{LeaseClaim, LeaseHolder};
+pub use pages::PARSER;
 pub use pages::{CheckOutcome, PageCheck, PageState};
 pub use requests::{RequestEntry, RequestState};
 pub use runs::{EditEntry, RunEntry, RunState};

@@ -362,7 +362,8 @@ fn objective() -> impl Strategy<Value = Objective> {
                             // A metric lives in the status table alone: no
                             // managers, no quarter objective or goals there.
                             kr.managers.clear();
-                            kr.quarters.retain(|_, e| e.status.is_some() || e.note.is_some());
+                            kr.quarters
+                                .retain(|_, e| e.status.is_some() || e.note.is_some());
                             for e in kr.quarters.values_mut() {
                                 e.objective = None;
                                 e.goals.clear();

@@ -104,7 +104,11 @@ fn pull_reads_every_fixture_field_by_field() {
         // for a person to decide); warnings go to the log, one per table.
         assert_eq!(out.code, Some(0), "{stem}: {out:?}");
         if stem.contains("Merged_cells") {
-            assert!(out.stderr.contains("cannot read whole"), "{stem}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("cannot read whole"),
+                "{stem}: {}",
+                out.stderr
+            );
         }
         let got = s.export(&["--fy", &page[..7]]);
         let want = golden(&stem);
@@ -127,7 +131,10 @@ fn pull_reads_every_fixture_field_by_field() {
         all.1,
         100.0 * all.0 as f64 / all.1 as f64
     ));
-    println!("staff tables read from the real wiki:\n  {}", report.join("\n  "));
+    println!(
+        "staff tables read from the real wiki:\n  {}",
+        report.join("\n  ")
+    );
     assert_eq!(all.0, all.1, "{}", report.join("\n"));
 }
 
@@ -146,7 +153,10 @@ fn sync_adopts_every_staff_table_once_and_keeps_every_value() {
         let counts = identity_counts(&after, &ids);
         if stem.contains("Merged_cells") {
             // Left alone: no identity added, no table of the bot's beside it.
-            assert_eq!(after, before, "{stem}: a table the bot cannot read whole was touched");
+            assert_eq!(
+                after, before,
+                "{stem}: a table the bot cannot read whole was touched"
+            );
             assert_eq!(n(&first, "edits"), 1, "{stem}: only the overview: {first}");
             assert!(counts.values().all(|c| *c == 0), "{stem}: {counts:?}");
             continue;
@@ -154,7 +164,11 @@ fn sync_adopts_every_staff_table_once_and_keeps_every_value() {
         // Not one table more: each objective's tables are the staff's own,
         // now carrying its identity (a KR table, and a metrics table when
         // the section has one).
-        assert_eq!(kr_tables(&after), tables_before, "{stem}: a table was added");
+        assert_eq!(
+            kr_tables(&after),
+            tables_before,
+            "{stem}: a table was added"
+        );
         assert!(
             counts.values().all(|c| (1..=2).contains(c)),
             "{stem}: identity tables per objective {counts:?}"
@@ -177,7 +191,11 @@ fn sync_adopts_every_staff_table_once_and_keeps_every_value() {
         let again = s.run(&["pull"]);
         assert_eq!(again.code, Some(0), "{stem}: {again:?}");
         let got = s.export(&["--fy", &page[..7]]);
-        assert_eq!(accuracy::accuracy(&want, &got), (accuracy::leaves(&want).len(), accuracy::leaves(&want).len()), "{stem}: values lost after adoption");
+        assert_eq!(
+            accuracy::accuracy(&want, &got),
+            (accuracy::leaves(&want).len(), accuracy::leaves(&want).len()),
+            "{stem}: values lost after adoption"
+        );
 
         let second = sync(&s, &[], 0);
         assert_eq!(n(&second, "edits"), 0, "{stem}: second sync: {second}");
@@ -227,7 +245,13 @@ fn an_adopted_cell_edit_reaches_the_store_and_the_other_page_and_set_is_one_line
         .as_str()
         .unwrap()
         .to_string();
-    let table = &identity_tables(&q3, &want["fiscal_years"][0]["objectives"][0]["id"].as_str().unwrap())[0].table;
+    let table = &identity_tables(
+        &q3,
+        want["fiscal_years"][0]["objectives"][0]["id"]
+            .as_str()
+            .unwrap(),
+    )[0]
+    .table;
     let header: Vec<_> = table.rows[0]
         .cells
         .iter()
@@ -235,12 +259,18 @@ fn an_adopted_cell_edit_reaches_the_store_and_the_other_page_and_set_is_one_line
         .collect();
     let q1 = header
         .iter()
-        .position(|c| *c == goalsbot::core::parse::Column::Quarter(goalsbot::core::records::Quarter::Q1))
+        .position(|c| {
+            *c == goalsbot::core::parse::Column::Quarter(goalsbot::core::records::Quarter::Q1)
+        })
         .expect("a Q1 column");
     let row = table
         .rows
         .iter()
-        .find(|r| r.line.as_ref().is_some_and(|l| q3[l.clone()].contains(&format!("\"{kr}\""))))
+        .find(|r| {
+            r.line
+                .as_ref()
+                .is_some_and(|l| q3[l.clone()].contains(&format!("\"{kr}\"")))
+        })
         .expect("the KR's row");
     let cell = row.cells[q1].content.clone();
     let mut edited = q3.clone();
@@ -248,29 +278,62 @@ fn an_adopted_cell_edit_reaches_the_store_and_the_other_page_and_set_is_one_line
     staff_save(&q3_title, &edited);
     let after_edit = sync(&s, &[], 0);
     let store = s.export(&[]);
-    assert_eq!(find_kr(&store, &kr).unwrap()["quarters"]["Q1"]["status"], "at-risk");
-    assert_eq!(find_kr(&store, &kr).unwrap()["quarters"]["Q1"]["note"], "the vendor left");
+    assert_eq!(
+        find_kr(&store, &kr).unwrap()["quarters"]["Q1"]["status"],
+        "at-risk"
+    );
+    assert_eq!(
+        find_kr(&store, &kr).unwrap()["quarters"]["Q1"]["note"],
+        "the vendor left"
+    );
     let q2_after = raw(&q2_title);
-    assert!(q2_after.contains("At risk: the vendor left"), "Q2 shows the staff edit");
-    assert_eq!(lines_changed(&q2, &q2_after), 2, "Q2: one line: {after_edit}");
+    assert!(
+        q2_after.contains("At risk: the vendor left"),
+        "Q2 shows the staff edit"
+    );
+    assert_eq!(
+        lines_changed(&q2, &q2_after),
+        2,
+        "Q2: one line: {after_edit}"
+    );
 
     // A tracker edit of a Q3 status is one line of the adopted table.
     let q3_before = raw(&q3_title);
     let q2_before = raw(&q2_title);
-    s.ok(&["set", &kr, "--quarter", "Q3", "--status", "complete", "--note", "shipped"]);
+    s.ok(&[
+        "set",
+        &kr,
+        "--quarter",
+        "Q3",
+        "--status",
+        "complete",
+        "--note",
+        "shipped",
+    ]);
     let pushed = sync(&s, &[], 0);
     assert!(n(&pushed, "edits") >= 2, "{pushed}");
     let q3_after = raw(&q3_title);
-    assert_eq!(lines_changed(&q3_before, &q3_after), 2, "Q3: one line changed");
+    assert_eq!(
+        lines_changed(&q3_before, &q3_after),
+        2,
+        "Q3: one line changed"
+    );
     assert!(q3_after.contains("Complete: shipped"), "{q3_after}");
-    assert_eq!(lines_changed(&q2_before, &raw(&q2_title)), 2, "Q2: one line changed");
+    assert_eq!(
+        lines_changed(&q2_before, &raw(&q2_title)),
+        2,
+        "Q2: one line changed"
+    );
     let (_, user, comment) = &revisions(&q3_title)[0];
     assert!(comment.contains("from tracker"), "{user}: {comment}");
     // Read back: the store and the page agree; nothing more to do.
     let settled = sync(&s, &[], 0);
     assert_eq!(n(&settled, "edits"), 0, "{settled}");
     let store = s.export(&[]);
-    assert_eq!(find_kr(&store, &kr).unwrap()["quarters"]["Q3"]["status"], "complete");
+    assert_eq!(
+        find_kr(&store, &kr).unwrap()["quarters"]["Q3"]["status"],
+        "complete"
+    );
 }
 
 #[test]
@@ -303,11 +366,24 @@ fn metrics_go_through_export_import_and_the_schema() {
     let metric = metrics[0]["id"].as_str().unwrap().to_string();
     let title = format!("{}/2020-21 Q3", s.prefix);
     let before = raw(&title);
-    s.ok(&["set", &metric, "--quarter", "Q4", "--status", "on-track", "--note", "+2%"]);
+    s.ok(&[
+        "set",
+        &metric,
+        "--quarter",
+        "Q4",
+        "--status",
+        "on-track",
+        "--note",
+        "+2%",
+    ]);
     let pushed = sync(&s, &[], 0);
     assert!(n(&pushed, "edits") >= 1, "{pushed}");
     let after = raw(&title);
-    assert_eq!(lines_changed(&before, &after), 2, "one line of the metrics table");
+    assert_eq!(
+        lines_changed(&before, &after),
+        2,
+        "one line of the metrics table"
+    );
     let json = s.ok(&["export", "--format", "json"]);
     let csv = s.ok(&["export", "--format", "csv"]);
     assert!(csv.contains(",metric,"), "{csv}");
@@ -316,7 +392,13 @@ fn metrics_go_through_export_import_and_the_schema() {
     for (format, text) in [("json", &json), ("csv", &csv)] {
         let file = s.dir.path().join(format!("export.{format}"));
         std::fs::write(&file, text).unwrap();
-        let fresh = format!("sqlite://{}", s.dir.path().join(format!("fresh-{format}.sqlite")).display());
+        let fresh = format!(
+            "sqlite://{}",
+            s.dir
+                .path()
+                .join(format!("fresh-{format}.sqlite"))
+                .display()
+        );
         let mut cmd = s.cmd(&["import", file.to_str().unwrap()]);
         cmd.env("GOALSBOT_STORE_URL", &fresh);
         let out = run(cmd);

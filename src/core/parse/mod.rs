@@ -144,7 +144,12 @@ pub fn parse_quarter_page_with(
         &mut table_rows,
         &mut staff_tables,
     );
-    dedupe_ids(&mut objectives, &mut warnings, &mut table_rows, &mut staff_tables);
+    dedupe_ids(
+        &mut objectives,
+        &mut warnings,
+        &mut table_rows,
+        &mut staff_tables,
+    );
     if objectives.is_empty() {
         warnings.push("no objectives found on the page".to_string());
     }
@@ -267,7 +272,8 @@ impl<'w> Reader<'w> {
                 Found::Staff(table) => {
                     self.current = None;
                     self.open_quarter = None;
-                    self.staff.push(Staff::Read(table, self.kr_managers.clone()));
+                    self.staff
+                        .push(Staff::Read(table, self.kr_managers.clone()));
                 }
                 Found::Unreadable(why) => {
                     self.warn(format!(
@@ -606,7 +612,10 @@ fn assemble(
     }
     for (i, tables) in by_owner.into_iter().enumerate() {
         // Tables of one retitled objective all carry the same id.
-        let mut ids: Vec<&str> = tables.iter().filter_map(|t| t.objective_id.as_deref()).collect();
+        let mut ids: Vec<&str> = tables
+            .iter()
+            .filter_map(|t| t.objective_id.as_deref())
+            .collect();
         ids.dedup();
         if ids.len() > 1 {
             warnings.push(format!(

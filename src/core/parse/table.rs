@@ -29,7 +29,8 @@ static KR_ID: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// The label the bot writes before a metric's text in its own tables.
 static METRIC_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?i)metric[ \t]*[0-9]{1,6}[ \t]*(?:[:.\-–—][ \t]*|[ \t]+|$)").expect("valid pattern")
+    Regex::new(r"^(?i)metric[ \t]*[0-9]{1,6}[ \t]*(?:[:.\-–—][ \t]*|[ \t]+|$)")
+        .expect("valid pattern")
 });
 
 /// A status table as read from the page: one of the bot's, or one staff
@@ -81,9 +82,8 @@ pub enum Column {
 
 /// Classifies a header cell's text (case, spacing and line breaks ignored).
 pub fn column(header: &str) -> Column {
-    static QUARTER: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^q([1-4])(?: (?:status|update))?$").expect("valid pattern")
-    });
+    static QUARTER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^q([1-4])(?: (?:status|update))?$").expect("valid pattern"));
     let h = collapse(&header.to_lowercase());
     let h = h.trim_end_matches(':').trim();
     match h {
@@ -134,7 +134,10 @@ pub(super) fn read_staff(table: &Wikinode, palette: &Palette) -> Found {
     let Some(first) = rows.first() else {
         return Found::Other;
     };
-    let header: Vec<Column> = cells_of(first).iter().map(|c| column(&cell_text(c))).collect();
+    let header: Vec<Column> = cells_of(first)
+        .iter()
+        .map(|c| column(&cell_text(c)))
+        .collect();
     if !is_status_header(&header) {
         return Found::Other;
     }
@@ -156,7 +159,18 @@ pub(super) fn read_staff(table: &Wikinode, palette: &Palette) -> Found {
             continue;
         }
         let mut notes = Vec::new();
-        if let Some(row) = read_row(None, None, &cells, &header, true, palette, &mut positions, &mut notes) {
+        if let Some(row) = read_row(
+            None,
+            None,
+            &cells,
+            &Layout {
+                header: &header,
+                staff: true,
+                palette,
+            },
+            &mut positions,
+            &mut notes,
+        ) {
             out.rows.push(row);
         }
         out.skipped
@@ -207,8 +221,8 @@ pub(super) fn read(
         ));
         return None;
     }
-    let staff = !attr(table, "class")
-        .is_some_and(|c| c.split_whitespace().any(|c| c == "goalsbot-status"));
+    let staff =
+        !attr(table, "class").is_some_and(|c| c.split_whitespace().any(|c| c == "goalsbot-status"));
     let mut header: Vec<Column> = Vec::new();
     let mut rows: Vec<StatusRow> = Vec::new();
     let mut positions = Positions::default();
@@ -246,7 +260,10 @@ pub(super) fn read(
             ));
             continue;
         }
-        if rows.iter().any(|r| r.kr_id.as_deref() == Some(kr_id.as_str())) {
+        if rows
+            .iter()
+            .any(|r| r.kr_id.as_deref() == Some(kr_id.as_str()))
+        {
             warnings.push(format!(
                 "status table {objective_id}: second row for {kr_id} ignored"
             ));
@@ -258,9 +275,11 @@ pub(super) fn read(
             Some(kr_id.clone()),
             known,
             &cells,
-            &header,
-            staff,
-            palette,
+            &Layout {
+                header: &header,
+                staff,
+                palette,
+            },
             &mut positions,
             &mut notes,
         ) {
@@ -297,18 +316,29 @@ impl Positions {
     }
 }
 
+/// How a table's rows are read: its columns, and whether staff wrote it.
+#[derive(Clone, Copy)]
+struct Layout<'a> {
+    header: &'a [Column],
+    staff: bool,
+    palette: &'a Palette,
+}
+
 /// Reads one body row. `known` is the kind and number the row's id gives;
 /// without one (a staff table) they come from the KR or metric cell.
 fn read_row(
     kr_id: Option<String>,
     known: Option<(Kind, u32)>,
     cells: &[Wikinode],
-    header: &[Column],
-    staff: bool,
-    palette: &Palette,
+    layout: &Layout<'_>,
     positions: &mut Positions,
     notes: &mut Vec<String>,
 ) -> Option<StatusRow> {
+    let Layout {
+        header,
+        staff,
+        palette,
+    } = *layout;
     // Where the header names nothing (a bot table whose header staff
     // changed), the bot's own layout: KR, year goal, then quarters.
     let col = |i: usize| match header.get(i).copied() {
@@ -424,7 +454,8 @@ fn read_row(
 /// A cell that says it has no status on purpose (`No status: …`).
 fn says_no_status(text: &str) -> bool {
     let p = Status::NO_STATUS_PREFIX;
-    text.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+    text.get(..p.len())
+        .is_some_and(|h| h.eq_ignore_ascii_case(p))
 }
 
 /// A cell's background colour as written: `style` (`background`,
@@ -480,8 +511,16 @@ fn plain_text_of(node: &Wikinode) -> String {
             String::new()
         };
     }
-    let lead = if raw.starts_with(char::is_whitespace) { " " } else { "" };
-    let trail = if raw.ends_with(char::is_whitespace) { " " } else { "" };
+    let lead = if raw.starts_with(char::is_whitespace) {
+        " "
+    } else {
+        ""
+    };
+    let trail = if raw.ends_with(char::is_whitespace) {
+        " "
+    } else {
+        ""
+    };
     format!("{lead}{inner}{trail}")
 }
 
@@ -537,7 +576,10 @@ mod tests {
         let (table, warnings) = read_html(EXAMPLE);
         assert!(warnings.is_empty(), "{warnings:?}");
         let table = table.unwrap();
-        assert_eq!(table.objective_id.as_deref(), Some("2020-21/content-integrity"));
+        assert_eq!(
+            table.objective_id.as_deref(),
+            Some("2020-21/content-integrity")
+        );
         assert_eq!(
             table.rows,
             vec![StatusRow {

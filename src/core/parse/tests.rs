@@ -667,3 +667,94 @@ fn hostile_page_warnings_name_what_was_ignored() {
     }
     assert_eq!(parsed.warnings.len(), 10, "{w}");
 }
+
+/// A staff KR table: what it could not read is one warning line per table;
+/// the rest is read (a colour that names nothing leaves the cell a note).
+#[test]
+fn what_a_staff_table_skips_is_one_warning_line_per_table() {
+    let table = "<table class=\"wikitable\"><tbody>\
+        <tr><th>Key Results</th><th>Year Goal</th><th>Q1 Status</th><th>Q2 Status</th></tr>\
+        <tr><td>KR1: First</td><td>4</td><td style=\"background:violet\">half done</td><td bgcolor=\"#b6d7a8\">on its way</td></tr>\
+        <tr><td>KR1: First again</td><td>5</td><td>Done</td><td></td></tr>\
+        <tr><td>KR2</td><td></td><td style=\"background-color: #f0f0f0;\">2 of 3</td><td style=\"background:white\">later</td></tr>\
+        </tbody></table>";
+    let parsed = parse(&section(
+        "Prog - Tables",
+        &format!("<p>Objective Manager: A</p><p>KR1: First in prose</p>{table}"),
+    ));
+    let o = &parsed.objectives[0];
+    let kr1 = &o.key_results[0];
+    assert_eq!(kr1.text, "First in prose", "prose wins");
+    assert_eq!(kr1.year_goal.as_deref(), Some("4"));
+    assert_eq!(kr1.quarters[&Quarter::Q1].status, None);
+    assert_eq!(
+        kr1.quarters[&Quarter::Q1].note.as_deref(),
+        Some("half done")
+    );
+    assert_eq!(kr1.quarters[&Quarter::Q2].status, Some(Status::OnTrack));
+    assert_eq!(
+        kr1.quarters[&Quarter::Q2].note.as_deref(),
+        Some("on its way")
+    );
+    let kr2 = &o.key_results[1];
+    assert_eq!((kr2.number, kr2.text.as_str()), (2, ""));
+    assert_eq!(
+        kr2.quarters[&Quarter::Q1].status,
+        Some(Status::NotScheduled),
+        "grey"
+    );
+    assert_eq!(
+        kr2.quarters[&Quarter::Q2].status,
+        None,
+        "white names nothing"
+    );
+    let table_lines: Vec<&String> = parsed
+        .warnings
+        .iter()
+        .filter(|w| w.contains("KR table: skipped"))
+        .collect();
+    assert_eq!(table_lines.len(), 1, "{:#?}", parsed.warnings);
+    assert!(
+        table_lines[0].contains("\"violet\" names no status"),
+        "{}",
+        table_lines[0]
+    );
+    assert!(
+        table_lines[0].contains("\"white\" names no status"),
+        "{}",
+        table_lines[0]
+    );
+    assert!(
+        parsed
+            .warnings
+            .iter()
+            .any(|w| w.contains("second row for key-result 1")),
+        "{:#?}",
+        parsed.warnings
+    );
+    assert_eq!(parsed.staff_tables[&o.id][0].rows.len(), 3);
+    assert_eq!(
+        parsed.staff_tables[&o.id][0].rows[1], None,
+        "the second KR1 row is not adopted as KR1"
+    );
+}
+
+/// A table the bot cannot read whole gives nothing and is reported.
+#[test]
+fn a_staff_table_with_a_merged_cell_is_not_read() {
+    let table = "<table class=\"wikitable\"><tbody>\
+        <tr><th>KR</th><th>Q1 Status</th><th>Q2 Status</th></tr>\
+        <tr><td>KR1</td><td colspan=\"2\">Done</td></tr></tbody></table>";
+    let parsed = parse(&section(
+        "Prog - Tables",
+        &format!("<p>Objective Manager: A</p><p>KR1: One</p>{table}"),
+    ));
+    let o = &parsed.objectives[0];
+    assert!(o.key_results[0].quarters.is_empty());
+    assert!(parsed.table_rows.is_empty());
+    assert!(parsed.staff_tables[&o.id][0].unreadable.is_some());
+    assert!(parsed
+        .warnings
+        .iter()
+        .any(|w| w.contains("cannot read whole")));
+}

@@ -495,7 +495,10 @@ impl OverviewView {
                                     colour: status.map(colour),
                                     text: match status {
                                         Some(_) => status_cell_text(status, note.as_deref()),
-                                        None => note.as_deref().map(escape::wikitext).unwrap_or_default(),
+                                        None => note
+                                            .as_deref()
+                                            .map(escape::wikitext)
+                                            .unwrap_or_default(),
                                     },
                                 }
                             })

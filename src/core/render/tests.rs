@@ -232,7 +232,12 @@ fn metrics_show_in_a_block_of_their_own_and_are_not_counted() {
     assert_eq!(view.objectives[0].metrics.len(), 1);
     let overview = render_overview(&year.fiscal_year, &year, title);
     assert!(overview.contains("| MTP metrics\n|-\n| '''Metric 1''' Median time to first review <small>(goal: <nowiki>-10%</nowiki>)</small>"), "{overview}");
-    assert!(overview.contains("| style=\"background:#f8d7da; color:#000\" | At risk: <nowiki>-13% (3.3)</nowiki>"), "{overview}");
+    assert!(
+        overview.contains(
+            "| style=\"background:#f8d7da; color:#000\" | At risk: <nowiki>-13% (3.3)</nowiki>"
+        ),
+        "{overview}"
+    );
     // The status table of the objective shows it with its text.
     let table = render_status_table(&year.objectives[0]);
     assert!(
