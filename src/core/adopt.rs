@@ -293,25 +293,34 @@ pub fn patch_adopted(
                 _ => continue,
             };
             any = true;
+            let paint = match (&cell.attrs, &colour) {
+                (None, Some(Some(c))) => Some(c.clone()),
+                _ => None,
+            };
+            if let Some(c) = paint {
+                // `| content` becomes `| style="…" | content`: one edit over
+                // the whole content, so nothing else lands between the two.
+                let followed = text[cell.content.end..].starts_with("||")
+                    || text[cell.content.end..].starts_with("!!");
+                let trail = if followed { " " } else { "" };
+                edits.push((
+                    cell.content.clone(),
+                    format!(" style=\"background:{c}\" | {new_content}{trail}"),
+                ));
+                continue;
+            }
             edits.push((
                 content_edit(text, &cell.content),
                 pad(text, &cell.content, &new_content),
             ));
-            if let Some(colour) = colour {
-                match &cell.attrs {
-                    Some(a) => edits.push((
-                        a.clone(),
-                        with_background(&text[a.clone()], colour.as_deref()),
-                    )),
-                    None => {
-                        if let Some(c) = colour {
-                            // `| content` becomes `| style="…" | content`.
-                            edits.push((
-                                cell.content.start..cell.content.start,
-                                format!(" style=\"background:{c}\" |"),
-                            ));
-                        }
-                    }
+            if let (Some(colour), Some(a)) = (colour, &cell.attrs) {
+                let attrs = with_background(&text[a.clone()], colour.as_deref());
+                if attrs.trim().is_empty() {
+                    // No attribute left: the bar that ended them goes too
+                    // (`| | text` would read as another cell).
+                    edits.push((a.start..a.end + 1, String::new()));
+                } else {
+                    edits.push((a.clone(), attrs));
                 }
             }
         }
@@ -650,6 +659,84 @@ mod tests {
         assert_eq!(diff.len(), 2, "{diff:?}");
         assert_eq!(diff[0].1, "| KR1: Hire || 4 || Ann || bgcolor=#b6d7a8 | 25% filled || style=\"background:#a8d5a2\" | Complete");
         assert_eq!(diff[1].1, "| <nowiki>3 | teams</nowiki>");
+    }
+
+    #[test]
+    fn a_cleared_cell_loses_its_colour_and_its_attribute_bar() {
+        let text = adopted();
+        let shown = objective(vec![
+            kr(
+                "2020-21/obj/kr1",
+                1,
+                &[(Quarter::Q1, Some(Status::OnTrack), "25% filled")],
+            ),
+            kr(
+                "2020-21/obj/kr2",
+                2,
+                &[(Quarter::Q1, Some(Status::Concerns), "Behind one team")],
+            ),
+        ]);
+        let mut store = shown.clone();
+        store.key_results[0].quarters.clear();
+        store.key_results[1].quarters.clear();
+        let p = patch_adopted(&text, &shown, &store, &Palette::default());
+        let diff: Vec<(&str, &str)> = text
+            .lines()
+            .zip(p.text.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(
+            diff,
+            vec![
+                (
+                    "| KR1: Hire || 4 || Ann || bgcolor=#b6d7a8 | 25% filled || ",
+                    "| KR1: Hire || 4 || Ann ||  || "
+                ),
+                ("| style=\"background:#ffe599\" | Behind<br>one team", "| "),
+            ]
+        );
+        assert_eq!(text.lines().count(), p.text.lines().count());
+    }
+
+    #[test]
+    fn a_cell_without_attributes_is_painted_in_one_piece() {
+        // An empty cell at the end of a line and an empty inline cell.
+        let text = "== X - Obj ==\n{| class=\"wikitable\" data-goalsbot-objective=\"2020-21/obj\"\n! KR !! Q1 !! Q2\n|- data-goalsbot-kr=\"2020-21/obj/kr1\"\n| KR1 ||  || \n|- data-goalsbot-kr=\"2020-21/obj/kr2\"\n| KR2\n|\n| x\n|}\n";
+        let shown = objective(vec![
+            kr("2020-21/obj/kr1", 1, &[]),
+            kr("2020-21/obj/kr2", 2, &[(Quarter::Q2, None, "x")]),
+        ]);
+        let mut store = shown.clone();
+        for k in &mut store.key_results {
+            k.quarters.insert(
+                Quarter::Q1,
+                QuarterEntry {
+                    status: Some(Status::Complete),
+                    note: Some("done".into()),
+                    ..Default::default()
+                },
+            );
+        }
+        store.key_results[0].quarters.insert(
+            Quarter::Q2,
+            QuarterEntry {
+                status: Some(Status::AtRisk),
+                note: None,
+                ..Default::default()
+            },
+        );
+        let p = patch_adopted(text, &shown, &store, &Palette::default());
+        assert!(
+            p.text.contains("| KR1 || style=\"background:#a8d5a2\" | Complete: done || style=\"background:#f8d7da\" | At risk\n"),
+            "{}",
+            p.text
+        );
+        assert!(
+            p.text
+                .contains("| KR2\n| style=\"background:#a8d5a2\" | Complete: done\n| x\n"),
+            "{}",
+            p.text
+        );
     }
 
     #[test]

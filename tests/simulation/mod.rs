@@ -8,11 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use goalsbot::core::fields::{self, FieldChange, FieldKey, Fields};
 use goalsbot::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
 use goalsbot::core::parse::parse_quarter_page;
-use goalsbot::core::plan::{plan_quarter_page, records_for_page};
+use goalsbot::core::parse::Column;
+use goalsbot::core::plan::{plan_quarter_page, plan_quarter_page_with, records_for_page, Adoption};
 use goalsbot::core::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
 };
 use goalsbot::core::render::{status_cell_text, Renderer};
+use goalsbot::core::wikitable;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -134,8 +136,48 @@ pub fn parse(text: &str, q: Quarter) -> (FiscalYearRecords, BTreeSet<String>) {
 // ---------------------------------------------------------------------------
 // Editing page text as a person would.
 
+/// The content of `kr`'s cell in `column` of an adopted staff table (one
+/// with the bot's identity and without its `goalsbot-status` class).
+fn adopted_cell(text: &str, kr: &str, column: Column) -> Option<std::ops::Range<usize>> {
+    for t in wikitable::tables_in(text, 0..text.len()) {
+        let open = &text[t.open.clone()];
+        if !open.contains("data-goalsbot-objective") || open.contains("goalsbot-status") {
+            continue;
+        }
+        let header: Vec<Column> = t.rows[0]
+            .cells
+            .iter()
+            .map(|c| goalsbot::core::parse::column(&wikitable::plain(&text[c.content.clone()])))
+            .collect();
+        let Some(ci) = header.iter().position(|c| *c == column) else {
+            continue;
+        };
+        let row = t.rows.iter().find(|r| {
+            r.line
+                .as_ref()
+                .is_some_and(|l| text[l.clone()].contains(&format!("data-goalsbot-kr=\"{kr}\"")))
+        });
+        if let Some(cell) = row.and_then(|r| r.cells.get(ci)) {
+            return Some(cell.content.clone());
+        }
+    }
+    None
+}
+
+/// `text` with `range` holding ` value ` (a cell edited in place).
+fn replaced(text: &str, range: std::ops::Range<usize>, value: &str) -> String {
+    let mut out = text.to_string();
+    out.replace_range(range, &format!(" {value} "));
+    out
+}
+
 /// `text` with the quarter cell `q` of `kr`'s row replaced by `value`; `None` when there is no such cell.
 pub fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> Option<String> {
+    if let Some(quarter) = q.parse::<Quarter>().ok() {
+        if let Some(r) = adopted_cell(text, kr, Column::Quarter(quarter)) {
+            return Some(replaced(text, r, value));
+        }
+    }
     let mut out = String::new();
     let (mut in_row, mut done) = (false, false);
     for line in text.lines() {
@@ -156,6 +198,9 @@ pub fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> Option<String> {
 /// `text` with `kr`'s year goal cell set to `goal` (the bot's `| KR1 || goal`
 /// line, or VisualEditor's second cell line).
 pub fn with_year_goal(text: &str, kr: &str, goal: &str) -> Option<String> {
+    if let Some(r) = adopted_cell(text, kr, Column::YearGoal) {
+        return Some(replaced(text, r, goal));
+    }
     let mut out = String::new();
     let (mut at, mut done) = (None::<usize>, false);
     for line in text.lines() {
@@ -298,8 +343,15 @@ pub fn without_row(text: &str, kr: &str) -> String {
 pub fn outside_tables(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut inside = false;
-    for line in text.lines() {
-        if line.starts_with("{|") && line.contains("data-goalsbot-objective") {
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().copied().enumerate() {
+        // The bot's tables, and the KR tables staff wrote (which the bot
+        // adopts: identity on their `{|` and `|-` lines, then its cells).
+        let staff_table = line.starts_with("{|")
+            && lines
+                .get(i + 1)
+                .is_some_and(|h| h.starts_with('!') && h.contains("Status"));
+        if line.starts_with("{|") && (line.contains("data-goalsbot-objective") || staff_table) {
             inside = true;
         }
         if !inside && !line.trim().is_empty() {
@@ -448,6 +500,19 @@ pub fn initial_records() -> FiscalYearRecords {
     }
 }
 
+/// A quarter page as staff write it, with Alpha's KR table as staff keep it
+/// (pasted from the deck: one KR by a colour, one by a status word, showing
+/// the tracker's starting Q1 values), which the first sync adopts.
+pub fn page_text_with_staff_table(q: Quarter) -> String {
+    page_text(q).replace(
+        "KR2: Alpha two\n\n",
+        "KR2: Alpha two\n\n{| class=\"wikitable\"\n\
+         ! Key Results !! Year Goal !! Q1 Status !! Q2 Status !! Q3 Status !! Q4 Status\n\
+         |-\n| KR1: Alpha one || 4 hires || bgcolor=#9fc5e8 | hiring ||  ||  || \n\
+         |-\n| KR2 ||  || On track: later ||  ||  || \n|}\n\n",
+    )
+}
+
 /// A quarter page as staff write it, without tables (the first sync adds them).
 pub fn page_text(q: Quarter) -> String {
     // One paragraph per line (blank lines between), as staff's pages have
@@ -476,13 +541,25 @@ pub fn shown(text: &str, q: Quarter) -> Fields {
 
 impl Sim {
     pub fn new(quarters: usize) -> Sim {
+        Sim::with_staff_table(quarters, false)
+    }
+
+    /// With `staff_table`, the first page keeps a KR table staff wrote.
+    pub fn with_staff_table(quarters: usize, staff_table: bool) -> Sim {
         let pages = Quarter::ALL[..quarters]
             .iter()
             .enumerate()
             .map(|(i, q)| Page {
                 quarter: *q,
                 title: format!("Goals/2020-21 {}", q.as_str()),
-                revisions: vec![(i as u64 + 1, page_text(*q))],
+                revisions: vec![(
+                    i as u64 + 1,
+                    if staff_table && i == 0 {
+                        page_text_with_staff_table(*q)
+                    } else {
+                        page_text(*q)
+                    },
+                )],
             })
             .collect();
         let mut sim = Sim {
@@ -920,8 +997,24 @@ impl Sim {
         let pending: BTreeSet<FieldKey> = self.pending().iter().map(|c| c.key.clone()).collect();
         let records = records_for_page(&fy(), &self.store, &pending, &state.records)
             .expect("the store's fields rebuild");
-        let plan = plan_quarter_page(page.text(), &state.records, &records, Renderer::builtin())
+        let mut plan =
+            plan_quarter_page(page.text(), &state.records, &records, Renderer::builtin())
+                .expect("the plan renders");
+        if plan.needs_staff_tables {
+            // As push: the page's parse says which row is which KR.
+            let staff = parse_quarter_page(&to_html(page.text()), &fy(), page.quarter).staff_tables;
+            plan = plan_quarter_page_with(
+                page.text(),
+                &state.records,
+                &records,
+                Renderer::builtin(),
+                Adoption {
+                    staff: Some(&staff),
+                    palette: None,
+                },
+            )
             .expect("the plan renders");
+        }
         (plan.text != page.text()).then_some(plan.text)
     }
 
@@ -1311,12 +1404,17 @@ impl Sim {
         if !quiet.is_empty() {
             return Err(format!("pages still to edit after converging: {quiet:?}"));
         }
-        let pages: Vec<(String, Fields, BTreeSet<String>)> = self
+        let pages: Vec<(String, Fields, BTreeSet<String>, String)> = self
             .pages
             .iter()
             .map(|p| {
                 let rows = parse(p.text(), p.quarter).1;
-                (p.title.clone(), shown(p.text(), p.quarter), rows)
+                (
+                    p.title.clone(),
+                    shown(p.text(), p.quarter),
+                    rows,
+                    p.text().to_string(),
+                )
             })
             .collect();
         for w in self.writes.iter().filter(|w| w.live) {
@@ -1327,8 +1425,17 @@ impl Sim {
                     self.store.get(&w.key)
                 ));
             }
-            for (title, f, rows) in &pages {
+            for (title, f, rows, text) in &pages {
                 if !rows.contains(&w.key.record) {
+                    // An adopted staff table gets no empty row: a record
+                    // with nothing to show (the write cleared it) has none.
+                    let objective = w.key.record.rsplit_once('/').map_or("", |(o, _)| o);
+                    let adopted = goalsbot::core::adopt::identity_tables(text, objective)
+                        .iter()
+                        .any(|t| !t.bots_own);
+                    if v.is_none() && adopted {
+                        continue;
+                    }
                     return Err(format!("{title} has no row for {}", w.key.record));
                 }
                 if stated(f.get(&w.key)) != v {

@@ -637,8 +637,23 @@ fn assemble(
             kr.id = format!("{}/{}{}", objective.id, kr.kind.id_stem(), kr.number);
         }
         let has_bots_own = tables.iter().any(|t| !t.staff);
+        // A record takes its data from the first row that shows it; the
+        // bot writes only its first table of an objective, so a copy staff
+        // made of it is not read (it would bring back stale values).
+        let mut claimed = BTreeSet::new();
+        let mut own_seen = false;
         for table in tables {
-            merge_table(objective, table, &[], warnings, table_rows);
+            if !table.staff {
+                if own_seen {
+                    warnings.push(format!(
+                        "a second status table of the bot's for {} is ignored (remove one of the two)",
+                        objective.id
+                    ));
+                    continue;
+                }
+                own_seen = true;
+            }
+            merge_table(objective, table, &[], warnings, table_rows, &mut claimed);
         }
         let mut infos = Vec::new();
         for s in staff {
@@ -658,7 +673,14 @@ fn assemble(
                 Staff::Read(table, managers) => {
                     let skipped = table.skipped.clone();
                     let empty_rows = table.empty_rows.clone();
-                    let mut rows = merge_table(objective, table, &managers, warnings, table_rows);
+                    let mut rows = merge_table(
+                        objective,
+                        table,
+                        &managers,
+                        warnings,
+                        table_rows,
+                        &mut claimed,
+                    );
                     for i in empty_rows {
                         rows.insert(i.min(rows.len()), None);
                     }
@@ -700,13 +722,13 @@ fn merge_table(
     managers: &[String],
     warnings: &mut Vec<String>,
     table_rows: &mut BTreeSet<String>,
+    claimed: &mut BTreeSet<usize>,
 ) -> Vec<Option<String>> {
     let name = table
         .objective_id
         .clone()
         .unwrap_or_else(|| objective.id.clone());
     let mut ids = Vec::new();
-    let mut seen = BTreeSet::new();
     if table.staff && table.objective_id.is_some() && !table.skipped.is_empty() {
         warnings.push(format!(
             "status table {name}: skipped {}",
@@ -763,7 +785,7 @@ fn merge_table(
                 continue;
             }
         };
-        if !seen.insert(i) {
+        if !claimed.insert(i) {
             warnings.push(format!(
                 "status table {name}: a second row for {} {number} ignored",
                 row.kind.as_str()
