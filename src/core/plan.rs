@@ -163,7 +163,7 @@ pub fn plan_quarter_page_with(
                     continue;
                 };
                 let infos = staff.get(&obj.id).map(Vec::as_slice).unwrap_or(&[]);
-                if infos.iter().all(|i| i.unreadable.is_some()) {
+                if !infos.is_empty() && infos.iter().all(|i| i.unreadable.is_some()) {
                     plan.warnings.push(format!(
                         "{:?} has a KR table the bot cannot read whole ({}); it is left as it is \
                          and no status table is added beside it",
@@ -176,7 +176,7 @@ pub fn plan_quarter_page_with(
                     ));
                     continue;
                 }
-                let range = section.expect("staff_here implies a section");
+                let Some(range) = section else { continue };
                 match adopt::adopt(&text, range, &obj.id, infos) {
                     Ok(new) => {
                         text = new;

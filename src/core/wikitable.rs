@@ -412,4 +412,38 @@ mod tests {
         );
         assert_eq!(with_background(" style=\"background:red\"", None), "");
     }
+
+    proptest::proptest! {
+        /// Any text, however broken its tables, is read without a panic, and
+        /// every range found lies on character boundaries inside the text.
+        #[test]
+        fn any_text_reads_without_a_panic(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "{|", "|}", "|-", "|+", "!", "!!", "||", "|", "\n", " ", "[[", "]]",
+                    "{{", "}}", "<!--", "-->", "<nowiki>", "</nowiki>", "é", "ש", "x=1",
+                    "style=\"a\"", "bgcolor=#fff", "KR1", "Q1 Status", "\u{200f}",
+                ]),
+                0..60,
+            )
+        ) {
+            let text: String = parts.concat();
+            for t in tables_in(&text, 0..text.len()) {
+                for r in std::iter::once(t.range.clone()).chain(std::iter::once(t.open.clone())) {
+                    proptest::prop_assert!(text.get(r).is_some());
+                }
+                for row in &t.rows {
+                    if let Some(l) = &row.line {
+                        proptest::prop_assert!(text.get(l.clone()).is_some());
+                    }
+                    for c in &row.cells {
+                        proptest::prop_assert!(text.get(c.content.clone()).is_some());
+                        if let Some(a) = &c.attrs {
+                            proptest::prop_assert!(text.get(a.clone()).is_some());
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
