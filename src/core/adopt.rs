@@ -498,6 +498,14 @@ mod tests {
     use super::*;
     use crate::core::records::QuarterEntry;
 
+    /// The lines that differ, old and new, for texts with the same line count.
+    fn changed_lines<'a>(old: &'a str, new: &'a str) -> Vec<(&'a str, &'a str)> {
+        old.lines()
+            .zip(new.lines())
+            .filter(|(a, b)| a != b)
+            .collect()
+    }
+
     const PAGE: &str = "== X - Obj ==\nintro\n{| class=\"wikitable\" style=\"width:100%\"\n! Key Results !! Year Goal !! Owner !! Q1 Status !! Q2 Status\n|-\n| KR1: Hire || 4 || Ann || bgcolor=#b6d7a8 | 25% filled || \n|- style=\"x\"\n|KR2\n| 2 teams\n| Bob\n| style=\"background:#ffe599\" | Behind<br>one team\n|\n|}\nafter the table\n== Next ==\n";
 
     fn info(ids: &[&str]) -> StaffTable {
@@ -561,11 +569,7 @@ mod tests {
     #[test]
     fn adopting_adds_identity_and_nothing_else() {
         let text = adopted();
-        let diff: Vec<(&str, &str)> = PAGE
-            .lines()
-            .zip(text.lines())
-            .filter(|(a, b)| a != b)
-            .collect();
+        let diff = changed_lines(PAGE, &text);
         assert_eq!(
             diff,
             vec![
@@ -611,11 +615,7 @@ mod tests {
             .unwrap()
             .status = Some(Status::AtRisk);
         let p = patch_adopted(&text, &shown, &store, &Palette::default());
-        let diff: Vec<(&str, &str)> = text
-            .lines()
-            .zip(p.text.lines())
-            .filter(|(a, b)| a != b)
-            .collect();
+        let diff = changed_lines(&text, &p.text);
         assert_eq!(
             diff,
             vec![(
@@ -651,11 +651,7 @@ mod tests {
         );
         store.key_results[1].year_goal = Some("3 | teams".into());
         let p = patch_adopted(&text, &shown, &store, &Palette::default());
-        let diff: Vec<(&str, &str)> = text
-            .lines()
-            .zip(p.text.lines())
-            .filter(|(a, b)| a != b)
-            .collect();
+        let diff = changed_lines(&text, &p.text);
         assert_eq!(diff.len(), 2, "{diff:?}");
         assert_eq!(diff[0].1, "| KR1: Hire || 4 || Ann || bgcolor=#b6d7a8 | 25% filled || style=\"background:#a8d5a2\" | Complete");
         assert_eq!(diff[1].1, "| <nowiki>3 | teams</nowiki>");
@@ -680,11 +676,7 @@ mod tests {
         store.key_results[0].quarters.clear();
         store.key_results[1].quarters.clear();
         let p = patch_adopted(&text, &shown, &store, &Palette::default());
-        let diff: Vec<(&str, &str)> = text
-            .lines()
-            .zip(p.text.lines())
-            .filter(|(a, b)| a != b)
-            .collect();
+        let diff = changed_lines(&text, &p.text);
         assert_eq!(
             diff,
             vec![

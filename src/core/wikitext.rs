@@ -153,16 +153,25 @@ fn plain_heading(text: &str) -> String {
         .replace("''", "")
 }
 
-/// The byte range of `objective`'s section: from its level-2 heading line
-/// to the next heading of level 1 or 2 (or the end of the page).
-pub fn objective_section(wikitext: &str, objective: &Objective) -> Option<Range<usize>> {
-    let hidden = masked(wikitext);
+/// The page's lines with their byte offsets, and the page masked (comments
+/// and `<nowiki>` bodies hold no headings).
+fn page_lines(wikitext: &str) -> (String, Vec<(usize, &str)>) {
     let mut lines: Vec<(usize, &str)> = Vec::new();
     let mut offset = 0;
     for line in wikitext.split_inclusive('\n') {
         lines.push((offset, line));
         offset += line.len();
     }
+    (masked(wikitext), lines)
+}
+
+/// The lines (start, end exclusive) of `objective`'s section: from its
+/// level-2 heading to the next heading of level 1 or 2.
+fn section_span(
+    hidden: &str,
+    lines: &[(usize, &str)],
+    objective: &Objective,
+) -> Option<(usize, usize)> {
     let is_objective_heading = |text: &str| {
         let plain = plain_heading(text);
         let title = plain
@@ -172,13 +181,21 @@ pub fn objective_section(wikitext: &str, objective: &Objective) -> Option<Range<
         title == objective.title.trim()
     };
     let start = lines.iter().position(|l| {
-        line_heading(&hidden, *l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text))
+        line_heading(hidden, *l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text))
     })?;
     let end = lines[start + 1..]
         .iter()
-        .position(|l| line_heading(&hidden, *l).is_some_and(|(lvl, _)| lvl <= 2))
-        .map_or(wikitext.len(), |i| lines[start + 1 + i].0);
-    Some(lines[start].0..end)
+        .position(|l| line_heading(hidden, *l).is_some_and(|(lvl, _)| lvl <= 2))
+        .map_or(lines.len(), |i| start + 1 + i);
+    Some((start, end))
+}
+
+/// The byte range of `objective`'s section: from its level-2 heading line
+/// to the next heading of level 1 or 2 (or the end of the page).
+pub fn objective_section(wikitext: &str, objective: &Objective) -> Option<Range<usize>> {
+    let (hidden, lines) = page_lines(wikitext);
+    let (start, end) = section_span(&hidden, &lines, objective)?;
+    Some(lines[start].0..lines.get(end).map_or(wikitext.len(), |l| l.0))
 }
 
 /// Where a new status table for `objective` goes: right after the last
@@ -186,28 +203,8 @@ pub fn objective_section(wikitext: &str, objective: &Objective) -> Option<Range<
 pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {
     // Headings are read on the masked text (comments and `<nowiki>` bodies
     // hold none), their text taken from the page's own line.
-    let hidden = masked(wikitext);
-    let mut lines: Vec<(usize, &str)> = Vec::new();
-    let mut offset = 0;
-    for line in wikitext.split_inclusive('\n') {
-        lines.push((offset, line));
-        offset += line.len();
-    }
-    let is_objective_heading = |text: &str| {
-        let plain = plain_heading(text);
-        let title = plain
-            .rsplit_once(" - ")
-            .map_or(plain.as_str(), |(_, t)| t)
-            .trim();
-        title == objective.title.trim()
-    };
-    let start = lines.iter().position(|l| {
-        line_heading(&hidden, *l).is_some_and(|(lvl, text)| lvl <= 2 && is_objective_heading(text))
-    })?;
-    let section_end = lines[start + 1..]
-        .iter()
-        .position(|l| line_heading(&hidden, *l).is_some_and(|(lvl, _)| lvl <= 2))
-        .map_or(lines.len(), |i| start + 1 + i);
+    let (hidden, lines) = page_lines(wikitext);
+    let (start, section_end) = section_span(&hidden, &lines, objective)?;
     let kr_heading = lines[start + 1..section_end].iter().position(|l| {
         line_heading(&hidden, *l).is_some_and(|(lvl, text)| {
             lvl == 3 && plain_heading(text).to_lowercase().contains("key result")

@@ -173,7 +173,7 @@ fn replaced(text: &str, range: std::ops::Range<usize>, value: &str) -> String {
 
 /// `text` with the quarter cell `q` of `kr`'s row replaced by `value`; `None` when there is no such cell.
 pub fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> Option<String> {
-    if let Some(quarter) = q.parse::<Quarter>().ok() {
+    if let Ok(quarter) = q.parse::<Quarter>() {
         if let Some(r) = adopted_cell(text, kr, Column::Quarter(quarter)) {
             return Some(replaced(text, r, value));
         }
