@@ -587,6 +587,61 @@ mod tests {
     }
 
     #[test]
+    fn a_table_added_beside_an_adopted_one_is_adopted_too() {
+        use crate::core::records::FiscalYearRecords;
+        use crate::core::render::Renderer;
+        let text = adopted();
+        let metrics = "{| class=\"wikitable\"\n! MTP Metrics !! Y2 Goal !! Q1 Status\n|-\n| Time to merge || -10% || On track: -4%\n|}\n";
+        let text = text.replace("after the table\n", &format!("after the table\n{metrics}"));
+        let mut obj = objective(vec![
+            kr("2020-21/obj/kr1", 1, &[]),
+            kr("2020-21/obj/kr2", 2, &[]),
+        ]);
+        let mut metric = kr(
+            "2020-21/obj/metric1",
+            1,
+            &[(Quarter::Q1, Some(Status::OnTrack), "-4%")],
+        );
+        metric.kind = Kind::Metric;
+        metric.text = "Time to merge".into();
+        metric.year_goal = Some("-10%".into());
+        obj.key_results.push(metric);
+        let year = FiscalYearRecords {
+            fiscal_year: "2020-21".parse().unwrap(),
+            objectives: vec![obj],
+        };
+        let plan =
+            crate::core::plan::plan_quarter_page(&text, &year, &year, Renderer::builtin()).unwrap();
+        assert!(
+            plan.needs_staff_tables,
+            "the new table waits for the page's parse"
+        );
+        assert_eq!(plan.text, text, "and nothing is added meanwhile");
+        let mut staff = BTreeMap::new();
+        staff.insert(
+            "2020-21/obj".to_string(),
+            vec![info(&["2020-21/obj/metric1"])],
+        );
+        let plan = crate::core::plan::plan_quarter_page_with(
+            &text,
+            &year,
+            &year,
+            Renderer::builtin(),
+            crate::core::plan::Adoption {
+                staff: Some(&staff),
+                palette: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(plan.adopted, vec!["2020-21/obj".to_string()]);
+        assert_eq!(identity_tables(&plan.text, "2020-21/obj").len(), 2);
+        assert!(plan.added.is_empty());
+        assert!(plan
+            .text
+            .contains("|- data-goalsbot-kr=\"2020-21/obj/metric1\"\n| Time to merge"));
+    }
+
+    #[test]
     fn a_disagreeing_row_count_adopts_nothing() {
         let end = PAGE.find("== Next").unwrap();
         assert!(adopt(PAGE, 0..end, "2020-21/obj", &[info(&["2020-21/obj/kr1"])]).is_err());

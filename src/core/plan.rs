@@ -150,9 +150,10 @@ pub fn plan_quarter_page_with(
             continue;
         };
         let mut ident = identity_tables(&text, &obj.id);
-        if ident.is_empty() {
-            // No table of the bot's or adopted: a KR table staff wrote in the
-            // section is taken over, never doubled by a table of the bot's.
+        if !ident.iter().any(|t| t.bots_own) {
+            // No table of the bot's: a KR table staff wrote in the section
+            // (also one added beside a table adopted before) is taken over,
+            // never doubled by a table of the bot's.
             let section = objective_section(&text, page_obj);
             let staff_here = section
                 .clone()
