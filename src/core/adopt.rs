@@ -23,7 +23,7 @@ use crate::core::colour::Palette;
 use crate::core::parse::{column, is_status_header, Column, StaffTable};
 use crate::core::records::{KeyResult, Kind, Objective, Quarter, Status};
 use crate::core::render::{escape, status_cell_text};
-use crate::core::wikitable::{self, attribute, plain, set_attribute, with_background, Table};
+use crate::core::wikitable::{self, attribute, plain, set_attribute, with_background, Row, Table};
 
 /// A table on the page that carries an objective's identity.
 #[derive(Debug, Clone)]
@@ -127,10 +127,7 @@ pub fn adopt(
                      it is not adopted"
                 ));
             };
-            let attrs = text[line.clone()]
-                .trim_start()
-                .strip_prefix("|-")
-                .unwrap_or("");
+            let attrs = row_attrs(text, line);
             let at = line.end - attrs.len();
             edits.push((
                 at..line.end,
@@ -221,15 +218,7 @@ pub fn patch_adopted(
             t.rows
                 .iter()
                 .skip(1)
-                .position(|r| {
-                    r.line.as_ref().is_some_and(|l| {
-                        let attrs = text[l.clone()]
-                            .trim_start()
-                            .strip_prefix("|-")
-                            .unwrap_or("");
-                        attribute(attrs, "data-goalsbot-kr").as_deref() == Some(kr.id.as_str())
-                    })
-                })
+                .position(|r| row_id(text, r).as_deref() == Some(kr.id.as_str()))
                 .map(|ri| (ti, ri + 1))
         });
         let Some((ti, ri)) = place else {
@@ -375,17 +364,23 @@ pub fn rows_in_adopted(text: &str, objective_id: &str) -> BTreeSet<String> {
             t.table
                 .rows
                 .iter()
-                .filter_map(|r| r.line.as_ref())
-                .filter_map(|l| {
-                    let attrs = text[l.clone()]
-                        .trim_start()
-                        .strip_prefix("|-")
-                        .unwrap_or("");
-                    attribute(attrs, "data-goalsbot-kr")
-                })
+                .filter_map(|r| row_id(text, r))
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The attributes of a row's `|-` line.
+fn row_attrs<'t>(text: &'t str, line: &Range<usize>) -> &'t str {
+    text[line.clone()]
+        .trim_start()
+        .strip_prefix("|-")
+        .unwrap_or("")
+}
+
+/// The record id a row carries (`data-goalsbot-kr` on its `|-` line).
+pub fn row_id(text: &str, row: &Row) -> Option<String> {
+    attribute(row_attrs(text, row.line.as_ref()?), "data-goalsbot-kr")
 }
 
 /// The cells of a new row for `kr`, one per line, in the table's column order.
@@ -639,6 +634,66 @@ mod tests {
         assert!(plan
             .text
             .contains("|- data-goalsbot-kr=\"2020-21/obj/metric1\"\n| Time to merge"));
+    }
+
+    #[test]
+    fn krs_of_an_objective_whose_only_staff_table_lists_metrics_get_a_bot_table_once_they_have_data(
+    ) {
+        use crate::core::records::FiscalYearRecords;
+        use crate::core::render::Renderer;
+        let text = "== X - Obj ==\nKR1: One\n{| class=\"wikitable\" data-goalsbot-objective=\"2020-21/obj\"\n! MTP Metrics !! Y2 Goal !! Q1 Status\n|- data-goalsbot-kr=\"2020-21/obj/metric1\"\n| Time to merge || -10% || On track: -4%\n|}\n== Next ==\n";
+        let mut metric = kr(
+            "2020-21/obj/metric1",
+            1,
+            &[(Quarter::Q1, Some(Status::OnTrack), "-4%")],
+        );
+        metric.kind = Kind::Metric;
+        metric.text = "Time to merge".into();
+        metric.year_goal = Some("-10%".into());
+        let shown = objective(vec![kr("2020-21/obj/kr1", 1, &[]), metric]);
+        let year = |o: Objective| FiscalYearRecords {
+            fiscal_year: "2020-21".parse().unwrap(),
+            objectives: vec![o],
+        };
+        // Nothing to show for KR1: no table is added.
+        let plan = crate::core::plan::plan_quarter_page(
+            text,
+            &year(shown.clone()),
+            &year(shown.clone()),
+            Renderer::builtin(),
+        )
+        .unwrap();
+        assert_eq!(plan.text, text);
+        // KR1 gets a status: a table of the bot's for KR1 alone, the metrics table as it was.
+        let mut store = shown.clone();
+        store.key_results[0].quarters.insert(
+            Quarter::Q1,
+            QuarterEntry {
+                status: Some(Status::AtRisk),
+                note: None,
+                ..Default::default()
+            },
+        );
+        let plan = crate::core::plan::plan_quarter_page(
+            text,
+            &year(shown),
+            &year(store),
+            Renderer::builtin(),
+        )
+        .unwrap();
+        assert_eq!(plan.added, vec!["2020-21/obj".to_string()]);
+        let tables = identity_tables(&plan.text, "2020-21/obj");
+        assert_eq!(tables.len(), 2);
+        let own = tables.iter().find(|t| t.bots_own).unwrap();
+        let own_text = &plan.text[own.table.range.clone()];
+        assert!(
+            own_text.contains("data-goalsbot-kr=\"2020-21/obj/kr1\""),
+            "{own_text}"
+        );
+        assert!(!own_text.contains("metric1"), "{own_text}");
+        assert!(plan
+            .text
+            .contains("| Time to merge || -10% || On track: -4%\n"));
     }
 
     #[test]

@@ -266,11 +266,7 @@ fn an_adopted_cell_edit_reaches_the_store_and_the_other_page_and_set_is_one_line
     let row = table
         .rows
         .iter()
-        .find(|r| {
-            r.line
-                .as_ref()
-                .is_some_and(|l| q3[l.clone()].contains(&format!("\"{kr}\"")))
-        })
+        .find(|r| goalsbot::core::adopt::row_id(&q3, r).as_deref() == Some(kr.as_str()))
         .expect("the KR's row");
     let cell = row.cells[q1].content.clone();
     let mut edited = q3.clone();

@@ -152,11 +152,10 @@ fn adopted_cell(text: &str, kr: &str, column: Column) -> Option<std::ops::Range<
         let Some(ci) = header.iter().position(|c| *c == column) else {
             continue;
         };
-        let row = t.rows.iter().find(|r| {
-            r.line
-                .as_ref()
-                .is_some_and(|l| text[l.clone()].contains(&format!("data-goalsbot-kr=\"{kr}\"")))
-        });
+        let row = t
+            .rows
+            .iter()
+            .find(|r| goalsbot::core::adopt::row_id(text, r).as_deref() == Some(kr));
         if let Some(cell) = row.and_then(|r| r.cells.get(ci)) {
             return Some(cell.content.clone());
         }
