@@ -7,6 +7,7 @@ pub mod fields;
 pub mod merge;
 pub mod parse;
 pub mod plan;
+pub mod prose;
 pub mod records;
 pub mod render;
 pub mod requests;

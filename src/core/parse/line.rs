@@ -8,7 +8,7 @@ use crate::core::records::Quarter;
 
 /// What a logical line of an objective section says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Label {
+pub(crate) enum Label {
     /// `Objective Manager: A and B`.
     ObjectiveManager(Vec<String>),
     /// `Key Result(s) Manager: A, B` — applies to the KRs after it.
@@ -45,7 +45,7 @@ static BASELINE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bbaseline[ \t]*:[ 
 static TASK: LazyLock<Regex> = LazyLock::new(|| re(r"\bT[1-9][0-9]{2,}\b"));
 
 /// Classifies one line of plain text (already collapsed and trimmed).
-pub(super) fn classify(text: &str) -> Label {
+pub(crate) fn classify(text: &str) -> Label {
     if let Some(c) = MANAGER.captures(text) {
         let who = split_managers(c.get(2).map_or("", |m| m.as_str()));
         let role = c.get(1).map_or("", |m| m.as_str());
@@ -99,7 +99,7 @@ fn rest(c: &regex::Captures<'_>, i: usize) -> String {
 
 /// Splits a manager list on ` and `, `, ` and ` & `; names are trimmed and
 /// kept as written (non-ASCII letters included).
-pub(super) fn split_managers(s: &str) -> Vec<String> {
+pub(crate) fn split_managers(s: &str) -> Vec<String> {
     s.replace(" & ", ",")
         .replace(" and ", ",")
         .split(',')
@@ -122,7 +122,7 @@ pub(super) fn split_heading(heading: &str) -> (Option<String>, String) {
 
 /// Splits a KR text into the statement and its trailing `Baseline: …`
 /// sentence, if any.
-pub(super) fn split_baseline(text: &str) -> (String, Option<String>) {
+pub(crate) fn split_baseline(text: &str) -> (String, Option<String>) {
     match BASELINE.find(text) {
         Some(m) => {
             let baseline = text[m.end()..].trim();

@@ -36,7 +36,7 @@
 //!   the markup, so a retitled objective keeps its id).
 
 mod dom;
-mod line;
+pub(crate) mod line;
 mod table;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,1258 @@
+//! Writes the store's prose fields into the lines staff wrote, changing only the characters that changed (pure).
+//!
+//! The fields: a KR's (or item's) text after its label, the manager lines,
+//! the objective's description paragraph, `Qn Objective:` and the goal
+//! bullets. How a page is read is the parser's business (`core::parse`);
+//! here the objective's section is read again as wikitext, line by line,
+//! to find *where* each field stands. Each place is checked against what
+//! the parser read from the same revision: a place whose visible text is
+//! not the page's value is held as a conflict, never guessed at.
+//!
+//! An edit changes only the characters between the old and new value's
+//! common beginning and end. Markup outside them (a link, a template,
+//! bold) stays as it is; inside a link's label the label changes and the
+//! link stays. When the changed characters hold markup that shows no text
+//! of its own or cannot be rewritten (bold quotes, a template, a link and
+//! the text around it), the field is held as a conflict with both values:
+//! a link is never dropped silently. A person who then takes the store's
+//! value ([`write_prose`]'s `forced`) gets the whole value written plainly.
+//!
+//! New text is escaped as for tables (`<nowiki>` around anything wikitext
+//! could read as markup, also across the edit's edges).
+
+pub(crate) mod project;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use serde_json::Value;
+
+use self::project::{align, project, Holder, Mode, Projection};
+use crate::core::fields::FieldKey;
+use crate::core::parse::line::{classify, split_baseline, split_managers, Label};
+use crate::core::records::{FiscalYearRecords, KeyResult, Kind, Objective, Quarter};
+use crate::core::render::escape;
+use crate::core::wikitext::{heading, hidden_ranges, objective_section};
+
+/// A field push could not write: it stays as the page shows it, and a
+/// person decides (a conflict with both values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub key: FieldKey,
+    /// What the page shows.
+    pub page: Option<Value>,
+    /// What the store holds.
+    pub store: Option<Value>,
+    /// Why the bot did not write it.
+    pub why: String,
+}
+
+/// What writing the store's prose into a page does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProsePlan {
+    /// The page's new wikitext.
+    pub text: String,
+    /// The fields written.
+    pub written: Vec<FieldKey>,
+    /// The fields held as conflicts.
+    pub held: Vec<Held>,
+}
+
+/// One logical line of the section: a `<br>`-separated piece of a
+/// paragraph, list item or preformatted line.
+#[derive(Debug, Clone)]
+struct Seg {
+    proj: Projection,
+    /// Where a value goes when the line's value is empty: after the label.
+    end: usize,
+    /// A list item (`*`/`#`).
+    bullet: bool,
+    /// The source line(s) holding it (with the newline).
+    lines: Range<usize>,
+    mode: Mode,
+    /// A level-3+ heading's text, for headings.
+    heading: Option<String>,
+}
+
+/// Where a text field stands: characters `start..end` of segment `seg`.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    seg: usize,
+    start: usize,
+    end: usize,
+    /// The value fills its line (a label or bullet must not be made of it).
+    whole: bool,
+}
+
+#[derive(Debug, Default)]
+struct QPlaces {
+    objective: Option<Loc>,
+    goals: Vec<Loc>,
+    /// Empty bullets (`*` alone) after the label: the first is filled first.
+    empty_bullets: Vec<Range<usize>>,
+    /// Where a new bullet line goes, and the list marker to give it.
+    anchor: Option<(usize, String)>,
+}
+
+#[derive(Debug, Default)]
+struct ItemPlaces {
+    text: Option<Loc>,
+    /// Where the item's source line starts, when the item starts it (a
+    /// manager line can go there).
+    first_line: Option<usize>,
+    quarters: BTreeMap<Quarter, QPlaces>,
+}
+
+#[derive(Debug)]
+struct ManagerLine {
+    loc: Loc,
+    /// The line's source (to copy its form), and the items it governs.
+    line: Range<usize>,
+    items: Vec<(Kind, u32)>,
+}
+
+#[derive(Debug, Default)]
+struct Places {
+    segs: Vec<Seg>,
+    description: Option<Loc>,
+    managers: Option<Loc>,
+    kr_managers: Vec<ManagerLine>,
+    items: BTreeMap<(Kind, u32), ItemPlaces>,
+}
+
+/// The logical lines of `text[range]` (an objective's section, its heading
+/// line first), tables and comments skipped.
+fn segments(text: &str, range: Range<usize>) -> Vec<Seg> {
+    let hidden = hidden_ranges(text);
+    let mut lines: Vec<Range<usize>> = Vec::new();
+    let mut at = range.start;
+    for l in text[range.clone()].split_inclusive('\n') {
+        lines.push(at..at + l.len());
+        at += l.len();
+    }
+    let mut segs = Vec::new();
+    let mut i = 1; // the section's own heading
+    let mut table_depth = 0usize;
+    let mut para: Option<Range<usize>> = None;
+    let flush = |para: &mut Option<Range<usize>>, segs: &mut Vec<Seg>| {
+        if let Some(p) = para.take() {
+            split_br(text, p.clone(), p, false, Mode::Wiki, segs);
+        }
+    };
+    while i < lines.len() {
+        let line = lines[i].clone();
+        let content = line_content(text, &line);
+        let trimmed = content.trim();
+        // Inside a comment or opaque block that began on an earlier line.
+        let inside = hidden
+            .iter()
+            .any(|h| h.start < line.start && h.end > line.start);
+        if table_depth > 0 || trimmed.starts_with("{|") {
+            flush(&mut para, &mut segs);
+            if trimmed.starts_with("{|") {
+                table_depth += 1;
+            } else if trimmed.starts_with("|}") {
+                table_depth -= 1;
+            }
+            i += 1;
+            continue;
+        }
+        if inside {
+            flush(&mut para, &mut segs);
+            i += 1;
+            continue;
+        }
+        if trimmed.to_ascii_lowercase().starts_with("<pre>") {
+            flush(&mut para, &mut segs);
+            let open = line.start + content.find('<').unwrap_or(0) + 5;
+            let body_end = hidden.iter().find(|h| h.start == open - 5).map(|h| h.end);
+            let Some(block_end) = body_end else {
+                i += 1;
+                continue;
+            };
+            let close = text[..block_end].rfind("</").unwrap_or(block_end);
+            let mut s = open;
+            for l in text[open..close].split_inclusive('\n') {
+                let r = s..s + l.trim_end_matches('\n').len();
+                s += l.len();
+                pre_line(text, r, &mut segs);
+            }
+            while i < lines.len() && lines[i].start < block_end {
+                i += 1;
+            }
+            continue;
+        }
+        if let Some((level, inner)) = heading(content) {
+            flush(&mut para, &mut segs);
+            let t = &content[inner];
+            let p = project(t, 0..t.len(), Mode::Wiki);
+            if level >= 3 {
+                segs.push(Seg {
+                    proj: Projection::default(),
+                    end: line.start,
+                    bullet: false,
+                    lines: line.clone(),
+                    mode: Mode::Wiki,
+                    heading: Some(p.text()),
+                });
+            }
+            i += 1;
+            continue;
+        }
+        if trimmed.is_empty() {
+            flush(&mut para, &mut segs);
+            i += 1;
+            continue;
+        }
+        let marks = content.len() - content.trim_start_matches(['*', '#', ':', ';']).len();
+        if marks > 0 {
+            flush(&mut para, &mut segs);
+            let bullet = content[..marks].contains(['*', '#']);
+            let start = line.start + marks;
+            let end = line.start + content.len();
+            split_br(
+                text,
+                start..end,
+                line.clone(),
+                bullet,
+                Mode::Wiki,
+                &mut segs,
+            );
+            i += 1;
+            continue;
+        }
+        if content.starts_with(' ') {
+            flush(&mut para, &mut segs);
+            pre_line(text, line.start + 1..line.start + content.len(), &mut segs);
+            i += 1;
+            continue;
+        }
+        let end = line.start + content.len();
+        para = Some(match para {
+            Some(p) => p.start..end,
+            None => line.start..end,
+        });
+        i += 1;
+    }
+    flush(&mut para, &mut segs);
+    segs
+}
+
+/// A line without its newline.
+fn line_content<'a>(text: &'a str, line: &Range<usize>) -> &'a str {
+    text[line.clone()]
+        .trim_end_matches('\n')
+        .trim_end_matches('\r')
+}
+
+/// A preformatted line: leading spaces and `*`/`#` (a bullet) are not text.
+fn pre_line(text: &str, r: Range<usize>, segs: &mut Vec<Seg>) {
+    let s = &text[r.clone()];
+    let lead = s.len() - s.trim_start().len();
+    let after = &s[lead..];
+    let stars = after.len() - after.trim_start_matches(['*', '#']).len();
+    let start = r.start + lead + stars;
+    let proj = project(text, start..r.end, Mode::Pre);
+    if proj.chars.is_empty() && stars == 0 {
+        return;
+    }
+    segs.push(Seg {
+        end: proj.chars.last().map_or(start, |c| c.src.end),
+        proj,
+        bullet: stars > 0,
+        lines: r.start..(r.end + 1).min(text.len()),
+        mode: Mode::Pre,
+        heading: None,
+    });
+}
+
+/// Splits `text[r]` at `<br>` tags into segments.
+fn split_br(
+    text: &str,
+    r: Range<usize>,
+    lines: Range<usize>,
+    bullet: bool,
+    mode: Mode,
+    segs: &mut Vec<Seg>,
+) {
+    static BR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)<br\s*/?>").expect("br pattern is valid")
+    });
+    let mut start = r.start;
+    let mut pieces = Vec::new();
+    for m in BR.find_iter(&text[r.clone()]) {
+        pieces.push(start..r.start + m.start());
+        start = r.start + m.end();
+    }
+    pieces.push(start..r.end);
+    let count = segs.len();
+    for p in pieces {
+        let proj = project(text, p.clone(), mode);
+        if proj.chars.is_empty() {
+            continue;
+        }
+        segs.push(Seg {
+            end: proj.chars.last().map_or(p.start, |c| c.src.end),
+            proj,
+            bullet,
+            lines: lines.clone(),
+            mode,
+            heading: None,
+        });
+    }
+    if bullet && segs.len() == count {
+        // An empty bullet: "no goals yet".
+        segs.push(Seg {
+            proj: Projection::default(),
+            end: r.start,
+            bullet,
+            lines,
+            mode,
+            heading: None,
+        });
+    }
+}
+
+/// Where each field of the section stands, read as the parser reads it.
+fn places(text: &str, range: Range<usize>, page_quarter: Quarter) -> Places {
+    let segs = segments(text, range);
+    let mut p = Places::default();
+    let mut current: Option<(Kind, u32)> = None;
+    let mut open_q: Option<Quarter> = None;
+    let mut expect_description = false;
+    let mut pending_text = false;
+    let mut pending_qobj: Option<Quarter> = None;
+    let mut pending_item = false;
+    let mut items = 0u32;
+    let mut manager: Option<usize> = None;
+    for (i, seg) in segs.iter().enumerate() {
+        if let Some(h) = &seg.heading {
+            current = None;
+            open_q = None;
+            pending_text = false;
+            pending_qobj = None;
+            pending_item = false;
+            let h = h.trim_end_matches(':').to_ascii_lowercase();
+            expect_description =
+                matches!(h.as_str(), "objective" | "objectives") && p.description.is_none();
+            continue;
+        }
+        let t = seg.proj.text();
+        let n = seg.proj.chars.len();
+        let whole = Loc {
+            seg: i,
+            start: 0,
+            end: n,
+            whole: true,
+        };
+        let rest = |r: &str| Loc {
+            seg: i,
+            start: n - r.chars().count(),
+            end: n,
+            whole: false,
+        };
+        let was_pending_text = std::mem::take(&mut pending_text);
+        let was_pending_qobj = pending_qobj.take();
+        let label = classify(&t);
+        let start_item = |key: (Kind, u32), loc: Option<Loc>, p: &mut Places| {
+            // A manager line can go before the item only when the item
+            // starts its source line.
+            let first_line = seg.proj.chars.first().and_then(|c| {
+                let at = c.src.start;
+                let ls = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                text[ls..at]
+                    .chars()
+                    .all(|c| matches!(c, '*' | '#' | ':' | ';' | ' ' | '\''))
+                    .then_some(ls)
+            });
+            if p.items.contains_key(&key) {
+                return false;
+            }
+            p.items.insert(
+                key,
+                ItemPlaces {
+                    text: loc,
+                    first_line,
+                    quarters: BTreeMap::new(),
+                },
+            );
+            if let Some(m) = manager {
+                p.kr_managers[m].items.push(key);
+            }
+            true
+        };
+        if std::mem::take(&mut pending_item) && label == Label::Prose && !seg.bullet {
+            items += 1;
+            let key = (Kind::ObjectiveItem, items);
+            current = start_item(key, Some(whole), &mut p).then_some(key);
+            expect_description = false;
+            open_q = None;
+            continue;
+        }
+        match label {
+            Label::ObjectiveManager(_) => {
+                let r = t.split_once(':').map_or("", |(_, r)| r.trim());
+                p.managers = Some(rest(r));
+                if p.description.is_none() && p.items.is_empty() {
+                    expect_description = true;
+                }
+            }
+            Label::KrManager(_) => {
+                let r = t.split_once(':').map_or("", |(_, r)| r.trim());
+                p.kr_managers.push(ManagerLine {
+                    loc: rest(r),
+                    line: seg.lines.clone(),
+                    items: vec![],
+                });
+                manager = Some(p.kr_managers.len() - 1);
+                current = None;
+                open_q = None;
+                expect_description = false;
+            }
+            Label::KeyResult { number, text } => {
+                expect_description = false;
+                open_q = None;
+                let key = (Kind::KeyResult, number);
+                let (statement, _) = split_baseline(&text);
+                let mut loc = rest(&text);
+                loc.end = loc.start + statement.chars().count();
+                current = start_item(key, Some(loc), &mut p).then_some(key);
+                pending_text = text.is_empty() && current.is_some();
+            }
+            Label::ObjectiveItem(text) if text.is_empty() => {
+                current = None;
+                open_q = None;
+                if p.items.is_empty() && p.description.is_none() {
+                    expect_description = true;
+                } else {
+                    pending_item = true;
+                }
+            }
+            Label::ObjectiveItem(text) => {
+                items += 1;
+                expect_description = false;
+                open_q = None;
+                let key = (Kind::ObjectiveItem, items);
+                current = start_item(key, Some(rest(&text)), &mut p).then_some(key);
+            }
+            Label::QuarterObjective { quarter, text } => {
+                if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
+                    item.quarters.entry(quarter).or_default().objective = Some(rest(&text));
+                    open_q = Some(quarter);
+                    if text.is_empty() {
+                        pending_qobj = Some(quarter);
+                    }
+                }
+            }
+            Label::QuarterGoals { quarter, text } => {
+                if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
+                    open_q = Some(quarter);
+                    let q = item.quarters.entry(quarter).or_default();
+                    if !text.is_empty() {
+                        q.goals.push(rest(&text));
+                    }
+                    q.anchor = Some((seg.lines.end, "* ".into()));
+                }
+            }
+            Label::Prose if seg.bullet => {
+                if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
+                    let quarter = open_q.unwrap_or(page_quarter);
+                    open_q = Some(quarter);
+                    let q = item.quarters.entry(quarter).or_default();
+                    let marker = text[seg.lines.clone()]
+                        .chars()
+                        .take_while(|c| matches!(c, '*' | '#' | ':' | ';' | ' '))
+                        .collect::<String>();
+                    let marker = if marker.trim().is_empty() {
+                        "* ".to_string()
+                    } else if marker.ends_with(' ') {
+                        marker
+                    } else {
+                        format!("{marker} ")
+                    };
+                    if n == 0 {
+                        q.empty_bullets.push(seg.lines.clone());
+                    } else {
+                        q.goals.push(whole);
+                    }
+                    if seg.mode == Mode::Wiki {
+                        q.anchor = Some((seg.lines.end, marker));
+                    }
+                }
+            }
+            Label::Prose => {
+                if was_pending_text {
+                    if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
+                        item.text = Some(whole);
+                        continue;
+                    }
+                }
+                if let (Some(_), None) = (current, open_q) {
+                    let (before, baseline) = split_baseline(&t);
+                    if before.is_empty() && baseline.is_some() {
+                        continue;
+                    }
+                }
+                if let Some(quarter) = was_pending_qobj {
+                    if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
+                        item.quarters.entry(quarter).or_default().objective = Some(whole);
+                        continue;
+                    }
+                }
+                if expect_description && current.is_none() {
+                    p.description = Some(whole);
+                    expect_description = false;
+                    continue;
+                }
+                current = None;
+                open_q = None;
+            }
+        }
+    }
+    p.segs = segs;
+    p
+}
+
+/// Wikitext for `fragment`, to stand between source characters `prev` and
+/// `next` (`at_start`: nothing but list markers before it on its line).
+fn escape_fragment(
+    fragment: &str,
+    prev: Option<char>,
+    next: Option<char>,
+    at_start: bool,
+    mode: Mode,
+) -> String {
+    if mode == Mode::Pre {
+        let mut out = String::new();
+        for c in fragment.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                c => out.push(c),
+            }
+        }
+        return out;
+    }
+    if fragment.is_empty() {
+        // Two characters brought together could make markup (`''`, `~~~~`, `[[`).
+        let joins =
+            matches!((prev, next), (Some(a), Some(b)) if a == b && "'~[]{}_-!=|".contains(a));
+        return if joins {
+            "<nowiki/>".into()
+        } else {
+            String::new()
+        };
+    }
+    const SENSITIVE: &str = "'~[]{}_-!=|<>&*#:;";
+    let edge = |c: Option<char>, f: Option<char>| matches!((c, f), (Some(a), Some(b)) if SENSITIVE.contains(a) && SENSITIVE.contains(b));
+    let trimmed = fragment.trim();
+    let risky = escape::is_risky(trimmed)
+        || (at_start && fragment.starts_with(' '))
+        || edge(prev, fragment.chars().next())
+        || edge(fragment.chars().last(), next)
+        || (!at_start && trimmed != fragment && escape::is_risky(&format!("x{trimmed}x")));
+    // Line-start characters only matter at the start of a line.
+    let risky = risky
+        && (at_start
+            || escape::is_risky(&format!("x{trimmed}x"))
+            || edge(prev, fragment.chars().next())
+            || edge(fragment.chars().last(), next));
+    if !risky {
+        return fragment.to_string();
+    }
+    let mut out = String::from("<nowiki>");
+    for c in fragment.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("</nowiki>");
+    out
+}
+
+/// The edit that turns the text field at `loc` from `old` (what the page
+/// shows there) into `new`.
+fn edit_text(
+    text: &str,
+    places: &Places,
+    loc: Loc,
+    old: &str,
+    new: &str,
+    forced: bool,
+) -> Result<Vec<(Range<usize>, String)>, String> {
+    let seg = &places.segs[loc.seg];
+    let chars = &seg.proj.chars[loc.start..loc.end];
+    let Some(mapped) = align(chars, old) else {
+        return Err("the page's text there is not what the bot read from it".into());
+    };
+    if loc.whole && !new.is_empty() && classify(new) != Label::Prose {
+        return Err("the new text would read as a label on the page".into());
+    }
+    let empty_at = if loc.start > 0 {
+        seg.proj.chars[loc.start - 1].src.end
+    } else {
+        seg.end
+    };
+    let at_start_of_line = |pos: usize| {
+        let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+        text[line_start..pos]
+            .chars()
+            .all(|c| matches!(c, '*' | '#' | ':' | ';' | ' ' | '\t'))
+    };
+    if forced || mapped.is_empty() {
+        let range = match (mapped.first(), mapped.last()) {
+            (Some(a), Some(b)) => a.src.start..b.src.end,
+            _ => empty_at..empty_at,
+        };
+        let mut s = range.start;
+        let mut e = range.end;
+        // Whole kept elements at the edges go with the value.
+        for k in seg.proj.kept.iter().chain(&seg.proj.soft) {
+            if k.start < s && k.end > s {
+                s = k.start;
+            }
+            if k.start < e && k.end > e {
+                e = k.end;
+            }
+        }
+        let space = if mapped.is_empty()
+            && !new.is_empty()
+            && text[..s].chars().last().is_some_and(|c| !c.is_whitespace())
+            && !at_start_of_line(s)
+        {
+            " "
+        } else {
+            ""
+        };
+        let frag = escape_fragment(
+            new,
+            text[..s].chars().last(),
+            text[e..].chars().next(),
+            at_start_of_line(s),
+            seg.mode,
+        );
+        return Ok(vec![(s..e, format!("{space}{frag}"))]);
+    }
+    let o: Vec<char> = old.chars().collect();
+    let n: Vec<char> = new.chars().collect();
+    // Hunks of a diff by words (runs of letters and digits; any other
+    // character alone), as character ranges (old a..b, new c..d).
+    let mut hunks: Vec<(usize, usize, usize, usize)> = Vec::new();
+    {
+        let (ot, ob) = tokens(&o);
+        let (nt, nb) = tokens(&n);
+        for op in similar::capture_diff_slices(similar::Algorithm::Myers, &ot, &nt) {
+            let (or, nr) = (op.old_range(), op.new_range());
+            if matches!(op, similar::DiffOp::Equal { .. }) {
+                continue;
+            }
+            hunks.push((ob[or.start], ob[or.end], nb[nr.start], nb[nr.end]));
+        }
+    }
+    let mut out: Vec<(Range<usize>, String)> = Vec::new();
+    let mut i = 0;
+    while i < hunks.len() {
+        match hunk_edit(text, seg, &mapped, &n, hunks[i], &at_start_of_line) {
+            Ok(HunkEdit::Done(r, f)) => {
+                if out.last().is_some_and(|(p, _)| p.end > r.start) && i > 0 {
+                    // Widened into the hunk before: do both as one.
+                    let prev = hunks.remove(i - 1);
+                    i -= 1;
+                    hunks[i] = (prev.0, hunks[i].1, prev.2, hunks[i].3);
+                    out.pop();
+                    continue;
+                }
+                out.push((r, f));
+                i += 1;
+            }
+            Ok(HunkEdit::Widen(a, b)) => {
+                // Widened over equal characters: the new side moves with it.
+                let h = hunks[i];
+                let (a, b) = (a.min(h.0), b.max(h.1));
+                let widened = (a, b, h.2 - (h.0 - a), h.3 + (b - h.1));
+                // Swallow hunks now inside.
+                let mut w = widened;
+                while i + 1 < hunks.len() && hunks[i + 1].0 < w.1 {
+                    let next = hunks.remove(i + 1);
+                    let tail = w.1.saturating_sub(next.1);
+                    w = (w.0, next.1.max(w.1), w.2, next.3 + tail);
+                }
+                while i > 0 && out.last().is_some_and(|_| hunks[i - 1].1 > w.0) {
+                    let prev = hunks.remove(i - 1);
+                    i -= 1;
+                    out.pop();
+                    let head = prev.0.min(w.0);
+                    w = (head, w.1, prev.2 - (prev.0 - head), w.3);
+                }
+                if w == h {
+                    return Err("the bot could not find where the change goes".into());
+                }
+                hunks[i] = w;
+            }
+            Err(why) => return Err(why),
+        }
+    }
+    Ok(out)
+}
+
+/// Word tokens of `chars` and each token's start (with the end last).
+fn tokens(chars: &[char]) -> (Vec<String>, Vec<usize>) {
+    let mut toks = Vec::new();
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        starts.push(i);
+        let j = if chars[i].is_alphanumeric() {
+            i + chars[i..]
+                .iter()
+                .take_while(|c| c.is_alphanumeric())
+                .count()
+        } else {
+            i + 1
+        };
+        toks.push(chars[i..j].iter().collect());
+        i = j;
+    }
+    starts.push(chars.len());
+    (toks, starts)
+}
+
+enum HunkEdit {
+    /// Replace the source range with the text.
+    Done(Range<usize>, String),
+    /// Do it again over old characters `a..b` (a soft element was cut).
+    Widen(usize, usize),
+}
+
+/// The edit for one hunk: old characters `a..b` become new `c..d`.
+fn hunk_edit(
+    text: &str,
+    seg: &Seg,
+    mapped: &[project::Ch],
+    n: &[char],
+    (a, b, c, d): (usize, usize, usize, usize),
+    at_start_of_line: &dyn Fn(usize) -> bool,
+) -> Result<HunkEdit, String> {
+    let (s, e) = if a < b {
+        (mapped[a].src.start, mapped[b - 1].src.end)
+    } else {
+        let at = if a > 0 && !matches!(mapped[a - 1].holder, Holder::Opaque(_)) {
+            mapped[a - 1].src.end
+        } else if a < mapped.len() {
+            mapped[a].src.start
+        } else {
+            mapped[a - 1].src.end
+        };
+        (at, at)
+    };
+    // A soft element (nowiki, entity) cut by the range is written again whole.
+    for k in &seg.proj.soft {
+        if (k.start < s && k.end > s) || (k.start < e && k.end > e) {
+            let ws = s.min(k.start);
+            let we = e.max(k.end);
+            let na = mapped
+                .iter()
+                .position(|m| m.src.end > ws)
+                .unwrap_or(a)
+                .min(a);
+            let nb = mapped
+                .iter()
+                .rposition(|m| m.src.start < we)
+                .map_or(b, |i| i + 1)
+                .max(b);
+            return Ok(HunkEdit::Widen(na, nb));
+        }
+    }
+    let changed = &mapped[a..b];
+    if changed
+        .iter()
+        .any(|m| matches!(m.holder, Holder::Opaque(_)))
+    {
+        return Err("the changed words are inside a template or an unlabelled link".into());
+    }
+    let labels: BTreeSet<usize> = changed
+        .iter()
+        .filter_map(|m| match m.holder {
+            Holder::Label(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    let all_label =
+        !changed.is_empty() && changed.iter().all(|m| matches!(m.holder, Holder::Label(_)));
+    let in_label = match (labels.len(), all_label) {
+        (1, true) => labels.iter().next().map(|l| seg.proj.labels[*l].clone()),
+        (0, _) => None,
+        _ => return Err("the changed words run across a link's label".into()),
+    };
+    let cuts_kept = seg.proj.kept.iter().any(|k| {
+        let overlaps = k.start < e && k.end > s && s < e;
+        let inside_label = in_label
+            .as_ref()
+            .is_some_and(|l| k.start <= l.start && k.end >= l.end);
+        overlaps && !inside_label
+    });
+    if cuts_kept {
+        return Err(
+            "the changed words hold markup (a link, a template or formatting) the bot would lose"
+                .into(),
+        );
+    }
+    let frag: String = n[c..d].iter().collect();
+    let frag = escape_fragment(
+        &frag,
+        text[..s].chars().last(),
+        text[e..].chars().next(),
+        at_start_of_line(s),
+        seg.mode,
+    );
+    Ok(HunkEdit::Done(s..e, frag))
+}
+
+fn string_value(s: &Option<String>) -> Option<Value> {
+    s.as_ref().map(|s| Value::String(s.clone()))
+}
+
+fn list_value(v: &[String]) -> Option<Value> {
+    Some(Value::Array(v.iter().cloned().map(Value::String).collect()))
+}
+
+/// The managers as a manager line writes them.
+fn manager_text(names: &[String]) -> String {
+    names.join(", ")
+}
+
+struct Writer<'a> {
+    text: &'a str,
+    forced: &'a BTreeSet<FieldKey>,
+    edits: Vec<(Range<usize>, String, FieldKey)>,
+    held: Vec<Held>,
+}
+
+impl Writer<'_> {
+    fn text_field(
+        &mut self,
+        places: &Places,
+        key: FieldKey,
+        loc: Option<Loc>,
+        old: Option<&str>,
+        new: Option<&str>,
+        values: (Option<Value>, Option<Value>),
+    ) {
+        let Some(loc) = loc else { return };
+        let old = old.unwrap_or("");
+        let new = new.unwrap_or("");
+        if old == new {
+            return;
+        }
+        let forced = self.forced.contains(&key);
+        match edit_text(self.text, places, loc, old, new, forced) {
+            Ok(edits) => self
+                .edits
+                .extend(edits.into_iter().map(|(r, s)| (r, s, key.clone()))),
+            Err(why) => self.held.push(Held {
+                key,
+                page: values.0,
+                store: values.1,
+                why,
+            }),
+        }
+    }
+}
+
+/// Writes the prose fields of `store` that differ from `shown` (the page's
+/// parse of this very `wikitext`) into `wikitext`; fields in `forced` are
+/// written whole even where that drops markup (a person took the store's value).
+pub fn write_prose(
+    wikitext: &str,
+    shown: &FiscalYearRecords,
+    store: &FiscalYearRecords,
+    quarter: Quarter,
+    forced: &BTreeSet<FieldKey>,
+) -> ProsePlan {
+    let mut w = Writer {
+        text: wikitext,
+        forced,
+        edits: vec![],
+        held: vec![],
+    };
+    let mut inserts: Vec<(usize, String, FieldKey)> = Vec::new();
+    for page_obj in &shown.objectives {
+        let Some(obj) = store.objectives.iter().find(|o| o.id == page_obj.id) else {
+            continue;
+        };
+        let Some(range) = objective_section(wikitext, page_obj) else {
+            continue;
+        };
+        let places = places(wikitext, range, quarter);
+        objective_fields(&mut w, &places, page_obj, obj);
+        for kr in &page_obj.key_results {
+            let Some(skr) = obj.key_results.iter().find(|k| k.id == kr.id) else {
+                continue;
+            };
+            let Some(item) = places.items.get(&(kr.kind, kr.number)) else {
+                continue;
+            };
+            if kr.kind != Kind::Metric {
+                w.text_field(
+                    &places,
+                    FieldKey::new(&kr.id, "text"),
+                    item.text,
+                    Some(&kr.text),
+                    Some(&skr.text),
+                    (
+                        Some(Value::String(kr.text.clone())),
+                        Some(Value::String(skr.text.clone())),
+                    ),
+                );
+                if split_baseline(&skr.text).1.is_some() && skr.text != kr.text {
+                    // The parser would read the end of it as the baseline.
+                    if let Some(i) = w
+                        .edits
+                        .iter()
+                        .position(|e| e.2 == FieldKey::new(&kr.id, "text"))
+                    {
+                        w.edits.remove(i);
+                        w.held.push(Held {
+                            key: FieldKey::new(&kr.id, "text"),
+                            page: Some(Value::String(kr.text.clone())),
+                            store: Some(Value::String(skr.text.clone())),
+                            why: "the new text holds “Baseline:”, which the page would read as the baseline".into(),
+                        });
+                    }
+                }
+            }
+            quarter_fields(&mut w, &places, item, kr, skr, &mut inserts);
+        }
+        manager_lines(&mut w, &places, page_obj, obj, &mut inserts);
+    }
+    // Apply, last first; an edit overlapping another is held.
+    let mut edits = w.edits;
+    edits.sort_by_key(|e| (e.0.start, e.0.end));
+    let mut out = wikitext.to_string();
+    let mut written: Vec<FieldKey> = Vec::new();
+    let mut held = w.held;
+    let mut last_start = usize::MAX;
+    let mut all: Vec<(Range<usize>, String, FieldKey)> = edits;
+    all.extend(inserts.into_iter().map(|(at, s, k)| (at..at, s, k)));
+    all.sort_by(|a, b| (b.0.start, b.0.end).cmp(&(a.0.start, a.0.end)));
+    for (range, with, key) in all {
+        if range.end > last_start {
+            held.push(Held {
+                key,
+                page: None,
+                store: None,
+                why: "two changes fell on the same words".into(),
+            });
+            continue;
+        }
+        last_start = range.start;
+        out.replace_range(range, &with);
+        if !written.contains(&key) {
+            written.push(key);
+        }
+    }
+    written.sort();
+    ProsePlan {
+        text: out,
+        written,
+        held,
+    }
+}
+
+fn objective_fields(w: &mut Writer<'_>, places: &Places, page: &Objective, store: &Objective) {
+    w.text_field(
+        places,
+        FieldKey::new(&page.id, "description"),
+        places.description,
+        page.description.as_deref(),
+        store.description.as_deref(),
+        (
+            string_value(&page.description),
+            string_value(&store.description),
+        ),
+    );
+    if page.managers != store.managers {
+        if let Some(loc) = places.managers {
+            let shown: String = places.segs[loc.seg].proj.chars[loc.start..loc.end]
+                .iter()
+                .map(|c| c.c)
+                .collect();
+            if split_managers(&shown) == page.managers {
+                w.text_field(
+                    places,
+                    FieldKey::new(&page.id, "managers"),
+                    Some(loc),
+                    Some(&shown),
+                    Some(&manager_text(&store.managers)),
+                    (list_value(&page.managers), list_value(&store.managers)),
+                );
+            } else {
+                w.held.push(Held {
+                    key: FieldKey::new(&page.id, "managers"),
+                    page: list_value(&page.managers),
+                    store: list_value(&store.managers),
+                    why: "the page's manager line is not what the bot read from it".into(),
+                });
+            }
+        }
+    }
+}
+
+fn quarter_fields(
+    w: &mut Writer<'_>,
+    places: &Places,
+    item: &ItemPlaces,
+    page: &KeyResult,
+    store: &KeyResult,
+    inserts: &mut Vec<(usize, String, FieldKey)>,
+) {
+    for (q, qp) in &item.quarters {
+        let pe = page.quarters.get(q);
+        let se = store.quarters.get(q);
+        let (po, so) = (
+            pe.and_then(|e| e.objective.clone()),
+            se.and_then(|e| e.objective.clone()),
+        );
+        if po.as_deref().unwrap_or("") != so.as_deref().unwrap_or("") {
+            w.text_field(
+                places,
+                FieldKey::new(&page.id, format!("quarters.{q}.objective")),
+                qp.objective,
+                po.as_deref(),
+                so.as_deref(),
+                (string_value(&po), string_value(&so)),
+            );
+        }
+        let empty = Vec::new();
+        let pg = pe.map_or(&empty, |e| &e.goals);
+        let sg = se.map_or(&empty, |e| &e.goals);
+        if pg == sg {
+            continue;
+        }
+        let key = FieldKey::new(&page.id, format!("quarters.{q}.goals"));
+        let hold = |w: &mut Writer<'_>, why: &str| {
+            w.held.push(Held {
+                key: key.clone(),
+                page: list_value(pg),
+                store: list_value(sg),
+                why: why.into(),
+            })
+        };
+        if qp.goals.len() != pg.len() {
+            hold(
+                w,
+                "the page's goal bullets are not what the bot read from them",
+            );
+            continue;
+        }
+        if sg.iter().any(|g| classify(g) != Label::Prose) {
+            hold(w, "a new goal would read as a label on the page");
+            continue;
+        }
+        let ops = similar::capture_diff_slices(similar::Algorithm::Myers, pg, sg);
+        let mut local: Vec<(Range<usize>, String, FieldKey)> = Vec::new();
+        let mut empty_bullets = qp.empty_bullets.iter();
+        let mut failed = None;
+        for op in ops {
+            use similar::DiffOp;
+            let (old_r, new_r) = match op {
+                DiffOp::Equal { .. } => continue,
+                DiffOp::Delete {
+                    old_index, old_len, ..
+                } => (old_index..old_index + old_len, 0..0),
+                DiffOp::Insert {
+                    old_index,
+                    new_index,
+                    new_len,
+                } => (old_index..old_index, new_index..new_index + new_len),
+                DiffOp::Replace {
+                    old_index,
+                    old_len,
+                    new_index,
+                    new_len,
+                } => (
+                    old_index..old_index + old_len,
+                    new_index..new_index + new_len,
+                ),
+            };
+            let pairs = old_r.len().min(new_r.len());
+            for k in 0..pairs {
+                let loc = qp.goals[old_r.start + k];
+                match edit_text(
+                    w.text,
+                    places,
+                    loc,
+                    &pg[old_r.start + k],
+                    &sg[new_r.start + k],
+                    w.forced.contains(&key),
+                ) {
+                    Ok(edits) => local.extend(edits.into_iter().map(|(r, s)| (r, s, key.clone()))),
+                    Err(why) => failed = Some(why),
+                }
+            }
+            for k in old_r.start + pairs..old_r.end {
+                // A deleted goal: its whole bullet line goes.
+                let loc = qp.goals[k];
+                let seg = &places.segs[loc.seg];
+                if !seg.bullet
+                    || seg.mode != Mode::Wiki
+                    || places.segs.iter().filter(|s| s.lines == seg.lines).count() > 1
+                {
+                    failed = Some("a goal to remove is not a bullet line of its own".into());
+                    continue;
+                }
+                local.push((seg.lines.clone(), String::new(), key.clone()));
+            }
+            for k in new_r.start + pairs..new_r.end {
+                let goal = escape_fragment(&sg[k], None, None, true, Mode::Wiki);
+                // Placed after the bullet of the goal before it, else after
+                // the label, else into an empty bullet.
+                let after = if old_r.start + pairs > 0 {
+                    let loc = qp.goals[old_r.start + pairs - 1];
+                    Some(places.segs[loc.seg].lines.end)
+                } else {
+                    None
+                };
+                let marker = qp.anchor.as_ref().map_or("* ".to_string(), |a| a.1.clone());
+                match (after, empty_bullets.next()) {
+                    (None, Some(b)) => {
+                        let line = &w.text[b.clone()];
+                        let nl = if line.ends_with('\n') { "\n" } else { "" };
+                        local.push((b.clone(), format!("{}{goal}{nl}", marker), key.clone()));
+                    }
+                    (after, _) => match after.or_else(|| qp.anchor.as_ref().map(|a| a.0)) {
+                        Some(at) if w.text[..at].ends_with('\n') => {
+                            local.push((at..at, format!("{marker}{goal}\n"), key.clone()))
+                        }
+                        Some(at) => local.push((at..at, format!("\n{marker}{goal}"), key.clone())),
+                        None => failed = Some("no place for a new goal".into()),
+                    },
+                }
+            }
+        }
+        match failed {
+            Some(why) => hold(w, &why),
+            None => {
+                // Several inserts at one point keep their order.
+                let mut merged: Vec<(Range<usize>, String, FieldKey)> = Vec::new();
+                for e in local {
+                    match merged.last_mut() {
+                        Some(last)
+                            if last.0.is_empty() && e.0.is_empty() && last.0.start == e.0.start =>
+                        {
+                            last.1.push_str(&e.1)
+                        }
+                        _ => merged.push(e),
+                    }
+                }
+                for (r, s, k) in merged {
+                    if r.is_empty() {
+                        inserts.push((r.start, s, k));
+                    } else {
+                        w.edits.push((r, s, k));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Each KR manager line governs the items after it: a line whose items all
+/// have one new value is rewritten; where they now differ, the line is
+/// split (a line in the same form before each run of items with one value).
+fn manager_lines(
+    w: &mut Writer<'_>,
+    places: &Places,
+    page: &Objective,
+    store: &Objective,
+    inserts: &mut Vec<(usize, String, FieldKey)>,
+) {
+    for line in &places.kr_managers {
+        let items: Vec<(&KeyResult, &KeyResult, Option<usize>)> = line
+            .items
+            .iter()
+            .filter_map(|key| {
+                let pk = page
+                    .key_results
+                    .iter()
+                    .find(|k| (k.kind, k.number) == *key)?;
+                let sk = store
+                    .key_results
+                    .iter()
+                    .find(|k| k.id == pk.id)
+                    .unwrap_or(pk);
+                Some((pk, sk, places.items.get(key)?.first_line))
+            })
+            .collect();
+        if items.iter().all(|(p, s, _)| p.managers == s.managers) {
+            continue;
+        }
+        let shown: String = places.segs[line.loc.seg].proj.chars[line.loc.start..line.loc.end]
+            .iter()
+            .map(|c| c.c)
+            .collect();
+        let shown_names = split_managers(&shown);
+        if items.iter().any(|(p, _, _)| p.managers != shown_names) {
+            for (p, s, _) in &items {
+                if p.managers != s.managers {
+                    w.held.push(Held {
+                        key: FieldKey::new(&p.id, "managers"),
+                        page: list_value(&p.managers),
+                        store: list_value(&s.managers),
+                        why: "the page's manager line is not what the bot read from it".into(),
+                    });
+                }
+            }
+            continue;
+        }
+        // Runs of items with one value; the first keeps the line.
+        let mut runs: Vec<(Vec<String>, Option<usize>, Vec<String>)> = Vec::new();
+        for (p, s, first_line) in &items {
+            match runs.last_mut() {
+                Some(run) if run.0 == s.managers => run.2.push(p.id.clone()),
+                _ => runs.push((s.managers.clone(), *first_line, vec![p.id.clone()])),
+            }
+        }
+        let Some(first) = runs.first() else { continue };
+        let first_key = FieldKey::new(first.2[0].clone(), "managers");
+        if first.0 != shown_names {
+            w.text_field(
+                places,
+                first_key.clone(),
+                Some(line.loc),
+                Some(&shown),
+                Some(&manager_text(&first.0)),
+                (list_value(&shown_names), list_value(&first.0)),
+            );
+        }
+        let form = line_content(w.text, &line.line);
+        let label_end = form.find(':').map_or(form.len(), |i| i + 1);
+        let blank = w.text[line.line.end..].starts_with('\n');
+        for (names, at, ids) in runs.iter().skip(1) {
+            let Some(at) = *at else {
+                w.held.push(Held {
+                    key: FieldKey::new(ids[0].clone(), "managers"),
+                    page: list_value(&shown_names),
+                    store: list_value(names),
+                    why: "a manager line for it would need a line of its own, and the KR does not start one".into(),
+                });
+                continue;
+            };
+            let names_text =
+                escape_fragment(&manager_text(names), Some(' '), None, false, Mode::Wiki);
+            let sep = if blank { "\n\n" } else { "\n" };
+            inserts.push((
+                at,
+                format!("{} {names_text}{sep}", &form[..label_end]),
+                FieldKey::new(ids[0].clone(), "managers"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
