@@ -62,6 +62,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             note,
             year_goal,
             baseline,
+            text,
+            title,
+            description,
+            manager,
+            no_managers,
+            objective,
+            goal,
+            no_goals,
         } => {
             let req = SetRequest {
                 kr_id,
@@ -70,6 +78,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 note,
                 year_goal,
                 baseline,
+                text,
+                title,
+                description,
+                managers: (no_managers || !manager.is_empty()).then_some(manager),
+                objective,
+                goals: (no_goals || !goal.is_empty()).then_some(goal),
             };
             ops::tracker::set_command(config, req, dry_run).await
         }

@@ -119,11 +119,12 @@ pub enum Command {
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         as_of: Option<DateTime<Utc>>,
     },
-    /// A tracker edit of one key result, recorded with the operator as author.
+    /// A tracker edit of one key result or objective, recorded with the operator as author.
     Set {
-        /// The KR's id, e.g. 2020-21/front-line-defenses/kr2.
+        /// The record's id: a KR (2020-21/front-line-defenses/kr2) or an objective (2020-21/front-line-defenses).
+        #[arg(value_name = "ID")]
         kr_id: String,
-        /// The quarter that --status and --note are about.
+        /// The quarter that --status, --note, --objective and --goal are about.
         #[arg(long, value_name = "Qn")]
         quarter: Option<Quarter>,
         /// complete, on-track, concerns, at-risk, paused, not-scheduled, or none to clear.
@@ -138,6 +139,30 @@ pub enum Command {
         /// The baseline ("" clears it).
         #[arg(long, value_name = "TEXT")]
         baseline: Option<String>,
+        /// A KR's text.
+        #[arg(long, value_name = "TEXT")]
+        text: Option<String>,
+        /// An objective's title.
+        #[arg(long, value_name = "TEXT")]
+        title: Option<String>,
+        /// An objective's description ("" clears it).
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        /// A manager (repeat for several, in order); replaces the list.
+        #[arg(long, value_name = "NAME", conflicts_with = "no_managers")]
+        manager: Vec<String>,
+        /// No managers.
+        #[arg(long)]
+        no_managers: bool,
+        /// A KR's objective for --quarter ("" clears it).
+        #[arg(long, value_name = "TEXT")]
+        objective: Option<String>,
+        /// A KR's goal for --quarter (repeat for several, in order); replaces the list.
+        #[arg(long, value_name = "TEXT", conflicts_with = "no_goals")]
+        goal: Vec<String>,
+        /// No goals for --quarter.
+        #[arg(long)]
+        no_goals: bool,
     },
     /// Records as exported (JSON or CSV) → store, as tracker edits, in one transaction.
     Import {

@@ -625,6 +625,7 @@ mod tests {
             crate::core::plan::Adoption {
                 staff: Some(&staff),
                 palette: None,
+                ..Default::default()
             },
         )
         .unwrap();

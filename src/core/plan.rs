@@ -8,6 +8,7 @@ use crate::core::adopt::{self, identity_tables, patch_adopted, staff_tables_in};
 use crate::core::colour::Palette;
 use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
 use crate::core::parse::StaffTable;
+use crate::core::prose::{write_prose, Held};
 use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Quarter, Status};
 use crate::core::render::{splice_region, Renderer};
 use crate::core::wikitext::{cell_line, insertion_point, objective_section};
@@ -61,12 +62,19 @@ pub struct PagePlan {
     pub changed: Vec<(String, BTreeSet<Quarter>)>,
     /// Things a person should know (a table that could not be placed).
     pub warnings: Vec<String>,
+    /// Prose fields written into the staff's lines ([`crate::core::prose`]).
+    pub prose: Vec<FieldKey>,
+    /// Prose fields that could not be written: conflicts for a person.
+    pub held: Vec<Held>,
 }
 
 impl PagePlan {
     /// The edit summary (without the run id), saying what changed.
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
+        if !self.prose.is_empty() {
+            parts.push(format!("{} texts from tracker", self.prose.len()));
+        }
         if !self.adopted.is_empty() {
             parts.push(format!(
                 "took over the KR tables of {} objectives",
@@ -113,6 +121,15 @@ pub struct Adoption<'a> {
     pub staff: Option<&'a BTreeMap<String, Vec<StaffTable>>>,
     /// How colours read as statuses (and which colour a status is painted).
     pub palette: Option<&'a Palette>,
+    /// The page's quarter: with it, the store's prose fields are written
+    /// into the staff's lines too ([`crate::core::prose`]).
+    pub quarter: Option<Quarter>,
+    /// Prose fields a person decided to take from the store where writing
+    /// them drops markup (written whole).
+    pub forced: Option<&'a BTreeSet<FieldKey>>,
+    /// The prose fields the store changed since the page was read (a
+    /// tracker edit, a person taking the store's side); `None`: all.
+    pub eligible: Option<&'a BTreeSet<FieldKey>>,
 }
 
 /// Plans a quarter page: `shown` are the records parsed from its current
@@ -144,7 +161,23 @@ pub fn plan_quarter_page_with(
         needs_staff_tables: false,
         changed: vec![],
         warnings: vec![],
+        prose: vec![],
+        held: vec![],
     };
+    if let Some(q) = adoption.quarter {
+        let none = BTreeSet::new();
+        let p = write_prose(
+            &text,
+            shown,
+            store,
+            q,
+            adoption.eligible,
+            adoption.forced.unwrap_or(&none),
+        );
+        text = p.text;
+        plan.prose = p.written;
+        plan.held = p.held;
+    }
     for page_obj in &shown.objectives {
         let Some(obj) = store.objectives.iter().find(|o| o.id == page_obj.id) else {
             continue;

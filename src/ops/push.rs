@@ -7,12 +7,13 @@
 //! Results section. Every other byte of the page stays as it was. On the year
 //! overview the bot writes only its marked region.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context, Result};
 
 use crate::config::{Config, Credentials};
+use crate::core::fields::FieldKey;
 use crate::core::parse::parse_quarter_page_with;
 use crate::core::plan::{
     lines_changed, plan_overview, plan_quarter_page_with, records_for_page, unified_diff, Adoption,
@@ -23,7 +24,7 @@ use crate::core::render::Renderer;
 use crate::core::wikitext::bots_allowed;
 use crate::error::{ExitCode, UsageError};
 use crate::ops::Session;
-use crate::store::{CheckOutcome, EditEntry, PageCheck, Store};
+use crate::store::{CheckOutcome, EditEntry, PageCheck, Provenance, Source, Store};
 use crate::wiki::{EditConflict, NotABot, PageRevision, RevisionInfo, Saved, Wiki};
 
 /// What happened to one page in a push.
@@ -181,7 +182,7 @@ pub struct PushContext<'a> {
 
 /// Names the planner's behaviour in push checks' fingerprints: bump it when
 /// an unchanged page and store may plan differently (e.g. staff tables).
-pub(crate) const PLANNER: &str = "staff-tables-1";
+pub(crate) const PLANNER: &str = "prose-1";
 
 /// How many times a save is retried after an edit conflict (`sync.md`, push step 3).
 pub const EDIT_CONFLICT_RETRIES: usize = 2;
@@ -626,7 +627,13 @@ async fn push_quarter_page(
             });
         };
         let records = records_for_page(page.fy, &year.fields, &year.pending, &shown)?;
-        let fingerprint = ctx.fingerprint(renderer, page.title, &records);
+        let forced = taken_from_store(ctx.store, page.title, synced).await?;
+        let mut fingerprint = ctx.fingerprint(renderer, page.title, &records);
+        if !forced.is_empty() {
+            // A person's decision to take the store's value is a new input.
+            let keys: Vec<String> = forced.iter().map(ToString::to_string).collect();
+            fingerprint = format!("{fingerprint} taken:{}", keys.join(","));
+        }
         if let Some(done) = views.checked(ctx, page.title, synced, &fingerprint).await? {
             return Ok(edited.unwrap_or(done));
         }
@@ -637,6 +644,7 @@ async fn push_quarter_page(
             return Ok(nobots_refusal());
         }
         let palette = ctx.config.palette();
+        let eligible = prose_to_write(ctx.store, page.fy, &forced).await?;
         let mut plan = plan_quarter_page_with(
             &current,
             &shown,
@@ -645,6 +653,9 @@ async fn push_quarter_page(
             Adoption {
                 staff: None,
                 palette: Some(&palette),
+                quarter: Some(q),
+                forced: Some(&forced),
+                eligible: Some(&eligible),
             },
         )?;
         if plan.needs_staff_tables {
@@ -661,15 +672,25 @@ async fn push_quarter_page(
                 Adoption {
                     staff: Some(&staff),
                     palette: Some(&palette),
+                    quarter: Some(q),
+                    forced: Some(&forced),
+                    eligible: Some(&eligible),
                 },
             )?;
         }
         for w in &plan.warnings {
             tracing::warn!(page = %page.title, "{w}");
         }
+        if !plan.held.is_empty() && !ctx.dry_run {
+            hold_unwritten(ctx, page, &latest, synced, &plan.held).await?;
+        }
         if plan.text == current {
-            ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Unchanged)
-                .await?;
+            // With fields held, the next run plans again (they are then
+            // pending conflicts, which the fingerprint does not see yet).
+            if plan.held.is_empty() {
+                ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Unchanged)
+                    .await?;
+            }
             return Ok(edited.unwrap_or(Outcome::Unchanged));
         }
         if ctx.dry_run {
@@ -728,6 +749,84 @@ async fn push_quarter_page(
             EDIT_CONFLICT_RETRIES + 1
         ),
     })
+}
+
+/// Which prose fields push writes into a page: those whose last change in
+/// the store was a tracker edit (`set`, `import`, `resolve`), and those a
+/// person settled by taking the store's value ([`taken_from_store`]). A
+/// page that simply shows another wording than a later quarter's page
+/// (staff reworded a KR from one quarter to the next) is left as staff
+/// wrote it.
+async fn prose_to_write(
+    store: &Store,
+    fy: &FiscalYear,
+    taken: &BTreeSet<FieldKey>,
+) -> Result<BTreeSet<FieldKey>> {
+    let mut last: BTreeMap<FieldKey, bool> = BTreeMap::new();
+    for h in store
+        .history_since(fy, chrono::DateTime::UNIX_EPOCH)
+        .await?
+    {
+        let tracker = matches!(h.provenance.source, Source::Tracker { .. });
+        last.insert(h.key, tracker);
+    }
+    let mut eligible: BTreeSet<FieldKey> = last
+        .into_iter()
+        .filter_map(|(k, tracker)| tracker.then_some(k))
+        .collect();
+    eligible.extend(taken.iter().cloned());
+    Ok(eligible)
+}
+
+/// The fields of page `title` a person settled by taking the store's value
+/// while the page stood at revision `synced`, for conflicts push held
+/// (writing them drops markup): now written whole.
+async fn taken_from_store(store: &Store, title: &str, synced: u64) -> Result<BTreeSet<FieldKey>> {
+    Ok(store
+        .conflicts(true)
+        .await?
+        .into_iter()
+        .filter(|c| c.page == title && c.revid == synced && c.base == c.wiki)
+        .filter(|c| {
+            c.resolution
+                .as_ref()
+                .is_some_and(|r| r.how == crate::store::Settlement::Store)
+        })
+        .map(|c| c.key)
+        .collect())
+}
+
+/// Prose fields the plan could not write become conflicts (once per field
+/// and page), each with the page's and the store's value and the reason.
+async fn hold_unwritten(
+    ctx: &PushContext<'_>,
+    page: &PageJob<'_>,
+    latest: &RevisionInfo,
+    synced: u64,
+    held: &[crate::core::prose::Held],
+) -> Result<()> {
+    for h in held {
+        tracing::warn!(page = %page.title, field = %h.key, "not written, held as a conflict: {}", h.why);
+    }
+    let provenance = Provenance {
+        at: chrono::Utc::now(),
+        run_id: ctx.run_id.to_string(),
+        source: Source::Wiki {
+            page: page.title.to_string(),
+            revid: synced,
+            user: Some(latest.user.clone()).filter(|u| !u.is_empty()),
+            timestamp: chrono::Utc::now(),
+        },
+    };
+    let list: Vec<_> = held
+        .iter()
+        .map(|h| (h.key.clone(), h.page.clone(), h.store.clone()))
+        .collect();
+    let user = Some(latest.user.clone()).filter(|u| !u.is_empty());
+    ctx.store
+        .hold_unwritten(&provenance, page.title, synced, user, &list)
+        .await?;
+    Ok(())
 }
 
 /// Saves a quarter page's new text against revision `synced`, with the

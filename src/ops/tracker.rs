@@ -151,6 +151,7 @@ pub fn operator() -> String {
 /// What `goalsbot set` was asked to change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SetRequest {
+    /// A KR's (item's, metric's) id, or an objective's.
     pub kr_id: String,
     pub quarter: Option<Quarter>,
     /// `Some("none")` clears the status.
@@ -159,6 +160,18 @@ pub struct SetRequest {
     pub note: Option<String>,
     pub year_goal: Option<String>,
     pub baseline: Option<String>,
+    /// A KR's text.
+    pub text: Option<String>,
+    /// An objective's title.
+    pub title: Option<String>,
+    /// An objective's description ("" clears it).
+    pub description: Option<String>,
+    /// The managers, in order (`Some(vec![])`: none).
+    pub managers: Option<Vec<String>>,
+    /// A KR's objective for `quarter` ("" clears it).
+    pub objective: Option<String>,
+    /// A KR's goals for `quarter`, in order (`Some(vec![])`: none).
+    pub goals: Option<Vec<String>>,
 }
 
 /// Texts in records are single lines of plain text: trim, collapse whitespace; empty means "clear".
@@ -167,60 +180,118 @@ fn text_value(s: &str) -> Option<Value> {
     (!t.is_empty()).then_some(Value::String(t))
 }
 
-/// Plans the changes of a `set` against the store's fields of the KR's fiscal year.
+/// A list of texts: each collapsed, empty ones dropped.
+fn list_value(items: &[String]) -> Value {
+    Value::Array(items.iter().filter_map(|s| text_value(s)).collect())
+}
+
+/// Plans the changes of a `set` against the store's fields of the record's fiscal year.
 pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>, UsageError> {
-    let is_kr = |id: &str| {
-        store.contains_key(&FieldKey::new(id, "parent"))
-            && store.get(&FieldKey::new(id, REMOVED)) != Some(&Value::Bool(true))
+    let live = |id: &str| store.get(&FieldKey::new(id, REMOVED)) != Some(&Value::Bool(true));
+    let is_kr = |id: &str| store.contains_key(&FieldKey::new(id, "parent")) && live(id);
+    let is_objective = |id: &str| {
+        store.contains_key(&FieldKey::new(id, "title"))
+            && !store.contains_key(&FieldKey::new(id, "parent"))
+            && live(id)
     };
-    if !is_kr(&req.kr_id) {
+    let id = req.kr_id.as_str();
+    let objective = is_objective(id);
+    if !is_kr(id) && !objective {
         let known: BTreeSet<&str> = store
             .keys()
             .map(|k| k.record.as_str())
-            .filter(|r| is_kr(r))
+            .filter(|r| is_kr(r) || is_objective(r))
             .collect();
         let list = if known.is_empty() {
-            "the store has no key results for that fiscal year (run `goalsbot pull` first)"
-                .to_string()
+            "the store has no records for that fiscal year (run `goalsbot pull` first)".to_string()
         } else {
             format!(
-                "valid ids: {}",
+                "valid ids (objectives and KRs): {}",
                 known.into_iter().collect::<Vec<_>>().join(", ")
             )
         };
-        return Err(UsageError::new(format!(
-            "unknown KR id {:?}; {list}",
-            req.kr_id
-        )));
+        return Err(UsageError::new(format!("unknown id {id:?}; {list}")));
     }
-    if req.status.is_none()
-        && req.note.is_none()
-        && req.year_goal.is_none()
-        && req.baseline.is_none()
-    {
+    let given = [
+        ("--status", req.status.is_some()),
+        ("--note", req.note.is_some()),
+        ("--year-goal", req.year_goal.is_some()),
+        ("--baseline", req.baseline.is_some()),
+        ("--text", req.text.is_some()),
+        ("--title", req.title.is_some()),
+        ("--description", req.description.is_some()),
+        ("--manager", req.managers.is_some()),
+        ("--objective", req.objective.is_some()),
+        ("--goal", req.goals.is_some()),
+    ];
+    if !given.iter().any(|g| g.1) {
         return Err(UsageError::new(
-            "nothing to set: give --status, --note, --year-goal or --baseline",
+            "nothing to set: give --text, --manager, --baseline, --year-goal, --objective, \
+             --goal, --status or --note (a KR), or --title, --description, --manager or \
+             --status (an objective)",
         ));
     }
+    let (allowed, what): (&[&str], &str) = if objective {
+        (
+            &["--status", "--title", "--description", "--manager"],
+            "an objective",
+        )
+    } else {
+        (
+            &[
+                "--status",
+                "--note",
+                "--year-goal",
+                "--baseline",
+                "--text",
+                "--manager",
+                "--objective",
+                "--goal",
+            ],
+            "a key result",
+        )
+    };
+    if let Some((flag, _)) = given.iter().find(|(f, g)| *g && !allowed.contains(f)) {
+        return Err(UsageError::new(format!(
+            "{flag} does not apply to {what} ({id}); it takes {}",
+            allowed.join(", ")
+        )));
+    }
+    let quarter = |flag: &str| {
+        req.quarter
+            .ok_or_else(|| UsageError::new(format!("{flag} needs --quarter Q1|Q2|Q3|Q4")))
+    };
     let mut wanted: Vec<(String, Option<Value>)> = Vec::new();
-    if req.status.is_some() || req.note.is_some() {
-        let q = req
-            .quarter
-            .ok_or_else(|| UsageError::new("--status and --note need --quarter Q1|Q2|Q3|Q4"))?;
-        if let Some(s) = &req.status {
-            let v = if s.eq_ignore_ascii_case("none") {
-                None
-            } else {
-                let st: Status = s
-                    .parse()
-                    .map_err(|e| UsageError::new(format!("--status: {e}, or none to clear it")))?;
-                Some(Value::String(st.as_str().to_string()))
-            };
-            wanted.push((format!("quarters.{q}.status"), v));
-        }
-        if let Some(n) = &req.note {
-            wanted.push((format!("quarters.{q}.note"), text_value(n)));
-        }
+    if let Some(s) = &req.status {
+        let q = quarter("--status")?;
+        let v = if s.eq_ignore_ascii_case("none") {
+            None
+        } else {
+            let st: Status = s
+                .parse()
+                .map_err(|e| UsageError::new(format!("--status: {e}, or none to clear it")))?;
+            Some(Value::String(st.as_str().to_string()))
+        };
+        let field = if objective {
+            format!("status.{q}")
+        } else {
+            format!("quarters.{q}.status")
+        };
+        wanted.push((field, v));
+    }
+    if let Some(n) = &req.note {
+        wanted.push((
+            format!("quarters.{}.note", quarter("--note")?),
+            text_value(n),
+        ));
+    }
+    if let Some(o) = &req.objective {
+        let q = quarter("--objective")?;
+        wanted.push((format!("quarters.{q}.objective"), text_value(o)));
+    }
+    if let Some(g) = &req.goals {
+        let q = quarter("--goal")?;
+        wanted.push((format!("quarters.{q}.goals"), Some(list_value(g))));
     }
     if let Some(y) = &req.year_goal {
         wanted.push(("year_goal".into(), text_value(y)));
@@ -228,14 +299,38 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
     if let Some(b) = &req.baseline {
         wanted.push(("baseline".into(), text_value(b)));
     }
-    Ok(wanted
-        .into_iter()
-        .filter_map(|(field, new)| {
-            let key = FieldKey::new(req.kr_id.as_str(), field);
-            let old = store.get(&key).cloned();
-            (old != new).then_some(FieldChange { key, old, new })
-        })
-        .collect())
+    if let Some(t) = &req.text {
+        let v = text_value(t).ok_or_else(|| UsageError::new("--text cannot be empty"))?;
+        wanted.push(("text".into(), Some(v)));
+    }
+    if let Some(t) = &req.title {
+        let v = text_value(t).ok_or_else(|| UsageError::new("--title cannot be empty"))?;
+        wanted.push(("title".into(), Some(v)));
+    }
+    if let Some(d) = &req.description {
+        wanted.push(("description".into(), text_value(d)));
+    }
+    if let Some(m) = &req.managers {
+        wanted.push(("managers".into(), Some(list_value(m))));
+    }
+    let mut out = Vec::new();
+    for (field, new) in wanted {
+        if let Some(v) = &new {
+            fields::check_value(&field, v).map_err(|e| UsageError::new(format!("{field}: {e}")))?;
+        }
+        let key = FieldKey::new(id, field);
+        let old = store.get(&key).cloned();
+        // An empty goal list and no goals are the same to a page.
+        let empty = |v: &Option<Value>| {
+            v.is_none()
+                || v.as_ref()
+                    .is_some_and(|v| v.as_array().is_some_and(|a| a.is_empty()))
+        };
+        if old != new && !(key.field.ends_with(".goals") && empty(&old) && empty(&new)) {
+            out.push(FieldChange { key, old, new });
+        }
+    }
+    Ok(out)
 }
 
 /// Which fields an import file speaks for: JSON carries them all, CSV only
@@ -449,10 +544,9 @@ mod tests {
         r.kr_id = "2020-21/a/kr9".into();
         let e = set_changes(&r, &store()).unwrap_err().to_string();
         assert!(
-            e.contains("unknown KR id") && e.contains("2020-21/a/kr1"),
+            e.contains("unknown id") && e.contains("2020-21/a/kr1"),
             "{e}"
         );
-        assert!(!e.contains("2020-21/a,"), "objectives are not KRs: {e}");
         let e = set_changes(&req("green"), &store())
             .unwrap_err()
             .to_string();

@@ -360,6 +360,48 @@ impl Store {
         self.write(provenance, changes, &extras).await
     }
 
+    /// Holds the fields a push could not write into page `title` (revision
+    /// `revid`, saved by `user`) as conflicts, each with the page's value
+    /// (also its base: the page did not change) and the store's. A field
+    /// already pending for that page is not held twice.
+    pub async fn hold_unwritten(
+        &self,
+        provenance: &Provenance,
+        title: &str,
+        revid: u64,
+        user: Option<String>,
+        held: &[(FieldKey, Option<Value>, Option<Value>)],
+    ) -> Result<usize> {
+        check_provenance(provenance)?;
+        let pending = self.conflicts(false).await?;
+        let at = timestamp(&provenance.at);
+        let text = |v: &Option<Value>| v.as_ref().map(Value::to_string);
+        let mut extras = Extras::default();
+        for (key, page, store) in held {
+            if pending.iter().any(|c| c.key == *key && c.page == title) {
+                continue;
+            }
+            extras.conflicts.push(ConflictWrite {
+                fiscal_year: record_fiscal_year(&key.record)?.to_string(),
+                record: key.record.clone(),
+                field: key.field.clone(),
+                page_title: title.to_string(),
+                revid: i64_of(revid, "revision id")?,
+                wiki_user: user.clone(),
+                base: text(page),
+                wiki: text(page),
+                store: text(store),
+                run_id: provenance.run_id.clone(),
+                created_at: at.clone(),
+            });
+        }
+        let n = extras.conflicts.len();
+        if n > 0 {
+            self.write(provenance, &[], &extras).await?;
+        }
+        Ok(n)
+    }
+
     /// Conflicts, oldest first: only the pending ones unless `all`.
     pub async fn conflicts(&self, all: bool) -> Result<Vec<StoredConflict>> {
         let pending = if all {

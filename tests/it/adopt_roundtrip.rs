@@ -327,6 +327,7 @@ fn check(spec: &TableSpec, ch: &Changes, n: u32) -> Result<(), TestCaseError> {
         Adoption {
             staff: Some(&parsed.staff_tables),
             palette: Some(&palette),
+            ..Default::default()
         },
     )
     .map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -360,6 +361,7 @@ fn check(spec: &TableSpec, ch: &Changes, n: u32) -> Result<(), TestCaseError> {
         Adoption {
             staff: None,
             palette: Some(&palette),
+            ..Default::default()
         },
     )
     .map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -9,6 +9,7 @@ mod faults;
 mod lease;
 mod mariadb_harness;
 mod parse_golden;
+mod prose;
 mod pull;
 mod push;
 mod render_roundtrip;

@@ -1010,6 +1010,7 @@ impl Sim {
                 Adoption {
                     staff: Some(&staff),
                     palette: None,
+                    ..Default::default()
                 },
             )
             .expect("the plan renders");

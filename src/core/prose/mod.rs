@@ -828,11 +828,16 @@ fn manager_text(names: &[String]) -> String {
 struct Writer<'a> {
     text: &'a str,
     forced: &'a BTreeSet<FieldKey>,
+    eligible: Option<&'a BTreeSet<FieldKey>>,
     edits: Vec<(Range<usize>, String, FieldKey)>,
     held: Vec<Held>,
 }
 
 impl Writer<'_> {
+    fn may_write(&self, key: &FieldKey) -> bool {
+        self.eligible.is_none_or(|e| e.contains(key)) || self.forced.contains(key)
+    }
+
     fn text_field(
         &mut self,
         places: &Places,
@@ -843,6 +848,9 @@ impl Writer<'_> {
         values: (Option<Value>, Option<Value>),
     ) {
         let Some(loc) = loc else { return };
+        if !self.may_write(&key) {
+            return;
+        }
         let old = old.unwrap_or("");
         let new = new.unwrap_or("");
         if old == new {
@@ -864,18 +872,21 @@ impl Writer<'_> {
 }
 
 /// Writes the prose fields of `store` that differ from `shown` (the page's
-/// parse of this very `wikitext`) into `wikitext`; fields in `forced` are
-/// written whole even where that drops markup (a person took the store's value).
+/// parse of this very `wikitext`) into `wikitext`: those in `eligible`
+/// (`None`: all), and those in `forced`, which are written whole even
+/// where that drops markup (a person took the store's value).
 pub fn write_prose(
     wikitext: &str,
     shown: &FiscalYearRecords,
     store: &FiscalYearRecords,
     quarter: Quarter,
+    eligible: Option<&BTreeSet<FieldKey>>,
     forced: &BTreeSet<FieldKey>,
 ) -> ProsePlan {
     let mut w = Writer {
         text: wikitext,
         forced,
+        eligible,
         edits: vec![],
         held: vec![],
     };
@@ -1034,6 +1045,9 @@ fn quarter_fields(
             continue;
         }
         let key = FieldKey::new(&page.id, format!("quarters.{q}.goals"));
+        if !w.may_write(&key) {
+            continue;
+        }
         let hold = |w: &mut Writer<'_>, why: &str| {
             w.held.push(Held {
                 key: key.clone(),
@@ -1188,7 +1202,9 @@ fn manager_lines(
                 Some((pk, sk, places.items.get(key)?.first_line))
             })
             .collect();
-        if items.iter().all(|(p, s, _)| p.managers == s.managers) {
+        if items.iter().all(|(p, s, _)| {
+            p.managers == s.managers || !w.may_write(&FieldKey::new(&p.id, "managers"))
+        }) {
             continue;
         }
         let shown: String = places.segs[line.loc.seg].proj.chars[line.loc.start..line.loc.end]

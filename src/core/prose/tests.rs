@@ -47,7 +47,7 @@ fn changed_lines(old: &str, new: &str) -> Vec<(String, String)> {
 /// (reading it back as `store`), changes nothing and holds nothing: the
 /// bot finds the new value where it wrote it.
 fn settles(text: &str, store: &FiscalYearRecords, q: Quarter) {
-    let again = write_prose(text, store, store, q, &BTreeSet::new());
+    let again = write_prose(text, store, store, q, None, &BTreeSet::new());
     assert_eq!(again.text, text);
     assert!(again.held.is_empty(), "{:?}", again.held);
 }
@@ -60,7 +60,7 @@ fn a_reworded_kr_changes_its_words_on_its_line_only() {
     let id = "2020-21/front-line-defenses/kr2";
     kr(&mut store, id).text = kr(&mut store, id).text.replace("by 50%", "by 75%");
     let text = fixture(q, "wikitext");
-    let plan = write_prose(&text, &page, &store, q, &BTreeSet::new());
+    let plan = write_prose(&text, &page, &store, q, None, &BTreeSet::new());
     assert!(plan.held.is_empty(), "{:?}", plan.held);
     assert_eq!(plan.written, vec![FieldKey::new(id, "text")]);
     let lines = changed_lines(&text, &plan.text);
@@ -94,7 +94,7 @@ fn goals_objectives_managers_and_descriptions_go_where_the_page_has_them() {
     );
     o.managers = vec!["Leila Zia".into(), "Jane Doe".into()];
     let text = fixture(q, "wikitext");
-    let plan = write_prose(&text, &page, &store, q, &BTreeSet::new());
+    let plan = write_prose(&text, &page, &store, q, None, &BTreeSet::new());
     assert!(plan.held.is_empty(), "{:?}", plan.held);
     assert_eq!(plan.written.len(), 5, "{:?}", plan.written);
     let diff = changed_lines(&text, &plan.text);
@@ -154,10 +154,15 @@ fn one_kr_page(line: &str, text: &str) -> (String, FiscalYearRecords) {
 }
 
 fn reword(line: &str, old: &str, new: &str) -> Result<String, Vec<Held>> {
-    let (page, shown) = one_kr_page(line, old);
+    let (page, mut shown) = one_kr_page(line, old);
+    shown.objectives[0].key_results[0].number = line[2..3].parse().unwrap_or(1);
+    shown.objectives[0].key_results[0].id = format!(
+        "2020-21/widgets/kr{}",
+        shown.objectives[0].key_results[0].number
+    );
     let mut store = shown.clone();
     store.objectives[0].key_results[0].text = new.into();
-    let plan = write_prose(&page, &shown, &store, Quarter::Q2, &BTreeSet::new());
+    let plan = write_prose(&page, &shown, &store, Quarter::Q2, None, &BTreeSet::new());
     if !plan.held.is_empty() {
         return Err(plan.held);
     }
@@ -216,7 +221,7 @@ fn hostile_text_is_escaped_and_reads_back() {
         .get_mut(&Quarter::Q2)
         .unwrap()
         .goals = vec!["Q3 Goals: sneaky".into()];
-    let plan = write_prose(&page, &shown, &store, Quarter::Q2, &BTreeSet::new());
+    let plan = write_prose(&page, &shown, &store, Quarter::Q2, None, &BTreeSet::new());
     assert_eq!(plan.held.len(), 1);
     assert_eq!(plan.text, page);
 }
@@ -227,7 +232,7 @@ fn a_place_that_does_not_match_is_held_and_forced_writes_whole() {
     shown.objectives[0].key_results[0].text = "something else".into();
     let mut store = shown.clone();
     store.objectives[0].key_results[0].text = "new".into();
-    let plan = write_prose(&page, &shown, &store, Quarter::Q2, &BTreeSet::new());
+    let plan = write_prose(&page, &shown, &store, Quarter::Q2, None, &BTreeSet::new());
     assert_eq!(plan.held.len(), 1);
     assert!(plan.held[0].why.contains("not what the bot read"));
     // Taking the store's value over markup writes it whole.
@@ -236,7 +241,14 @@ fn a_place_that_does_not_match_is_held_and_forced_writes_whole() {
     let mut store = shown.clone();
     store.objectives[0].key_results[0].text = "see later".into();
     let key = FieldKey::new("2020-21/widgets/kr1", "text");
-    let plan = write_prose(&page, &shown, &store, Quarter::Q2, &BTreeSet::from([key]));
+    let plan = write_prose(
+        &page,
+        &shown,
+        &store,
+        Quarter::Q2,
+        None,
+        &BTreeSet::from([key]),
+    );
     assert!(plan.held.is_empty());
     assert!(plan.text.contains("KR1: see later<br />"), "{}", plan.text);
 }
@@ -278,7 +290,7 @@ fn a_shared_manager_line_is_split_when_one_kr_changes() {
     };
     let mut store = shown.clone();
     store.objectives[0].key_results[1].managers = vec!["Lee".into()];
-    let plan = write_prose(page, &shown, &store, Quarter::Q2, &BTreeSet::new());
+    let plan = write_prose(page, &shown, &store, Quarter::Q2, None, &BTreeSet::new());
     assert!(plan.held.is_empty(), "{:?}", plan.held);
     assert!(
         plan.text
@@ -287,4 +299,14 @@ fn a_shared_manager_line_is_split_when_one_kr_changes() {
         plan.text
     );
     assert!(plan.text.contains("Key Results Manager: Kim\n\nKR1"));
+}
+
+#[test]
+fn a_change_after_a_template_is_written() {
+    let line = "KR2: The number of [[Site Reliability Engineering|staff members]] ({{Phabricator|T123456}}) solely responsible, by end of Q4.<br />";
+    let old = "The number of staff members (T123456) solely responsible, by end of Q4.";
+    assert_eq!(
+        reword(line, old, "The number of staff members (T123456) solely responsible, by end of Q3.").unwrap(),
+        "KR2: The number of [[Site Reliability Engineering|staff members]] ({{Phabricator|T123456}}) solely responsible, by end of Q3.<br />"
+    );
 }
