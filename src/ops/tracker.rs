@@ -206,7 +206,7 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
             "the store has no records for that fiscal year (run `goalsbot pull` first)".to_string()
         } else {
             format!(
-                "valid ids (objectives and KRs): {}",
+                "valid ids: {}",
                 known.into_iter().collect::<Vec<_>>().join(", ")
             )
         };

@@ -10,6 +10,7 @@ mod lease;
 mod mariadb_harness;
 mod parse_golden;
 mod prose;
+mod prose_roundtrip;
 mod pull;
 mod push;
 mod render_roundtrip;

@@ -243,7 +243,7 @@ pub(crate) fn hostile() -> impl Strategy<Value = String> {
 }
 
 /// A name the `A, B and C` manager line can carry: no list separators.
-fn name() -> impl Strategy<Value = String> {
+pub(crate) fn name() -> impl Strategy<Value = String> {
     hostile().prop_filter("no list separators", |n| {
         let padded = format!(" {n} ");
         !n.contains(',') && !padded.contains(" and ") && !padded.contains(" & ")
@@ -269,7 +269,7 @@ fn quarter_entry() -> impl Strategy<Value = QuarterEntry> {
 
 /// KR text: anything but a `Baseline:` sentence, which the parser moves to
 /// the baseline field (`parse` module docs).
-fn kr_text() -> impl Strategy<Value = String> {
+pub(crate) fn kr_text() -> impl Strategy<Value = String> {
     prop_oneof![1 => Just(String::new()), 6 => hostile()]
         .prop_filter("no Baseline: sentence", |t| {
             !t.to_lowercase().contains("baseline")

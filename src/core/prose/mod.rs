@@ -90,8 +90,9 @@ struct QPlaces {
     goals: Vec<Loc>,
     /// Empty bullets (`*` alone) after the label: the first is filled first.
     empty_bullets: Vec<Range<usize>>,
-    /// Where a new bullet line goes, and the list marker to give it.
-    anchor: Option<(usize, String)>,
+    /// Where a new bullet line goes, the list marker to give it, and how
+    /// the text there is read.
+    anchor: Option<(usize, String, Mode)>,
 }
 
 #[derive(Debug, Default)]
@@ -451,7 +452,7 @@ fn places(text: &str, range: Range<usize>, page_quarter: Quarter) -> Places {
                     if !text.is_empty() {
                         q.goals.push(rest(&text));
                     }
-                    q.anchor = Some((seg.lines.end, "* ".into()));
+                    q.anchor = Some((seg.lines.end, "* ".into(), seg.mode));
                 }
             }
             Label::Prose if seg.bullet => {
@@ -475,9 +476,12 @@ fn places(text: &str, range: Range<usize>, page_quarter: Quarter) -> Places {
                     } else {
                         q.goals.push(whole);
                     }
-                    if seg.mode == Mode::Wiki {
-                        q.anchor = Some((seg.lines.end, marker));
-                    }
+                    let marker = if seg.mode == Mode::Pre {
+                        "* ".into()
+                    } else {
+                        marker
+                    };
+                    q.anchor = Some((seg.lines.end, marker, seg.mode));
                 }
             }
             Label::Prose => {
@@ -515,6 +519,43 @@ fn places(text: &str, range: Range<usize>, page_quarter: Quarter) -> Places {
 
 /// Wikitext for `fragment`, to stand between source characters `prev` and
 /// `next` (`at_start`: nothing but list markers before it on its line).
+/// `fragment` escaped so that nothing around it can join it into markup:
+/// wrapped in `<nowiki>` (a `<nowiki/>` where it is empty), or in `<pre>`,
+/// its first character as a numeric entity (so a `&` before it cannot make
+/// an entity of it).
+fn strict_fragment(fragment: &str, mode: Mode) -> String {
+    match mode {
+        Mode::Wiki if fragment.is_empty() => "<nowiki/>".into(),
+        Mode::Wiki => {
+            let mut out = String::from("<nowiki>");
+            for c in fragment.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    c => out.push(c),
+                }
+            }
+            out.push_str("</nowiki>");
+            out
+        }
+        Mode::Pre => {
+            let mut chars = fragment.chars();
+            let mut out = chars
+                .next()
+                .map_or(String::new(), |c| format!("&#{};", c as u32));
+            out.push_str(&escape_fragment(
+                chars.as_str(),
+                None,
+                None,
+                false,
+                Mode::Pre,
+            ));
+            out
+        }
+    }
+}
+
 fn escape_fragment(
     fragment: &str,
     prev: Option<char>,
@@ -574,8 +615,11 @@ fn escape_fragment(
     out
 }
 
-/// The edit that turns the text field at `loc` from `old` (what the page
-/// shows there) into `new`.
+/// The edits that turn the text field at `loc` from `old` (what the page
+/// shows there) into `new`, checked by reading the edited line again: where
+/// new text would join its neighbours into markup the plain escaping did
+/// not foresee, every piece is escaped; if even that does not read back,
+/// the field is held.
 fn edit_text(
     text: &str,
     places: &Places,
@@ -583,6 +627,103 @@ fn edit_text(
     old: &str,
     new: &str,
     forced: bool,
+) -> Result<Vec<(Range<usize>, String)>, String> {
+    for strict in [false, true] {
+        let edits = edit_text_with(text, places, loc, old, new, forced, strict)?;
+        if reads_back(text, &places.segs[loc.seg], loc, &edits, new) {
+            return Ok(edits);
+        }
+    }
+    Err("the new text does not read back as written once placed in the line".into())
+}
+
+/// Whether segment `seg` with `edits` applied shows `new` where `loc` was.
+fn reads_back(
+    text: &str,
+    seg: &Seg,
+    loc: Loc,
+    edits: &[(Range<usize>, String)],
+    new: &str,
+) -> bool {
+    let (Some(first), Some(last)) = (seg.proj.chars.first(), seg.proj.chars.last()) else {
+        // An empty segment: the value is all there is.
+        let start = edits.iter().map(|e| e.0.start).min().unwrap_or(seg.end);
+        let end = edits.iter().map(|e| e.0.end).max().unwrap_or(seg.end);
+        return reads_back_range(text, seg, start..end, edits, 0, 0, new);
+    };
+    let start = edits
+        .iter()
+        .map(|e| e.0.start)
+        .min()
+        .unwrap_or(first.src.start)
+        .min(first.src.start);
+    let end = edits
+        .iter()
+        .map(|e| e.0.end)
+        .max()
+        .unwrap_or(last.src.end)
+        .max(last.src.end);
+    reads_back_range(
+        text,
+        seg,
+        start..end,
+        edits,
+        loc.start,
+        seg.proj.chars.len() - loc.end,
+        new,
+    )
+}
+
+fn reads_back_range(
+    text: &str,
+    seg: &Seg,
+    range: Range<usize>,
+    edits: &[(Range<usize>, String)],
+    before: usize,
+    after: usize,
+    new: &str,
+) -> bool {
+    let mut sorted: Vec<&(Range<usize>, String)> = edits.iter().collect();
+    sorted.sort_by_key(|e| e.0.start);
+    let mut out = String::new();
+    let mut at = range.start;
+    for (r, with) in sorted {
+        if r.start < at {
+            return false;
+        }
+        out.push_str(&text[at..r.start]);
+        out.push_str(with);
+        at = r.end;
+    }
+    out.push_str(&text[at..range.end]);
+    let proj = project(&out, 0..out.len(), seg.mode);
+    let old_text: Vec<char> = seg.proj.chars.iter().map(|c| c.c).collect();
+    let n = proj.chars.len();
+    if n < before + after {
+        return false;
+    }
+    let got: Vec<char> = proj.chars.iter().map(|c| c.c).collect();
+    // The parser trims the value: spaces at its edges are not part of it.
+    let mut mid = &proj.chars[before..n - after];
+    while mid.first().is_some_and(|c| c.c == ' ') {
+        mid = &mid[1..];
+    }
+    while mid.last().is_some_and(|c| c.c == ' ') {
+        mid = &mid[..mid.len() - 1];
+    }
+    got[..before] == old_text[..before]
+        && got[n - after..] == old_text[old_text.len() - after..]
+        && align(mid, new).is_some()
+}
+
+fn edit_text_with(
+    text: &str,
+    places: &Places,
+    loc: Loc,
+    old: &str,
+    new: &str,
+    forced: bool,
+    strict: bool,
 ) -> Result<Vec<(Range<usize>, String)>, String> {
     let seg = &places.segs[loc.seg];
     let chars = &seg.proj.chars[loc.start..loc.end];
@@ -632,7 +773,7 @@ fn edit_text(
             new,
             text[..s].chars().last(),
             text[e..].chars().next(),
-            at_start_of_line(s),
+            at_start_of_line(s) || strict,
             seg.mode,
         );
         return Ok(vec![(s..e, format!("{space}{frag}"))]);
@@ -653,10 +794,23 @@ fn edit_text(
             hunks.push((ob[or.start], ob[or.end], nb[nr.start], nb[nr.end]));
         }
     }
+    // Changes kept apart only by spaces or punctuation are one change: the
+    // words in between are not "kept" words (a wholly new text replaces
+    // the old one, not its spaces one by one).
+    let mut merged: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for h in hunks {
+        match merged.last_mut() {
+            Some(m) if o[m.1..h.0].iter().all(|c| !c.is_alphanumeric()) => {
+                *m = (m.0, h.1, m.2, h.3);
+            }
+            _ => merged.push(h),
+        }
+    }
+    let mut hunks = merged;
     let mut out: Vec<(Range<usize>, String)> = Vec::new();
     let mut i = 0;
     while i < hunks.len() {
-        match hunk_edit(text, seg, &mapped, &n, hunks[i], &at_start_of_line) {
+        match hunk_edit(text, seg, &mapped, &n, hunks[i], &at_start_of_line, strict) {
             Ok(HunkEdit::Done(r, f)) => {
                 if out.last().is_some_and(|(p, _)| p.end > r.start) && i > 0 {
                     // Widened into the hunk before: do both as one.
@@ -736,6 +890,7 @@ fn hunk_edit(
     n: &[char],
     (a, b, c, d): (usize, usize, usize, usize),
     at_start_of_line: &dyn Fn(usize) -> bool,
+    strict: bool,
 ) -> Result<HunkEdit, String> {
     let (s, e) = if a < b {
         (mapped[a].src.start, mapped[b - 1].src.end)
@@ -749,24 +904,37 @@ fn hunk_edit(
         };
         (at, at)
     };
-    // A soft element (nowiki, entity) cut by the range is written again whole.
-    for k in &seg.proj.soft {
-        if (k.start < s && k.end > s) || (k.start < e && k.end > e) {
-            let ws = s.min(k.start);
-            let we = e.max(k.end);
-            let na = mapped
-                .iter()
-                .position(|m| m.src.end > ws)
-                .unwrap_or(a)
-                .min(a);
-            let nb = mapped
-                .iter()
-                .rposition(|m| m.src.start < we)
-                .map_or(b, |i| i + 1)
-                .max(b);
-            return Ok(HunkEdit::Widen(na, nb));
+    // A soft element (nowiki, entity) cut by the range is written again
+    // whole: the range grows over it, and over the unchanged characters in
+    // it, which are written again with the new ones.
+    let (mut s, mut e) = (s, e);
+    loop {
+        let mut grew = false;
+        for k in &seg.proj.soft {
+            if (k.start < s && k.end > s) || (k.start < e && k.end > e) {
+                s = s.min(k.start);
+                e = e.max(k.end);
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
         }
     }
+    let a2 = mapped
+        .iter()
+        .position(|m| m.src.start >= s)
+        .unwrap_or(mapped.len())
+        .min(a);
+    let b2 = mapped
+        .iter()
+        .rposition(|m| m.src.end <= e)
+        .map_or(0, |i| i + 1)
+        .max(b);
+    if a - a2 > c || d + (b2 - b) > n.len() {
+        return Ok(HunkEdit::Widen(a2, b2));
+    }
+    let (a, b, c, d) = (a2, b2, c - (a - a2), d + (b2 - b));
     let changed = &mapped[a..b];
     if changed
         .iter()
@@ -802,13 +970,17 @@ fn hunk_edit(
         );
     }
     let frag: String = n[c..d].iter().collect();
-    let frag = escape_fragment(
-        &frag,
-        text[..s].chars().last(),
-        text[e..].chars().next(),
-        at_start_of_line(s),
-        seg.mode,
-    );
+    let frag = if strict {
+        strict_fragment(&frag, seg.mode)
+    } else {
+        escape_fragment(
+            &frag,
+            text[..s].chars().last(),
+            text[e..].chars().next(),
+            at_start_of_line(s),
+            seg.mode,
+        )
+    };
     Ok(HunkEdit::Done(s..e, frag))
 }
 
@@ -919,21 +1091,32 @@ pub fn write_prose(
                         Some(Value::String(skr.text.clone())),
                     ),
                 );
-                if split_baseline(&skr.text).1.is_some() && skr.text != kr.text {
-                    // The parser would read the end of it as the baseline.
-                    if let Some(i) = w
-                        .edits
+                let key = FieldKey::new(&kr.id, "text");
+                let label_has_colon = item.text.is_some_and(|loc| {
+                    places.segs[loc.seg].proj.chars[..loc.start]
                         .iter()
-                        .position(|e| e.2 == FieldKey::new(&kr.id, "text"))
-                    {
-                        w.edits.remove(i);
-                        w.held.push(Held {
-                            key: FieldKey::new(&kr.id, "text"),
-                            page: Some(Value::String(kr.text.clone())),
-                            store: Some(Value::String(skr.text.clone())),
-                            why: "the new text holds “Baseline:”, which the page would read as the baseline".into(),
-                        });
-                    }
+                        .any(|c| c.c == ':')
+                });
+                let why = if split_baseline(&skr.text).1.is_some() {
+                    Some(
+                        "the new text holds “Baseline:”, which the page would read as the baseline",
+                    )
+                } else if kr.kind == Kind::KeyResult
+                    && skr.text.starts_with([':', '-', '–', '—', '.'])
+                    && !label_has_colon
+                {
+                    Some("the new text opens like the label's separator, and the label has no “:”")
+                } else {
+                    None
+                };
+                if let Some(why) = why.filter(|_| w.edits.iter().any(|e| e.2 == key)) {
+                    w.edits.retain(|e| e.2 != key);
+                    w.held.push(Held {
+                        key,
+                        page: Some(Value::String(kr.text.clone())),
+                        store: Some(Value::String(skr.text.clone())),
+                        why: why.into(),
+                    });
                 }
             }
             quarter_fields(&mut w, &places, item, kr, skr, &mut inserts);
@@ -949,7 +1132,7 @@ pub fn write_prose(
     let mut last_start = usize::MAX;
     let mut all: Vec<(Range<usize>, String, FieldKey)> = edits;
     all.extend(inserts.into_iter().map(|(at, s, k)| (at..at, s, k)));
-    all.sort_by(|a, b| (b.0.start, b.0.end).cmp(&(a.0.start, a.0.end)));
+    all.sort_by_key(|e| std::cmp::Reverse((e.0.start, e.0.end)));
     for (range, with, key) in all {
         if range.end > last_start {
             held.push(Held {
@@ -1112,17 +1295,30 @@ fn quarter_fields(
                 // A deleted goal: its whole bullet line goes.
                 let loc = qp.goals[k];
                 let seg = &places.segs[loc.seg];
-                if !seg.bullet
-                    || seg.mode != Mode::Wiki
-                    || places.segs.iter().filter(|s| s.lines == seg.lines).count() > 1
-                {
+                if !seg.bullet || places.segs.iter().filter(|s| s.lines == seg.lines).count() > 1 {
                     failed = Some("a goal to remove is not a bullet line of its own".into());
                     continue;
                 }
-                local.push((seg.lines.clone(), String::new(), key.clone()));
+                // The last goal gone: an empty bullet stays, "no goals yet".
+                let keep = if sg.is_empty() && k == 0 {
+                    let marker: String = w.text[seg.lines.clone()]
+                        .chars()
+                        .take_while(|c| matches!(c, '*' | '#'))
+                        .collect();
+                    let nl = if w.text[seg.lines.clone()].ends_with('\n') {
+                        "\n"
+                    } else {
+                        ""
+                    };
+                    format!("{marker}{nl}")
+                } else {
+                    String::new()
+                };
+                local.push((seg.lines.clone(), keep, key.clone()));
             }
-            for k in new_r.start + pairs..new_r.end {
-                let goal = escape_fragment(&sg[k], None, None, true, Mode::Wiki);
+            for new_goal in &sg[new_r.start + pairs..new_r.end] {
+                let mode = qp.anchor.as_ref().map_or(Mode::Wiki, |a| a.2);
+                let goal = escape_fragment(new_goal, None, None, true, mode);
                 // Placed after the bullet of the goal before it, else after
                 // the label, else into an empty bullet.
                 let after = if old_r.start + pairs > 0 {

@@ -288,7 +288,14 @@ pub(crate) fn project(src: &str, range: Range<usize>, mode: Mode) -> Projection 
                         }
                     };
                     p.labels.push(from..to);
-                    push_text(&mut raw, from, to, Holder::Label(n));
+                    // The label's own markup (a `<nowiki>`, bold) is read too.
+                    let sub = project(src, from..to, Mode::Wiki);
+                    raw.extend(sub.chars.into_iter().map(|c| Ch {
+                        holder: Holder::Label(n),
+                        ..c
+                    }));
+                    p.kept.extend(sub.kept);
+                    p.soft.extend(sub.soft);
                     i = stop;
                     continue;
                 }

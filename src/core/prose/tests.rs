@@ -310,3 +310,48 @@ fn a_change_after_a_template_is_written() {
         "KR2: The number of [[Site Reliability Engineering|staff members]] ({{Phabricator|T123456}}) solely responsible, by end of Q3.<br />"
     );
 }
+
+#[test]
+fn goals_in_a_pre_block_can_all_go() {
+    let q = Quarter::Q3;
+    let page = shown(q);
+    let mut store = page.clone();
+    let id = "2020-21/evolutionary-architecture/kr1";
+    kr(&mut store, id)
+        .quarters
+        .get_mut(&q)
+        .unwrap()
+        .goals
+        .clear();
+    let text = fixture(q, "wikitext");
+    let plan = write_prose(&text, &page, &store, q, None, &BTreeSet::new());
+    assert!(plan.held.is_empty(), "{:?}", plan.held);
+    assert!(
+        plan.text.contains("Q3 Goals:\n*\n</pre>"),
+        "{}",
+        &plan.text[..1500]
+    );
+}
+
+#[test]
+fn new_text_never_joins_its_neighbours_into_an_entity_or_markup() {
+    // Kept `&` + new `nbsp;` would be an entity; kept `'` + new `'` bold.
+    let out = reword("KR1: a & b<br />", "a & b", "a &nbsp; b").unwrap();
+    assert!(out.contains("<nowiki>"), "{out}");
+    let out = reword("KR1: it' s<br />", "it' s", "it''s").unwrap();
+    assert!(out.contains("nowiki"), "{out}");
+}
+
+#[test]
+fn hostile_text_inside_a_link_label_stays_inside_it() {
+    let out = reword(
+        "KR1: see [[X|old words]] now<br />",
+        "see old words now",
+        "see a || b now",
+    )
+    .unwrap();
+    assert_eq!(out, "KR1: see [[X|<nowiki>a || b</nowiki>]] now<br />");
+    // And a later change of those words reads the escaped label right.
+    let again = reword(&out, "see a || b now", "see a || c now").unwrap();
+    assert!(again.contains("[[X|"), "{again}");
+}

@@ -186,7 +186,7 @@ impl Renderer {
         let mut objectives = Vec::new();
         for objective in &records.objectives {
             let table = self.status_table(objective)?;
-            objectives.push(QuarterObjectiveView::new(objective, table));
+            objectives.push(QuarterObjectiveView::new(objective, quarter, table));
         }
         let view = NewQuarterView::new(fiscal_year, quarter, prefix, objectives);
         self.render(NEW_QUARTER, &view)
@@ -599,10 +599,14 @@ struct QuarterItemView {
     managers: String,
     /// `KR1 text`, `KR1: - text`, `Objective: text`.
     line: String,
+    /// The page quarter's objective (escaped; empty: none yet).
+    objective: String,
+    /// The page quarter's goals (escaped), one bullet each.
+    goals: Vec<String>,
 }
 
 impl QuarterObjectiveView {
-    fn new(objective: &Objective, status_table: String) -> Self {
+    fn new(objective: &Objective, quarter: Quarter, status_table: String) -> Self {
         let mut in_force: &[String] = &[];
         // Metrics show in the status table only; they are no prose items.
         let items = objective
@@ -612,10 +616,27 @@ impl QuarterObjectiveView {
             .map(|kr| {
                 let manager_change = kr.managers.as_slice() != in_force;
                 in_force = &kr.managers;
+                let entry = kr.quarters.get(&quarter);
                 QuarterItemView {
                     manager_change,
                     managers: managers_wikitext(&kr.managers),
                     line: item_line(kr),
+                    objective: entry
+                        .and_then(|e| e.objective.as_deref())
+                        .map(escape::collapse)
+                        .filter(|o| !o.is_empty())
+                        .map(|o| escape::wikitext(&o))
+                        .unwrap_or_default(),
+                    goals: entry
+                        .map(|e| {
+                            e.goals
+                                .iter()
+                                .map(|g| escape::collapse(g))
+                                .filter(|g| !g.is_empty())
+                                .map(|g| escape::wikitext(&g))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 }
             })
             .collect();
