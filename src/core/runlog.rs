@@ -239,7 +239,7 @@ fn duration_text(started: DateTime<Utc>, finished: DateTime<Utc>) -> String {
 }
 
 /// A store or wiki value of a conflict, as a cell shows it.
-fn value_text(value: Option<&serde_json::Value>) -> String {
+pub(crate) fn value_text(value: Option<&serde_json::Value>) -> String {
     const MAX: usize = 200;
     match value {
         None => "''(not stated)''".to_string(),
