@@ -858,8 +858,9 @@ async fn resolve_now(
             (ResolveAnswer::NotTaken { conflict, reason }, Err(e))
         }
     };
+    let settled = matches!(answer, ResolveAnswer::Settled { .. });
     let summary = match changed {
-        Ok(changed) => resolve_summary(ctx, &run, changed).await,
+        Ok(changed) => resolve_summary(ctx, &run, settled, changed).await,
         Err(e) => Ok(run.failed(&e)),
     };
     match summary {
@@ -890,10 +891,13 @@ fn written_template(req: &RequestEntry) -> String {
         .unwrap_or_else(|_| req.template.clone())
 }
 
-/// The summary of a resolve run: the conflicts still waiting after it.
+/// The summary of a resolve run: the conflicts still waiting after it. A
+/// decision taken is a change (the status page is rewritten without it),
+/// even when the store kept its value.
 async fn resolve_summary(
     ctx: &WatchContext<'_>,
     run: &Run<'_>,
+    settled: bool,
     changed: bool,
 ) -> Result<RunSummary> {
     let waiting = ctx.store.conflicts(false).await?;
@@ -902,18 +906,16 @@ async fn resolve_summary(
         conflicts: waiting.len() as u64,
         ..RunCounts::default()
     };
+    let outcome = match RunOutcome::from_counts(&counts) {
+        RunOutcome::NothingToDo if settled => RunOutcome::Changed,
+        outcome => outcome,
+    };
     let conflicts = waiting
         .iter()
         .map(crate::core::runlog::ConflictLine::from)
         .collect();
-    run.summary(
-        counts,
-        RunOutcome::from_counts(&counts),
-        conflicts,
-        Vec::new(),
-        false,
-    )
-    .await
+    run.summary(counts, outcome, conflicts, Vec::new(), false)
+        .await
 }
 
 /// The summary recorded for a finished run, if any.

@@ -733,6 +733,9 @@ fn done_replies() {
         wiki: None,
         store: None,
         since: at(9, 0),
+        revid: None,
+        wiki_user: None,
+        store_by: None,
     }];
     needs.refused = vec![RefusedPage {
         title: "Wikimedia Technology/Goals/2020-21 Q2".into(),
