@@ -736,6 +736,7 @@ async fn resolve_now(
             if c.resolution.as_ref().is_some_and(|r| &r.run_id == run_id) {
                 let fy = crate::store::record_fiscal_year(&c.key.record)?;
                 let value = ctx.store.load_fields(&fy).await?.get(&c.key).cloned();
+                let changed = side == requests::Side::Wiki && value != c.store;
                 let answer = ResolveAnswer::Settled {
                     conflict,
                     record: c.key.record.clone(),
@@ -746,6 +747,14 @@ async fn resolve_now(
                     others: 0,
                     run_id: run_id.clone(),
                 };
+                // The run's end and the status page, which the stop left undone.
+                let run = Run::new(
+                    ctx.store,
+                    run_id,
+                    command.clone(),
+                    Some(req.requester.clone()),
+                );
+                finish_resolve(ctx, &run, true, Ok(changed)).await;
                 return Ok(Decision::Settled(
                     answer,
                     format!("{command} → settled before a restart"),
@@ -800,6 +809,7 @@ async fn resolve_now(
     )
     .instrument(tracing::info_span!("run", run_id = %run_id))
     .await;
+    crate::fault::reached("watch.resolved");
     let (answer, changed) = match settled {
         Ok(Outcome::Resolved {
             conflict: c,
@@ -859,8 +869,27 @@ async fn resolve_now(
         }
     };
     let settled = matches!(answer, ResolveAnswer::Settled { .. });
+    finish_resolve(ctx, &run, settled, changed).await;
+    lease.release().await;
+    let what = match &answer {
+        ResolveAnswer::Settled { .. } => format!("{command} → settled"),
+        ResolveAnswer::Unknown { .. } => format!("{command} → no such conflict"),
+        ResolveAnswer::AlreadySettled { .. } => format!("{command} → already settled"),
+        ResolveAnswer::NotTaken { reason, .. } => format!("{command} → not settled: {reason}"),
+    };
+    Ok(Decision::Settled(answer, what, Some(run_id)))
+}
+
+/// Records a resolve run's end and writes the status page (which no longer
+/// lists a conflict settled); failures are logged, the reply goes on.
+async fn finish_resolve(
+    ctx: &WatchContext<'_>,
+    run: &Run<'_>,
+    settled: bool,
+    changed: Result<bool, anyhow::Error>,
+) {
     let summary = match changed {
-        Ok(changed) => resolve_summary(ctx, &run, settled, changed).await,
+        Ok(changed) => resolve_summary(ctx, run, settled, changed).await,
         Err(e) => Ok(run.failed(&e)),
     };
     match summary {
@@ -874,14 +903,6 @@ async fn resolve_now(
         }
         Err(e) => tracing::warn!("could not sum up the run: {e:#}"),
     }
-    lease.release().await;
-    let what = match &answer {
-        ResolveAnswer::Settled { .. } => format!("{command} → settled"),
-        ResolveAnswer::Unknown { .. } => format!("{command} → no such conflict"),
-        ResolveAnswer::AlreadySettled { .. } => format!("{command} → already settled"),
-        ResolveAnswer::NotTaken { reason, .. } => format!("{command} → not settled: {reason}"),
-    };
-    Ok(Decision::Settled(answer, what, Some(run_id)))
 }
 
 /// The request's template as written (for the provenance of a decision).

@@ -182,6 +182,7 @@ fn a_conflict_is_listed_once_with_both_editors_and_settled_by_an_allowed_users_r
         "the run is named: {after}"
     );
 
+    assert_eq!(settled.matches("goalsbot-reply:").count(), 1, "{settled}");
     // Asking again: already settled, said how and by whom.
     ask(
         &s,
@@ -216,5 +217,62 @@ fn a_conflict_is_listed_once_with_both_editors_and_settled_by_an_allowed_users_r
         cell(&raw(&q3), KR2, "Q4").starts_with("Complete"),
         "{}",
         cell(&raw(&q3), KR2, "Q4")
+    );
+}
+
+#[test]
+fn a_watcher_killed_after_the_decision_answers_it_once_without_deciding_again() {
+    let s = served("onwiki-resolve-kill");
+    let (id, _) = conflict_made(&s);
+    ask(
+        &s,
+        ALICE,
+        "Take the page",
+        &format!("{{{{goalsbot|resolve|{id}|wiki}}}} ~~~~"),
+    );
+    // Killed right after the decision was recorded, before any reply.
+    let mut cmd = s.cmd(&["watch", "--once"]);
+    cmd.env("GOALSBOT_FAULT", "pause-at=watch.resolved:1");
+    crate::tracker::kill_when(cmd, "goalsbot-fault: paused at watch.resolved:1");
+    assert_eq!(
+        pending(&s),
+        Vec::<Value>::new(),
+        "the decision was recorded"
+    );
+    assert!(!raw(&requests_page(&s)).contains("I settled"));
+
+    let out = watch_once(&s);
+    assert!(out.contains("1 answered"), "{out}");
+    let page = raw(&requests_page(&s));
+    let sec = section(&page, "Take the page");
+    assert_eq!(sec.matches("goalsbot-reply:").count(), 1, "{sec}");
+    assert!(
+        sec.contains(&format!(
+            "I settled conflict #{id} ({KR2}, field {STATUS}, on [[{}]]) as you asked: the store \
+             takes the wiki's value, at-risk.",
+            title(&s, "Q3")
+        )),
+        "{sec}"
+    );
+    let all = s.ok(&["conflicts", "--all"]);
+    assert_eq!(
+        all.matches("resolved: wiki by").count(),
+        1,
+        "decided once: {all}"
+    );
+    assert!(
+        all.contains(&format!("resolved: wiki by User:{ALICE} (on-wiki request)")),
+        "{all}"
+    );
+    // The status page was written after the restart: the conflict is gone from it.
+    let status = status_page(&s);
+    assert!(
+        conflicts_section(&status).contains("''No conflicts are waiting.''"),
+        "{status}"
+    );
+    assert!(watch_once(&s).contains("0 new requests, 0 answered"));
+    assert_eq!(
+        raw(&requests_page(&s)).matches("goalsbot-reply:").count(),
+        page.matches("goalsbot-reply:").count()
     );
 }
