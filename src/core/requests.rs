@@ -7,7 +7,10 @@
 //! # Requests
 //!
 //! A request is a `{{goalsbot|ACTION}}` or `{{goalsbot|ACTION|SCOPE}}`
-//! template that MediaWiki would expand: the name may start with `G` or
+//! template, or a decision on a conflict, `{{goalsbot|resolve|ID|wiki}}` or
+//! `{{goalsbot|resolve|ID|store}}` (ID a positive integer, `#` allowed before
+//! it; `wiki`/`store` in any case, spaces around them ignored), that MediaWiki
+//! would expand: the name may start with `G` or
 //! `g`, may carry `Template:`, and underscores and spaces around it do not
 //! matter. Text that MediaWiki shows literally is never read: HTML comments
 //! and the bodies of `<nowiki>`, `<pre>`, `<syntaxhighlight>`, `<source>`,
