@@ -235,20 +235,28 @@ pub fn user_link(name: &str) -> String {
 
 /// `[[User:X|X]]` for a user name taken from the wiki or the store, which
 /// is untrusted text: linked only when MediaWiki could have a user of that
-/// name (no `# < > [ ] | { } /`, no control characters, no `~~~`) and it is
-/// safe as a link; otherwise shown escaped, not linked.
+/// name (no `# < > [ ] | { } /`, no control characters, no `%` escapes, no
+/// `~~~`) and it is safe as a link; otherwise shown escaped, not linked.
 pub fn checked_user_link(name: &str) -> String {
     let name = escape::collapse(&name.replace('_', " "));
     let valid = !name.is_empty()
         && name.len() <= 255
         && !name.contains(['#', '<', '>', '[', ']', '|', '{', '}', '/'])
         && !name.chars().any(char::is_control)
-        && !name.starts_with(':');
+        && !name.starts_with(':')
+        && !has_percent_escape(&name);
     if valid && is_safe_target(&name) {
         format!("[[User:{name}|{name}]]")
     } else {
         escape::wikitext(&name)
     }
+}
+
+/// Whether `s` holds `%` and two hex digits, which no title may hold.
+fn has_percent_escape(s: &str) -> bool {
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
 /// The wiki user an operator name stands for: `User:Name (on-wiki request)`

@@ -527,7 +527,8 @@ fn user_names_from_the_wiki_are_linked_only_when_valid() {
         "[[User:Bob Example|Bob Example]]"
     );
     for bad in [
-        "A/B", "A|B", "A]]B", "{{x}}", "A~~~~", "A<b>", "", ":x", "A#b",
+        "A/B", "A|B", "A]]B", "{{x}}", "A~~~~", "A<b>", "", ":x", "A#b", "A%41", "A\u{7}b",
+        "A&amp;",
     ] {
         let shown = checked_user_link(bad);
         assert!(!shown.contains("[[User:"), "{bad:?}: {shown}");
@@ -535,4 +536,8 @@ fn user_names_from_the_wiki_are_linked_only_when_valid() {
     }
     assert_eq!(checked_user_link("A/B"), "A/B");
     assert_eq!(checked_user_link("A|B"), "<nowiki>A|B</nowiki>");
+    assert_eq!(
+        checked_user_link("100% sure"),
+        "[[User:100% sure|100% sure]]"
+    );
 }
