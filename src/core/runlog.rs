@@ -583,6 +583,8 @@ struct StatusPageView {
     last: RunView,
     conflicts: Vec<ConflictView>,
     recent: Vec<RunView>,
+    /// Where resolve requests go (a link), if known.
+    command_page: Option<String>,
 }
 
 impl Renderer {
@@ -593,7 +595,20 @@ impl Renderer {
         pending_conflicts: &[ConflictLine],
         recent: &[RunSummary],
     ) -> Result<String, RenderError> {
+        self.status_page_for(last, pending_conflicts, recent, None)
+    }
+
+    /// [`Renderer::status_page`], naming the command page where conflicts
+    /// are settled by request.
+    pub fn status_page_for(
+        &self,
+        last: &RunSummary,
+        pending_conflicts: &[ConflictLine],
+        recent: &[RunSummary],
+        command_page: Option<&str>,
+    ) -> Result<String, RenderError> {
         let view = StatusPageView {
+            command_page: command_page.map(page_link),
             last: RunView::with_edit_limit(last, STATUS_EDITS),
             conflicts: pending_conflicts.iter().map(ConflictView::new).collect(),
             recent: recent
@@ -616,6 +631,17 @@ pub fn render_status_page(
     recent: &[RunSummary],
 ) -> Result<String, RenderError> {
     Renderer::builtin().status_page(last, pending_conflicts, recent)
+}
+
+/// [`render_status_page`], naming the command page (config `commands.page`)
+/// where conflicts are settled by request.
+pub fn render_status_page_for(
+    last: &RunSummary,
+    pending_conflicts: &[ConflictLine],
+    recent: &[RunSummary],
+    command_page: &str,
+) -> Result<String, RenderError> {
+    Renderer::builtin().status_page_for(last, pending_conflicts, recent, Some(command_page))
 }
 
 #[cfg(test)]

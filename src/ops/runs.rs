@@ -486,7 +486,7 @@ pub async fn publish(
         tracing::warn!("the status page was not written: {reason}");
         return Ok(None);
     }
-    let text = runlog::render_status_page(summary, &pending, &recent)?;
+    let text = runlog::render_status_page_for(summary, &pending, &recent, &config.command_page())?;
     let Some(rev) = wiki
         .latest_revisions(std::slice::from_ref(&title))
         .await?

@@ -76,6 +76,10 @@ fn a_conflict_is_listed_once_with_both_editors_and_settled_by_an_allowed_users_r
         let request = format!("<code><nowiki>{{{{goalsbot|resolve|{id}|{side}}}}}</nowiki></code>");
         assert!(listed.contains(&request), "{request} not in:\n{listed}");
     }
+    assert!(
+        listed.contains(&format!("a new section of [[{}]]", requests_page(&s))),
+        "names the command page: {listed}"
+    );
     // A second run with the conflict still pending rewrites the page but
     // not the conflict's entry: its links notify nobody again.
     let status_rev = latest_revid(&format!("{}/Bot status", s.prefix));

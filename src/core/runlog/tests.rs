@@ -541,3 +541,22 @@ fn user_names_from_the_wiki_are_linked_only_when_valid() {
         "[[User:100% sure|100% sure]]"
     );
 }
+
+#[test]
+fn the_conflicts_say_where_to_paste_the_request() {
+    let page = render_status_page_for(
+        &needs_person(),
+        &[conflict(7)],
+        &[],
+        "Wikimedia Technology/Goals/Bot requests",
+    )
+    .unwrap();
+    assert!(
+        page.contains(
+            "pasting its request in a new section of [[Wikimedia Technology/Goals/Bot requests]] ("
+        ),
+        "{page}"
+    );
+    let page = render_status_page(&needs_person(), &[conflict(7)], &[]).unwrap();
+    assert!(page.contains("pasting its request in a new section of the command page ("));
+}
