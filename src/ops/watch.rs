@@ -763,6 +763,25 @@ async fn resolve_now(
             }
         }
     }
+    if let Some(run_id) = &req.run_id {
+        // Stopped before its decision was recorded: that run ended without
+        // one (said in the run log), and the request is served now.
+        let running = ctx.store.run(run_id).await?;
+        if running.is_some_and(|r| r.outcome == crate::store::RunState::Running) {
+            let stale = Run::new(
+                ctx.store,
+                run_id,
+                command.clone(),
+                Some(req.requester.clone()),
+            );
+            let stopped = anyhow::anyhow!(
+                "the bot stopped before the decision was recorded; the request is served again"
+            );
+            if let Err(e) = stale.record(&stale.failed(&stopped)).await {
+                tracing::warn!("could not record the stopped run: {e:#}");
+            }
+        }
+    }
     if let Some(limited) = rate_limited(ctx, req, allowed).await? {
         return Ok(limited);
     }
