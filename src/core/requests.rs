@@ -7,7 +7,10 @@
 //! # Requests
 //!
 //! A request is a `{{goalsbot|ACTION}}` or `{{goalsbot|ACTION|SCOPE}}`
-//! template that MediaWiki would expand: the name may start with `G` or
+//! template, or a decision on a conflict, `{{goalsbot|resolve|ID|wiki}}` or
+//! `{{goalsbot|resolve|ID|store}}` (ID a positive integer, `#` allowed before
+//! it; `wiki`/`store` in any case, spaces around them ignored), that MediaWiki
+//! would expand: the name may start with `G` or
 //! `g`, may carry `Template:`, and underscores and spaces around it do not
 //! matter. Text that MediaWiki shows literally is never read: HTML comments
 //! and the bodies of `<nowiki>`, `<pre>`, `<syntaxhighlight>`, `<source>`,
@@ -101,7 +104,7 @@ impl FromStr for Action {
             .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unknown action {}; the actions are sync, pull, push and new-quarter",
+                    "unknown action {}; the actions are sync, pull, push, new-quarter and resolve",
                     quote(s)
                 )
             })
@@ -183,6 +186,76 @@ pub fn command_text(action: Action, scope: &Scope) -> String {
     }
 }
 
+/// Which side of a conflict a person takes (`{{goalsbot|resolve|ID|wiki}}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The store takes the value on the wiki page.
+    Wiki,
+    /// The store keeps its value; the next push writes it to the page.
+    Store,
+}
+
+impl Side {
+    /// `wiki` or `store`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Wiki => "wiki",
+            Side::Store => "store",
+        }
+    }
+}
+
+impl FromStr for Side {
+    type Err = String;
+
+    /// `wiki` or `store`, case and surrounding whitespace aside.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("wiki") {
+            Ok(Side::Wiki)
+        } else if t.eq_ignore_ascii_case("store") {
+            Ok(Side::Store)
+        } else {
+            Err(format!(
+                "the side after the conflict id must be wiki (the store takes the wiki's value) or store (the store keeps its value), not {}",
+                quote(s)
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a request asks for: a run, or a person's decision on a conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Ask {
+    /// Run an action over a scope (`{{goalsbot|sync|2020-21}}`).
+    Run(Action, Scope),
+    /// Settle a waiting conflict (`{{goalsbot|resolve|12|wiki}}`), as
+    /// `goalsbot resolve 12 --take wiki` does.
+    Resolve {
+        /// The conflict id (the status page and `goalsbot conflicts` list it).
+        conflict: i64,
+        /// Which value wins.
+        side: Side,
+    },
+}
+
+impl Ask {
+    /// The plain-text command it stands for: `sync`, `push 2020-21 Q3`,
+    /// `resolve 12 --take wiki`.
+    pub fn command_text(&self) -> String {
+        match self {
+            Ask::Run(action, scope) => command_text(*action, scope),
+            Ask::Resolve { conflict, side } => format!("resolve {conflict} --take {side}"),
+        }
+    }
+}
+
 /// One request template found on the command page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -192,9 +265,9 @@ pub struct Request {
     pub heading: String,
     /// The template exactly as written, braces included.
     pub template: String,
-    /// The action and scope, or why the request cannot be read (plain
-    /// text, escaped when replied).
-    pub parsed: Result<(Action, Scope), String>,
+    /// What it asks, or why the request cannot be read (plain text,
+    /// escaped when replied).
+    pub parsed: Result<Ask, String>,
 }
 
 /// Every request in `wikitext`, in page order (see the module doc for what
@@ -709,11 +782,16 @@ fn template_name(raw: &str) -> Option<NameMatch> {
     }
 }
 
-fn parse_params(params: &[&str]) -> Result<(Action, Scope), String> {
+fn parse_params(params: &[&str]) -> Result<Ask, String> {
     if params.iter().any(|p| p.contains('=')) {
         return Err(
             "the parameters have no names; write {{goalsbot|sync|2020-21}}, not action=…".into(),
         );
+    }
+    if let Some((first, rest)) = params.split_first() {
+        if first.trim().eq_ignore_ascii_case("resolve") {
+            return parse_resolve(rest);
+        }
     }
     let (action, scope) = match params {
         [] => {
@@ -729,7 +807,7 @@ fn parse_params(params: &[&str]) -> Result<(Action, Scope), String> {
         }
     };
     if action.is_empty() {
-        return Err("the action after the first | is empty; the actions are sync, pull, push and new-quarter".into());
+        return Err("the action after the first | is empty; the actions are sync, pull, push, new-quarter and resolve".into());
     }
     let action: Action = action.parse()?;
     let scope = match scope {
@@ -741,7 +819,42 @@ fn parse_params(params: &[&str]) -> Result<(Action, Scope), String> {
             "new-quarter needs a quarter, such as {{goalsbot|new-quarter|2020-21 Q4}}".into(),
         );
     }
-    Ok((action, scope))
+    Ok(Ask::Run(action, scope))
+}
+
+/// The syntax of a resolve request, for its errors.
+const RESOLVE_SYNTAX: &str = "{{goalsbot|resolve|12|wiki}} or {{goalsbot|resolve|12|store}} (12: the conflict's id on the status page)";
+
+/// The parameters after `resolve`: a conflict id (a positive integer, `#`
+/// allowed before it) and a side (`wiki` or `store`, any case).
+fn parse_resolve(params: &[&str]) -> Result<Ask, String> {
+    let (id, side) = match params {
+        [id, side] => (*id, *side),
+        [] | [_] => {
+            return Err(format!(
+                "resolve needs a conflict id and a side; write {RESOLVE_SYNTAX}"
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "too many parameters ({}); write {RESOLVE_SYNTAX}",
+                params.len() + 1
+            ))
+        }
+    };
+    let digits = id.trim();
+    let digits = digits.strip_prefix('#').unwrap_or(digits).trim();
+    let conflict = match digits.parse::<i64>() {
+        Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => {
+            return Err(format!(
+                "cannot read the conflict id {}; it is a number, such as 12 in {RESOLVE_SYNTAX}",
+                quote(id)
+            ))
+        }
+    };
+    let side: Side = side.parse()?;
+    Ok(Ask::Resolve { conflict, side })
 }
 
 /// User text quoted for a reason, collapsed and shortened.
@@ -939,16 +1052,148 @@ pub enum ReplyKind<'a> {
         /// When they may ask again.
         retry_after_secs: u64,
     },
+    /// A resolve request from an allowed user: settled, or why not.
+    Resolve {
+        /// What became of it.
+        answer: ResolveAnswer,
+        /// The bot status page, which lists the waiting conflicts.
+        status_page: Option<String>,
+    },
+}
+
+/// What became of an allowed user's `{{goalsbot|resolve|ID|wiki|store}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolveAnswer {
+    /// The conflict is closed as the requester decided.
+    Settled {
+        /// The conflict id.
+        conflict: i64,
+        /// Its record.
+        record: String,
+        /// Its field.
+        field: String,
+        /// The page whose revision brought the wiki's value.
+        page: String,
+        /// The side taken.
+        side: Side,
+        /// The value the store holds now (`None`: not stated).
+        value: Option<serde_json::Value>,
+        /// Other pages' conflicts on the field settled with it.
+        others: usize,
+        /// The run that recorded the decision.
+        run_id: String,
+    },
+    /// No conflict has that id.
+    Unknown {
+        /// The id asked for.
+        conflict: i64,
+    },
+    /// The conflict was closed before.
+    AlreadySettled {
+        /// The conflict id.
+        conflict: i64,
+        /// How: `wiki` (a person took the wiki's value), `store` (a person
+        /// kept the store's), `settled` (the page came to agree).
+        how: String,
+        /// Who closed it, as recorded (`User:Name (on-wiki request)`, an
+        /// operator, `goalsbot`).
+        by: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Nothing was decided: a side changed since it was listed, or the page
+    /// cannot be read (plain text, escaped when replied).
+    NotTaken {
+        /// The conflict id.
+        conflict: i64,
+        /// Why, in plain text.
+        reason: String,
+    },
+}
+
+impl ResolveAnswer {
+    /// The reply's sentence after the requester's name (wikitext, escaped;
+    /// `status_page` is a link already).
+    fn sentence(&self, status_page: Option<&str>) -> String {
+        let listed = status_page
+            .map(|p| format!(" The waiting conflicts and their ids are listed on {p}."))
+            .unwrap_or_default();
+        match self {
+            ResolveAnswer::Settled {
+                conflict,
+                record,
+                field,
+                page,
+                side,
+                value,
+                others,
+                run_id,
+            } => {
+                let value = runlog::value_text(value.as_ref());
+                let page = runlog::page_link(page);
+                let what = match side {
+                    Side::Wiki => format!("the store takes the wiki's value, {value}"),
+                    Side::Store => format!(
+                        "the store keeps its value, {value}; the next push or sync writes it to {page}"
+                    ),
+                };
+                let others = match others {
+                    0 => String::new(),
+                    1 => " 1 more conflict on the field is settled with it (its page shows that value).".into(),
+                    n => format!(" {n} more conflicts on the field are settled with it (their pages show that value)."),
+                };
+                format!(
+                    "I settled conflict #{conflict} ({}, field {}, on {page}) as you asked: {what}.{others} Run <code>{}</code>.",
+                    escape::wikitext(record),
+                    escape::wikitext(field),
+                    escape::wikitext(run_id),
+                )
+            }
+            ResolveAnswer::Unknown { conflict } => format!(
+                "there is no conflict #{conflict}, so I have not changed anything.{listed}"
+            ),
+            ResolveAnswer::AlreadySettled {
+                conflict,
+                how,
+                by,
+                at,
+            } => {
+                let how = match how.as_str() {
+                    "wiki" => "the store took the wiki's value",
+                    "store" => "the store kept its value",
+                    "settled" => "the page came to show the store's value",
+                    _ => "closed",
+                };
+                format!(
+                    "conflict #{conflict} was already settled ({how}) by {} on {}, so I have not changed anything.",
+                    escape::wikitext(by),
+                    at.format("%Y-%m-%d %H:%M:%S UTC")
+                )
+            }
+            ResolveAnswer::NotTaken { conflict, reason } => format!(
+                "I have not settled conflict #{conflict}: {}. Nothing was changed; please look again and ask again in a new section, signed (<nowiki>~~~~</nowiki>).{listed}",
+                escape::wikitext(reason)
+            ),
+        }
+    }
 }
 
 /// The correct syntax, shown in a malformed reply.
-const EXAMPLES: [(&str, &str); 4] = [
+const EXAMPLES: [(&str, &str); 6] = [
     ("{{goalsbot|sync}}", "pull, then push, every tracked page"),
     ("{{goalsbot|sync|2020-21}}", "the same for one fiscal year"),
     ("{{goalsbot|push|2020-21 Q3}}", "push one quarter page"),
     (
         "{{goalsbot|new-quarter|2020-21 Q4}}",
         "create a new quarter page",
+    ),
+    (
+        "{{goalsbot|resolve|12|wiki}}",
+        "settle conflict 12 (the status page lists the ids): the store takes the wiki's value",
+    ),
+    (
+        "{{goalsbot|resolve|12|store}}",
+        "settle conflict 12: the store keeps its value and the next push writes it to the page",
     ),
 ];
 
@@ -965,6 +1210,7 @@ struct ReplyView {
     examples: Vec<ExampleView>,
     run_id: Option<String>,
     retry_after: Option<String>,
+    resolve: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -987,6 +1233,7 @@ impl ReplyView {
             examples: Vec::new(),
             run_id: None,
             retry_after: None,
+            resolve: None,
         };
         match kind {
             ReplyKind::Done { run, status_page } => {
@@ -1024,6 +1271,14 @@ impl ReplyView {
             ReplyKind::RateLimited { retry_after_secs } => {
                 view.kind = "rate-limited";
                 view.retry_after = Some(about_minutes(*retry_after_secs));
+            }
+            ReplyKind::Resolve {
+                answer,
+                status_page,
+            } => {
+                view.kind = "resolve";
+                view.status_page = status_page.as_deref().map(runlog::page_link);
+                view.resolve = Some(answer.sentence(view.status_page.as_deref()));
             }
         }
         view

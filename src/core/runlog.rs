@@ -171,6 +171,35 @@ pub struct ConflictLine {
     pub store: Option<serde_json::Value>,
     /// Since when it waits.
     pub since: DateTime<Utc>,
+    /// The revision of `page` that brought the wiki's value.
+    #[serde(default)]
+    pub revid: Option<u64>,
+    /// Who saved that revision (`None`: hidden or unknown).
+    #[serde(default)]
+    pub wiki_user: Option<String>,
+    /// Who last changed the field in the store before the conflict.
+    #[serde(default)]
+    pub store_by: Option<StoreAuthor>,
+}
+
+/// Who made a store value: the provenance of the field's last change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StoreAuthor {
+    /// A tracker edit (`set`, `import`, `resolve`, an on-wiki resolve) by this operator.
+    Tracker {
+        /// The operator as recorded: a name, or `User:Name (on-wiki request)`.
+        operator: String,
+    },
+    /// A page's edit, pulled into the store.
+    Wiki {
+        /// Who saved the revision (`None`: hidden).
+        user: Option<String>,
+        /// The page.
+        page: String,
+        /// The revision.
+        revid: u64,
+    },
 }
 
 /// A page a run left alone, with why.
@@ -201,6 +230,79 @@ pub fn user_link(name: &str) -> String {
         format!("[[User:{name}|{name}]]")
     } else {
         escape::wikitext(&name)
+    }
+}
+
+/// `[[User:X|X]]` for a user name taken from the wiki or the store, which
+/// is untrusted text: linked only when MediaWiki could have a user of that
+/// name (no `# < > [ ] | { } /`, no control characters, no `%` escapes, no
+/// `~~~`) and it is safe as a link; otherwise shown escaped, not linked.
+pub fn checked_user_link(name: &str) -> String {
+    let name = escape::collapse(&name.replace('_', " "));
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && !name.contains(['#', '<', '>', '[', ']', '|', '{', '}', '/'])
+        && !name.chars().any(char::is_control)
+        && !name.starts_with(':')
+        && !has_percent_escape(&name);
+    if valid && is_safe_target(&name) {
+        format!("[[User:{name}|{name}]]")
+    } else {
+        escape::wikitext(&name)
+    }
+}
+
+/// Whether `s` holds `%` and two hex digits, which no title may hold.
+fn has_percent_escape(s: &str) -> bool {
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+}
+
+/// The wiki user an operator name stands for: `User:Name (on-wiki request)`
+/// and `User:Name` are `Name`; a plain operator name is taken as a user name
+/// (set `$GOALSBOT_OPERATOR` to your wiki user name).
+fn operator_user(operator: &str) -> &str {
+    let name = operator.trim();
+    let name = name
+        .strip_suffix("(on-wiki request)")
+        .unwrap_or(name)
+        .trim();
+    match name.split_once(':') {
+        Some((ns, rest)) if ns.trim().eq_ignore_ascii_case("user") => rest.trim(),
+        _ => name,
+    }
+}
+
+/// `[[Page]] ([[Special:Diff/REVID|rREVID]])`.
+fn revision_link(page: &str, revid: Option<u64>) -> String {
+    let page = page_link(page);
+    match revid {
+        Some(r) => format!("{page} ([[Special:Diff/{r}|r{r}]])"),
+        None => page,
+    }
+}
+
+impl StoreAuthor {
+    /// Who made the store's value, with their link.
+    fn text(&self) -> String {
+        match self {
+            StoreAuthor::Tracker { operator } => {
+                let on_wiki = operator.trim_end().ends_with("(on-wiki request)");
+                let user = checked_user_link(operator_user(operator));
+                if on_wiki {
+                    format!("{user} (on-wiki request)")
+                } else {
+                    format!("{user} (tracker edit)")
+                }
+            }
+            StoreAuthor::Wiki { user, page, revid } => format!(
+                "{} on {}",
+                user.as_deref()
+                    .map_or_else(|| "''(hidden user)''".to_string(), checked_user_link),
+                revision_link(page, Some(*revid))
+            ),
+        }
     }
 }
 
@@ -239,7 +341,7 @@ fn duration_text(started: DateTime<Utc>, finished: DateTime<Utc>) -> String {
 }
 
 /// A store or wiki value of a conflict, as a cell shows it.
-fn value_text(value: Option<&serde_json::Value>) -> String {
+pub(crate) fn value_text(value: Option<&serde_json::Value>) -> String {
     const MAX: usize = 200;
     match value {
         None => "''(not stated)''".to_string(),
@@ -420,15 +522,27 @@ impl RunView {
     }
 }
 
+/// A waiting conflict as the status page shows it. Everything in it is
+/// the conflict's own (no run's time or counts), so its text stays the same
+/// from run to run while it waits: the users it links are notified once,
+/// by the revision where it first appears.
 #[derive(Debug, Serialize)]
 struct ConflictView {
     id: i64,
     record: String,
     field: String,
+    /// The page with a link to the revision.
     page: Option<String>,
     wiki: String,
     store: String,
+    /// Who saved the wiki's value (a user link, or escaped text).
+    wiki_by: String,
+    /// Who made the store's value.
+    store_by: String,
     since: String,
+    /// The on-wiki requests that settle it, shown inert (`<code><nowiki>…`).
+    take_wiki: String,
+    take_store: String,
 }
 
 impl ConflictView {
@@ -437,12 +551,28 @@ impl ConflictView {
             id: c.id,
             record: escape::wikitext(&c.record),
             field: escape::wikitext(&c.field),
-            page: c.page.as_deref().map(page_link),
+            page: c.page.as_deref().map(|p| revision_link(p, c.revid)),
             wiki: value_text(c.wiki.as_ref()),
             store: value_text(c.store.as_ref()),
+            wiki_by: c
+                .wiki_user
+                .as_deref()
+                .map_or_else(|| "''(unknown)''".to_string(), checked_user_link),
+            store_by: c
+                .store_by
+                .as_ref()
+                .map_or_else(|| "''(unknown)''".to_string(), StoreAuthor::text),
             since: time_text(c.since),
+            take_wiki: resolve_request(c.id, "wiki"),
+            take_store: resolve_request(c.id, "store"),
         }
     }
+}
+
+/// `<code><nowiki>{{goalsbot|resolve|ID|SIDE}}</nowiki></code>`: the request
+/// to paste on the command page, inert where it is shown.
+pub fn resolve_request(id: i64, side: &str) -> String {
+    format!("<code><nowiki>{{{{goalsbot|resolve|{id}|{side}}}}}</nowiki></code>")
 }
 
 /// Recent runs the status page lists at most.
@@ -453,6 +583,8 @@ struct StatusPageView {
     last: RunView,
     conflicts: Vec<ConflictView>,
     recent: Vec<RunView>,
+    /// Where resolve requests go (a link), if known.
+    command_page: Option<String>,
 }
 
 impl Renderer {
@@ -463,7 +595,20 @@ impl Renderer {
         pending_conflicts: &[ConflictLine],
         recent: &[RunSummary],
     ) -> Result<String, RenderError> {
+        self.status_page_for(last, pending_conflicts, recent, None)
+    }
+
+    /// [`Renderer::status_page`], naming the command page where conflicts
+    /// are settled by request.
+    pub fn status_page_for(
+        &self,
+        last: &RunSummary,
+        pending_conflicts: &[ConflictLine],
+        recent: &[RunSummary],
+        command_page: Option<&str>,
+    ) -> Result<String, RenderError> {
         let view = StatusPageView {
+            command_page: command_page.map(page_link),
             last: RunView::with_edit_limit(last, STATUS_EDITS),
             conflicts: pending_conflicts.iter().map(ConflictView::new).collect(),
             recent: recent
@@ -486,6 +631,17 @@ pub fn render_status_page(
     recent: &[RunSummary],
 ) -> Result<String, RenderError> {
     Renderer::builtin().status_page(last, pending_conflicts, recent)
+}
+
+/// [`render_status_page`], naming the command page (config `commands.page`)
+/// where conflicts are settled by request.
+pub fn render_status_page_for(
+    last: &RunSummary,
+    pending_conflicts: &[ConflictLine],
+    recent: &[RunSummary],
+    command_page: &str,
+) -> Result<String, RenderError> {
+    Renderer::builtin().status_page_for(last, pending_conflicts, recent, Some(command_page))
 }
 
 #[cfg(test)]

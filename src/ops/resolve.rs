@@ -7,7 +7,9 @@ use crate::config::{Config, Credentials};
 use crate::core::fields::{describe_change, show_value, FieldChange};
 use crate::error::{ExitCode, UsageError};
 use crate::ops::{command_line, pull, Session};
-use crate::store::{record_fiscal_year, Decided, Provenance, Source, Store, StoredConflict, Take};
+use crate::store::{
+    record_fiscal_year, Decided, Provenance, Resolution, Source, Store, StoredConflict, Take,
+};
 use crate::wiki::Wiki;
 
 /// `goalsbot resolve ID --take wiki|store`: prints what was decided.
@@ -32,14 +34,119 @@ pub async fn command(
     out
 }
 
+/// Who decides, as the store records it.
+#[derive(Debug, Clone)]
+pub struct Decider {
+    /// The operator of the tracker edit and the conflict's `resolved_by`:
+    /// the operator at a terminal, or `User:Name (on-wiki request)`
+    /// ([`on_wiki_operator`]).
+    pub operator: String,
+    /// The command line, or the request that asked.
+    pub command: String,
+    /// The run that records the decision (`None`: a new one).
+    pub run_id: Option<String>,
+}
+
+/// The operator recorded for a decision asked on the wiki by `user` (the
+/// revision author): `User:Name (on-wiki request)`.
+pub fn on_wiki_operator(user: &str) -> String {
+    format!("User:{user} (on-wiki request)")
+}
+
+/// What a decision on a conflict came to.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Decided and recorded.
+    Resolved {
+        /// The conflict as it was decided.
+        conflict: Box<StoredConflict>,
+        /// The side taken.
+        take: Take,
+        /// What it did, in words.
+        what: String,
+        /// Whether the store's value changed (the wiki's value was taken).
+        changed: bool,
+        /// The value the store holds now.
+        value: Option<Value>,
+        /// Other pages' conflicts on the field settled with it.
+        others: usize,
+        /// The run that recorded it.
+        run_id: String,
+    },
+    /// A dry run: what would be decided.
+    DryRun {
+        /// In words.
+        what: String,
+    },
+    /// No conflict has that id.
+    Unknown,
+    /// Closed before.
+    AlreadyResolved(Resolution),
+    /// Closed while the pages were read again: the page shows the store's value.
+    SettledMeanwhile {
+        /// The conflict's page.
+        page: String,
+        /// How it was closed.
+        resolution: Option<Resolution>,
+    },
+    /// Nothing decided: the page cannot be read, or a side changed since
+    /// the person looked.
+    NotTaken(NotTaken),
+}
+
+/// Why a decision was not taken after the pages were read again.
+#[derive(Debug, Clone)]
+pub enum NotTaken {
+    /// The conflict's page could not be read (blanked, vandalised).
+    Unreadable {
+        /// The page.
+        page: String,
+        /// Why.
+        reason: String,
+    },
+    /// Another page's edit changed the store's value.
+    StoreChanged {
+        /// The store's value now.
+        now: Option<Value>,
+        /// Before.
+        was: Option<Value>,
+    },
+    /// The conflict's page says something else now.
+    WikiChanged {
+        /// The page.
+        page: String,
+        /// Its value now.
+        now: Option<Value>,
+        /// The value the person saw.
+        was: Option<Value>,
+    },
+}
+
+impl NotTaken {
+    /// The reason in plain words (for a reply on the wiki).
+    pub fn reason(&self) -> String {
+        match self {
+            NotTaken::Unreadable { page, reason } => {
+                format!("{page} could not be read ({reason}); it needs repairing first")
+            }
+            NotTaken::StoreChanged { now, was } => format!(
+                "the store's value changed since the conflict was listed (a page's edit was \
+                 pulled): it now holds {} (was {})",
+                show_value(now),
+                show_value(was)
+            ),
+            NotTaken::WikiChanged { page, now, was } => format!(
+                "{page} changed since the conflict was listed: it now says {} (was {})",
+                show_value(now),
+                show_value(was)
+            ),
+        }
+    }
+}
+
 /// `goalsbot resolve ID --take wiki|store`: closes a pending conflict as a
-/// person decided. Taking the wiki's value changes the store (with the
-/// operator as author, in the same transaction); keeping the store's value
-/// lets the next push write it to the page.
-///
-/// With `fresh` (not in a dry run), the year's pages are pulled first; the
-/// decision is not taken when that settled the conflict or changed either
-/// side: the person has not seen it (exit 3, or 0 when settled).
+/// person decided (see [`settle`]); the text to print and the exit code. An
+/// unknown or closed conflict is a usage error (exit 2).
 pub async fn resolve(
     store: &Store,
     fresh: Option<(&Config, &Wiki)>,
@@ -48,11 +155,116 @@ pub async fn resolve(
     command: &str,
     dry_run: bool,
 ) -> Result<(String, ExitCode)> {
-    let mut c = waiting(store, id).await?;
+    let by = Decider {
+        operator: crate::ops::tracker::operator(),
+        command: command.to_string(),
+        run_id: None,
+    };
+    Ok(match settle(store, fresh, id, take, &by, dry_run).await? {
+        Outcome::Unknown => {
+            return Err(UsageError::new(format!(
+                "there is no conflict #{id}; `goalsbot conflicts` lists the waiting ones"
+            ))
+            .into())
+        }
+        Outcome::AlreadyResolved(r) => {
+            return Err(UsageError::new(format!(
+                "conflict #{id} is already resolved ({} by {} at {}); nothing to do",
+                r.how,
+                r.by,
+                r.at.to_rfc3339()
+            ))
+            .into())
+        }
+        Outcome::DryRun { what } => (
+            format!("dry run: would resolve conflict #{id}: {what} (the page is read first when not a dry run)\n"),
+            ExitCode::Ok,
+        ),
+        Outcome::Resolved {
+            conflict: c,
+            what,
+            others,
+            run_id,
+            ..
+        } => {
+            let what = if others > 0 {
+                format!(
+                    "{what}; {others} more conflicts on the field settled (their pages show that value)"
+                )
+            } else {
+                what
+            };
+            (
+                format!(
+                    "resolved conflict #{id} ({} {}): {what} [run {run_id}]\n",
+                    c.key.record, c.key.field
+                ),
+                ExitCode::Ok,
+            )
+        }
+        Outcome::SettledMeanwhile { page, .. } => (
+            format!(
+                "conflict #{id} was settled meanwhile: {page} now shows the store's value; nothing to decide\n"
+            ),
+            ExitCode::Ok,
+        ),
+        Outcome::NotTaken(NotTaken::Unreadable { page, reason }) => (
+            format!(
+                "conflict #{id}: {page} could not be read ({reason}); repair the page, then \
+                 resolve again; nothing was changed\n"
+            ),
+            ExitCode::NeedsPerson,
+        ),
+        Outcome::NotTaken(NotTaken::StoreChanged { now, was }) => (
+            format!(
+                "conflict #{id}: the store's value changed since you looked (a page's edit was \
+                 pulled): it now holds {} (was {}); look again (`goalsbot conflicts`) and \
+                 resolve again; nothing was changed\n",
+                show_value(&now),
+                show_value(&was)
+            ),
+            ExitCode::NeedsPerson,
+        ),
+        Outcome::NotTaken(NotTaken::WikiChanged { page, now, was }) => (
+            format!(
+                "conflict #{id}: {page} changed since you looked: it now says {} (was {}); \
+                 look again (`goalsbot conflicts`) and resolve again; nothing was changed\n",
+                show_value(&now),
+                show_value(&was)
+            ),
+            ExitCode::NeedsPerson,
+        ),
+    })
+}
+
+/// Closes a pending conflict as a person decided: the one code path of
+/// `goalsbot resolve` and of `{{goalsbot|resolve|ID|wiki|store}}` on the
+/// command page. Taking the wiki's value changes the store (with
+/// `by.operator` as author, in the same transaction); keeping the store's
+/// value lets the next push write it to the page.
+///
+/// With `fresh` (not in a dry run), the year's pages are pulled first; the
+/// decision is not taken when that settled the conflict or changed either
+/// side: the person has not seen it.
+pub async fn settle(
+    store: &Store,
+    fresh: Option<(&Config, &Wiki)>,
+    id: i64,
+    take: Take,
+    by: &Decider,
+    dry_run: bool,
+) -> Result<Outcome> {
+    let mut c = match store.conflict(id).await? {
+        None => return Ok(Outcome::Unknown),
+        Some(c) => match c.resolution {
+            Some(r) => return Ok(Outcome::AlreadyResolved(r)),
+            None => c,
+        },
+    };
     if let (Some((config, wiki)), false) = (fresh, dry_run) {
         match reread(config, wiki, store, c).await? {
             Reread::Unchanged(now) => c = *now,
-            Reread::Answer(text, code) => return Ok((text, code)),
+            Reread::Answer(outcome) => return Ok(outcome),
         }
     }
     let fy = record_fiscal_year(&c.key.record)?;
@@ -67,58 +279,30 @@ pub async fn resolve(
     };
     let what = decision(change.as_ref(), take, &current, &c.page);
     if dry_run {
-        return Ok((
-            format!("dry run: would resolve conflict #{id}: {what} (the page is read first when not a dry run)\n"),
-            ExitCode::Ok,
-        ));
+        return Ok(Outcome::DryRun { what });
     }
     let after = match &change {
         Some(ch) => ch.new.clone(),
         None => current,
     };
-    let (run_id, settled) = decide(store, &c, take, change.as_ref(), after, command).await?;
-    let what = if settled > 0 {
-        format!(
-            "{what}; {settled} more conflicts on the field settled (their pages show that value)"
-        )
-    } else {
-        what
-    };
-    Ok((
-        format!(
-            "resolved conflict #{id} ({} {}): {what} [run {run_id}]\n",
-            c.key.record, c.key.field
-        ),
-        ExitCode::Ok,
-    ))
-}
-
-/// The conflict `id`, when it is waiting for a person.
-async fn waiting(store: &Store, id: i64) -> Result<StoredConflict> {
-    let Some(c) = store.conflict(id).await? else {
-        return Err(UsageError::new(format!(
-            "there is no conflict #{id}; `goalsbot conflicts` lists the waiting ones"
-        ))
-        .into());
-    };
-    if let Some(r) = &c.resolution {
-        return Err(UsageError::new(format!(
-            "conflict #{id} is already resolved ({} by {} at {}); nothing to do",
-            r.how,
-            r.by,
-            r.at.to_rfc3339()
-        ))
-        .into());
-    }
-    Ok(c)
+    let (run_id, others) = decide(store, &c, take, change.as_ref(), after.clone(), by).await?;
+    Ok(Outcome::Resolved {
+        conflict: Box::new(c),
+        take,
+        what,
+        changed: change.is_some(),
+        value: after,
+        others,
+        run_id,
+    })
 }
 
 /// What reading the pages again left of a conflict.
 enum Reread {
     /// Still waiting, both sides as the person saw them (the conflict as stored now).
     Unchanged(Box<StoredConflict>),
-    /// Settled meanwhile, or a side changed: the answer, and no decision taken.
-    Answer(String, ExitCode),
+    /// Settled meanwhile, or a side changed: the outcome, and no decision taken.
+    Answer(Outcome),
 }
 
 /// Pulls the year's pages (the conflict follows its page) and says whether
@@ -148,51 +332,33 @@ async fn reread(config: &Config, wiki: &Wiki, store: &Store, c: StoredConflict) 
             // The conflict's page could not be read (blanked, vandalised):
             // what it shows now is unknown, so nothing is decided on it.
             pull::Outcome::Refused { reason, .. } if t.title == c.page => {
-                return Ok(Reread::Answer(
-                    format!(
-                        "conflict #{id}: {} could not be read ({reason}); repair the page, then \
-                         resolve again; nothing was changed\n",
-                        c.page
-                    ),
-                    ExitCode::NeedsPerson,
-                ));
+                return Ok(Reread::Answer(Outcome::NotTaken(NotTaken::Unreadable {
+                    page: c.page.clone(),
+                    reason: reason.to_string(),
+                })));
             }
             _ => {}
         }
     }
     let now_stored = store.load_fields(&fy).await?.get(&c.key).cloned();
     if now_stored != stored {
-        return Ok(Reread::Answer(
-            format!(
-                "conflict #{id}: the store's value changed since you looked (a page's edit was \
-                 pulled): it now holds {} (was {}); look again (`goalsbot conflicts`) and \
-                 resolve again; nothing was changed\n",
-                show_value(&now_stored),
-                show_value(&stored)
-            ),
-            ExitCode::NeedsPerson,
-        ));
+        return Ok(Reread::Answer(Outcome::NotTaken(NotTaken::StoreChanged {
+            now: now_stored,
+            was: stored,
+        })));
     }
     Ok(match store.conflict(id).await? {
-        Some(now) if now.resolution.is_some() => Reread::Answer(
-            format!(
-                "conflict #{id} was settled meanwhile: {} now shows the store's value; nothing to decide\n",
-                c.page
-            ),
-            ExitCode::Ok,
-        ),
-        Some(now) if now.wiki != seen => Reread::Answer(
-            format!(
-                "conflict #{id}: {} changed since you looked: it now says {} (was {}); \
-                 look again (`goalsbot conflicts`) and resolve again; nothing was changed\n",
-                c.page,
-                show_value(&now.wiki),
-                show_value(&seen)
-            ),
-            ExitCode::NeedsPerson,
-        ),
+        Some(now) if now.resolution.is_some() => Reread::Answer(Outcome::SettledMeanwhile {
+            page: c.page.clone(),
+            resolution: now.resolution,
+        }),
+        Some(now) if now.wiki != seen => Reread::Answer(Outcome::NotTaken(NotTaken::WikiChanged {
+            page: c.page.clone(),
+            now: now.wiki,
+            was: seen,
+        })),
         Some(now) => Reread::Unchanged(Box::new(now)),
-        None => Reread::Unchanged(Box::new(waiting(store, id).await?)),
+        None => Reread::Answer(Outcome::Unknown),
     })
 }
 
@@ -226,14 +392,17 @@ async fn decide(
     take: Take,
     change: Option<&FieldChange>,
     after: Option<Value>,
-    command: &str,
+    by: &Decider,
 ) -> Result<(String, usize)> {
     let provenance = Provenance {
         at: chrono::Utc::now(),
-        run_id: crate::ops::runs::new_run_id(chrono::Utc::now()),
+        run_id: by
+            .run_id
+            .clone()
+            .unwrap_or_else(|| crate::ops::runs::new_run_id(chrono::Utc::now())),
         source: Source::Tracker {
-            operator: crate::ops::tracker::operator(),
-            command: command.to_string(),
+            operator: by.operator.clone(),
+            command: by.command.clone(),
         },
     };
     let stated = |v: &Option<Value>| v.clone().filter(|v| !v.is_null());

@@ -89,8 +89,34 @@ impl From<&StoredConflict> for ConflictLine {
             wiki: c.wiki.clone(),
             store: c.store.clone(),
             since: c.created_at,
+            revid: Some(c.revid),
+            wiki_user: c.wiki_user.clone(),
+            store_by: None,
         }
     }
+}
+
+/// The waiting conflicts as the status page lists them, each with who made
+/// the store's side (the field's last change before the conflict).
+pub async fn waiting_conflicts(store: &Store) -> Result<Vec<ConflictLine>> {
+    let mut out = Vec::new();
+    for c in store.conflicts(false).await? {
+        let mut line = ConflictLine::from(&c);
+        line.store_by =
+            store
+                .last_change(&c.key, c.created_at)
+                .await?
+                .map(|h| match h.provenance.source {
+                    crate::store::Source::Tracker { operator, .. } => {
+                        runlog::StoreAuthor::Tracker { operator }
+                    }
+                    crate::store::Source::Wiki {
+                        user, page, revid, ..
+                    } => runlog::StoreAuthor::Wiki { user, page, revid },
+                });
+        out.push(line);
+    }
+    Ok(out)
 }
 
 /// The edits a run saved, as diff links.
@@ -448,12 +474,7 @@ pub async fn publish(
     if title.is_empty() || shows_enough(store, &title, summary).await? {
         return Ok(None);
     }
-    let pending: Vec<ConflictLine> = store
-        .conflicts(false)
-        .await?
-        .iter()
-        .map(ConflictLine::from)
-        .collect();
+    let pending = waiting_conflicts(store).await?;
     let recent: Vec<RunSummary> = store
         .recent_runs(20)
         .await?
@@ -465,7 +486,7 @@ pub async fn publish(
         tracing::warn!("the status page was not written: {reason}");
         return Ok(None);
     }
-    let text = runlog::render_status_page(summary, &pending, &recent)?;
+    let text = runlog::render_status_page_for(summary, &pending, &recent, &config.command_page())?;
     let Some(rev) = wiki
         .latest_revisions(std::slice::from_ref(&title))
         .await?

@@ -38,7 +38,7 @@ use crate::config::{Config, Credentials};
 use crate::core::records::FiscalYear;
 use crate::core::render::Renderer;
 use crate::core::requests::{
-    self, find_requests, Action, RateLimit, ReplyKind, Request, Scope, Seen,
+    self, find_requests, Action, Ask, RateLimit, ReplyKind, Request, ResolveAnswer, Scope, Seen,
 };
 use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome, RunSummary};
 use crate::error::{ExitCode, UsageError};
@@ -555,7 +555,7 @@ async fn give_up(
 async fn decide(
     ctx: &WatchContext<'_>,
     req: &RequestEntry,
-    parsed: Result<(Action, Scope), String>,
+    parsed: Result<Ask, String>,
     allowed: &[String],
 ) -> Result<PendingReply> {
     let status_page = Some(ctx.config.pages.status_page());
@@ -573,11 +573,24 @@ async fn decide(
             },
             format!("refused: {} is not allowed", req.requester),
         ),
-        Ok((action, scope)) if req.run_id.is_some() => ran_before(ctx, req, action, &scope).await?,
-        Ok((action, scope)) => run_now(ctx, req, action, &scope, allowed).await?,
+        Ok(Ask::Resolve { conflict, side }) => {
+            resolve_now(ctx, req, conflict, side, allowed).await?
+        }
+        Ok(Ask::Run(action, scope)) if req.run_id.is_some() => {
+            ran_before(ctx, req, action, &scope).await?
+        }
+        Ok(Ask::Run(action, scope)) => run_now(ctx, req, action, &scope, allowed).await?,
     };
     let (kind, what, run_id) = match &decision {
         Decision::Reply(kind, what) => (kind.clone(), what.clone(), None),
+        Decision::Settled(answer, what, run_id) => (
+            ReplyKind::Resolve {
+                answer: answer.clone(),
+                status_page: status_page.clone(),
+            },
+            what.clone(),
+            run_id.clone(),
+        ),
         Decision::Ran(run, what) => (
             ReplyKind::Done {
                 run,
@@ -603,6 +616,9 @@ enum Decision {
     Reply(ReplyKind<'static>, String),
     /// The run's summary; what it was, for the log.
     Ran(Box<RunSummary>, String),
+    /// A resolve request served: its answer, what it was (for the log), the
+    /// run that recorded the decision.
+    Settled(ResolveAnswer, String, Option<String>),
 }
 
 /// A request that ran (or began to) before the watcher stopped: not again;
@@ -640,21 +656,8 @@ async fn run_now(
     scope: &Scope,
     allowed: &[String],
 ) -> Result<Decision> {
-    let history: Vec<(String, chrono::DateTime<Utc>)> = ctx
-        .store
-        .requests_since(None, Utc::now() - chrono::Duration::hours(1))
-        .await?
-        .into_iter()
-        .filter(|(id, user, _)| id != &req.id && requests::is_allowed(user, allowed))
-        .map(|(_, user, t)| (user, t))
-        .collect();
-    if let Err(secs) = ctx.rate_limit.check(&history, &req.requester, Utc::now()) {
-        return Ok(Decision::Reply(
-            ReplyKind::RateLimited {
-                retry_after_secs: secs,
-            },
-            format!("rate limited ({secs} s)"),
-        ));
+    if let Some(limited) = rate_limited(ctx, req, allowed).await? {
+        return Ok(limited);
     }
     // One writing run at a time: a run another goalsbot process (the hourly
     // sync, an operator's push) has going gets a pointer to it, no wait.
@@ -681,6 +684,278 @@ async fn run_now(
     lease.release().await;
     crate::fault::reached("watch.ran");
     Ok(Decision::Ran(Box::new(s), what))
+}
+
+/// The rate-limit reply, when `req` is over a limit.
+async fn rate_limited(
+    ctx: &WatchContext<'_>,
+    req: &RequestEntry,
+    allowed: &[String],
+) -> Result<Option<Decision>> {
+    let history: Vec<(String, chrono::DateTime<Utc>)> = ctx
+        .store
+        .requests_since(None, Utc::now() - chrono::Duration::hours(1))
+        .await?
+        .into_iter()
+        .filter(|(id, user, _)| id != &req.id && requests::is_allowed(user, allowed))
+        .map(|(_, user, t)| (user, t))
+        .collect();
+    Ok(ctx
+        .rate_limit
+        .check(&history, &req.requester, Utc::now())
+        .err()
+        .map(|secs| {
+            Decision::Reply(
+                ReplyKind::RateLimited {
+                    retry_after_secs: secs,
+                },
+                format!("rate limited ({secs} s)"),
+            )
+        }))
+}
+
+/// An allowed user's `{{goalsbot|resolve|ID|wiki|store}}`: the decision of
+/// `goalsbot resolve ID --take …` ([`crate::ops::resolve::settle`], the
+/// year's pages read first), recorded with the requester as who decided
+/// (`User:Name (on-wiki request)`) in a run of its own that holds the
+/// writer's lease; the status page is written after it. A decision this
+/// request recorded before a restart is not taken again: its reply is made
+/// from the store.
+async fn resolve_now(
+    ctx: &WatchContext<'_>,
+    req: &RequestEntry,
+    conflict: i64,
+    side: requests::Side,
+    allowed: &[String],
+) -> Result<Decision> {
+    use crate::ops::resolve::{self, Outcome};
+    let take = crate::store::Take::from(side);
+    let command = Ask::Resolve { conflict, side }.command_text();
+    if let Some(run_id) = &req.run_id {
+        if let Some(c) = ctx.store.conflict(conflict).await? {
+            if c.resolution.as_ref().is_some_and(|r| &r.run_id == run_id) {
+                let fy = crate::store::record_fiscal_year(&c.key.record)?;
+                let value = ctx.store.load_fields(&fy).await?.get(&c.key).cloned();
+                let changed = side == requests::Side::Wiki && value != c.store;
+                let answer = ResolveAnswer::Settled {
+                    conflict,
+                    record: c.key.record.clone(),
+                    field: c.key.field.clone(),
+                    page: c.page.clone(),
+                    side,
+                    value,
+                    others: 0,
+                    run_id: run_id.clone(),
+                };
+                // The run's end and the status page, which the stop left undone.
+                let run = Run::new(
+                    ctx.store,
+                    run_id,
+                    command.clone(),
+                    Some(req.requester.clone()),
+                );
+                finish_resolve(ctx, &run, true, Ok(changed)).await;
+                return Ok(Decision::Settled(
+                    answer,
+                    format!("{command} → settled before a restart"),
+                    Some(run_id.clone()),
+                ));
+            }
+        }
+    }
+    if let Some(run_id) = &req.run_id {
+        // Stopped before its decision was recorded: that run ended without
+        // one (said in the run log), and the request is served now.
+        let running = ctx.store.run(run_id).await?;
+        if running.is_some_and(|r| r.outcome == crate::store::RunState::Running) {
+            let stale = Run::new(
+                ctx.store,
+                run_id,
+                command.clone(),
+                Some(req.requester.clone()),
+            );
+            let stopped = anyhow::anyhow!(
+                "the bot stopped before the decision was recorded; the request is served again"
+            );
+            if let Err(e) = stale.record(&stale.failed(&stopped)).await {
+                tracing::warn!("could not record the stopped run: {e:#}");
+            }
+        }
+    }
+    if let Some(limited) = rate_limited(ctx, req, allowed).await? {
+        return Ok(limited);
+    }
+    let run_id = crate::ops::runs::new_run_id(Utc::now());
+    let lease = match take_lease(ctx.store, &ctx.config.run, &run_id, &command, false).await? {
+        Taken::Busy(held) => {
+            return Ok(Decision::Reply(
+                ReplyKind::AlreadyRunning {
+                    run_id: held.run_id.clone(),
+                    status_page: Some(ctx.config.pages.status_page()),
+                },
+                format!("already running: run {}", held.run_id),
+            ));
+        }
+        Taken::Held(lease) => lease,
+    };
+    ctx.store.set_request_run(&req.id, &run_id).await?;
+    let run = Run::new(
+        ctx.store,
+        &run_id,
+        command.clone(),
+        Some(req.requester.clone()),
+    );
+    if let Err(e) = run.mark_running().await {
+        tracing::warn!("could not mark the run as running: {e:#}");
+    }
+    let by = resolve::Decider {
+        operator: resolve::on_wiki_operator(&req.requester),
+        command: format!(
+            "{} (on-wiki request {} on {})",
+            written_template(req),
+            req.id,
+            req.page
+        ),
+        run_id: Some(run_id.clone()),
+    };
+    let settled = resolve::settle(
+        ctx.store,
+        Some((ctx.config, ctx.wiki)),
+        conflict,
+        take,
+        &by,
+        false,
+    )
+    .instrument(tracing::info_span!("run", run_id = %run_id))
+    .await;
+    crate::fault::reached("watch.resolved");
+    let (answer, changed) = match settled {
+        Ok(Outcome::Resolved {
+            conflict: c,
+            value,
+            others,
+            changed,
+            ..
+        }) => (
+            ResolveAnswer::Settled {
+                conflict,
+                record: c.key.record.clone(),
+                field: c.key.field.clone(),
+                page: c.page.clone(),
+                side,
+                value,
+                others,
+                run_id: run_id.clone(),
+            },
+            Ok(changed),
+        ),
+        Ok(Outcome::Unknown) => (ResolveAnswer::Unknown { conflict }, Ok(false)),
+        Ok(Outcome::AlreadyResolved(r))
+        | Ok(Outcome::SettledMeanwhile {
+            resolution: Some(r),
+            ..
+        }) => (
+            ResolveAnswer::AlreadySettled {
+                conflict,
+                how: r.how.as_str().to_string(),
+                by: r.by,
+                at: r.at,
+            },
+            Ok(false),
+        ),
+        Ok(Outcome::SettledMeanwhile {
+            page,
+            resolution: None,
+        }) => (
+            ResolveAnswer::NotTaken {
+                conflict,
+                reason: format!("it was settled meanwhile: {page} now shows the store's value"),
+            },
+            Ok(false),
+        ),
+        Ok(Outcome::NotTaken(why)) => (
+            ResolveAnswer::NotTaken {
+                conflict,
+                reason: why.reason(),
+            },
+            Ok(false),
+        ),
+        Ok(Outcome::DryRun { .. }) => unreachable!("watch never resolves as a dry run"),
+        Err(e) => {
+            tracing::error!("{command} for {} failed: {e:#}", req.requester);
+            let reason = format!("an error stopped it ({e:#})");
+            (ResolveAnswer::NotTaken { conflict, reason }, Err(e))
+        }
+    };
+    let settled = matches!(answer, ResolveAnswer::Settled { .. });
+    finish_resolve(ctx, &run, settled, changed).await;
+    lease.release().await;
+    let what = match &answer {
+        ResolveAnswer::Settled { .. } => format!("{command} → settled"),
+        ResolveAnswer::Unknown { .. } => format!("{command} → no such conflict"),
+        ResolveAnswer::AlreadySettled { .. } => format!("{command} → already settled"),
+        ResolveAnswer::NotTaken { reason, .. } => format!("{command} → not settled: {reason}"),
+    };
+    Ok(Decision::Settled(answer, what, Some(run_id)))
+}
+
+/// Records a resolve run's end and writes the status page (which no longer
+/// lists a conflict settled); failures are logged, the reply goes on.
+async fn finish_resolve(
+    ctx: &WatchContext<'_>,
+    run: &Run<'_>,
+    settled: bool,
+    changed: Result<bool, anyhow::Error>,
+) {
+    let summary = match changed {
+        Ok(changed) => resolve_summary(ctx, run, settled, changed).await,
+        Err(e) => Ok(run.failed(&e)),
+    };
+    match summary {
+        Ok(s) => {
+            if let Err(e) = run.record(&s).await {
+                tracing::warn!("could not record the run: {e:#}");
+            }
+            if let Err(e) = crate::ops::runs::publish(ctx.config, ctx.wiki, ctx.store, &s).await {
+                tracing::warn!("the status page was not updated: {e:#}");
+            }
+        }
+        Err(e) => tracing::warn!("could not sum up the run: {e:#}"),
+    }
+}
+
+/// The request's template as written (for the provenance of a decision).
+fn written_template(req: &RequestEntry) -> String {
+    serde_json::from_str::<Written>(&req.template)
+        .map(|w| w.template)
+        .unwrap_or_else(|_| req.template.clone())
+}
+
+/// The summary of a resolve run: the conflicts still waiting after it. A
+/// decision taken is a change (the status page is rewritten without it),
+/// even when the store kept its value.
+async fn resolve_summary(
+    ctx: &WatchContext<'_>,
+    run: &Run<'_>,
+    settled: bool,
+    changed: bool,
+) -> Result<RunSummary> {
+    let waiting = ctx.store.conflicts(false).await?;
+    let counts = RunCounts {
+        records_changed: u64::from(changed),
+        conflicts: waiting.len() as u64,
+        ..RunCounts::default()
+    };
+    let outcome = match RunOutcome::from_counts(&counts) {
+        RunOutcome::NothingToDo if settled => RunOutcome::Changed,
+        outcome => outcome,
+    };
+    let conflicts = waiting
+        .iter()
+        .map(crate::core::runlog::ConflictLine::from)
+        .collect();
+    run.summary(counts, outcome, conflicts, Vec::new(), false)
+        .await
 }
 
 /// The summary recorded for a finished run, if any.

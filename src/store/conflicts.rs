@@ -35,6 +35,15 @@ impl Take {
     }
 }
 
+impl From<crate::core::requests::Side> for Take {
+    fn from(side: crate::core::requests::Side) -> Take {
+        match side {
+            crate::core::requests::Side::Wiki => Take::Wiki,
+            crate::core::requests::Side::Store => Take::Store,
+        }
+    }
+}
+
 /// A conflict as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredConflict {

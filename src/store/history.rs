@@ -269,6 +269,32 @@ impl Store {
             .collect()
     }
 
+    /// The last change to a field at or before `at` (who made the value it
+    /// held then), if any.
+    pub async fn last_change(
+        &self,
+        key: &FieldKey,
+        at: DateTime<Utc>,
+    ) -> Result<Option<HistoryEntry>> {
+        let at = timestamp(&at);
+        let q = sql(
+            "last_change",
+            "SELECT seq, run_id, at, record_id, field, old_value, new_value, source, \
+             page_title, revision_id, wiki_user, revision_timestamp, operator, command \
+             FROM history WHERE record_id = ? AND field = ? AND at <= ? \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .text(&key.record)
+        .text(&key.field)
+        .text(&at);
+        self.db
+            .fetch_optional(q)
+            .await?
+            .as_ref()
+            .map(history_entry)
+            .transpose()
+    }
+
     /// Every change to a record, oldest first.
     pub async fn history(&self, record: &str) -> Result<Vec<HistoryEntry>> {
         let q = sql(

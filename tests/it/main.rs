@@ -8,6 +8,7 @@ mod deploy;
 mod faults;
 mod lease;
 mod mariadb_harness;
+mod onwiki_resolve;
 mod parse_golden;
 mod prose;
 mod prose_roundtrip;

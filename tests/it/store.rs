@@ -104,6 +104,7 @@ on_both_backends!(
     open_migrates_and_reopens,
     apply_and_load_round_trip,
     history_has_provenance_for_each_change,
+    the_last_change_of_a_field_before_a_time_names_who_made_it,
     as_of_shows_old_values,
     removal_marks_removed_and_a_later_apply_restores,
     removing_an_unknown_record_is_refused,
@@ -480,6 +481,57 @@ async fn history_has_provenance_for_each_change(db: Db) {
     );
     assert_eq!(last.provenance, tracker("2021-01-12T09:30:00Z"));
     assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
+/// Who made a field's value at a time (the store's side of a conflict on
+/// the status page): the last history row at or before it.
+async fn the_last_change_of_a_field_before_a_time_names_who_made_it(db: Db) {
+    let store = seeded(&db).await;
+    let status = "quarters.Q3.status";
+    let key = FieldKey::new(KR1, status);
+    store
+        .apply(
+            &tracker("2021-01-12T09:30:00Z"),
+            &[change(KR1, status, json!("on-track"), json!("concerns"))],
+        )
+        .await
+        .unwrap();
+    store
+        .apply(
+            &wiki("2021-01-14T08:00:00Z", 130),
+            &[change(KR1, status, json!("concerns"), json!("at-risk"))],
+        )
+        .await
+        .unwrap();
+    let at = |s: &str| {
+        let store = store.clone();
+        let key = key.clone();
+        let s = s.to_string();
+        async move { store.last_change(&key, t(&s)).await.unwrap() }
+    };
+    assert_eq!(at("2021-01-01T00:00:00Z").await, None, "before the seed");
+    let seed = at("2021-01-11T00:00:00Z").await.unwrap();
+    assert_eq!(seed.provenance, wiki("2021-01-10T12:00:00Z", 100));
+    let set = at("2021-01-12T09:30:00Z").await.unwrap();
+    assert_eq!(
+        set.provenance,
+        tracker("2021-01-12T09:30:00Z"),
+        "at the moment itself"
+    );
+    assert_eq!(set.new, Some(json!("concerns")));
+    let later = at("2021-02-01T00:00:00Z").await.unwrap();
+    assert_eq!(later.provenance, wiki("2021-01-14T08:00:00Z", 130));
+    // Another field's change is not this field's.
+    assert_eq!(
+        store
+            .last_change(
+                &FieldKey::new(KR1, "quarters.Q9.status"),
+                t("2021-02-01T00:00:00Z")
+            )
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn as_of_shows_old_values(db: Db) {

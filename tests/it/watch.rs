@@ -10,8 +10,8 @@ use crate::tracker::{deck, Setup, QUARTERS};
 
 const KR2: &str = "2020-21/front-line-defenses/kr2";
 pub(crate) const ALICE: &str = "Alice Allowed";
-const CAROL: &str = "Carol Listed";
-const MALLORY: &str = "Mallory Notallowed";
+pub(crate) const CAROL: &str = "Carol Listed";
+pub(crate) const MALLORY: &str = "Mallory Notallowed";
 
 /// A year synced once, a command page with its documentation, an allow-list page.
 pub(crate) fn served(name: &str) -> Setup {
@@ -62,7 +62,7 @@ pub(crate) fn ask(s: &Setup, user: &str, heading: &str, body: &str) {
     test_wiki().edit_as(user, &page, &text);
 }
 
-fn watch_once(s: &Setup) -> String {
+pub(crate) fn watch_once(s: &Setup) -> String {
     s.ok(&["watch", "--once"])
 }
 

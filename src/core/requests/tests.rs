@@ -9,12 +9,12 @@ fn fy(s: &str) -> FiscalYear {
     s.parse().unwrap()
 }
 
-fn ok(action: Action, scope: Scope) -> Result<(Action, Scope), String> {
-    Ok((action, scope))
+fn ok(action: Action, scope: Scope) -> Result<Ask, String> {
+    Ok(Ask::Run(action, scope))
 }
 
 /// The parsed form of the only request in `text`.
-fn only(text: &str) -> Result<(Action, Scope), String> {
+fn only(text: &str) -> Result<Ask, String> {
     let found = find_requests(text);
     assert_eq!(found.len(), 1, "{text:?}: {found:?}");
     found.into_iter().next().unwrap().parsed
@@ -51,7 +51,7 @@ No request here.
 #[test]
 fn actions_and_scopes_parse() {
     let q3 = |y: &str| Scope::Quarter(fy(y), Quarter::Q3);
-    type Case = (&'static str, Result<(Action, Scope), String>);
+    type Case = (&'static str, Result<Ask, String>);
     let cases: Vec<Case> = vec![
         ("{{goalsbot|sync}}", ok(Action::Sync, Scope::All)),
         ("{{goalsbot|pull}}", ok(Action::Pull, Scope::All)),
@@ -733,6 +733,9 @@ fn done_replies() {
         wiki: None,
         store: None,
         since: at(9, 0),
+        revid: None,
+        wiki_user: None,
+        store_by: None,
     }];
     needs.refused = vec![RefusedPage {
         title: "Wikimedia Technology/Goals/2020-21 Q2".into(),
@@ -1201,4 +1204,200 @@ mod properties {
             prop_assert!(!masked(&page).contains("~~~"));
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Resolve requests
+
+fn resolve(conflict: i64, side: Side) -> Result<Ask, String> {
+    Ok(Ask::Resolve { conflict, side })
+}
+
+#[test]
+fn resolve_requests_parse() {
+    let cases = [
+        ("{{goalsbot|resolve|12|wiki}}", resolve(12, Side::Wiki)),
+        ("{{goalsbot|resolve|12|store}}", resolve(12, Side::Store)),
+        ("{{goalsbot| Resolve | 7 | WIKI }}", resolve(7, Side::Wiki)),
+        ("{{Goalsbot|RESOLVE|#3|Store}}", resolve(3, Side::Store)),
+        (
+            "{{goalsbot\n|resolve\n|40\n|store\n}}",
+            resolve(40, Side::Store),
+        ),
+        (
+            "{{goalsbot|resolve|5<!-- the status one -->|wiki}}",
+            resolve(5, Side::Wiki),
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(only(text), expected, "{text}");
+    }
+    assert_eq!(
+        resolve(12, Side::Wiki).unwrap().command_text(),
+        "resolve 12 --take wiki"
+    );
+    assert_eq!(ok(Action::Sync, Scope::All).unwrap().command_text(), "sync");
+}
+
+#[test]
+fn malformed_resolve_requests_say_why_and_show_the_syntax() {
+    let cases = [
+        (
+            "{{goalsbot|resolve}}",
+            "resolve needs a conflict id and a side",
+        ),
+        (
+            "{{goalsbot|resolve|12}}",
+            "resolve needs a conflict id and a side",
+        ),
+        (
+            "{{goalsbot|resolve|12|wiki|now}}",
+            "too many parameters (4)",
+        ),
+        (
+            "{{goalsbot|resolve|twelve|wiki}}",
+            "cannot read the conflict id “twelve”",
+        ),
+        (
+            "{{goalsbot|resolve|0|wiki}}",
+            "cannot read the conflict id “0”",
+        ),
+        (
+            "{{goalsbot|resolve|-3|wiki}}",
+            "cannot read the conflict id “-3”",
+        ),
+        (
+            "{{goalsbot|resolve|+3|wiki}}",
+            "cannot read the conflict id “+3”",
+        ),
+        (
+            "{{goalsbot|resolve|1.5|wiki}}",
+            "cannot read the conflict id “1.5”",
+        ),
+        (
+            "{{goalsbot|resolve||wiki}}",
+            "cannot read the conflict id “”",
+        ),
+        (
+            "{{goalsbot|resolve|99999999999999999999|wiki}}",
+            "cannot read the conflict id",
+        ),
+        (
+            "{{goalsbot|resolve|12|both}}",
+            "must be wiki (the store takes the wiki's value) or store",
+        ),
+        ("{{goalsbot|resolve|12|}}", "not “”"),
+        ("{{goalsbot|resolve|12|take=wiki}}", "no names"),
+    ];
+    for (text, why) in cases {
+        let err = only(text).expect_err(text);
+        assert!(err.contains(why), "{text}: {err}");
+        // The syntax is named in the reason or shown by the reply.
+        let text = reply(&ReplyKind::Malformed { reason: err });
+        check_reply(&text);
+        assert!(
+            text.contains("::<code><nowiki>{{goalsbot|resolve|12|wiki}}</nowiki></code> – ")
+                && text
+                    .contains("::<code><nowiki>{{goalsbot|resolve|12|store}}</nowiki></code> – "),
+            "{text}"
+        );
+    }
+    let err = only("{{goalsbot|snyc}}").unwrap_err();
+    assert!(err.contains("new-quarter and resolve"), "{err}");
+}
+
+fn resolve_reply(answer: ResolveAnswer) -> String {
+    let text = reply(&ReplyKind::Resolve {
+        answer,
+        status_page: Some("User:GoalsBot/Status".into()),
+    });
+    check_reply(&text);
+    text
+}
+
+#[test]
+fn resolve_replies_say_what_was_settled_or_why_not() {
+    let settled = |side, value: serde_json::Value, others| ResolveAnswer::Settled {
+        conflict: 12,
+        record: "2020-21/content-integrity/kr2".into(),
+        field: "quarters.Q4.status".into(),
+        page: "Wikimedia Technology/Goals/2020-21 Q3".into(),
+        side,
+        value: Some(value),
+        others,
+        run_id: "2021-01-05T10:00Z-1a2b".into(),
+    };
+    assert_eq!(
+        resolve_reply(settled(Side::Wiki, serde_json::json!("at-risk"), 0)),
+        ":<!-- goalsbot-reply: r200-0 -->[[User:Alice|Alice]], I settled conflict #12 \
+         (2020-21/content-integrity/kr2, field quarters.Q4.status, on \
+         [[Wikimedia Technology/Goals/2020-21 Q3]]) as you asked: the store takes the wiki's \
+         value, at-risk. Run <code>2021-01-05T10:00Z-1a2b</code>. ~~~~\n"
+    );
+    let text = resolve_reply(settled(Side::Store, serde_json::json!("complete"), 2));
+    assert!(
+        text.contains(
+            "as you asked: the store keeps its value, complete; the next push or sync writes it \
+             to [[Wikimedia Technology/Goals/2020-21 Q3]]. 2 more conflicts on the field are \
+             settled with it"
+        ),
+        "{text}"
+    );
+    // A hostile value is text.
+    let text = resolve_reply(settled(
+        Side::Wiki,
+        serde_json::json!("x}}{{goalsbot|sync}} |} ~~~~ </nowiki>"),
+        1,
+    ));
+    assert!(
+        text.contains("<nowiki>x}}{{goalsbot|sync}} |} ~~~~ &lt;/nowiki&gt;</nowiki>"),
+        "{text}"
+    );
+    assert!(text.contains("1 more conflict on the field is settled with it"));
+
+    let text = resolve_reply(ResolveAnswer::Unknown { conflict: 99 });
+    assert!(
+        text.contains(
+            "[[User:Alice|Alice]], there is no conflict #99, so I have not changed anything. \
+             The waiting conflicts and their ids are listed on [[User:GoalsBot/Status]]. ~~~~"
+        ),
+        "{text}"
+    );
+
+    let text = resolve_reply(ResolveAnswer::AlreadySettled {
+        conflict: 12,
+        how: "store".into(),
+        by: "User:Bob (on-wiki request)".into(),
+        at: at(9, 30),
+    });
+    assert!(
+        text.contains(
+            "conflict #12 was already settled (the store kept its value) by \
+             User:Bob (on-wiki request) on 2021-01-05 09:30:00 UTC, so I have \
+             not changed anything. ~~~~"
+        ),
+        "{text}"
+    );
+    let text = resolve_reply(ResolveAnswer::AlreadySettled {
+        conflict: 12,
+        how: "settled".into(),
+        by: "goalsbot".into(),
+        at: at(9, 30),
+    });
+    assert!(
+        text.contains("(the page came to show the store's value) by goalsbot"),
+        "{text}"
+    );
+
+    let text = resolve_reply(ResolveAnswer::NotTaken {
+        conflict: 12,
+        reason: "the page changed since it was listed: it now says {{x}} (was at-risk)".into(),
+    });
+    assert!(
+        text.contains(
+            "I have not settled conflict #12: <nowiki>the page changed since it was listed: it \
+             now says {{x}} (was at-risk)</nowiki>. Nothing was changed"
+        ),
+        "{text}"
+    );
 }

@@ -84,6 +84,11 @@ fn conflict(id: i64) -> ConflictLine {
         wiki: Some(json!("at-risk")),
         store: Some(json!("on-track")),
         since: at(9, 30, 0),
+        revid: Some(4100),
+        wiki_user: Some("Staff Person".into()),
+        store_by: Some(StoreAuthor::Tracker {
+            operator: "Tracker Person".into(),
+        }),
     }
 }
 
@@ -231,7 +236,7 @@ fn status_page_lists_edits_conflicts_and_refusals() {
     assert!(page
         .contains("* [[Wikimedia Technology/Goals/2020-21]] ([[Special:Diff/4200/4201|diff]])\n"));
     assert!(page.contains(
-        "| 7 || 2020-21/content-integrity/kr2 || Q3 status || [[Wikimedia Technology/Goals/2020-21 Q3]] || at-risk || on-track || 2021-01-05 09:30:00 UTC || <code>goalsbot resolve 7 --take wiki</code><br /><code>goalsbot resolve 7 --take store</code>\n"
+        "| 7 || 2020-21/content-integrity/kr2 || Q3 status || [[Wikimedia Technology/Goals/2020-21 Q3]] ([[Special:Diff/4100|r4100]]) || at-risk<br />by [[User:Staff Person|Staff Person]] || on-track<br />by [[User:Tracker Person|Tracker Person]] (tracker edit) || 2021-01-05 09:30:00 UTC || <code><nowiki>{{goalsbot|resolve|7|wiki}}</nowiki></code><br /><code><nowiki>{{goalsbot|resolve|7|store}}</nowiki></code>\n"
     ));
     assert!(page.contains(
         "* [[Wikimedia Technology/Goals/2020-21 Q2]]: lost 60% of its records at once (pages.max_removed_share is 30%)\n"
@@ -289,6 +294,13 @@ fn hostile_values_cannot_break_the_status_page() {
         wiki: Some(json!(hostile)),
         store: Some(json!({ "note": hostile, "list": [1, 2] })),
         since: at(9, 0, 0),
+        revid: Some(1),
+        wiki_user: Some(hostile.into()),
+        store_by: Some(StoreAuthor::Wiki {
+            user: Some(hostile.into()),
+            page: hostile.into(),
+            revid: 2,
+        }),
     };
     let page = render_status_page(&run, &[bad, conflict(7)], &[run.clone(), changed()]).unwrap();
 
@@ -319,7 +331,7 @@ fn hostile_values_cannot_break_the_status_page() {
     );
     let rows: Vec<&str> = visible
         .lines()
-        .filter(|l| l.starts_with("| ") && l.contains("goalsbot resolve"))
+        .filter(|l| l.starts_with("| ") && l.contains("<code></code><br /><code></code>"))
         .collect();
     assert_eq!(rows.len(), 2);
     for row in rows {
@@ -445,4 +457,106 @@ fn a_template_override_changes_the_status_page() {
         .status_page(&needs_person(), &[conflict(1)], &all_recent())
         .unwrap();
     assert_eq!(page, "Needs a person / 1 / 4\n");
+}
+
+/// The conflicts section of a status page.
+fn conflicts_section(page: &str) -> &str {
+    let start = page.find("=== Conflicts ===").expect("a conflicts section");
+    let end = page
+        .find("=== Refused pages ===")
+        .expect("a refused section");
+    &page[start..end]
+}
+
+#[test]
+fn a_waiting_conflict_reads_the_same_whatever_run_writes_the_page() {
+    // The entry holds nothing of the run: the users it links are notified
+    // by the revision where it first appears, not again by every rewrite.
+    let pending = [conflict(7)];
+    let first = render_status_page(&needs_person(), &pending, &[]).unwrap();
+    let later = render_status_page(&changed(), &pending, &[changed(), needs_person()]).unwrap();
+    assert_ne!(first, later);
+    assert_eq!(conflicts_section(&first), conflicts_section(&later));
+    // Each side's author is linked once per conflict.
+    let section = conflicts_section(&first);
+    assert_eq!(
+        section
+            .matches("[[User:Staff Person|Staff Person]]")
+            .count(),
+        1
+    );
+    assert_eq!(
+        section
+            .matches("[[User:Tracker Person|Tracker Person]]")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn the_store_side_names_who_made_its_value() {
+    let mut c = conflict(3);
+    c.store_by = Some(StoreAuthor::Wiki {
+        user: Some("Page Editor".into()),
+        page: "Wikimedia Technology/Goals/2020-21 Q2".into(),
+        revid: 77,
+    });
+    let page = render_status_page(&needs_person(), &[c.clone()], &[]).unwrap();
+    assert!(page.contains(
+        "on-track<br />by [[User:Page Editor|Page Editor]] on [[Wikimedia Technology/Goals/2020-21 Q2]] ([[Special:Diff/77|r77]])"
+    ), "{page}");
+    c.store_by = Some(StoreAuthor::Tracker {
+        operator: "User:Bob Example (on-wiki request)".into(),
+    });
+    let page = render_status_page(&needs_person(), &[c.clone()], &[]).unwrap();
+    assert!(
+        page.contains("on-track<br />by [[User:Bob Example|Bob Example]] (on-wiki request)"),
+        "{page}"
+    );
+    c.store_by = None;
+    c.wiki_user = None;
+    let page = render_status_page(&needs_person(), &[c], &[]).unwrap();
+    assert!(page.contains("at-risk<br />by ''(unknown)''"), "{page}");
+    assert!(page.contains("on-track<br />by ''(unknown)''"), "{page}");
+}
+
+#[test]
+fn user_names_from_the_wiki_are_linked_only_when_valid() {
+    assert_eq!(
+        checked_user_link("Bob_Example"),
+        "[[User:Bob Example|Bob Example]]"
+    );
+    for bad in [
+        "A/B", "A|B", "A]]B", "{{x}}", "A~~~~", "A<b>", "", ":x", "A#b", "A%41", "A\u{7}b",
+        "A&amp;",
+    ] {
+        let shown = checked_user_link(bad);
+        assert!(!shown.contains("[[User:"), "{bad:?}: {shown}");
+        assert!(find_requests(&shown).is_empty());
+    }
+    assert_eq!(checked_user_link("A/B"), "A/B");
+    assert_eq!(checked_user_link("A|B"), "<nowiki>A|B</nowiki>");
+    assert_eq!(
+        checked_user_link("100% sure"),
+        "[[User:100% sure|100% sure]]"
+    );
+}
+
+#[test]
+fn the_conflicts_say_where_to_paste_the_request() {
+    let page = render_status_page_for(
+        &needs_person(),
+        &[conflict(7)],
+        &[],
+        "Wikimedia Technology/Goals/Bot requests",
+    )
+    .unwrap();
+    assert!(
+        page.contains(
+            "pasting its request in a new section of [[Wikimedia Technology/Goals/Bot requests]] ("
+        ),
+        "{page}"
+    );
+    let page = render_status_page(&needs_person(), &[conflict(7)], &[]).unwrap();
+    assert!(page.contains("pasting its request in a new section of the command page ("));
 }
