@@ -822,7 +822,15 @@ async fn hold_unwritten(
         .iter()
         .map(|h| (h.key.clone(), h.page.clone(), h.store.clone()))
         .collect();
-    let user = Some(latest.user.clone()).filter(|u| !u.is_empty());
+    // Who wrote the page's side: the revision's author, unless that is the
+    // bot's own edit (then it is not known here, and not claimed).
+    let same = |a: &str, b: &str| {
+        a.replace('_', " ")
+            .eq_ignore_ascii_case(&b.replace('_', " "))
+    };
+    let user = Some(latest.user.clone()).filter(|u| {
+        !u.is_empty() && !same(u, ctx.user) && !same(u, ctx.user.split('@').next().unwrap_or(""))
+    });
     ctx.store
         .hold_unwritten(&provenance, page.title, synced, user, &list)
         .await?;
