@@ -341,3 +341,46 @@ fn regression_resolve_after_a_blanked_page_is_not_undone_by_an_older_edit() {
     ];
     replay(2, &ops, false).unwrap();
 }
+
+/// Found when the simulation learnt tracker edits of KR texts (issue 14): a
+/// person reverted a page to a KR's old wording, then blanked the page
+/// before any sync. The blanking removed their own unpulled wording by
+/// hand; the oracle counted it as lost. The model now treats a text the
+/// person removed as a cell they removed. Kept as a regression of the
+/// text write-back path: set, sync, revert, blank, converge.
+#[test]
+fn regression_a_tracker_text_through_a_revert_and_a_blanked_page() {
+    let ops = [
+        Op::SetText { kr: 1, text: 0 },
+        Op::Sync,
+        Op::Revert { page: 2 },
+        Op::Blank { page: 2 },
+    ];
+    for take_wiki in [false, true] {
+        run_case(2, &ops, take_wiki, false).unwrap();
+    }
+}
+
+/// A tracker edit of a KR's text reaches every page, in the KR's line only.
+#[test]
+fn a_tracker_text_reaches_every_page_on_its_line() {
+    let mut sim = Sim::new(3);
+    let before: Vec<String> = sim.pages.iter().map(|p| p.text().to_string()).collect();
+    sim.apply(&Op::SetText { kr: 0, text: 2 });
+    sim.apply(&Op::Sync);
+    for (p, old) in sim.pages.iter().zip(&before) {
+        let changed: Vec<_> = old
+            .lines()
+            .zip(p.text().lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(changed.len(), 1, "{}: {changed:?}", p.title);
+        assert!(changed[0].1.starts_with("KR1: "), "{changed:?}");
+        let shown = shown(p.text(), p.quarter);
+        assert_eq!(
+            shown.get(&FieldKey::new(KRS[0], "text")),
+            Some(&json!(TEXTS[2]))
+        );
+    }
+    sim.converge(false).unwrap();
+}

@@ -238,3 +238,68 @@ fn set_changes_managers_goals_and_descriptions_on_the_page() {
         "{kr3}"
     );
 }
+
+/// The page as VisualEditor saves it: Parsoid's HTML serialised back to
+/// wikitext from scratch by the wiki's own REST endpoint (no original
+/// wikitext to keep, so every line is in Parsoid's normal form).
+fn visual_editor_wikitext(html: &str) -> String {
+    let url = format!("{}rest.php/v1/transform/html/to/wikitext", test_wiki().url);
+    crate::push::block_on(async {
+        reqwest::Client::new()
+            .post(url)
+            .json(&serde_json::json!({ "html": html }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn a_reworded_kr_on_a_page_visual_editor_saved_is_a_one_line_diff() {
+    let html = std::fs::read_to_string(
+        crate::support::root()
+            .join("tests/fixtures/pages/Wikimedia_Technology%2FGoals%2F2020-21_Q2.html"),
+    )
+    .unwrap();
+    let ve = visual_editor_wikitext(&html);
+    assert!(ve.contains("KR2"), "{ve}");
+    assert_ne!(
+        ve,
+        crate::tracker::page_text("Q2"),
+        "VisualEditor's form differs from the source form"
+    );
+    let s = Setup::with_texts("prose-ve", None, &[("Q2".into(), ve)]);
+    s.ok(&["sync"]);
+    let title = format!("{}/2020-21 Q2", s.prefix);
+    let before = raw(&title);
+    let old = find_kr(&s.export(&[]), KR2).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new = old.replace("reduced by 50%, from 8 to 4", "reduced by 75%, from 8 to 2");
+    s.ok(&["set", KR2, "--text", &new]);
+    let out = sync_json(&s);
+    assert_eq!(out["conflicts"], 0, "{out}");
+    let after = raw(&title);
+    eprintln!(
+        "{}",
+        goalsbot::core::plan::unified_diff(&title, &before, &after)
+    );
+    let lines = changed(&before, &after);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        lines[0]
+            .0
+            .replace("reduced by 50%, from 8 to 4", "reduced by 75%, from 8 to 2"),
+        lines[0].1
+    );
+    let again = sync_json(&s);
+    assert_eq!(
+        (again["edits"].clone(), again["records_changed"].clone()),
+        (0.into(), 0.into()),
+        "{again}"
+    );
+}

@@ -8,7 +8,7 @@ use crate::tracker::{deck, find_kr, page_text, Setup, QUARTERS};
 
 const KR2: &str = "2020-21/front-line-defenses/kr2";
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Runtime::new().unwrap().block_on(f)
 }
 

@@ -79,6 +79,10 @@ impl Real {
                 status,
                 note,
             } => self.set(*kr, *q, *status, *note),
+            Op::SetText { kr, text } => {
+                let kr = crate::simulation::KRS[*kr];
+                self.code(&["set", kr, "--text", crate::simulation::TEXTS[*text]]);
+            }
             Op::Sync => {
                 self.code(&["sync"]);
             }
@@ -174,7 +178,7 @@ impl Real {
             }
         }
         let export = self.s.export(&[]);
-        for key in watched() {
+        for key in watched().into_iter().chain(crate::simulation::text_keys()) {
             let kr = crate::tracker::find_kr(&export, &key.record)
                 .cloned()
                 .unwrap_or(Value::Null);

@@ -9,7 +9,7 @@ use goalsbot::core::fields::{self, FieldChange, FieldKey, Fields};
 use goalsbot::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
 use goalsbot::core::parse::parse_quarter_page;
 use goalsbot::core::parse::Column;
-use goalsbot::core::plan::{plan_quarter_page, plan_quarter_page_with, records_for_page, Adoption};
+use goalsbot::core::plan::{plan_quarter_page_with, records_for_page, Adoption};
 use goalsbot::core::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
 };
@@ -27,6 +27,13 @@ pub const STATUSES: [Status; 4] = [
     Status::Concerns,
 ];
 pub const NOTES: [&str; 4] = ["hiring", "later", "blocked on legal", "done early"];
+/// KR texts a tracker edit (`set --text`) gives: plain, longer, with markup to escape.
+pub const TEXTS: [&str; 4] = [
+    "Ship the widget",
+    "Ship the widget by Q3",
+    "Ship it | fast {{now}}",
+    "Alpha one",
+];
 pub const GOALS: [&str; 3] = ["4 hires", "10 models", "2 services"];
 
 pub fn fy() -> FiscalYear {
@@ -456,6 +463,11 @@ pub fn watched() -> Vec<FieldKey> {
     out
 }
 
+/// The KR texts the oracle follows (tracker edits write them to every page).
+pub fn text_keys() -> Vec<FieldKey> {
+    KRS.iter().map(|kr| FieldKey::new(*kr, "text")).collect()
+}
+
 pub fn initial_records() -> FiscalYearRecords {
     let kr = |obj: &str, n: u32, text: &str| KeyResult {
         id: format!("{obj}/kr{n}"),
@@ -534,7 +546,8 @@ pub fn shown(text: &str, q: Quarter) -> Fields {
     let (records, rows) = parse(text, q);
     fields::flatten(&records)
         .into_iter()
-        .filter(|(k, v)| rows.contains(&k.record) && !v.is_null())
+        // A KR's text is prose: shown whether or not a table has its row.
+        .filter(|(k, v)| (rows.contains(&k.record) || k.field == "text") && !v.is_null())
         .collect()
 }
 
@@ -668,6 +681,20 @@ impl Sim {
             .into_iter()
             .filter(|k| rows_then.contains(&k.record) && rows_now.contains(&k.record))
             .collect();
+        // A KR's text is prose: it is a write where the KR is on both texts.
+        let (then, now) = (parse(&good, q).0, parse(&new, q).0);
+        let on = |r: &FiscalYearRecords, id: &str| {
+            r.objectives
+                .iter()
+                .flat_map(|o| &o.key_results)
+                .any(|k| k.id == id)
+        };
+        let mut keys = keys;
+        keys.extend(
+            text_keys()
+                .into_iter()
+                .filter(|k| on(&then, &k.record) && on(&now, &k.record)),
+        );
         let base = self.states.get(&i).map(|st| fields::flatten(&st.records));
         self.wrote(who, Some(i), &before, &after, &keys, base.as_ref());
         self.save(i, new);
@@ -685,6 +712,27 @@ impl Sim {
         self.tracker_values(at, kr, q, status, note);
         let after = self.store.clone();
         self.wrote("tracker", None, &before, &after, &watched(), None);
+    }
+
+    /// `set KR --text TEXT`: a tracker edit of a KR's text.
+    pub fn tracker_text(&mut self, kr: &str, text: &str) {
+        let at = self.tick();
+        let before = self.store.clone();
+        let key = FieldKey::new(kr, "text");
+        let old = self.store.get(&key).cloned();
+        let new = Some(json!(text));
+        if old != new {
+            self.history.push(HistoryEntry {
+                at,
+                key: key.clone(),
+                old,
+                new: new.clone(),
+                tracker: true,
+            });
+            self.store.insert(key.clone(), json!(text));
+        }
+        let after = self.store.clone();
+        self.wrote("tracker", None, &before, &after, &[key], None);
     }
 
     /// The store change of a tracker edit (`set`, one record of an `import`), with history.
@@ -893,7 +941,12 @@ impl Sim {
         // value by someone who saw it replaces it).
         if let Some(st) = &state {
             let (b, w) = (fields::flatten(&st.records), fields::flatten(&records));
-            for key in watched().into_iter().filter(|k| rows.contains(&k.record)) {
+            let texts = text_keys();
+            for key in watched()
+                .into_iter()
+                .filter(|k| rows.contains(&k.record))
+                .chain(texts)
+            {
                 let (b, w) = (stated(b.get(&key)), stated(w.get(&key)));
                 if w != b && w == stated(self.store.get(&key)) {
                     for wr in self.writes.iter_mut() {
@@ -996,9 +1049,29 @@ impl Sim {
         let pending: BTreeSet<FieldKey> = self.pending().iter().map(|c| c.key.clone()).collect();
         let records = records_for_page(&fy(), &self.store, &pending, &state.records)
             .expect("the store's fields rebuild");
-        let mut plan =
-            plan_quarter_page(page.text(), &state.records, &records, Renderer::builtin())
-                .expect("the plan renders");
+        // As push: prose whose last change was a tracker edit is written.
+        let mut last: BTreeMap<&FieldKey, bool> = BTreeMap::new();
+        for h in &self.history {
+            last.insert(&h.key, h.tracker);
+        }
+        let eligible: BTreeSet<FieldKey> = last
+            .into_iter()
+            .filter(|(_, t)| *t)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let prose = Adoption {
+            quarter: Some(page.quarter),
+            eligible: Some(&eligible),
+            ..Default::default()
+        };
+        let mut plan = plan_quarter_page_with(
+            page.text(),
+            &state.records,
+            &records,
+            Renderer::builtin(),
+            prose,
+        )
+        .expect("the plan renders");
         if plan.needs_staff_tables {
             // As push: the page's parse says which row is which KR.
             let staff = parse_quarter_page(&to_html(page.text()), &fy(), page.quarter).staff_tables;
@@ -1009,8 +1082,7 @@ impl Sim {
                 Renderer::builtin(),
                 Adoption {
                     staff: Some(&staff),
-                    palette: None,
-                    ..Default::default()
+                    ..prose
                 },
             )
             .expect("the plan renders");
@@ -1031,9 +1103,18 @@ impl Sim {
             }
         }
         let old = self.pages[i].text().to_string();
+        // Outside its tables the bot writes only a KR's text after its
+        // label (a tracker edit of it); the oracle checks the text itself.
+        let labels_only = |t: &str| -> Vec<String> {
+            let kr = regex::Regex::new(r"^([*#:;' ]*KR ?[0-9]+[:.\- ]*)").expect("pattern");
+            outside_tables(t)
+                .into_iter()
+                .map(|l| kr.find(l).map_or(l.to_string(), |m| m.as_str().to_string()))
+                .collect()
+        };
         assert_eq!(
-            outside_tables(&old),
-            outside_tables(&text),
+            labels_only(&old),
+            labels_only(&text),
             "the bot changed text outside its tables on {}",
             self.pages[i].title
         );
@@ -1232,10 +1313,28 @@ impl Sim {
         let q = self.pages[i].quarter;
         let old = self.pages[i].text().to_string();
         let (before, rows_before) = (shown(&old, q), parse(&old, q).1);
-        let rows_after = parse(&new, q).1;
+        let (records_after, rows_after) = parse(&new, q);
+        let records_before = parse(&old, q).0;
+        let on = |r: &FiscalYearRecords, id: &str| {
+            r.objectives
+                .iter()
+                .flat_map(|o| &o.key_results)
+                .any(|k| k.id == id)
+        };
         self.save(i, new);
-        for k in watched() {
-            if rows_before.contains(&k.record) && !rows_after.contains(&k.record) {
+        for k in watched().into_iter().chain(text_keys()) {
+            let (was, is) = if k.field == "text" {
+                (
+                    on(&records_before, &k.record),
+                    on(&records_after, &k.record),
+                )
+            } else {
+                (
+                    rows_before.contains(&k.record),
+                    rows_after.contains(&k.record),
+                )
+            };
+            if was && !is {
                 // Unless the bot already has it, the value goes with the cell;
                 // so does an edit made here that the bot has not pulled yet.
                 let v = stated(before.get(&k)).cloned();
@@ -1257,7 +1356,8 @@ impl Sim {
         stated(self.store.get(k)) == v
             || self.pages.iter().any(|p| {
                 let (records, rows) = parse(p.text(), p.quarter);
-                rows.contains(&k.record) && stated(fields::flatten(&records).get(k)) == v
+                (rows.contains(&k.record) || k.field == "text")
+                    && stated(fields::flatten(&records).get(k)) == v
             })
             || self.pending().iter().any(|c| {
                 &c.key == k && (stated(c.wiki.as_ref()) == v || stated(c.store.as_ref()) == v)
@@ -1354,6 +1454,11 @@ impl Sim {
                 let after = self.store.clone();
                 self.wrote("tracker", None, &before, &after, &watched(), None);
             }
+            Op::SetText { kr, text } => {
+                self.log
+                    .push(format!("set {} --text {:?}", KRS[*kr], TEXTS[*text]));
+                self.tracker_text(KRS[*kr], TEXTS[*text]);
+            }
             Op::SaveBetween(person) => self.sync_with(None, Some((**person).clone())),
             Op::Resolve { n, wiki } => self.resolve(*n, *wiki),
             person => self.apply_person(person),
@@ -1419,6 +1524,10 @@ impl Sim {
             .collect();
         for w in self.writes.iter().filter(|w| w.live) {
             let v = w.value.as_ref();
+            // A KR's text a person wrote on one page reaches the store, not
+            // the other pages' prose (README "Prose written back"); the
+            // tracker's reaches every page.
+            let everywhere = w.key.field != "text" || w.who == "tracker" || w.who == "resolver";
             if stated(self.store.get(&w.key)) != v {
                 return Err(format!(
                     "a surviving write is not in the store: {w:?}, store {:?}",
@@ -1426,6 +1535,15 @@ impl Sim {
                 ));
             }
             for (title, f, rows, text) in &pages {
+                if !everywhere {
+                    continue;
+                }
+                if w.key.field == "text" {
+                    if stated(f.get(&w.key)) != v {
+                        return Err(format!("{title} does not show {w:?}: {:?}", f.get(&w.key)));
+                    }
+                    continue;
+                }
                 if !rows.contains(&w.key.record) {
                     // An adopted staff table gets no empty row: a record
                     // with nothing to show (the write cleared it) has none.
@@ -1492,6 +1610,10 @@ pub enum Op {
     },
     Blank {
         page: usize,
+    },
+    SetText {
+        kr: usize,
+        text: usize,
     },
     Set {
         kr: usize,
@@ -1564,6 +1686,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         8 => person_op(),
         3 => (0..3usize, 0..4usize, proptest::option::of(0..4usize), proptest::option::of(0..4usize))
             .prop_map(|(kr, q, status, note)| Op::Set { kr, q, status, note }),
+        2 => (0..3usize, 0..4usize).prop_map(|(kr, text)| Op::SetText { kr, text }),
         4 => Just(Op::Sync),
         2 => Just(Op::PullOnly),
         1 => Just(Op::PushOnly),
