@@ -24,6 +24,14 @@ fn changed(old: &str, new: &str) -> Vec<(String, String)> {
     dels.into_iter().zip(adds).collect()
 }
 
+/// KR2's text as the store holds it.
+fn kr2_text(s: &Setup) -> String {
+    find_kr(&s.export(&[]), KR2).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// `sync --json` (exit 0, or 3 when conflicts wait for a person).
 fn sync_json(s: &Setup) -> Value {
     let out = s.run(&["sync", "--json"]);
@@ -40,10 +48,7 @@ fn set_text_rewords_a_kr_on_every_quarter_page_one_line_each() {
         .map(|q| format!("{}/2020-21 {q}", s.prefix))
         .collect();
     let before: Vec<String> = titles.iter().map(|t| raw(t)).collect();
-    let old = find_kr(&s.export(&[]), KR2).unwrap()["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old = kr2_text(&s);
     let new = old.replace("reduced by 50%, from 8 to 4", "reduced by 75%, from 8 to 2");
     assert_ne!(old, new);
     s.ok(&["set", KR2, "--text", &new]);
@@ -80,10 +85,7 @@ fn links_and_task_templates_outside_the_changed_words_stay_and_others_are_held()
     s.ok(&["sync"]);
     let title = format!("{}/2020-21 Q2", s.prefix);
     let before = raw(&title);
-    let old = find_kr(&s.export(&[]), KR2).unwrap()["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old = kr2_text(&s);
     assert!(old.contains("staff members (T123456) solely"), "{old}");
     let new = old.replace("by end of Q4", "by end of Q3");
     s.ok(&["set", KR2, "--text", &new]);
@@ -144,10 +146,7 @@ fn resolve_take_store_on_a_prose_conflict_updates_the_page() {
     let s = Setup::with_quarters("prose-resolve", None, &["Q2"]);
     s.ok(&["sync"]);
     let title = format!("{}/2020-21 Q2", s.prefix);
-    let old = find_kr(&s.export(&[]), KR2).unwrap()["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old = kr2_text(&s);
     let tracker = old.replace("by 50%", "by 60%");
     let wiki = old.replace("by 50%", "by 40%");
     s.ok(&["set", KR2, "--text", &tracker]);
@@ -275,10 +274,7 @@ fn a_reworded_kr_on_a_page_visual_editor_saved_is_a_one_line_diff() {
     s.ok(&["sync"]);
     let title = format!("{}/2020-21 Q2", s.prefix);
     let before = raw(&title);
-    let old = find_kr(&s.export(&[]), KR2).unwrap()["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old = kr2_text(&s);
     let new = old.replace("reduced by 50%, from 8 to 4", "reduced by 75%, from 8 to 2");
     s.ok(&["set", KR2, "--text", &new]);
     let out = sync_json(&s);

@@ -526,19 +526,7 @@ fn places(text: &str, range: Range<usize>, page_quarter: Quarter) -> Places {
 fn strict_fragment(fragment: &str, mode: Mode) -> String {
     match mode {
         Mode::Wiki if fragment.is_empty() => "<nowiki/>".into(),
-        Mode::Wiki => {
-            let mut out = String::from("<nowiki>");
-            for c in fragment.chars() {
-                match c {
-                    '&' => out.push_str("&amp;"),
-                    '<' => out.push_str("&lt;"),
-                    '>' => out.push_str("&gt;"),
-                    c => out.push(c),
-                }
-            }
-            out.push_str("</nowiki>");
-            out
-        }
+        Mode::Wiki => escape::nowiki(fragment),
         Mode::Pre => {
             let mut chars = fragment.chars();
             let mut out = chars
@@ -564,16 +552,7 @@ fn escape_fragment(
     mode: Mode,
 ) -> String {
     if mode == Mode::Pre {
-        let mut out = String::new();
-        for c in fragment.chars() {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                c => out.push(c),
-            }
-        }
-        return out;
+        return escape::entities(fragment);
     }
     if fragment.is_empty() {
         // Two characters brought together could make markup (`''`, `~~~~`, `[[`).
@@ -602,17 +581,7 @@ fn escape_fragment(
     if !risky {
         return fragment.to_string();
     }
-    let mut out = String::from("<nowiki>");
-    for c in fragment.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out.push_str("</nowiki>");
-    out
+    escape::nowiki(fragment)
 }
 
 /// The edits that turn the text field at `loc` from `old` (what the page

@@ -59,8 +59,13 @@ pub fn wikitext(text: &str) -> String {
     if !is_risky(&text) {
         return text;
     }
-    let mut out = String::with_capacity(text.len() + 20);
-    out.push_str("<nowiki>");
+    nowiki(&text)
+}
+
+/// `text` as it stands (spaces kept), with `&`, `<` and `>` as entities:
+/// literal inside `<nowiki>` and `<pre>`, where entities are still decoded.
+pub fn entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -69,8 +74,12 @@ pub fn wikitext(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out.push_str("</nowiki>");
     out
+}
+
+/// `text` as it stands (spaces kept) inside `<nowiki>…</nowiki>`.
+pub fn nowiki(text: &str) -> String {
+    format!("<nowiki>{}</nowiki>", entities(text))
 }
 
 /// A value for a double-quoted HTML attribute (ids, which are already
