@@ -384,3 +384,21 @@ fn a_tracker_text_reaches_every_page_on_its_line() {
     }
     sim.converge(false).unwrap();
 }
+
+/// Found when the simulation learnt tracker edits of KR texts: once the
+/// prose line showed the tracker's text, the model's "add a goal bullet"
+/// found the KR's label in the staff table's cell instead and broke the
+/// table (a person's damage the bot rightly left alone). The model now adds
+/// the bullet under the prose line; the sequence is kept.
+#[test]
+fn regression_a_goal_bullet_after_a_tracker_text_goes_under_the_prose_line() {
+    let ops = [
+        Op::SetText { kr: 0, text: 0 },
+        Op::Sync,
+        Op::GoalBullet { page: 2, kr: 0 },
+        Op::Import(vec![(0, 0, Some(1), None)]),
+    ];
+    for take_wiki in [false, true] {
+        run_case(2, &ops, take_wiki, true).unwrap();
+    }
+}

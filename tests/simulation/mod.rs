@@ -1286,11 +1286,33 @@ impl Sim {
                     1 => "KR2: Alpha two",
                     _ => "KR1: Beta one",
                 };
-                let t = self.pages[i].text().replacen(
-                    label,
-                    &format!("{label}\n* Hire one more person"),
-                    1,
-                );
+                // Under the KR's prose line (its text may be the tracker's
+                // by now), not a table cell that shows the same label.
+                let text = self.pages[i].text();
+                let (heading, prefix) = label.split_once(": ").map_or(("", ""), |(p, t)| {
+                    (
+                        if t.starts_with("Beta") {
+                            "== Prog - Beta =="
+                        } else {
+                            "== Prog - Alpha =="
+                        },
+                        p,
+                    )
+                });
+                let from = text.find(heading).unwrap_or(0);
+                let mut at = None;
+                let mut offset = from;
+                for line in text[from..].split_inclusive('\n') {
+                    if line.starts_with(prefix) {
+                        at = Some(offset + line.trim_end_matches('\n').len());
+                        break;
+                    }
+                    offset += line.len();
+                }
+                let mut t = text.to_string();
+                if let Some(at) = at {
+                    t.insert_str(at, "\n* Hire one more person");
+                }
                 self.log
                     .push(format!("{} goal bullet under {label}", self.pages[i].title));
                 self.person_edit(i, "staff", t);
