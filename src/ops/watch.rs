@@ -663,19 +663,10 @@ async fn run_now(
     // sync, an operator's push) has going gets a pointer to it, no wait.
     let run_id = crate::ops::runs::new_run_id(Utc::now());
     let command = requests::command_text(action, scope);
-    let lease = match take_lease(ctx.store, &ctx.config.run, &run_id, &command, false).await? {
-        Taken::Busy(held) => {
-            return Ok(Decision::Reply(
-                ReplyKind::AlreadyRunning {
-                    run_id: held.run_id.clone(),
-                    status_page: Some(ctx.config.pages.status_page()),
-                },
-                format!("already running: run {}", held.run_id),
-            ));
-        }
-        Taken::Held(lease) => lease,
+    let lease = match lease_for(ctx, req, &run_id, &command).await? {
+        Ok(lease) => lease,
+        Err(busy) => return Ok(busy),
     };
-    ctx.store.set_request_run(&req.id, &run_id).await?;
     let s = run_action(ctx, action, scope, &req.requester, run_id).await;
     let what = format!("{command} → {}", s.outcome.label());
     if let Err(e) = crate::ops::runs::publish(ctx.config, ctx.wiki, ctx.store, &s).await {
@@ -687,6 +678,31 @@ async fn run_now(
 }
 
 /// The rate-limit reply, when `req` is over a limit.
+/// One writing run at a time: the writer's lease for a requested run
+/// `run_id` (recorded on the request), or the reply pointing at the run
+/// another goalsbot process has going (no wait).
+async fn lease_for(
+    ctx: &WatchContext<'_>,
+    req: &RequestEntry,
+    run_id: &str,
+    command: &str,
+) -> Result<Result<crate::ops::runs::Lease, Decision>> {
+    let lease = match take_lease(ctx.store, &ctx.config.run, run_id, command, false).await? {
+        Taken::Busy(held) => {
+            return Ok(Err(Decision::Reply(
+                ReplyKind::AlreadyRunning {
+                    run_id: held.run_id.clone(),
+                    status_page: Some(ctx.config.pages.status_page()),
+                },
+                format!("already running: run {}", held.run_id),
+            )));
+        }
+        Taken::Held(lease) => lease,
+    };
+    ctx.store.set_request_run(&req.id, run_id).await?;
+    Ok(Ok(lease))
+}
+
 async fn rate_limited(
     ctx: &WatchContext<'_>,
     req: &RequestEntry,
@@ -786,19 +802,10 @@ async fn resolve_now(
         return Ok(limited);
     }
     let run_id = crate::ops::runs::new_run_id(Utc::now());
-    let lease = match take_lease(ctx.store, &ctx.config.run, &run_id, &command, false).await? {
-        Taken::Busy(held) => {
-            return Ok(Decision::Reply(
-                ReplyKind::AlreadyRunning {
-                    run_id: held.run_id.clone(),
-                    status_page: Some(ctx.config.pages.status_page()),
-                },
-                format!("already running: run {}", held.run_id),
-            ));
-        }
-        Taken::Held(lease) => lease,
+    let lease = match lease_for(ctx, req, &run_id, &command).await? {
+        Ok(lease) => lease,
+        Err(busy) => return Ok(busy),
     };
-    ctx.store.set_request_run(&req.id, &run_id).await?;
     let run = Run::new(
         ctx.store,
         &run_id,

@@ -8,7 +8,7 @@ use crate::tracker::{deck, find_kr, page_text, Setup, QUARTERS};
 
 const KR2: &str = "2020-21/front-line-defenses/kr2";
 
-pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Runtime::new().unwrap().block_on(f)
 }
 
@@ -221,21 +221,7 @@ fn staff_edits_of_a_status_cell_in_source_and_through_parsoid_are_pulled() {
         "Complete: hiring done after all",
         1,
     );
-    let wikitext = block_on(async {
-        reqwest::Client::new()
-            .post(format!(
-                "{}rest.php/v1/transform/html/to/wikitext/{}/{revid}",
-                w.url,
-                urlencode(&q2)
-            ))
-            .json(&serde_json::json!({ "html": changed_html }))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let wikitext = html_to_wikitext(&format!("{}/{revid}", urlencode(&q2)), &changed_html);
     assert!(
         wikitext.contains("Complete: hiring done after all"),
         "{wikitext}"
@@ -245,6 +231,27 @@ fn staff_edits_of_a_status_cell_in_source_and_through_parsoid_are_pulled() {
     let kr = find_kr(&s.export(&[]), KR2).unwrap().clone();
     assert_eq!(kr["quarters"]["Q2"]["status"], "complete");
     assert_eq!(kr["quarters"]["Q2"]["note"], "hiring done after all");
+}
+
+/// The wiki's own HTML → wikitext transform (what VisualEditor saves
+/// through); `of`: `TITLE/REVID` to serialise against that revision (only
+/// what changed is re-serialised), empty for a serialisation from scratch.
+pub(crate) fn html_to_wikitext(of: &str, html: &str) -> String {
+    let mut url = format!("{}rest.php/v1/transform/html/to/wikitext", test_wiki().url);
+    if !of.is_empty() {
+        url = format!("{url}/{of}");
+    }
+    block_on(async {
+        reqwest::Client::new()
+            .post(url)
+            .json(&serde_json::json!({ "html": html }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
 }
 
 fn urlencode(title: &str) -> String {

@@ -755,12 +755,17 @@ fn edit_text_with(
     {
         let (ot, ob) = tokens(&o);
         let (nt, nb) = tokens(&n);
+        // The new side's position is counted along the ops: a `Delete`'s
+        // `new_index` from `similar` need not be where it stands.
+        let mut at = 0usize;
         for op in similar::capture_diff_slices(similar::Algorithm::Myers, &ot, &nt) {
-            let (or, nr) = (op.old_range(), op.new_range());
+            let (or, len) = (op.old_range(), op.new_range().len());
             if matches!(op, similar::DiffOp::Equal { .. }) {
+                at += len;
                 continue;
             }
-            hunks.push((ob[or.start], ob[or.end], nb[nr.start], nb[nr.end]));
+            hunks.push((ob[or.start], ob[or.end], nb[at], nb[at + len]));
+            at += len;
         }
     }
     // Changes kept apart only by spaces or punctuation are one change: the
@@ -776,6 +781,7 @@ fn edit_text_with(
         }
     }
     let mut hunks = merged;
+
     let mut out: Vec<(Range<usize>, String)> = Vec::new();
     let mut i = 0;
     while i < hunks.len() {
@@ -1223,28 +1229,15 @@ fn quarter_fields(
         let mut local: Vec<(Range<usize>, String, FieldKey)> = Vec::new();
         let mut empty_bullets = qp.empty_bullets.iter();
         let mut failed = None;
+        // The new side's position is counted along the ops (as for texts).
+        let mut at = 0usize;
         for op in ops {
-            use similar::DiffOp;
-            let (old_r, new_r) = match op {
-                DiffOp::Equal { .. } => continue,
-                DiffOp::Delete {
-                    old_index, old_len, ..
-                } => (old_index..old_index + old_len, 0..0),
-                DiffOp::Insert {
-                    old_index,
-                    new_index,
-                    new_len,
-                } => (old_index..old_index, new_index..new_index + new_len),
-                DiffOp::Replace {
-                    old_index,
-                    old_len,
-                    new_index,
-                    new_len,
-                } => (
-                    old_index..old_index + old_len,
-                    new_index..new_index + new_len,
-                ),
-            };
+            let (old_r, len) = (op.old_range(), op.new_range().len());
+            let new_r = at..at + len;
+            at += len;
+            if matches!(op, similar::DiffOp::Equal { .. }) {
+                continue;
+            }
             let pairs = old_r.len().min(new_r.len());
             for k in 0..pairs {
                 let loc = qp.goals[old_r.start + k];

@@ -355,3 +355,16 @@ fn hostile_text_inside_a_link_label_stays_inside_it() {
     let again = reword(&out, "see a || b now", "see a || c now").unwrap();
     assert!(again.contains("[[X|"), "{again}");
 }
+
+#[test]
+fn a_goal_of_comment_closers_reads_back() {
+    let q = Quarter::Q2;
+    let page = shown(q);
+    let mut store = page.clone();
+    let id = "2020-21/front-line-defenses/item1";
+    kr(&mut store, id).quarters.get_mut(&q).unwrap().goals = vec!["-->a--> 9x55".into()];
+    let text = fixture(q, "wikitext");
+    let plan = write_prose(&text, &page, &store, q, None, &BTreeSet::new());
+    assert!(plan.held.is_empty(), "{:?}", plan.held);
+    settles(&plan.text, &store, q);
+}
