@@ -755,17 +755,17 @@ fn edit_text_with(
     {
         let (ot, ob) = tokens(&o);
         let (nt, nb) = tokens(&n);
-        // The new side's position is counted along the ops: a `Delete`'s
-        // `new_index` from `similar` need not be where it stands.
-        let mut at = 0usize;
+        // Positions are counted along the ops, from their lengths: the
+        // indices `similar` gives a `Delete` or `Insert` need not be where
+        // it stands (found by the real-wiki proptest).
+        let (mut oa, mut na) = (0usize, 0usize);
         for op in similar::capture_diff_slices(similar::Algorithm::Myers, &ot, &nt) {
-            let (or, len) = (op.old_range(), op.new_range().len());
-            if matches!(op, similar::DiffOp::Equal { .. }) {
-                at += len;
-                continue;
+            let (ol, nl) = (op.old_range().len(), op.new_range().len());
+            if !matches!(op, similar::DiffOp::Equal { .. }) {
+                hunks.push((ob[oa], ob[oa + ol], nb[na], nb[na + nl]));
             }
-            hunks.push((ob[or.start], ob[or.end], nb[at], nb[at + len]));
-            at += len;
+            oa += ol;
+            na += nl;
         }
     }
     // Changes kept apart only by spaces or punctuation are one change: the
@@ -1229,12 +1229,13 @@ fn quarter_fields(
         let mut local: Vec<(Range<usize>, String, FieldKey)> = Vec::new();
         let mut empty_bullets = qp.empty_bullets.iter();
         let mut failed = None;
-        // The new side's position is counted along the ops (as for texts).
-        let mut at = 0usize;
+        // Positions are counted along the ops, from their lengths (as for texts).
+        let (mut oa, mut na) = (0usize, 0usize);
         for op in ops {
-            let (old_r, len) = (op.old_range(), op.new_range().len());
-            let new_r = at..at + len;
-            at += len;
+            let (ol, nl) = (op.old_range().len(), op.new_range().len());
+            let (old_r, new_r) = (oa..oa + ol, na..na + nl);
+            oa += ol;
+            na += nl;
             if matches!(op, similar::DiffOp::Equal { .. }) {
                 continue;
             }
