@@ -272,6 +272,8 @@ fn a_no_op_sync_is_one_http_request_in_all_and_never_logs_in() {
     let s = synced("sync-one-request");
     // Every request the bot sends, whatever it is for, goes through this proxy.
     let p = crate::faults::through_proxy(&s);
+    let w = test_wiki();
+    let log_before = w.request_lines().len();
     let noop = sync(&s, &[], 0);
     assert_eq!(n(&noop, "api_requests"), 1, "{noop}");
     let seen = p.seen();
@@ -283,6 +285,15 @@ fn a_no_op_sync_is_one_http_request_in_all_and_never_logs_in() {
     assert_eq!(
         (seen[0].method.as_str(), seen[0].action.as_str()),
         ("GET", "query")
+    );
+    // The wiki's own request log agrees: one request line from the proxy's
+    // connection (the log names each request's client port), a query.
+    let ports: Vec<u16> = seen.iter().filter_map(|r| r.upstream_port).collect();
+    let logged = wait_for_log_lines(w, log_before, &ports, 1);
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert!(
+        logged[0].contains("]: GET /api.php?") && logged[0].contains("action=query"),
+        "{logged:#?}"
     );
     // That no-op planned every page and found nothing to do; the next one,
     // with the same inputs, plans nothing (and asks the wiki the same once).
@@ -720,4 +731,23 @@ fn a_tracked_title_that_redirects_is_reported_and_never_written_through() {
     let pulled = s.run(&["pull"]);
     assert_eq!(pulled.code, Some(3), "{pulled:?}");
     assert!(pulled.stdout.contains("redirect"), "{}", pulled.stdout);
+}
+
+/// The wiki's request log lines after the first `from` that came from
+/// `ports`, once at least `want` of them are written (PHP's server logs a
+/// request when it is done with it, which can be just after the bot has its
+/// answer), and a moment more to see that no other follows.
+pub(crate) fn wait_for_log_lines(
+    w: &crate::support::wiki::TestWiki,
+    from: usize,
+    ports: &[u16],
+    want: usize,
+) -> Vec<String> {
+    let lines = || w.requests_from_ports(from, ports);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lines().len() < want && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    lines()
 }

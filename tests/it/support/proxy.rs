@@ -167,6 +167,10 @@ pub struct Seen {
     pub done: Instant,
     /// What the proxy did to it (`None`: forwarded untouched).
     pub fault: Option<Fault>,
+    /// The local port of the proxy's connection to the wiki, when it
+    /// forwarded the request: the client address the wiki's own server log
+    /// names for it (`127.0.0.1:PORT [200]: GET …`).
+    pub upstream_port: Option<u16>,
 }
 
 /// "After the `nth` request matching `when`, every request gets `fault`": a wiki that goes down and stays down.
@@ -510,9 +514,15 @@ async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Request>> 
     }))
 }
 
-/// Forwards `req` to the wiki (asking it to close after answering) and returns its whole answer.
-async fn forward(req: &Request, up: SocketAddr) -> std::io::Result<Vec<u8>> {
+/// Forwards `req` to the wiki (asking it to close after answering) and
+/// returns its whole answer. `port` gets the connection's local port.
+async fn forward(
+    req: &Request,
+    up: SocketAddr,
+    port: &mut Option<u16>,
+) -> std::io::Result<Vec<u8>> {
     let mut s = TcpStream::connect(up).await?;
+    *port = s.local_addr().ok().map(|a| a.port());
     let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
     for (k, v) in &req.headers {
         let k_l = k.to_ascii_lowercase();
@@ -626,14 +636,15 @@ async fn serve(mut conn: TcpStream, up: SocketAddr, st: Arc<Mutex<State>>) -> st
     };
     let has_maxlag = path_only.ends_with("api.php") && param("maxlag").is_some();
     let fault = decide(&st, &req.method, &action, has_maxlag);
+    let mut upstream_port = None;
     let result = match fault {
         None => {
-            let answer = forward(&req, up).await?;
+            let answer = forward(&req, up, &mut upstream_port).await?;
             conn.write_all(&closing(answer)).await
         }
         Some(Fault::Delay { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
-            let answer = forward(&req, up).await?;
+            let answer = forward(&req, up, &mut upstream_port).await?;
             conn.write_all(&closing(answer)).await
         }
         Some(Fault::Maxlag { retry_after }) => {
@@ -671,7 +682,7 @@ async fn serve(mut conn: TcpStream, up: SocketAddr, st: Arc<Mutex<State>>) -> st
         }
         Some(Fault::ResetAfter) => {
             // The wiki does the work; its answer goes nowhere.
-            let _ = forward(&req, up).await?;
+            let _ = forward(&req, up, &mut upstream_port).await?;
             reset(conn);
             Ok(())
         }
@@ -684,6 +695,7 @@ async fn serve(mut conn: TcpStream, up: SocketAddr, st: Arc<Mutex<State>>) -> st
         at,
         done: Instant::now(),
         fault,
+        upstream_port,
     };
     st.lock().unwrap_or_else(|e| e.into_inner()).seen.push(seen);
     result

@@ -309,6 +309,18 @@ impl TestWiki {
             .collect()
     }
 
+    /// The request lines of the server log from these client ports
+    /// (`127.0.0.1:PORT [200]: GET …`): what the wiki itself saw of the
+    /// connections a [`super::proxy::Proxy`] made.
+    /// Only lines after the first `from` are looked at (a port can be used again later).
+    pub fn requests_from_ports(&self, from: usize, ports: &[u16]) -> Vec<String> {
+        self.request_lines()
+            .into_iter()
+            .skip(from)
+            .filter(|l| ports.iter().any(|p| l.contains(&format!(":{p} ["))))
+            .collect()
+    }
+
     /// All request lines of the server log so far (`[200]: GET /api.php?…`).
     pub fn request_lines(&self) -> Vec<String> {
         self.requests_mentioning("")
