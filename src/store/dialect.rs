@@ -213,6 +213,16 @@ impl Tx {
         Ok(done)
     }
 
+    /// Every row a query returns, inside the transaction.
+    pub(super) async fn fetch_all(&mut self, sql: Sql<'_>) -> Result<Vec<Row>> {
+        let rows = each!(self, Tx, t, _D => named(sql.name, bound!(&sql).fetch_all(&mut **t))
+            .await?
+            .into_iter()
+            .map(Inner::from)
+            .collect::<Vec<_>>());
+        Ok(rows.into_iter().map(|r| Row::new(sql.name, r)).collect())
+    }
+
     /// The row a query returns, if any.
     pub(super) async fn fetch_optional(&mut self, sql: Sql<'_>) -> Result<Option<Row>> {
         let row = each!(self, Tx, t, _D => named(sql.name, bound!(&sql).fetch_optional(&mut **t))
