@@ -726,37 +726,13 @@ impl Wiki {
             .await
     }
 
-    /// Parsoid HTML of several revisions (`(title, revid)`), at most
-    /// `wiki.reads_in_flight` requests at once; answers in the order asked.
-    /// Every request still waits its turn in the transport: a `maxlag` or
-    /// `Retry-After` answer to one holds them all.
-    pub async fn revision_htmls(&self, pages: &[(String, u64)]) -> Vec<Result<String>> {
-        let slots = Arc::new(tokio::sync::Semaphore::new(self.reads_in_flight));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, (title, revid)) in pages.iter().cloned().enumerate() {
-            let (wiki, slots) = (self.clone(), slots.clone());
-            tasks.spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                let c = &wiki.counters;
-                let now = c.reads_now.fetch_add(1, Ordering::SeqCst) + 1;
-                c.reads_most.fetch_max(now, Ordering::SeqCst);
-                let html = wiki.revision_html(&title, revid).await;
-                c.reads_now.fetch_sub(1, Ordering::SeqCst);
-                (i, html)
-            });
+    /// A pool that reads Parsoid HTML in the background, at most
+    /// `wiki.reads_in_flight` requests at once (see [`HtmlReader`]).
+    pub fn html_reader(&self) -> HtmlReader {
+        HtmlReader {
+            wiki: self.clone(),
+            slots: Arc::new(tokio::sync::Semaphore::new(self.reads_in_flight)),
         }
-        let mut out: Vec<Option<Result<String>>> = pages.iter().map(|_| None).collect();
-        while let Some(done) = tasks.join_next().await {
-            if let Ok((i, html)) = done {
-                out[i] = Some(html);
-            }
-        }
-        out.into_iter()
-            .zip(pages)
-            .map(|(html, (title, _))| {
-                html.unwrap_or_else(|| Err(anyhow!("fetching the HTML of {title:?} stopped")))
-            })
-            .collect()
     }
 
     /// The most page reads that were in flight at once in this connection.
@@ -1132,6 +1108,51 @@ pub fn parse_latest_revisions(requested: &[String], v: &Value) -> Result<Vec<Pag
         });
     }
     Ok(out)
+}
+
+/// Reads Parsoid HTML in the background, a few requests at once: a pull
+/// asks for the pages ahead of the one it merges, and merges while they come.
+pub struct HtmlReader {
+    wiki: Wiki,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl HtmlReader {
+    /// Starts reading the HTML of `title` at `revid`; it waits for a free slot.
+    pub fn spawn(&self, title: &str, revid: u64) -> PendingHtml {
+        let (wiki, slots, title) = (self.wiki.clone(), self.slots.clone(), title.to_string());
+        let task = tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let c = &wiki.counters;
+            let now = c.reads_now.fetch_add(1, Ordering::SeqCst) + 1;
+            c.reads_most.fetch_max(now, Ordering::SeqCst);
+            let html = wiki.revision_html(&title, revid).await;
+            c.reads_now.fetch_sub(1, Ordering::SeqCst);
+            html
+        });
+        PendingHtml { task }
+    }
+}
+
+/// One page's HTML being read ([`HtmlReader::spawn`]); dropping it stops the read.
+pub struct PendingHtml {
+    task: tokio::task::JoinHandle<Result<String>>,
+}
+
+impl PendingHtml {
+    /// The HTML, once read.
+    pub async fn html(mut self) -> Result<String> {
+        match (&mut self.task).await {
+            Ok(html) => html,
+            Err(e) => Err(anyhow!("reading a page's HTML stopped: {e}")),
+        }
+    }
+}
+
+impl Drop for PendingHtml {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 #[cfg(test)]

@@ -279,73 +279,76 @@ pub async fn pull_revisions(
     };
     // A dry run merges each page onto what the pages before it would have written.
     let mut dry_fields: std::collections::BTreeMap<FiscalYear, Fields> = Default::default();
-    let mut fetched: std::collections::HashMap<u64, Result<String>> = Default::default();
     // Where every page was last synced, and which have a push intent: two
     // queries for the whole pull, not two a page.
     let synced = store.synced_revisions().await?;
     let intents = store.push_intent_titles().await?;
-    let mut pairs = targets.iter().zip(revisions).peekable();
-    while pairs.peek().is_some() {
-        let chunk: Vec<_> = pairs.by_ref().take(PREFETCH_CHUNK).collect();
-        fetched.extend(prefetch(wiki, &synced, &intents, &chunk).await);
-        for (target, rev) in chunk {
-            progress.set_message(target.title.clone());
-            // Never pulled through a redirect: the target is not this page.
-            let outcome = match (rev.redirect_refusal(), rev.latest) {
-                (_, None) => Outcome::Missing,
-                (Some(reason), Some(latest)) => Outcome::Refused {
+    let pairs: Vec<(&Target, crate::wiki::PageRevision)> = targets.iter().zip(revisions).collect();
+    // The HTML of the pages that changed is read ahead in the wiki's read
+    // pool while the pages before it are merged, in order.
+    let wanted = changed_pages(&synced, &intents, &pairs);
+    let mut ahead = ReadAhead::new(wiki, wanted);
+    for (i, (target, rev)) in pairs.into_iter().enumerate() {
+        ahead.fill(i);
+        progress.set_message(target.title.clone());
+        // Never pulled through a redirect: the target is not this page.
+        let outcome = match (rev.redirect_refusal(), rev.latest) {
+            (_, None) => Outcome::Missing,
+            (Some(reason), Some(latest)) => Outcome::Refused {
+                revid: latest.revid,
+                reason,
+            },
+            // Synced at this revision: nothing to read (a stopped run's
+            // own save is looked for only when the revision moved).
+            (None, Some(latest)) if synced.get(&target.title) == Some(&latest.revid) => {
+                Outcome::Unchanged {
                     revid: latest.revid,
-                    reason,
-                },
-                // Synced at this revision: nothing to read (a stopped run's
-                // own save is looked for only when the revision moved).
-                (None, Some(latest)) if synced.get(&target.title) == Some(&latest.revid) => {
-                    Outcome::Unchanged {
-                        revid: latest.revid,
-                    }
                 }
-                (None, Some(latest)) => {
-                    let dry = if dry_run {
-                        if !dry_fields.contains_key(&target.fiscal_year) {
-                            let f = store.load_fields(&target.fiscal_year).await?;
-                            dry_fields.insert(target.fiscal_year.clone(), f);
-                        }
-                        dry_fields.get_mut(&target.fiscal_year)
-                    } else {
-                        None
-                    };
-                    let html = fetched.remove(&latest.revid);
-                    match pull_page_onto(
-                        wiki,
-                        store,
-                        target,
-                        &rev.title,
-                        &latest,
-                        opts,
-                        Onto {
-                            dry_fields: dry,
-                            html,
-                        },
-                    )
-                    .await
-                    {
-                        Ok(o) => o,
-                        Err(e) if crate::store::is_store_error(&e) => {
-                            return Err(e.context(format!("pulling {:?}", target.title)));
-                        }
-                        Err(e) => {
-                            tracing::error!(page = %target.title, "pull failed: {e:#}");
-                            Outcome::Failed {
-                                error: format!("{e:#}"),
-                            }
+            }
+            (None, Some(latest)) => {
+                let dry = if dry_run {
+                    if !dry_fields.contains_key(&target.fiscal_year) {
+                        let f = store.load_fields(&target.fiscal_year).await?;
+                        dry_fields.insert(target.fiscal_year.clone(), f);
+                    }
+                    dry_fields.get_mut(&target.fiscal_year)
+                } else {
+                    None
+                };
+                let html = match ahead.take(i, latest.revid) {
+                    Some(pending) => Some(pending.html().await),
+                    None => None,
+                };
+                match pull_page_onto(
+                    wiki,
+                    store,
+                    target,
+                    &rev.title,
+                    &latest,
+                    opts,
+                    Onto {
+                        dry_fields: dry,
+                        html,
+                    },
+                )
+                .await
+                {
+                    Ok(o) => o,
+                    Err(e) if crate::store::is_store_error(&e) => {
+                        return Err(e.context(format!("pulling {:?}", target.title)));
+                    }
+                    Err(e) => {
+                        tracing::error!(page = %target.title, "pull failed: {e:#}");
+                        Outcome::Failed {
+                            error: format!("{e:#}"),
                         }
                     }
                 }
-            };
-            tracing::info!(page = %target.title, outcome = ?outcome_kind(&outcome), "page done");
-            report.pages.push((target.clone(), outcome));
-            progress.inc(1);
-        }
+            }
+        };
+        tracing::info!(page = %target.title, outcome = ?outcome_kind(&outcome), "page done");
+        report.pages.push((target.clone(), outcome));
+        progress.inc(1);
     }
     progress.finish_and_clear();
     report.counts = wiki.counters().snapshot();
@@ -388,34 +391,75 @@ pub async fn pull_page(
     .await
 }
 
-/// Pages read ahead together, then merged one by one in order.
-const PREFETCH_CHUNK: usize = 16;
+/// How many pages ahead of the one being merged their HTML is read (at
+/// most `wiki.reads_in_flight` of them at once): enough to keep the read
+/// pool busy while a page merges, few enough that the pages read ahead and
+/// not yet merged stay a few megabytes.
+const READ_AHEAD: usize = 16;
 
-/// Reads ahead, in the wiki's read pool, the HTML of the pages of `chunk`
-/// that changed since they were last synced (by revision id). A page with a
-/// push intent is left to [`pull_page_onto`]: a stopped run's own save may
-/// make it unchanged, and its HTML would be read for nothing.
-async fn prefetch(
-    wiki: &Wiki,
+/// The pages (by position, with title and revision) whose HTML the pull will
+/// read: those that changed since they were last synced. A page with a push
+/// intent is left to [`pull_page_onto`]: a stopped run's own save may make
+/// it unchanged, and its HTML would be read for nothing. A single page is
+/// read by [`pull_page_onto`] itself (it reads as fast alone).
+fn changed_pages(
     synced: &std::collections::BTreeMap<String, u64>,
     intents: &std::collections::BTreeSet<String>,
-    chunk: &[(&Target, crate::wiki::PageRevision)],
-) -> Vec<(u64, Result<String>)> {
-    let wanted: Vec<(String, u64)> = chunk
+    pairs: &[(&Target, crate::wiki::PageRevision)],
+) -> std::collections::VecDeque<(usize, String, u64)> {
+    let wanted: std::collections::VecDeque<(usize, String, u64)> = pairs
         .iter()
-        .filter(|(target, rev)| !rev.redirected && !intents.contains(&target.title))
-        .filter_map(|(target, rev)| {
+        .enumerate()
+        .filter(|(_, (target, rev))| !rev.redirected && !intents.contains(&target.title))
+        .filter_map(|(i, (target, rev))| {
             let latest = rev.latest.as_ref()?;
             (synced.get(&target.title) != Some(&latest.revid))
-                .then(|| (rev.title.clone(), latest.revid))
+                .then(|| (i, rev.title.clone(), latest.revid))
         })
         .collect();
     if wanted.len() < 2 {
-        // One page reads as fast alone; pull_page_onto fetches it.
-        return Vec::new();
+        return Default::default();
     }
-    let htmls = wiki.revision_htmls(&wanted).await;
-    wanted.into_iter().map(|(_, r)| r).zip(htmls).collect()
+    wanted
+}
+
+/// The HTML reads running ahead of the merge ([`READ_AHEAD`] pages).
+struct ReadAhead {
+    reader: crate::wiki::HtmlReader,
+    /// Pages not started yet, in order.
+    todo: std::collections::VecDeque<(usize, String, u64)>,
+    /// Reads started, by position.
+    running: std::collections::BTreeMap<usize, (u64, crate::wiki::PendingHtml)>,
+}
+
+impl ReadAhead {
+    fn new(wiki: &Wiki, todo: std::collections::VecDeque<(usize, String, u64)>) -> Self {
+        ReadAhead {
+            reader: wiki.html_reader(),
+            todo,
+            running: Default::default(),
+        }
+    }
+
+    /// Starts the reads of the pages up to [`READ_AHEAD`] positions after `at`.
+    fn fill(&mut self, at: usize) {
+        while let Some((i, _, _)) = self.todo.front() {
+            if *i > at + READ_AHEAD {
+                break;
+            }
+            let Some((i, title, revid)) = self.todo.pop_front() else {
+                break;
+            };
+            let pending = self.reader.spawn(&title, revid);
+            self.running.insert(i, (revid, pending));
+        }
+    }
+
+    /// The read of the page at `at`, if it was read ahead at revision `revid`.
+    fn take(&mut self, at: usize, revid: u64) -> Option<crate::wiki::PendingHtml> {
+        let (read, pending) = self.running.remove(&at)?;
+        (read == revid).then_some(pending)
+    }
 }
 
 /// What [`pull_page_onto`] starts from besides the store.
@@ -424,7 +468,7 @@ struct Onto<'a> {
     /// In a dry run: the year as the dry run's earlier pages left it, which
     /// takes the planned changes.
     dry_fields: Option<&'a mut Fields>,
-    /// The page's HTML when it was read ahead ([`prefetch`]).
+    /// The page's HTML when it was read ahead ([`ReadAhead`]).
     html: Option<Result<String>>,
 }
 
