@@ -24,7 +24,7 @@ use crate::core::render::Renderer;
 use crate::core::wikitext::bots_allowed;
 use crate::error::{ExitCode, UsageError};
 use crate::ops::Session;
-use crate::store::{CheckOutcome, EditEntry, PageCheck, Provenance, Source, Store};
+use crate::store::{CheckOutcome, EditEntry, PageCheck, PageState, Provenance, Source, Store};
 use crate::wiki::{EditConflict, NotABot, PageRevision, RevisionInfo, Saved, Wiki};
 
 /// What happened to one page in a push.
@@ -242,25 +242,62 @@ impl Views<'_> {
 
 /// The store's view of year `fy` (see [`YearView`]).
 pub async fn load_view(store: &Store, config: &Config, fy: &FiscalYear) -> Result<YearView> {
-    let prefix = format!("{fy}/");
-    let pending = store
+    let pending: Vec<FieldKey> = store
         .conflicts(false)
         .await?
         .into_iter()
         .map(|c| c.key)
+        .collect();
+    let mut states = BTreeMap::new();
+    for q in Quarter::ALL {
+        let title = config.pages.quarter_page(fy, q);
+        if let Some(st) = store.page_state(&title).await? {
+            states.insert(title, st);
+        }
+    }
+    load_view_with(store, config, fy, &pending, &states).await
+}
+
+/// [`load_view`] with the pending conflicts' keys and the pages' sync
+/// states already read (for every year at once, [`read_ahead`]).
+async fn load_view_with(
+    store: &Store,
+    config: &Config,
+    fy: &FiscalYear,
+    pending: &[FieldKey],
+    states: &BTreeMap<String, PageState>,
+) -> Result<YearView> {
+    let prefix = format!("{fy}/");
+    let pending = pending
+        .iter()
         .filter(|k| k.record.starts_with(&prefix))
+        .cloned()
         .collect();
     let mut pages = BTreeMap::new();
     for q in Quarter::ALL {
         let title = config.pages.quarter_page(fy, q);
-        if let Some(st) = store.page_state(&title).await? {
-            pages.insert(title, (st.revid, st.records));
+        if let Some(st) = states.get(&title) {
+            pages.insert(title, (st.revid, st.records.clone()));
         }
     }
     Ok(YearView {
         fields: store.load_fields(fy).await?,
         pending,
         pages,
+    })
+}
+
+/// How a push check answers for a page at `revid` planned with `fingerprint`:
+/// `None` when it was not checked with these inputs.
+fn check_outcome(check: Option<&PageCheck>, revid: u64, fingerprint: &str) -> Option<Outcome> {
+    let check = check?;
+    if check.revid != revid || check.fingerprint != fingerprint {
+        return None;
+    }
+    Some(if check.outcome == CheckOutcome::Nobots {
+        nobots_refusal()
+    } else {
+        Outcome::Unchanged
     })
 }
 
@@ -289,17 +326,8 @@ impl PushContext<'_> {
 
     /// Whether the page was planned at `revid` with the same inputs before, and how that ended.
     async fn checked(&self, title: &str, revid: u64, fingerprint: &str) -> Result<Option<Outcome>> {
-        let Some(check) = self.store.page_check(title).await? else {
-            return Ok(None);
-        };
-        if check.revid != revid || check.fingerprint != fingerprint {
-            return Ok(None);
-        }
-        Ok(Some(if check.outcome == CheckOutcome::Nobots {
-            nobots_refusal()
-        } else {
-            Outcome::Unchanged
-        }))
+        let check = self.store.page_check(title).await?;
+        Ok(check_outcome(check.as_ref(), revid, fingerprint))
     }
 
     /// Remembers that the page at `revid` needs nothing for these inputs (not in a dry run).
@@ -519,7 +547,22 @@ async fn read_ahead(
 ) -> Result<()> {
     let mut revids = Vec::new();
     let mut looked = Vec::new();
+    // What every year's plan reads of the store besides its fields, in three
+    // queries for the whole push rather than a few per year and page.
+    let pending: Vec<FieldKey> = ctx
+        .store
+        .conflicts(false)
+        .await?
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    let states = ctx.store.page_states().await?;
+    let checks = ctx.store.page_checks().await?;
     for fy in years {
+        if !views.years.contains_key(fy) {
+            let view = load_view_with(ctx.store, ctx.config, fy, &pending, &states).await?;
+            views.years.insert(fy.clone(), view);
+        }
         let year = views.get(fy).await?;
         for (i, title) in year_titles(ctx.config, fy).iter().enumerate() {
             let Some(latest) = known
@@ -544,7 +587,7 @@ async fn read_ahead(
                 continue;
             };
             let fingerprint = ctx.fingerprint(renderer, title, &records);
-            let done = ctx.checked(title, latest.revid, &fingerprint).await?;
+            let done = check_outcome(checks.get(title), latest.revid, &fingerprint);
             if done.is_none() {
                 revids.push(latest.revid);
             }

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::dialect::{sql, Tx};
+use super::dialect::{sql, Row, Tx};
 use super::history::Extras;
 use super::{
     check_changes, check_provenance, i64_of, parse_timestamp, timestamp, u64_of, Provenance, Store,
@@ -154,24 +154,22 @@ impl Store {
         let Some(row) = self.db.fetch_optional(q.text(title)).await? else {
             return Ok(None);
         };
-        let (revid, synced_at, records) = (row.int(0)?, row.text(1)?, row.text(2)?);
-        let current_parser = row.int(3)? == PARSER;
-        let (records, table_rows) = match serde_json::from_str::<StoredPageRecords>(&records) {
-            Ok(kept) => (kept.records, Some(kept.table_rows)),
-            Err(_) => (
-                serde_json::from_str(&records)
-                    .with_context(|| format!("page {title}: stored records"))?,
-                None,
-            ),
-        };
-        Ok(Some(PageState {
-            revid: u64::try_from(revid)
-                .with_context(|| format!("page {title}: revision {revid}"))?,
-            synced_at: parse_timestamp(&synced_at)?,
-            records,
-            table_rows,
-            current_parser,
-        }))
+        page_state_of(&row, title, 0).map(Some)
+    }
+
+    /// The sync state of every tracked page, by title, in one query.
+    pub async fn page_states(&self) -> Result<std::collections::BTreeMap<String, PageState>> {
+        let q = sql(
+            "page_states",
+            "SELECT title, revision_id, synced_at, records, parser FROM pages",
+        );
+        let mut out = std::collections::BTreeMap::new();
+        for row in self.db.fetch_all(q).await? {
+            let title = row.text(0)?;
+            let state = page_state_of(&row, &title, 1)?;
+            out.insert(title, state);
+        }
+        Ok(out)
     }
 
     /// Records that `title` was synced at revision `revid` (at `at`), parsed
@@ -197,14 +195,21 @@ impl Store {
             "SELECT revision_id, fingerprint, outcome FROM page_checks WHERE title = ?",
         );
         let row = self.db.fetch_optional(q.text(title)).await?;
-        row.map(|row| {
-            Ok(PageCheck {
-                revid: u64_of(row.int(0)?, "revision id")?,
-                fingerprint: row.text(1)?,
-                outcome: CheckOutcome::from(row.text(2)?),
-            })
-        })
-        .transpose()
+        row.map(|row| page_check_of(&row, 0)).transpose()
+    }
+
+    /// The push check of every page that has one, by title, in one query.
+    pub async fn page_checks(&self) -> Result<std::collections::BTreeMap<String, PageCheck>> {
+        let q = sql(
+            "page_checks",
+            "SELECT title, revision_id, fingerprint, outcome FROM page_checks",
+        );
+        self.db
+            .fetch_all(q)
+            .await?
+            .iter()
+            .map(|row| Ok((row.text(0)?, page_check_of(row, 1)?)))
+            .collect()
     }
 
     /// Remembers that `title` at `check.revid` needs no edit for `check.fingerprint`.
@@ -422,4 +427,34 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A page's sync state from a row whose columns from `at` on are
+/// `revision_id, synced_at, records, parser`.
+fn page_state_of(row: &Row, title: &str, at: usize) -> Result<PageState> {
+    let (revid, synced_at, records) = (row.int(at)?, row.text(at + 1)?, row.text(at + 2)?);
+    let current_parser = row.int(at + 3)? == PARSER;
+    let (records, table_rows) = match serde_json::from_str::<StoredPageRecords>(&records) {
+        Ok(kept) => (kept.records, Some(kept.table_rows)),
+        Err(_) => (
+            serde_json::from_str(&records).with_context(|| format!("page {title}: stored records"))?,
+            None,
+        ),
+    };
+    Ok(PageState {
+        revid: u64::try_from(revid).with_context(|| format!("page {title}: revision {revid}"))?,
+        synced_at: parse_timestamp(&synced_at)?,
+        records,
+        table_rows,
+        current_parser,
+    })
+}
+
+/// A push check from a row whose columns from `at` on are `revision_id, fingerprint, outcome`.
+fn page_check_of(row: &Row, at: usize) -> Result<PageCheck> {
+    Ok(PageCheck {
+        revid: u64_of(row.int(at)?, "revision id")?,
+        fingerprint: row.text(at + 1)?,
+        outcome: CheckOutcome::from(row.text(at + 2)?),
+    })
 }
