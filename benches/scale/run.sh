@@ -8,16 +8,23 @@
 # the FY2020-21 fixture pages), a fresh SQLite store, edit_interval_secs = 0,
 # then it times with the release binary:
 #
-#   cold-pull      goalsbot pull                     (empty store)
+#   render-floor   curl of every page's Parsoid HTML, 4 at a time, on the
+#                  fresh wiki: the wiki's own rendering (then its Parsoid
+#                  cache is emptied again)
+#   cold-pull      goalsbot pull                     (empty store, wiki's Parsoid cache cold)
+#   cold-pull-warm goalsbot pull                     (another empty store, pages rendered once)
 #   first-sync     goalsbot sync --json              (writes every status table and overview)
-#   noop-sync      goalsbot sync --json              (nothing changed)
+#   noop-sync      goalsbot sync --json              (nothing changed; the first no-op after
+#                                                    the first sync's edits plans every page)
+#   noop-sync-2    goalsbot sync --json              a second no-op in a row (plans nothing)
 #   staff-edit     goalsbot sync --json              after Admin changed one status cell of
 #                                                    one quarter page (wiki.sh edit, not timed)
 #   tracker-set    goalsbot set KR --quarter Q3 …    (store only)
 #   tracker-sync   goalsbot sync --json              after that set
-#   noop-sync-v    goalsbot -vv sync --json          again, its trace log kept (N-noop-v.log)
-#   noop-sync-2    goalsbot -vv sync --json          a second no-op in a row: the inputs are
-#                                                    those of the last no-op (N-noop2-v.log)
+#   noop-after-edits goalsbot sync --json            the first no-op after those two changes
+#   noop-plan-v    goalsbot -vv sync --json          a no-op planning every page (the last
+#                                                    no-op's digest dropped), log kept (N-noop-v.log)
+#   noop-sync-v    goalsbot -vv sync --json          a no-op planning nothing, log kept (N-noop2-v.log)
 #   peer-pull      benches/scale/peer.py             Pywikibot 11.9.0 + mwparserfromhell 0.7.2,
 #   peer-pull-2                                      run twice (the second with Pywikibot's
 #                                                    API cache warm, as on every later run)
@@ -208,15 +215,47 @@ TOML
   (cd "$dir/pages" && for f in ./*.wikitext; do f=${f#./}; echo "$prefix/${f%.wikitext}"; done) >"$dir/titles"
 
   # goalsbot's environment: this wiki's bot password, this config, nothing else.
-  gb() {
-    env -u RUST_LOG GOALSBOT_CONFIG="$dir/goalsbot.toml" \
+  gb_with() {
+    local cfg=$1; shift
+    env -u RUST_LOG GOALSBOT_CONFIG="$cfg" \
       GOALSBOT_USERNAME="$GOALSBOT_USERNAME" GOALSBOT_PASSWORD="$GOALSBOT_PASSWORD" \
       "$bin" "$@"
   }
+  gb() { gb_with "$dir/goalsbot.toml" "$@"; }
+  # SQL on the wiki's object cache (Parsoid's parser cache is in it) and on
+  # goalsbot's store, with PHP's PDO (no sqlite3 tool needed).
+  pdo_exec() {
+    php -r '$db = new PDO("sqlite:" . $argv[1]); $db->exec($argv[2]) !== false or exit(1);' "$1" "$2"
+  }
+  forget_parsoid_html() {
+    pdo_exec "$dir/wiki/wikicache.sqlite" "DELETE FROM objectcache WHERE keyname LIKE '%parsoid-pcache%'" \
+      || die "could not empty the wiki's Parsoid cache"
+  }
+  forget_sync_marker() {
+    pdo_exec "$dir/goalsbot.sqlite" "DELETE FROM sync_marker" || die "could not drop the sync marker"
+  }
 
+  # The wiki's own rendering, the floor of any reader of Parsoid HTML: every
+  # page's HTML fetched with curl, 4 at a time (as goalsbot's default read
+  # pool), on a wiki that has not rendered them yet. Then Parsoid's parser
+  # cache is emptied again, so goalsbot's cold pull finds the wiki as cold.
+  python3 - "$GOALSBOT_TEST_WIKI_URL" "$dir/titles" >"$dir/html-urls" <<'PY'
+import sys, urllib.parse
+for t in open(sys.argv[2], encoding="utf-8"):
+    t = t.strip().replace(" ", "_")
+    print(sys.argv[1] + "rest.php/v1/page/" + urllib.parse.quote(t, safe="") + "/html")
+PY
+  render_all() { xargs -P4 -n1 curl -fsS -o /dev/null <"$dir/html-urls"; }
+  step "$n" render-floor render_all
+  forget_parsoid_html
   step "$n" cold-pull gb pull
+  # The same pull into an empty store once the wiki has rendered the pages
+  # (as a wiki does when people read or edit them).
+  sed "s#sqlite://$dir/goalsbot.sqlite#sqlite://$dir/warm.sqlite#" "$dir/goalsbot.toml" >"$dir/warm.toml"
+  step "$n" cold-pull-warm gb_with "$dir/warm.toml" pull
   step "$n" first-sync gb sync --json
   step "$n" noop-sync gb sync --json
+  step "$n" noop-sync-2 gb sync --json
 
   # A staff edit: one status cell of the first year's Q2 page, as Admin.
   local title first_fy
@@ -262,14 +301,18 @@ PY
   echo "N=$n: tracker edit of $kr" >&2
   step "$n" tracker-set gb set "$kr" --quarter Q3 --status at-risk --note "tracker edit by the scale benchmark"
   step "$n" tracker-sync gb sync --json
+  # The first no-op after those changes: its inputs are new, so it plans
+  # every page (and finds each already checked).
+  step "$n" noop-after-edits gb sync --json
 
-  # The no-op sync once more with goalsbot's debug log, to see where its time goes.
+  # Where a no-op's time goes, from goalsbot's debug log: once planning
+  # every page (the digest of the last no-op is dropped from the store, as
+  # after any change), once with the digest kept (it plans no page).
+  forget_sync_marker
+  step "$n" noop-plan-v gb -vv sync --json
+  cp "$out/$n-noop-plan-v.err" "$out/$n-noop-v.log"
   step "$n" noop-sync-v gb -vv sync --json
-  cp "$out/$n-noop-sync-v.err" "$out/$n-noop-v.log"
-  # A second no-op in a row: the one before found nothing to do and kept
-  # its inputs' digest, so this one plans no page (its log says so).
-  step "$n" noop-sync-2 gb -vv sync --json
-  cp "$out/$n-noop-sync-2.err" "$out/$n-noop2-v.log"
+  cp "$out/$n-noop-sync-v.err" "$out/$n-noop2-v.log"
 
   # The peer: Pywikibot with a user-config.py of its own, no family file.
   mkdir -p "$dir/pwb"
