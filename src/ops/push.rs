@@ -62,6 +62,10 @@ pub struct Report {
     /// Set when the shutoff page stopped the push midway (why); the pages
     /// not saved are [`Outcome::Stopped`].
     pub stopped: Option<String>,
+    /// Pages answered unchanged without being planned: nothing their year's
+    /// plans depend on changed since a push found nothing to do on any of
+    /// its pages.
+    pub unplanned: usize,
 }
 
 impl Report {
@@ -113,9 +117,13 @@ impl Report {
                 self.run_id
             );
         }
+        let unplanned = match self.unplanned {
+            0 => String::new(),
+            n => format!(" ({n} not planned: nothing their year shows changed since a push found nothing to do)"),
+        };
         let _ = writeln!(
             out,
-            "run {}: {} pages, {edits} edits; {} API requests, {} HTML fetches",
+            "run {}: {} pages{unplanned}, {edits} edits; {} API requests, {} HTML fetches",
             self.run_id,
             self.pages.len(),
             self.counts.api_requests,
@@ -199,6 +207,12 @@ struct Views<'a> {
     /// What [`read_ahead`] found already checked, by (title, revision,
     /// fingerprint): the plan asks the store no second time.
     checked: BTreeMap<(String, u64, String), Option<Outcome>>,
+    /// Years whose plan inputs are those of a push that found nothing to do
+    /// on any of their pages ([`year_digest`]): not planned at all.
+    skip: BTreeSet<FiscalYear>,
+    /// The plan inputs' digest of each other year, kept if its pages all
+    /// turn out to need nothing.
+    year_digests: BTreeMap<FiscalYear, String>,
 }
 
 impl Views<'_> {
@@ -449,6 +463,8 @@ pub async fn push_onto(
         years: planned,
         texts: BTreeMap::new(),
         checked: BTreeMap::new(),
+        skip: BTreeSet::new(),
+        year_digests: BTreeMap::new(),
     };
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
@@ -488,9 +504,18 @@ pub async fn push_onto(
         }
     };
     if refusal().is_none() {
-        read_ahead(ctx, &mut views, &renderer, &years, &wanted, known).await?;
+        read_ahead(
+            ctx,
+            &mut views,
+            &renderer,
+            &years,
+            (&wanted, only.is_empty()),
+            known,
+        )
+        .await?;
     }
     for fy in &years {
+        let first = report.pages.len();
         for (i, title) in year_titles(config, fy).iter().enumerate() {
             if !wanted(title) {
                 continue;
@@ -502,6 +527,11 @@ pub async fn push_onto(
             let Some(rev) = known.get(title) else {
                 continue;
             };
+            if views.skip.contains(fy) {
+                report.pages.push((title.clone(), Outcome::Unchanged));
+                report.unplanned += 1;
+                continue;
+            }
             let page = PageJob { fy, title, rev };
             let result = match Quarter::ALL.get(i) {
                 Some(q) => push_quarter_page(ctx, &mut views, &renderer, &page, *q).await,
@@ -527,9 +557,109 @@ pub async fn push_onto(
             }
             report.pages.push((title.clone(), outcome));
         }
+        // Every page of the year planned and found to need nothing: the
+        // next push with the same inputs skips the year.
+        let done = &report.pages[first..];
+        if let Some(digest) = views.year_digests.get(fy) {
+            if done.len() == year_titles(config, fy).len()
+                && done.iter().all(|(_, o)| matches!(o, Outcome::Unchanged))
+            {
+                ctx.store
+                    .set_year_check(&fy.to_string(), digest, chrono::Utc::now())
+                    .await?;
+            }
+        }
     }
     report.counts = ctx.wiki.counters().snapshot();
     Ok(report)
+}
+
+/// What a year's plan inputs are read from besides its pages' sync
+/// states: for every year at once, in four queries.
+struct YearInputs {
+    /// The newest history entry of each year's records.
+    heads: BTreeMap<String, i64>,
+    /// Every conflict, pending or settled (how a page's field was settled is
+    /// an input of its plan).
+    conflicts: Vec<crate::store::StoredConflict>,
+    /// Pages with a push intent (a save not known to have been made).
+    intents: BTreeSet<String>,
+    /// The digests kept by [`Store::set_year_check`].
+    checks: BTreeMap<String, String>,
+}
+
+impl YearInputs {
+    async fn read(store: &Store) -> Result<YearInputs> {
+        Ok(YearInputs {
+            heads: store.year_heads().await?,
+            conflicts: store.conflicts(true).await?,
+            intents: store.push_intent_titles().await?,
+            checks: store.year_checks().await?,
+        })
+    }
+}
+
+/// A digest of everything the plans of year `fy`'s five pages depend on:
+/// what every page's fingerprint holds besides its records (this build, the
+/// templates, the config, the bot's name, the planner), and
+/// instead of the records, where they come from: the year's newest history
+/// entry, its conflicts (pending and settled), its quarter pages' sync
+/// states, the push intents and the five pages' latest revisions. Equal
+/// digests mean equal plans.
+fn year_digest(
+    ctx: &PushContext<'_>,
+    renderer: &Renderer,
+    fy: &FiscalYear,
+    inputs: &YearInputs,
+    states: &BTreeMap<String, PageState>,
+    known: &BTreeMap<String, PageRevision>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut feed = |part: &str| {
+        h.update(part.as_bytes());
+        h.update([0]);
+    };
+    for part in [
+        env!("CARGO_PKG_VERSION"),
+        &renderer.fingerprint(),
+        // The whole config, as the sync's digest: any change plans again.
+        &format!("{:?}", ctx.config),
+        ctx.user,
+        PLANNER,
+    ] {
+        feed(part);
+    }
+    let year = fy.to_string();
+    feed(&format!("year {year} head {:?}", inputs.heads.get(&year)));
+    let prefix = format!("{year}/");
+    for c in inputs
+        .conflicts
+        .iter()
+        .filter(|c| c.key.record.starts_with(&prefix))
+    {
+        feed(&format!(
+            "conflict {} {} {} {:?}",
+            c.id, c.page, c.revid, c.resolution
+        ));
+    }
+    for title in year_titles(ctx.config, fy) {
+        let rev = known.get(&title).map(|r| {
+            let latest = r.latest.as_ref().map(|l| l.revid);
+            format!("{}|{}|{latest:?}", r.title, r.redirected)
+        });
+        feed(&format!("page {title} {rev:?}"));
+        if let Some(st) = states.get(&title) {
+            feed(&format!(
+                "state {} {} {}",
+                st.revid,
+                st.synced_at.to_rfc3339(),
+                st.current_parser
+            ));
+        }
+        feed(&format!("intent {}", inputs.intents.contains(&title)));
+    }
+    format!("{:x}", h.finalize())
 }
 
 /// Reads ahead, 50 revisions a request, the wikitext of every page this push
@@ -542,11 +672,20 @@ async fn read_ahead(
     views: &mut Views<'_>,
     renderer: &Renderer,
     years: &[FiscalYear],
-    wanted: &dyn Fn(&str) -> bool,
+    (wanted, every_page): (&dyn Fn(&str) -> bool, bool),
     known: &BTreeMap<String, PageRevision>,
 ) -> Result<()> {
     let mut revids = Vec::new();
     let mut looked = Vec::new();
+    // Years given (a dry-run sync's, as its pull's plans leave them) are
+    // not the store's: they are always planned. So are years of a push
+    // limited to some pages, and every year of a dry run.
+    let given: BTreeSet<FiscalYear> = views.years.keys().cloned().collect();
+    let year_inputs = if ctx.dry_run || !every_page {
+        None
+    } else {
+        Some(YearInputs::read(ctx.store).await?)
+    };
     // What every year's plan reads of the store besides its fields, in three
     // queries for the whole push rather than a few per year and page.
     let pending: Vec<FieldKey> = ctx
@@ -559,6 +698,14 @@ async fn read_ahead(
     let states = ctx.store.page_states().await?;
     let checks = ctx.store.page_checks().await?;
     for fy in years {
+        if let Some(inputs) = year_inputs.as_ref().filter(|_| !given.contains(fy)) {
+            let digest = year_digest(ctx, renderer, fy, inputs, &states, known);
+            if inputs.checks.get(&fy.to_string()) == Some(&digest) {
+                views.skip.insert(fy.clone());
+                continue;
+            }
+            views.year_digests.insert(fy.clone(), digest);
+        }
         if !views.years.contains_key(fy) {
             let view = load_view_with(ctx.store, ctx.config, fy, &pending, &states).await?;
             views.years.insert(fy.clone(), view);

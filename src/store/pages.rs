@@ -320,6 +320,46 @@ impl Store {
             .collect()
     }
 
+    /// Per fiscal year, the newest history entry of its records (every
+    /// field change and removal appends one), in one query.
+    pub async fn year_heads(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+        let q = sql(
+            "year_heads",
+            "SELECT r.fiscal_year, MAX(h.seq) FROM history h \
+             JOIN records r ON r.id = h.record_id GROUP BY r.fiscal_year",
+        );
+        self.db
+            .fetch_all(q)
+            .await?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .collect()
+    }
+
+    /// Per fiscal year, the digest of its plans' inputs when a push last
+    /// found nothing to do on any of its pages.
+    pub async fn year_checks(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let q = sql("year_checks", "SELECT fiscal_year, digest FROM year_checks");
+        self.db
+            .fetch_all(q)
+            .await?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect()
+    }
+
+    /// Remembers that year `fy`'s pages need nothing for inputs `digest`.
+    pub async fn set_year_check(&self, fy: &str, digest: &str, at: DateTime<Utc>) -> Result<()> {
+        let at = timestamp(&at);
+        let text = format!(
+            "INSERT INTO year_checks (fiscal_year, digest, checked_at) VALUES (?, ?, ?) {}",
+            self.db.upsert("fiscal_year", &["digest", "checked_at"])
+        );
+        let q = sql("set_year_check", text).text(fy).text(digest).text(&at);
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
     /// A digest of everything in the store a sync's plan depends on: the
     /// newest history entry (every field change and removal appends one),
     /// the conflicts (new, resolved, or re-read on a newer revision), the
@@ -437,7 +477,8 @@ fn page_state_of(row: &Row, title: &str, at: usize) -> Result<PageState> {
     let (records, table_rows) = match serde_json::from_str::<StoredPageRecords>(&records) {
         Ok(kept) => (kept.records, Some(kept.table_rows)),
         Err(_) => (
-            serde_json::from_str(&records).with_context(|| format!("page {title}: stored records"))?,
+            serde_json::from_str(&records)
+                .with_context(|| format!("page {title}: stored records"))?,
             None,
         ),
     };

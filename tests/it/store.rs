@@ -294,7 +294,7 @@ fn change(
 }
 
 /// The schema version of this goalsbot (migrations 0001, 0002 and 0004).
-const SCHEMA: i64 = 7;
+const SCHEMA: i64 = 8;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
@@ -402,7 +402,8 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
             "sync_marker",
             "watch_seen",
             "watch_state",
-            "write_lock"
+            "write_lock",
+            "year_checks"
         ],
         "{tables:?}"
     );
@@ -420,8 +421,8 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
     .await
     .unwrap();
     // records, fields (2), pages, page_checks, push_intents, runs, requests, watch_state,
-    // watch_seen.
-    assert_eq!(keys.len(), 10, "{keys:?}");
+    // watch_seen, year_checks.
+    assert_eq!(keys.len(), 11, "{keys:?}");
     assert!(
         keys.iter().all(|(_, c)| c == "utf8mb4_nopad_bin"),
         "{keys:?}"
@@ -787,24 +788,25 @@ async fn reopening_keeps_everything(db: Db) {
 
 async fn a_newer_schema_is_refused(db: Db) {
     db.open().await.close().await;
-    // Pretend a later goalsbot migrated this database to schema version 8.
-    db.raw(
+    // Pretend a later goalsbot migrated this database to the next schema version.
+    db.raw(&format!(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (8, 'from the future', 1, x'00', 0)",
-    )
+         VALUES ({}, 'from the future', 1, x'00', 0)",
+        SCHEMA + 1
+    ))
     .await
     .unwrap();
     let err = Store::open(&db.url()).await.unwrap_err();
     assert_eq!(
         err.downcast_ref::<StoreError>(),
         Some(&StoreError::SchemaTooNew {
-            found: 8,
+            found: SCHEMA + 1,
             known: SCHEMA
         })
     );
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("schema version is 8")
+        msg.contains(&format!("schema version is {}", SCHEMA + 1))
             && msg.contains(&format!("the {SCHEMA} this goalsbot knows")),
         "{msg}"
     );
@@ -1417,7 +1419,25 @@ async fn push_checks_edits_runs_and_requests_are_remembered(db: Db) {
         .set_page_check(title, &nobots, t("2021-01-02T00:00:00Z"))
         .await
         .unwrap();
-    assert_eq!(store.page_check(title).await.unwrap(), Some(nobots));
+    assert_eq!(store.page_check(title).await.unwrap(), Some(nobots.clone()));
+    let all = store.page_checks().await.unwrap();
+    assert_eq!(all.get(title), Some(&nobots));
+
+    // A year's check: kept per fiscal year, replaced by the next one.
+    assert!(store.year_checks().await.unwrap().is_empty());
+    for digest in ["cd".repeat(32), "ef".repeat(32)] {
+        store
+            .set_year_check("2020-21", &digest, t("2021-01-03T00:00:00Z"))
+            .await
+            .unwrap();
+    }
+    store
+        .set_year_check("2019-20", "01", t("2021-01-03T00:00:00Z"))
+        .await
+        .unwrap();
+    let years = store.year_checks().await.unwrap();
+    assert_eq!(years.len(), 2);
+    assert_eq!(years["2020-21"], "ef".repeat(32));
 
     let edit = EditEntry {
         run_id: "2021-01-01T00:00Z-abcd".into(),

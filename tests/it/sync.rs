@@ -751,3 +751,60 @@ pub(crate) fn wait_for_log_lines(
     std::thread::sleep(std::time::Duration::from_millis(300));
     lines()
 }
+
+/// The last line of a push's output: `run ID: N pages…, E edits; …`.
+fn push_summary(s: &Setup) -> String {
+    let out = s.run(&["push"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out.stdout.lines().last().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_year_nothing_changed_for_is_not_planned_again() {
+    let s = synced("sync-year-check");
+    // The first no-op after the first sync plans the year's five pages,
+    // finds nothing to do, and keeps the digest of the year's inputs.
+    let noop = sync(&s, &[], 0);
+    assert_eq!(n(&noop, "edits"), 0, "{noop}");
+    let quiet = push_summary(&s);
+    assert!(
+        quiet.contains("5 pages (5 not planned") && quiet.contains(", 0 edits"),
+        "{quiet}"
+    );
+    // A tracker edit changes the year's inputs: the year is planned and saved.
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let saved = push_summary(&s);
+    assert!(
+        saved.contains("5 pages, 5 edits") && !saved.contains("not planned"),
+        "{saved}"
+    );
+    // The pages' revisions are the bot's new ones: planned once more (each
+    // found already checked), then not.
+    let again = push_summary(&s);
+    assert!(
+        again.contains("5 pages, 0 edits") && !again.contains("not planned"),
+        "{again}"
+    );
+    let quiet = push_summary(&s);
+    assert!(quiet.contains("5 pages (5 not planned"), "{quiet}");
+    // A person's edit of one page is a new revision: planned again, and the
+    // other quarter pages get the person's status.
+    let q3 = title(&s, "Q3");
+    staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q3", "At risk: staff"));
+    let pulled = sync(&s, &[], 0);
+    assert_eq!(n(&pulled, "edits"), 4, "{pulled}");
+    for q in ["Q1", "Q2", "Q4"] {
+        assert_eq!(cell(&raw(&title(&s, q)), KR2, "Q3"), "At risk: staff");
+    }
+    // The sync's saves moved the revisions again: planned once, then not.
+    let again = push_summary(&s);
+    assert!(
+        again.contains("5 pages, 0 edits") && !again.contains("not planned"),
+        "{again}"
+    );
+    let quiet = push_summary(&s);
+    assert!(
+        quiet.contains("5 pages (5 not planned") && quiet.contains(", 0 edits"),
+        "{quiet}"
+    );
+}
