@@ -213,6 +213,10 @@ struct Views<'a> {
     /// The plan inputs' digest of each other year, kept if its pages all
     /// turn out to need nothing.
     year_digests: BTreeMap<FiscalYear, String>,
+    /// The fingerprint [`read_ahead`] computed for a page at a revision
+    /// (while the year's view is unchanged): a page found already checked
+    /// with it is not planned again.
+    fingerprints: BTreeMap<(String, u64), String>,
 }
 
 impl Views<'_> {
@@ -251,6 +255,22 @@ impl Views<'_> {
     /// Forgets year `fy`: the store changed under it.
     fn changed(&mut self, fy: &FiscalYear) {
         self.years.remove(fy);
+        let titles = year_titles(self.config, fy);
+        self.fingerprints.retain(|(t, _), _| !titles.contains(t));
+    }
+
+    /// The outcome of a page already checked at `revid` with the
+    /// fingerprint [`read_ahead`] computed for it, if any.
+    async fn checked_ahead(
+        &mut self,
+        ctx: &PushContext<'_>,
+        title: &str,
+        revid: u64,
+    ) -> Result<Option<Outcome>> {
+        let Some(fingerprint) = self.fingerprints.get(&(title.to_string(), revid)).cloned() else {
+            return Ok(None);
+        };
+        self.checked(ctx, title, revid, &fingerprint).await
     }
 }
 
@@ -465,6 +485,7 @@ pub async fn push_onto(
         checked: BTreeMap::new(),
         skip: BTreeSet::new(),
         year_digests: BTreeMap::new(),
+        fingerprints: BTreeMap::new(),
     };
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
@@ -677,6 +698,7 @@ async fn read_ahead(
 ) -> Result<()> {
     let mut revids = Vec::new();
     let mut looked = Vec::new();
+    let mut prepared = Vec::new();
     // Years given (a dry-run sync's, as its pull's plans leave them) are
     // not the store's: they are always planned. So are years of a push
     // limited to some pages, and every year of a dry run.
@@ -738,10 +760,12 @@ async fn read_ahead(
             if done.is_none() {
                 revids.push(latest.revid);
             }
+            prepared.push(((title.clone(), latest.revid), fingerprint.clone()));
             looked.push(((title.clone(), latest.revid, fingerprint), done));
         }
     }
     views.checked.extend(looked);
+    views.fingerprints.extend(prepared);
     if revids.len() < 2 {
         return Ok(());
     }
@@ -804,11 +828,11 @@ async fn push_quarter_page(
     let mut edited: Option<Outcome> = None;
     for attempt in 0..=EDIT_CONFLICT_RETRIES {
         let year = views.get(page.fy).await?;
-        let Some((synced, shown)) = year
+        let Some(synced) = year
             .pages
             .get(page.title)
-            .filter(|(revid, _)| *revid == latest.revid)
-            .cloned()
+            .map(|(revid, _)| *revid)
+            .filter(|revid| *revid == latest.revid)
         else {
             return Ok(Outcome::Refused {
                 reason: "the page changed since the last pull (or a guard refused it); \
@@ -816,8 +840,18 @@ async fn push_quarter_page(
                     .into(),
             });
         };
-        let records = records_for_page(page.fy, &year.fields, &year.pending, &shown)?;
         let forced = taken_from_store(ctx.store, page.title, synced).await?;
+        // Found already checked when read ahead: its records are not built again.
+        if forced.is_empty() {
+            if let Some(done) = views.checked_ahead(ctx, page.title, synced).await? {
+                return Ok(edited.unwrap_or(done));
+            }
+        }
+        let year = views.get(page.fy).await?;
+        let Some(shown) = year.pages.get(page.title).map(|(_, shown)| shown.clone()) else {
+            anyhow::bail!("the store has no sync state of {:?}", page.title);
+        };
+        let records = records_for_page(page.fy, &year.fields, &year.pending, &shown)?;
         let mut fingerprint = ctx.fingerprint(renderer, page.title, &records);
         if !forced.is_empty() {
             // A person's decision to take the store's value is a new input.
@@ -1118,6 +1152,12 @@ async fn push_overview(
 ) -> Result<Outcome> {
     if let Some(reason) = page.rev.redirect_refusal() {
         return Ok(Outcome::Refused { reason });
+    }
+    // Found already checked when read ahead: its records are not built again.
+    if let Some(l) = &page.rev.latest {
+        if let Some(done) = views.checked_ahead(ctx, page.title, l.revid).await? {
+            return Ok(done);
+        }
     }
     let year = views.get(page.fy).await?;
     let records = crate::core::fields::unflatten(page.fy, &year.fields)?;
