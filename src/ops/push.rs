@@ -217,6 +217,8 @@ struct Views<'a> {
     /// (while the year's view is unchanged): a page found already checked
     /// with it is not planned again.
     fingerprints: BTreeMap<(String, u64), String>,
+    /// Every conflict, pending or settled, read when first needed.
+    conflicts: Option<Vec<crate::store::StoredConflict>>,
 }
 
 impl Views<'_> {
@@ -252,9 +254,20 @@ impl Views<'_> {
         }
     }
 
+    /// [`taken_from_store`], from every conflict read once for the push
+    /// (again after the store changed), not once a page.
+    async fn taken_from_store(&mut self, title: &str, synced: u64) -> Result<BTreeSet<FieldKey>> {
+        if self.conflicts.is_none() {
+            self.conflicts = Some(self.store.conflicts(true).await?);
+        }
+        let conflicts = self.conflicts.as_deref().unwrap_or_default();
+        Ok(taken_from_store(conflicts, title, synced))
+    }
+
     /// Forgets year `fy`: the store changed under it.
     fn changed(&mut self, fy: &FiscalYear) {
         self.years.remove(fy);
+        self.conflicts = None;
         let titles = year_titles(self.config, fy);
         self.fingerprints.retain(|(t, _), _| !titles.contains(t));
     }
@@ -486,6 +499,7 @@ pub async fn push_onto(
         skip: BTreeSet::new(),
         year_digests: BTreeMap::new(),
         fingerprints: BTreeMap::new(),
+        conflicts: None,
     };
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
@@ -840,7 +854,7 @@ async fn push_quarter_page(
                     .into(),
             });
         };
-        let forced = taken_from_store(ctx.store, page.title, synced).await?;
+        let forced = views.taken_from_store(page.title, synced).await?;
         // Found already checked when read ahead: its records are not built again.
         if forced.is_empty() {
             if let Some(done) = views.checked_ahead(ctx, page.title, synced).await? {
@@ -907,6 +921,7 @@ async fn push_quarter_page(
         }
         if !plan.held.is_empty() && !ctx.dry_run {
             hold_unwritten(ctx, page, &latest, synced, &plan.held).await?;
+            views.conflicts = None;
         }
         if plan.text == current {
             // With fields held, the next run plans again (they are then
@@ -1005,19 +1020,21 @@ async fn prose_to_write(
 /// The fields of page `title` a person settled by taking the store's value
 /// while the page stood at revision `synced`, for conflicts push held
 /// (writing them drops markup): now written whole.
-async fn taken_from_store(store: &Store, title: &str, synced: u64) -> Result<BTreeSet<FieldKey>> {
-    Ok(store
-        .conflicts(true)
-        .await?
-        .into_iter()
+fn taken_from_store(
+    conflicts: &[crate::store::StoredConflict],
+    title: &str,
+    synced: u64,
+) -> BTreeSet<FieldKey> {
+    conflicts
+        .iter()
         .filter(|c| c.page == title && c.revid == synced && c.base == c.wiki)
         .filter(|c| {
             c.resolution
                 .as_ref()
                 .is_some_and(|r| r.how == crate::store::Settlement::Store)
         })
-        .map(|c| c.key)
-        .collect())
+        .map(|c| c.key.clone())
+        .collect()
 }
 
 /// Prose fields the plan could not write become conflicts (once per field

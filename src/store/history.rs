@@ -410,6 +410,9 @@ async fn check_current(tx: &mut Tx, changes: &[&FieldChange]) -> Result<()> {
             removed.insert(record.to_string(), c.new.is_some());
         } else {
             current.insert(c.key.clone(), c.new.clone());
+            // A field's change creates its record ([`insert_records`]): a
+            // later removal mark in the same write finds it.
+            removed.entry(record.to_string()).or_insert(false);
         }
     }
     Ok(())

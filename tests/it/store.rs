@@ -108,6 +108,7 @@ on_both_backends!(
     as_of_shows_old_values,
     removal_marks_removed_and_a_later_apply_restores,
     removing_an_unknown_record_is_refused,
+    a_write_of_many_changes_keeps_their_order_and_checks_each,
     a_failing_transaction_leaves_nothing_applied,
     page_state_is_kept_with_the_pull,
     reopening_keeps_everything,
@@ -647,6 +648,81 @@ async fn removing_an_unknown_record_is_refused(db: Db) {
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("2020-21/nope"), "{err:#}");
+}
+
+/// More changes than one multi-row statement takes, a new record marked
+/// removed in the same write, and a field changed twice: each change is
+/// checked against the value the one before it leaves, history keeps their
+/// order, and a stale `old` anywhere leaves nothing applied.
+async fn a_write_of_many_changes_keeps_their_order_and_checks_each(db: Db) {
+    let store = seeded(&db).await;
+    let kr = |i: usize| format!("2020-21/many/kr{i}");
+    let mut changes: Vec<FieldChange> = (0..250)
+        .map(|i| FieldChange {
+            key: FieldKey::new(kr(i), "text"),
+            old: None,
+            new: Some(json!(format!("text {i}"))),
+        })
+        .collect();
+    changes.push(FieldChange {
+        key: FieldKey::new(kr(7), "text"),
+        old: Some(json!("text 7")),
+        new: Some(json!("text 7, again")),
+    });
+    changes.push(FieldChange {
+        key: FieldKey::new(kr(9), REMOVED),
+        old: None,
+        new: Some(json!(true)),
+    });
+    let applied = store
+        .apply(&tracker("2021-02-01T00:00:00Z"), &changes)
+        .await
+        .unwrap();
+    assert_eq!(applied, 252);
+    // Each change has its history row, in the order of the changes.
+    let mut seqs = Vec::new();
+    for c in &changes {
+        let entry = store
+            .history(&c.key.record)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|h| h.key == c.key && h.new == c.new && h.old == c.old)
+            .unwrap_or_else(|| panic!("no history row for {c:?}"));
+        seqs.push(entry.seq);
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let fields = store.load_fields(&fy()).await.unwrap();
+    assert_eq!(
+        fields.get(&FieldKey::new(kr(7), "text")),
+        Some(&json!("text 7, again"))
+    );
+    assert_eq!(
+        fields.get(&FieldKey::new(kr(9), REMOVED)),
+        Some(&json!(true))
+    );
+
+    // One stale change among many: nothing of the write is applied.
+    let other = |i: usize| format!("2020-21/other/kr{i}");
+    let mut stale: Vec<FieldChange> = (0..150)
+        .map(|i| FieldChange {
+            key: FieldKey::new(other(i), "text"),
+            old: None,
+            new: Some(json!(format!("other {i}"))),
+        })
+        .collect();
+    stale.push(FieldChange {
+        key: FieldKey::new(kr(7), "text"),
+        old: Some(json!("text 7")),
+        new: Some(json!("text 7, a third time")),
+    });
+    let err = store
+        .apply(&tracker("2021-02-02T00:00:00Z"), &stale)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("many/kr7"), "{err:#}");
+    assert!(store.history(&other(0)).await.unwrap().is_empty());
+    assert_eq!(store.history(&kr(7)).await.unwrap().len(), 2);
 }
 
 async fn a_failing_transaction_leaves_nothing_applied(db: Db) {
