@@ -158,6 +158,23 @@ pub struct PageRevision {
 }
 
 impl PageRevision {
+    /// This page as it is once the bot saved revision `revid` on it (made
+    /// it, when it did not exist): that revision is its latest.
+    pub fn saved_as(&self, revid: u64, user: &str) -> PageRevision {
+        let latest = match &self.latest {
+            Some(l) => RevisionInfo { revid, ..l.clone() },
+            None => RevisionInfo {
+                revid,
+                user: user.to_string(),
+                timestamp: String::new(),
+            },
+        };
+        PageRevision {
+            latest: Some(latest),
+            ..self.clone()
+        }
+    }
+
     /// Why the bot leaves this title alone when it is a redirect: a tracked
     /// title that redirects (to another tracked page, a translation subpage,
     /// anything) is never read nor written through; a person decides.

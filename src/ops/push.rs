@@ -66,6 +66,11 @@ pub struct Report {
     /// plans depend on changed since a push found nothing to do on any of
     /// its pages.
     pub unplanned: usize,
+    /// Years whose pages all need nothing now, as far as the store and the
+    /// revisions this push saw or saved say: skipped, found needing
+    /// nothing, or saved and checked again ([`settle_saved_years`]). Their
+    /// digests are kept, so the next push with the same inputs skips them.
+    pub settled: BTreeSet<FiscalYear>,
 }
 
 impl Report {
@@ -549,6 +554,7 @@ pub async fn push_onto(
         )
         .await?;
     }
+    let mut saved_years = Vec::new();
     for fy in &years {
         let first = report.pages.len();
         for (i, title) in year_titles(config, fy).iter().enumerate() {
@@ -565,6 +571,7 @@ pub async fn push_onto(
             if views.skip.contains(fy) {
                 report.pages.push((title.clone(), Outcome::Unchanged));
                 report.unplanned += 1;
+                report.settled.insert(fy.clone());
                 continue;
             }
             let page = PageJob { fy, title, rev };
@@ -593,16 +600,40 @@ pub async fn push_onto(
             report.pages.push((title.clone(), outcome));
         }
         // Every page of the year planned and found to need nothing: the
-        // next push with the same inputs skips the year.
+        // next push with the same inputs skips the year. A year some of
+        // whose pages were saved (the rest needing nothing) is checked
+        // again once the push is done.
         let done = &report.pages[first..];
         if let Some(digest) = views.year_digests.get(fy) {
-            if done.len() == year_titles(config, fy).len()
-                && done.iter().all(|(_, o)| matches!(o, Outcome::Unchanged))
-            {
-                ctx.store
-                    .set_year_check(&fy.to_string(), digest, chrono::Utc::now())
-                    .await?;
+            if done.len() == year_titles(config, fy).len() {
+                if done.iter().all(|(_, o)| matches!(o, Outcome::Unchanged)) {
+                    ctx.store
+                        .set_year_check(&fy.to_string(), digest, chrono::Utc::now())
+                        .await?;
+                    report.settled.insert(fy.clone());
+                } else if done
+                    .iter()
+                    .all(|(_, o)| matches!(o, Outcome::Unchanged | Outcome::Edited { .. }))
+                {
+                    saved_years.push(fy.clone());
+                }
             }
+        }
+    }
+    if !saved_years.is_empty() {
+        let saved: BTreeMap<String, u64> = report
+            .pages
+            .iter()
+            .filter_map(|(title, o)| match o {
+                Outcome::Edited { revid, .. } => Some((title.clone(), *revid)),
+                _ => None,
+            })
+            .collect();
+        for (fy, digest) in settle_saved_years(ctx, &renderer, &saved_years, known, &saved).await? {
+            ctx.store
+                .set_year_check(&fy.to_string(), &digest, chrono::Utc::now())
+                .await?;
+            report.settled.insert(fy);
         }
     }
     report.counts = ctx.wiki.counters().snapshot();
@@ -755,21 +786,11 @@ async fn read_ahead(
             else {
                 continue;
             };
-            let records = if i < Quarter::ALL.len() {
-                let Some((_, shown)) = year.pages.get(title).filter(|(r, _)| *r == latest.revid)
-                else {
-                    continue; // refused before any read
-                };
-                records_for_page(fy, &year.fields, &year.pending, shown).ok()
-            } else {
-                crate::core::fields::unflatten(fy, &year.fields).ok()
-            };
-            // A page whose records do not come out is left to its own plan
-            // (and error); an overview with no objectives is not written.
-            let Some(records) = records.filter(|r| !r.objectives.is_empty()) else {
+            let Some(fingerprint) =
+                planned_fingerprint(ctx, renderer, fy, year, i, title, latest.revid)
+            else {
                 continue;
             };
-            let fingerprint = ctx.fingerprint(renderer, title, &records);
             let done = check_outcome(checks.get(title), latest.revid, &fingerprint);
             if done.is_none() {
                 revids.push(latest.revid);
@@ -786,6 +807,98 @@ async fn read_ahead(
     let texts = ctx.wiki.revision_wikitexts(&revids).await?;
     views.texts.extend(texts);
     Ok(())
+}
+
+/// The fingerprint the plan of page `i` of year `fy` (its quarter pages,
+/// then its overview) at revision `revid` computes from `year`; `None` when
+/// the page is left to its own plan: a quarter page refused before any read
+/// (not synced at `revid`), records that do not come out (the plan reports
+/// the error), an overview with no objectives (not written).
+fn planned_fingerprint(
+    ctx: &PushContext<'_>,
+    renderer: &Renderer,
+    fy: &FiscalYear,
+    year: &YearView,
+    i: usize,
+    title: &str,
+    revid: u64,
+) -> Option<String> {
+    let records = if i < Quarter::ALL.len() {
+        let (_, shown) = year.pages.get(title).filter(|(r, _)| *r == revid)?;
+        records_for_page(fy, &year.fields, &year.pending, shown).ok()
+    } else {
+        crate::core::fields::unflatten(fy, &year.fields).ok()
+    };
+    let records = records.filter(|r| !r.objectives.is_empty())?;
+    Some(ctx.fingerprint(renderer, title, &records))
+}
+
+/// The digests of `years`, whose pages this push saved (and found the rest
+/// needing nothing), when each page now needs nothing more: checked as the
+/// next push would plan it, without the wiki — at the revision the bot saved
+/// (or found), with the records the store now gives it, found already
+/// checked with that fingerprint and needing nothing. A year with any page
+/// not answered so (its saved revision reads back otherwise than planned, a
+/// conflict held, a redirect, a page missing) gets no digest: the next push
+/// plans it. `saved` is each saved page's new revision.
+async fn settle_saved_years(
+    ctx: &PushContext<'_>,
+    renderer: &Renderer,
+    years: &[FiscalYear],
+    known: &BTreeMap<String, PageRevision>,
+    saved: &BTreeMap<String, u64>,
+) -> Result<Vec<(FiscalYear, String)>> {
+    let mut now: BTreeMap<String, PageRevision> = BTreeMap::new();
+    for fy in years {
+        for title in year_titles(ctx.config, fy) {
+            let Some(rev) = known.get(&title) else {
+                continue;
+            };
+            let rev = match saved.get(&title) {
+                Some(revid) => rev.saved_as(*revid, ctx.user),
+                None => rev.clone(),
+            };
+            now.insert(title, rev);
+        }
+    }
+    let inputs = YearInputs::read(ctx.store).await?;
+    let pending: Vec<FieldKey> = ctx
+        .store
+        .conflicts(false)
+        .await?
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    let states = ctx.store.page_states().await?;
+    let checks = ctx.store.page_checks().await?;
+    let mut settled = Vec::new();
+    'years: for fy in years {
+        let view = load_view_with(ctx.store, ctx.config, fy, &pending, &states).await?;
+        for (i, title) in year_titles(ctx.config, fy).iter().enumerate() {
+            let Some(latest) = now
+                .get(title)
+                .filter(|r| !r.redirected)
+                .and_then(|r| r.latest.as_ref())
+            else {
+                continue 'years;
+            };
+            if !taken_from_store(&inputs.conflicts, title, latest.revid).is_empty() {
+                continue 'years;
+            }
+            let Some(fingerprint) =
+                planned_fingerprint(ctx, renderer, fy, &view, i, title, latest.revid)
+            else {
+                continue 'years;
+            };
+            let done = check_outcome(checks.get(title), latest.revid, &fingerprint);
+            if !matches!(done, Some(Outcome::Unchanged)) {
+                continue 'years;
+            }
+        }
+        let digest = year_digest(ctx, renderer, fy, &inputs, &states, &now);
+        settled.push((fy.clone(), digest));
+    }
+    Ok(settled)
 }
 
 /// Why a page is not even read: the emergency stop held the run, or the

@@ -394,15 +394,48 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
                     .pages
                     .iter()
                     .all(|(_, o)| matches!(o, push::Outcome::Unchanged | push::Outcome::Missing));
-        let marker = match quiet {
-            true => Some(inputs_digest(ctx, &revisions).await?),
-            false => None,
+        // A sync that saved pages, each year then checked again and found
+        // needing nothing more (`push::Report::settled`): the next sync that
+        // finds the bot's saves still the latest revisions has nothing to do.
+        let settled = pushed.stopped.is_none()
+            && !pushed.settled.is_empty()
+            && years.iter().all(|fy| pushed.settled.contains(fy));
+        let marker = if quiet {
+            Some(inputs_digest(ctx, &revisions).await?)
+        } else if settled {
+            Some(inputs_digest(ctx, &after_saves(&revisions, &pushed, ctx.user)).await?)
+        } else {
+            None
         };
         ctx.store
             .set_sync_marker(marker.as_deref(), chrono::Utc::now())
             .await?;
     }
     report(ctx, &titles, &years, pulled, pushed, started).await
+}
+
+/// The revision check's answers as they are after the push: a page the bot
+/// saved has the bot's revision as its latest.
+fn after_saves(
+    revisions: &[crate::wiki::PageRevision],
+    pushed: &push::Report,
+    user: &str,
+) -> Vec<crate::wiki::PageRevision> {
+    let saved: BTreeMap<&str, u64> = pushed
+        .pages
+        .iter()
+        .filter_map(|(title, o)| match o {
+            push::Outcome::Edited { revid, .. } => Some((title.as_str(), *revid)),
+            _ => None,
+        })
+        .collect();
+    revisions
+        .iter()
+        .map(|r| match saved.get(r.requested.as_str()) {
+            Some(revid) => r.saved_as(*revid, user),
+            None => r.clone(),
+        })
+        .collect()
 }
 
 /// The report of a sync that ran: its pull and push, the conflicts waiting
@@ -451,7 +484,9 @@ async fn inputs_digest(
         format!("{:?}", ctx.config),
         ctx.user.to_string(),
         renderer.fingerprint(),
-        ctx.store.sync_inputs_digest().await?,
+        ctx.store
+            .sync_inputs_digest(&ctx.config.pages.status_page())
+            .await?,
     ] {
         h.update(part.as_bytes());
         h.update([0]);

@@ -1671,9 +1671,14 @@ async fn a_request_keeps_its_unsaved_reply_and_a_page_the_request_lines_it_held(
 /// sync's plans read (a field change, a push check, a conflict), stays put
 /// otherwise, and the marker keeps one digest or none.
 async fn the_sync_inputs_digest_moves_with_every_input_and_the_marker_is_kept(db: Db) {
+    const STATUS: &str = "Wikimedia Technology/Goals/Bot status";
     let store = seeded(&db).await;
-    let first = store.sync_inputs_digest().await.unwrap();
-    assert_eq!(store.sync_inputs_digest().await.unwrap(), first, "stable");
+    let first = store.sync_inputs_digest(STATUS).await.unwrap();
+    assert_eq!(
+        store.sync_inputs_digest(STATUS).await.unwrap(),
+        first,
+        "stable"
+    );
     assert_eq!(store.sync_marker().await.unwrap(), None);
     store
         .set_sync_marker(Some(&first), t("2021-01-11T00:00:00Z"))
@@ -1701,7 +1706,7 @@ async fn the_sync_inputs_digest_moves_with_every_input_and_the_marker_is_kept(db
         .apply(&wiki("2021-01-12T00:00:00Z", 101), &changed)
         .await
         .unwrap();
-    let second = store.sync_inputs_digest().await.unwrap();
+    let second = store.sync_inputs_digest(STATUS).await.unwrap();
     assert_ne!(second, first, "a field change");
 
     // A push check.
@@ -1718,8 +1723,18 @@ async fn the_sync_inputs_digest_moves_with_every_input_and_the_marker_is_kept(db
         )
         .await
         .unwrap();
-    let third = store.sync_inputs_digest().await.unwrap();
+    let third = store.sync_inputs_digest(STATUS).await.unwrap();
     assert_ne!(third, second, "a push check");
+    // What the bot status page shows is no sync's input.
+    store
+        .set_page_check(STATUS, &check, t("2021-01-12T00:00:01Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sync_inputs_digest(STATUS).await.unwrap(),
+        third,
+        "the status page's check"
+    );
 
     store
         .set_sync_marker(Some(&third), t("2021-01-12T00:00:02Z"))
