@@ -8,23 +8,30 @@
 # the FY2020-21 fixture pages), a fresh SQLite store, edit_interval_secs = 0,
 # then it times with the release binary:
 #
-#   render-floor   curl of every page's Parsoid HTML, 4 at a time, on the
-#                  fresh wiki: the wiki's own rendering (then its Parsoid
-#                  cache is emptied again)
-#   cold-pull      goalsbot pull                     (empty store, wiki's Parsoid cache cold)
-#   cold-pull-warm goalsbot pull                     (another empty store, pages rendered once)
+#   cold-pull      goalsbot pull                     (empty store; the wiki is set up as
+#                                                    Wikimedia's are, WarmParsoidParserCache:
+#                                                    it rendered each page's Parsoid HTML
+#                                                    after its edit, runJobs.php, not timed)
+#   render-floor   curl of every page's Parsoid HTML, 4 at a time, with the
+#                  wiki's Parsoid cache emptied: the wiki's own rendering
+#                  (then the cache is emptied again)
+#   cold-pull-uncached goalsbot pull                 (another empty store, the wiki's Parsoid
+#                                                    cache empty: every page rendered on demand)
 #   first-sync     goalsbot sync --json              (writes every status table and overview)
-#   noop-sync      goalsbot sync --json              (nothing changed; the first no-op after
-#                                                    the first sync's edits plans every page)
-#   noop-sync-2    goalsbot sync --json              a second no-op in a row (plans nothing)
+#   noop-sync      goalsbot sync --json              (nothing changed: the first no-op after
+#                                                    the first sync's edits)
+#   noop-sync-2    goalsbot sync --json              a second no-op in a row
 #   staff-edit     goalsbot sync --json              after Admin changed one status cell of
 #                                                    one quarter page (wiki.sh edit, not timed)
 #   tracker-set    goalsbot set KR --quarter Q3 …    (store only)
 #   tracker-sync   goalsbot sync --json              after that set
 #   noop-after-edits goalsbot sync --json            the first no-op after those two changes
-#   noop-plan-v    goalsbot -vv sync --json          a no-op planning every page (the last
-#                                                    no-op's digest dropped), log kept (N-noop-v.log)
+#   noop-plan-v    goalsbot -vv sync --json          a no-op with the last no-op's digest dropped
+#                                                    (its years' digests kept), log kept (N-noop-v.log)
 #   noop-sync-v    goalsbot -vv sync --json          a no-op planning nothing, log kept (N-noop2-v.log)
+#   noop-plan-all  goalsbot sync --json              a no-op planning every page: the no-op's
+#                                                    and every year's digest dropped (as after a
+#                                                    new build, templates or config)
 #   peer-pull      benches/scale/peer.py             Pywikibot 11.9.0 + mwparserfromhell 0.7.2,
 #   peer-pull-2                                      run twice (the second with Pywikibot's
 #                                                    API cache warm, as on every later run)
@@ -168,21 +175,43 @@ bench_one() {
   port=$(free_port)
   echo "=== N=$n: wiki in $dir on port $port ($(date -u +%H:%M:%S))" >&2
   bash "$wikish" create "$dir/wiki" "$port" >/dev/null || die "wiki.sh create failed"
+  # As on Wikimedia's wikis (operations/mediawiki-config, wmf-config/
+  # InitialiseSettings.php, wgParsoidCacheConfig): "parsoid output should be
+  # generated and cached after every edit". Here the jobs run when the
+  # benchmark runs them (runJobs.php after loading the pages), not inside
+  # the requests it times.
+  cat >>"$dir/wiki/LocalSettings.php" <<'PHP'
+$wgParsoidCacheConfig = [
+	'StashType' => null,
+	'StashDuration' => 24 * 60 * 60,
+	'CacheThresholdTime' => 0.0,
+	'WarmParsoidParserCache' => true,
+];
+$wgJobRunRate = 0;
+PHP
 
   # Pages: generated, then saved in one PHP process by importTextFiles.php
   # (edit.php per page costs a PHP start each: minutes at N=1000).
   python3 "$here/gen.py" "$fixtures" "$dir/pages" "$n" >&2 || die "gen.py failed"
   local t0 t1
   t0=$(date +%s.%N)
+  # The template first: saved after the pages, it would make the wiki throw
+  # away every page's rendering (they use it).
+  bash "$wikish" load "$dir/wiki" "$fixtures/Template%3APhabricator.wikitext" >/dev/null \
+    || die "loading Template:Phabricator failed"
   (cd "$dir/pages" && MW_CONFIG_FILE="$dir/wiki/LocalSettings.php" \
     php "$MW/maintenance/run.php" importTextFiles --user Admin --bot \
       --summary "goalsbot scale benchmark page" --prefix "$prefix/" ./*.wikitext) \
     >"$dir/import.log" 2>&1 || { tail -20 "$dir/import.log" >&2; die "importTextFiles failed"; }
-  bash "$wikish" load "$dir/wiki" "$fixtures/Template%3APhabricator.wikitext" >/dev/null \
-    || die "loading Template:Phabricator failed"
   printf 'run' | bash "$wikish" edit "$dir/wiki" Admin "User:GoalsBot/Shutoff" || die "shutoff page failed"
   t1=$(date +%s.%N)
   echo "N=$n: $(grep -c . <(ls "$dir/pages"/*.wikitext)) pages loaded in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s" >&2
+  # The edits' jobs, Parsoid's cache warming among them (one PHP process).
+  t0=$(date +%s.%N)
+  MW_CONFIG_FILE="$dir/wiki/LocalSettings.php" php "$MW/maintenance/run.php" runJobs \
+    >"$dir/jobs.log" 2>&1 || { tail -20 "$dir/jobs.log" >&2; die "runJobs failed"; }
+  t1=$(date +%s.%N)
+  echo "N=$n: the wiki ran $(grep -c 'parsoidCachePrewarm.*good' "$dir/jobs.log") Parsoid cache warming jobs in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s" >&2
 
   # shellcheck disable=SC1091
   . "$dir/wiki/wiki.env"
@@ -235,10 +264,13 @@ TOML
     pdo_exec "$dir/goalsbot.sqlite" "DELETE FROM sync_marker" || die "could not drop the sync marker"
   }
 
+  # A cold pull into an empty store, from the wiki as its edits left it.
+  step "$n" cold-pull gb pull
   # The wiki's own rendering, the floor of any reader of Parsoid HTML: every
   # page's HTML fetched with curl, 4 at a time (as goalsbot's default read
-  # pool), on a wiki that has not rendered them yet. Then Parsoid's parser
-  # cache is emptied again, so goalsbot's cold pull finds the wiki as cold.
+  # pool), from a wiki whose Parsoid cache was emptied (output expired, or a
+  # wiki that does not warm it). Then the cache is emptied again, so
+  # goalsbot's pull into another empty store finds the wiki as cold.
   python3 - "$GOALSBOT_TEST_WIKI_URL" "$dir/titles" >"$dir/html-urls" <<'PY'
 import sys, urllib.parse
 for t in open(sys.argv[2], encoding="utf-8"):
@@ -246,13 +278,11 @@ for t in open(sys.argv[2], encoding="utf-8"):
     print(sys.argv[1] + "rest.php/v1/page/" + urllib.parse.quote(t, safe="") + "/html")
 PY
   render_all() { xargs -P4 -n1 curl -fsS -o /dev/null <"$dir/html-urls"; }
+  forget_parsoid_html
   step "$n" render-floor render_all
   forget_parsoid_html
-  step "$n" cold-pull gb pull
-  # The same pull into an empty store once the wiki has rendered the pages
-  # (as a wiki does when people read or edit them).
-  sed "s#sqlite://$dir/goalsbot.sqlite#sqlite://$dir/warm.sqlite#" "$dir/goalsbot.toml" >"$dir/warm.toml"
-  step "$n" cold-pull-warm gb_with "$dir/warm.toml" pull
+  sed "s#sqlite://$dir/goalsbot.sqlite#sqlite://$dir/uncached.sqlite#" "$dir/goalsbot.toml" >"$dir/uncached.toml"
+  step "$n" cold-pull-uncached gb_with "$dir/uncached.toml" pull
   step "$n" first-sync gb sync --json
   step "$n" noop-sync gb sync --json
   step "$n" noop-sync-2 gb sync --json
@@ -313,6 +343,9 @@ PY
   cp "$out/$n-noop-plan-v.err" "$out/$n-noop-v.log"
   step "$n" noop-sync-v gb -vv sync --json
   cp "$out/$n-noop-sync-v.err" "$out/$n-noop2-v.log"
+  forget_sync_marker
+  pdo_exec "$dir/goalsbot.sqlite" "DELETE FROM year_checks" || die "could not drop the year checks"
+  step "$n" noop-plan-all gb sync --json
 
   # The peer: Pywikibot with a user-config.py of its own, no family file.
   mkdir -p "$dir/pwb"

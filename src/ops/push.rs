@@ -319,6 +319,37 @@ async fn load_view_with(
     pending: &[FieldKey],
     states: &BTreeMap<String, PageState>,
 ) -> Result<YearView> {
+    let fields = store.load_fields(fy).await?;
+    Ok(view_of(config, fy, fields, pending, states))
+}
+
+/// The views of `years`, their fields read in two queries for all of them.
+async fn load_views_with(
+    store: &Store,
+    config: &Config,
+    years: &[FiscalYear],
+    pending: &[FieldKey],
+    states: &BTreeMap<String, PageState>,
+) -> Result<BTreeMap<FiscalYear, YearView>> {
+    let mut fields = store.load_fields_of(years).await?;
+    Ok(years
+        .iter()
+        .map(|fy| {
+            let f = fields.remove(fy).unwrap_or_default();
+            (fy.clone(), view_of(config, fy, f, pending, states))
+        })
+        .collect())
+}
+
+/// Year `fy`'s view from its fields, the pending conflicts' keys and the
+/// pages' sync states.
+fn view_of(
+    config: &Config,
+    fy: &FiscalYear,
+    fields: crate::core::fields::Fields,
+    pending: &[FieldKey],
+    states: &BTreeMap<String, PageState>,
+) -> YearView {
     let prefix = format!("{fy}/");
     let pending = pending
         .iter()
@@ -332,11 +363,11 @@ async fn load_view_with(
             pages.insert(title, (st.revid, st.records.clone()));
         }
     }
-    Ok(YearView {
-        fields: store.load_fields(fy).await?,
+    YearView {
+        fields,
         pending,
         pages,
-    })
+    }
 }
 
 /// How a push check answers for a page at `revid` planned with `fingerprint`:
@@ -555,6 +586,7 @@ pub async fn push_onto(
         .await?;
     }
     let mut saved_years = Vec::new();
+    let mut kept = Vec::new();
     for fy in &years {
         let first = report.pages.len();
         for (i, title) in year_titles(config, fy).iter().enumerate() {
@@ -607,9 +639,7 @@ pub async fn push_onto(
         if let Some(digest) = views.year_digests.get(fy) {
             if done.len() == year_titles(config, fy).len() {
                 if done.iter().all(|(_, o)| matches!(o, Outcome::Unchanged)) {
-                    ctx.store
-                        .set_year_check(&fy.to_string(), digest, chrono::Utc::now())
-                        .await?;
+                    kept.push((fy.to_string(), digest.clone()));
                     report.settled.insert(fy.clone());
                 } else if done
                     .iter()
@@ -630,12 +660,13 @@ pub async fn push_onto(
             })
             .collect();
         for (fy, digest) in settle_saved_years(ctx, &renderer, &saved_years, known, &saved).await? {
-            ctx.store
-                .set_year_check(&fy.to_string(), &digest, chrono::Utc::now())
-                .await?;
+            kept.push((fy.to_string(), digest));
             report.settled.insert(fy);
         }
     }
+    // Written together once every year is done (a run stopped before
+    // keeps none: the next push plans those years again).
+    ctx.store.set_year_checks(&kept, chrono::Utc::now()).await?;
     report.counts = ctx.wiki.counters().snapshot();
     Ok(report)
 }
@@ -650,7 +681,7 @@ struct YearInputs {
     conflicts: Vec<crate::store::StoredConflict>,
     /// Pages with a push intent (a save not known to have been made).
     intents: BTreeSet<String>,
-    /// The digests kept by [`Store::set_year_check`].
+    /// The digests kept by [`Store::set_year_checks`].
     checks: BTreeMap<String, String>,
 }
 
@@ -764,6 +795,7 @@ async fn read_ahead(
         .collect();
     let states = ctx.store.page_states().await?;
     let checks = ctx.store.page_checks().await?;
+    let mut planned = Vec::new();
     for fy in years {
         if let Some(inputs) = year_inputs.as_ref().filter(|_| !given.contains(fy)) {
             let digest = year_digest(ctx, renderer, fy, inputs, &states, known);
@@ -773,10 +805,16 @@ async fn read_ahead(
             }
             views.year_digests.insert(fy.clone(), digest);
         }
-        if !views.years.contains_key(fy) {
-            let view = load_view_with(ctx.store, ctx.config, fy, &pending, &states).await?;
-            views.years.insert(fy.clone(), view);
-        }
+        planned.push(fy.clone());
+    }
+    let unloaded: Vec<FiscalYear> = planned
+        .iter()
+        .filter(|fy| !views.years.contains_key(*fy))
+        .cloned()
+        .collect();
+    let loaded = load_views_with(ctx.store, ctx.config, &unloaded, &pending, &states).await?;
+    views.years.extend(loaded);
+    for fy in &planned {
         let year = views.get(fy).await?;
         for (i, title) in year_titles(ctx.config, fy).iter().enumerate() {
             let Some(latest) = known
@@ -872,8 +910,11 @@ async fn settle_saved_years(
     let states = ctx.store.page_states().await?;
     let checks = ctx.store.page_checks().await?;
     let mut settled = Vec::new();
+    let mut loaded = load_views_with(ctx.store, ctx.config, years, &pending, &states).await?;
     'years: for fy in years {
-        let view = load_view_with(ctx.store, ctx.config, fy, &pending, &states).await?;
+        let Some(view) = loaded.remove(fy) else {
+            continue;
+        };
         for (i, title) in year_titles(ctx.config, fy).iter().enumerate() {
             let Some(latest) = now
                 .get(title)

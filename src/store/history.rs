@@ -176,6 +176,50 @@ impl Store {
         Ok(out)
     }
 
+    /// [`Store::load_fields`] of several years, in two queries for all of them.
+    pub async fn load_fields_of(
+        &self,
+        years: &[FiscalYear],
+    ) -> Result<BTreeMap<FiscalYear, Fields>> {
+        let mut out: BTreeMap<FiscalYear, Fields> = BTreeMap::new();
+        if years.is_empty() {
+            return Ok(out);
+        }
+        let wanted: BTreeMap<String, &FiscalYear> =
+            years.iter().map(|fy| (fy.to_string(), fy)).collect();
+        for fy in years {
+            out.insert(fy.clone(), Fields::new());
+        }
+        let q = sql(
+            "load_fields_of",
+            "SELECT r.fiscal_year, f.record_id, f.field, f.value FROM fields f \
+             JOIN records r ON r.id = f.record_id",
+        );
+        for row in self.db.fetch_all(q).await? {
+            let Some(fy) = wanted.get(&row.text(0)?) else {
+                continue;
+            };
+            let (record, field) = (row.text(1)?, row.text(2)?);
+            let v = json(&row.text(3)?, &record, &field)?;
+            if let Some(fields) = out.get_mut(*fy) {
+                fields.insert(FieldKey::new(record, field), v);
+            }
+        }
+        let q = sql(
+            "load_removed_of",
+            "SELECT fiscal_year, id FROM records WHERE removed = 1",
+        );
+        for row in self.db.fetch_all(q).await? {
+            let Some(fy) = wanted.get(&row.text(0)?) else {
+                continue;
+            };
+            if let Some(fields) = out.get_mut(*fy) {
+                fields.insert(FieldKey::new(row.text(1)?, REMOVED), Value::Bool(true));
+            }
+        }
+        Ok(out)
+    }
+
     /// The current records of a fiscal year (removed ones left out).
     pub async fn load(&self, fy: &FiscalYear) -> Result<FiscalYearRecords> {
         let fields = self.load_fields(fy).await?;

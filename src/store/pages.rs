@@ -348,15 +348,30 @@ impl Store {
             .collect()
     }
 
-    /// Remembers that year `fy`'s pages need nothing for inputs `digest`.
-    pub async fn set_year_check(&self, fy: &str, digest: &str, at: DateTime<Utc>) -> Result<()> {
+    /// Remembers, in one transaction, that each year's pages need nothing
+    /// for the inputs its digest stands for (replacing what it kept before).
+    pub async fn set_year_checks(
+        &self,
+        checks: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if checks.is_empty() {
+            return Ok(());
+        }
         let at = timestamp(&at);
         let text = format!(
             "INSERT INTO year_checks (fiscal_year, digest, checked_at) VALUES (?, ?, ?) {}",
             self.db.upsert("fiscal_year", &["digest", "checked_at"])
         );
-        let q = sql("set_year_check", text).text(fy).text(digest).text(&at);
-        self.db.execute(q).await?;
+        let mut tx = self.db.begin_write().await?;
+        for (fy, digest) in checks {
+            let q = sql("set_year_check", text.as_str())
+                .text(fy)
+                .text(digest)
+                .text(&at);
+            tx.execute(q).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -604,6 +604,13 @@ async fn removal_marks_removed_and_a_later_apply_restores(db: Db) {
         kept.get(&FieldKey::new(kr2, "text")),
         Some(&json!("Document the system’s seams"))
     );
+    // Read with other years at once (push plans every year so): the same
+    // fields, the removal mark among them; a year with no records is empty.
+    let other = FiscalYear::starting(2019);
+    let both = store.load_fields_of(&[other.clone(), fy()]).await.unwrap();
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[&fy()], kept);
+    assert!(both[&other].is_empty());
 
     let restore = fields::diff(&kept, &fields::flatten(&records()));
     assert_eq!(
@@ -1501,19 +1508,21 @@ async fn push_checks_edits_runs_and_requests_are_remembered(db: Db) {
 
     // A year's check: kept per fiscal year, replaced by the next one.
     assert!(store.year_checks().await.unwrap().is_empty());
-    for digest in ["cd".repeat(32), "ef".repeat(32)] {
-        store
-            .set_year_check("2020-21", &digest, t("2021-01-03T00:00:00Z"))
-            .await
-            .unwrap();
-    }
+    let at = t("2021-01-03T00:00:00Z");
+    let checks = vec![
+        ("2020-21".to_string(), "cd".repeat(32)),
+        ("2019-20".to_string(), "01".to_string()),
+    ];
+    store.set_year_checks(&checks, at).await.unwrap();
+    store.set_year_checks(&[], at).await.unwrap();
     store
-        .set_year_check("2019-20", "01", t("2021-01-03T00:00:00Z"))
+        .set_year_checks(&[("2020-21".to_string(), "ef".repeat(32))], at)
         .await
         .unwrap();
     let years = store.year_checks().await.unwrap();
     assert_eq!(years.len(), 2);
     assert_eq!(years["2020-21"], "ef".repeat(32));
+    assert_eq!(years["2019-20"], "01");
 
     let edit = EditEntry {
         run_id: "2021-01-01T00:00Z-abcd".into(),
