@@ -134,6 +134,9 @@ pub(crate) fn replay(rows: impl IntoIterator<Item = (String, String, Option<Valu
     out
 }
 
+/// How many fiscal years [`Store::load_fields_of`] asks for in one query.
+const YEARS_A_QUERY: usize = 100;
+
 impl Store {
     /// The fiscal years the store has records for (including removed ones), in order.
     pub async fn fiscal_years(&self) -> Result<Vec<FiscalYear>> {
@@ -176,45 +179,47 @@ impl Store {
         Ok(out)
     }
 
-    /// [`Store::load_fields`] of several years, in two queries for all of them.
+    /// [`Store::load_fields`] of several years: two queries for up to
+    /// [`YEARS_A_QUERY`] years (`fiscal_year IN (…)`), not two a year.
     pub async fn load_fields_of(
         &self,
         years: &[FiscalYear],
     ) -> Result<BTreeMap<FiscalYear, Fields>> {
         let mut out: BTreeMap<FiscalYear, Fields> = BTreeMap::new();
-        if years.is_empty() {
-            return Ok(out);
-        }
-        let wanted: BTreeMap<String, &FiscalYear> =
-            years.iter().map(|fy| (fy.to_string(), fy)).collect();
+        let names: Vec<String> = years.iter().map(ToString::to_string).collect();
+        let wanted: BTreeMap<&str, &FiscalYear> =
+            names.iter().map(String::as_str).zip(years).collect();
         for fy in years {
             out.insert(fy.clone(), Fields::new());
         }
-        let q = sql(
-            "load_fields_of",
-            "SELECT r.fiscal_year, f.record_id, f.field, f.value FROM fields f \
-             JOIN records r ON r.id = f.record_id",
-        );
-        for row in self.db.fetch_all(q).await? {
-            let Some(fy) = wanted.get(&row.text(0)?) else {
-                continue;
-            };
-            let (record, field) = (row.text(1)?, row.text(2)?);
-            let v = json(&row.text(3)?, &record, &field)?;
-            if let Some(fields) = out.get_mut(*fy) {
-                fields.insert(FieldKey::new(record, field), v);
+        for chunk in names.chunks(YEARS_A_QUERY) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let text = format!(
+                "SELECT r.fiscal_year, f.record_id, f.field, f.value FROM fields f \
+                 JOIN records r ON r.id = f.record_id WHERE r.fiscal_year IN ({marks})"
+            );
+            let q = chunk
+                .iter()
+                .fold(sql("load_fields_of", text), |q, fy| q.text(fy));
+            for row in self.db.fetch_all(q).await? {
+                let year = row.text(0)?;
+                let (record, field) = (row.text(1)?, row.text(2)?);
+                let v = json(&row.text(3)?, &record, &field)?;
+                if let Some(fields) = wanted.get(year.as_str()).and_then(|fy| out.get_mut(*fy)) {
+                    fields.insert(FieldKey::new(record, field), v);
+                }
             }
-        }
-        let q = sql(
-            "load_removed_of",
-            "SELECT fiscal_year, id FROM records WHERE removed = 1",
-        );
-        for row in self.db.fetch_all(q).await? {
-            let Some(fy) = wanted.get(&row.text(0)?) else {
-                continue;
-            };
-            if let Some(fields) = out.get_mut(*fy) {
-                fields.insert(FieldKey::new(row.text(1)?, REMOVED), Value::Bool(true));
+            let text = format!(
+                "SELECT fiscal_year, id FROM records WHERE removed = 1 AND fiscal_year IN ({marks})"
+            );
+            let q = chunk
+                .iter()
+                .fold(sql("load_removed_of", text), |q, fy| q.text(fy));
+            for row in self.db.fetch_all(q).await? {
+                let year = row.text(0)?;
+                if let Some(fields) = wanted.get(year.as_str()).and_then(|fy| out.get_mut(*fy)) {
+                    fields.insert(FieldKey::new(row.text(1)?, REMOVED), Value::Bool(true));
+                }
             }
         }
         Ok(out)

@@ -611,6 +611,12 @@ async fn removal_marks_removed_and_a_later_apply_restores(db: Db) {
     assert_eq!(both.len(), 2);
     assert_eq!(both[&fy()], kept);
     assert!(both[&other].is_empty());
+    // More years than one query asks for: asked in parts, none lost.
+    let many: Vec<FiscalYear> = (1900..2150).map(FiscalYear::starting).collect();
+    let all = store.load_fields_of(&many).await.unwrap();
+    assert_eq!(all.len(), 250);
+    assert_eq!(all[&fy()], kept);
+    assert_eq!(all.values().filter(|f| !f.is_empty()).count(), 1);
 
     let restore = fields::diff(&kept, &fields::flatten(&records()));
     assert_eq!(
