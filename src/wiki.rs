@@ -162,11 +162,16 @@ impl PageRevision {
     /// it, when it did not exist): that revision is its latest.
     pub fn saved_as(&self, revid: u64, user: &str) -> PageRevision {
         let latest = match &self.latest {
-            Some(l) => RevisionInfo { revid, ..l.clone() },
+            Some(l) => RevisionInfo {
+                revid,
+                sha1: None,
+                ..l.clone()
+            },
             None => RevisionInfo {
                 revid,
                 user: user.to_string(),
                 timestamp: String::new(),
+                sha1: None,
             },
         };
         PageRevision {
@@ -237,6 +242,9 @@ pub struct RevisionInfo {
     pub revid: u64,
     pub user: String,
     pub timestamp: String,
+    /// The SHA-1 of the revision's wikitext, hex (`None` when the wiki did
+    /// not say: hidden, or not asked).
+    pub sha1: Option<String>,
 }
 
 impl Wiki {
@@ -720,7 +728,7 @@ impl Wiki {
                 .api_get(&[
                     ("action", "query"),
                     ("prop", "revisions"),
-                    ("rvprop", "ids|timestamp|user"),
+                    ("rvprop", "ids|timestamp|user|sha1"),
                     ("redirects", "1"),
                     ("titles", &joined),
                     ("format", "json"),
@@ -1115,6 +1123,7 @@ pub fn parse_latest_revisions(requested: &[String], v: &Value) -> Result<Vec<Pag
                 revid: rev["revid"].as_u64()?,
                 user: rev["user"].as_str().unwrap_or_default().to_string(),
                 timestamp: rev["timestamp"].as_str().unwrap_or_default().to_string(),
+                sha1: rev["sha1"].as_str().map(str::to_ascii_lowercase),
             })
         });
         out.push(PageRevision {

@@ -772,7 +772,7 @@ async fn read_ahead(
     (wanted, every_page): (&dyn Fn(&str) -> bool, bool),
     known: &BTreeMap<String, PageRevision>,
 ) -> Result<()> {
-    let mut revids = Vec::new();
+    let mut unread: Vec<(String, RevisionInfo)> = Vec::new();
     let mut looked = Vec::new();
     let mut prepared = Vec::new();
     // Years given (a dry-run sync's, as its pull's plans leave them) are
@@ -831,7 +831,7 @@ async fn read_ahead(
             };
             let done = check_outcome(checks.get(title), latest.revid, &fingerprint);
             if done.is_none() {
-                revids.push(latest.revid);
+                unread.push((title.clone(), latest.clone()));
             }
             prepared.push(((title.clone(), latest.revid), fingerprint.clone()));
             looked.push(((title.clone(), latest.revid, fingerprint), done));
@@ -839,12 +839,48 @@ async fn read_ahead(
     }
     views.checked.extend(looked);
     views.fingerprints.extend(prepared);
+    // What the bot saved itself is not read back: the wikitext it kept,
+    // when the wiki's SHA-1 of that revision says it is the same text.
+    let titles: Vec<String> = unread.iter().map(|(t, _)| t.clone()).collect();
+    let mut kept = if titles.is_empty() {
+        BTreeMap::new()
+    } else {
+        ctx.store.saved_texts(&titles).await?
+    };
+    let mut revids = Vec::new();
+    for (title, latest) in unread {
+        match kept.remove(&title) {
+            Some((revid, text)) if revid == latest.revid && same_text(&latest, &text) => {
+                views.texts.insert(revid, text);
+            }
+            _ => revids.push(latest.revid),
+        }
+    }
     if revids.len() < 2 {
         return Ok(());
     }
     let texts = ctx.wiki.revision_wikitexts(&revids).await?;
     views.texts.extend(texts);
     Ok(())
+}
+
+/// `text` as MediaWiki stores a save of it: without trailing whitespace
+/// (its pre-save transform trims the text as PHP's `rtrim` does). What else
+/// that transform changes (signatures, `subst:`) the SHA-1 check finds.
+fn as_stored(text: &str) -> &str {
+    text.trim_end_matches([' ', '\t', '\n', '\r', '\0', '\x0B'])
+}
+
+/// Whether `text` is the wikitext of revision `latest`: the wiki's SHA-1 of
+/// it (from the revision check) is the text's. No SHA-1 (hidden, or not
+/// asked): not known to be.
+fn same_text(latest: &RevisionInfo, text: &str) -> bool {
+    use sha1::{Digest, Sha1};
+    let Some(wiki) = &latest.sha1 else {
+        return false;
+    };
+    let ours = format!("{:x}", Sha1::digest(text.as_bytes()));
+    ours == *wiki
 }
 
 /// The fingerprint the plan of page `i` of year `fy` (its quarter pages,
@@ -1108,6 +1144,16 @@ async fn push_quarter_page(
             lines_changed: lines_changed(&current, &plan.text),
         });
         if saved.oldrevid == Some(synced) {
+            // The new revision is this text as the wiki stores it (unless
+            // its save transform changed more: the SHA-1 check says so).
+            ctx.store
+                .set_saved_text(
+                    page.title,
+                    saved.newrevid,
+                    as_stored(&plan.text),
+                    chrono::Utc::now(),
+                )
+                .await?;
             refresh_page_state(
                 ctx.wiki,
                 ctx.store,
@@ -1398,6 +1444,16 @@ async fn push_overview(
             Err(e) => return Err(e),
         };
         ctx.log_edit(page.title, saved, base, &summary).await?;
+        if saved.oldrevid == base {
+            ctx.store
+                .set_saved_text(
+                    page.title,
+                    saved.newrevid,
+                    as_stored(&new),
+                    chrono::Utc::now(),
+                )
+                .await?;
+        }
         ctx.remember(
             page.title,
             saved.newrevid,

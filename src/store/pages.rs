@@ -239,6 +239,53 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps the wikitext the bot saved as revision `revid` of `title`
+    /// (replacing the page's earlier one).
+    pub async fn set_saved_text(
+        &self,
+        title: &str,
+        revid: u64,
+        wikitext: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let revid = i64_of(revid, "revision id")?;
+        let at = timestamp(&at);
+        let text = format!(
+            "INSERT INTO saved_texts (title, revision_id, text, saved_at) VALUES (?, ?, ?, ?) {}",
+            self.db
+                .upsert("title", &["revision_id", "text", "saved_at"])
+        );
+        let q = sql("set_saved_text", text)
+            .text(title)
+            .int(revid)
+            .text(wikitext)
+            .text(&at);
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
+    /// The wikitext the bot last saved on each of `titles` that it saved,
+    /// with that revision's id (100 titles a query).
+    pub async fn saved_texts(
+        &self,
+        titles: &[String],
+    ) -> Result<std::collections::BTreeMap<String, (u64, String)>> {
+        let mut out = std::collections::BTreeMap::new();
+        for chunk in titles.chunks(100) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let text = format!(
+                "SELECT title, revision_id, text FROM saved_texts WHERE title IN ({marks})"
+            );
+            let q = chunk
+                .iter()
+                .fold(sql("saved_texts", text), |q, t| q.text(t));
+            for r in self.db.fetch_all(q).await? {
+                out.insert(r.text(0)?, (u64_of(r.int(1)?, "revision id")?, r.text(2)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Notes that the bot is about to save `title` against revision `base` in run `run_id`.
     pub async fn set_push_intent(
         &self,

@@ -294,8 +294,8 @@ fn change(
     }
 }
 
-/// The schema version of this goalsbot (migrations 0001, 0002 and 0004).
-const SCHEMA: i64 = 8;
+/// The schema version of this goalsbot (its newest migration).
+const SCHEMA: i64 = 9;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
@@ -400,6 +400,7 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
             "requests",
             "runs",
             "run_lease",
+            "saved_texts",
             "sync_marker",
             "watch_seen",
             "watch_state",
@@ -422,8 +423,8 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
     .await
     .unwrap();
     // records, fields (2), pages, page_checks, push_intents, runs, requests, watch_state,
-    // watch_seen, year_checks.
-    assert_eq!(keys.len(), 11, "{keys:?}");
+    // watch_seen, year_checks, saved_texts.
+    assert_eq!(keys.len(), 12, "{keys:?}");
     assert!(
         keys.iter().all(|(_, c)| c == "utf8mb4_nopad_bin"),
         "{keys:?}"

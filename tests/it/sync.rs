@@ -213,8 +213,10 @@ fn no_op_sync_costs_one_request_and_changes_flow_both_ways() {
     );
     // 1 HTML fetch for the staff's revision, 1 per edited quarter page to learn its new state.
     assert_eq!(n(&one, "html_fetches"), 4, "{one}");
-    // 1 revision check, 1 read of the four pages' wikitext together, and
-    // for each of the 4 saves a look at the shutoff page and the save.
+    // 1 revision check, 1 read of the staff's Q3 revision (planned too; the
+    // four others are the bot's own revisions, whose text it kept and the
+    // wiki's SHA-1 confirms), and for each of the 4 saves a look at the
+    // shutoff page and the save.
     assert_eq!(n(&one, "api_requests"), 10, "{one}");
     assert!(
         bot_edits_since(&q3, staff_rev).is_empty(),
@@ -242,7 +244,8 @@ fn no_op_sync_costs_one_request_and_changes_flow_both_ways() {
     eprintln!("one tracker status: {tracker}");
     assert_eq!(n(&tracker, "edits"), 5, "{tracker}");
     assert_eq!(n(&tracker, "html_fetches"), 4, "{tracker}");
-    // 1 revision check, 1 read of the five pages' wikitext, 5 × (shutoff look, save).
+    // 1 revision check, 1 read of the staff's Q3 revision again (the bot
+    // kept the text of its own four), 5 × (shutoff look, save).
     assert_eq!(n(&tracker, "api_requests"), 12, "{tracker}");
     for q in QUARTERS {
         assert_eq!(
@@ -829,4 +832,60 @@ fn a_year_nothing_changed_for_is_not_planned_again() {
     for q in ["Q1", "Q2", "Q3", "Q4"] {
         assert_eq!(cell(&raw(&title(&s, q)), KR2, "Q4"), "At risk: late", "{q}");
     }
+}
+
+/// The wikitext the bot kept of its own save, with the revision's id.
+fn kept_text(s: &Setup, title: &str) -> (u64, String) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
+        let kept = store.saved_texts(&[title.to_string()]).await.unwrap();
+        store.close().await;
+        kept.get(title).cloned().expect("a kept text")
+    })
+}
+
+#[test]
+fn what_the_bot_saved_is_not_read_back_unless_the_wiki_holds_other_text() {
+    let s = synced("sync-kept-text");
+    // Every page is the bot's own revision now, its text kept.
+    let q2 = title(&s, "Q2");
+    let (revid, text) = kept_text(&s, &q2);
+    assert_eq!(revid, latest_revid(&q2));
+    assert_eq!(text, raw(&q2));
+
+    // A tracker edit plans all five pages without reading one back:
+    // 1 revision check, 5 × (shutoff look, save).
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "at-risk"]);
+    let first = sync(&s, &[], 0);
+    assert_eq!(
+        (n(&first, "edits"), n(&first, "api_requests")),
+        (5, 11),
+        "{first}"
+    );
+
+    // The text kept for Q2 is not what the wiki holds (as when the wiki's
+    // save transform changed the bot's text): the SHA-1 tells, Q2 is read
+    // back, and its save is planned on the wiki's text, not on the kept one.
+    let (revid, text) = kept_text(&s, &q2);
+    let wrong = format!("TAMPERED LINE\n{text}");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
+        store
+            .set_saved_text(&q2, revid, &wrong, chrono::Utc::now())
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let second = sync(&s, &[], 0);
+    assert_eq!(
+        (n(&second, "edits"), n(&second, "api_requests")),
+        (5, 12),
+        "{second}"
+    );
+    let now = raw(&q2);
+    assert!(!now.contains("TAMPERED"), "{now}");
+    assert!(cell(&now, KR2, "Q4").starts_with("Complete"), "{now}");
+    // And what is kept now is the new save's text.
+    assert_eq!(kept_text(&s, &q2), (latest_revid(&q2), now));
 }
