@@ -696,6 +696,31 @@ impl YearInputs {
     }
 }
 
+/// What every year's plan reads of the store besides its fields.
+struct PlanReads {
+    /// The keys of the pending conflicts.
+    pending: Vec<FieldKey>,
+    /// Every page's sync state.
+    states: BTreeMap<String, PageState>,
+    /// Every page's push check.
+    checks: BTreeMap<String, PageCheck>,
+}
+
+impl PlanReads {
+    async fn read(store: &Store) -> Result<PlanReads> {
+        Ok(PlanReads {
+            pending: store
+                .conflicts(false)
+                .await?
+                .into_iter()
+                .map(|c| c.key)
+                .collect(),
+            states: store.page_states().await?,
+            checks: store.page_checks().await?,
+        })
+    }
+}
+
 /// A digest of everything the plans of year `fy`'s five pages depend on:
 /// what every page's fingerprint holds besides its records (this build, the
 /// templates, the config, the bot's name, the planner), and
@@ -786,15 +811,11 @@ async fn read_ahead(
     };
     // What every year's plan reads of the store besides its fields, in three
     // queries for the whole push rather than a few per year and page.
-    let pending: Vec<FieldKey> = ctx
-        .store
-        .conflicts(false)
-        .await?
-        .into_iter()
-        .map(|c| c.key)
-        .collect();
-    let states = ctx.store.page_states().await?;
-    let checks = ctx.store.page_checks().await?;
+    let PlanReads {
+        pending,
+        states,
+        checks,
+    } = PlanReads::read(ctx.store).await?;
     let mut planned = Vec::new();
     for fy in years {
         if let Some(inputs) = year_inputs.as_ref().filter(|_| !given.contains(fy)) {
@@ -936,15 +957,11 @@ async fn settle_saved_years(
         }
     }
     let inputs = YearInputs::read(ctx.store).await?;
-    let pending: Vec<FieldKey> = ctx
-        .store
-        .conflicts(false)
-        .await?
-        .into_iter()
-        .map(|c| c.key)
-        .collect();
-    let states = ctx.store.page_states().await?;
-    let checks = ctx.store.page_checks().await?;
+    let PlanReads {
+        pending,
+        states,
+        checks,
+    } = PlanReads::read(ctx.store).await?;
     let mut settled = Vec::new();
     let mut loaded = load_views_with(ctx.store, ctx.config, years, &pending, &states).await?;
     'years: for fy in years {
