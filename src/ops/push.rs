@@ -307,23 +307,13 @@ pub async fn load_view(store: &Store, config: &Config, fy: &FiscalYear) -> Resul
             states.insert(title, st);
         }
     }
-    load_view_with(store, config, fy, &pending, &states).await
-}
-
-/// [`load_view`] with the pending conflicts' keys and the pages' sync
-/// states already read (for every year at once, [`read_ahead`]).
-async fn load_view_with(
-    store: &Store,
-    config: &Config,
-    fy: &FiscalYear,
-    pending: &[FieldKey],
-    states: &BTreeMap<String, PageState>,
-) -> Result<YearView> {
     let fields = store.load_fields(fy).await?;
-    Ok(view_of(config, fy, fields, pending, states))
+    Ok(view_of(config, fy, fields, &pending, &states))
 }
 
-/// The views of `years`, their fields read in two queries for all of them.
+/// The views of `years`, with the pending conflicts' keys and the pages'
+/// sync states already read (for every year at once, [`read_ahead`]),
+/// their fields read in two queries per 100 years.
 async fn load_views_with(
     store: &Store,
     config: &Config,
