@@ -23,6 +23,7 @@ use crate::core::colour::Palette;
 use crate::core::parse::{column, is_status_header, Column, StaffTable};
 use crate::core::records::{KeyResult, Kind, Objective, Quarter, Status};
 use crate::core::render::{escape, status_cell_text};
+use crate::core::table_check::{self, Verdict, Verdicts};
 use crate::core::wikitable::{self, attribute, plain, set_attribute, with_background, Row, Table};
 
 /// A table on the page that carries an objective's identity.
@@ -39,6 +40,52 @@ fn open_attrs<'t>(text: &'t str, table: &Table) -> &'t str {
         .trim_start()
         .strip_prefix("{|")
         .unwrap_or("")
+}
+
+/// Whether the bot may write into a staff table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Yes: the wiki agreed with the reader on this very text (or the plan
+    /// runs without the wiki's verdicts, as the pure tests do).
+    Open,
+    /// No: why (the reader is unsure, or the wiki's parse differs).
+    Shut(String),
+    /// Not before the wiki's parse of this text was compared: its digest.
+    Unchecked(String),
+}
+
+/// The gate of `table` in `text`, given the verdicts kept so far (`None`:
+/// no check against the wiki is asked for).
+pub fn gate(text: &str, table: &Table, verdicts: Option<&Verdicts>) -> Gate {
+    if let Some(why) = &table.unsure {
+        return Gate::Shut(why.clone());
+    }
+    let Some(verdicts) = verdicts else {
+        return Gate::Open;
+    };
+    let digest = table_check::digest(text, table);
+    match verdicts.get(&digest) {
+        Some(Verdict::Agrees) => Gate::Open,
+        Some(Verdict::Differs(why)) => Gate::Shut(format!("the wiki reads it otherwise: {why}")),
+        None => Gate::Unchecked(digest),
+    }
+}
+
+/// How a warning names a staff table: its objective and its header row.
+pub fn table_name(text: &str, table: &Table, objective: &str) -> String {
+    let head = header_text(text, table);
+    format!("the KR table of {objective:?} (columns: {head})")
+}
+
+/// The plain text of a table's first row, cells joined by ` | `.
+fn header_text(text: &str, table: &Table) -> String {
+    table.rows.first().map_or_else(String::new, |r| {
+        r.cells
+            .iter()
+            .map(|c| plain(&text[c.content.clone()]))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    })
 }
 
 /// Every table of `text` whose `data-goalsbot-objective` is `objective_id`.
@@ -183,6 +230,9 @@ pub struct Patched {
     /// of an objective whose only staff table lists metrics): they go in a
     /// status table of the bot's.
     pub homeless: Vec<String>,
+    /// Digests of adopted tables the wiki's parse must be compared with
+    /// before the bot writes into them ([`Gate::Unchecked`]).
+    pub unchecked: Vec<String>,
 }
 
 /// Shows `store`'s data in the objective's adopted tables of `text`, where
@@ -192,6 +242,7 @@ pub fn patch_adopted(
     shown: &Objective,
     store: &Objective,
     palette: &Palette,
+    verdicts: Option<&Verdicts>,
 ) -> Patched {
     let tables: Vec<(Table, Vec<Column>)> = identity_tables(text, &store.id)
         .into_iter()
@@ -208,6 +259,25 @@ pub fn patch_adopted(
     if tables.is_empty() {
         return out;
     }
+    // Tables the bot may not write into: their rows stay as they are, and
+    // no row is added to them.
+    let shut: Vec<bool> = tables
+        .iter()
+        .map(|(t, _)| match gate(text, t, verdicts) {
+            Gate::Open => false,
+            Gate::Shut(why) => {
+                out.warnings.push(format!(
+                    "{} is not written by the bot: {why}",
+                    table_name(text, t, &store.title)
+                ));
+                true
+            }
+            Gate::Unchecked(digest) => {
+                out.unchecked.push(digest);
+                true
+            }
+        })
+        .collect();
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     // New rows, per table, in store order.
     let mut appended: BTreeMap<usize, Vec<String>> = BTreeMap::new();
@@ -226,7 +296,7 @@ pub fn patch_adopted(
                 // Nothing to show: no empty row is added to a staff table.
                 continue;
             }
-            let Some(ti) = home_table(&tables, kr.kind) else {
+            let Some(ti) = home_table(&tables, &shut, kr.kind) else {
                 out.homeless.push(kr.id.clone());
                 continue;
             };
@@ -239,7 +309,7 @@ pub fn patch_adopted(
                 .push((kr.id.clone(), now.quarters.keys().copied().collect()));
             continue;
         };
-        if was == now {
+        if was == now || shut[ti] {
             continue;
         }
         let (table, columns) = &tables[ti];
@@ -348,11 +418,12 @@ fn apply_stable(text: &str, edits: Vec<(Range<usize>, String)>) -> String {
 
 /// The table a new row of `kind` goes to: metrics to a metrics table, KRs
 /// and items to a KR table; `None` when the objective has no such table.
-fn home_table(tables: &[(Table, Vec<Column>)], kind: Kind) -> Option<usize> {
+fn home_table(tables: &[(Table, Vec<Column>)], shut: &[bool], kind: Kind) -> Option<usize> {
     let wants_metrics = kind == Kind::Metric;
-    tables
+    let i = tables
         .iter()
-        .position(|(_, cols)| cols.contains(&Column::Metric) == wants_metrics)
+        .position(|(_, cols)| cols.contains(&Column::Metric) == wants_metrics)?;
+    (!shut[i]).then_some(i)
 }
 
 /// The ids of `objective`'s records that have a row in one of its adopted tables.
@@ -375,7 +446,7 @@ fn row_attrs<'t>(text: &'t str, line: &Range<usize>) -> &'t str {
     text[line.clone()]
         .trim_start()
         .strip_prefix("|-")
-        .unwrap_or("")
+        .map_or("", |a| a.trim_start_matches('-'))
 }
 
 /// The record id a row carries (`data-goalsbot-kr` on its `|-` line).
@@ -725,7 +796,7 @@ mod tests {
             .get_mut(&Quarter::Q1)
             .unwrap()
             .status = Some(Status::AtRisk);
-        let p = patch_adopted(&text, &shown, &store, &Palette::default());
+        let p = patch_adopted(&text, &shown, &store, &Palette::default(), None);
         let diff = changed_lines(&text, &p.text);
         assert_eq!(
             diff,
@@ -739,7 +810,7 @@ mod tests {
             vec![("2020-21/obj/kr1".to_string(), BTreeSet::from([Quarter::Q1]))]
         );
         // Nothing to change: the same text.
-        let same = patch_adopted(&text, &shown, &shown, &Palette::default());
+        let same = patch_adopted(&text, &shown, &shown, &Palette::default(), None);
         assert_eq!(same.text, text);
         assert!(same.changed.is_empty());
     }
@@ -761,7 +832,7 @@ mod tests {
             },
         );
         store.key_results[1].year_goal = Some("3 | teams".into());
-        let p = patch_adopted(&text, &shown, &store, &Palette::default());
+        let p = patch_adopted(&text, &shown, &store, &Palette::default(), None);
         let diff = changed_lines(&text, &p.text);
         assert_eq!(diff.len(), 2, "{diff:?}");
         assert_eq!(diff[0].1, "| KR1: Hire || 4 || Ann || bgcolor=#b6d7a8 | 25% filled || style=\"background:#a8d5a2\" | Complete");
@@ -786,7 +857,7 @@ mod tests {
         let mut store = shown.clone();
         store.key_results[0].quarters.clear();
         store.key_results[1].quarters.clear();
-        let p = patch_adopted(&text, &shown, &store, &Palette::default());
+        let p = patch_adopted(&text, &shown, &store, &Palette::default(), None);
         let diff = changed_lines(&text, &p.text);
         assert_eq!(
             diff,
@@ -828,7 +899,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let p = patch_adopted(text, &shown, &store, &Palette::default());
+        let p = patch_adopted(text, &shown, &store, &Palette::default(), None);
         assert!(
             p.text.contains("| KR1 || style=\"background:#a8d5a2\" | Complete: done || style=\"background:#f8d7da\" | At risk\n"),
             "{}",
@@ -857,7 +928,7 @@ mod tests {
         );
         kr3.text = "New one".into();
         store.key_results.push(kr3);
-        let p = patch_adopted(&text, &shown, &store, &Palette::default());
+        let p = patch_adopted(&text, &shown, &store, &Palette::default(), None);
         assert!(p.text.contains(
             "|- data-goalsbot-kr=\"2020-21/obj/kr3\"\n| KR3: New one\n|\n|\n|\n| style=\"background:#d4edda\" | On track: fine\n|}"
         ), "{}", p.text);

@@ -12,5 +12,6 @@ pub mod records;
 pub mod render;
 pub mod requests;
 pub mod runlog;
+pub mod table_check;
 pub mod wikitable;
 pub mod wikitext;

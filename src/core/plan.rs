@@ -66,6 +66,10 @@ pub struct PagePlan {
     pub prose: Vec<FieldKey>,
     /// Prose fields that could not be written: conflicts for a person.
     pub held: Vec<Held>,
+    /// Digests of staff tables the plan wanted to write into and that the
+    /// wiki's parse must be compared with first ([`adopt::Gate::Unchecked`]):
+    /// check them and plan again. Nothing is written into them until then.
+    pub unchecked: Vec<String>,
 }
 
 impl PagePlan {
@@ -130,6 +134,10 @@ pub struct Adoption<'a> {
     /// The prose fields the store changed since the page was read (a
     /// tracker edit, a person taking the store's side); `None`: all.
     pub eligible: Option<&'a BTreeSet<FieldKey>>,
+    /// The wiki's verdicts on staff tables ([`crate::core::table_check`]):
+    /// with them, a staff table is written only when the wiki agreed with
+    /// the reader on its text. `None`: no check asked for (pure tests).
+    pub verdicts: Option<&'a crate::core::table_check::Verdicts>,
 }
 
 /// Plans a quarter page: `shown` are the records parsed from its current
@@ -163,6 +171,7 @@ pub fn plan_quarter_page_with(
         warnings: vec![],
         prose: vec![],
         held: vec![],
+        unchecked: vec![],
     };
     if let Some(q) = adoption.quarter {
         let none = BTreeSet::new();
@@ -211,6 +220,9 @@ pub fn plan_quarter_page_with(
                     continue;
                 }
                 let Some(range) = section else { continue };
+                if !staff_gates_open(&text, range.clone(), obj, adoption.verdicts, &mut plan) {
+                    continue;
+                }
                 match adopt::adopt(&text, range, &obj.id, infos) {
                     Ok(new) => {
                         text = new;
@@ -229,7 +241,8 @@ pub fn plan_quarter_page_with(
         let mut own_obj = std::borrow::Cow::Borrowed(obj);
         let mut own_page_obj = std::borrow::Cow::Borrowed(page_obj);
         if ident.iter().any(|t| !t.bots_own) {
-            let patched = patch_adopted(&text, page_obj, obj, palette);
+            let patched = patch_adopted(&text, page_obj, obj, palette, adoption.verdicts);
+            plan.unchecked.extend(patched.unchecked);
             text = patched.text;
             plan.changed.extend(patched.changed);
             plan.warnings.extend(patched.warnings);
@@ -322,6 +335,37 @@ pub fn plan_quarter_page_with(
     }
     plan.text = text;
     Ok(plan)
+}
+
+/// Whether the bot may adopt the staff tables of an objective's `section`:
+/// all their gates open. A table the bot may not write into is named in a
+/// warning (and no table of the bot's is added beside it); one to be checked
+/// first goes to [`PagePlan::unchecked`].
+fn staff_gates_open(
+    text: &str,
+    section: std::ops::Range<usize>,
+    obj: &crate::core::records::Objective,
+    verdicts: Option<&crate::core::table_check::Verdicts>,
+    plan: &mut PagePlan,
+) -> bool {
+    let mut open = true;
+    for table in staff_tables_in(text, section) {
+        match adopt::gate(text, &table, verdicts) {
+            adopt::Gate::Open => {}
+            adopt::Gate::Shut(why) => {
+                plan.warnings.push(format!(
+                    "{} is not adopted or written by the bot: {why}; its values stay in the store",
+                    adopt::table_name(text, &table, &obj.title)
+                ));
+                open = false;
+            }
+            adopt::Gate::Unchecked(digest) => {
+                plan.unchecked.push(digest);
+                open = false;
+            }
+        }
+    }
+    open
 }
 
 /// Plans the year overview: only the bot's region changes (appended when absent).

@@ -1,13 +1,30 @@
 //! Wikitext tables as MediaWiki reads them, with the byte range of every
 //! row and cell, so the bot can change one cell of a table staff wrote and
-//! leave every other byte as it was (`pages.md`, "KR tables written by staff").
+//! leave every other byte as it was (`docs/pages.md`, "KR tables written by
+//! staff").
 //!
-//! The grammar is the wikitext table syntax: `{|` opens a table, `|+` a
-//! caption, `|-` a row, `!` and `|` start header and data cells, `!!` and
-//! `||` start further cells on the same line, a single `|` inside a cell
-//! separates its attributes from its content (unless a `[[` or `{{` comes
-//! first), lines that start with none of these continue the cell before
-//! them, and a nested `{|` … `|}` belongs to the cell it stands in.
+//! The reader follows MediaWiki's own table pass line by line (the legacy
+//! parser's and Parsoid's agree on everything it claims to know):
+//!
+//! - a line that starts (after spaces and `:` indentation) with `{|` opens a
+//!   table, `|}` closes the innermost one, `|+` is a caption, `|-` a row;
+//!   `!` and `|` start header and data cells, `!!` (headers) and `||` start
+//!   further cells on the same line, and the first single `|` of a cell
+//!   separates its attributes from its content (unless a `[[` comes first);
+//!   other lines continue the open cell;
+//! - separators inside an HTML tag MediaWiki allows (`<span title="a||b">`)
+//!   separate nothing: the tag is one piece of the cell;
+//! - a `{|` inside a cell nests a table in that cell; a `{|` at row level (no
+//!   cell open) ends the open table there, as the browser's HTML parser does,
+//!   and the `| …` lines after the inner table are no cells of anything;
+//! - a table without its `|}` ends with the page.
+//!
+//! What the reader cannot know without the wiki (cells or separators that
+//! templates or `{{!}}` make, HTML rows and cells, separators inside links,
+//! where the two parsers of MediaWiki disagree) makes the table
+//! [`Table::unsure`]: it is read, but the bot never writes into it. Every
+//! other table is still checked against the wiki's own parse before the bot
+//! writes into it (`crate::core::table_check`).
 
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -19,14 +36,18 @@ use crate::core::wikitext::masked;
 /// One wikitext table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
-    /// From `{|` to the end of `|}`.
+    /// From `{|` to the end of `|}` (to where the table ends, for one
+    /// without its `|}`).
     pub range: Range<usize>,
-    /// The `{|` line, without its newline.
+    /// The `{|` line from its `{|`, without its newline.
     pub open: Range<usize>,
     /// Where the `|}` line starts (a new row goes right before it).
     pub close_line: usize,
     /// Rows that have cells, in order (the header row is usually the first).
     pub rows: Vec<Row>,
+    /// Why the bot must not write into this table, when it must not: the
+    /// reader cannot be sure it sees the cells MediaWiki sees.
+    pub unsure: Option<String>,
 }
 
 /// One row: its `|-` line (none for a first row written without one) and cells.
@@ -52,174 +73,455 @@ pub struct Cell {
 /// table, a comment or a `<nowiki>`/`<pre>` body.
 pub fn tables_in(text: &str, within: Range<usize>) -> Vec<Table> {
     let hidden = masked(text);
-    let mut out = Vec::new();
-    let mut offset = within.start;
     let end = within.end.min(text.len());
-    while offset < end {
-        let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-        if hidden[offset..line_end].trim_start().starts_with("{|") {
-            if let Some(table) = parse_at(text, &hidden, offset) {
-                offset = table.range.end;
-                out.push(table);
-                continue;
-            }
+    let mut reader = Reader::new(text, &hidden);
+    let mut offset = within.start.min(text.len());
+    while offset < text.len() {
+        if offset >= end && reader.stack.is_empty() {
+            break;
         }
+        let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+        reader.line(offset..line_end);
         offset = line_end + 1;
     }
-    out
+    reader.finish();
+    reader.done
 }
 
 /// The table whose `{|` line starts at `start`.
 pub fn parse(text: &str, start: usize) -> Option<Table> {
-    parse_at(text, &masked(text), start)
+    tables_in(text, start..text.len())
+        .into_iter()
+        .next()
+        .filter(|t| {
+            text[start..t.open.start]
+                .trim_start_matches([':', ' ', '\t'])
+                .is_empty()
+        })
 }
 
-fn parse_at(text: &str, hidden: &str, start: usize) -> Option<Table> {
-    let mut lines = Vec::new();
-    let mut offset = start;
-    for line in text[start..].split_inclusive('\n') {
-        let content_end = offset + line.trim_end_matches(['\n', '\r']).len();
-        lines.push(offset..content_end);
-        offset += line.len();
-    }
-    let open = lines.first()?.clone();
-    let mut rows: Vec<Row> = vec![Row {
-        line: None,
-        cells: Vec::new(),
-    }];
-    let mut depth = 0usize;
-    // The cell the next continuation line belongs to.
-    let mut open_cell = false;
-    for line in lines.iter().skip(1) {
-        let h = &hidden[line.clone()];
-        let t = h.trim_start();
-        let lead = h.len() - t.len();
-        let at = line.start + lead;
-        if depth > 0 {
-            if t.starts_with("{|") {
-                depth += 1;
-            } else if t.starts_with("|}") {
-                depth -= 1;
-            }
-            extend(&mut rows, open_cell, line.end);
-            continue;
+/// What is open where the reader stands, for one table on its stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenCell {
+    /// At row level: no cell or caption open.
+    None,
+    /// A cell of the current row (its content grows with continuation lines).
+    Cell,
+    /// A caption (its lines belong to no cell).
+    Caption,
+}
+
+/// A table being read.
+struct Building {
+    table: Table,
+    /// Whether it is a table of the text (not nested in another's cell).
+    top: bool,
+    /// Its `|}` is still to come, but MediaWiki's HTML ended it already (a
+    /// table opened at its row level): its lines make no cells.
+    ended: bool,
+    open_cell: OpenCell,
+}
+
+/// MediaWiki's table pass over lines, with a stack of open tables.
+struct Reader<'t> {
+    text: &'t str,
+    hidden: &'t str,
+    stack: Vec<Building>,
+    done: Vec<Table>,
+}
+
+/// `{|` after optional `:` indentation and spaces, as MediaWiki finds it.
+static TABLE_OPEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^:*[ \t]*\{\|").expect("valid pattern"));
+
+impl<'t> Reader<'t> {
+    fn new(text: &'t str, hidden: &'t str) -> Self {
+        Reader {
+            text,
+            hidden,
+            stack: Vec::new(),
+            done: Vec::new(),
         }
-        if t.starts_with("{|") {
-            depth = 1;
-            extend(&mut rows, open_cell, line.end);
-            continue;
+    }
+
+    /// Reads one line (its range, newline excluded).
+    fn line(&mut self, line: Range<usize>) {
+        let h = &self.hidden[line.clone()];
+        let t = h.trim_start();
+        let at = line.start + (h.len() - t.len());
+        if let Some(m) = TABLE_OPEN.find(t) {
+            self.open_table(at + m.end() - 2, line.end);
+            return;
+        }
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        if let Some(why) = doubtful_line(t) {
+            mark(&mut top.table, why);
         }
         if t.starts_with("|}") {
-            let rows = rows.into_iter().filter(|r| !r.cells.is_empty()).collect();
-            let close_end = at + 2;
-            return Some(Table {
-                range: start..close_end,
-                open,
-                close_line: line.start,
-                rows,
-            });
+            self.close_table(line.start, at + 2);
+            return;
         }
-        if t.starts_with("|+") {
-            open_cell = false;
-            continue;
+        if top.ended {
+            return;
         }
         if t.starts_with("|-") {
-            rows.push(Row {
+            top.table.rows.push(Row {
                 line: Some(line.clone()),
                 cells: Vec::new(),
             });
-            open_cell = false;
-            continue;
+            top.open_cell = OpenCell::None;
+        } else if t.starts_with("|+") {
+            top.open_cell = OpenCell::Caption;
+        } else if t.starts_with('!') || t.starts_with('|') {
+            let header = t.starts_with('!');
+            let (cells, doubt) = split_cells(self.hidden, at + 1, line.end, header);
+            if let Some(why) = doubt {
+                mark(&mut top.table, why);
+            }
+            let row = top
+                .table
+                .rows
+                .last_mut()
+                .expect("a table starts with a row");
+            row.cells.extend(cells);
+            top.open_cell = OpenCell::Cell;
+        } else if top.open_cell == OpenCell::Cell && !t.is_empty() {
+            extend(&mut top.table, line.end);
         }
-        let header = t.starts_with('!');
-        if header || t.starts_with('|') {
-            let row = rows.last_mut().expect("rows starts non-empty");
-            row.cells
-                .extend(split_cells(text, hidden, at + 1, line.end, header));
-            open_cell = true;
-            continue;
-        }
-        extend(&mut rows, open_cell, line.end);
     }
-    None
+
+    /// A `{|` at `start`: nested in the open cell, or ending the open table
+    /// when it stands at that table's row level.
+    fn open_table(&mut self, start: usize, line_end: usize) {
+        let mut top = true;
+        if let Some(parent) = self.stack.last_mut() {
+            top = parent.top;
+            if !parent.ended && parent.open_cell == OpenCell::None {
+                // The browser's HTML parser closes the open table here.
+                parent.ended = true;
+                mark(
+                    &mut parent.table,
+                    "a table starts at its row level and ends it early".into(),
+                );
+                let end = self.text[..start]
+                    .trim_end()
+                    .len()
+                    .max(parent.table.open.end);
+                let t = finished(&parent.table, end, end);
+                if parent.top {
+                    self.done.push(t);
+                }
+            } else if !parent.ended {
+                top = false;
+            }
+        }
+        self.stack.push(Building {
+            table: Table {
+                range: start..line_end,
+                open: start..line_end,
+                close_line: line_end,
+                rows: vec![Row {
+                    line: None,
+                    cells: Vec::new(),
+                }],
+                unsure: None,
+            },
+            top,
+            ended: false,
+            open_cell: OpenCell::None,
+        });
+    }
+
+    /// A `|}` line starting at `line_start`, its `|}` ending at `end`.
+    fn close_table(&mut self, line_start: usize, end: usize) {
+        let Some(b) = self.stack.pop() else { return };
+        if b.ended {
+            return;
+        }
+        let table = finished(&b.table, line_start, end);
+        self.nested_done(&table);
+        if b.top {
+            self.done.push(table);
+        }
+    }
+
+    /// A table nested in the open cell of the table below it: that cell's
+    /// content now reaches its end, and its doubts are the outer table's.
+    fn nested_done(&mut self, nested: &Table) {
+        if let Some(parent) = self.stack.iter_mut().rev().find(|p| !p.ended) {
+            if parent.open_cell == OpenCell::Cell {
+                extend(&mut parent.table, nested.range.end);
+            }
+            if let Some(why) = &nested.unsure {
+                mark(&mut parent.table, format!("a table nested in it: {why}"));
+            }
+        }
+    }
+
+    /// The end of the text: tables still open end with it.
+    fn finish(&mut self) {
+        let end = self.text.trim_end().len();
+        while let Some(mut b) = self.stack.pop() {
+            if b.ended {
+                continue;
+            }
+            mark(&mut b.table, "it has no closing `|}`".into());
+            let table = finished(
+                &b.table,
+                end.max(b.table.open.end),
+                end.max(b.table.open.end),
+            );
+            self.nested_done(&table);
+            if b.top {
+                self.done.push(table);
+            }
+        }
+        self.done.sort_by_key(|t| t.range.start);
+    }
+}
+
+/// A finished copy of `table`: its `|}` line at `close_line`, its end at
+/// `end`, only the rows that have cells.
+fn finished(table: &Table, close_line: usize, end: usize) -> Table {
+    let mut t = table.clone();
+    t.range.end = end;
+    t.close_line = close_line;
+    t.rows.retain(|r| !r.cells.is_empty());
+    t
+}
+
+/// Notes a reason not to write into `table` (the first one is kept).
+fn mark(table: &mut Table, why: String) {
+    if table.unsure.is_none() {
+        table.unsure = Some(why);
+    }
 }
 
 /// A line that continues the last cell: the cell's content now ends there.
-fn extend(rows: &mut [Row], open_cell: bool, end: usize) {
-    if !open_cell {
-        return;
-    }
-    if let Some(cell) = rows.last_mut().and_then(|r| r.cells.last_mut()) {
+fn extend(table: &mut Table, end: usize) {
+    if let Some(cell) = table.rows.last_mut().and_then(|r| r.cells.last_mut()) {
         cell.content.end = end;
     }
 }
 
-/// The cells of one cell line, from just after its first marker.
-fn split_cells(text: &str, hidden: &str, from: usize, end: usize, header: bool) -> Vec<Cell> {
+/// HTML elements that may stand in a table's wikitext and make rows or cells.
+static HTML_TABLE_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)</?(table|tr|td|th|caption|tbody|thead|tfoot|colgroup|col)[\s/>]")
+        .expect("valid pattern")
+});
+
+/// Why a line of a table (masked) makes the reader unsure of its structure.
+fn doubtful_line(t: &str) -> Option<String> {
+    if HTML_TABLE_TAG.is_match(t) {
+        return Some("it has HTML table tags (`<tr>`, `<td>`, …) among its wikitext".into());
+    }
+    if t.contains("{{!") || t.contains("{{{") || t.contains("!}}") || t.contains("-{") {
+        return Some(
+            "`{{!}}`, template parameters or language-converter markup may make its cells".into(),
+        );
+    }
+    if t.starts_with("{{") {
+        return Some("a template at the start of one of its lines may make rows or cells".into());
+    }
+    None
+}
+
+/// The elements MediaWiki lets wikitext write as HTML tags: a separator
+/// inside one of these tags separates nothing.
+const HTML_TAGS: &[&str] = &[
+    "abbr",
+    "b",
+    "bdi",
+    "bdo",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "data",
+    "dd",
+    "del",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "font",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "ins",
+    "kbd",
+    "li",
+    "link",
+    "mark",
+    "meta",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "rb",
+    "rp",
+    "rt",
+    "rtc",
+    "ruby",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "td",
+    "th",
+    "time",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "wbr",
+];
+
+/// The end of the HTML tag starting at `i` (at its `<`), when it is one
+/// MediaWiki reads as a tag: up to its first `>`. The flag says the tag has
+/// an odd number of `"` before that `>` (a quoted `>`): the legacy parser
+/// ends the tag there, Parsoid at the closing quote.
+fn html_tag_end(h: &str, i: usize, end: usize) -> Option<(usize, bool)> {
+    let rest = &h[i + 1..end];
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let name_len = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    let name = &rest[..name_len];
+    if name.is_empty() || !HTML_TAGS.iter().any(|t| t.eq_ignore_ascii_case(name)) {
+        return None;
+    }
+    let after = rest[name_len..].chars().next()?;
+    if !(after.is_whitespace() || after == '>' || after == '/') {
+        return None;
+    }
+    let close = i + h[i..end].find('>')? + 1;
+    let odd = h[i..close].matches('"').count() % 2 == 1;
+    Some((close, odd))
+}
+
+/// The cells of one cell line, from just after its first marker, and why
+/// the reader cannot be sure of them, if so.
+fn split_cells(hidden: &str, from: usize, end: usize, header: bool) -> (Vec<Cell>, Option<String>) {
     let bytes = hidden.as_bytes();
     let mut cells = Vec::new();
+    let mut doubt = None;
     let mut start = from;
     let mut i = from;
     let mut links = 0usize;
     let mut templates = 0usize;
     while i < end {
         let two = &bytes[i..(i + 2).min(end)];
+        if bytes[i] == b'<' {
+            if let Some((tag_end, odd)) = html_tag_end(hidden, i, end) {
+                if templates > 0 || hidden[i..tag_end].contains("{{") {
+                    doubt.get_or_insert_with(|| "a template inside an HTML tag".to_string());
+                }
+                if odd {
+                    doubt.get_or_insert_with(|| "a `>` inside a quoted HTML attribute".to_string());
+                }
+                i = tag_end;
+                continue;
+            }
+        }
         match two {
-            b"[[" => {
-                links += 1;
-                i += 2;
+            b"[[" => links += 1,
+            b"]]" => links = links.saturating_sub(1),
+            b"{{" => templates += 1,
+            b"}}" => templates = templates.saturating_sub(1),
+            _ => {}
+        }
+        if matches!(two, b"[[" | b"]]" | b"{{" | b"}}") {
+            i += 2;
+            continue;
+        }
+        let separator = two == b"||" || (header && two == b"!!");
+        if separator && templates == 0 {
+            if links > 0 && two == b"||" {
+                // Parsoid keeps `[[a||b]]` one link, the legacy parser splits it.
+                doubt.get_or_insert_with(|| "`||` inside a link".to_string());
+            }
+            cells.push(cell(hidden, start, i, header, &mut doubt));
+            i += 2;
+            start = i;
+            continue;
+        }
+        i += hidden[i..].chars().next().map_or(1, char::len_utf8);
+    }
+    if templates > 0 {
+        // An unclosed `{{` is text to MediaWiki; separators after it count there.
+        doubt.get_or_insert_with(|| "a `{{` without its `}}` on a cell line".to_string());
+    }
+    cells.push(cell(hidden, start, end, header, &mut doubt));
+    (cells, doubt)
+}
+
+/// One cell from `start` to `end`: attributes before its first single `|`
+/// (outside HTML tags and template calls) that no `[[` precedes.
+fn cell(hidden: &str, start: usize, end: usize, header: bool, doubt: &mut Option<String>) -> Cell {
+    let bytes = hidden.as_bytes();
+    let mut i = start;
+    let mut templates = 0usize;
+    let mut bar = None;
+    while i < end {
+        if bytes[i] == b'<' && templates == 0 {
+            if let Some((tag_end, _)) = html_tag_end(hidden, i, end) {
+                i = tag_end;
                 continue;
             }
-            b"]]" => {
-                links = links.saturating_sub(1);
-                i += 2;
-                continue;
-            }
+        }
+        match &bytes[i..(i + 2).min(end)] {
             b"{{" => {
                 templates += 1;
                 i += 2;
                 continue;
             }
-            b"}}" => {
-                templates = templates.saturating_sub(1);
+            b"}}" if templates > 0 => {
+                templates -= 1;
                 i += 2;
                 continue;
             }
             _ => {}
         }
-        if links == 0 && templates == 0 && (two == b"||" || (header && two == b"!!")) {
-            cells.push(cell(text, hidden, start, i, header));
-            i += 2;
-            start = i;
-            continue;
+        if bytes[i] == b'|' && templates == 0 {
+            bar = Some(i);
+            break;
         }
-        i += if bytes[i].is_ascii() {
-            1
-        } else {
-            hidden[i..].chars().next().map_or(1, char::len_utf8)
-        };
+        i += hidden[i..].chars().next().map_or(1, char::len_utf8);
     }
-    cells.push(cell(text, hidden, start, end, header));
-    cells
-}
-
-/// One cell from `start` to `end`: attributes before a single `|` that no
-/// `[[` or `{{` precedes.
-fn cell(_text: &str, hidden: &str, start: usize, end: usize, header: bool) -> Cell {
-    let seg = &hidden[start..end];
-    let bar = seg.find('|');
-    let opener = [seg.find("[["), seg.find("{{")].into_iter().flatten().min();
-    match bar {
-        Some(b) if opener.is_none_or(|o| o > b) && !seg[b..].starts_with("||") => Cell {
-            header,
-            attrs: Some(start..start + b),
-            content: start + b + 1..end,
-        },
-        _ => Cell {
-            header,
-            attrs: None,
-            content: start..end,
-        },
+    let whole = Cell {
+        header,
+        attrs: None,
+        content: start..end,
+    };
+    let Some(b) = bar else { return whole };
+    let before = &hidden[start..b];
+    if before.contains("[[") {
+        return whole;
+    }
+    if before.contains("{{") {
+        // What the template gives may be attributes, text or more bars.
+        doubt.get_or_insert_with(|| "a template before a cell's `|` may be its attributes".into());
+    }
+    Cell {
+        header,
+        attrs: Some(start..b),
+        content: b + 1..end,
     }
 }
 
@@ -411,6 +713,122 @@ mod tests {
             " style=\"background:#fff3cd; color:#000\" "
         );
         assert_eq!(with_background(" style=\"background:red\"", None), "");
+    }
+
+    /// The cells' trimmed contents per row, and whether the reader is sure.
+    fn read(text: &str) -> Vec<(Vec<Vec<String>>, bool)> {
+        tables_in(text, 0..text.len())
+            .iter()
+            .map(|t| (texts(text, t), t.unsure.is_none()))
+            .collect()
+    }
+
+    fn rows(r: &[&[&str]]) -> Vec<Vec<String>> {
+        r.iter()
+            .map(|c| c.iter().map(|s| (*s).to_string()).collect())
+            .collect()
+    }
+
+    /// Issue cases, each as MediaWiki 1.43 (Parsoid and the legacy parser) reads it.
+    #[test]
+    fn separators_inside_html_tags_separate_nothing() {
+        let t = "{|\n! a <span title=\"x!!y\">b</span>\n|}";
+        assert_eq!(
+            read(t),
+            vec![(rows(&[&["a <span title=\"x!!y\">b</span>"]]), true)]
+        );
+        let t = "{|\n| style=\"background-color: #fff2cc;\" | Lag <span title=\"a||b\">half</span> done || Q2\n|}";
+        assert_eq!(
+            read(t),
+            vec![(
+                rows(&[&["Lag <span title=\"a||b\">half</span> done", "Q2"]]),
+                true
+            )]
+        );
+        let t = "{|\n| a <span title=\"x|y\">b</span>\n|}";
+        let tables = tables_in(t, 0..t.len());
+        assert!(
+            tables[0].rows[0].cells[0].attrs.is_none(),
+            "a bar in a tag is no attribute bar"
+        );
+        // Not a tag MediaWiki knows: the separators count.
+        let t = "{|\n| a <foo title=\"x||y\"> z\n|}";
+        assert_eq!(
+            read(t),
+            vec![(rows(&[&["a <foo title=\"x", "y\"> z"]]), true)]
+        );
+        let t = "{|\n! a < b !! c > d\n|}";
+        assert_eq!(read(t), vec![(rows(&[&["a < b", "c > d"]]), true)]);
+    }
+
+    #[test]
+    fn html_rows_and_cells_make_the_reader_unsure() {
+        for t in [
+            "{|\n| a\n<tr><td>b</td></tr>\n|}",
+            "{|\n|-\n<td>a</td><td>b</td>\n|}",
+        ] {
+            let tables = tables_in(t, 0..t.len());
+            assert_eq!(tables.len(), 1);
+            assert!(tables[0].unsure.is_some(), "{t}");
+        }
+    }
+
+    #[test]
+    fn cells_templates_may_make_make_the_reader_unsure() {
+        for t in [
+            "{|\n| {{1x|a{{!}}{{!}}b}} || c\n|}",
+            "{|\n| style=\"x\" {{1x|1={{!}}}} a\n|}",
+            "{|\n| {{1x|style=\"x\"}} | a\n|}",
+            "{|\n|-\n{{Table row|a|b}}\n|}",
+        ] {
+            let tables = tables_in(t, 0..t.len());
+            assert_eq!(tables.len(), 1, "{t}");
+            assert!(tables[0].unsure.is_some(), "{t}");
+        }
+        // `{{{!}}` … `{{!}}}`: no wikitext table for the reader (nothing to write into).
+        assert!(tables_in("{{{!}}\n{{!}} a\n{{!}}}", 0..20).is_empty());
+        // A template inside a cell's content, its bars its own: sure (the wiki is asked before a write).
+        let t = "{|\n| {{Phabricator|T1}} done || b\n|}";
+        assert_eq!(
+            read(t),
+            vec![(rows(&[&["{{Phabricator|T1}} done", "b"]]), true)]
+        );
+        // `||` inside a link: Parsoid keeps one link, the legacy parser splits.
+        let t = "{|\n| [[Foo||bar]] || c\n|}";
+        assert!(!read(t)[0].1);
+        // `!!` inside a link on a header line: both parsers split it.
+        let t = "{|\n! [[a!!b]] !! c\n|}";
+        assert_eq!(read(t), vec![(rows(&[&["[[a", "b]]", "c"]]), true)]);
+    }
+
+    #[test]
+    fn a_table_at_row_level_ends_the_open_table() {
+        let t = "{|\n|-\n{|\n| inner\n|}\n| outer\n|}";
+        let tables = tables_in(t, 0..t.len());
+        assert_eq!(tables.len(), 2);
+        assert!(tables[0].rows.is_empty());
+        assert!(tables[0].unsure.is_some(), "the outer table ended early");
+        assert_eq!(texts(t, &tables[1]), rows(&[&["inner"]]));
+        assert!(tables[1].unsure.is_none());
+        // Inside a cell, the table nests and the cell holds it.
+        let t = "{|\n| a || b\n|-\n| c\n{|\n| in\n|}\n| d\n|}";
+        assert_eq!(
+            read(t),
+            vec![(rows(&[&["a", "b"], &["c\n{|\n| in\n|}", "d"]]), true)]
+        );
+    }
+
+    #[test]
+    fn indented_and_unclosed_tables_are_read() {
+        let t = ":{|\n| a\n|}";
+        let tables = tables_in(t, 0..t.len());
+        assert_eq!(texts(t, &tables[0]), rows(&[&["a"]]));
+        assert_eq!(tables[0].open.start, 1);
+        assert!(tables[0].unsure.is_none());
+        let t = "{|\n| a\n| b";
+        let tables = tables_in(t, 0..t.len());
+        assert_eq!(texts(t, &tables[0]), rows(&[&["a", "b"]]));
+        assert!(tables[0].unsure.is_some(), "no closing line: never written");
     }
 
     proptest::proptest! {

@@ -21,6 +21,7 @@ use crate::core::plan::{
 };
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::core::render::Renderer;
+use crate::core::table_check;
 use crate::core::wikitext::bots_allowed;
 use crate::error::{ExitCode, UsageError};
 use crate::ops::Session;
@@ -1078,41 +1079,22 @@ async fn push_quarter_page(
                 .await?;
             return Ok(nobots_refusal());
         }
-        let palette = ctx.config.palette();
         let eligible = prose_to_write(ctx.store, page.fy, &forced).await?;
-        let mut plan = plan_quarter_page_with(
+        let plan = plan_checked(
+            ctx,
+            page,
+            synced,
             &current,
-            &shown,
-            &records,
-            renderer,
-            Adoption {
-                staff: None,
-                palette: Some(&palette),
-                quarter: Some(q),
-                forced: Some(&forced),
-                eligible: Some(&eligible),
-            },
-        )?;
-        if plan.needs_staff_tables {
-            // A KR table staff wrote is to be taken over: which rows are
-            // which KRs is what the page's parse says (one HTML read, once
-            // per table ever).
-            let html = ctx.wiki.revision_html(page.title, synced).await?;
-            let staff = parse_quarter_page_with(&html, page.fy, q, &palette).staff_tables;
-            plan = plan_quarter_page_with(
-                &current,
-                &shown,
-                &records,
+            PlanInputs {
+                shown: &shown,
+                records: &records,
                 renderer,
-                Adoption {
-                    staff: Some(&staff),
-                    palette: Some(&palette),
-                    quarter: Some(q),
-                    forced: Some(&forced),
-                    eligible: Some(&eligible),
-                },
-            )?;
-        }
+                quarter: q,
+                forced: &forced,
+                eligible: &eligible,
+            },
+        )
+        .await?;
         for w in &plan.warnings {
             tracing::warn!(page = %page.title, "{w}");
         }
@@ -1195,6 +1177,122 @@ async fn push_quarter_page(
             EDIT_CONFLICT_RETRIES + 1
         ),
     })
+}
+
+/// What one quarter page's plan is made of, besides its wikitext.
+struct PlanInputs<'a> {
+    shown: &'a FiscalYearRecords,
+    records: &'a FiscalYearRecords,
+    renderer: &'a Renderer,
+    quarter: Quarter,
+    forced: &'a BTreeSet<FieldKey>,
+    eligible: &'a BTreeSet<FieldKey>,
+}
+
+/// Plans a quarter page at revision `synced` (wikitext `current`), writing
+/// into staff tables only where the wiki agrees with the reader: a staff
+/// table found for the first time is parsed from the page's HTML (which rows
+/// are which KRs), and a staff table whose text has no verdict yet is
+/// compared with the wiki's parse of this revision ([`table_check`]), the
+/// verdict kept by the table's digest. Each costs one HTML read of the
+/// revision, only when needed; the page is then planned again.
+async fn plan_checked(
+    ctx: &PushContext<'_>,
+    page: &PageJob<'_>,
+    synced: u64,
+    current: &str,
+    inputs: PlanInputs<'_>,
+) -> Result<crate::core::plan::PagePlan> {
+    let palette = ctx.config.palette();
+    let tables = crate::core::wikitable::tables_in(current, 0..current.len());
+    let digests: Vec<String> = tables
+        .iter()
+        .map(|t| table_check::digest(current, t))
+        .collect();
+    let mut verdicts = ctx.store.table_checks(&digests).await?;
+    let mut staff = None;
+    let mut html: Option<String> = None;
+    for _ in 0..4 {
+        let plan = plan_quarter_page_with(
+            current,
+            inputs.shown,
+            inputs.records,
+            inputs.renderer,
+            Adoption {
+                staff: staff.as_ref(),
+                palette: Some(&palette),
+                quarter: Some(inputs.quarter),
+                forced: Some(inputs.forced),
+                eligible: Some(inputs.eligible),
+                verdicts: Some(&verdicts),
+            },
+        )?;
+        let wants_staff = plan.needs_staff_tables && staff.is_none();
+        if !wants_staff && plan.unchecked.is_empty() {
+            if !ctx.dry_run {
+                let now = chrono::Utc::now();
+                for (digest, verdict) in table_check::derived(current, &plan.text, &verdicts) {
+                    ctx.store.set_table_check(&digest, &verdict, now).await?;
+                }
+            }
+            return Ok(plan);
+        }
+        if html.is_none() {
+            html = Some(ctx.wiki.revision_html(page.title, synced).await?);
+        }
+        let html = html.as_deref().unwrap_or_default();
+        if wants_staff {
+            staff =
+                Some(parse_quarter_page_with(html, page.fy, inputs.quarter, &palette).staff_tables);
+        }
+        if !plan.unchecked.is_empty() {
+            check_tables(
+                ctx,
+                page.title,
+                current,
+                html,
+                &plan.unchecked,
+                &mut verdicts,
+            )
+            .await?;
+        }
+    }
+    anyhow::bail!(
+        "planning {:?} did not settle after its staff tables were read",
+        page.title
+    )
+}
+
+/// Compares the tables of `unchecked` digests with the wiki's parse (`html`
+/// of the same text) and keeps each verdict; a disagreement is logged.
+async fn check_tables(
+    ctx: &PushContext<'_>,
+    title: &str,
+    text: &str,
+    html: &str,
+    unchecked: &[String],
+    verdicts: &mut table_check::Verdicts,
+) -> Result<()> {
+    let now = chrono::Utc::now();
+    for (_, digest, verdict) in table_check::check(text, html) {
+        if !unchecked.contains(&digest) || verdicts.contains_key(&digest) {
+            continue;
+        }
+        if let table_check::Verdict::Differs(why) = &verdict {
+            tracing::warn!(page = %title, "a staff table is read otherwise by the wiki: {why}");
+        }
+        if !ctx.dry_run {
+            ctx.store.set_table_check(&digest, &verdict, now).await?;
+        }
+        verdicts.insert(digest, verdict);
+    }
+    for digest in unchecked {
+        // A table the wiki's parse does not show at all.
+        verdicts.entry(digest.clone()).or_insert_with(|| {
+            table_check::Verdict::Differs("the wiki's parse shows no such table".into())
+        });
+    }
+    Ok(())
 }
 
 /// Which prose fields push writes into a page: those whose last change in

@@ -286,6 +286,61 @@ impl Store {
         Ok(out)
     }
 
+    /// The kept verdicts of the wiki on the staff tables of `digests`
+    /// ([`crate::core::table_check`]), 100 a query.
+    pub async fn table_checks(
+        &self,
+        digests: &[String],
+    ) -> Result<crate::core::table_check::Verdicts> {
+        use crate::core::table_check::Verdict;
+        let mut out = crate::core::table_check::Verdicts::new();
+        for chunk in digests.chunks(100) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let text = format!(
+                "SELECT digest, agrees, detail FROM table_checks WHERE digest IN ({marks})"
+            );
+            let q = chunk
+                .iter()
+                .fold(sql("table_checks", text), |q, d| q.text(d));
+            for r in self.db.fetch_all(q).await? {
+                let verdict = if r.int(1)? == 1 {
+                    Verdict::Agrees
+                } else {
+                    Verdict::Differs(r.text(2)?)
+                };
+                out.insert(r.text(0)?, verdict);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps the wiki's verdict on the staff table of `digest`.
+    pub async fn set_table_check(
+        &self,
+        digest: &str,
+        verdict: &crate::core::table_check::Verdict,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        use crate::core::table_check::Verdict;
+        let (agrees, detail) = match verdict {
+            Verdict::Agrees => (1, ""),
+            Verdict::Differs(why) => (0, why.as_str()),
+        };
+        let text = format!(
+            "INSERT INTO table_checks (digest, agrees, detail, checked_at) VALUES (?, ?, ?, ?) {}",
+            self.db
+                .upsert("digest", &["agrees", "detail", "checked_at"])
+        );
+        let at = timestamp(&at);
+        let q = sql("set_table_check", text)
+            .text(digest)
+            .int(agrees)
+            .text(detail)
+            .text(&at);
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
     /// Notes that the bot is about to save `title` against revision `base` in run `run_id`.
     pub async fn set_push_intent(
         &self,
