@@ -48,6 +48,9 @@ pub struct Table {
     /// Why the bot must not write into this table, when it must not: the
     /// reader cannot be sure it sees the cells MediaWiki sees.
     pub unsure: Option<String>,
+    /// It calls templates inside cells: what they give is not in the
+    /// wikitext, so only the wiki's own parse can say they make no cells.
+    pub templates: bool,
 }
 
 /// One row: its `|-` line (none for a first row written without one) and cells.
@@ -159,6 +162,9 @@ impl<'t> Reader<'t> {
         if let Some(why) = doubtful_line(t) {
             mark(&mut top.table, why);
         }
+        if t.contains("{{") {
+            top.table.templates = true;
+        }
         if t.starts_with("|}") {
             self.close_table(line.start, at + 2);
             return;
@@ -173,6 +179,13 @@ impl<'t> Reader<'t> {
             });
             top.open_cell = OpenCell::None;
         } else if t.starts_with("|+") {
+            // A caption closes the row it stands in: the next cells make a new one.
+            if top.table.rows.last().is_some_and(|r| !r.cells.is_empty()) {
+                top.table.rows.push(Row {
+                    line: None,
+                    cells: Vec::new(),
+                });
+            }
             top.open_cell = OpenCell::Caption;
         } else if t.starts_with('!') || t.starts_with('|') {
             let header = t.starts_with('!');
@@ -187,14 +200,33 @@ impl<'t> Reader<'t> {
                 .expect("a table starts with a row");
             row.cells.extend(cells);
             top.open_cell = OpenCell::Cell;
-        } else if top.open_cell == OpenCell::Cell && !t.is_empty() {
+        } else if top.open_cell == OpenCell::Cell && !self.text[line.clone()].trim().is_empty() {
+            // (A line that is all comment continues the cell too.)
+            if t.contains("||") || t.contains("!!") {
+                // Parsoid starts a cell there, the legacy parser does not.
+                mark(
+                    &mut top.table,
+                    "`||` or `!!` on a line that continues a cell".into(),
+                );
+            }
             extend(&mut top.table, line.end);
+        } else if top.open_cell == OpenCell::None && t.contains("{{") {
+            // Text at row level goes before the table; a template in it may
+            // make cells or rows all the same.
+            mark(&mut top.table, "a template in text at its row level".into());
         }
     }
 
     /// A `{|` at `start`: nested in the open cell, or ending the open table
     /// when it stands at that table's row level.
     fn open_table(&mut self, start: usize, line_end: usize) {
+        // Inside a table the reader is unsure of, it cannot know where this
+        // one stands either (in a cell a template made, say).
+        let unsure = self
+            .stack
+            .iter()
+            .any(|b| b.table.unsure.is_some())
+            .then(|| "it stands in a table the reader is unsure of".to_string());
         let mut top = true;
         if let Some(parent) = self.stack.last_mut() {
             top = parent.top;
@@ -226,7 +258,8 @@ impl<'t> Reader<'t> {
                     line: None,
                     cells: Vec::new(),
                 }],
-                unsure: None,
+                unsure,
+                templates: false,
             },
             top,
             ended: false,
@@ -257,6 +290,7 @@ impl<'t> Reader<'t> {
             if let Some(why) = &nested.unsure {
                 mark(&mut parent.table, format!("a table nested in it: {why}"));
             }
+            parent.table.templates |= nested.templates;
         }
     }
 
@@ -471,6 +505,15 @@ fn split_cells(hidden: &str, from: usize, end: usize, header: bool) -> (Vec<Cell
     (cells, doubt)
 }
 
+/// Attributes as both of MediaWiki's parsers read them alike: names,
+/// optionally with plain or quoted values, and nothing else.
+static ATTRIBUTES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"^\s*(?:[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'<>|\[\]{}]+))?\s*)*$"#,
+    )
+    .expect("valid pattern")
+});
+
 /// One cell from `start` to `end`: attributes before its first single `|`
 /// (outside HTML tags and template calls) that no `[[` precedes.
 fn cell(hidden: &str, start: usize, end: usize, header: bool, doubt: &mut Option<String>) -> Cell {
@@ -517,6 +560,9 @@ fn cell(hidden: &str, start: usize, end: usize, header: bool, doubt: &mut Option
     if before.contains("{{") {
         // What the template gives may be attributes, text or more bars.
         doubt.get_or_insert_with(|| "a template before a cell's `|` may be its attributes".into());
+    } else if !ATTRIBUTES.is_match(before) {
+        // Markup before the bar: the two parsers of MediaWiki part it differently.
+        doubt.get_or_insert_with(|| "a cell's text before its `|` is not plain attributes".into());
     }
     Cell {
         header,

@@ -25,6 +25,7 @@ mod staff_tables;
 mod store;
 mod support;
 mod sync;
+mod table_conformance;
 mod tracker;
 mod trust;
 mod watch;
