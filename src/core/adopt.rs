@@ -233,6 +233,9 @@ pub struct Patched {
     /// Digests of adopted tables the wiki's parse must be compared with
     /// before the bot writes into them ([`Gate::Unchecked`]).
     pub unchecked: Vec<String>,
+    /// An adopted table of the objective is not written into (its gate is
+    /// shut or unchecked): no table of the bot's is added beside it.
+    pub shut: bool,
 }
 
 /// Shows `store`'s data in the objective's adopted tables of `text`, where
@@ -278,6 +281,7 @@ pub fn patch_adopted(
             }
         })
         .collect();
+    out.shut = shut.iter().any(|s| *s);
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     // New rows, per table, in store order.
     let mut appended: BTreeMap<usize, Vec<String>> = BTreeMap::new();

@@ -247,7 +247,10 @@ pub fn plan_quarter_page_with(
             plan.changed.extend(patched.changed);
             plan.warnings.extend(patched.warnings);
             let has_own = ident.iter().any(|t| t.bots_own);
-            if !has_own && patched.homeless.is_empty() {
+            if !has_own && (patched.homeless.is_empty() || patched.shut) {
+                // (A staff table the bot may not write into gets no table of
+                // the bot's beside it: a person's edit made it so, and the
+                // warning names it.)
                 continue;
             }
             ident = identity_tables(&text, &obj.id);

@@ -34,6 +34,10 @@ pub struct RunSummary {
     pub conflicts: Vec<ConflictLine>,
     /// The pages it left alone, with why.
     pub refused: Vec<RefusedPage>,
+    /// What it did not do on pages it otherwise wrote, with why: staff
+    /// tables it does not write into (the page is the title).
+    #[serde(default)]
+    pub warnings: Vec<RefusedPage>,
     /// Whether it was a dry run (nothing saved).
     pub dry_run: bool,
 }
@@ -382,6 +386,7 @@ pub(crate) struct RunView {
     more_edits: usize,
     conflicts: usize,
     refused: Vec<RefusedView>,
+    warnings: Vec<RefusedView>,
     dry_run: bool,
 }
 
@@ -506,6 +511,14 @@ impl RunView {
             conflicts: run.conflicts.len(),
             refused: run
                 .refused
+                .iter()
+                .map(|r| RefusedView {
+                    page: page_link(&r.title),
+                    reason: escape::wikitext(&r.reason),
+                })
+                .collect(),
+            warnings: run
+                .warnings
                 .iter()
                 .map(|r| RefusedView {
                     page: page_link(&r.title),

@@ -63,6 +63,8 @@ pub struct Report {
     /// Set when the shutoff page stopped the push midway (why); the pages
     /// not saved are [`Outcome::Stopped`].
     pub stopped: Option<String>,
+    /// What the plans could not do on pages they otherwise wrote, `(page, why)`.
+    pub warnings: Vec<(String, String)>,
     /// Pages answered unchanged without being planned: nothing their year's
     /// plans depend on changed since a push found nothing to do on any of
     /// its pages.
@@ -192,11 +194,14 @@ pub struct PushContext<'a> {
     pub user: &'a str,
     /// Latest revisions already fetched in this run (by `sync`), by title asked for.
     pub revisions: Option<&'a BTreeMap<String, PageRevision>>,
+    /// What the plans could not do on pages they otherwise wrote (a staff
+    /// table not written into), `(page, why)`: the run's report takes them.
+    pub warnings: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// Names the planner's behaviour in push checks' fingerprints: bump it when
 /// an unchanged page and store may plan differently (e.g. staff tables).
-pub(crate) const PLANNER: &str = "prose-1";
+pub(crate) const PLANNER: &str = "tables-2";
 
 /// How many times a save is retried after an edit conflict (`sync.md`, push step 3).
 pub const EDIT_CONFLICT_RETRIES: usize = 2;
@@ -491,6 +496,7 @@ pub async fn command(
         dry_run,
         user: &user,
         revisions: None,
+        warnings: std::sync::Mutex::default(),
     };
     let run = async {
         let report = push(&ctx, fys, pages).await?;
@@ -659,6 +665,9 @@ pub async fn push_onto(
     // keeps none: the next push plans those years again).
     ctx.store.set_year_checks(&kept, chrono::Utc::now()).await?;
     report.counts = ctx.wiki.counters().snapshot();
+    if let Ok(mut kept) = ctx.warnings.lock() {
+        report.warnings.append(&mut kept);
+    }
     Ok(report)
 }
 
@@ -1097,6 +1106,13 @@ async fn push_quarter_page(
         .await?;
         for w in &plan.warnings {
             tracing::warn!(page = %page.title, "{w}");
+        }
+        if let Ok(mut kept) = ctx.warnings.lock() {
+            kept.extend(
+                plan.warnings
+                    .iter()
+                    .map(|w| (page.title.to_string(), w.clone())),
+            );
         }
         if !plan.held.is_empty() && !ctx.dry_run {
             hold_unwritten(ctx, page, &latest, synced, &plan.held).await?;

@@ -154,6 +154,7 @@ pub fn failed_summary(
         edits: Vec::new(),
         conflicts: Vec::new(),
         refused: Vec::new(),
+        warnings: Vec::new(),
         dry_run: false,
     }
 }
@@ -233,6 +234,7 @@ impl<'a> Run<'a> {
             edits: edit_links(self.store, &self.run_id).await?,
             conflicts,
             refused,
+            warnings: Vec::new(),
             dry_run,
         })
     }

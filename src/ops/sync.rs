@@ -80,6 +80,13 @@ impl From<&Refused> for RefusedPage {
     }
 }
 
+/// Something a run did not do on a page it otherwise wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub page: String,
+    pub message: String,
+}
+
 /// The counters of `cli.md` (`sync --json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Stats {
@@ -106,6 +113,9 @@ pub struct Stats {
     /// Pages the stop kept from being saved (or looked at).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_saved: Vec<String>,
+    /// What the push did not do on pages it otherwise wrote: staff tables
+    /// it does not write into, named, with why.
+    pub warnings: Vec<Warning>,
     pub dry_run: bool,
     pub duration_ms: u64,
 }
@@ -380,6 +390,7 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         dry_run: ctx.dry_run,
         user: ctx.user,
         revisions: Some(&by_title),
+        warnings: std::sync::Mutex::default(),
     };
     let pushed = push::push_onto(&push_ctx, &years, &[], planned).await?;
     if !ctx.dry_run {
@@ -572,6 +583,7 @@ fn stopped(ctx: &SyncContext<'_>, reason: String, pages: usize, started: Instant
             refused: Vec::new(),
             stopped: None,
             not_saved: Vec::new(),
+            warnings: Vec::new(),
             dry_run: ctx.dry_run,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         },
@@ -617,6 +629,8 @@ pub struct Tally {
     pub new_conflicts: usize,
     /// Pages the shutoff kept from being saved.
     pub not_saved: Vec<String>,
+    /// What the push could not do on pages it otherwise wrote, each once.
+    pub warnings: Vec<Warning>,
 }
 
 impl Tally {
@@ -644,6 +658,15 @@ impl Tally {
 
     /// Adds what a push did (a page the pull refused already is not counted twice).
     pub fn push(&mut self, pushed: &push::Report) {
+        for (page, message) in &pushed.warnings {
+            let w = Warning {
+                page: page.clone(),
+                message: message.clone(),
+            };
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
+        }
         for (title, o) in &pushed.pages {
             match o {
                 push::Outcome::Edited { .. } | push::Outcome::WouldEdit { .. } => {
@@ -695,6 +718,7 @@ fn stats(
         refused: tally.refused,
         stopped: pushed.stopped.clone(),
         not_saved: tally.not_saved,
+        warnings: tally.warnings,
         dry_run: ctx.dry_run,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
@@ -728,6 +752,16 @@ pub async fn sync_summary(run: &Run<'_>, report: &SyncReport) -> Result<RunSumma
     };
     let conflicts = report.pending.iter().map(ConflictLine::from).collect();
     let refused = s.refused.iter().map(RefusedPage::from).collect();
-    run.summary(counts, outcome, conflicts, refused, s.dry_run)
-        .await
+    let mut summary = run
+        .summary(counts, outcome, conflicts, refused, s.dry_run)
+        .await?;
+    summary.warnings = s
+        .warnings
+        .iter()
+        .map(|w| RefusedPage {
+            title: w.page.clone(),
+            reason: w.message.clone(),
+        })
+        .collect();
+    Ok(summary)
 }

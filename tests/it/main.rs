@@ -21,6 +21,7 @@ mod session;
 #[path = "../simulation/mod.rs"]
 mod simulation;
 mod smoke;
+mod staff_constructs;
 mod staff_tables;
 mod store;
 mod support;

@@ -670,6 +670,7 @@ fn run(outcome: RunOutcome) -> RunSummary {
         }],
         conflicts: vec![],
         refused: vec![],
+        warnings: vec![],
         dry_run: false,
     }
 }

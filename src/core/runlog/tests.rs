@@ -71,6 +71,7 @@ fn summary(id: &str, outcome: RunOutcome, counts: RunCounts) -> RunSummary {
         edits: vec![],
         conflicts: vec![],
         refused: vec![],
+        warnings: vec![],
         dry_run: false,
     }
 }
