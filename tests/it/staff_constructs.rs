@@ -172,6 +172,25 @@ fn a_neighbours_write_changes_only_its_own_cell_or_the_table_is_refused_and_name
             );
             assert!(!new_cell.contains('\n'), "{name}: {new_cell}");
             assert!(!warned, "{name}: {stats}");
+            // The table changed by the bot's own save alone keeps its
+            // verdict: a further tracker edit asks the wiki for no HTML.
+            s.ok(&[
+                "set",
+                &kr,
+                "--quarter",
+                "Q3",
+                "--status",
+                "at-risk",
+                "--note",
+                "again",
+            ]);
+            let again = sync_json(&s);
+            // The table was checked when the sync after the staff edit
+            // planned the page; each write since costs only the read-back of
+            // the bot's save.
+            assert_eq!(stats["html_fetches"], 1, "{name}: {stats}");
+            assert_eq!(again["html_fetches"], 1, "{name}: {again}");
+            assert!(raw(&title).contains("At risk: again"));
         } else {
             let changed: Vec<_> = before
                 .lines()
