@@ -32,6 +32,10 @@ pub enum ExitCode {
     Usage = 2,
     /// Done, but something needs a person.
     NeedsPerson = 3,
+    /// Not run: an edit someone asked for (`set`, `import`, `resolve`,
+    /// `new-quarter`) met another run holding the lease after the wait;
+    /// nothing was done, and the same command can simply be run again.
+    Busy = 4,
 }
 
 impl ExitCode {

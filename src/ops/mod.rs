@@ -45,12 +45,38 @@ impl Session {
         })
     }
 
-    /// Runs `body`, holding the writer's lease unless this is a dry run (which never waits).
+    /// Runs `body`, holding the writer's lease unless this is a dry run
+    /// (which never waits); a scheduled run that meets another exits 0.
     pub async fn writing<Fut>(&self, config: &Config, dry_run: bool, body: Fut) -> Result<ExitCode>
     where
         Fut: Future<Output = Result<ExitCode>>,
     {
-        writing(&self.store, config, &self.run_id, dry_run, body).await
+        writing(
+            &self.store,
+            config,
+            &self.run_id,
+            dry_run,
+            WhenBusy::Scheduled,
+            body,
+        )
+        .await
+    }
+
+    /// [`Session::writing`] for an edit someone asked for: meeting another
+    /// run is exit code 4 ([`ExitCode::Busy`]), with how to retry.
+    pub async fn asked<Fut>(&self, config: &Config, dry_run: bool, body: Fut) -> Result<ExitCode>
+    where
+        Fut: Future<Output = Result<ExitCode>>,
+    {
+        writing(
+            &self.store,
+            config,
+            &self.run_id,
+            dry_run,
+            WhenBusy::Asked,
+            body,
+        )
+        .await
     }
 
     /// Closes the store (the wiki needs no goodbye).
@@ -70,6 +96,17 @@ pub fn command_line() -> String {
     format!("goalsbot {}", args.join(" "))
 }
 
+/// What a run that meets another holding the lease (after the wait) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenBusy {
+    /// A run the scheduler (or a watcher) starts: it will come again, so
+    /// meeting another run is no failure (exit 0).
+    Scheduled,
+    /// An edit a person or a script asked for (`set`, `import`, `resolve`,
+    /// `new-quarter`): not running it must not look like success (exit 4).
+    Asked,
+}
+
 /// Runs `body` as run `run_id`, holding the writer's lease unless this is a
 /// dry run (which never waits).
 pub async fn writing<Fut>(
@@ -77,6 +114,7 @@ pub async fn writing<Fut>(
     config: &Config,
     run_id: &str,
     dry_run: bool,
+    when_busy: WhenBusy,
     body: Fut,
 ) -> Result<ExitCode>
 where
@@ -85,17 +123,19 @@ where
     if dry_run {
         return body.await;
     }
-    exclusively(store, config, run_id, body).await
+    exclusively(store, config, run_id, when_busy, body).await
 }
 
 /// Runs `body` holding the writer's lease (one writing run at a time, see
 /// [`runs::take_lease`]). When another run still holds it after the wait,
-/// says which (`another run is going: RUN_ID (since …)`) and exits 0 without
-/// running: a scheduled run that meets another is not a failure.
+/// says which (`another run is going: RUN_ID (since …)`) and does not run:
+/// exit 0 for a scheduled run (meeting another is no failure), 4 for an edit
+/// someone asked for, with how to retry ([`WhenBusy`]).
 pub async fn exclusively<Fut>(
     store: &Store,
     config: &Config,
     run_id: &str,
+    when_busy: WhenBusy,
     body: Fut,
 ) -> Result<ExitCode>
 where
@@ -105,9 +145,21 @@ where
     match runs::take_lease(store, &config.run, run_id, &command, true).await? {
         runs::Taken::Busy(held) => {
             let message = runs::busy_message(&held);
-            tracing::info!("{message}");
-            println!("{message}");
-            Ok(ExitCode::Ok)
+            match when_busy {
+                WhenBusy::Scheduled => {
+                    tracing::info!("{message}");
+                    println!("{message}");
+                    Ok(ExitCode::Ok)
+                }
+                WhenBusy::Asked => {
+                    tracing::warn!("{message}");
+                    eprintln!(
+                        "{message}: this command did not run. Run it again once that run has \
+                         ended (exit code 4)"
+                    );
+                    Ok(ExitCode::Busy)
+                }
+            }
         }
         runs::Taken::Held(lease) => {
             let out = body.await;

@@ -27,7 +27,7 @@ pub async fn command(
         print!("{text}");
         Ok(ExitCode::Ok)
     };
-    let out = session.writing(config, dry_run, run).await;
+    let out = session.asked(config, dry_run, run).await;
     session.close().await;
     out
 }

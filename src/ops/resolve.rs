@@ -29,7 +29,7 @@ pub async fn command(
         print!("{text}");
         Ok(code)
     };
-    let out = session.writing(config, dry_run, run).await;
+    let out = session.asked(config, dry_run, run).await;
     session.close().await;
     out
 }

@@ -34,7 +34,15 @@ pub async fn set_command(config: &Config, req: SetRequest, dry_run: bool) -> Res
         Ok(ExitCode::Ok)
     };
     let run_id = crate::ops::runs::new_run_id(Utc::now());
-    let out = crate::ops::writing(&store, config, &run_id, dry_run, run).await;
+    let out = crate::ops::writing(
+        &store,
+        config,
+        &run_id,
+        dry_run,
+        crate::ops::WhenBusy::Asked,
+        run,
+    )
+    .await;
     store.close().await;
     out
 }
@@ -79,7 +87,15 @@ pub async fn import_command(
         Ok(ExitCode::Ok)
     };
     let run_id = crate::ops::runs::new_run_id(Utc::now());
-    let out = crate::ops::writing(&store, config, &run_id, dry_run, run).await;
+    let out = crate::ops::writing(
+        &store,
+        config,
+        &run_id,
+        dry_run,
+        crate::ops::WhenBusy::Asked,
+        run,
+    )
+    .await;
     store.close().await;
     out
 }

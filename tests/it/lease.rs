@@ -118,6 +118,33 @@ fn a_lease_held_elsewhere_blocks_until_it_expires() {
             .contains(&format!("another run is going: {gone} (since ")),
         "{busy:?}"
     );
+    // An edit someone asked for that could not run says so: exit 4, and
+    // the store is as it was (issue 27, item 4).
+    let before = s.export(&[]);
+    let kr = before["fiscal_years"][0]["objectives"][0]["key_results"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for args in [
+        vec![
+            "set",
+            kr.as_str(),
+            "--quarter",
+            "Q2",
+            "--status",
+            "complete",
+        ],
+        vec!["import", deck().to_str().unwrap()],
+    ] {
+        let r = s.run(&args);
+        assert_eq!(r.code, Some(4), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("this command did not run"), "{r:?}");
+    }
+    assert_eq!(
+        s.export(&[])["fiscal_years"],
+        before["fiscal_years"],
+        "nothing was written"
+    );
     // A run that waits longer than what is left of it starts once it expired.
     with_lease(&s, 60, 30);
     let next = s.run(&["sync", "--json"]);
