@@ -72,12 +72,51 @@ pub struct PagePlan {
     pub unchecked: Vec<String>,
 }
 
+/// Where the store's value of a field came from, for an edit summary: a
+/// person's save of a wiki page, or the tracker's operator.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChangeSource {
+    /// A revision of a page, saved by `user` (`None`: the name is hidden).
+    Wiki {
+        user: Option<String>,
+        page: String,
+        revid: u64,
+    },
+    /// A tracker edit (`set`, `import`, `resolve`) by an operator.
+    Tracker { operator: String },
+}
+
+impl ChangeSource {
+    /// How a summary names it: `Alice's edit of 2020-21 Q2 (r123)`, `tracker (bob)`.
+    pub fn label(&self) -> String {
+        match self {
+            ChangeSource::Wiki { user, page, revid } => {
+                let who = user.as_deref().unwrap_or("a hidden user");
+                let page = page.rsplit('/').next().unwrap_or(page);
+                format!("{who}'s edit of {page} (r{revid})")
+            }
+            ChangeSource::Tracker { operator } => format!("tracker ({operator})"),
+        }
+    }
+}
+
+/// The sources of the store's values, by field: what a summary credits.
+pub type Sources = BTreeMap<FieldKey, ChangeSource>;
+
 impl PagePlan {
-    /// The edit summary (without the run id), saying what changed.
-    pub fn summary(&self) -> String {
+    /// The edit summary (without the run id), saying what changed; each
+    /// change is credited to its source where `sources` knows it (else to
+    /// the tracker, as before).
+    pub fn summary_from(&self, sources: &Sources) -> String {
         let mut parts = Vec::new();
         if !self.prose.is_empty() {
-            parts.push(format!("{} texts from tracker", self.prose.len()));
+            let mut by: BTreeMap<Option<&ChangeSource>, usize> = BTreeMap::new();
+            for key in &self.prose {
+                *by.entry(sources.get(key)).or_default() += 1;
+            }
+            for (source, n) in by {
+                parts.push(format!("{n} texts from {}", credit(source)));
+            }
         }
         if !self.adopted.is_empty() {
             parts.push(format!(
@@ -91,12 +130,26 @@ impl PagePlan {
                 self.added.len()
             ));
         }
-        if !self.changed.is_empty() {
-            let quarters: BTreeSet<Quarter> = self
-                .changed
+        // Per source: the KRs and quarters it changed.
+        let mut by: BTreeMap<Option<&ChangeSource>, (BTreeSet<&str>, BTreeSet<Quarter>)> =
+            BTreeMap::new();
+        for (kr, quarters) in &self.changed {
+            if quarters.is_empty() {
+                by.entry(None).or_default().0.insert(kr);
+            }
+            for q in quarters {
+                let source = [
+                    format!("quarters.{}.status", q.as_str()),
+                    format!("quarters.{}.note", q.as_str()),
+                ]
                 .iter()
-                .flat_map(|(_, q)| q.iter().copied())
-                .collect();
+                .find_map(|f| sources.get(&FieldKey::new(kr.as_str(), f.as_str())));
+                let e = by.entry(source).or_default();
+                e.0.insert(kr);
+                e.1.insert(*q);
+            }
+        }
+        for (source, (krs, quarters)) in by {
             let qs = quarters
                 .iter()
                 .map(|q| q.as_str())
@@ -108,12 +161,23 @@ impl PagePlan {
                 format!(" ({qs})")
             };
             parts.push(format!(
-                "status of {} KRs{what} from tracker",
-                self.changed.len()
+                "status of {} KRs{what} from {}",
+                krs.len(),
+                credit(source)
             ));
         }
         format!("goalsbot: {}", parts.join("; "))
     }
+
+    /// [`PagePlan::summary_from`] with no sources known: every change is the tracker's.
+    pub fn summary(&self) -> String {
+        self.summary_from(&Sources::new())
+    }
+}
+
+/// Who a summary credits: a source's label, or the tracker when unknown.
+fn credit(source: Option<&ChangeSource>) -> String {
+    source.map_or_else(|| "tracker".to_string(), ChangeSource::label)
 }
 
 /// What a plan knows about the KR tables staff wrote on the page.
@@ -614,6 +678,48 @@ mod tests {
         // Names as MediaWiki writes them: underscores are spaces, the first letter is case-blind.
         assert!(!bots_allowed("{{bots|deny=Goals_Bot}}", "Goals Bot"));
         assert!(bots_allowed("{{bots|allow=goals Bot}}", "Goals Bot"));
+    }
+
+    #[test]
+    fn a_summary_credits_each_change_to_its_source() {
+        let plan = PagePlan {
+            text: String::new(),
+            added: vec![],
+            adopted: vec![],
+            needs_staff_tables: false,
+            changed: vec![
+                ("y/o/kr1".into(), BTreeSet::from([Quarter::Q1])),
+                ("y/o/kr2".into(), BTreeSet::from([Quarter::Q1])),
+                ("y/o/kr3".into(), BTreeSet::from([Quarter::Q3])),
+            ],
+            warnings: vec![],
+            prose: vec![FieldKey::new("y/o/kr1", "text")],
+            held: vec![],
+            unchecked: vec![],
+        };
+        let alice = ChangeSource::Wiki {
+            user: Some("Alice".into()),
+            page: "Goals/2020-21 Q2".into(),
+            revid: 42,
+        };
+        let sources = Sources::from([
+            (
+                FieldKey::new("y/o/kr1", "quarters.Q1.status"),
+                alice.clone(),
+            ),
+            (FieldKey::new("y/o/kr2", "quarters.Q1.note"), alice),
+            (
+                FieldKey::new("y/o/kr3", "quarters.Q3.status"),
+                ChangeSource::Tracker {
+                    operator: "bob".into(),
+                },
+            ),
+        ]);
+        assert_eq!(
+            plan.summary_from(&sources),
+            "goalsbot: 1 texts from tracker; status of 2 KRs (Q1) from Alice's edit of \
+             2020-21 Q2 (r42); status of 1 KRs (Q3) from tracker (bob)"
+        );
     }
 
     #[test]

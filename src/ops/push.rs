@@ -1132,7 +1132,8 @@ async fn push_quarter_page(
                 diff: unified_diff(page.title, &current, &plan.text),
             });
         }
-        let summary = format!("{} [run {}]", plan.summary(), ctx.run_id);
+        let sources = change_sources(ctx.store, &plan).await?;
+        let summary = format!("{} [run {}]", plan.summary_from(&sources), ctx.run_id);
         if let Some(reason) = ctx.stop_reason().await? {
             tracing::warn!(page = %page.title, "not saved: {reason}");
             return Ok(Outcome::Stopped { reason });
@@ -1193,6 +1194,36 @@ async fn push_quarter_page(
             EDIT_CONFLICT_RETRIES + 1
         ),
     })
+}
+
+/// Where the store's values that `plan` writes came from (the latest
+/// change of each field it shows anew), for its edit summary: one history
+/// query per record it changes.
+async fn change_sources(
+    store: &Store,
+    plan: &crate::core::plan::PagePlan,
+) -> Result<crate::core::plan::Sources> {
+    use crate::core::plan::ChangeSource;
+    let records: BTreeSet<&str> = plan
+        .changed
+        .iter()
+        .map(|(kr, _)| kr.as_str())
+        .chain(plan.prose.iter().map(|k| k.record.as_str()))
+        .collect();
+    let mut out = crate::core::plan::Sources::new();
+    for record in records {
+        for entry in store.history(record).await? {
+            let source = match entry.provenance.source {
+                Source::Wiki {
+                    page, revid, user, ..
+                } => ChangeSource::Wiki { user, page, revid },
+                Source::Tracker { operator, .. } => ChangeSource::Tracker { operator },
+            };
+            // Later entries replace earlier ones: the latest change wins.
+            out.insert(entry.key, source);
+        }
+    }
+    Ok(out)
 }
 
 /// What one quarter page's plan is made of, besides its wikitext.

@@ -292,6 +292,14 @@ fn an_adopted_cell_edit_reaches_the_store_and_the_other_page_and_set_is_one_line
         2,
         "Q2: one line: {after_edit}"
     );
+    // The summary credits the person whose save the value came from, not
+    // the tracker (issue 27, item 7).
+    let (_, _, comment) = &revisions(&q2_title)[0];
+    assert!(
+        comment.contains("status of 1 KRs (Q1) from Admin's edit of 2020-21 Q3 (r"),
+        "{comment}"
+    );
+    assert!(!comment.contains("from tracker"), "{comment}");
 
     // A tracker edit of a Q3 status is one line of the adopted table.
     let q3_before = raw(&q3_title);
@@ -321,7 +329,10 @@ fn an_adopted_cell_edit_reaches_the_store_and_the_other_page_and_set_is_one_line
         "Q2: one line changed"
     );
     let (_, user, comment) = &revisions(&q3_title)[0];
-    assert!(comment.contains("from tracker"), "{user}: {comment}");
+    assert!(
+        comment.contains("status of 1 KRs (Q3) from tracker ("),
+        "{user}: {comment}"
+    );
     // Read back: the store and the page agree; nothing more to do.
     let settled = sync(&s, &[], 0);
     assert_eq!(n(&settled, "edits"), 0, "{settled}");
