@@ -39,11 +39,18 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    /// The exit code for an error: 2 when a [`UsageError`] is anywhere in its chain, else 1.
+    /// The exit code for an error: 2 when a [`UsageError`] is anywhere in its
+    /// chain, or a store newer than this build (which it leaves untouched), else 1.
     pub fn for_error(err: &anyhow::Error) -> ExitCode {
+        let too_new = |e: &(dyn std::error::Error + 'static)| {
+            matches!(
+                e.downcast_ref::<crate::store::StoreError>(),
+                Some(crate::store::StoreError::SchemaTooNew { .. })
+            )
+        };
         if err
             .chain()
-            .any(|e| e.downcast_ref::<UsageError>().is_some())
+            .any(|e| e.downcast_ref::<UsageError>().is_some() || too_new(e))
         {
             ExitCode::Usage
         } else {

@@ -33,6 +33,15 @@ pub(super) trait Dialect: sqlx::Database {
     /// Whether the database holds sqlx's migrations table (it was migrated before).
     fn is_migrated(pool: &Pool<Self>) -> impl Future<Output = Result<bool>> + Send;
 
+    /// Waits for this process's turn to look at and migrate the schema: a
+    /// lock the database (or its file) holds, so that any number of
+    /// processes opening a new or older store at once migrate it one after
+    /// the other, the later ones finding it done.
+    fn lock_migrations(
+        url: &str,
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<MigrationLock>> + Send;
+
     /// The schema version: the newest migration applied.
     fn schema_version(pool: &Pool<Self>) -> impl Future<Output = Result<i64>> + Send;
 
@@ -60,27 +69,76 @@ fn known_version<D: Dialect>() -> i64 {
     D::migrator().iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// Connects, refuses a newer schema, migrates an older one.
+/// The lock held while one process looks at and migrates the schema
+/// ([`Dialect::lock_migrations`]); given back with [`MigrationLock::release`].
+pub(super) enum MigrationLock {
+    /// An in-memory database: nobody else can see it.
+    None,
+    /// SQLite: an exclusive advisory lock (`flock`) on the database file,
+    /// which SQLite's own locks do not touch; the kernel drops it when the
+    /// process ends, however it ends.
+    File(std::fs::File),
+    /// MariaDB: `GET_LOCK(name)` on one connection of the pool; the server
+    /// drops it when that session ends.
+    Mysql(sqlx::pool::PoolConnection<MySql>, String),
+}
+
+impl MigrationLock {
+    /// Gives the lock back.
+    pub(super) async fn release(self) {
+        match self {
+            MigrationLock::None => {}
+            MigrationLock::File(file) => {
+                if let Err(e) = file.unlock() {
+                    tracing::warn!("the store file's migration lock was not released ({e}); it goes with the process");
+                }
+            }
+            MigrationLock::Mysql(mut conn, name) => {
+                let released = sqlx::query("SELECT RELEASE_LOCK(?)")
+                    .bind(&name)
+                    .execute(&mut *conn)
+                    .await;
+                if released.is_err() {
+                    // The session ends with the connection, and the lock with it.
+                    let _ = conn.detach();
+                }
+            }
+        }
+    }
+}
+
+/// Connects, waits for its turn ([`MigrationLock`]), refuses a newer
+/// schema without touching it, migrates an older one.
 async fn open<D: Dialect>(url: &str) -> Result<Pool<D>>
 where
     D::Connection: Migrate,
 {
     let pool = D::connect(url).await?;
-    if D::is_migrated(&pool).await? {
-        let found = D::schema_version(&pool).await?;
-        let known = known_version::<D>();
+    let lock = D::lock_migrations(url, &pool).await?;
+    let migrated = migrate::<D>(&pool).await;
+    lock.release().await;
+    migrated?;
+    Ok(pool)
+}
+
+/// The schema check and migration, under the migration lock.
+async fn migrate<D: Dialect>(pool: &Pool<D>) -> Result<()>
+where
+    D::Connection: Migrate,
+{
+    let known = known_version::<D>();
+    if D::is_migrated(pool).await? {
+        let found = D::schema_version(pool).await?;
         if found > known {
             return Err(StoreError::SchemaTooNew { found, known }.into());
         }
     }
-    D::migrator().run(&pool).await.with_context(|| {
-        format!(
-            "migrating the store to schema version {}",
-            known_version::<D>()
-        )
-    })?;
-    D::after_migrate(&pool).await;
-    Ok(pool)
+    D::migrator()
+        .run(pool)
+        .await
+        .with_context(|| format!("migrating the store to schema version {known}"))?;
+    D::after_migrate(pool).await;
+    Ok(())
 }
 
 /// A pool on the store's database (a clone shares the pool).

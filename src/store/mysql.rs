@@ -19,7 +19,7 @@ use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
 use sqlx::{ColumnIndex, Executor, MySql, Pool, Row, Transaction};
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, MigrationLock};
 use super::named;
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/mysql");
@@ -69,6 +69,30 @@ impl Dialect for MySql {
         .await
     }
 
+    /// `GET_LOCK` named after the database, waited for up to ten minutes.
+    async fn lock_migrations(_url: &str, pool: &Pool<MySql>) -> Result<MigrationLock> {
+        let mut conn = named("migration_lock_connection", pool.acquire()).await?;
+        let name: String = named(
+            "migration_lock_name",
+            sqlx::query_scalar("SELECT CONCAT('goalsbot-migrate-', COALESCE(DATABASE(), ''))")
+                .fetch_one(&mut *conn),
+        )
+        .await?;
+        let got: Option<i64> = named(
+            "migration_lock",
+            sqlx::query_scalar("SELECT GET_LOCK(?, 600)")
+                .bind(&name)
+                .fetch_one(&mut *conn),
+        )
+        .await?;
+        if got != Some(1) {
+            anyhow::bail!(
+                "another goalsbot process kept migrating the store for ten minutes; try again"
+            );
+        }
+        Ok(MigrationLock::Mysql(conn, name))
+    }
+
     async fn is_migrated(pool: &Pool<MySql>) -> Result<bool> {
         let tables: i64 = named(
             "find_migrations_table",
@@ -99,6 +123,17 @@ impl Dialect for MySql {
     /// accounts without SUPER (error 1419); then history stays append-only by
     /// goalsbot's own code, which never updates or deletes it, and we say so.
     async fn after_migrate(pool: &Pool<MySql>) {
+        // Only when missing: CREATE TRIGGER locks `history`, and a process
+        // opening the store must not stall (or deadlock) another's writes.
+        let present: Result<i64, _> = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
+             AND TRIGGER_NAME IN ('history_no_update', 'history_no_delete')",
+        )
+        .fetch_one(pool)
+        .await;
+        if present.is_ok_and(|n| n == 2) {
+            return;
+        }
         for (name, event) in [
             ("history_no_update", "UPDATE"),
             ("history_no_delete", "DELETE"),

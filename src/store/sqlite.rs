@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{ColumnIndex, Pool, Row, Sqlite, Transaction};
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, MigrationLock};
 use super::named;
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -41,6 +41,24 @@ impl Dialect for Sqlite {
             SqlitePoolOptions::new().max_connections(4)
         };
         named("connect", pool_options.connect_with(options)).await
+    }
+
+    async fn lock_migrations(url: &str, _pool: &Pool<Sqlite>) -> Result<MigrationLock> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Ok(MigrationLock::None);
+        }
+        let options = SqliteConnectOptions::from_str(url).context("reading the sqlite URL")?;
+        let path = options.get_filename().to_path_buf();
+        // The pool's first connection created the file.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .open(&path)
+            .with_context(|| format!("opening {} to lock it for migrations", path.display()))?;
+        let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .context("waiting for the store file's migration lock")?
+            .with_context(|| format!("locking {} for migrations", path.display()))?;
+        Ok(MigrationLock::File(file))
     }
 
     async fn is_migrated(pool: &Pool<Sqlite>) -> Result<bool> {

@@ -8,6 +8,7 @@ mod deploy;
 mod faults;
 mod lease;
 mod mariadb_harness;
+mod migrate_race;
 mod onwiki_resolve;
 mod parse_golden;
 mod prose;

@@ -295,7 +295,7 @@ fn change(
 }
 
 /// The schema version of this goalsbot (its newest migration).
-const SCHEMA: i64 = 9;
+const SCHEMA: i64 = 10;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
@@ -402,6 +402,7 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
             "run_lease",
             "saved_texts",
             "sync_marker",
+            "table_checks",
             "watch_seen",
             "watch_state",
             "write_lock",
@@ -423,8 +424,8 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
     .await
     .unwrap();
     // records, fields (2), pages, page_checks, push_intents, runs, requests, watch_state,
-    // watch_seen, year_checks, saved_texts.
-    assert_eq!(keys.len(), 12, "{keys:?}");
+    // watch_seen, year_checks, saved_texts, table_checks.
+    assert_eq!(keys.len(), 13, "{keys:?}");
     assert!(
         keys.iter().all(|(_, c)| c == "utf8mb4_nopad_bin"),
         "{keys:?}"
