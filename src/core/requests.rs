@@ -479,6 +479,17 @@ pub fn insert_reply_on_line(
             .filter(|f| f.request.template == req.template && f.line == line.trim())
             .collect();
     }
+    if candidates.is_empty() {
+        // The request's line was changed since (another user edited the
+        // template): its section, found by its heading, still gets the
+        // reply of what ran.
+        candidates = scanned
+            .found
+            .iter()
+            .filter(|f| f.request.heading == req.heading)
+            .collect();
+    }
+    // (A section whose request was taken out gets no reply: it was withdrawn.)
     let chosen = candidates
         .iter()
         .find(|f| !scanned.answered_in_place(wikitext, f))

@@ -280,3 +280,60 @@ fn a_watcher_killed_after_the_decision_answers_it_once_without_deciding_again() 
         page.matches("goalsbot-reply:").count()
     );
 }
+
+/// Issue 26, item 7: Alice asks; before the poll another user changes her
+/// line to the other side. Alice's request runs (authorised by her
+/// revision, as she wrote it) and is answered in its section, saying what
+/// ran and for whom; the other user's change is refused with a reply that
+/// does not claim nothing ran.
+#[test]
+fn a_request_line_another_user_changed_before_the_poll_is_answered_in_its_section() {
+    let s = served("onwiki-resolve-edited");
+    let (id, _) = conflict_made(&s);
+    let q3 = title(&s, "Q3");
+    ask(
+        &s,
+        ALICE,
+        "Settle the Q4 status",
+        &format!("{{{{goalsbot|resolve|{id}|store}}}} ~~~~"),
+    );
+    let page = requests_page(&s);
+    let asked = raw(&page);
+    let changed = asked.replace(
+        &format!("{{{{goalsbot|resolve|{id}|store}}}}"),
+        &format!("{{{{goalsbot|resolve|{id}|wiki}}}}"),
+    );
+    assert_ne!(asked, changed);
+    test_wiki().edit_as(MALLORY, &page, &changed);
+    let out = s.run(&["watch", "--once"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!out.stderr.contains("section is gone"), "{out:?}");
+    // Alice's request ran as she wrote it.
+    assert!(
+        !pending(&s).iter().any(|c| c["id"].as_i64() == Some(id)),
+        "settled"
+    );
+    let all = s.ok(&["conflicts", "--all"]);
+    assert!(
+        all.contains(&format!(
+            "resolved: store by User:{ALICE} (on-wiki request)"
+        )),
+        "{all}"
+    );
+    let text = raw(&page);
+    let answered = section(&text, "Settle the Q4 status");
+    assert!(
+        answered.contains(&format!(
+            "[[User:{ALICE}|{ALICE}]], I settled conflict #{id}"
+        )) && answered.contains(&format!(
+            "on [[{q3}]]) as you asked: the store keeps its value"
+        )),
+        "{answered}"
+    );
+    assert!(
+        answered.contains(&format!("Sorry, [[User:{MALLORY}|{MALLORY}]]"))
+            && answered.contains("so I have not run what you asked")
+            && !answered.contains("I have not run anything"),
+        "{answered}"
+    );
+}

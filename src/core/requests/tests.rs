@@ -382,6 +382,29 @@ fn the_reply_finds_a_request_whose_heading_was_renamed() {
 }
 
 #[test]
+fn the_reply_finds_its_section_after_another_user_changed_the_request() {
+    let asked =
+        "== Settle it ==\n{{goalsbot|resolve|2|store}} ~~~~\n\n== Other ==\n{{goalsbot|sync}}\n";
+    let req = request(asked, "{{goalsbot|resolve|2|store}}");
+    let changed = asked.replace("|store}}", "|wiki}}");
+    let out =
+        insert_reply_on_line(&changed, &req, "{{goalsbot|resolve|2|store}} ~~~~", ":R").unwrap();
+    assert_eq!(
+        out,
+        "== Settle it ==\n{{goalsbot|resolve|2|wiki}} ~~~~\n:R\n\n== Other ==\n{{goalsbot|sync}}\n"
+    );
+    // The template taken out: withdrawn, no reply (`no_section_no_reply`).
+    let removed = asked.replace("{{goalsbot|resolve|2|store}} ~~~~", "(withdrawn)");
+    assert_eq!(
+        insert_reply_on_line(&removed, &req, "{{goalsbot|resolve|2|store}} ~~~~", ":R"),
+        None
+    );
+    // The section gone: no reply.
+    let gone = "== Other ==\n{{goalsbot|sync}}\n";
+    assert_eq!(insert_reply_on_line(gone, &req, "", ":R"), None);
+}
+
+#[test]
 fn a_pasted_marker_hides_no_request() {
     // Hole 7a: a marker written by hand (predictable ids) in the same edit.
     let current = format!(
@@ -797,7 +820,7 @@ fn refusal_names_who_may_ask() {
     check_reply(&text);
     assert_eq!(
         text,
-        ":<!-- goalsbot-reply: r200-0 -->Sorry, [[User:Alice|Alice]]: only the users allowed to ask can start goalsbot, so I have not run anything. \
+        ":<!-- goalsbot-reply: r200-0 -->Sorry, [[User:Alice|Alice]]: only the users allowed to ask can start goalsbot, so I have not run what you asked. \
          Allowed are [[User:Example User|Example User]], [[User:Bob|Bob]] and the users listed on [[User:GoalsBot/Allowed]]; please ask one of them. ~~~~\n"
     );
     let text = reply(&ReplyKind::Refused {
