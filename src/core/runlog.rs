@@ -418,6 +418,17 @@ struct RefusedView {
     reason: String,
 }
 
+/// Pages with a reason, as the status page and replies show them.
+fn refused_views(pages: &[RefusedPage]) -> Vec<RefusedView> {
+    pages
+        .iter()
+        .map(|r| RefusedView {
+            page: page_link(&r.title),
+            reason: escape::wikitext(&r.reason),
+        })
+        .collect()
+}
+
 /// Edits listed in full on the status page; replies list fewer.
 const STATUS_EDITS: usize = 200;
 const REPLY_EDITS: usize = 20;
@@ -509,22 +520,8 @@ impl RunView {
                 .collect(),
             more_edits: run.edits.len().saturating_sub(max_edits),
             conflicts: run.conflicts.len(),
-            refused: run
-                .refused
-                .iter()
-                .map(|r| RefusedView {
-                    page: page_link(&r.title),
-                    reason: escape::wikitext(&r.reason),
-                })
-                .collect(),
-            warnings: run
-                .warnings
-                .iter()
-                .map(|r| RefusedView {
-                    page: page_link(&r.title),
-                    reason: escape::wikitext(&r.reason),
-                })
-                .collect(),
+            refused: refused_views(&run.refused),
+            warnings: refused_views(&run.warnings),
             dry_run: run.dry_run,
         }
     }

@@ -51,15 +51,8 @@ impl Session {
     where
         Fut: Future<Output = Result<ExitCode>>,
     {
-        writing(
-            &self.store,
-            config,
-            &self.run_id,
-            dry_run,
-            WhenBusy::Scheduled,
-            body,
-        )
-        .await
+        self.leased(config, dry_run, WhenBusy::Scheduled, body)
+            .await
     }
 
     /// [`Session::writing`] for an edit someone asked for: meeting another
@@ -68,15 +61,20 @@ impl Session {
     where
         Fut: Future<Output = Result<ExitCode>>,
     {
-        writing(
-            &self.store,
-            config,
-            &self.run_id,
-            dry_run,
-            WhenBusy::Asked,
-            body,
-        )
-        .await
+        self.leased(config, dry_run, WhenBusy::Asked, body).await
+    }
+
+    async fn leased<Fut>(
+        &self,
+        config: &Config,
+        dry_run: bool,
+        when_busy: WhenBusy,
+        body: Fut,
+    ) -> Result<ExitCode>
+    where
+        Fut: Future<Output = Result<ExitCode>>,
+    {
+        writing(&self.store, config, &self.run_id, dry_run, when_busy, body).await
     }
 
     /// Closes the store (the wiki needs no goodbye).

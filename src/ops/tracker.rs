@@ -33,16 +33,7 @@ pub async fn set_command(config: &Config, req: SetRequest, dry_run: bool) -> Res
         print!("{}", report.render());
         Ok(ExitCode::Ok)
     };
-    let run_id = crate::ops::runs::new_run_id(Utc::now());
-    let out = crate::ops::writing(
-        &store,
-        config,
-        &run_id,
-        dry_run,
-        crate::ops::WhenBusy::Asked,
-        run,
-    )
-    .await;
+    let out = asked_edit(&store, config, dry_run, run).await;
     store.close().await;
     out
 }
@@ -86,16 +77,7 @@ pub async fn import_command(
         print!("{}", report.render());
         Ok(ExitCode::Ok)
     };
-    let run_id = crate::ops::runs::new_run_id(Utc::now());
-    let out = crate::ops::writing(
-        &store,
-        config,
-        &run_id,
-        dry_run,
-        crate::ops::WhenBusy::Asked,
-        run,
-    )
-    .await;
+    let out = asked_edit(&store, config, dry_run, run).await;
     store.close().await;
     out
 }
@@ -505,6 +487,29 @@ pub async fn commit(
         store.apply(&provenance, &report.changes).await?;
     }
     Ok(report)
+}
+
+/// Runs a tracker edit someone asked for under the writer's lease, as a run
+/// of its own: meeting another run is exit code 4, not success.
+async fn asked_edit<Fut>(
+    store: &Store,
+    config: &Config,
+    dry_run: bool,
+    run: Fut,
+) -> Result<ExitCode>
+where
+    Fut: std::future::Future<Output = Result<ExitCode>>,
+{
+    let run_id = crate::ops::runs::new_run_id(Utc::now());
+    crate::ops::writing(
+        store,
+        config,
+        &run_id,
+        dry_run,
+        crate::ops::WhenBusy::Asked,
+        run,
+    )
+    .await
 }
 
 #[cfg(test)]

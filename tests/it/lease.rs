@@ -39,13 +39,13 @@ fn two_syncs_started_together_one_runs_and_the_other_says_which_run_is_going() {
     let resume = s.dir.path().join("resume");
     let mut second = None;
     // The first holds the lease, paused right before its first save.
-    let (code, out) = act_in_pause(
+    let (code, out, err) = crate::tracker::run_paused(
         s.cmd(&["sync", "--json"]),
         "push.before-save:1",
         &resume,
         || second = Some(s.run(&["sync"])),
     );
-    assert_eq!(code, Some(0), "the first sync: {out}");
+    assert_eq!(code, Some(0), "the first sync: {out}\n{err}");
     let first: Value = serde_json::from_str(&out).unwrap();
     let run_id = first["run_id"].as_str().unwrap();
     assert_eq!(first["edits"], 5, "{first}");

@@ -254,7 +254,7 @@ fn no_op_sync_costs_one_request_and_changes_flow_both_ways() {
         );
         let (_, _, comment) = revisions(&title(&s, q)).remove(0);
         assert!(
-            comment.contains("status of 1 KRs (Q4) from tracker [run ")
+            comment.contains("status of 1 KRs (Q4) from tracker (Story Tester) [run ")
                 && comment.contains(tracker["run_id"].as_str().unwrap()),
             "{comment}"
         );

@@ -244,6 +244,9 @@ fn the_shutoff_page_stops_answers_and_edits_until_it_says_run() {
 #[test]
 fn a_request_while_another_run_is_going_gets_a_pointer_to_it() {
     let s = served("watch-busy");
+    // A tracker edit for the requested sync to write (made before the other
+    // run takes the lease: an edit asked for while it holds it does not run).
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
     // The hourly sync (another process on the same store) is running.
     let busy = "2026-01-01T00:00Z-beef";
     tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -261,7 +264,6 @@ fn a_request_while_another_run_is_going_gets_a_pointer_to_it() {
         store.take_lease(&claim).await.unwrap().unwrap();
         store.close().await;
     });
-    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
     ask(&s, ALICE, "Sync while busy", "{{goalsbot|sync}} ~~~~");
     let out = watch_once(&s);
     assert!(
