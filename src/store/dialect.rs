@@ -3,17 +3,19 @@
 //! Every query is written once, as a [`Sql`]: its name, its text and its
 //! arguments (text or integers). The few clauses that differ come from the
 //! dialect: an upsert's tail ([`Db::upsert`]), the row lock of a read inside
-//! a write transaction ([`Tx::lock_rows`]). Connecting, the schema probe,
-//! the write lock and decoding text are the dialect's own code, in
-//! `sqlite.rs` and `mysql.rs`.
+//! a write transaction ([`Tx::lock_rows`]). Connecting, the schema probe, the
+//! migration lock, the write lock and decoding text are the dialect's own
+//! code, in `sqlite.rs` and `mysql.rs`.
 
 use std::borrow::Cow;
 use std::fmt::Debug;
 use std::future::Future;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::mysql::MySqlRow;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{ColumnIndex, MySql, Pool, Row as _, Sqlite, Transaction};
 
@@ -31,22 +33,20 @@ pub(super) trait Dialect: sqlx::Database {
     fn connect(url: &str) -> impl Future<Output = Result<Pool<Self>>> + Send;
 
     /// Whether the database holds sqlx's migrations table (it was migrated before).
-    fn is_migrated(pool: &Pool<Self>) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Waits for this process's turn to look at and migrate the schema: a
-    /// lock the database (or its file) holds, so that any number of
-    /// processes opening a new or older store at once migrate it one after
-    /// the other, the later ones finding it done.
-    fn lock_migrations(
-        url: &str,
-        pool: &Pool<Self>,
-    ) -> impl Future<Output = Result<MigrationLock>> + Send;
+    fn is_migrated(conn: &mut Self::Connection) -> impl Future<Output = Result<bool>> + Send;
 
     /// The schema version: the newest migration applied.
-    fn schema_version(pool: &Pool<Self>) -> impl Future<Output = Result<i64>> + Send;
+    fn schema_version(conn: &mut Self::Connection) -> impl Future<Output = Result<i64>> + Send;
 
-    /// Anything to set up after migrating (default: nothing).
-    fn after_migrate(_pool: &Pool<Self>) -> impl Future<Output = ()> + Send {
+    /// Brings the schema up to date ([`migrate_on`]) on `conn` holding a
+    /// lock the database itself holds, waiting up to [`MIGRATION_WAIT`] for
+    /// it: any number of processes that open a new or older store at once
+    /// migrate it one after the other, and the later ones, which look at the
+    /// schema only once they hold the lock, find it done.
+    fn migrate(conn: &mut PoolConnection<Self>) -> impl Future<Output = Result<()>> + Send;
+
+    /// Anything to set up after migrating, under the migration lock (default: nothing).
+    fn after_migrate(_conn: &mut Self::Connection) -> impl Future<Output = ()> + Send {
         async {}
     }
 
@@ -64,80 +64,77 @@ pub(super) trait Dialect: sqlx::Database {
     fn text<I: ColumnIndex<Self::Row> + Debug>(row: &Self::Row, col: I) -> Result<Option<String>>;
 }
 
+/// How long a process opening the store waits for another's migration.
+pub(super) const MIGRATION_WAIT: Duration = Duration::from_secs(600);
+
 /// The newest schema version this build knows for the dialect.
 fn known_version<D: Dialect>() -> i64 {
     D::migrator().iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// The lock held while one process looks at and migrates the schema
-/// ([`Dialect::lock_migrations`]); given back with [`MigrationLock::release`].
-pub(super) enum MigrationLock {
-    /// An in-memory database: nobody else can see it.
-    None,
-    /// SQLite: an exclusive advisory lock (`flock`) on the database file,
-    /// which SQLite's own locks do not touch; the kernel drops it when the
-    /// process ends, however it ends.
-    File(std::fs::File),
-    /// MariaDB: `GET_LOCK(name)` on one connection of the pool; the server
-    /// drops it when that session ends.
-    Mysql(sqlx::pool::PoolConnection<MySql>, String),
-}
-
-impl MigrationLock {
-    /// Gives the lock back.
-    pub(super) async fn release(self) {
-        match self {
-            MigrationLock::None => {}
-            MigrationLock::File(file) => {
-                if let Err(e) = file.unlock() {
-                    tracing::warn!("the store file's migration lock was not released ({e}); it goes with the process");
-                }
-            }
-            MigrationLock::Mysql(mut conn, name) => {
-                let released = sqlx::query("SELECT RELEASE_LOCK(?)")
-                    .bind(&name)
-                    .execute(&mut *conn)
-                    .await;
-                if released.is_err() {
-                    // The session ends with the connection, and the lock with it.
-                    let _ = conn.detach();
-                }
-            }
-        }
-    }
-}
-
-/// Connects, waits for its turn ([`MigrationLock`]), refuses a newer
-/// schema without touching it, migrates an older one.
+/// Connects and brings the schema up to date ([`Dialect::migrate`]); a
+/// newer schema is refused ([`StoreError::SchemaTooNew`]) untouched.
 async fn open<D: Dialect>(url: &str) -> Result<Pool<D>>
 where
     D::Connection: Migrate,
 {
     let pool = D::connect(url).await?;
-    let lock = D::lock_migrations(url, &pool).await?;
-    let migrated = migrate::<D>(&pool).await;
-    lock.release().await;
-    migrated?;
+    let mut conn = named("migration_connection", pool.acquire()).await?;
+    D::migrate(&mut conn).await?;
+    drop(conn);
     Ok(pool)
 }
 
-/// The schema check and migration, under the migration lock.
-async fn migrate<D: Dialect>(pool: &Pool<D>) -> Result<()>
-where
-    D::Connection: Migrate,
-{
-    let known = known_version::<D>();
-    if D::is_migrated(pool).await? {
-        let found = D::schema_version(pool).await?;
+/// Refuses a schema newer than this build's ([`StoreError::SchemaTooNew`]).
+async fn refuse_newer<D: Dialect>(conn: &mut D::Connection) -> Result<()> {
+    if D::is_migrated(conn).await? {
+        let found = D::schema_version(conn).await?;
+        let known = known_version::<D>();
         if found > known {
             return Err(StoreError::SchemaTooNew { found, known }.into());
         }
     }
+    Ok(())
+}
+
+/// Whether the schema is this build's, read without any lock: every
+/// migration applied, as written, none failed half-way. A newer schema is
+/// refused; `false` means the caller migrates, under the lock.
+pub(super) async fn up_to_date<D: Dialect>(conn: &mut D::Connection) -> Result<bool>
+where
+    D::Connection: Migrate,
+{
+    refuse_newer::<D>(conn).await?;
+    if !D::is_migrated(conn).await? || conn.dirty_version().await?.is_some() {
+        return Ok(false);
+    }
+    let applied = conn.list_applied_migrations().await?;
+    let wanted: Vec<_> = D::migrator()
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .collect();
+    Ok(applied.len() == wanted.len()
+        && applied
+            .iter()
+            .zip(wanted)
+            .all(|(a, m)| a.version == m.version && a.checksum == m.checksum))
+}
+
+/// The schema check and migration, on the connection that holds the
+/// migration lock: refuses a newer schema untouched, applies the migrations
+/// not applied yet (none when another process did meanwhile), then the
+/// dialect's [`Dialect::after_migrate`].
+pub(super) async fn migrate_on<D: Dialect>(conn: &mut D::Connection) -> Result<()>
+where
+    D::Connection: Migrate,
+{
+    refuse_newer::<D>(conn).await?;
+    let known = known_version::<D>();
     D::migrator()
-        .run(pool)
+        .run_direct(conn)
         .await
         .with_context(|| format!("migrating the store to schema version {known}"))?;
-    D::after_migrate(pool).await;
+    D::after_migrate(conn).await;
     Ok(())
 }
 
@@ -197,7 +194,10 @@ impl Db {
     }
 
     pub(super) async fn schema_version(&self) -> Result<i64> {
-        each!(self, Db, p, D => D::schema_version(p).await)
+        each!(self, Db, p, D => {
+            let mut conn = named("schema_version_connection", p.acquire()).await?;
+            D::schema_version(&mut conn).await
+        })
     }
 
     /// See [`Dialect::upsert`].

@@ -1,4 +1,4 @@
-//! The MariaDB dialect (ToolsDB on Toolforge): connection setup, migrations, the schema probe, history's guard triggers, the write-lock row and text decoding.
+//! The MariaDB dialect (ToolsDB on Toolforge): connection setup, migrations under `GET_LOCK`, the schema probe, history's guard triggers, the write-lock row and text decoding.
 //!
 //! Same tables and meaning as the SQLite store. Two differences handled here:
 //!
@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sqlx::migrate::Migrator;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions, MySqlRow};
+use sqlx::pool::PoolConnection;
 use sqlx::{ColumnIndex, Executor, MySql, Pool, Row, Transaction};
 
-use super::dialect::{Dialect, MigrationLock};
+use super::dialect::{migrate_on, Dialect, MIGRATION_WAIT};
 use super::named;
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/mysql");
@@ -69,67 +70,82 @@ impl Dialect for MySql {
         .await
     }
 
-    /// `GET_LOCK` named after the database, waited for up to ten minutes.
-    async fn lock_migrations(_url: &str, pool: &Pool<MySql>) -> Result<MigrationLock> {
-        let mut conn = named("migration_lock_connection", pool.acquire()).await?;
-        let name: String = named(
-            "migration_lock_name",
-            sqlx::query_scalar("SELECT CONCAT('goalsbot-migrate-', COALESCE(DATABASE(), ''))")
-                .fetch_one(&mut *conn),
-        )
-        .await?;
-        let got: Option<i64> = named(
-            "migration_lock",
-            sqlx::query_scalar("SELECT GET_LOCK(?, 600)")
-                .bind(&name)
-                .fetch_one(&mut *conn),
-        )
-        .await?;
-        if got != Some(1) {
-            anyhow::bail!(
-                "another goalsbot process kept migrating the store for ten minutes; try again"
-            );
-        }
-        Ok(MigrationLock::Mysql(conn, name))
-    }
-
-    async fn is_migrated(pool: &Pool<MySql>) -> Result<bool> {
+    async fn is_migrated(conn: &mut MySqlConnection) -> Result<bool> {
         let tables: i64 = named(
             "find_migrations_table",
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM information_schema.tables \
                  WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
             )
-            .fetch_one(pool),
+            .fetch_one(&mut *conn),
         )
         .await?;
         Ok(tables > 0)
     }
 
-    async fn schema_version(pool: &Pool<MySql>) -> Result<i64> {
+    async fn schema_version(conn: &mut MySqlConnection) -> Result<i64> {
         named(
             "schema_version",
             sqlx::query_scalar(
                 "SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM _sqlx_migrations \
                  WHERE success = 1",
             )
-            .fetch_one(pool),
+            .fetch_one(&mut *conn),
         )
         .await
+    }
+
+    /// Under `GET_LOCK('goalsbot-migrate-DATABASE')`, taken and given back
+    /// on `conn` and waited for up to [`MIGRATION_WAIT`]; the server drops
+    /// it should the session end first. Taken on every open: it holds up no
+    /// one's writes.
+    async fn migrate(conn: &mut PoolConnection<MySql>) -> Result<()> {
+        let name: String = named(
+            "migration_lock_name",
+            sqlx::query_scalar(
+                "SELECT LEFT(CONCAT('goalsbot-migrate-', COALESCE(DATABASE(), '')), 64)",
+            )
+            .fetch_one(&mut **conn),
+        )
+        .await?;
+        let got: Option<i64> = named(
+            "migration_lock",
+            sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+                .bind(&name)
+                .bind(MIGRATION_WAIT.as_secs() as i64)
+                .fetch_one(&mut **conn),
+        )
+        .await?;
+        if got != Some(1) {
+            anyhow::bail!(
+                "another goalsbot process kept migrating the store for {} s; try again",
+                MIGRATION_WAIT.as_secs()
+            );
+        }
+        let migrated = migrate_on::<MySql>(conn).await;
+        let released = sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&name)
+            .execute(&mut **conn)
+            .await;
+        if released.is_err() {
+            // The lock ends with the session.
+            conn.close_on_drop();
+        }
+        migrated
     }
 
     /// Makes the database itself refuse UPDATE and DELETE on history, where it
     /// lets us. A replicated server (ToolsDB) may refuse CREATE TRIGGER to
     /// accounts without SUPER (error 1419); then history stays append-only by
     /// goalsbot's own code, which never updates or deletes it, and we say so.
-    async fn after_migrate(pool: &Pool<MySql>) {
+    async fn after_migrate(conn: &mut MySqlConnection) {
         // Only when missing: CREATE TRIGGER locks `history`, and a process
         // opening the store must not stall (or deadlock) another's writes.
         let present: Result<i64, _> = sqlx::query_scalar(
             "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
              AND TRIGGER_NAME IN ('history_no_update', 'history_no_delete')",
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await;
         if present.is_ok_and(|n| n == 2) {
             return;
@@ -142,7 +158,12 @@ impl Dialect for MySql {
                 "CREATE TRIGGER IF NOT EXISTS {name} BEFORE {event} ON history FOR EACH ROW \
                  SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'history is append-only'"
             );
-            if let Err(e) = named("create_history_trigger", sqlx::query(&sql).execute(pool)).await {
+            if let Err(e) = named(
+                "create_history_trigger",
+                sqlx::query(&sql).execute(&mut *conn),
+            )
+            .await
+            {
                 tracing::warn!(
                     "the database refused the history guard trigger {name} ({e:#}); history stays \
                      append-only because goalsbot never changes it, but the database does not enforce it"

@@ -1,9 +1,9 @@
 //! Any number of goalsbot processes started at the same moment on a new or
 //! an older store migrate it one after the other (issue 26, item 6): on
-//! SQLite the database file's lock, on MariaDB `GET_LOCK`. Six real
-//! processes at once — reads (`export`, `conflicts`) and tracker edits
-//! (`import`, which may meet another holding the run lease: exit 4) — all
-//! succeed or wait, and the schema is whole afterwards.
+//! SQLite in one `BEGIN EXCLUSIVE` transaction, on MariaDB under
+//! `GET_LOCK`. Six real processes at once — reads (`export`, `conflicts`)
+//! and tracker edits (`import`, which may meet another holding the run
+//! lease: exit 4) — all succeed or wait, and the schema is whole afterwards.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -11,6 +11,7 @@ use std::process::Stdio;
 use goalsbot::store::Store;
 
 use crate::support::mariadb::test_mariadb;
+use crate::support::{goalsbot, run};
 use crate::tracker::{deck, Setup};
 
 /// The newest migration of this build.
@@ -207,4 +208,74 @@ fn a_store_newer_than_the_binary_is_left_untouched_with_exit_code_2() {
         );
     }
     assert_eq!(rt.block_on(count(url)), before, "the store was touched");
+}
+
+/// A config that names no reachable wiki: the commands used here read and
+/// write the store only.
+fn offline_config(dir: &Path, store_url: &str) -> std::path::PathBuf {
+    let path = dir.join("goalsbot.toml");
+    let text = format!(
+        "[wiki]\nurl = \"http://127.0.0.1:9/w\"\nuser_agent_contact = \"goalsbot tests\"\n\n\
+         [store]\nurl = \"{store_url}\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A process that holds the SQLite store open (the watcher) keeps SQLite's
+/// own lock on the file while others open and close it, and sees what they
+/// commit. The migration lock must not open and close a descriptor of the
+/// database file of its own: closing any descriptor of a file drops every
+/// POSIX lock the process holds on it, SQLite's included, and the next
+/// process to close the store then took itself for the last one and deleted
+/// the WAL and its index under the holder, which went on reading the past
+/// (and writing where no one else looks).
+#[test]
+fn a_process_holding_the_sqlite_store_open_sees_what_others_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
+    let cfg = offline_config(dir.path(), &url);
+    let bot = |args: &[&str]| {
+        let mut cmd = goalsbot(dir.path());
+        cmd.arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env("GOALSBOT_OPERATOR", "Story Tester");
+        let out = run(cmd);
+        assert_eq!(out.code, Some(0), "{args:?}: {out:?}");
+        out
+    };
+    bot(&["import", deck().to_str().unwrap()]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let held = rt.block_on(Store::open(&url)).unwrap();
+    let before = rt.block_on(held.export(&[], None)).unwrap();
+    // Another process opens and closes the store; the holder reads on.
+    bot(&["export", "--format", "json"]);
+    assert_eq!(rt.block_on(held.export(&[], None)).unwrap(), before);
+    // A third changes it.
+    bot(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let on_file = bot(&["export", "--format", "json"]).stdout;
+    assert_eq!(q4_status(&on_file), "complete");
+    let seen = goalsbot::core::export::to_json(&rt.block_on(held.export(&[], None)).unwrap());
+    assert_eq!(
+        q4_status(&seen),
+        "complete",
+        "the process holding the store open sees the set another process committed"
+    );
+    assert_eq!(seen, on_file);
+    rt.block_on(held.close());
+}
+
+const KR2: &str = "2020-21/front-line-defenses/kr2";
+
+/// KR2's Q4 status in an export (JSON).
+fn q4_status(export: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(export).unwrap();
+    let mut krs = v["fiscal_years"][0]["objectives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["key_results"].as_array().unwrap());
+    let kr = krs.find(|k| k["id"] == KR2).unwrap();
+    kr["quarters"]["Q4"]["status"].as_str().unwrap().to_string()
 }
