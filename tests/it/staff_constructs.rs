@@ -204,7 +204,8 @@ fn a_neighbours_write_changes_only_its_own_cell_or_the_table_is_refused_and_name
             assert_eq!(text(&row[3]), "Complete: tracker neighbour", "{name}: Q2");
             assert!(!warned, "{name}: {stats}");
             // The table changed by the bot's own save alone keeps its
-            // verdict: a further tracker edit asks the wiki for no HTML.
+            // verdict: a further tracker edit asks the wiki for no second
+            // check (its one HTML read is the read-back of the bot's save).
             s.ok(&[
                 "set",
                 &kr,
