@@ -90,18 +90,6 @@ pub fn tables_in(text: &str, within: Range<usize>) -> Vec<Table> {
     reader.done
 }
 
-/// The table whose `{|` line starts at `start`.
-pub fn parse(text: &str, start: usize) -> Option<Table> {
-    tables_in(text, start..text.len())
-        .into_iter()
-        .next()
-        .filter(|t| {
-            text[start..t.open.start]
-                .trim_start_matches([':', ' ', '\t'])
-                .is_empty()
-        })
-}
-
 /// What is open where the reader stands, for one table on its stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpenCell {

@@ -194,9 +194,6 @@ pub struct PushContext<'a> {
     pub user: &'a str,
     /// Latest revisions already fetched in this run (by `sync`), by title asked for.
     pub revisions: Option<&'a BTreeMap<String, PageRevision>>,
-    /// What the plans could not do on pages they otherwise wrote (a staff
-    /// table not written into), `(page, why)`: the run's report takes them.
-    pub warnings: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// Names the planner's behaviour in push checks' fingerprints: bump it when
@@ -230,6 +227,9 @@ struct Views<'a> {
     fingerprints: BTreeMap<(String, u64), String>,
     /// Every conflict, pending or settled, read when first needed.
     conflicts: Option<Vec<crate::store::StoredConflict>>,
+    /// What the plans could not do on pages they otherwise wrote (a staff
+    /// table not written into), `(page, why)`: the report takes them.
+    warnings: Vec<(String, String)>,
 }
 
 impl Views<'_> {
@@ -496,7 +496,6 @@ pub async fn command(
         dry_run,
         user: &user,
         revisions: None,
-        warnings: std::sync::Mutex::default(),
     };
     let run = async {
         let report = push(&ctx, fys, pages).await?;
@@ -533,6 +532,7 @@ pub async fn push_onto(
         year_digests: BTreeMap::new(),
         fingerprints: BTreeMap::new(),
         conflicts: None,
+        warnings: Vec::new(),
     };
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
@@ -665,9 +665,7 @@ pub async fn push_onto(
     // keeps none: the next push plans those years again).
     ctx.store.set_year_checks(&kept, chrono::Utc::now()).await?;
     report.counts = ctx.wiki.counters().snapshot();
-    if let Ok(mut kept) = ctx.warnings.lock() {
-        report.warnings.append(&mut kept);
-    }
+    report.warnings = views.warnings;
     Ok(report)
 }
 
@@ -1106,13 +1104,10 @@ async fn push_quarter_page(
         .await?;
         for w in &plan.warnings {
             tracing::warn!(page = %page.title, "{w}");
-        }
-        if let Ok(mut kept) = ctx.warnings.lock() {
-            kept.extend(
-                plan.warnings
-                    .iter()
-                    .map(|w| (page.title.to_string(), w.clone())),
-            );
+            let w = (page.title.to_string(), w.clone());
+            if !views.warnings.contains(&w) {
+                views.warnings.push(w);
+            }
         }
         if !plan.held.is_empty() && !ctx.dry_run {
             hold_unwritten(ctx, page, &latest, synced, &plan.held).await?;
@@ -1251,12 +1246,18 @@ async fn plan_checked(
     inputs: PlanInputs<'_>,
 ) -> Result<crate::core::plan::PagePlan> {
     let palette = ctx.config.palette();
-    let tables = crate::core::wikitable::tables_in(current, 0..current.len());
-    let digests: Vec<String> = tables
+    // The verdicts of the page's tables other than the bot's own (none
+    // asked for on a page without such tables).
+    let digests: Vec<String> = crate::core::wikitable::tables_in(current, 0..current.len())
         .iter()
+        .filter(|t| !current[t.open.clone()].contains("goalsbot-status"))
         .map(|t| table_check::digest(current, t))
         .collect();
-    let mut verdicts = ctx.store.table_checks(&digests).await?;
+    let mut verdicts = if digests.is_empty() {
+        table_check::Verdicts::new()
+    } else {
+        ctx.store.table_checks(&digests).await?
+    };
     let mut staff = None;
     let mut html: Option<String> = None;
     for _ in 0..4 {

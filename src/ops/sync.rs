@@ -390,7 +390,6 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         dry_run: ctx.dry_run,
         user: ctx.user,
         revisions: Some(&by_title),
-        warnings: std::sync::Mutex::default(),
     };
     let pushed = push::push_onto(&push_ctx, &years, &[], planned).await?;
     if !ctx.dry_run {

@@ -1084,7 +1084,6 @@ async fn act(
                 dry_run: false,
                 user: ctx.user,
                 revisions: None,
-                warnings: std::sync::Mutex::default(),
             };
             let report = crate::ops::push::push(&pctx, &fys, &quarter_page).await?;
             tally.push(&report);
