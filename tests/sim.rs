@@ -402,3 +402,24 @@ fn regression_a_goal_bullet_after_a_tracker_text_goes_under_the_prose_line() {
         run_case(2, &ops, take_wiki, true).unwrap();
     }
 }
+
+/// Found by a 4,000-sequence run of 40 steps: the tracker set a KR's text,
+/// pushed it, set it to something else and back again; meanwhile a person
+/// reverted the page to the old wording. The store ended where the page's
+/// base was, so "prose the store did not change" took the person's revert
+/// over the tracker's later write. The tracker's texts are written back, so
+/// any change of the store's text since the base counts, as for the status
+/// cells: both sides changed, and a person decides.
+#[test]
+fn regression_a_tracker_text_set_back_after_a_revert_is_still_a_change() {
+    let ops = [
+        Op::SetText { kr: 1, text: 3 },
+        Op::PushOnly,
+        Op::SetText { kr: 1, text: 0 },
+        Op::Revert { page: 0 },
+        Op::SetText { kr: 1, text: 3 },
+    ];
+    for take_wiki in [false, true] {
+        run_case(2, &ops, take_wiki, false).unwrap();
+    }
+}

@@ -144,8 +144,10 @@ pub struct MergeInput<'a> {
 pub struct SinceBase {
     /// The store's fields as they were right after the base was synced.
     pub store_then: Fields,
-    /// Records changed since then by a tracker edit (`set`, `import`, `resolve`).
-    pub tracker_touched: BTreeSet<String>,
+    /// Fields changed since then by a tracker edit (`set`, `import`,
+    /// `resolve`), even when they hold their old value again: the tracker's
+    /// values are written back to every page, prose included.
+    pub tracker_changed: BTreeSet<FieldKey>,
     /// Every store change since then, oldest first: a status table field
     /// changed since the base counts as changed even when it holds the
     /// base's value again (it was then written by someone who did not see
@@ -449,7 +451,9 @@ impl<'a> Merger<'a> {
             self.conflict(key, b.as_ref(), w.as_ref());
         } else if (s == b.as_ref() && !self.changed_since_base(&key))
             || (self.base.is_none() && !tracker_data(&key.field))
-            || (!pushed_field(&key.field) && self.store_unchanged_since_base(&key))
+            || (!pushed_field(&key.field)
+                && self.store_unchanged_since_base(&key)
+                && !self.tracker_changed_since_base(&key))
         {
             self.change(key, w);
         } else {
@@ -514,6 +518,14 @@ impl<'a> Merger<'a> {
                 .is_some_and(|sb| sb.changes.iter().any(|c| &c.key == key))
     }
 
+    /// Whether a tracker edit changed `key` since the base was synced (even
+    /// back to the value it had): that value was written by someone who did
+    /// not see this page's edit, and is written back to the page.
+    fn tracker_changed_since_base(&self, key: &FieldKey) -> bool {
+        self.since_base
+            .is_some_and(|sb| sb.tracker_changed.contains(key))
+    }
+
     /// Whether the store still holds what it held when the base was synced.
     fn store_unchanged_since_base(&self, key: &FieldKey) -> bool {
         self.base.is_some()
@@ -526,7 +538,7 @@ impl<'a> Merger<'a> {
     fn store_changed(&self, record: &str) -> bool {
         if let Some(sb) = self.since_base {
             // Other pages' values are not edits to protect: only a person's.
-            return sb.tracker_touched.contains(record);
+            return sb.tracker_changed.iter().any(|k| k.record == record);
         }
         let in_store = Self::of(self.store, record)
             .filter(|k| k.field != REMOVED && page_states(self.quarter, &k.field));
@@ -798,7 +810,7 @@ mod tests {
         let store = fields::flatten(&worded("c"));
         let since = SinceBase {
             store_then: store.clone(),
-            tracker_touched: BTreeSet::new(),
+            tracker_changed: BTreeSet::new(),
             changes: vec![],
         };
         let plan = merge_since(&base, &worded("b"), &store, &since);
@@ -806,6 +818,40 @@ mod tests {
         assert_eq!(plan.changes.len(), 1);
         assert_eq!(plan.changes[0].new, Some(json!("b")));
         assert_eq!(plan.changes[0].old, Some(json!("c")));
+    }
+
+    #[test]
+    fn a_tracker_text_set_back_since_the_base_is_a_store_change() {
+        // The tracker wrote KR1's text "b" and then "a" again after this
+        // page's base, while a person put "c" here: the store ends where the
+        // base was, but its "a" is the tracker's latest word, written back
+        // to every page. Both sides changed: a person decides.
+        let base = worded("a");
+        let store = fields::flatten(&worded("a"));
+        let text = key("a/kr1", "text");
+        let change = |old: &str, new: &str| FieldChange {
+            key: text.clone(),
+            old: Some(json!(old)),
+            new: Some(json!(new)),
+        };
+        let since = SinceBase {
+            store_then: store.clone(),
+            tracker_changed: BTreeSet::from([text.clone()]),
+            changes: vec![change("a", "b"), change("b", "a")],
+        };
+        let plan = merge_since(&base, &worded("c"), &store, &since);
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        assert_eq!(plan.conflicts[0].key, text);
+        assert!(plan.changes.is_empty(), "{plan:?}");
+        // The same changes made by pulls of other pages (people's wordings
+        // there, then back) are no reason to hold this page's wording.
+        let quiet = SinceBase {
+            tracker_changed: BTreeSet::new(),
+            ..since
+        };
+        let plan = merge_since(&base, &worded("c"), &store, &quiet);
+        assert!(plan.conflicts.is_empty(), "{plan:?}");
+        assert_eq!(plan.changes.len(), 1);
     }
 
     #[test]
@@ -817,7 +863,7 @@ mod tests {
         let store = fields::flatten(&noted(C));
         let since = SinceBase {
             store_then: store.clone(),
-            tracker_touched: BTreeSet::new(),
+            tracker_changed: BTreeSet::new(),
             changes: vec![],
         };
         let plan = merge_since(&base, &noted(B), &store, &since);
@@ -833,7 +879,7 @@ mod tests {
         let store = fields::flatten(&noted(A));
         let since = |changes| SinceBase {
             store_then: store.clone(),
-            tracker_touched: BTreeSet::new(),
+            tracker_changed: BTreeSet::new(),
             changes,
         };
         let quiet = merge_since(&noted(A), &noted(B), &store, &since(vec![]));
@@ -949,7 +995,7 @@ mod tests {
         let base = noted(A);
         let since = SinceBase {
             store_then: fields::flatten(&noted(A)),
-            tracker_touched: BTreeSet::new(),
+            tracker_changed: BTreeSet::new(),
             changes: vec![],
         };
         let store = fields::flatten(&noted(C));
@@ -968,7 +1014,7 @@ mod tests {
         let store = fields::flatten(&other);
         let quiet = SinceBase {
             store_then: store.clone(),
-            tracker_touched: BTreeSet::new(),
+            tracker_changed: BTreeSet::new(),
             changes: vec![],
         };
         // …which is no reason to keep KR2 when it leaves the page.
@@ -978,7 +1024,7 @@ mod tests {
         assert_eq!(plan.changes[0].key, key("a/kr2", REMOVED));
         // A tracker edit of KR2 since the base is.
         let touched = SinceBase {
-            tracker_touched: BTreeSet::from([format!("{}/a/kr2", fy())]),
+            tracker_changed: BTreeSet::from([key("a/kr2", "text")]),
             ..quiet
         };
         let plan = merge_since(&base, &wiki, &store, &touched);

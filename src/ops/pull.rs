@@ -774,19 +774,19 @@ async fn since_base(
 ) -> Result<SinceBase> {
     let since = store.history_since(fy, synced_at).await?;
     let mut then = current.clone();
-    let mut tracker_touched = std::collections::BTreeSet::new();
+    let mut tracker_changed = std::collections::BTreeSet::new();
     for e in since.iter().rev() {
         match &e.old {
             Some(v) => then.insert(e.key.clone(), v.clone()),
             None => then.remove(&e.key),
         };
         if matches!(e.provenance.source, Source::Tracker { .. }) {
-            tracker_touched.insert(e.key.record.clone());
+            tracker_changed.insert(e.key.clone());
         }
     }
     Ok(SinceBase {
         store_then: then,
-        tracker_touched,
+        tracker_changed,
         changes: since
             .into_iter()
             .map(|e| FieldChange {

@@ -860,12 +860,12 @@ impl Sim {
                 None => then.remove(&e.key),
             };
             if e.tracker {
-                touched.insert(e.key.record.clone());
+                touched.insert(e.key.clone());
             }
         }
         SinceBase {
             store_then: then,
-            tracker_touched: touched,
+            tracker_changed: touched,
             changes: self
                 .history
                 .iter()
