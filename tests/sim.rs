@@ -20,7 +20,9 @@
 //! value is in the store and on every page that shows the field. Every bot
 //! save changes only lines of the bot's status tables.
 //!
-//! `GOALSBOT_SIM_CASES` sets the number of sequences (default 1,000).
+//! `GOALSBOT_SIM_CASES` sets the number of sequences (default 1,000),
+//! `GOALSBOT_SIM_STEPS` the longest sequence (default 25 operations) and
+//! `GOALSBOT_SIM_THREADS` the threads they are spread over (default 1).
 
 #[path = "simulation/mod.rs"]
 mod simulation;
@@ -31,6 +33,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
 use serde_json::json;
 use simulation::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 fn run_case(
     quarters: usize,
@@ -64,10 +68,21 @@ fn cases() -> u32 {
         .unwrap_or(1000)
 }
 
-#[test]
-fn sync_never_loses_a_write_whatever_the_order_of_events() {
+/// Threads to spread the sequences over (`GOALSBOT_SIM_THREADS`, default 1):
+/// each runs its own share with its own random seed.
+fn threads() -> u32 {
+    std::env::var("GOALSBOT_SIM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
+/// Runs `cases` random sequences; stops early (without failing) once
+/// `stop` is set by another shard that found a counterexample.
+fn run_shard(cases: u32, stop: &AtomicBool) -> Result<(), String> {
     let mut runner = TestRunner::new(PtConfig {
-        cases: cases(),
+        cases,
         failure_persistence: None,
         ..PtConfig::default()
     });
@@ -78,12 +93,47 @@ fn sync_never_loses_a_write_whatever_the_order_of_events() {
         any::<bool>(),
     );
     let result = runner.run(&strategy, |(quarters, ops, take_wiki, staff_table)| {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         run_case(quarters, &ops, take_wiki, staff_table)
     });
-    if let Err(e) = result {
-        panic!("{e}");
+    result.map_err(|e| {
+        stop.store(true, Ordering::Relaxed);
+        e.to_string()
+    })
+}
+
+#[test]
+fn sync_never_loses_a_write_whatever_the_order_of_events() {
+    let (total, n) = (cases(), threads());
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let shards: Vec<_> = (0..n)
+            .map(|i| {
+                let share = total / n + u32::from(i < total % n);
+                let stop = &stop;
+                s.spawn(move || run_shard(share, stop))
+            })
+            .collect();
+        shards
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a shard panicked".into())))
+            .collect()
+    });
+    for r in results {
+        if let Err(e) = r {
+            panic!("{e}");
+        }
     }
-    eprintln!("sim: {} sequences of up to {} operations", cases(), steps());
+    // Printed for the record (benchmarks read it); never asserted.
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "sim: {total} sequences of up to {} operations on {n} thread(s) in {secs:.1} s ({:.0} sequences/s)",
+        steps(),
+        f64::from(total) / secs.max(1e-9)
+    );
 }
 
 #[test]

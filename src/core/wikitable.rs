@@ -614,12 +614,24 @@ pub fn remove_attribute(attrs: &str, name: &str) -> String {
     attribute_re(name).replace_all(attrs, "").into_owned()
 }
 
-fn attribute_re(name: &str) -> Regex {
-    Regex::new(&format!(
-        r#"(?i)(^|\s){}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>|]+))"#,
-        regex::escape(name)
-    ))
-    .expect("attribute pattern is valid")
+/// The pattern of attribute `name`, compiled once per name and kept for the
+/// life of the process: the bot asks for a handful of fixed names, many times
+/// per page, and a `Regex` shared (not cloned) keeps its search cache.
+fn attribute_re(name: &str) -> &'static Regex {
+    type Compiled = std::collections::HashMap<String, &'static Regex>;
+    static COMPILED: LazyLock<std::sync::Mutex<Compiled>> = LazyLock::new(Default::default);
+    let compile = || {
+        Regex::new(&format!(
+            r#"(?i)(^|\s){}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>|]+))"#,
+            regex::escape(name)
+        ))
+        .expect("attribute pattern is valid")
+    };
+    // A poisoned lock only means another thread panicked while inserting:
+    // the map itself is still whole.
+    let mut map = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    map.entry(name.to_string())
+        .or_insert_with(|| Box::leak(Box::new(compile())))
 }
 
 /// An attribute string with its background colour set to `colour` (or

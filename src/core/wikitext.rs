@@ -10,11 +10,8 @@ use crate::core::records::{Objective, Quarter};
 /// the `{|` line carrying its `data-goalsbot-objective` to the matching `|}`
 /// line (nested tables counted), newline excluded.
 pub fn find_table(wikitext: &str, objective_id: &str) -> Option<Range<usize>> {
-    let needle = regex::Regex::new(&format!(
-        r#"data-goalsbot-objective\s*=\s*(?:"{id}"|'{id}'|{id}(?:\s|$))"#,
-        id = regex::escape(objective_id)
-    ))
-    .ok()?;
+    static OBJECTIVE: LazyLock<Regex> = LazyLock::new(|| id_attribute("data-goalsbot-objective"));
+    let needle = |t: &str| carries(&OBJECTIVE, t, objective_id);
     let mut offset = 0;
     let mut start: Option<usize> = None;
     let mut depth = 0usize;
@@ -23,7 +20,7 @@ pub fn find_table(wikitext: &str, objective_id: &str) -> Option<Range<usize>> {
         let t = content.trim_start();
         match start {
             None => {
-                if t.starts_with("{|") && needle.is_match(t) {
+                if t.starts_with("{|") && needle(t) {
                     start = Some(offset);
                     depth = 1;
                 }
@@ -139,6 +136,25 @@ pub(crate) fn heading(line: &str) -> Option<(usize, Range<usize>)> {
     Some((level, level..t.len() - level))
 }
 
+/// The pattern of an id attribute (`name="id"`, `name='id'` or `name=id`
+/// followed by a space or the end); the id is in group 1, 2 or 3.
+fn id_attribute(name: &str) -> Regex {
+    Regex::new(&format!(
+        r#"{name}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"']+)(?:\s|$))"#
+    ))
+    .expect("static regex")
+}
+
+/// The id an [`id_attribute`] match names.
+fn id_value<'t>(c: &regex::Captures<'t>) -> Option<&'t str> {
+    c.get(1).or(c.get(2)).or(c.get(3)).map(|m| m.as_str())
+}
+
+/// Whether `t` carries the id attribute of `re` with the value `id`.
+fn carries(re: &Regex, t: &str, id: &str) -> bool {
+    re.captures_iter(t).any(|c| id_value(&c) == Some(id))
+}
+
 /// The level and text of the heading on `line` (at `off` in the page), read on the page's masked text `hidden`.
 fn line_heading<'a>(hidden: &str, (off, line): (usize, &'a str)) -> Option<(usize, &'a str)> {
     let (level, inner) = heading(&hidden[off..off + line.len()])?;
@@ -147,8 +163,9 @@ fn line_heading<'a>(hidden: &str, (off, line): (usize, &'a str)) -> Option<(usiz
 
 /// Plain text of a heading for matching: links reduced to their labels, bold/italic dropped.
 fn plain_heading(text: &str) -> String {
-    let link = regex::Regex::new(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]").expect("static regex");
-    link.replace_all(text, "$1")
+    static LINK: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]").expect("static regex"));
+    LINK.replace_all(text, "$1")
         .replace("'''", "")
         .replace("''", "")
 }
@@ -230,13 +247,16 @@ pub fn insertion_point(wikitext: &str, objective: &Objective) -> Option<usize> {
 /// The line of the cell of `kr_id`'s row that carries `data-goalsbot-quarter=Qn`,
 /// as a byte range within `table`, if it stands on a line of its own.
 pub(crate) fn cell_line(table: &str, kr_id: &str, q: Quarter) -> Option<Range<usize>> {
-    let row = regex::Regex::new(&format!(
-        r#"data-goalsbot-kr\s*=\s*(?:"{id}"|'{id}'|{id}(?:\s|$))"#,
-        id = regex::escape(kr_id)
-    ))
-    .ok()?;
-    let cell = regex::Regex::new(&format!(r#"data-goalsbot-quarter\s*=\s*["']?{q}\b"#)).ok()?;
-    let row_at = row.find(table)?.start();
+    static ROW: LazyLock<Regex> = LazyLock::new(|| id_attribute("data-goalsbot-kr"));
+    static CELL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"data-goalsbot-quarter\s*=\s*["']?(Q[1-4])\b"#).expect("static regex")
+    });
+    let q = q.to_string();
+    let row_at = ROW
+        .captures_iter(table)
+        .find(|c| id_value(c) == Some(kr_id))?
+        .get(0)?
+        .start();
     let mut offset = table[..row_at].rfind('\n').map_or(0, |i| i + 1);
     let mut first = true;
     for line in table[offset..].split_inclusive('\n') {
@@ -246,7 +266,7 @@ pub(crate) fn cell_line(table: &str, kr_id: &str, q: Quarter) -> Option<Range<us
             return None;
         }
         first = false;
-        if cell.is_match(t) {
+        if CELL.captures_iter(t).any(|c| &c[1] == q.as_str()) {
             // A cell line of its own: `| attrs | content`, no `||` joining another cell.
             let ok = t.starts_with('|') && !t.starts_with("||") && !t[1..].contains("||");
             return ok.then_some(offset..offset + content.len());
@@ -262,8 +282,10 @@ pub(crate) fn cell_line(table: &str, kr_id: &str, q: Quarter) -> Option<Range<us
 /// case-blind here). An empty name (not known) is kept out of every page
 /// whose `{{bots}}` names bots, so an unknown name can never slip past a `deny`.
 pub fn bots_allowed(wikitext: &str, user: &str) -> bool {
-    let re =
-        regex::Regex::new(r"(?is)\{\{\s*(nobots|bots)\s*(\|[^}]*)?\}\}").expect("static regex");
+    static RE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?is)\{\{\s*(nobots|bots)\s*(\|[^}]*)?\}\}").expect("static regex")
+    });
+    let re = &*RE;
     let norm = |n: &str| {
         n.replace('_', " ")
             .split_whitespace()
