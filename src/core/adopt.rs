@@ -22,7 +22,7 @@ use std::ops::Range;
 use crate::core::colour::Palette;
 use crate::core::parse::{column, is_status_header, Column, StaffTable};
 use crate::core::records::{KeyResult, Kind, Objective, Quarter, Status};
-use crate::core::render::{escape, status_cell_text};
+use crate::core::render::{escape, restatus, status_cell_text};
 use crate::core::table_check::{self, Verdict, Verdicts};
 use crate::core::wikitable::{self, attribute, plain, set_attribute, with_background, Row, Table};
 
@@ -351,7 +351,13 @@ pub fn patch_adopted(
                     } else {
                         Some(status.map(|s| palette.colour_for(s)))
                     };
-                    (status_cell_text(status, note.as_deref()), colour)
+                    // A status-only change keeps the note's wikitext.
+                    let same_note = was.quarters.get(&q).map(|(_, n)| n) == Some(&note);
+                    let content = same_note
+                        .then(|| restatus(&text[cell.content.clone()], status))
+                        .flatten()
+                        .unwrap_or_else(|| status_cell_text(status, note.as_deref()));
+                    (content, colour)
                 }
                 _ => continue,
             };
@@ -817,6 +823,47 @@ mod tests {
         let same = patch_adopted(&text, &shown, &shown, &Palette::default(), None);
         assert_eq!(same.text, text);
         assert!(same.changed.is_empty());
+    }
+
+    #[test]
+    fn a_status_only_change_keeps_the_markup_of_an_adopted_cells_note() {
+        // Issue 27 case 3 in a staff table: the note's link and template
+        // stay byte for byte; only the status word and colour change.
+        let note =
+            "[https://phabricator.wikimedia.org/T301234 25% filled], see {{Phabricator|T287999}}";
+        let text = adopted().replace("| 25% filled ||", &format!("| {note} ||"));
+        let shown_note = "25% filled, see T287999";
+        let shown = objective(vec![
+            kr(
+                "2020-21/obj/kr1",
+                1,
+                &[(Quarter::Q1, Some(Status::OnTrack), shown_note)],
+            ),
+            kr(
+                "2020-21/obj/kr2",
+                2,
+                &[(Quarter::Q1, Some(Status::Concerns), "Behind one team")],
+            ),
+        ]);
+        let mut store = shown.clone();
+        let entry = store.key_results[0].quarters.get_mut(&Quarter::Q1).unwrap();
+        entry.status = Some(Status::AtRisk);
+        let p = patch_adopted(&text, &shown, &store, &Palette::default(), None);
+        assert_eq!(
+            changed_lines(&text, &p.text),
+            vec![(
+                format!("| KR1: Hire || 4 || Ann || bgcolor=#b6d7a8 | {note} || ").as_str(),
+                format!(
+                    "| KR1: Hire || 4 || Ann || style=\"background:#f8d7da\" | At risk: {note} || "
+                )
+                .as_str()
+            )]
+        );
+        // A new note replaces the old one whole.
+        let entry = store.key_results[0].quarters.get_mut(&Quarter::Q1).unwrap();
+        entry.note = Some("half filled".into());
+        let p = patch_adopted(&text, &shown, &store, &Palette::default(), None);
+        assert!(p.text.contains("| At risk: half filled ||"), "{}", p.text);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Page plans as data: the new wikitext of a quarter page or overview and what changed, from the records shown and the store's (pure).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use anyhow::Result;
 
@@ -10,7 +11,8 @@ use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
 use crate::core::parse::StaffTable;
 use crate::core::prose::{write_prose, Held};
 use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Quarter, Status};
-use crate::core::render::{splice_region, Renderer};
+use crate::core::render::{restatus, splice_region, Renderer};
+use crate::core::wikitable;
 use crate::core::wikitext::{cell_line, insertion_point, objective_section};
 /// The data a status table shows for one row: what must match the store.
 type RowData = (
@@ -34,15 +36,62 @@ fn row_data(kr: &KeyResult) -> RowData {
 }
 
 /// `existing` with the given cells' lines replaced by those of `rendered`;
-/// `None` when a cell is not on a line of its own in either.
-fn patch_cells(existing: &str, rendered: &str, cells: &[(String, Quarter)]) -> Option<String> {
+/// `None` when a cell is not on a line of its own in either. A cell whose
+/// only change is its status (`Some(status)`) keeps its note's wikitext
+/// ([`restatus`]): the rendered line's attributes, the old line's note.
+fn patch_cells(existing: &str, rendered: &str, cells: &[PatchCell]) -> Option<String> {
     let mut out = existing.to_string();
-    for (id, q) in cells {
-        let new_line = &rendered[cell_line(rendered, id, *q)?];
+    for (id, q, status_only) in cells {
+        let mut new_line = rendered[cell_line(rendered, id, *q)?].to_string();
         let at = cell_line(&out, id, *q)?;
-        out.replace_range(at, new_line);
+        if let Some(status) = status_only {
+            let kept = line_content(&out[at.clone()])
+                .and_then(|old| restatus(&out[at.start + old.start..at.start + old.end], *status));
+            if let (Some(kept), Some(content)) = (kept, line_content(&new_line)) {
+                new_line.replace_range(content, &format!(" {kept}"));
+            }
+        }
+        out.replace_range(at, &new_line);
     }
     Some(out)
+}
+
+/// The row of `id` among a table's rows.
+fn row_of<'a>(rows: &'a [RowData], id: &str) -> Option<&'a RowData> {
+    rows.iter().find(|r| r.0 == id)
+}
+
+/// `Some(new status)` when quarter `q` of a row changed only its status
+/// between what the page shows (`shown`) and the store.
+fn status_only(
+    store: Option<&RowData>,
+    shown: Option<&RowData>,
+    q: Quarter,
+) -> Option<Option<Status>> {
+    let entry = |r: Option<&RowData>| {
+        r.and_then(|r| r.3.iter().find(|e| e.0 == q))
+            .map(|e| (e.1, e.2.clone()))
+            .unwrap_or_default()
+    };
+    let ((s, sn), (p, pn)) = (entry(store), entry(shown));
+    (s != p && sn == pn && sn.is_some()).then_some(s)
+}
+
+/// A cell to patch: the KR, the quarter, and `Some(status)` when only its
+/// status changed.
+type PatchCell = (String, Quarter, Option<Option<Status>>);
+
+/// The content range of a one-cell line `| attrs | content`, as the table
+/// reader sees it.
+fn line_content(line: &str) -> Option<Range<usize>> {
+    let wrapped = format!("{{|\n{line}\n|}}");
+    let table = wikitable::tables_in(&wrapped, 0..wrapped.len())
+        .into_iter()
+        .next()?;
+    let cell = table.rows.iter().flat_map(|r| &r.cells).next()?;
+    let start = cell.content.start.checked_sub(3)?;
+    (table.unsure.is_none() && cell.content.end - 3 <= line.len())
+        .then(|| start..cell.content.end - 3)
 }
 
 /// What a push would do to one quarter page.
@@ -375,9 +424,13 @@ pub fn plan_quarter_page_with(
                         .zip(&shown_rows)
                         .all(|(s, p)| s.0 == p.0 && s.1 == p.1 && s.2 == p.2);
                 // Each table is patched with its own changed cells only.
-                let cells: Vec<(String, Quarter)> = changed
+                let cells: Vec<PatchCell> = changed
                     .iter()
-                    .flat_map(|(id, qs)| qs.iter().map(move |q| (id.clone(), *q)))
+                    .flat_map(|(id, qs)| {
+                        let (s, p) = (row_of(&store_rows, id), row_of(&shown_rows, id));
+                        qs.iter()
+                            .map(move |q| (id.clone(), *q, status_only(s, p, *q)))
+                    })
                     .collect();
                 plan.changed.extend(changed);
                 let patched = if only_cells {
@@ -629,6 +682,63 @@ mod tests {
             "{}",
             plan.summary()
         );
+    }
+
+    #[test]
+    fn a_status_only_change_keeps_the_markup_of_the_cells_note() {
+        // Issue 27 case 3: a person linked the words of a note in the bot's
+        // table; a tracker change of the status alone keeps the link and the
+        // template byte for byte.
+        let (q3_text, shown, renderer) = q3_fixture();
+        let plain = "|On track: 1 EU data center City and site identified; contract negotiations in progress";
+        let marked = "|On track: 1 EU data center [https://phabricator.wikimedia.org/T301234 City and site identified]; contract negotiations in progress";
+        assert!(q3_text.contains(plain));
+        let text = q3_text.replace(plain, marked);
+        let mut store = shown.clone();
+        let kr = store
+            .objectives
+            .iter_mut()
+            .flat_map(|o| o.key_results.iter_mut())
+            .find(|k| k.id == "2020-21/front-line-defenses/kr1")
+            .unwrap();
+        let e = kr.quarters.get_mut(&Quarter::Q3).unwrap();
+        assert_eq!(
+            e.note.as_deref(),
+            Some("1 EU data center City and site identified; contract negotiations in progress")
+        );
+        e.status = Some(Status::AtRisk);
+        let plan = plan_quarter_page(&text, &shown, &store, &renderer).unwrap();
+        let changed: Vec<_> = text
+            .lines()
+            .zip(plan.text.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        let fld = |t: &str| t[find_table(t, "2020-21/front-line-defenses").unwrap()].to_string();
+        assert_eq!(lines_changed(&fld(&text), &fld(&plan.text)), 2);
+        assert!(
+            changed.iter().any(|(_, b)| b.ends_with(
+                "| At risk: 1 EU data center [https://phabricator.wikimedia.org/T301234 City and site identified]; contract negotiations in progress"
+            )),
+            "{changed:#?}"
+        );
+        // A changed note is written whole, as the store has it.
+        e_note(&mut store, "2020-21/front-line-defenses/kr1", "site chosen");
+        let plan = plan_quarter_page(&text, &shown, &store, &renderer).unwrap();
+        assert!(
+            plan.text.contains("| At risk: site chosen\n"),
+            "{}",
+            plan.text
+        );
+    }
+
+    fn e_note(store: &mut FiscalYearRecords, id: &str, note: &str) {
+        let kr = store
+            .objectives
+            .iter_mut()
+            .flat_map(|o| o.key_results.iter_mut())
+            .find(|k| k.id == id)
+            .unwrap();
+        kr.quarters.get_mut(&Quarter::Q3).unwrap().note = Some(note.into());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod faults;
 mod lease;
 mod mariadb_harness;
 mod migrate_race;
+mod note_markup;
 mod onwiki_resolve;
 mod parse_golden;
 mod prose;

@@ -26,11 +26,11 @@ use crate::tracker::Setup;
 const CASE_1: &str = "Lag <span title=\"a||b\">half</span> done";
 const CASE_1B: &str = "Lag <span title=\"x!!y|z\">half</span> done";
 
-const STEM: &str = "Goalsbot_test%2FStaff_tables_Deck_paste_2020-21_Q3";
+pub(crate) const STEM: &str = "Goalsbot_test%2FStaff_tables_Deck_paste_2020-21_Q3";
 
 /// The byte range of the cell (attributes and content) of `kr`'s row and
 /// quarter `q` in the adopted table of `objective`.
-fn cell(text: &str, objective: &str, kr: &str, q: Quarter) -> Range<usize> {
+pub(crate) fn cell(text: &str, objective: &str, kr: &str, q: Quarter) -> Range<usize> {
     let table = &identity_tables(text, objective)[0].table;
     let col = table.rows[0]
         .cells
@@ -55,7 +55,7 @@ fn sync_json(s: &Setup) -> Value {
 /// How a person's edit puts the construct into the table: the new page text.
 type Construct = fn(&str, Range<usize>, Range<usize>) -> String;
 
-fn in_q1(text: &str, q1: Range<usize>, content: &str) -> String {
+pub(crate) fn in_q1(text: &str, q1: Range<usize>, content: &str) -> String {
     let mut t = text.to_string();
     let line = &text[q1.clone()];
     let keep_attrs = line.rfind('|').map_or("", |b| &line[..=b]);

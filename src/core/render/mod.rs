@@ -21,6 +21,7 @@ pub use self::splice::{splice_region, SpliceError};
 use crate::core::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
 };
+use crate::core::wikitable;
 
 /// The status table of one objective (`STATUS_TABLE.md`).
 pub const STATUS_TABLE: &str = "status_table.wiki.j2";
@@ -259,6 +260,35 @@ pub fn status_cell_text(status: Option<Status>, note: Option<&str>) -> String {
         (None, Some(n)) => format!("{} {}", Status::NO_STATUS_PREFIX, escape::wikitext(&n)),
         (None, None) => String::new(),
     }
+}
+
+/// A status cell's new wikitext when only its status changes: the status
+/// word is replaced and the note's wikitext — links, templates, any markup a
+/// person wrote — is kept byte for byte. `None` when there is no note to
+/// keep, or when the cell does not open with plain text (a status word in
+/// bold, a link or a template could read differently from its wikitext):
+/// such a cell is written whole, as [`status_cell_text`] does.
+pub fn restatus(old: &str, status: Option<Status>) -> Option<String> {
+    let t = old.trim();
+    let (_, note) = Status::read_cell(t);
+    let note = note?;
+    let word = t.strip_suffix(note.as_str())?;
+    if word.is_empty() {
+        // No status word: the cell must not open with what starts a line's
+        // markup or a template, nor with markup whose text is a status word.
+        if note.starts_with(|c: char| "{&_~*#:;=!|-".contains(c))
+            || Status::read_cell(&wikitable::plain(&note)).0.is_some()
+        {
+            return None;
+        }
+    } else if word.contains(|c: char| "<[{'&_~".contains(c)) {
+        // The status word and its separator are plain text.
+        return None;
+    }
+    Some(match status {
+        Some(s) => format!("{}: {note}", s.label()),
+        None => format!("{} {note}", Status::NO_STATUS_PREFIX),
+    })
 }
 
 /// The row label of a KR or objective item: `KR2`, `Objective 1`.

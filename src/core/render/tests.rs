@@ -458,3 +458,64 @@ fn rendering_is_deterministic() {
     let b = render_new_quarter(&year.fiscal_year, Quarter::Q2, &year, "P");
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_status_only_change_keeps_the_notes_wikitext_byte_for_byte() {
+    let note = "blocked on [https://phabricator.wikimedia.org/T301234 the storage outage], \
+                see {{Phabricator|T287999}}";
+    for (old, status, want) in [
+        (
+            format!("Concerns: {note}"),
+            Some(Status::AtRisk),
+            format!("At risk: {note}"),
+        ),
+        // A staff spelling and separator: only the word and separator go.
+        (
+            format!("some concerns - {note}"),
+            Some(Status::OnTrack),
+            format!("On track: {note}"),
+        ),
+        // A cell coloured by hand with no status word: the whole text is the note.
+        (
+            "hiring <ref>deck</ref>".to_string(),
+            Some(Status::Complete),
+            "Complete: hiring <ref>deck</ref>".to_string(),
+        ),
+        (
+            format!("At risk: {note}"),
+            None,
+            format!("No status: {note}"),
+        ),
+        // A coloured cell whose note opens with a link.
+        (
+            "[https://phabricator.wikimedia.org/T301234 the outage] delays it".to_string(),
+            Some(Status::Paused),
+            "Paused: [https://phabricator.wikimedia.org/T301234 the outage] delays it".to_string(),
+        ),
+    ] {
+        assert_eq!(
+            restatus(&old, status).as_deref(),
+            Some(want.as_str()),
+            "{old}"
+        );
+        // The bot reads back the new status and the same note.
+        let (s, n) = Status::read_cell(&want);
+        assert_eq!(s, status, "{want}");
+        assert_eq!(n, Status::read_cell(&old).1, "{want}");
+    }
+}
+
+#[test]
+fn a_cell_that_does_not_open_with_plain_text_is_written_whole() {
+    for old in [
+        "'''At risk''': blocked",
+        "{{Status|at-risk}} blocked",
+        "[[Status|At risk]]: blocked",
+        "<span>At risk</span>: blocked",
+        "* a list item",
+        "Complete", // no note to keep
+        "",
+    ] {
+        assert_eq!(restatus(old, Some(Status::Concerns)), None, "{old}");
+    }
+}

@@ -1,0 +1,125 @@
+//! A note's markup through a status-only tracker change, on the real wiki
+//! (issue 27, case 3): a person links the words of a note and adds a
+//! template; a tracker `set --status` (no note) rewrites the status word and
+//! colour and keeps the note's wikitext byte for byte, in the bot's own
+//! table and in an adopted staff table.
+
+use goalsbot::core::records::Quarter;
+
+use crate::push::raw;
+use crate::staff_constructs::{cell, in_q1, STEM};
+use crate::support::{root, test_wiki};
+use crate::sync::staff_save;
+use crate::tracker::Setup;
+
+const LINKED: &str = "blocked on [https://phabricator.wikimedia.org/T301234 the storage outage], \
+                      see {{Phabricator|T287999}}";
+
+/// `{{Phabricator|T1}}` as on mediawiki.org: a link to the task. Saved once
+/// (two tests saving it at once would meet in an edit conflict).
+fn phabricator_template() {
+    static SAVED: std::sync::Once = std::sync::Once::new();
+    SAVED.call_once(|| {
+        test_wiki().load_pages(&[(
+            "Template:Phabricator",
+            "[https://phabricator.wikimedia.org/{{{1}}} {{{1}}}]",
+        )])
+    });
+}
+
+fn changed_lines(before: &str, after: &str) -> Vec<(String, String)> {
+    assert_eq!(before.lines().count(), after.lines().count());
+    before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_status_only_change_keeps_a_notes_link_and_template_in_the_bots_table() {
+    phabricator_template();
+    let s = Setup::new("note-markup-bot", None);
+    s.ok(&["sync"]);
+    let title = format!("{}/2020-21 Q3", s.prefix);
+    let kr = "2020-21/front-line-defenses/kr1";
+    let page = raw(&title);
+    let old =
+        "|On track: 1 EU data center City and site identified; contract negotiations in progress";
+    assert!(page.contains(old), "{page}");
+    let marked = format!("|Concerns: {LINKED}");
+    staff_save(&title, &page.replace(old, &marked));
+    s.ok(&["sync"]);
+    let export = s.export(&[]);
+    let note = crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"]["note"].clone();
+    assert_eq!(note, "blocked on the storage outage, see T287999");
+
+    let before = raw(&title);
+    s.ok(&["set", kr, "--quarter", "Q3", "--status", "at-risk"]);
+    s.ok(&["sync"]);
+    let after = raw(&title);
+    let changed = changed_lines(&before, &after);
+    assert_eq!(changed.len(), 1, "{changed:#?}");
+    assert!(
+        changed[0].1.ends_with(&format!("| At risk: {LINKED}")),
+        "the note's wikitext is kept: {changed:#?}"
+    );
+    assert!(
+        changed[0].1.contains("data-goalsbot-quarter=\"Q3\""),
+        "{changed:#?}"
+    );
+    // Read back: the status changed, the note did not.
+    let export = s.export(&[]);
+    let q3 = &crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"];
+    assert_eq!(q3["status"], "at-risk");
+    assert_eq!(q3["note"], "blocked on the storage outage, see T287999");
+    // A second sync has nothing to do.
+    let quiet = s.ok(&["sync"]);
+    assert_eq!(raw(&title), after, "{quiet}");
+}
+
+#[test]
+fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
+    phabricator_template();
+    let wikitext =
+        std::fs::read_to_string(root().join(format!("tests/fixtures/pages/{STEM}.wikitext")))
+            .unwrap();
+    let s = Setup::with_pages(
+        "note-markup-adopted",
+        None,
+        &["2020-21"],
+        &[("2020-21 Q3".to_string(), wikitext)],
+    );
+    let title = format!("{}/2020-21 Q3", s.prefix);
+    s.ok(&["sync"]);
+    let export = s.export(&[]);
+    let obj = export["fiscal_years"][0]["objectives"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kr = export["fiscal_years"][0]["objectives"][0]["key_results"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let adopted = raw(&title);
+    let q1 = cell(&adopted, &obj, &kr, Quarter::Q1);
+    staff_save(&title, &in_q1(&adopted, q1, &format!("Concerns: {LINKED}")));
+    s.ok(&["sync"]);
+    let before = raw(&title);
+    s.ok(&["set", &kr, "--quarter", "Q1", "--status", "at-risk"]);
+    s.ok(&["sync"]);
+    let after = raw(&title);
+    let changed = changed_lines(&before, &after);
+    assert_eq!(changed.len(), 1, "{changed:#?}");
+    let q1 = cell(&after, &obj, &kr, Quarter::Q1);
+    assert!(
+        after[q1.clone()].ends_with(&format!("| At risk: {LINKED}")),
+        "the note's wikitext is kept: {:?}",
+        &after[q1]
+    );
+    let export = s.export(&[]);
+    let entry = &crate::tracker::find_kr(&export, &kr).unwrap()["quarters"]["Q1"];
+    assert_eq!(entry["status"], "at-risk");
+    assert_eq!(entry["note"], "blocked on the storage outage, see T287999");
+}
