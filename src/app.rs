@@ -19,7 +19,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pull {
             fiscal_years,
             pages,
-        } => ops::pull::command(config, &creds, &fiscal_years, &pages, dry_run).await,
+            accept,
+        } => ops::pull::command(config, &creds, &fiscal_years, &pages, &accept, dry_run).await,
         Command::Push {
             fiscal_years,
             pages,

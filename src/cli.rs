@@ -44,6 +44,11 @@ pub enum Command {
         /// Only this quarter page (repeatable), e.g. "Wikimedia Technology/Goals/2020-21 Q2".
         #[arg(long = "page", value_name = "TITLE")]
         pages: Vec<String>,
+        /// Apply this page's latest revision although its structure changed
+        /// in a way that moves data between records (repeatable): a person
+        /// checked it. Other guards (blanking, mass removal) still apply.
+        #[arg(long = "accept", value_name = "TITLE")]
+        accept: Vec<String>,
     },
     /// Store → wiki: status tables on the quarter pages, the year overview.
     Push {

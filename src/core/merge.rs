@@ -88,7 +88,7 @@ use serde_json::Value;
 
 use crate::core::fields::{page_fields, page_states};
 use crate::core::fields::{FieldChange, FieldKey, Fields, REMOVED};
-use crate::core::records::{FiscalYearRecords, Quarter};
+use crate::core::records::{FiscalYearRecords, KeyResult, Objective, Quarter};
 
 /// The share of a page's records it may lose at once before it is refused (`sync.md`).
 pub const DEFAULT_MAX_REMOVED_SHARE: f64 = 0.3;
@@ -245,6 +245,97 @@ pub fn guard(
         format!(
             "the page lost {lost} of {total} records ({:.0}%) at once",
             share * 100.0
+        )
+    })
+}
+
+/// Why a page's new structure must be held for a person rather than applied
+/// (`None`: nothing suspicious). Deleting one heading line merges two
+/// objectives' sections; renaming or moving a block moves key results. A
+/// pull that applied such a revision would mark an objective with data
+/// removed, give one objective another's key results or manager, and move
+/// values between records. It trips when, against the base revision:
+///
+/// - an objective leaves the page while the store holds tracker data
+///   (a status, a note, a year goal) for it or its key results;
+/// - a key result's words leave one objective and appear, under a new id,
+///   in another;
+/// - an objective's managers change together with its list of key results.
+///
+/// Nothing from a held page is applied; a revert or repair of the page lets
+/// the next pull through, and `pull --accept` applies it as it is.
+pub fn structure_hold(
+    base: Option<&FiscalYearRecords>,
+    wiki: &FiscalYearRecords,
+    store: &Fields,
+) -> Option<String> {
+    let base = base?;
+    let in_wiki = |id: &str| wiki.objectives.iter().find(|o| o.id == id);
+    let has_data = |record: &str| {
+        let own = format!("{record}/");
+        store.iter().any(|(k, v)| {
+            (k.record == record || k.record.starts_with(&own))
+                && (tracker_data(&k.field) || k.field == "year_goal")
+                && !v.is_null()
+                && v.as_str() != Some("")
+        })
+    };
+    let mut why = Vec::new();
+    for o in &base.objectives {
+        match in_wiki(&o.id) {
+            None if has_data(&o.id) => why.push(format!(
+                "objective {:?} left the page while the tracker holds data for it",
+                o.title
+            )),
+            None => {}
+            Some(now) => {
+                let ids = |o: &Objective| -> BTreeSet<String> {
+                    o.key_results.iter().map(|k| k.id.clone()).collect()
+                };
+                if now.managers != o.managers && ids(now) != ids(o) {
+                    why.push(format!(
+                        "objective {:?} changed its managers and its key results at once",
+                        o.title
+                    ));
+                }
+            }
+        }
+    }
+    // Words of a key result that left one objective, now under another.
+    let words = |k: &KeyResult| k.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let base_krs: Vec<(&str, &KeyResult)> = base
+        .objectives
+        .iter()
+        .flat_map(|o| o.key_results.iter().map(move |k| (o.id.as_str(), k)))
+        .collect();
+    let wiki_ids = record_ids(wiki);
+    for o in &wiki.objectives {
+        for k in &o.key_results {
+            let moved = base_krs.iter().find(|(parent, b)| {
+                *parent != o.id
+                    && !wiki_ids.contains(&b.id)
+                    && !words(b).is_empty()
+                    && words(b) == words(k)
+            });
+            if let Some((from, _)) = moved {
+                if base_krs
+                    .iter()
+                    .all(|(_, b)| b.id != k.id || words(b) != words(k))
+                {
+                    why.push(format!(
+                        "the key result {:?} moved from {from} to {}",
+                        words(k),
+                        o.id
+                    ));
+                }
+            }
+        }
+    }
+    (!why.is_empty()).then(|| {
+        format!(
+            "its structure changed in a way that moves data between records ({}); \
+             held for a person",
+            why.join("; ")
         )
     })
 }
@@ -601,6 +692,49 @@ mod tests {
             fiscal_year: fy(),
             objectives: vec![objective("a", krs)],
         }
+    }
+
+    #[test]
+    fn a_structure_that_moves_data_between_records_is_held() {
+        let two = |a: Objective, b: Objective| FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: vec![a, b],
+        };
+        let base = two(objective("a", &[1, 2]), objective("b", &[1, 2, 3]));
+        let mut data = fields::flatten(&base);
+        // Nothing held when nothing suspicious happened.
+        assert_eq!(structure_hold(Some(&base), &base, &data), None);
+        assert_eq!(structure_hold(None, &base, &data), None);
+
+        // B's heading deleted: its KR3's words now read as A's KR3.
+        let mut merged = objective("a", &[1, 2, 3]);
+        merged.key_results[2].text = "kr 3".into();
+        merged.managers = vec!["Bo".into()];
+        let slip = FiscalYearRecords {
+            fiscal_year: fy(),
+            objectives: vec![merged],
+        };
+        // Without data for B, the words that moved and A's new manager with
+        // new KRs still hold it.
+        let why = structure_hold(Some(&base), &slip, &data).expect("held");
+        assert!(why.contains("moved from 2020-21/b to 2020-21/a"), "{why}");
+        assert!(
+            why.contains("changed its managers and its key results"),
+            "{why}"
+        );
+        assert!(!why.contains("left the page"), "{why}");
+        // With a status for one of B's KRs, B leaving is named too.
+        data.insert(key("b/kr1", "quarters.Q1.status"), json!("at-risk"));
+        let why = structure_hold(Some(&base), &slip, &data).expect("held");
+        assert!(why.contains("objective \"B\" left the page"), "{why}");
+
+        // An objective without data may go; a KR may be added or removed.
+        let fewer = two(objective("a", &[1]), objective("b", &[1, 2, 3, 4]));
+        let mut quiet = fields::flatten(&base);
+        quiet.retain(|k, _| !k.record.contains("/b"));
+        assert_eq!(structure_hold(Some(&base), &fewer, &quiet), None);
+        let a_only = page(&[1, 2]);
+        assert_eq!(structure_hold(Some(&base), &a_only, &quiet), None);
     }
 
     /// `page(&[1])` with KR1's Q1 note set to `note`.

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Credentials};
 use crate::core::fields::{self, describe_change, show_value, FieldChange, Fields};
-use crate::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
+use crate::core::merge::{merge_page, structure_hold, MergeInput, PendingConflict, SinceBase};
 use crate::core::parse::parse_quarter_page_with;
 use crate::core::plan::DryMerge;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
@@ -215,6 +215,9 @@ pub struct Options<'a> {
     pub max_removed_share: f64,
     /// How staff tables' colours read as statuses (`[status] colours`).
     pub palette: crate::core::colour::Palette,
+    /// Pages whose latest revision is applied although its structure moves
+    /// data between records (`pull --accept`; [`structure_hold`]).
+    pub accept: Vec<String>,
 }
 
 /// `goalsbot pull`: prints one line per page and the totals; exit 3 when a page needs a person.
@@ -223,6 +226,7 @@ pub async fn command(
     creds: &Credentials,
     fys: &[FiscalYear],
     pages: &[String],
+    accept: &[String],
     dry_run: bool,
 ) -> Result<ExitCode> {
     let targets = targets(config, fys, pages)?;
@@ -232,6 +236,7 @@ pub async fn command(
         dry_run,
         max_removed_share: config.pages.max_removed_share,
         palette: config.palette(),
+        accept: accept.iter().map(|t| t.replace('_', " ")).collect(),
     };
     let run = async {
         let report = pull(&session.wiki, &session.store, &targets, &opts).await?;
@@ -518,6 +523,19 @@ async fn pull_page_onto(
         Some(st) => Some(since_base(store, &target.fiscal_year, st.synced_at, &current).await?),
         None => None,
     };
+    if !opts.accept.contains(&target.title) {
+        if let Some(reason) = structure_hold(state.as_ref().map(|s| &s.records), &records, &current)
+        {
+            return Ok(Outcome::Refused {
+                revid: latest.revid,
+                reason: format!(
+                    "{reason}: nothing from it was applied; revert or repair the page, or apply it \
+                     as it is with `goalsbot pull --accept \"{}\"`",
+                    target.title
+                ),
+            });
+        }
+    }
     let plan = merge_page(
         &MergeInput {
             page: &target.title,

@@ -1497,6 +1497,7 @@ async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result
         run_id: ctx.run_id,
         dry_run: false,
         max_removed_share: ctx.config.pages.max_removed_share,
+        accept: Vec::new(),
         palette: ctx.config.palette(),
     };
     let outcome = crate::ops::pull::pull_page(

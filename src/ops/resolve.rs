@@ -319,6 +319,7 @@ async fn reread(config: &Config, wiki: &Wiki, store: &Store, c: StoredConflict) 
         run_id: &crate::ops::runs::new_run_id(chrono::Utc::now()),
         dry_run: false,
         max_removed_share: config.pages.max_removed_share,
+        accept: Vec::new(),
         palette: config.palette(),
     };
     let report = pull::pull(wiki, store, &targets, &opts)

@@ -370,6 +370,7 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         run_id: ctx.run_id,
         dry_run: ctx.dry_run,
         max_removed_share: config.pages.max_removed_share,
+        accept: Vec::new(),
         palette: config.palette(),
     };
     let pulled = pull::pull_revisions(ctx.wiki, ctx.store, &targets, target_revs, &opts).await?;

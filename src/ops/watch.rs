@@ -1069,6 +1069,7 @@ async fn act(
                 run_id,
                 dry_run: false,
                 max_removed_share: config.pages.max_removed_share,
+                accept: Vec::new(),
                 palette: config.palette(),
             };
             let report = crate::ops::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;

@@ -26,6 +26,7 @@ mod smoke;
 mod staff_constructs;
 mod staff_tables;
 mod store;
+mod structure;
 mod support;
 mod sync;
 mod table_conformance;

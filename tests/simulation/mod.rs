@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use goalsbot::core::fields::{self, FieldChange, FieldKey, Fields};
-use goalsbot::core::merge::{merge_page, MergeInput, PendingConflict, SinceBase};
+use goalsbot::core::merge::{merge_page, structure_hold, MergeInput, PendingConflict, SinceBase};
 use goalsbot::core::parse::parse_quarter_page;
 use goalsbot::core::parse::Column;
 use goalsbot::core::plan::{plan_quarter_page_with, records_for_page, Adoption};
@@ -1009,6 +1009,11 @@ impl Sim {
                     }
                 }
             }
+        }
+        // As pull: a page whose structure moves data between records is held.
+        if let Some(r) = structure_hold(state.as_ref().map(|s| &s.records), &records, &self.store) {
+            self.log.push(format!("pull {} held: {r}", page.title));
+            return;
         }
         let since = state.as_ref().map(|s| self.since_base(s.synced_at));
         let plan = merge_page(
