@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs MediaWiki 1.43 (Debian trixie's pure-PHP package) and the PHP it
 # needs on a Debian bookworm machine, without upgrading anything else.
-# Facts behind each step: ../shared/local-wiki.md. Safe to run again.
+# Each step says why it is there. Safe to run again.
 set -euo pipefail
 
 if [ -f /usr/share/mediawiki/maintenance/install.php ] \

@@ -171,6 +171,8 @@ struct Draft {
     description: Option<String>,
     key_results: Vec<KeyResult>,
     tables: Vec<Wikinode>,
+    /// For each of `tables`, the KR managers line in force where it stands.
+    table_managers: Vec<Vec<String>>,
     staff: Vec<Staff>,
 }
 
@@ -204,6 +206,8 @@ struct Reader<'w> {
     /// A bare `Objective:` item label, whose text must be on the next line.
     pending_item: bool,
     tables: Vec<Wikinode>,
+    /// For each of `tables`, the KR managers line in force where it stands.
+    table_managers: Vec<Vec<String>>,
     staff: Vec<Staff>,
     palette: &'w Palette,
 }
@@ -232,6 +236,7 @@ impl<'w> Reader<'w> {
             pending_kr_text: false,
             pending_item: false,
             tables: Vec::new(),
+            table_managers: Vec::new(),
             staff: Vec::new(),
             palette,
         }
@@ -266,7 +271,12 @@ impl<'w> Reader<'w> {
                 }
             }
             Block::Line(line) => self.line(line),
-            Block::StatusTable(t) => self.tables.push(t),
+            Block::StatusTable(t) => {
+                // A staff table the bot adopted reads as it did before: its
+                // table-only rows take the managers line in force here.
+                self.table_managers.push(self.kr_managers.clone());
+                self.tables.push(t)
+            }
             Block::Table(t) => match table::read_staff(&t, self.palette) {
                 Found::Other => self.warn("table ignored".into()),
                 Found::Staff(table) => {
@@ -508,10 +518,12 @@ impl<'w> Reader<'w> {
         }
         // A status table alone does not make an objective: staff may have
         // moved tables into a section of their own.
+        // A staff table, adopted or not, is the section's content.
         let is_objective = self.managers.is_some()
             || !self.key_results.is_empty()
             || self.has_subheading
-            || self.staff.iter().any(|s| matches!(s, Staff::Read(..)));
+            || self.staff.iter().any(|s| matches!(s, Staff::Read(..)))
+            || self.tables.iter().any(table::is_staff);
         if !is_objective {
             self.warnings.push(format!(
                 "section “{}” has no objective manager, key results or objective heading; not read as an objective",
@@ -527,6 +539,7 @@ impl<'w> Reader<'w> {
             description: self.description,
             key_results: self.key_results,
             tables: self.tables,
+            table_managers: self.table_managers,
             staff: self.staff,
         })
     }
@@ -545,8 +558,11 @@ fn assemble(
     // Read every table once, remembering the section it stood in.
     let mut tables: Vec<(Option<usize>, StatusTable)> = Vec::new();
     for (i, draft) in drafts.iter().enumerate() {
-        for node in &draft.tables {
-            if let Some(t) = table::read(node, palette, warnings) {
+        for (node, managers) in draft.tables.iter().zip(&draft.table_managers) {
+            if let Some(mut t) = table::read(node, palette, warnings) {
+                if t.staff {
+                    t.managers = managers.clone();
+                }
                 tables.push((Some(i), t));
             }
         }
@@ -653,7 +669,15 @@ fn assemble(
                 }
                 own_seen = true;
             }
-            merge_table(objective, table, &[], warnings, table_rows, &mut claimed);
+            let managers = table.managers.clone();
+            merge_table(
+                objective,
+                table,
+                &managers,
+                warnings,
+                table_rows,
+                &mut claimed,
+            );
         }
         let mut infos = Vec::new();
         for s in staff {

@@ -33,6 +33,12 @@ static METRIC_LABEL: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid pattern")
 });
 
+/// Whether a table with the bot's identity is one staff wrote (adopted),
+/// not the bot's own `goalsbot-status` table.
+pub(super) fn is_staff(table: &Wikinode) -> bool {
+    !attr(table, "class").is_some_and(|c| c.split_whitespace().any(|c| c == "goalsbot-status"))
+}
+
 /// A status table as read from the page: one of the bot's, or one staff
 /// wrote (adopted by the bot or not yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +53,9 @@ pub(super) struct StatusTable {
     pub skipped: Vec<String>,
     /// Body rows (0-based) with nothing in any cell, which the reader passes over.
     pub empty_rows: Vec<usize>,
+    /// The `Key Results Manager:` line in force where an adopted staff table
+    /// stands: the managers of the records only its rows write.
+    pub managers: Vec<String>,
 }
 
 /// One row of a status table: one record's status data.
@@ -150,6 +159,7 @@ pub(super) fn read_staff(table: &Wikinode, palette: &Palette) -> Found {
         rows: Vec::new(),
         skipped: Vec::new(),
         empty_rows: Vec::new(),
+        managers: Vec::new(),
     };
     let mut positions = Positions::default();
     for (i, tr) in rows[1..].iter().enumerate() {
@@ -221,8 +231,7 @@ pub(super) fn read(
         ));
         return None;
     }
-    let staff =
-        !attr(table, "class").is_some_and(|c| c.split_whitespace().any(|c| c == "goalsbot-status"));
+    let staff = is_staff(table);
     let mut header: Vec<Column> = Vec::new();
     let mut rows: Vec<StatusRow> = Vec::new();
     let mut positions = Positions::default();
@@ -293,6 +302,7 @@ pub(super) fn read(
         rows,
         skipped,
         empty_rows: Vec::new(),
+        managers: Vec::new(),
     })
 }
 
