@@ -473,3 +473,22 @@ fn regression_a_tracker_text_set_back_after_a_revert_is_still_a_change() {
         run_case(2, &ops, take_wiki, false).unwrap();
     }
 }
+
+/// Found by a 300,000-sequence run: a KR text conflict (a revert on one
+/// page against the tracker's text) settled by keeping the store's value
+/// was never written back, because push wrote only prose whose last change
+/// in history was a tracker edit, and keeping a value changes nothing in
+/// history. A person's decision to keep the store's value is now the
+/// tracker's last word on the field (`push::prose_to_write`).
+#[test]
+fn regression_a_kr_text_kept_by_a_person_is_written_to_every_page() {
+    let ops = [
+        Op::SetText { kr: 2, text: 1 },
+        Op::Sync,
+        Op::SetText { kr: 2, text: 0 },
+        Op::KilledBeforeSave { n: 3 },
+        Op::Revert { page: 0 },
+        Op::Revert { page: 2 },
+    ];
+    run_case(3, &ops, false, false).unwrap();
+}

@@ -523,19 +523,6 @@ async fn pull_page_onto(
         Some(st) => Some(since_base(store, &target.fiscal_year, st.synced_at, &current).await?),
         None => None,
     };
-    if !opts.accept.contains(&target.title) {
-        if let Some(reason) = structure_hold(state.as_ref().map(|s| &s.records), &records, &current)
-        {
-            return Ok(Outcome::Refused {
-                revid: latest.revid,
-                reason: format!(
-                    "{reason}: nothing from it was applied; revert or repair the page, or apply it \
-                     as it is with `goalsbot pull --accept \"{}\"`",
-                    target.title
-                ),
-            });
-        }
-    }
     let plan = merge_page(
         &MergeInput {
             page: &target.title,
@@ -555,6 +542,19 @@ async fn pull_page_onto(
             revid: latest.revid,
             reason: format!("{reason} (blanked or vandalised?); nothing from it was applied"),
         });
+    }
+    if !opts.accept.contains(&target.title) {
+        if let Some(reason) = structure_hold(state.as_ref().map(|s| &s.records), &records, &current)
+        {
+            return Ok(Outcome::Refused {
+                revid: latest.revid,
+                reason: format!(
+                    "{reason}: nothing from it was applied; revert or repair the page, or apply it \
+                     as it is with `goalsbot pull --accept \"{}\"`",
+                    target.title
+                ),
+            });
+        }
     }
     let described: Vec<String> = plan.conflicts.iter().map(describe_conflict).collect();
     for c in &described {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Credentials};
 use crate::core::fields::FieldKey;
@@ -273,6 +274,22 @@ impl Views<'_> {
         }
         let conflicts = self.conflicts.as_deref().unwrap_or_default();
         Ok(taken_from_store(conflicts, title, synced))
+    }
+
+    /// Every field a person decided by keeping the store's value
+    /// (`resolve --take store`, on the wiki or the command line), and when.
+    async fn kept_by_a_person(&mut self) -> Result<Vec<(FieldKey, DateTime<Utc>)>> {
+        if self.conflicts.is_none() {
+            self.conflicts = Some(self.store.conflicts(true).await?);
+        }
+        let conflicts = self.conflicts.as_deref().unwrap_or_default();
+        Ok(conflicts
+            .iter()
+            .filter_map(|c| {
+                let r = c.resolution.as_ref()?;
+                (r.how == crate::store::Settlement::Store).then(|| (c.key.clone(), r.at))
+            })
+            .collect())
     }
 
     /// Forgets year `fy`: the store changed under it.
@@ -1086,7 +1103,8 @@ async fn push_quarter_page(
                 .await?;
             return Ok(nobots_refusal());
         }
-        let eligible = prose_to_write(ctx.store, page.fy, &forced).await?;
+        let kept = views.kept_by_a_person().await?;
+        let eligible = prose_to_write(ctx.store, page.fy, &forced, &kept).await?;
         let plan = plan_checked(
             ctx,
             page,
@@ -1343,28 +1361,37 @@ async fn check_tables(
     Ok(())
 }
 
-/// Which prose fields push writes into a page: those whose last change in
-/// the store was a tracker edit (`set`, `import`, `resolve`), and those a
-/// person settled by taking the store's value ([`taken_from_store`]). A
-/// page that simply shows another wording than a later quarter's page
-/// (staff reworded a KR from one quarter to the next) is left as staff
-/// wrote it.
+/// Which prose fields push writes into a page: those whose last word in
+/// the store was the tracker's — a tracker edit (`set`, `import`, `resolve`)
+/// or a person's decision to keep the store's value (`kept`, which changes
+/// nothing in history but settles the field for every page) — and those a
+/// person settled by taking the store's value for this page
+/// ([`taken_from_store`]). A page that simply shows another wording than a
+/// later quarter's page (staff reworded a KR from one quarter to the next)
+/// is left as staff wrote it.
 async fn prose_to_write(
     store: &Store,
     fy: &FiscalYear,
     taken: &BTreeSet<FieldKey>,
+    kept: &[(FieldKey, DateTime<Utc>)],
 ) -> Result<BTreeSet<FieldKey>> {
-    let mut last: BTreeMap<FieldKey, bool> = BTreeMap::new();
+    let mut last: BTreeMap<FieldKey, (DateTime<Utc>, bool)> = BTreeMap::new();
     for h in store
         .history_since(fy, chrono::DateTime::UNIX_EPOCH)
         .await?
     {
         let tracker = matches!(h.provenance.source, Source::Tracker { .. });
-        last.insert(h.key, tracker);
+        last.insert(h.key, (h.provenance.at, tracker));
+    }
+    for (key, at) in kept {
+        let e = last.entry(key.clone()).or_insert((*at, true));
+        if *at >= e.0 {
+            *e = (*at, true);
+        }
     }
     let mut eligible: BTreeSet<FieldKey> = last
         .into_iter()
-        .filter_map(|(k, tracker)| tracker.then_some(k))
+        .filter_map(|(k, (_, tracker))| tracker.then_some(k))
         .collect();
     eligible.extend(taken.iter().cloned());
     Ok(eligible)

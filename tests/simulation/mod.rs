@@ -486,6 +486,9 @@ pub struct Sim {
     pub store: Fields,
     pub history: Vec<HistoryEntry>,
     pub conflicts: Vec<Conflict>,
+    /// Fields a person settled by keeping the store's value, and when
+    /// (no history entry: the value did not change).
+    pub kept: Vec<(FieldKey, u64)>,
     pub clock: u64,
     pub next_revid: u64,
     pub writes: Vec<Write>,
@@ -632,6 +635,7 @@ impl Sim {
             states: BTreeMap::new(),
             store: fields::flatten(&initial_records()),
             history: Vec::new(),
+            kept: Vec::new(),
             conflicts: Vec::new(),
             clock: 1,
             next_revid: 100,
@@ -884,6 +888,10 @@ impl Sim {
             live: true,
         });
         self.conflicts[idx].pending = false;
+        if !take_wiki {
+            let at = self.tick();
+            self.kept.push((c.key.clone(), at));
+        }
         if take_wiki {
             // `sync::resolve`: the page's base agrees with the store from now on.
             let at = self.tick();
@@ -1010,11 +1018,6 @@ impl Sim {
                 }
             }
         }
-        // As pull: a page whose structure moves data between records is held.
-        if let Some(r) = structure_hold(state.as_ref().map(|s| &s.records), &records, &self.store) {
-            self.log.push(format!("pull {} held: {r}", page.title));
-            return;
-        }
         let since = state.as_ref().map(|s| self.since_base(s.synced_at));
         let plan = merge_page(
             &MergeInput {
@@ -1032,6 +1035,11 @@ impl Sim {
         );
         if let Some(r) = plan.refused {
             self.log.push(format!("pull {} refused: {r}", page.title));
+            return;
+        }
+        // As pull: a page whose structure moves data between records is held.
+        if let Some(r) = structure_hold(state.as_ref().map(|s| &s.records), &records, &self.store) {
+            self.log.push(format!("pull {} held: {r}", page.title));
             return;
         }
         let at = self.tick();
@@ -1107,14 +1115,21 @@ impl Sim {
         let pending: BTreeSet<FieldKey> = self.pending().iter().map(|c| c.key.clone()).collect();
         let records = records_for_page(&fy(), &self.store, &pending, &state.records)
             .expect("the store's fields rebuild");
-        // As push: prose whose last change was a tracker edit is written.
-        let mut last: BTreeMap<&FieldKey, bool> = BTreeMap::new();
+        // As push: prose whose last word was the tracker's (an edit, or a
+        // person keeping the store's value) is written.
+        let mut last: BTreeMap<&FieldKey, (u64, bool)> = BTreeMap::new();
         for h in &self.history {
-            last.insert(&h.key, h.tracker);
+            last.insert(&h.key, (h.at, h.tracker));
+        }
+        for (k, at) in &self.kept {
+            let e = last.entry(k).or_insert((*at, true));
+            if *at >= e.0 {
+                *e = (*at, true);
+            }
         }
         let eligible: BTreeSet<FieldKey> = last
             .into_iter()
-            .filter(|(_, t)| *t)
+            .filter(|(_, (_, t))| *t)
             .map(|(k, _)| k.clone())
             .collect();
         let prose = Adoption {
