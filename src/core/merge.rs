@@ -331,6 +331,30 @@ pub fn structure_hold(
             }
         }
     }
+    // Words of one key result now under another's number in the same
+    // objective (renumbered after a deletion, two swapped): applied, the
+    // store would move each one's statuses to the other.
+    for o in &wiki.objectives {
+        let Some(b) = base.objectives.iter().find(|b| b.id == o.id) else {
+            continue;
+        };
+        for k in &o.key_results {
+            let own = b.key_results.iter().find(|x| x.id == k.id);
+            let other = b.key_results.iter().find(|x| {
+                x.id != k.id && x.kind == k.kind && !words(x).is_empty() && words(x) == words(k)
+            });
+            if let (Some(other), true) = (other, own.is_none_or(|own| words(own) != words(k))) {
+                why.push(format!(
+                    "{} {} of {:?} now has the words of {} {} (renumbered or reordered?)",
+                    k.kind.as_str(),
+                    k.number,
+                    o.title,
+                    other.kind.as_str(),
+                    other.number
+                ));
+            }
+        }
+    }
     (!why.is_empty()).then(|| {
         format!(
             "its structure changed in a way that moves data between records ({}); \
@@ -728,6 +752,30 @@ mod tests {
         let why = structure_hold(Some(&base), &slip, &data).expect("held");
         assert!(why.contains("objective \"B\" left the page"), "{why}");
 
+        // KR3 renumbered KR2 after KR2 was deleted, or KR1 and KR2 swapped.
+        let mut renumbered = objective("b", &[1, 2]);
+        renumbered.key_results[1].text = "kr 3".into();
+        let page_a = objective("a", &[1, 2]);
+        let why = structure_hold(Some(&base), &two(page_a, renumbered), &quiet_data(&base))
+            .expect("held");
+        assert!(
+            why.contains("key-result 2 of \"B\" now has the words of key-result 3"),
+            "{why}"
+        );
+        let mut swapped = objective("b", &[1, 2, 3]);
+        swapped.key_results[0].text = "kr 2".into();
+        swapped.key_results[1].text = "kr 1".into();
+        let why = structure_hold(
+            Some(&base),
+            &two(objective("a", &[1, 2]), swapped),
+            &quiet_data(&base),
+        )
+        .expect("held");
+        assert!(
+            why.contains("key-result 1 of \"B\" now has the words of key-result 2"),
+            "{why}"
+        );
+
         // An objective without data may go; a KR may be added or removed.
         let fewer = two(objective("a", &[1]), objective("b", &[1, 2, 3, 4]));
         let mut quiet = fields::flatten(&base);
@@ -735,6 +783,10 @@ mod tests {
         assert_eq!(structure_hold(Some(&base), &fewer, &quiet), None);
         let a_only = page(&[1, 2]);
         assert_eq!(structure_hold(Some(&base), &a_only, &quiet), None);
+    }
+
+    fn quiet_data(base: &FiscalYearRecords) -> Fields {
+        fields::flatten(base)
     }
 
     /// `page(&[1])` with KR1's Q1 note set to `note`.

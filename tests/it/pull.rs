@@ -371,7 +371,11 @@ fn a_page_that_lost_most_of_its_records_at_once_is_refused_whole() {
     // it for a person, who applies it with `--accept`.
     let pulled = goalsbot_run(dir.path(), &cfg2, &["pull"]);
     assert_eq!(pulled.code, Some(3), "{pulled:?}");
-    assert!(pulled.stdout.contains("held for a person"), "{}", pulled.stdout);
+    assert!(
+        pulled.stdout.contains("held for a person"),
+        "{}",
+        pulled.stdout
+    );
     let title = format!("{prefix}/2020-21 Q2");
     let pulled = goalsbot_run(dir.path(), &cfg2, &["pull", "--accept", &title]);
     assert_eq!(pulled.code, Some(0), "{pulled:?}");

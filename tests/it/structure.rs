@@ -52,3 +52,35 @@ fn deleting_a_heading_line_is_held_until_the_page_is_repaired_or_accepted() {
     assert_eq!(accepted.code, Some(0), "{accepted:?}");
     assert_ne!(s.export(&[]), before, "the accepted revision is applied");
 }
+
+/// Issue 27, case 1: on one quarter page a person deletes KR2's block and
+/// renames KR3 to KR2. Applied by number, KR3's words would take KR2's
+/// statuses and KR3 would be marked removed (and its row deleted from the
+/// other pages). The bot does not move values between key results: the page
+/// is held for a person, nothing is applied, the other pages keep their rows.
+#[test]
+fn a_renumbered_key_result_is_held_not_given_another_krs_values() {
+    let s = Setup::new("structure-renumber", None);
+    s.ok(&["sync"]);
+    let q1 = format!("{}/2020-21 Q1", s.prefix);
+    let q2 = format!("{}/2020-21 Q2", s.prefix);
+    let before = s.export(&[]);
+    let q1_before = raw(&q1);
+    let good = raw(&q2);
+    let start = good.find("\nKR2 Engineers have").expect("KR2's block") + 1;
+    let end = good[start..].find("\nKR3 Four").expect("KR3's block") + start + 1;
+    let mut edited = good.clone();
+    edited.replace_range(start..end, "");
+    let edited = edited.replacen("\nKR3 Four", "\nKR2 Four", 1);
+    staff_save(&q2, &edited);
+
+    let held = s.run(&["sync"]);
+    assert_eq!(held.code, Some(3), "{held:?}");
+    let out = held.all_output();
+    assert!(
+        out.contains("now has the words of key-result 3"),
+        "names the renumbering: {out}"
+    );
+    assert_eq!(s.export(&[]), before, "no value moved between key results");
+    assert_eq!(raw(&q1), q1_before, "the other page keeps every row");
+}
