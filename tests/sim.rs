@@ -492,3 +492,25 @@ fn regression_a_kr_text_kept_by_a_person_is_written_to_every_page() {
     ];
     run_case(3, &ops, false, false).unwrap();
 }
+
+/// Found by a 200,000-sequence run (its first counterexample, after about
+/// a minute): a KR text conflict was settled by keeping the store's value,
+/// then a person's revert on the page that raised it brought an older
+/// wording back. "The store did not change since this page's base" took the
+/// revert over the decision, which history does not record (nothing
+/// changed). A kept value now counts as the tracker's change since the base
+/// (`SinceBase::tracker_changed`): both sides changed, and a person decides.
+#[test]
+fn regression_a_kept_kr_text_is_not_undone_by_a_later_revert() {
+    let ops = [
+        Op::SetText { kr: 1, text: 0 },
+        Op::PushOnly,
+        Op::Revert { page: 1 },
+        Op::SetText { kr: 1, text: 1 },
+        Op::Sync,
+        Op::Resolve { n: 0, wiki: false },
+        Op::Revert { page: 1 },
+        Op::Blank { page: 0 },
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

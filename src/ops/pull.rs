@@ -802,6 +802,16 @@ async fn since_base(
             tracker_changed.insert(e.key.clone());
         }
     }
+    // A person's decision to keep the store's value is the tracker's word
+    // on the field too, though history has no entry for it (nothing changed).
+    for c in store.conflicts(true).await? {
+        if c.resolution
+            .as_ref()
+            .is_some_and(|r| r.how == crate::store::Settlement::Store && r.at > synced_at)
+        {
+            tracker_changed.insert(c.key);
+        }
+    }
     Ok(SinceBase {
         store_then: then,
         tracker_changed,

@@ -924,6 +924,12 @@ impl Sim {
                 touched.insert(e.key.clone());
             }
         }
+        // As pull: a person keeping the store's value since counts too.
+        for (k, at) in &self.kept {
+            if *at > synced_at {
+                touched.insert(k.clone());
+            }
+        }
         SinceBase {
             store_then: then,
             tracker_changed: touched,
