@@ -514,3 +514,20 @@ fn regression_a_kept_kr_text_is_not_undone_by_a_later_revert() {
     ];
     run_case(2, &ops, false, false).unwrap();
 }
+
+/// Found by a 200,000-sequence run on two threads (after 8 s): the tracker
+/// gave KR2 the words KR1 had, then gave KR1 new words; a revert on one page
+/// brought KR1's old words back. The structure hold read that as KR2's
+/// words moving to KR1 (a renumbering) and held the page for good. Words
+/// move only when the KR that had them is gone or says something else now.
+#[test]
+fn regression_a_kr_reverted_to_words_another_kr_also_has_is_no_renumbering() {
+    let ops = [
+        Op::SetText { kr: 1, text: 3 },
+        Op::PushOnly,
+        Op::SetText { kr: 0, text: 0 },
+        Op::Sync,
+        Op::Revert { page: 0 },
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

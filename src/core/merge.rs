@@ -340,8 +340,21 @@ pub fn structure_hold(
         };
         for k in &o.key_results {
             let own = b.key_results.iter().find(|x| x.id == k.id);
+            // The words moved: the KR that had them is gone or says other
+            // words now (a KR reverted to a wording another KR also has is
+            // no move).
+            let moved_away = |x: &KeyResult| {
+                o.key_results
+                    .iter()
+                    .find(|w| w.id == x.id)
+                    .is_none_or(|w| words(w) != words(x))
+            };
             let other = b.key_results.iter().find(|x| {
-                x.id != k.id && x.kind == k.kind && !words(x).is_empty() && words(x) == words(k)
+                x.id != k.id
+                    && x.kind == k.kind
+                    && !words(x).is_empty()
+                    && words(x) == words(k)
+                    && moved_away(x)
             });
             if let (Some(other), true) = (other, own.is_none_or(|own| words(own) != words(k))) {
                 why.push(format!(
