@@ -531,3 +531,18 @@ fn regression_a_kr_reverted_to_words_another_kr_also_has_is_no_renumbering() {
     ];
     run_case(2, &ops, false, false).unwrap();
 }
+
+/// Found by the next 200,000-sequence run (after 12 s): the tracker gave
+/// KR2 KR1's words and KR1 new ones, and a revert on one page put both back.
+/// Each KR took back words it once had, which the structure hold read as a
+/// swap. Words a KR had in the store's history are its own.
+#[test]
+fn regression_a_revert_of_the_trackers_text_swap_is_no_renumbering() {
+    let ops = [
+        Op::SetText { kr: 1, text: 3 },
+        Op::SetText { kr: 0, text: 0 },
+        Op::PushOnly,
+        Op::Revert { page: 0 },
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

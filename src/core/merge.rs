@@ -81,7 +81,7 @@
 //!   `max_removed_share` of the base's records (objectives and KRs) at once,
 //!   is refused and the plan is empty. Exactly the share is still accepted.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -249,6 +249,31 @@ pub fn guard(
     })
 }
 
+/// The words each record's `text` has had in the store's history (by record
+/// id, whitespace collapsed): a key result that takes back words it once
+/// had (a revert) has not taken another's.
+pub type PastWords = BTreeMap<String, BTreeSet<String>>;
+
+/// [`PastWords`] from history entries `(field, old value, new value)`.
+pub fn past_words<'a>(
+    changes: impl IntoIterator<Item = (&'a FieldKey, Option<&'a Value>, Option<&'a Value>)>,
+) -> PastWords {
+    let mut out = PastWords::new();
+    for (key, old, new) in changes {
+        if key.field != "text" {
+            continue;
+        }
+        for v in [old, new].into_iter().flatten() {
+            if let Some(s) = v.as_str() {
+                out.entry(key.record.clone())
+                    .or_default()
+                    .insert(s.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        }
+    }
+    out
+}
+
 /// Why a page's new structure must be held for a person rather than applied
 /// (`None`: nothing suspicious). Deleting one heading line merges two
 /// objectives' sections; renaming or moving a block moves key results. A
@@ -268,6 +293,7 @@ pub fn structure_hold(
     base: Option<&FiscalYearRecords>,
     wiki: &FiscalYearRecords,
     store: &Fields,
+    past: &PastWords,
 ) -> Option<String> {
     let base = base?;
     let in_wiki = |id: &str| wiki.objectives.iter().find(|o| o.id == id);
@@ -356,7 +382,11 @@ pub fn structure_hold(
                     && words(x) == words(k)
                     && moved_away(x)
             });
-            if let (Some(other), true) = (other, own.is_none_or(|own| words(own) != words(k))) {
+            let its_own_before = past.get(&k.id).is_some_and(|p| p.contains(&words(k)));
+            if let (Some(other), true) = (
+                other,
+                own.is_none_or(|own| words(own) != words(k)) && !its_own_before,
+            ) {
                 why.push(format!(
                     "{} {} of {:?} now has the words of {} {} (renumbered or reordered?)",
                     k.kind.as_str(),
@@ -740,8 +770,11 @@ mod tests {
         let base = two(objective("a", &[1, 2]), objective("b", &[1, 2, 3]));
         let mut data = fields::flatten(&base);
         // Nothing held when nothing suspicious happened.
-        assert_eq!(structure_hold(Some(&base), &base, &data), None);
-        assert_eq!(structure_hold(None, &base, &data), None);
+        assert_eq!(
+            structure_hold(Some(&base), &base, &data, &PastWords::new()),
+            None
+        );
+        assert_eq!(structure_hold(None, &base, &data, &PastWords::new()), None);
 
         // B's heading deleted: its KR3's words now read as A's KR3.
         let mut merged = objective("a", &[1, 2, 3]);
@@ -753,7 +786,7 @@ mod tests {
         };
         // Without data for B, the words that moved and A's new manager with
         // new KRs still hold it.
-        let why = structure_hold(Some(&base), &slip, &data).expect("held");
+        let why = structure_hold(Some(&base), &slip, &data, &PastWords::new()).expect("held");
         assert!(why.contains("moved from 2020-21/b to 2020-21/a"), "{why}");
         assert!(
             why.contains("changed its managers and its key results"),
@@ -762,15 +795,20 @@ mod tests {
         assert!(!why.contains("left the page"), "{why}");
         // With a status for one of B's KRs, B leaving is named too.
         data.insert(key("b/kr1", "quarters.Q1.status"), json!("at-risk"));
-        let why = structure_hold(Some(&base), &slip, &data).expect("held");
+        let why = structure_hold(Some(&base), &slip, &data, &PastWords::new()).expect("held");
         assert!(why.contains("objective \"B\" left the page"), "{why}");
 
         // KR3 renumbered KR2 after KR2 was deleted, or KR1 and KR2 swapped.
         let mut renumbered = objective("b", &[1, 2]);
         renumbered.key_results[1].text = "kr 3".into();
         let page_a = objective("a", &[1, 2]);
-        let why = structure_hold(Some(&base), &two(page_a, renumbered), &quiet_data(&base))
-            .expect("held");
+        let why = structure_hold(
+            Some(&base),
+            &two(page_a, renumbered),
+            &quiet_data(&base),
+            &PastWords::new(),
+        )
+        .expect("held");
         assert!(
             why.contains("key-result 2 of \"B\" now has the words of key-result 3"),
             "{why}"
@@ -782,20 +820,43 @@ mod tests {
             Some(&base),
             &two(objective("a", &[1, 2]), swapped),
             &quiet_data(&base),
+            &PastWords::new(),
         )
         .expect("held");
         assert!(
             why.contains("key-result 1 of \"B\" now has the words of key-result 2"),
             "{why}"
         );
+        // The same page after a revert of a tracker edit that swapped the
+        // two KRs' words: each takes back words it had. Not held.
+        let text = |n: u32| FieldKey::new(format!("2020-21/b/kr{n}"), "text");
+        let changes = [
+            (text(1), Some(json!("kr 2")), Some(json!("kr 1"))),
+            (text(2), Some(json!("kr 1")), Some(json!("kr 2"))),
+        ];
+        let past = past_words(changes.iter().map(|(k, o, n)| (k, o.as_ref(), n.as_ref())));
+        let mut swapped = objective("b", &[1, 2, 3]);
+        swapped.key_results[0].text = "kr 2".into();
+        swapped.key_results[1].text = "kr 1".into();
+        let reverted = two(objective("a", &[1, 2]), swapped);
+        assert_eq!(
+            structure_hold(Some(&base), &reverted, &quiet_data(&base), &past),
+            None
+        );
 
         // An objective without data may go; a KR may be added or removed.
         let fewer = two(objective("a", &[1]), objective("b", &[1, 2, 3, 4]));
         let mut quiet = fields::flatten(&base);
         quiet.retain(|k, _| !k.record.contains("/b"));
-        assert_eq!(structure_hold(Some(&base), &fewer, &quiet), None);
+        assert_eq!(
+            structure_hold(Some(&base), &fewer, &quiet, &PastWords::new()),
+            None
+        );
         let a_only = page(&[1, 2]);
-        assert_eq!(structure_hold(Some(&base), &a_only, &quiet), None);
+        assert_eq!(
+            structure_hold(Some(&base), &a_only, &quiet, &PastWords::new()),
+            None
+        );
     }
 
     fn quiet_data(base: &FiscalYearRecords) -> Fields {

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Credentials};
 use crate::core::fields::{self, describe_change, show_value, FieldChange, Fields};
-use crate::core::merge::{merge_page, structure_hold, MergeInput, PendingConflict, SinceBase};
+use crate::core::merge::{
+    merge_page, past_words, structure_hold, MergeInput, PendingConflict, SinceBase,
+};
 use crate::core::parse::parse_quarter_page_with;
 use crate::core::plan::DryMerge;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
@@ -544,8 +546,16 @@ async fn pull_page_onto(
         });
     }
     if !opts.accept.contains(&target.title) {
-        if let Some(reason) = structure_hold(state.as_ref().map(|s| &s.records), &records, &current)
-        {
+        let history = store
+            .history_since(&target.fiscal_year, chrono::DateTime::UNIX_EPOCH)
+            .await?;
+        let past = past_words(
+            history
+                .iter()
+                .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
+        );
+        let base = state.as_ref().map(|s| &s.records);
+        if let Some(reason) = structure_hold(base, &records, &current, &past) {
             return Ok(Outcome::Refused {
                 revid: latest.revid,
                 reason: format!(

@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use goalsbot::core::fields::{self, FieldChange, FieldKey, Fields};
-use goalsbot::core::merge::{merge_page, structure_hold, MergeInput, PendingConflict, SinceBase};
+use goalsbot::core::merge::{
+    merge_page, past_words, structure_hold, MergeInput, PendingConflict, SinceBase,
+};
 use goalsbot::core::parse::parse_quarter_page;
 use goalsbot::core::parse::Column;
 use goalsbot::core::plan::{plan_quarter_page_with, records_for_page, Adoption};
@@ -1044,7 +1046,17 @@ impl Sim {
             return;
         }
         // As pull: a page whose structure moves data between records is held.
-        if let Some(r) = structure_hold(state.as_ref().map(|s| &s.records), &records, &self.store) {
+        let past = past_words(
+            self.history
+                .iter()
+                .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
+        );
+        if let Some(r) = structure_hold(
+            state.as_ref().map(|s| &s.records),
+            &records,
+            &self.store,
+            &past,
+        ) {
             self.log.push(format!("pull {} held: {r}", page.title));
             return;
         }
