@@ -546,3 +546,23 @@ fn regression_a_revert_of_the_trackers_text_swap_is_no_renumbering() {
     ];
     run_case(2, &ops, false, false).unwrap();
 }
+
+/// Found by a 100,000-sequence run on two threads (after 204 s): a note in
+/// conflict was settled by keeping the store's value while another page,
+/// reverted to an empty cell, stood blanked and unread; once repaired, its
+/// pull took the revert's empty cell over the later decision ("store
+/// unchanged since the base", and keeping changes nothing in history). A
+/// kept value is a change since the base for status cells too: both sides
+/// changed, and a person decides.
+#[test]
+fn regression_a_kept_note_is_not_undone_by_an_older_revert_read_later() {
+    let ops = [
+        cell(1, 1, 3, None, Some(1)),
+        cell(0, 1, 3, None, Some(0)),
+        Op::Sync,
+        Op::Revert { page: 0 },
+        Op::Blank { page: 0 },
+        Op::Resolve { n: 0, wiki: false },
+    ];
+    run_case(3, &ops, false, false).unwrap();
+}

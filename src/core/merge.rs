@@ -671,9 +671,9 @@ impl<'a> Merger<'a> {
     /// written by someone who did not see this page's edit).
     fn changed_since_base(&self, key: &FieldKey) -> bool {
         self.base.is_some()
-            && self
-                .since_base
-                .is_some_and(|sb| sb.changes.iter().any(|c| &c.key == key))
+            && self.since_base.is_some_and(|sb| {
+                sb.changes.iter().any(|c| &c.key == key) || sb.tracker_changed.contains(key)
+            })
     }
 
     /// Whether a tracker edit changed `key` since the base was synced (even
