@@ -566,3 +566,26 @@ fn regression_a_kept_note_is_not_undone_by_an_older_revert_read_later() {
     ];
     run_case(3, &ops, false, false).unwrap();
 }
+
+/// Found by a 110,000-sequence run on two threads (after 235 s, on
+/// `e070db3`): a run killed right after re-adding a deleted table; a person
+/// cleared a cell of it and reverted that, which put back the bot's own
+/// unrecorded save. The bot recovers that save as the page's base, so the
+/// revert is no write of its own (an edit undone before the next sync); the
+/// model's oracle still took the older base and counted the revert as a
+/// write the import then lost. The model now takes the base the bot will
+/// take (`Sim::base_fields`). A fault of the model, not of the bot.
+#[test]
+fn regression_a_revert_to_the_bots_recovered_save_is_no_write_of_its_own() {
+    let ops = [
+        Op::DeleteTable {
+            page: 0,
+            objective: 1,
+        },
+        Op::Killed { after: 1 },
+        cell(0, 2, 0, None, None),
+        Op::Import(vec![(2, 0, None, None)]),
+        Op::Revert { page: 0 },
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

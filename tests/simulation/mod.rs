@@ -754,7 +754,7 @@ impl Sim {
                 .into_iter()
                 .filter(|k| on(&then, &k.record) && on(&now, &k.record)),
         );
-        let base = self.states.get(&i).map(|st| fields::flatten(&st.records));
+        let base = self.base_fields(i);
         self.wrote(who, Some(i), &before, &after, &keys, base.as_ref());
         self.save(i, new);
     }
@@ -949,6 +949,23 @@ impl Sim {
     }
 
     /// `pull::recover_own_save`: a save a killed run did not record.
+    /// What the bot takes as page `i`'s base at its next pull: its last
+    /// synced revision, or the save a killed run made after it, which the
+    /// pull recovers as its own (`recover_own_save`).
+    pub fn base_fields(&self, i: usize) -> Option<Fields> {
+        let state = self.states.get(&i)?;
+        let own = self
+            .intents
+            .get(&i)
+            .filter(|(base, _, _)| self.recovery && *base == state.revid)
+            .and_then(|(base, run, _)| {
+                let (revid, text) = self.pages[i].revisions.iter().find(|(r, _)| r > base)?;
+                (self.bot_saves.get(revid) == Some(run))
+                    .then(|| parse(text, self.pages[i].quarter).0)
+            });
+        Some(fields::flatten(own.as_ref().unwrap_or(&state.records)))
+    }
+
     pub fn recover_own_save(&mut self, i: usize) {
         let Some(state) = self.states.get(&i) else {
             return;
