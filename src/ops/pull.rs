@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Credentials};
-use crate::core::fields::{self, describe_change, show_value, FieldChange, Fields};
+use crate::core::fields::{self, describe_change, show_value, FieldChange, FieldKey, Fields};
 use crate::core::merge::{
     merge_page, past_words, structure_hold, MergeInput, PendingConflict, SinceBase,
 };
@@ -522,7 +522,9 @@ async fn pull_page_onto(
     };
     let pending = pending_of_year(store, &target.fiscal_year).await?;
     let since_base = match &state {
-        Some(st) => Some(since_base(store, &target.fiscal_year, st.synced_at, &current).await?),
+        Some(st) => Some(
+            since_base(store, &target.fiscal_year, &target.title, st.synced_at, &current).await?,
+        ),
         None => None,
     };
     let plan = merge_page(
@@ -794,13 +796,35 @@ async fn recover_own_save(
 }
 
 /// What the store did since `synced_at` (a page's last sync), from its history.
+///
+/// A person who settled a conflict of this page by taking the page's value
+/// settled that field as of the decision: for that field (only), the
+/// changes up to the decision are ones the page's base has seen. The other
+/// fields keep the page's own sync time, so a tracker edit of another field
+/// made before the decision, and not yet written to the page, still counts.
 async fn since_base(
     store: &Store,
     fy: &FiscalYear,
+    page: &str,
     synced_at: DateTime<Utc>,
     current: &Fields,
 ) -> Result<SinceBase> {
     let since = store.history_since(fy, synced_at).await?;
+    let closed = store.conflicts(true).await?;
+    let mut seen_until: std::collections::BTreeMap<FieldKey, DateTime<Utc>> = Default::default();
+    for c in &closed {
+        if let Some(r) = c.resolution.as_ref().filter(|r| {
+            c.page == page && r.how == crate::store::Settlement::Wiki && r.at > synced_at
+        }) {
+            let until = seen_until.entry(c.key.clone()).or_insert(r.at);
+            *until = (*until).max(r.at);
+        }
+    }
+    let after_base = |key: &FieldKey, at: DateTime<Utc>| seen_until.get(key).is_none_or(|u| at > *u);
+    let since: Vec<crate::store::HistoryEntry> = since
+        .into_iter()
+        .filter(|e| after_base(&e.key, e.provenance.at))
+        .collect();
     let mut then = current.clone();
     let mut tracker_changed = std::collections::BTreeSet::new();
     for e in since.iter().rev() {
@@ -814,11 +838,10 @@ async fn since_base(
     }
     // A person's decision to keep the store's value is the tracker's word
     // on the field too, though history has no entry for it (nothing changed).
-    for c in store.conflicts(true).await? {
-        if c.resolution
-            .as_ref()
-            .is_some_and(|r| r.how == crate::store::Settlement::Store && r.at > synced_at)
-        {
+    for c in closed {
+        if c.resolution.as_ref().is_some_and(|r| {
+            r.how == crate::store::Settlement::Store && r.at > synced_at && after_base(&c.key, r.at)
+        }) {
             tracker_changed.insert(c.key);
         }
     }

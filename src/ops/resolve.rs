@@ -383,10 +383,11 @@ fn decision(
 }
 
 /// Records the decision in one store transaction: the conflict closed, the
-/// store's change (when the wiki's value is taken), the other pages'
-/// conflicts on the field that show the value the store now holds settled,
-/// and — when the store took the page's value — that page's base agreeing
-/// with the store. Returns the run id and how many other conflicts settled.
+/// store's change (when the wiki's value is taken), and the other pages'
+/// conflicts on the field that show the value the store now holds settled.
+/// (A decision that takes the page's value is, for that field of that page,
+/// a sync: pull reads it from the closed conflict, see `pull::since_base`.)
+/// Returns the run id and how many other conflicts settled.
 async fn decide(
     store: &Store,
     c: &StoredConflict,
@@ -414,14 +415,7 @@ async fn decide(
         .filter(|o| o.id != c.id && o.key == c.key && stated(&o.wiki) == stated(&after))
         .map(|o| o.id)
         .collect();
-    let state = match take {
-        Take::Wiki => store.page_state(&c.page).await?,
-        Take::Store => None,
-    };
-    let also = Decided {
-        settled: &settled,
-        rebase: state.as_ref().map(|st| (c.page.as_str(), st)),
-    };
+    let also = Decided { settled: &settled };
     store
         .resolve_conflict(c.id, take, change, &provenance, &also)
         .await?;

@@ -10,7 +10,7 @@ use super::history::Extras;
 use super::pages::PageWrite;
 use super::{
     check_changes, check_provenance, i64_of, json_opt, parse_timestamp, record_fiscal_year,
-    timestamp, PageState, Provenance, Source, Store,
+    timestamp, Provenance, Source, Store,
 };
 use crate::core::fields::{FieldChange, FieldKey};
 use crate::core::records::FiscalYearRecords;
@@ -144,9 +144,6 @@ pub struct Decided<'a> {
     /// Other pages' pending conflicts on the field whose value the store now
     /// holds (their pages show it already): closed as `settled`.
     pub settled: &'a [i64],
-    /// The conflict's page and its state, when the store took that page's
-    /// value: its base agrees with the store from the decision on.
-    pub rebase: Option<(&'a str, &'a PageState)>,
 }
 
 /// A new conflict row, checked and serialised.
@@ -467,17 +464,7 @@ impl Store {
                 "goalsbot".into(),
             ));
         }
-        // Dated just after the decision, so that the decision's own history
-        // entry is not a change this page's base missed.
-        let page = also
-            .rebase
-            .map(|(title, st)| {
-                let after = provenance.at + chrono::Duration::microseconds(1);
-                PageWrite::new(title, st.revid, &after, &st.records, st.table_rows.as_ref())
-            })
-            .transpose()?;
         let extras = Extras {
-            page,
             close: closes,
             ..Extras::default()
         };

@@ -491,6 +491,8 @@ pub struct Sim {
     /// Fields a person settled by keeping the store's value, and when
     /// (no history entry: the value did not change).
     pub kept: Vec<(FieldKey, u64)>,
+    /// Fields a person settled by taking a page's value: (page, field, when).
+    pub seen: Vec<(usize, FieldKey, u64)>,
     pub clock: u64,
     pub next_revid: u64,
     pub writes: Vec<Write>,
@@ -638,6 +640,7 @@ impl Sim {
             store: fields::flatten(&initial_records()),
             history: Vec::new(),
             kept: Vec::new(),
+            seen: Vec::new(),
             conflicts: Vec::new(),
             clock: 1,
             next_revid: 100,
@@ -895,11 +898,10 @@ impl Sim {
             self.kept.push((c.key.clone(), at));
         }
         if take_wiki {
-            // `sync::resolve`: the page's base agrees with the store from now on.
+            // As `resolve` and `pull::since_base`: taking the page's value
+            // is, for that field of that page, a sync as of the decision.
             let at = self.tick();
-            if let Some(st) = self.states.get_mut(&i) {
-                st.synced_at = at;
-            }
+            self.seen.push((i, c.key.clone(), at));
         }
         // `sync::resolve`: other pages' conflicts whose value is now the store's settle with it.
         let now = stated(self.store.get(&c.key)).cloned();
@@ -914,10 +916,17 @@ impl Sim {
 
     // -- the bot, as src/ops/pull.rs and src/ops/push.rs wire the pure core ---------
 
-    pub fn since_base(&self, synced_at: u64) -> SinceBase {
+    pub fn since_base(&self, page: usize, synced_at: u64) -> SinceBase {
         let mut then = self.store.clone();
         let mut touched = BTreeSet::new();
-        for e in self.history.iter().rev().filter(|e| e.at > synced_at) {
+        let after_base = |key: &FieldKey, at: u64| {
+            at > synced_at
+                && !self
+                    .seen
+                    .iter()
+                    .any(|(p, k, until)| *p == page && k == key && at <= *until)
+        };
+        for e in self.history.iter().rev().filter(|e| after_base(&e.key, e.at)) {
             match &e.old {
                 Some(v) => then.insert(e.key.clone(), v.clone()),
                 None => then.remove(&e.key),
@@ -928,7 +937,7 @@ impl Sim {
         }
         // As pull: a person keeping the store's value since counts too.
         for (k, at) in &self.kept {
-            if *at > synced_at {
+            if after_base(k, *at) {
                 touched.insert(k.clone());
             }
         }
@@ -938,7 +947,7 @@ impl Sim {
             changes: self
                 .history
                 .iter()
-                .filter(|e| e.at > synced_at)
+                .filter(|e| after_base(&e.key, e.at))
                 .map(|e| FieldChange {
                     key: e.key.clone(),
                     old: e.old.clone(),
@@ -1043,7 +1052,7 @@ impl Sim {
                 }
             }
         }
-        let since = state.as_ref().map(|s| self.since_base(s.synced_at));
+        let since = state.as_ref().map(|s| self.since_base(i, s.synced_at));
         let plan = merge_page(
             &MergeInput {
                 page: &page.title,
