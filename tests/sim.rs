@@ -2,13 +2,15 @@
 //! quarter pages that all show the same status cells (every status table
 //! shows every quarter), the pages' wikitext as plain strings.
 //!
-//! Random sequences of operations — people editing cells, prose, deleting
-//! tables and rows, reverting, blanking; the tracker setting values; sync,
+//! Random sequences of operations — people editing cells (some notes with
+//! a link and bold text), prose, deleting tables and rows, reverting,
+//! blanking, deleting an objective's heading line, reordering KRs or
+//! deleting one and renumbering the next; the tracker setting values; sync,
 //! pull-only and push-only runs; a person's save landing between the bot's
 //! read and its save; a run killed after any save; `resolve` either way —
 //! run through the same pure functions the bot uses (`parse_quarter_page`,
 //! `merge_page`, `records_for_page`, `plan_quarter_page`), wired as
-//! `src/pull.rs` and `src/push.rs` wire them. The wiki is modelled by
+//! `src/ops/pull.rs` and `src/ops/push.rs` wire them. The wiki is modelled by
 //! revisions of wikitext, turned into HTML by a small converter for the
 //! subset these pages use (headings, lines, the bot's tables), as Parsoid
 //! would.
@@ -18,7 +20,11 @@
 //! later write was made by someone who saw it. After a final converging run
 //! (every conflict resolved, syncs until quiet): every surviving write's
 //! value is in the store and on every page that shows the field. Every bot
-//! save changes only lines of the bot's status tables.
+//! save changes only lines of the bot's status tables, and keeps the
+//! wikitext of every note with markup that reads the same after it. A page
+//! the bot holds (its structure moved data between records) waits for a
+//! person: in the converging run one reverts it to the revision the bot
+//! last read.
 //!
 //! `GOALSBOT_SIM_CASES` sets the number of sequences (default 1,000),
 //! `GOALSBOT_SIM_STEPS` the longest sequence (default 25 operations) and
@@ -618,3 +624,65 @@ fn regression_taking_the_pages_value_for_one_field_keeps_the_trackers_edit_of_an
     run_case(2, &ops, false, false).unwrap();
 }
 
+
+/// Found by the model's first run with notes holding markup: a person writes
+/// a note with a link and bold text in the bot's table; a year goal set on
+/// another page makes the bot rewrite the whole table, and the note came
+/// back as plain text. Now a cell whose note reads the same keeps its
+/// wikitext when the table around it is rewritten (`plan::keep_notes`).
+#[test]
+fn regression_a_table_rewritten_for_a_year_goal_keeps_a_notes_markup() {
+    let ops = [
+        Op::MarkupNote {
+            page: 2,
+            kr: 2,
+            q: 0,
+            status: 0,
+        },
+        Op::YearGoal {
+            page: 1,
+            kr: 2,
+            goal: Some(0),
+        },
+        Op::Cell {
+            page: 0,
+            kr: 0,
+            q: 0,
+            status: None,
+            note: None,
+        },
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}
+
+/// The same, with the status changed too: a conflict on the status settled
+/// for the tracker's value, and a year goal in the same row. Only the
+/// status word of the cell changes.
+#[test]
+fn regression_a_status_and_a_year_goal_changed_together_keep_a_notes_markup() {
+    let ops = [
+        Op::YearGoal {
+            page: 0,
+            kr: 0,
+            goal: None,
+        },
+        Op::YearGoal {
+            page: 1,
+            kr: 0,
+            goal: Some(1),
+        },
+        Op::MarkupNote {
+            page: 1,
+            kr: 0,
+            q: 3,
+            status: 0,
+        },
+        Op::Set {
+            kr: 0,
+            q: 3,
+            status: Some(1),
+            note: None,
+        },
+    ];
+    run_case(3, &ops, false, true).unwrap();
+}

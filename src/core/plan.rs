@@ -56,6 +56,57 @@ fn patch_cells(existing: &str, rendered: &str, cells: &[PatchCell]) -> Option<St
     Some(out)
 }
 
+/// The bot's freshly rendered `table` with the note of each cell in `keep`
+/// taken from `existing`: when the rest of the table is rewritten (a year
+/// goal, a row put back, a label), a cell whose note reads the same on the
+/// page as in the store keeps its wikitext — a link, a template, any markup
+/// a person wrote — whole when its status is the same too
+/// (`None`), with only the status word replaced when that changed
+/// (`Some(status)`, see [`restatus`]).
+fn keep_notes(existing: &str, table: &str, keep: &[PatchCell]) -> String {
+    let mut out = table.to_string();
+    for (id, q, status) in keep {
+        let (Some(old_at), Some(new_at)) = (cell_line(existing, id, *q), cell_line(&out, id, *q))
+        else {
+            continue;
+        };
+        let (Some(old), Some(new)) = (
+            line_content(&existing[old_at.clone()]),
+            line_content(&out[new_at.clone()]),
+        ) else {
+            continue;
+        };
+        let old = &existing[old_at.start + old.start..old_at.start + old.end];
+        let kept = match status {
+            None => Some(old.to_string()),
+            Some(status) => restatus(old, *status).map(|k| format!(" {k}")),
+        };
+        if let Some(kept) = kept {
+            out.replace_range(new_at.start + new.start..new_at.start + new.end, &kept);
+        }
+    }
+    out
+}
+
+/// The cells of rows in both `store` and `shown` whose note (not empty)
+/// reads the same in both: `None` when the status is the same too,
+/// `Some(status)` when only the status changed.
+fn same_notes(store: &[RowData], shown: &[RowData]) -> Vec<PatchCell> {
+    let mut out = Vec::new();
+    for s in store {
+        let Some(p) = row_of(shown, &s.0) else { continue };
+        for e in &s.3 {
+            let Some(shown) = p.3.iter().find(|x| x.0 == e.0) else {
+                continue;
+            };
+            if e.2.as_deref().is_some_and(|n| !n.is_empty()) && shown.2 == e.2 {
+                out.push((s.0.clone(), e.0, (shown.1 != e.1).then_some(e.1)));
+            }
+        }
+    }
+    out
+}
+
 /// The row of `id` among a table's rows.
 fn row_of<'a>(rows: &'a [RowData], id: &str) -> Option<&'a RowData> {
     rows.iter().find(|r| r.0 == id)
@@ -438,7 +489,10 @@ pub fn plan_quarter_page_with(
                 } else {
                     None
                 };
-                let new_table = patched.unwrap_or_else(|| table.trim_end_matches('\n').to_string());
+                let new_table = patched.unwrap_or_else(|| {
+                    let keep = same_notes(&store_rows, &shown_rows);
+                    keep_notes(&text[range.clone()], table.trim_end_matches('\n'), &keep)
+                });
                 text.replace_range(range, &new_table);
             }
             None => match insertion_point(&text, page_obj) {
@@ -729,6 +783,49 @@ mod tests {
             "{}",
             plan.text
         );
+    }
+
+    #[test]
+    fn a_table_rewritten_whole_keeps_the_markup_of_notes_that_read_the_same() {
+        // A year goal changes with the status of a marked-up note in the same
+        // row: the table is rewritten whole, and the note keeps its link,
+        // with only the status word replaced.
+        let (q3_text, shown, renderer) = q3_fixture();
+        let plain = "|On track: 1 EU data center City and site identified; contract negotiations in progress";
+        let marked = "|On track: 1 EU data center [https://phabricator.wikimedia.org/T301234 City and site identified]; contract negotiations in progress";
+        let text = q3_text.replace(plain, marked);
+        let mut store = shown.clone();
+        let kr = store
+            .objectives
+            .iter_mut()
+            .flat_map(|o| o.key_results.iter_mut())
+            .find(|k| k.id == "2020-21/front-line-defenses/kr1")
+            .unwrap();
+        kr.year_goal = Some("3 data centers".into());
+        kr.quarters.get_mut(&Quarter::Q3).unwrap().status = Some(Status::AtRisk);
+        let plan = plan_quarter_page(&text, &shown, &store, &renderer).unwrap();
+        assert!(plan.text.contains("3 data centers"), "{}", plan.text);
+        assert!(
+            plan.text.contains(
+                "| At risk: 1 EU data center [https://phabricator.wikimedia.org/T301234 City and site identified]; contract negotiations in progress"
+            ),
+            "{}",
+            plan.text
+        );
+        // With the status unchanged, the cell is kept whole.
+        kr_status(&mut store, "2020-21/front-line-defenses/kr1", Status::OnTrack);
+        let plan = plan_quarter_page(&text, &shown, &store, &renderer).unwrap();
+        assert!(plan.text.contains(marked.trim_start_matches('|')), "{}", plan.text);
+    }
+
+    fn kr_status(store: &mut FiscalYearRecords, id: &str, status: Status) {
+        let kr = store
+            .objectives
+            .iter_mut()
+            .flat_map(|o| o.key_results.iter_mut())
+            .find(|k| k.id == id)
+            .unwrap();
+        kr.quarters.get_mut(&Quarter::Q3).unwrap().status = Some(status);
     }
 
     fn e_note(store: &mut FiscalYearRecords, id: &str, note: &str) {

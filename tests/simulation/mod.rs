@@ -107,6 +107,33 @@ pub fn strip_comments(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// A note with markup, as a person writes one in a status cell: an
+/// external link and bold text.
+pub const MARKUP_NOTE: &str =
+    "see [https://phabricator.wikimedia.org/T301234 the outage] and '''T287999'''";
+
+/// A cell's inline wikitext as Parsoid renders it, for the markup used here
+/// (external links with a text, bold).
+pub fn inline_html(wikitext: &str) -> String {
+    thread_local! {
+        static LINK: regex::Regex =
+            regex::Regex::new(r"\[(https?://[^ \]]+) ([^\]]+)\]").expect("pattern");
+        static BOLD: regex::Regex = regex::Regex::new(r"'''([^']+)'''").expect("pattern");
+    }
+    let escaped = html_escape(wikitext);
+    if !escaped.contains('[') && !escaped.contains("'''") {
+        return escaped;
+    }
+    let linked = LINK.with(|r| {
+        r.replace_all(
+            &escaped,
+            r#"<a rel="mw:ExtLink" class="external text" href="$1">$2</a>"#,
+        )
+        .into_owned()
+    });
+    BOLD.with(|r| r.replace_all(&linked, "<b>$1</b>").into_owned())
+}
+
 pub fn to_html(wikitext: &str) -> String {
     let wikitext = strip_comments(wikitext);
     let mut out = String::from("<html><body>");
@@ -142,7 +169,7 @@ pub fn to_html(wikitext: &str) -> String {
                 }
                 for c in split_outside_tags(rest, "||") {
                     let (attrs, content) = cell_parts(c);
-                    out.push_str(&format!("<td {attrs}>{}</td>", html_escape(&content)));
+                    out.push_str(&format!("<td {attrs}>{}</td>", inline_html(&content)));
                 }
             }
             continue;
@@ -395,6 +422,80 @@ pub fn without_row(text: &str, kr: &str) -> String {
         }
     }
     out
+}
+
+/// The line indexes of Alpha's `KR1:` and `KR2:` prose lines.
+fn alpha_kr_lines(lines: &[&str]) -> Option<(usize, usize)> {
+    let end = lines
+        .iter()
+        .position(|l| l.starts_with("== Prog - Beta"))
+        .unwrap_or(lines.len());
+    let one = lines[..end].iter().position(|l| l.starts_with("KR1: "))?;
+    let two = lines[..end].iter().position(|l| l.starts_with("KR2: "))?;
+    Some((one, two))
+}
+
+/// Alpha's KRs reordered and numbered in page order: the words of the
+/// `KR1:` and `KR2:` lines swapped (the table rows stay, with their ids).
+pub fn with_krs_swapped(text: &str) -> Option<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (one, two) = alpha_kr_lines(&refs)?;
+    let (w1, w2) = (lines[one][5..].to_string(), lines[two][5..].to_string());
+    lines[one] = format!("KR1: {w2}");
+    lines[two] = format!("KR2: {w1}");
+    Some(lines.join("\n") + "\n")
+}
+
+/// Alpha's KR1 deleted (its prose line and its table row) and KR2
+/// renumbered KR1, the issue's case of a renumbering, as two texts: the
+/// deletion, then the renumbering (the bot reads them as one save).
+pub fn with_kr_renumbered(text: &str) -> Option<(String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (one, two) = alpha_kr_lines(&lines)?;
+    // With the same words on both lines nobody can tell which one went.
+    if lines[one][5..] == lines[two][5..] {
+        return None;
+    }
+    let mut deleted: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    deleted.remove(one);
+    let deleted = without_row(&(deleted.join("\n") + "\n"), KRS[0]);
+    let renumbered = deleted.replacen(&format!("\n{}\n", lines[two]), &format!("\nKR1: {}\n", &lines[two][5..]), 1);
+    Some((deleted, renumbered))
+}
+
+/// The page without `objective`'s heading line (a slip in VisualEditor):
+/// its section runs into the one before.
+pub fn without_heading(text: &str, objective: usize) -> Option<String> {
+    let heading = ["== Prog - Alpha ==", "== Prog - Beta =="][objective];
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|l| *l == heading)?;
+    let mut out: Vec<&str> = lines[..at].to_vec();
+    out.extend_from_slice(&lines[at + 1..]);
+    Some(out.join("\n") + "\n")
+}
+
+/// The wikitext of `kr`'s status cell for `q` (the bot's table, as the bot
+/// or VisualEditor writes it, or an adopted staff table).
+pub fn cell_wikitext(text: &str, kr: &str, q: Quarter) -> Option<String> {
+    if let Some(r) = adopted_cell(text, kr, Column::Quarter(q)) {
+        return Some(text[r].trim().to_string());
+    }
+    let mut in_row = false;
+    for line in text.lines() {
+        if line.starts_with("|-") || line.starts_with("|}") {
+            in_row = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
+        } else if in_row && line.contains(&format!("data-goalsbot-quarter=\"{}\"", q.as_str())) {
+            let cell = line.strip_prefix('|')?;
+            return Some(cell_parts(cell).1);
+        }
+    }
+    None
+}
+
+/// The note part of a status cell's wikitext (after the status word).
+pub fn note_wikitext(cell: &str) -> &str {
+    cell.split_once(": ").map_or(cell, |(_, n)| n)
 }
 
 /// The lines outside the bot's status tables, blank lines left out.
@@ -1235,6 +1336,7 @@ impl Sim {
             "the bot changed text outside its tables on {}",
             self.pages[i].title
         );
+        self.check_note_markup_kept(i, &old, &text);
         let base = self.states.get(&i).map_or(0, |s| s.revid);
         let at = self.tick();
         self.intents.insert(i, (base, self.run, at));
@@ -1243,6 +1345,34 @@ impl Sim {
         self.log
             .push(format!("bot saved {} r{revid}", self.pages[i].title));
         true
+    }
+
+    /// The bot keeps the words and markup of notes: where a note holding
+    /// markup reads the same after the bot's save, its wikitext is the same.
+    fn check_note_markup_kept(&self, i: usize, old: &str, new: &str) {
+        let q = self.pages[i].quarter;
+        let (before, after) = (shown(old, q), shown(new, q));
+        for kr in KRS {
+            for quarter in Quarter::ALL {
+                let Some(cell) = cell_wikitext(old, kr, quarter) else {
+                    continue;
+                };
+                let note = note_wikitext(&cell);
+                if !note.contains("[http") && !note.contains("'''") {
+                    continue;
+                }
+                let key = FieldKey::new(kr, format!("quarters.{}.note", quarter.as_str()));
+                if !before.contains_key(&key) || before.get(&key) != after.get(&key) {
+                    continue;
+                }
+                let now = cell_wikitext(new, kr, quarter);
+                assert!(
+                    now.as_deref().is_some_and(|c| c.contains(note)),
+                    "the bot dropped the markup of {kr} {quarter:?} on {}: {cell:?} became {now:?}",
+                    self.pages[i].title
+                );
+            }
+        }
     }
 
     /// Records what the bot's own revision shows (push's refresh after a save).
@@ -1434,6 +1564,59 @@ impl Sim {
                     .push(format!("{} goal bullet under {label}", self.pages[i].title));
                 self.person_edit(i, "staff", t);
             }
+            Op::DeleteHeading { page, objective } => {
+                let i = page % n;
+                if let Some(t) = without_heading(self.pages[i].text(), *objective) {
+                    self.log.push(format!(
+                        "{} heading of {} deleted",
+                        self.pages[i].title, OBJECTIVES[*objective]
+                    ));
+                    // What the section said can no longer be read: as a
+                    // deletion, a value the bot does not have yet goes by
+                    // the person's hand.
+                    self.deleted(i, t);
+                }
+            }
+            Op::SwapKrs { page } => {
+                let i = page % n;
+                if let Some(t) = with_krs_swapped(self.pages[i].text()) {
+                    self.log
+                        .push(format!("{} KR1 and KR2 swapped", self.pages[i].title));
+                    self.person_edit(i, "staff", t);
+                }
+            }
+            Op::Renumber { page } => {
+                let i = page % n;
+                if let Some((deleted, renumbered)) = with_kr_renumbered(self.pages[i].text()) {
+                    self.log.push(format!(
+                        "{} KR1 deleted, KR2 renumbered KR1",
+                        self.pages[i].title
+                    ));
+                    self.deleted(i, deleted.clone());
+                    self.forget_removed(i, &deleted, &renumbered);
+                    self.person_edit(i, "staff", renumbered);
+                }
+            }
+            Op::MarkupNote {
+                page,
+                kr,
+                q,
+                status,
+            } => {
+                let i = page % n;
+                let value = format!("{}: {MARKUP_NOTE}", STATUSES[*status].label());
+                let quarter = Quarter::ALL[*q];
+                if let Some(t) = with_cell(self.pages[i].text(), KRS[*kr], quarter.as_str(), &value)
+                {
+                    self.log.push(format!(
+                        "{} cell {} {}: {value}",
+                        self.pages[i].title,
+                        KRS[*kr],
+                        quarter.as_str()
+                    ));
+                    self.person_edit(i, "staff", t);
+                }
+            }
             Op::VisualEditor { page } => {
                 let i = page % n;
                 let t = visual_editor_form(self.pages[i].text());
@@ -1449,18 +1632,24 @@ impl Sim {
     /// the values it has; a value it does not have yet goes by the person's
     /// hand (they saw it and removed it).
     pub fn deleted(&mut self, i: usize, new: String) {
-        let q = self.pages[i].quarter;
         let old = self.pages[i].text().to_string();
-        let (before, rows_before) = (shown(&old, q), parse(&old, q).1);
-        let (records_after, rows_after) = parse(&new, q);
-        let records_before = parse(&old, q).0;
+        self.forget_removed(i, &old, &new);
+        self.save(i, new);
+    }
+
+    /// The bookkeeping of [`Sim::deleted`]: cells and KRs on `old` that are
+    /// not on `new`.
+    pub fn forget_removed(&mut self, i: usize, old: &str, new: &str) {
+        let q = self.pages[i].quarter;
+        let (before, rows_before) = (shown(old, q), parse(old, q).1);
+        let (records_after, rows_after) = parse(new, q);
+        let records_before = parse(old, q).0;
         let on = |r: &FiscalYearRecords, id: &str| {
             r.objectives
                 .iter()
                 .flat_map(|o| &o.key_results)
                 .any(|k| k.id == id)
         };
-        self.save(i, new);
         for k in watched().into_iter().chain(text_keys()) {
             let (was, is) = if k.field == "text" {
                 (
@@ -1616,6 +1805,46 @@ impl Sim {
         Ok(())
     }
 
+    /// A page the bot holds (its structure moved data between records: a
+    /// deleted heading, renumbered KRs) waits for a person: here one reverts
+    /// it to the last revision the bot read. What was written on the page
+    /// since, and is on no page now, goes by that person's hand.
+    pub fn repair_held_pages(&mut self) {
+        let mut repaired = BTreeSet::new();
+        for i in 0..self.pages.len() {
+            let Some(st) = self.states.get(&i) else {
+                continue;
+            };
+            if st.revid == self.pages[i].revid() {
+                continue;
+            }
+            let Some((_, good)) = self.pages[i]
+                .revisions
+                .iter()
+                .find(|(r, _)| *r == st.revid)
+                .cloned()
+            else {
+                continue;
+            };
+            self.log.push(format!(
+                "{} repaired: reverted to r{}",
+                self.pages[i].title, st.revid
+            ));
+            self.save(i, good);
+            repaired.insert(i);
+        }
+        for w in self.writes.iter_mut() {
+            let Some(i) = w.page.filter(|p| repaired.contains(p)) else {
+                continue;
+            };
+            let shows = stated(shown(self.pages[i].text(), self.pages[i].quarter).get(&w.key))
+                == w.value.as_ref();
+            if w.live && !shows && stated(self.store.get(&w.key)) != w.value.as_ref() {
+                w.live = false;
+            }
+        }
+    }
+
     /// Resolves everything and syncs until quiet; then every surviving
     /// write's value is in the store and on every page that shows the field.
     pub fn converge(&mut self, take_wiki: bool) -> Result<(), String> {
@@ -1634,6 +1863,7 @@ impl Sim {
         for _ in 0..8 {
             self.sync(None);
             self.check_nothing_lost()?;
+            self.repair_held_pages();
             while !self.pending().is_empty() {
                 self.resolve(0, take_wiki);
             }
@@ -1673,8 +1903,25 @@ impl Sim {
                     self.store.get(&w.key)
                 ));
             }
+            // A KR whose removal from a page the bot applied (staff
+            // deleted it there) keeps its values in the store only.
+            let removed = FieldKey::new(w.key.record.clone(), fields::REMOVED);
+            if self.store.get(&removed) == Some(&Value::Bool(true)) {
+                continue;
+            }
             for (title, f, rows, text) in &pages {
                 if !everywhere {
+                    continue;
+                }
+                let listed = parse(text, Quarter::ALL[0])
+                    .0
+                    .objectives
+                    .iter()
+                    .flat_map(|o| &o.key_results)
+                    .any(|k| k.id == w.key.record);
+                if !rows.contains(&w.key.record) && !listed {
+                    // A page whose text does not list the KR (staff deleted
+                    // it there) shows nothing of it.
                     continue;
                 }
                 if w.key.field == "text" {
@@ -1781,6 +2028,27 @@ pub enum Op {
         page: usize,
         kr: usize,
     },
+    /// A person deletes an objective's heading line (its section runs into
+    /// the one before): the bot holds the page until it is repaired.
+    DeleteHeading {
+        page: usize,
+        objective: usize,
+    },
+    /// A person reorders Alpha's two KRs and numbers them in page order.
+    SwapKrs {
+        page: usize,
+    },
+    /// A person deletes Alpha's KR1 (line and row) and renumbers KR2 as KR1.
+    Renumber {
+        page: usize,
+    },
+    /// A person writes a status with a note holding a link and bold text.
+    MarkupNote {
+        page: usize,
+        kr: usize,
+        q: usize,
+        status: usize,
+    },
     SaveBetween(Box<Op>),
     Resolve {
         n: usize,
@@ -1817,6 +2085,11 @@ pub fn person_op() -> impl Strategy<Value = Op> {
             .prop_map(|(page, objective, duplicate)| Op::MoveRows { page, objective, duplicate }),
         1 => (0..4usize).prop_map(|page| Op::VisualEditor { page }),
         1 => (0..4usize, 0..3usize).prop_map(|(page, kr)| Op::GoalBullet { page, kr }),
+        1 => (0..4usize, 0..2usize).prop_map(|(page, objective)| Op::DeleteHeading { page, objective }),
+        1 => (0..4usize).prop_map(|page| Op::SwapKrs { page }),
+        1 => (0..4usize).prop_map(|page| Op::Renumber { page }),
+        2 => (0..4usize, 0..3usize, 0..4usize, 0..4usize)
+            .prop_map(|(page, kr, q, status)| Op::MarkupNote { page, kr, q, status }),
     ]
 }
 
