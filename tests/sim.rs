@@ -686,3 +686,22 @@ fn regression_a_status_and_a_year_goal_changed_together_keep_a_notes_markup() {
     ];
     run_case(3, &ops, false, true).unwrap();
 }
+
+/// Found by the first 100,000-sequence run with the structure operations
+/// (a fault of the model's oracle): after KR1's line is deleted and KR2
+/// renumbered, KR2 stands only in the adopted staff table's label cell,
+/// which the bot reads as its words but does not write (its label is
+/// staff's); the oracle asked for the tracker's text there.
+#[test]
+fn regression_a_kr_left_only_in_a_staff_tables_label_keeps_its_label() {
+    let ops = [
+        Op::SetText { kr: 1, text: 0 },
+        Op::SwapKrs { page: 2 },
+        Op::Blank { page: 0 },
+        Op::Revert { page: 2 },
+        Op::Renumber { page: 0 },
+        Op::Sync,
+        Op::Resolve { n: 0, wiki: false },
+    ];
+    run_case(2, &ops, false, true).unwrap();
+}

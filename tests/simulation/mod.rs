@@ -1925,6 +1925,19 @@ impl Sim {
                     continue;
                 }
                 if w.key.field == "text" {
+                    // The bot writes a KR's text into its prose line; a KR
+                    // whose words stand only in a staff table's label cell
+                    // (its line deleted) keeps the label staff wrote.
+                    let prose = outside_tables(text).join("\n\n");
+                    let in_prose = parse(&prose, Quarter::ALL[0])
+                        .0
+                        .objectives
+                        .iter()
+                        .flat_map(|o| &o.key_results)
+                        .any(|k| k.id == w.key.record);
+                    if !in_prose {
+                        continue;
+                    }
                     if stated(f.get(&w.key)) != v {
                         return Err(format!("{title} does not show {w:?}: {:?}", f.get(&w.key)));
                     }
