@@ -518,3 +518,28 @@ fn a_store_that_is_down_fails_with_exit_1_and_no_password() {
         out.all_output()
     );
 }
+
+/// The spreadsheet workflow starts with a file the bot wrote: importing an
+/// export unchanged changes nothing, in CSV (which has no column for an
+/// objective's managers, description or status: those stay as they are)
+/// and in JSON (an empty list is what a record without the field exports).
+#[test]
+fn an_export_imported_back_unchanged_changes_nothing() {
+    let s = Setup::new("export-import", None);
+    s.ok(&["pull"]);
+    s.ok(&["import", deck().to_str().unwrap()]);
+    let before = s.ok(&["export", "--format", "json"]);
+    for format in ["csv", "json"] {
+        let file = s.dir.path().join(format!("export.{format}"));
+        std::fs::write(&file, s.ok(&["export", "--format", format])).unwrap();
+        let out = s.run(&["import", file.to_str().unwrap(), "--dry-run"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert!(
+            out.stdout.contains("would change 0 fields in 0 records"),
+            "{format}: {}",
+            out.stdout
+        );
+        s.ok(&["import", file.to_str().unwrap()]);
+        assert_eq!(s.ok(&["export", "--format", "json"]), before, "{format}");
+    }
+}
