@@ -705,3 +705,27 @@ fn regression_a_kr_left_only_in_a_staff_tables_label_keeps_its_label() {
     ];
     run_case(2, &ops, false, true).unwrap();
 }
+
+/// Found by a 100,000-sequence run with the structure operations after 6 s
+/// (a fault of the model): a renumbering whose new KR1 words were KR1's own
+/// once is read by the bot as an edit of KR1's line, made by someone who saw
+/// the tracker's words there; the model had split it into two saves and
+/// expected the tracker's words to survive.
+#[test]
+fn regression_a_renumbering_to_words_kr1_once_had_is_an_edit_of_kr1() {
+    let cell = Op::Cell {
+        page: 0,
+        kr: 0,
+        q: 0,
+        status: None,
+        note: None,
+    };
+    let ops = [
+        Op::SetText { kr: 1, text: 3 },
+        cell.clone(),
+        Op::SetText { kr: 0, text: 0 },
+        Op::SaveBetween(Box::new(cell)),
+        Op::Renumber { page: 0 },
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

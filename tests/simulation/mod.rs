@@ -448,20 +448,18 @@ pub fn with_krs_swapped(text: &str) -> Option<String> {
 }
 
 /// Alpha's KR1 deleted (its prose line and its table row) and KR2
-/// renumbered KR1, the case of a renumbering, as two texts: the
-/// deletion, then the renumbering (the bot reads them as one save).
-pub fn with_kr_renumbered(text: &str) -> Option<(String, String)> {
+/// renumbered KR1: the case of a renumbering.
+pub fn with_kr_renumbered(text: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let (one, two) = alpha_kr_lines(&lines)?;
     // With the same words on both lines nobody can tell which one went.
     if lines[one][5..] == lines[two][5..] {
         return None;
     }
-    let mut deleted: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    deleted.remove(one);
-    let deleted = without_row(&(deleted.join("\n") + "\n"), KRS[0]);
-    let renumbered = deleted.replacen(&format!("\n{}\n", lines[two]), &format!("\nKR1: {}\n", &lines[two][5..]), 1);
-    Some((deleted, renumbered))
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    out[two] = format!("KR1: {}", &lines[two][5..]);
+    out.remove(one);
+    Some(without_row(&(out.join("\n") + "\n"), KRS[0]))
 }
 
 /// The page without `objective`'s heading line (a slip in VisualEditor):
@@ -1587,14 +1585,17 @@ impl Sim {
             }
             Op::Renumber { page } => {
                 let i = page % n;
-                if let Some((deleted, renumbered)) = with_kr_renumbered(self.pages[i].text()) {
+                let old = self.pages[i].text().to_string();
+                if let Some(new) = with_kr_renumbered(&old) {
                     self.log.push(format!(
                         "{} KR1 deleted, KR2 renumbered KR1",
                         self.pages[i].title
                     ));
-                    self.deleted(i, deleted.clone());
-                    self.forget_removed(i, &deleted, &renumbered);
-                    self.person_edit(i, "staff", renumbered);
+                    // One save: what went (KR2, as the bot reads it) goes as
+                    // a deletion; KR1's line now says KR2's words, an edit
+                    // by someone who saw KR1's.
+                    self.forget_removed(i, &old, &new);
+                    self.person_edit(i, "staff", new);
                 }
             }
             Op::MarkupNote {
