@@ -77,19 +77,30 @@ pub enum Action {
     Push,
     /// Create a quarter page from the store.
     NewQuarter,
+    /// Apply a quarter page the bot holds because its structure changed
+    /// (a deleted heading, renumbered KRs), as a person checked it, then
+    /// push its year (`pull --accept TITLE`, then `push`).
+    Accept,
 }
 
 impl Action {
     /// All actions, in the order the documentation lists them.
-    pub const ALL: [Action; 4] = [Action::Sync, Action::Pull, Action::Push, Action::NewQuarter];
+    pub const ALL: [Action; 5] = [
+        Action::Sync,
+        Action::Pull,
+        Action::Push,
+        Action::NewQuarter,
+        Action::Accept,
+    ];
 
-    /// The spelling in a request: `sync`, `pull`, `push`, `new-quarter`.
+    /// The spelling in a request: `sync`, `pull`, `push`, `new-quarter`, `accept`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Sync => "sync",
             Action::Pull => "pull",
             Action::Push => "push",
             Action::NewQuarter => "new-quarter",
+            Action::Accept => "accept",
         }
     }
 }
@@ -104,7 +115,7 @@ impl FromStr for Action {
             .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unknown action {}; the actions are sync, pull, push, new-quarter and resolve",
+                    "unknown action {}; the actions are sync, pull, push, new-quarter, accept and resolve",
                     quote(s)
                 )
             })
@@ -818,13 +829,19 @@ fn parse_params(params: &[&str]) -> Result<Ask, String> {
         }
     };
     if action.is_empty() {
-        return Err("the action after the first | is empty; the actions are sync, pull, push, new-quarter and resolve".into());
+        return Err("the action after the first | is empty; the actions are sync, pull, push, new-quarter, accept and resolve".into());
     }
     let action: Action = action.parse()?;
     let scope = match scope {
         None => Scope::All,
         Some(s) => s.parse()?,
     };
+    if action == Action::Accept && !matches!(scope, Scope::Quarter(..)) {
+        return Err(
+            "accept needs the quarter page the bot holds, such as {{goalsbot|accept|2020-21 Q3}}"
+                .into(),
+        );
+    }
     if action == Action::NewQuarter && !matches!(scope, Scope::Quarter(..)) {
         return Err(
             "new-quarter needs a quarter, such as {{goalsbot|new-quarter|2020-21 Q4}}".into(),
@@ -1190,13 +1207,17 @@ impl ResolveAnswer {
 }
 
 /// The correct syntax, shown in a malformed reply.
-const EXAMPLES: [(&str, &str); 6] = [
+const EXAMPLES: [(&str, &str); 7] = [
     ("{{goalsbot|sync}}", "pull, then push, every tracked page"),
     ("{{goalsbot|sync|2020-21}}", "the same for one fiscal year"),
     ("{{goalsbot|push|2020-21 Q3}}", "push one quarter page"),
     (
         "{{goalsbot|new-quarter|2020-21 Q4}}",
         "create a new quarter page",
+    ),
+    (
+        "{{goalsbot|accept|2020-21 Q3}}",
+        "apply a quarter page the bot holds (its structure changed), as it stood when you asked",
     ),
     (
         "{{goalsbot|resolve|12|wiki}}",

@@ -220,6 +220,10 @@ pub struct Options<'a> {
     /// Pages whose latest revision is applied although its structure moves
     /// data between records (`pull --accept`; [`structure_hold`]).
     pub accept: Vec<String>,
+    /// With `accept`: only a latest revision older than this one (the
+    /// on-wiki request that accepted it) is applied: a person accepted
+    /// the page as it stood when they asked, not an edit saved after.
+    pub accept_before: Option<u64>,
 }
 
 /// `goalsbot pull`: prints one line per page and the totals; exit 3 when a page needs a person.
@@ -239,6 +243,7 @@ pub async fn command(
         max_removed_share: config.pages.max_removed_share,
         palette: config.palette(),
         accept: accept.iter().map(|t| t.replace('_', " ")).collect(),
+        accept_before: None,
     };
     let run = async {
         let report = pull(&session.wiki, &session.store, &targets, &opts).await?;
@@ -547,7 +552,9 @@ async fn pull_page_onto(
             reason: format!("{reason} (blanked or vandalised?); nothing from it was applied"),
         });
     }
-    if !opts.accept.contains(&target.title) {
+    let accepted = opts.accept.contains(&target.title)
+        && opts.accept_before.is_none_or(|before| latest.revid < before);
+    if !accepted {
         let history = store
             .history_since(&target.fiscal_year, chrono::DateTime::UNIX_EPOCH)
             .await?;
@@ -558,12 +565,24 @@ async fn pull_page_onto(
         );
         let base = state.as_ref().map(|s| &s.records);
         if let Some(reason) = structure_hold(base, &records, &current, &past) {
+            if opts.accept.contains(&target.title) {
+                return Ok(Outcome::Refused {
+                    revid: latest.revid,
+                    reason: format!(
+                        "{reason}: not applied, because the page was saved again (r{}) after the \
+                         request that accepted it; look at the page again and, if it is right, \
+                         ask again",
+                        latest.revid
+                    ),
+                });
+            }
             return Ok(Outcome::Refused {
                 revid: latest.revid,
                 reason: format!(
                     "{reason}: nothing from it was applied; revert or repair the page, or apply it \
-                     as it is with `goalsbot pull --accept \"{}\"`",
-                    target.title
+                     as it is with `goalsbot pull --accept \"{}\"` or an on-wiki \
+                     {{{{goalsbot|accept|{} {}}}}}",
+                    target.title, target.fiscal_year, target.quarter
                 ),
             });
         }

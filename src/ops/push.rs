@@ -1525,6 +1525,7 @@ async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result
         dry_run: false,
         max_removed_share: ctx.config.pages.max_removed_share,
         accept: Vec::new(),
+        accept_before: None,
         palette: ctx.config.palette(),
     };
     let outcome = crate::ops::pull::pull_page(

@@ -320,6 +320,7 @@ async fn reread(config: &Config, wiki: &Wiki, store: &Store, c: StoredConflict) 
         dry_run: false,
         max_removed_share: config.pages.max_removed_share,
         accept: Vec::new(),
+        accept_before: None,
         palette: config.palette(),
     };
     let report = pull::pull(wiki, store, &targets, &opts)

@@ -371,6 +371,7 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
         dry_run: ctx.dry_run,
         max_removed_share: config.pages.max_removed_share,
         accept: Vec::new(),
+        accept_before: None,
         palette: config.palette(),
     };
     let pulled = pull::pull_revisions(ctx.wiki, ctx.store, &targets, target_revs, &opts).await?;

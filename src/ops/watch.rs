@@ -667,7 +667,7 @@ async fn run_now(
         Ok(lease) => lease,
         Err(busy) => return Ok(busy),
     };
-    let s = run_action(ctx, action, scope, &req.requester, run_id).await;
+    let s = run_action(ctx, action, scope, req, run_id).await;
     let what = format!("{command} → {}", s.outcome.label());
     if let Err(e) = crate::ops::runs::publish(ctx.config, ctx.wiki, ctx.store, &s).await {
         tracing::warn!("the status page was not updated: {e:#}");
@@ -988,13 +988,13 @@ async fn run_action(
     ctx: &WatchContext<'_>,
     action: Action,
     scope: &Scope,
-    requester: &str,
+    req: &RequestEntry,
     run_id: String,
 ) -> RunSummary {
     let span = tracing::info_span!("run", run_id = %run_id);
     let command = requests::command_text(action, scope);
-    let run = Run::new(ctx.store, &run_id, command, Some(requester.to_string()));
-    run_in_lifecycle(ctx, action, scope, &run)
+    let run = Run::new(ctx.store, &run_id, command, Some(req.requester.clone()));
+    run_in_lifecycle(ctx, action, scope, req.revid, &run)
         .instrument(span)
         .await
 }
@@ -1004,13 +1004,14 @@ async fn run_in_lifecycle(
     ctx: &WatchContext<'_>,
     action: Action,
     scope: &Scope,
+    asked_in: u64,
     run: &Run<'_>,
 ) -> RunSummary {
     if let Err(e) = run.mark_running().await {
         tracing::warn!("could not mark the run as running: {e:#}");
     }
     let before = ctx.wiki.counters().snapshot();
-    let summary = match act(ctx, action, scope, run).await {
+    let summary = match act(ctx, action, scope, asked_in, run).await {
         Ok(mut s) => {
             // The watcher's counters run across polls: this run's share.
             let after = ctx.wiki.counters().snapshot();
@@ -1032,11 +1033,13 @@ async fn run_in_lifecycle(
     summary
 }
 
-/// Runs the action a request asked for.
+/// Runs the action a request asked for; `asked_in` is the revision of the
+/// command page that added the request.
 async fn act(
     ctx: &WatchContext<'_>,
     action: Action,
     scope: &Scope,
+    asked_in: u64,
     run: &Run<'_>,
 ) -> Result<RunSummary> {
     let config = ctx.config;
@@ -1063,17 +1066,36 @@ async fn act(
             }
             return crate::ops::sync::sync_summary(run, &report).await;
         }
-        Action::Pull => {
+        Action::Pull | Action::Accept => {
             let targets = crate::ops::pull::targets(config, &fys, &quarter_page)?;
+            // A person accepts the held page as it stood when they asked:
+            // revision ids grow across the wiki, so a save after the
+            // request has a larger one and is not accepted.
+            let accept = action == Action::Accept;
             let opts = crate::ops::pull::Options {
                 run_id,
                 dry_run: false,
                 max_removed_share: config.pages.max_removed_share,
-                accept: Vec::new(),
+                accept: if accept { quarter_page.clone() } else { Vec::new() },
+                accept_before: accept.then_some(asked_in),
                 palette: config.palette(),
             };
             let report = crate::ops::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
             tally.pull(&report);
+            if accept {
+                // Then the year's pages show what the page now says.
+                let pctx = crate::ops::push::PushContext {
+                    config,
+                    wiki: ctx.wiki,
+                    store: ctx.store,
+                    run_id,
+                    dry_run: false,
+                    user: ctx.user,
+                    revisions: None,
+                };
+                let pushed = crate::ops::push::push(&pctx, &fys, &[]).await?;
+                tally.push(&pushed);
+            }
             report.pages.len()
         }
         Action::Push => {

@@ -84,3 +84,46 @@ fn a_renumbered_key_result_is_held_not_given_another_krs_values() {
     assert_eq!(s.export(&[]), before, "no value moved between key results");
     assert_eq!(raw(&q1), q1_before, "the other page keeps every row");
 }
+
+/// Issue 27, case 5, on the wiki: a held page is applied when an allowed
+/// person asks `{{goalsbot|accept|FY Qn}}` on the command page (by revision
+/// author, as every request), as the page stood when they asked; a page
+/// saved again after the request is not accepted, and someone not allowed
+/// is refused.
+#[test]
+fn a_held_page_is_applied_when_an_allowed_person_accepts_it_on_the_wiki() {
+    use crate::watch::{ask, requests_page, section, served, watch_once, ALICE, MALLORY};
+    let s = served("accept-on-wiki");
+    let title = format!("{}/2020-21 Q2", s.prefix);
+    let before = s.export(&[]);
+    let good = raw(&title);
+    let slip = good.replacen(HEADING, "", 1);
+    staff_save(&title, &slip);
+    assert_eq!(s.run(&["sync"]).code, Some(3));
+    let held = s.run(&["sync"]).all_output();
+    assert!(held.contains("{{goalsbot|accept|2020-21 Q2}}"), "says how: {held}");
+
+    // Not allowed: refused, nothing applied.
+    ask(&s, MALLORY, "Accept it", "{{goalsbot|accept|2020-21 Q2}} ~~~~");
+    watch_once(&s);
+    let page = raw(&requests_page(&s));
+    assert!(section(&page, "Accept it").contains("goalsbot-reply:"), "{page}");
+    assert_eq!(s.export(&[]), before);
+
+    // Asked, then the page saved again before the bot read the request:
+    // the person accepted what they saw, not the later save.
+    ask(&s, ALICE, "Accept Q2", "{{goalsbot|accept|2020-21 Q2}} ~~~~");
+    staff_save(&title, &format!("{slip}\nOne more line.\n"));
+    watch_once(&s);
+    let page = raw(&requests_page(&s));
+    let reply = section(&page, "Accept Q2");
+    assert!(reply.contains("saved again"), "{reply}");
+    assert_eq!(s.export(&[]), before, "the later save was not accepted");
+
+    // Asked again, nothing saved since: applied, and the year pushed.
+    ask(&s, ALICE, "Accept Q2 again", "{{goalsbot|accept|2020-21 Q2}} ~~~~");
+    let out = watch_once(&s);
+    assert!(out.contains("1 new requests, 1 answered") || out.contains("1 new request"), "{out}");
+    assert_ne!(s.export(&[]), before, "the accepted revision is applied");
+    assert_eq!(s.run(&["sync"]).code, Some(0), "nothing held any more");
+}

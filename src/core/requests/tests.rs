@@ -79,6 +79,10 @@ fn actions_and_scopes_parse() {
                 Scope::Quarter(fy("2020-21"), Quarter::Q4),
             ),
         ),
+        (
+            "{{goalsbot|accept|2020-21 Q3}}",
+            ok(Action::Accept, q3("2020-21")),
+        ),
         // Spacing, underscores, first-letter case, Template: prefix.
         ("{{Goalsbot | sync }}", ok(Action::Sync, Scope::All)),
         (
@@ -129,6 +133,8 @@ fn malformed_requests_say_why() {
             "{{goalsbot|new-quarter|2020-21}}",
             "new-quarter needs a quarter",
         ),
+        ("{{goalsbot|accept}}", "accept needs the quarter page"),
+        ("{{goalsbot|accept|2020-21}}", "accept needs the quarter page"),
         ("{{goalsbot|action=sync}}", "no names"),
         ("{{GoalsBot|sync}}", "only its first letter"),
         ("{{GOALSBOT|sync}}", "only its first letter"),
@@ -1327,7 +1333,7 @@ fn malformed_resolve_requests_say_why_and_show_the_syntax() {
         );
     }
     let err = only("{{goalsbot|snyc}}").unwrap_err();
-    assert!(err.contains("new-quarter and resolve"), "{err}");
+    assert!(err.contains("new-quarter, accept and resolve"), "{err}");
 }
 
 fn resolve_reply(answer: ResolveAnswer) -> String {
