@@ -729,3 +729,24 @@ fn regression_a_renumbering_to_words_kr1_once_had_is_an_edit_of_kr1() {
     ];
     run_case(2, &ops, false, false).unwrap();
 }
+
+/// Found by a 100,000-sequence run with the structure operations after 45 s
+/// (a bug of the bot): KR2 deleted from the Q4 page while a conflict on its
+/// text waited for a person (on Q1). Push kept, for fields in conflict,
+/// what each page shows, and Q4 shows no KR2: its text went missing and
+/// the page could not be planned at all (every push failed on it). A record
+/// a page does not show now keeps the store's value.
+#[test]
+fn regression_a_conflict_on_a_kr_another_page_deleted_leaves_that_page_plannable() {
+    let ops = [
+        Op::SwapKrs { page: 3 },
+        Op::SetText { kr: 1, text: 0 },
+        Op::PushOnly,
+        Op::Renumber { page: 3 },
+        Op::Revert { page: 0 },
+        Op::SetText { kr: 1, text: 1 },
+        Op::Killed { after: 1 },
+        Op::Resolve { n: 1, wiki: false },
+    ];
+    run_case(4, &ops, false, false).unwrap();
+}

@@ -583,6 +583,10 @@ pub fn records_for_page(
             Some(v) => {
                 fields.insert(key.clone(), v.clone());
             }
+            // A record the page does not show (staff deleted its KR here)
+            // has nothing to keep: the store's value stands, so the
+            // records stay whole (a KR's text is required).
+            None if !shown_records.contains(key.record.as_str()) => {}
             None => {
                 fields.remove(key);
             }
