@@ -333,21 +333,21 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
 
 /// Which fields an import file speaks for: JSON carries them all, CSV only
 /// its columns (it has no objective managers, description, overall status…:
-/// its `managers` column is the key result's).
+/// its `managers` column is the key result's; nor positions: its row order
+/// leaves out what it cannot hold, such as objectives without key results).
 fn carried(key: &FieldKey, objectives: &BTreeSet<&str>, csv: bool) -> bool {
     if !csv {
         return true;
     }
     let field = key.field.as_str();
     if objectives.contains(key.record.as_str()) {
-        return matches!(field, "position" | "program" | "title");
+        return matches!(field, "program" | "title");
     }
     match field.strip_prefix("quarters.") {
         Some(rest) => rest.contains('.'),
         None => matches!(
             field,
-            "position"
-                | "program"
+            "program"
                 | "title"
                 | "parent"
                 | "kind"
@@ -400,13 +400,42 @@ pub fn import_changes(
             .into_iter()
             .filter(|(k, v)| !v.is_null() && carried(k, &objectives, csv))
             .collect();
-        // An empty list or text is how a field the store does not hold
-        // exports: no change.
-        let empty = |v: &Value| v.as_array().is_some_and(Vec::is_empty) || v.as_str() == Some("");
+        // An empty list is how a list the store does not hold exports: no
+        // change where the record (or its quarter) is in the store. (An
+        // empty text is not: `""` says "known to be empty".)
+        let empty = |v: &Value| v.as_array().is_some_and(Vec::is_empty);
+        let container = |k: &FieldKey| -> String {
+            match k.field.strip_prefix("quarters.") {
+                Some(rest) => format!("quarters.{}.", rest.split('.').next().unwrap_or_default()),
+                None => String::new(),
+            }
+        };
+        let held = |k: &FieldKey| {
+            let prefix = container(k);
+            current
+                .keys()
+                .any(|c| c.record == k.record && c.field.starts_with(&prefix))
+        };
+        // A CSV joins a list's items with ` ; `: a list whose items read the
+        // same once joined (an item holding ` ; `, an empty item) is what
+        // the file says, not a change.
+        let same_in_csv = |a: &Value, b: &Value| {
+            let joined = |v: &Value| {
+                v.as_array().map(|items| {
+                    items
+                        .iter()
+                        .map(|i| i.as_str().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(crate::core::export::CSV_LIST_SEPARATOR)
+                })
+            };
+            csv && joined(a).is_some() && joined(a) == joined(b)
+        };
         let mut changes: Vec<FieldChange> = file_fields
             .iter()
             .filter(|(k, v)| current.get(*k) != Some(*v))
-            .filter(|(k, v)| current.contains_key(*k) || !empty(v))
+            .filter(|(k, v)| current.contains_key(*k) || !empty(v) || !held(k))
+            .filter(|(k, v)| !current.get(*k).is_some_and(|c| same_in_csv(c, v)))
             .map(|(k, v)| FieldChange {
                 key: k.clone(),
                 old: current.get(k).cloned(),
@@ -664,6 +693,33 @@ mod tests {
             files += 1;
         }
         assert!(files >= 10, "{files} fixtures");
+    }
+
+    proptest::proptest! {
+        /// Generated stores, whole and without their empty lists (as a pull
+        /// stores them): the export in either format imports back to no
+        /// change.
+        #[test]
+        fn a_generated_stores_export_imports_back_with_no_change(
+            r in crate::core::fields::tests::records()
+        ) {
+            let full = fields::flatten(&r);
+            let sparse: Fields = full
+                .iter()
+                .filter(|(_, v)| v.as_array().is_none_or(|a| !a.is_empty()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for f in [full, sparse] {
+                let export = crate::core::records::Export::new(vec![
+                    fields::unflatten(&r.fiscal_year, &f).unwrap(),
+                ]);
+                let store = BTreeMap::from([(r.fiscal_year.clone(), f)]);
+                let json = crate::core::export::from_json(&crate::core::export::to_json(&export)).unwrap();
+                let csv = crate::core::export::from_csv(&crate::core::export::to_csv(&export)).unwrap();
+                proptest::prop_assert_eq!(import_changes(&json, &store, false).unwrap(), vec![]);
+                proptest::prop_assert_eq!(import_changes(&csv, &store, true).unwrap(), vec![]);
+            }
+        }
     }
 
     #[test]

@@ -523,15 +523,18 @@ fn a_store_that_is_down_fails_with_exit_1_and_no_password() {
 /// export unchanged changes nothing, in CSV (which has no column for an
 /// objective's managers, description or status: those stay as they are)
 /// and in JSON (an empty list is what a record without the field exports).
-#[test]
-fn an_export_imported_back_unchanged_changes_nothing() {
-    let s = Setup::new("export-import", None);
+fn export_imported_back(store_url: Option<String>) {
+    let s = Setup::new("export-import", store_url);
     s.ok(&["pull"]);
     s.ok(&["import", deck().to_str().unwrap()]);
+    s.ok(&["sync"]);
     let before = s.ok(&["export", "--format", "json"]);
-    for format in ["csv", "json"] {
+    let now = chrono::Utc::now().to_rfc3339();
+    for (format, as_of) in [("csv", None), ("json", None), ("json", Some(now.as_str()))] {
         let file = s.dir.path().join(format!("export.{format}"));
-        std::fs::write(&file, s.ok(&["export", "--format", format])).unwrap();
+        let mut args = vec!["export", "--format", format];
+        args.extend(as_of.iter().flat_map(|t| ["--as-of", *t]));
+        std::fs::write(&file, s.ok(&args)).unwrap();
         let out = s.run(&["import", file.to_str().unwrap(), "--dry-run"]);
         assert_eq!(out.code, Some(0), "{out:?}");
         assert!(
@@ -542,4 +545,18 @@ fn an_export_imported_back_unchanged_changes_nothing() {
         s.ok(&["import", file.to_str().unwrap()]);
         assert_eq!(s.ok(&["export", "--format", "json"]), before, "{format}");
     }
+}
+
+#[test]
+fn an_export_imported_back_unchanged_changes_nothing_on_sqlite() {
+    export_imported_back(None);
+}
+
+#[test]
+fn an_export_imported_back_unchanged_changes_nothing_on_mariadb() {
+    let Some(db) = test_mariadb() else {
+        eprintln!("MariaDB not installed and not required: skipping");
+        return;
+    };
+    export_imported_back(Some(db.fresh_database("roundtrip")));
 }
