@@ -1,4 +1,4 @@
-//! The command line (`cli.md`), parsed with clap.
+//! The command line (`docs/cli.md`), parsed with clap.
 
 use std::path::PathBuf;
 
@@ -86,7 +86,7 @@ pub enum Command {
         #[arg(long, value_enum)]
         take: crate::store::Take,
     },
-    /// Serve the on-wiki requests on the command page (commands.md).
+    /// Serve the on-wiki requests on the command page (docs/requests.md).
     Watch {
         /// Handle what is pending, then exit.
         #[arg(long)]
@@ -114,7 +114,7 @@ pub enum Command {
         #[arg(long, value_name = "DATE")]
         today: Option<chrono::NaiveDate>,
     },
-    /// Store → stdout, in the format of records.md.
+    /// Store → stdout, in the export format of docs/records.md.
     Export {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]

@@ -1,4 +1,4 @@
-//! Configuration: the TOML file, environment overrides and credentials (see `cli.md`).
+//! Configuration: the TOML file, environment overrides and credentials (see `docs/cli.md`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ pub struct Config {
     pub status: StatusConfig,
 }
 
-/// `[status]`: how staff tables' colours read as statuses (`pages.md`).
+/// `[status]`: how staff tables' colours read as statuses (`docs/pages.md`).
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatusConfig {
@@ -92,7 +92,7 @@ pub struct PagesConfig {
     /// the same name (see `wikitext_templates/`).
     pub templates_dir: Option<PathBuf>,
     /// A page that lost more than this share of its records (objectives and
-    /// KRs) since its last sync is refused whole (`sync.md`, pull step 4).
+    /// KRs) since its last sync is refused whole (`docs/sync.md`, "The guards").
     pub max_removed_share: f64,
 }
 

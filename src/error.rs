@@ -1,4 +1,4 @@
-//! Error kinds that decide the exit code (`cli.md`): the rest is `anyhow`.
+//! Error kinds that decide the exit code (`docs/cli.md`): the rest is `anyhow`.
 
 use std::fmt;
 

@@ -461,7 +461,7 @@ impl Wiki {
     }
 
     /// Why this login may not edit: it is not in the wiki's bot group, so its
-    /// edits would not be marked bot (`sync.md`, push 4). `None` when it is a
+    /// edits would not be marked bot (`docs/shared-wiki.md`). `None` when it is a
     /// bot, or reads anonymously (then nothing is saved anyway). Logs in when
     /// it has not yet. Saves also carry `assert=bot`, so the wiki refuses an
     /// edit this check missed.

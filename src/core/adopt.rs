@@ -1,5 +1,5 @@
-//! The KR tables staff write, taken over in place (`pages.md`, "KR tables
-//! written by staff"; the choice is documented in `wikitext_templates/STATUS_TABLE.md`).
+//! The KR tables staff write, taken over in place (`docs/pages.md`, "KR tables
+//! staff wrote"; the choice is documented in `wikitext_templates/STATUS_TABLE.md`).
 //!
 //! **Adopting** a staff table adds the bot's identity to it and changes
 //! nothing else: `data-goalsbot-objective` on its `{|` line and

@@ -1,4 +1,4 @@
-//! Which status a cell's background colour names (`pages.md`, "KR tables written by staff").
+//! Which status a cell's background colour names (`docs/pages.md`, "KR tables staff wrote").
 //!
 //! Three steps, first match wins:
 //!
@@ -91,7 +91,7 @@ pub fn rgb(css: &str) -> Option<[u8; 3]> {
     (a > 0).then_some([r, g, b])
 }
 
-/// The hue rule of `pages.md`.
+/// The hue rule of `docs/pages.md`.
 fn by_hue([r, g, b]: [u8; 3]) -> Option<Status> {
     let colour = csscolorparser::Color::from_rgba8(r, g, b, 255);
     let [h, s, l, _] = colour.to_hsla();

@@ -1,4 +1,4 @@
-//! Export formats: records as JSON and CSV text (`records.md`), and reading them back.
+//! Export formats: records as JSON and CSV text (`docs/records.md`), and reading them back.
 //!
 //! Pure functions from text to records and back; the `export` and `import`
 //! commands only add the store and stdout.
@@ -35,7 +35,7 @@ pub const CSV_COLUMNS: [&str; 16] = [
 /// How `managers` and `goals` lists are joined in one CSV field.
 pub const CSV_LIST_SEPARATOR: &str = " ; ";
 
-/// The JSON export: pretty-printed, field order as in `records.md`, ending in a newline.
+/// The JSON export: pretty-printed, field order as in `docs/records.md`, ending in a newline.
 pub fn to_json(export: &Export) -> String {
     // Serialising these plain structs of strings, lists and maps cannot fail.
     let mut s = serde_json::to_string_pretty(export).expect("records serialise to JSON");

@@ -8,7 +8,7 @@
 //! Fields are compared as the page states them ([`crate::core::fields::page_fields`]): a
 //! page speaks only for its own quarter's objective and goals, and a `null`
 //! means "not said", so a store `null` and an absent store value are the same
-//! thing. Per field, as in `sync.md`:
+//! thing. Per field, as in `docs/sync.md`:
 //!
 //! | wiki vs base | store vs base | plan |
 //! |---|---|---|
@@ -90,7 +90,7 @@ use crate::core::fields::{page_fields, page_states};
 use crate::core::fields::{FieldChange, FieldKey, Fields, REMOVED};
 use crate::core::records::{FiscalYearRecords, KeyResult, Objective, Quarter};
 
-/// The share of a page's records it may lose at once before it is refused (`sync.md`).
+/// The share of a page's records it may lose at once before it is refused (`docs/sync.md`).
 pub const DEFAULT_MAX_REMOVED_SHARE: f64 = 0.3;
 
 /// A field already in conflict; the conflict log keeps its values.
@@ -224,7 +224,7 @@ fn refusal(input: &MergeInput, max_removed_share: f64) -> Option<String> {
     guard(input.base, input.wiki, max_removed_share)
 }
 
-/// The safety guards of `sync.md` (pull, step 4): why a page must be refused
+/// The safety guards of `docs/sync.md` ("The guards"): why a page must be refused
 /// whole — it yields no objectives, or it lost more than `max_removed_share`
 /// of the records (objectives and KRs) its last synced revision had.
 pub fn guard(

@@ -1,4 +1,4 @@
-//! The records model: objectives, key results and per-quarter entries, as in `records.md`.
+//! The records model: objectives, key results and per-quarter entries, as in `docs/records.md`.
 //!
 //! These types are the export format itself (field order included), so
 //! `serde_json` output of [`Export`] is what `goalsbot export --format json`
@@ -91,7 +91,7 @@ pub struct QuarterEntry {
 pub enum Kind {
     KeyResult,
     ObjectiveItem,
-    /// A row of an MTP metrics table (`pages.md`).
+    /// A row of an MTP metrics table (`docs/pages.md`).
     Metric,
 }
 
@@ -247,7 +247,7 @@ impl Status {
         }
     }
 
-    /// Every spelling that may open a status cell, label first (`pages.md`).
+    /// Every spelling that may open a status cell, label first (`docs/pages.md`).
     pub fn spellings(self) -> &'static [&'static str] {
         match self {
             Status::Complete => &["Complete", "Completed", "Done", "Achieved", "Met"],
@@ -431,7 +431,7 @@ impl fmt::Display for FiscalYear {
 impl FromStr for FiscalYear {
     type Err = ParseEnumError;
 
-    /// Accepts every spelling `pages.md` lists: `2020-21`, `2020–21`,
+    /// Accepts every spelling `docs/pages.md` lists: `2020-21`, `2020–21`,
     /// `FY2020-21`, `FY2020–21`, `FY20/21`, `FY2020/21`, `FY21-22`, `FY 2021-22`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseEnumError::new("fiscal year", s, &["2020-21", "FY2020-21", "FY20/21"]);

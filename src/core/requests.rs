@@ -1,4 +1,4 @@
-//! Requests on the command page (`commands.md`): finding them, who may ask, the emergency stop, rate limits and replies.
+//! Requests on the command page (`docs/requests.md`): finding them, who may ask, the emergency stop, rate limits and replies.
 //!
 //! Pure: wikitext and times in, requests, decisions and wikitext out. The
 //! `watch` loop fetches the pages and revisions, decides with these

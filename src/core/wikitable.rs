@@ -1,6 +1,6 @@
 //! Wikitext tables as MediaWiki reads them, with the byte range of every
 //! row and cell, so the bot can change one cell of a table staff wrote and
-//! leave every other byte as it was (README, "KR tables staff wrote").
+//! leave every other byte as it was (`docs/pages.md`, "KR tables staff wrote").
 //!
 //! The reader follows MediaWiki's own table pass line by line (the legacy
 //! parser's and Parsoid's agree on everything it claims to know):

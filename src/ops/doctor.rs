@@ -133,7 +133,7 @@ async fn check_store(url: &str, r: &mut Report) {
     }
 }
 
-/// The shutoff page and the allow-list page (`commands.md`): `(title, page if it exists)`.
+/// The shutoff page and the allow-list page (`docs/requests.md`): `(title, page if it exists)`.
 pub fn check_command_pages(
     allowed_users: &[String],
     shutoff: Option<(&str, Option<&PageContent>)>,

@@ -1,6 +1,6 @@
 //! `goalsbot pull`: wiki → store. Checks revisions in batches, parses changed pages, applies their changes.
 //!
-//! `sync.md` pull steps 1–4: a page whose latest revision is the one last
+//! As `docs/sync.md`, "Pull", says: a page whose latest revision is the one last
 //! synced is skipped; a changed page is fetched, parsed and merged three ways
 //! ([`crate::core::merge`]: base = the records of the revision last synced, wiki =
 //! the records now, store = the store's values). Its changes, its new sync

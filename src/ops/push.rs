@@ -201,7 +201,7 @@ pub struct PushContext<'a> {
 /// an unchanged page and store may plan differently (e.g. staff tables).
 pub(crate) const PLANNER: &str = "tables-2";
 
-/// How many times a save is retried after an edit conflict (`sync.md`, push step 3).
+/// How many times a save is retried after an edit conflict (`docs/sync.md`, "Push").
 pub const EDIT_CONFLICT_RETRIES: usize = 2;
 
 /// The years a push plans against: given (a dry-run sync's, as its pull's

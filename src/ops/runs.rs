@@ -4,7 +4,7 @@
 //! changed something, needs a person or failed. A run with nothing to do
 //! after a good run (nothing to do, or changed) rewrites it only when the
 //! page was last written more than a day ago, so that an hourly no-op sync
-//! makes no edit (`sync.md`: a no-op sync makes 0 edits) while the page
+//! makes no edit (`docs/sync.md`: a no-op sync makes 0 edits) while the page
 //! still shows, within a day, that the bot is alive; after a failed run or
 //! one that needed a person, the next run rewrites it whatever it did.
 
@@ -24,7 +24,7 @@ use crate::wiki::Wiki;
 /// How long a status page showing a run may stand before a no-op run rewrites it.
 pub const STATUS_REFRESH: Duration = Duration::hours(24);
 
-/// Why the bot must not act, when the shutoff page says so (`commands.md`).
+/// Why the bot must not act, when the shutoff page says so (`docs/requests.md`).
 ///
 /// `known` is the shutoff page's latest revision when the caller already
 /// asked for it (a sync's batched revision check): when the store remembers

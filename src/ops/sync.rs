@@ -1,4 +1,4 @@
-//! `goalsbot sync`: pull (three-way merge, `sync.md`) then push, with one
+//! `goalsbot sync`: pull (three-way merge, `docs/sync.md`) then push, with one
 //! revision check for every tracked page, and the run's statistics.
 //!
 //! The latest revisions of all tracked pages (the quarter pages and the year
@@ -87,7 +87,7 @@ pub struct Warning {
     pub message: String,
 }
 
-/// The counters of `cli.md` (`sync --json`).
+/// The counters of `docs/cli.md` (`sync --json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Stats {
     pub run_id: String,

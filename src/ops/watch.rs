@@ -1,4 +1,4 @@
-//! `goalsbot watch`: serves the requests staff write on the command page (`commands.md`).
+//! `goalsbot watch`: serves the requests staff write on the command page (`docs/requests.md`).
 //!
 //! One poll is one API request while nothing happens: the latest revisions
 //! (with text and protection) of the command page, the shutoff page and the

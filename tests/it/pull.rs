@@ -167,7 +167,7 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
         .collect();
     assert!(
         errors.is_empty(),
-        "export does not match records.schema.json: {errors:#?}"
+        "export does not match tests/fixtures/records.schema.json: {errors:#?}"
     );
 
     let want = expected_export();

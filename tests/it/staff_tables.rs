@@ -1,5 +1,5 @@
-//! KR and metrics tables staff wrote (`pages.md`, "KR tables written by
-//! staff") on the real test wiki: read field by field, adopted on the first
+//! KR and metrics tables staff wrote (`docs/pages.md`, "KR tables staff
+//! wrote") on the real test wiki: read field by field, adopted on the first
 //! sync with one status table per objective and every value still shown, a
 //! staff edit of an adopted cell carried to the store and the other pages, a
 //! tracker `set` written as one line, and metrics through export and import.

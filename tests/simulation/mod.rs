@@ -1129,7 +1129,7 @@ impl Sim {
                 wiki: c.wiki.clone(),
             })
             .collect();
-        // `sync.md`: a field changed on the page to the value the store holds
+        // `docs/sync.md`: a field changed on the page to the value the store holds
         // already is "fine" — the page's write is absorbed into the store's
         // value and lives on only as that (a later change of the store's
         // value by someone who saw it replaces it).
@@ -1895,7 +1895,7 @@ impl Sim {
         for w in self.writes.iter().filter(|w| w.live) {
             let v = w.value.as_ref();
             // A KR's text a person wrote on one page reaches the store, not
-            // the other pages' prose (README "Prose written back"); the
+            // the other pages' prose (`docs/sync.md`, "Prose written back"); the
             // tracker's reaches every page.
             let everywhere = w.key.field != "text" || w.who == "tracker" || w.who == "resolver";
             if stated(self.store.get(&w.key)) != v {

@@ -1,4 +1,4 @@
-//! Parses a quarter page's Parsoid HTML into objectives and key results (`pages.md`).
+//! Parses a quarter page's Parsoid HTML into objectives and key results (`docs/pages.md`).
 //!
 //! [`parse_quarter_page`] is pure: HTML in, records and warnings out. It never
 //! fails and never panics; whatever it does not understand becomes a warning

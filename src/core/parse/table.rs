@@ -1,6 +1,6 @@
 //! Reads status tables: the bot's (`wikitext_templates/STATUS_TABLE.md`) and
-//! the KR and metrics tables staff write (`pages.md`, "KR tables written by
-//! staff"), adopted by the bot or not yet.
+//! the KR and metrics tables staff write (`docs/pages.md`, "KR tables staff
+//! wrote"), adopted by the bot or not yet.
 //!
 //! Identity comes from the `data-goalsbot-*` attributes, columns from the
 //! header row, the values from the cells' text: a status word leading a
@@ -19,10 +19,10 @@ use super::line::{classify, split_baseline, Label};
 use crate::core::colour::{style_background, Palette};
 use crate::core::records::{Kind, Quarter, Status};
 
-/// Objective ids as `records.schema.json` allows them.
+/// Objective ids as `tests/fixtures/records.schema.json` allows them.
 static OBJECTIVE_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[0-9]{4}-[0-9]{2}/[a-z0-9-]+$").expect("valid pattern"));
-/// Record ids as `records.schema.json` allows them.
+/// Record ids as `tests/fixtures/records.schema.json` allows them.
 static KR_ID: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^([0-9]{4}-[0-9]{2}/[a-z0-9-]+)/(kr|item|metric)([0-9]{1,6})$")
         .expect("valid pattern")
@@ -78,7 +78,7 @@ pub(super) struct StatusRow {
     pub quarters: Vec<(Quarter, Option<Status>, Option<String>)>,
 }
 
-/// What a header cell names (`pages.md`, "KR tables written by staff").
+/// What a header cell names (`docs/pages.md`, "KR tables staff wrote").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
     Kr,

@@ -1,4 +1,4 @@
-//! Unit tests of the quarter page parser, one per variation in `pages.md`.
+//! Unit tests of the quarter page parser, one per variation in `docs/pages.md`.
 //!
 //! Snippets follow what Parsoid (MediaWiki 1.43) emits for the wikitext in
 //! each test's comment, as seen in the captured fixture pages.

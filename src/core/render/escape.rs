@@ -1,6 +1,6 @@
 //! Escapes store text so that wikitext shows it literally and reads back unchanged.
 //!
-//! Records hold plain, single-line text (`records.md`). A value that could be
+//! Records hold plain, single-line text (`docs/records.md`). A value that could be
 //! read as markup anywhere on a page is wrapped whole in `<nowiki>…</nowiki>`
 //! (which also stops signatures, magic words and magic links at save time);
 //! inside it, `&` and `<` become `&amp;` and `&lt;`, since entities are still
