@@ -624,7 +624,6 @@ fn regression_taking_the_pages_value_for_one_field_keeps_the_trackers_edit_of_an
     run_case(2, &ops, false, false).unwrap();
 }
 
-
 /// Found by the model's first run with notes holding markup: a person writes
 /// a note with a link and bold text in the bot's table; a year goal set on
 /// another page makes the bot rewrite the whole table, and the note came
@@ -749,4 +748,26 @@ fn regression_a_conflict_on_a_kr_another_page_deleted_leaves_that_page_plannable
         Op::Resolve { n: 1, wiki: false },
     ];
     run_case(4, &ops, false, false).unwrap();
+}
+
+/// Open: found by a 100,000-sequence run with the structure operations after
+/// 245 s (about 17,000 sequences, on `0ae2ab9`). On a page with an adopted
+/// staff table, staff delete KR1's line and renumber KR2 as KR1 with words
+/// KR1 once had (so no hold); KR2 is then left only in the staff table,
+/// whose label cell is `KR2 <span title="…">‡</span>`, and the bot reads
+/// `‡` as KR2's new words, replacing the words another page shows. The bot
+/// should not take a label cell as a KR's words when the KR's line was
+/// deleted; not fixed yet: run it with `--ignored`.
+#[test]
+#[ignore = "open counterexample: a KR left only in a staff table takes the label cell as its words"]
+fn open_a_kr_left_only_in_a_staff_table_does_not_take_its_label_as_words() {
+    let ops = [
+        Op::SetText { kr: 1, text: 3 },
+        Op::Sync,
+        Op::Revert { page: 1 },
+        Op::SetText { kr: 0, text: 0 },
+        Op::Sync,
+        Op::Renumber { page: 3 },
+    ];
+    run_case(3, &ops, false, true).unwrap();
 }

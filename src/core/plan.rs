@@ -94,7 +94,9 @@ fn keep_notes(existing: &str, table: &str, keep: &[PatchCell]) -> String {
 fn same_notes(store: &[RowData], shown: &[RowData]) -> Vec<PatchCell> {
     let mut out = Vec::new();
     for s in store {
-        let Some(p) = row_of(shown, &s.0) else { continue };
+        let Some(p) = row_of(shown, &s.0) else {
+            continue;
+        };
         for e in &s.3 {
             let Some(shown) = p.3.iter().find(|x| x.0 == e.0) else {
                 continue;
@@ -817,9 +819,17 @@ mod tests {
             plan.text
         );
         // With the status unchanged, the cell is kept whole.
-        kr_status(&mut store, "2020-21/front-line-defenses/kr1", Status::OnTrack);
+        kr_status(
+            &mut store,
+            "2020-21/front-line-defenses/kr1",
+            Status::OnTrack,
+        );
         let plan = plan_quarter_page(&text, &shown, &store, &renderer).unwrap();
-        assert!(plan.text.contains(marked.trim_start_matches('|')), "{}", plan.text);
+        assert!(
+            plan.text.contains(marked.trim_start_matches('|')),
+            "{}",
+            plan.text
+        );
     }
 
     fn kr_status(store: &mut FiscalYearRecords, id: &str, status: Status) {

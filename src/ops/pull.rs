@@ -528,7 +528,14 @@ async fn pull_page_onto(
     let pending = pending_of_year(store, &target.fiscal_year).await?;
     let since_base = match &state {
         Some(st) => Some(
-            since_base(store, &target.fiscal_year, &target.title, st.synced_at, &current).await?,
+            since_base(
+                store,
+                &target.fiscal_year,
+                &target.title,
+                st.synced_at,
+                &current,
+            )
+            .await?,
         ),
         None => None,
     };
@@ -553,7 +560,9 @@ async fn pull_page_onto(
         });
     }
     let accepted = opts.accept.contains(&target.title)
-        && opts.accept_before.is_none_or(|before| latest.revid < before);
+        && opts
+            .accept_before
+            .is_none_or(|before| latest.revid < before);
     if !accepted {
         let history = store
             .history_since(&target.fiscal_year, chrono::DateTime::UNIX_EPOCH)
@@ -839,7 +848,8 @@ async fn since_base(
             *until = (*until).max(r.at);
         }
     }
-    let after_base = |key: &FieldKey, at: DateTime<Utc>| seen_until.get(key).is_none_or(|u| at > *u);
+    let after_base =
+        |key: &FieldKey, at: DateTime<Utc>| seen_until.get(key).is_none_or(|u| at > *u);
     let since: Vec<crate::store::HistoryEntry> = since
         .into_iter()
         .filter(|e| after_base(&e.key, e.provenance.at))

@@ -663,8 +663,8 @@ mod tests {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            let golden = crate::core::export::from_json(&std::fs::read_to_string(&path).unwrap())
-                .unwrap();
+            let golden =
+                crate::core::export::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let mut store = BTreeMap::new();
             let mut years = Vec::new();
             for fy in &golden.fiscal_years {
@@ -673,21 +673,31 @@ mod tests {
                 store.insert(fy.fiscal_year.clone(), f);
             }
             let export = crate::core::records::Export::new(years);
-            let json = crate::core::export::from_json(&crate::core::export::to_json(&export)).unwrap();
+            let json =
+                crate::core::export::from_json(&crate::core::export::to_json(&export)).unwrap();
             let csv = crate::core::export::from_csv(&crate::core::export::to_csv(&export)).unwrap();
             // A store that never held the empty lists (a pull stores no
             // field a page does not state) exports them as `[]` all the same.
             let sparse: BTreeMap<_, Fields> = store
                 .iter()
                 .map(|(fy, f)| {
-                    let kept = f.iter().filter(|(_, v)| v.as_array().is_none_or(|a| !a.is_empty()));
-                    (fy.clone(), kept.map(|(k, v)| (k.clone(), v.clone())).collect())
+                    let kept = f
+                        .iter()
+                        .filter(|(_, v)| v.as_array().is_none_or(|a| !a.is_empty()));
+                    (
+                        fy.clone(),
+                        kept.map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    )
                 })
                 .collect();
             for store in [&store, &sparse] {
                 for (name, file, is_csv) in [("json", &json, false), ("csv", &csv, true)] {
                     let changes = import_changes(file, store, is_csv).unwrap();
-                    assert!(changes.is_empty(), "{}, {name}: {changes:#?}", path.display());
+                    assert!(
+                        changes.is_empty(),
+                        "{}, {name}: {changes:#?}",
+                        path.display()
+                    );
                 }
             }
             files += 1;

@@ -1076,7 +1076,11 @@ async fn act(
                 run_id,
                 dry_run: false,
                 max_removed_share: config.pages.max_removed_share,
-                accept: if accept { quarter_page.clone() } else { Vec::new() },
+                accept: if accept {
+                    quarter_page.clone()
+                } else {
+                    Vec::new()
+                },
                 accept_before: accept.then_some(asked_in),
                 palette: config.palette(),
             };

@@ -101,18 +101,34 @@ fn a_held_page_is_applied_when_an_allowed_person_accepts_it_on_the_wiki() {
     staff_save(&title, &slip);
     assert_eq!(s.run(&["sync"]).code, Some(3));
     let held = s.run(&["sync"]).all_output();
-    assert!(held.contains("{{goalsbot|accept|2020-21 Q2}}"), "says how: {held}");
+    assert!(
+        held.contains("{{goalsbot|accept|2020-21 Q2}}"),
+        "says how: {held}"
+    );
 
     // Not allowed: refused, nothing applied.
-    ask(&s, MALLORY, "Accept it", "{{goalsbot|accept|2020-21 Q2}} ~~~~");
+    ask(
+        &s,
+        MALLORY,
+        "Accept it",
+        "{{goalsbot|accept|2020-21 Q2}} ~~~~",
+    );
     watch_once(&s);
     let page = raw(&requests_page(&s));
-    assert!(section(&page, "Accept it").contains("goalsbot-reply:"), "{page}");
+    assert!(
+        section(&page, "Accept it").contains("goalsbot-reply:"),
+        "{page}"
+    );
     assert_eq!(s.export(&[]), before);
 
     // Asked, then the page saved again before the bot read the request:
     // the person accepted what they saw, not the later save.
-    ask(&s, ALICE, "Accept Q2", "{{goalsbot|accept|2020-21 Q2}} ~~~~");
+    ask(
+        &s,
+        ALICE,
+        "Accept Q2",
+        "{{goalsbot|accept|2020-21 Q2}} ~~~~",
+    );
     staff_save(&title, &format!("{slip}\nOne more line.\n"));
     watch_once(&s);
     let page = raw(&requests_page(&s));
@@ -121,9 +137,17 @@ fn a_held_page_is_applied_when_an_allowed_person_accepts_it_on_the_wiki() {
     assert_eq!(s.export(&[]), before, "the later save was not accepted");
 
     // Asked again, nothing saved since: applied, and the year pushed.
-    ask(&s, ALICE, "Accept Q2 again", "{{goalsbot|accept|2020-21 Q2}} ~~~~");
+    ask(
+        &s,
+        ALICE,
+        "Accept Q2 again",
+        "{{goalsbot|accept|2020-21 Q2}} ~~~~",
+    );
     let out = watch_once(&s);
-    assert!(out.contains("1 new requests, 1 answered") || out.contains("1 new request"), "{out}");
+    assert!(
+        out.contains("1 new requests, 1 answered") || out.contains("1 new request"),
+        "{out}"
+    );
     assert_ne!(s.export(&[]), before, "the accepted revision is applied");
     assert_eq!(s.run(&["sync"]).code, Some(0), "nothing held any more");
 }

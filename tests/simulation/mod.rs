@@ -1025,7 +1025,12 @@ impl Sim {
                     .iter()
                     .any(|(p, k, until)| *p == page && k == key && at <= *until)
         };
-        for e in self.history.iter().rev().filter(|e| after_base(&e.key, e.at)) {
+        for e in self
+            .history
+            .iter()
+            .rev()
+            .filter(|e| after_base(&e.key, e.at))
+        {
             match &e.old {
                 Some(v) => then.insert(e.key.clone(), v.clone()),
                 None => then.remove(&e.key),

@@ -134,7 +134,10 @@ fn malformed_requests_say_why() {
             "new-quarter needs a quarter",
         ),
         ("{{goalsbot|accept}}", "accept needs the quarter page"),
-        ("{{goalsbot|accept|2020-21}}", "accept needs the quarter page"),
+        (
+            "{{goalsbot|accept|2020-21}}",
+            "accept needs the quarter page",
+        ),
         ("{{goalsbot|action=sync}}", "no names"),
         ("{{GoalsBot|sync}}", "only its first letter"),
         ("{{GOALSBOT|sync}}", "only its first letter"),
