@@ -94,6 +94,10 @@ struct Login {
     /// as the wiki writes user names), used until the wiki says it.
     expected_name: Option<String>,
     done: tokio::sync::OnceCell<LoggedIn>,
+    /// Why the wiki refused the login (wrong name or password), once it
+    /// did: the run does not try again (one attempt per run, so that a
+    /// shared address is not throttled for failed logins).
+    refused: std::sync::OnceLock<String>,
 }
 
 /// A login the wiki accepted.
@@ -332,6 +336,7 @@ impl Wiki {
                 creds: creds.clone(),
                 expected_name,
                 done: tokio::sync::OnceCell::new(),
+                refused: std::sync::OnceLock::new(),
             }),
             obeys_shutoff: false,
             http,
@@ -343,11 +348,16 @@ impl Wiki {
         if matches!(self.login.creds, Credentials::Anonymous) {
             return Ok(None);
         }
-        self.login
-            .done
-            .get_or_try_init(|| self.log_in())
-            .await
-            .map(Some)
+        if let Some(why) = self.login.refused.get() {
+            return Err(UsageError::new(why.clone()).into());
+        }
+        let made = self.login.done.get_or_try_init(|| self.log_in()).await;
+        if let Err(e) = &made {
+            if let Some(usage) = e.downcast_ref::<UsageError>() {
+                let _ = self.login.refused.set(usage.to_string());
+            }
+        }
+        made.map(Some)
     }
 
     /// Logs in (mwbot: site info and the login), takes over its logged-in
@@ -510,7 +520,10 @@ impl Wiki {
         self.login.done.get().map(|l| &l.bot)
     }
 
-    /// Logs in now, when there are credentials and it was not done yet.
+    /// Logs in now, when there are credentials and it was not done yet (a
+    /// writing run checks them before it reads anything, so that a wrong
+    /// password fails it at once with exit 2, whether or not there is
+    /// something to write; a refused login is not tried again in the run).
     pub async fn log_in_now(&self) -> Result<()> {
         self.logged_in().await.map(|_| ())
     }

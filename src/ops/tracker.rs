@@ -396,9 +396,14 @@ pub fn import_changes(
         let empty = Fields::new();
         let current = store.get(&fy.fiscal_year).unwrap_or(&empty);
         let objectives: BTreeSet<&str> = fy.objectives.iter().map(|o| o.id.as_str()).collect();
+        // A record new to the store takes its position from the file (a CSV's
+        // row order): it needs one. A record the store holds keeps its own.
+        let known: BTreeSet<&str> = current.keys().map(|k| k.record.as_str()).collect();
+        let new_position =
+            |k: &FieldKey| k.field == "position" && !known.contains(k.record.as_str());
         let file_fields: Fields = fields::flatten(fy)
             .into_iter()
-            .filter(|(k, v)| !v.is_null() && carried(k, &objectives, csv))
+            .filter(|(k, v)| !v.is_null() && (carried(k, &objectives, csv) || new_position(k)))
             .collect();
         // An empty list is how a list the store does not hold exports: no
         // change where the record (or its quarter) is in the store. (An

@@ -302,3 +302,48 @@ async fn revision_checks_ask_for_at_most_50_titles_per_request() {
         "⌈120/50⌉ requests"
     );
 }
+
+/// A wrong password is noticed at the start of a run that logs in, whether
+/// or not there is anything to write, fails it with exit 2 (a usage error:
+/// fix the credentials) and is tried once: no retry per page, which could
+/// get the tool's shared address throttled on Toolforge.
+#[test]
+fn a_wrong_password_fails_a_sync_early_with_exit_2_and_one_login_attempt() {
+    let s = crate::tracker::Setup::new("wrong-password", None);
+    s.ok(&["sync"]);
+    let wrong = "0123456789abcdef0123456789abcdef";
+    let with_wrong = |args: &[&str]| {
+        let mut cmd = s.cmd(args);
+        cmd.env("GOALSBOT_PASSWORD", wrong)
+            .env("RUST_LOG", "goalsbot=debug");
+        run(cmd)
+    };
+    // Nothing to write.
+    let idle = with_wrong(&["sync"]);
+    assert_eq!(idle.code, Some(2), "{idle:?}");
+    assert!(
+        idle.stderr.contains("wrong user name or password"),
+        "{}",
+        idle.stderr
+    );
+    // Something to write on every page.
+    s.ok(&[
+        "set",
+        "2020-21/front-line-defenses/kr2",
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+    ]);
+    let busy = with_wrong(&["sync"]);
+    assert_eq!(busy.code, Some(2), "{busy:?}");
+    assert_eq!(
+        busy.all_output()
+            .matches("wrong user name or password")
+            .count(),
+        1,
+        "one login attempt, one message: {}",
+        busy.all_output()
+    );
+    assert!(!busy.all_output().contains(wrong));
+}

@@ -234,6 +234,16 @@ fn story(store_url: Option<String>) {
     // Import the review deck's status data.
     let out = s.ok(&["import", deck().to_str().unwrap()]);
     assert!(out.contains("tracker edit by Story Tester"), "{out}");
+    // And a tracker note on content integrity's KR3 (its values in the deck
+    // are what its pages say already).
+    s.ok(&[
+        "set",
+        "2020-21/content-integrity/kr3",
+        "--quarter",
+        "Q4",
+        "--note",
+        "forum planned",
+    ]);
     let imported = s.export(&[]);
     let pq3 = find_kr(&imported, "2020-21/production-quality/kr3").unwrap();
     assert_eq!(pq3["quarters"]["Q3"]["status"], "concerns");
@@ -257,7 +267,7 @@ fn story(store_url: Option<String>) {
         let without: Vec<&str> = text.lines().filter(|l| !is_kr3(l)).collect();
         test_wiki().load_pages(&[(&format!("{}/2020-21 {q}", s.prefix), &without.join("\n"))]);
     }
-    // The deck import edited KR3 since the pages were last pulled: a tracker
+    // The tracker edited KR3 since the pages were last pulled: a tracker
     // edit must not vanish with its record, so the deletion waits for a person.
     let held = s.run(&["pull"]);
     assert_eq!(held.code, Some(3), "{held:?}");
