@@ -47,15 +47,10 @@ impl Session {
 
     /// Runs `body`, holding the writer's lease unless this is a dry run
     /// (which never waits); a scheduled run that meets another exits 0.
-    /// A run with credentials logs in first: a wrong password fails it at
-    /// once (exit 2), with one login attempt, before anything is read.
     pub async fn writing<Fut>(&self, config: &Config, dry_run: bool, body: Fut) -> Result<ExitCode>
     where
         Fut: Future<Output = Result<ExitCode>>,
     {
-        if !dry_run {
-            self.wiki.log_in_now().await?;
-        }
         self.leased(config, dry_run, WhenBusy::Scheduled, body)
             .await
     }

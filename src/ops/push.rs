@@ -629,6 +629,11 @@ pub async fn push_onto(
                 Err(e) if crate::store::is_store_error(&e) => {
                     return Err(e.context(format!("pushing {title:?}")));
                 }
+                // A refused login (wrong password) ends the run at once, with
+                // exit 2: the other pages would meet it again.
+                Err(e) if e.downcast_ref::<crate::error::UsageError>().is_some() => {
+                    return Err(e);
+                }
                 Err(e) if e.downcast_ref::<NotABot>().is_some() => Ok(Outcome::Refused {
                     reason: format!("{e}"),
                 }),
