@@ -140,10 +140,31 @@ pub async fn conflicts_command(config: &Config, all: bool, json: bool) -> Result
 
 /// Who is making tracker edits: `$GOALSBOT_OPERATOR`, else the login name.
 pub fn operator() -> String {
-    ["GOALSBOT_OPERATOR", "USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
-        .unwrap_or_else(|| "unknown operator".into())
+    operator_from(&crate::config::ProcessEnv)
+}
+
+/// Who makes a tracker edit: `GOALSBOT_OPERATOR`, else the login name of the
+/// bot's credentials (`Name` of `Name@AppId`), else the OS user (`USER`,
+/// `LOGNAME`, else the home directory's name, which on Toolforge is the
+/// tool's). Never "unknown": history must say who changed a value.
+pub fn operator_from(env: &dyn crate::config::Env) -> String {
+    let given = |v: &str| env.var(v).filter(|s| !s.trim().is_empty());
+    if let Some(op) = given("GOALSBOT_OPERATOR") {
+        return op;
+    }
+    if let Some(user) = crate::config::credentials(env)
+        .ok()
+        .and_then(|c| c.username().map(str::to_string))
+    {
+        return user.split('@').next().unwrap_or(&user).to_string();
+    }
+    given("USER")
+        .or_else(|| given("LOGNAME"))
+        .or_else(|| {
+            env.home()
+                .and_then(|h| h.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| "an operator with no user name (set GOALSBOT_OPERATOR)".into())
 }
 
 /// What `goalsbot set` was asked to change.
@@ -655,6 +676,42 @@ mod tests {
         let mut again = BTreeMap::new();
         again.insert(fy.fiscal_year.clone(), f);
         assert!(import_changes(&file, &again, false).unwrap().is_empty());
+    }
+
+    struct Vars(Vec<(&'static str, &'static str)>, Option<&'static str>);
+
+    impl crate::config::Env for Vars {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+        fn home(&self) -> Option<std::path::PathBuf> {
+            self.1.map(std::path::PathBuf::from)
+        }
+    }
+
+    #[test]
+    fn the_operator_is_named_never_unknown() {
+        let op =
+            |vars: &[(&'static str, &'static str)], home| operator_from(&Vars(vars.to_vec(), home));
+        let login = [
+            ("GOALSBOT_USERNAME", "GoalsBot@goalsbot"),
+            ("GOALSBOT_PASSWORD", "x"),
+        ];
+        assert_eq!(
+            op(&[("GOALSBOT_OPERATOR", "Ann"), login[0], login[1]], None),
+            "Ann"
+        );
+        assert_eq!(
+            op(&[login[0], login[1], ("USER", "tools.goalsbot")], None),
+            "GoalsBot"
+        );
+        assert_eq!(op(&[("USER", "ann")], None), "ann");
+        assert_eq!(op(&[("LOGNAME", "bob")], None), "bob");
+        assert_eq!(op(&[], Some("/data/project/goalsbot")), "goalsbot");
+        assert!(!op(&[], None).contains("unknown"));
     }
 
     #[test]

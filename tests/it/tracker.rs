@@ -570,3 +570,30 @@ fn an_export_imported_back_unchanged_changes_nothing_on_mariadb() {
     };
     export_imported_back(Some(db.fresh_database("roundtrip")));
 }
+
+/// A tracker edit says who made it: with no `GOALSBOT_OPERATOR` and no OS
+/// user name (as in a Toolforge job), the bot's login name, never
+/// "unknown operator".
+#[test]
+fn a_tracker_edit_without_an_operator_is_recorded_by_the_login_name() {
+    let s = Setup::new("operator-name", None);
+    s.ok(&["pull"]);
+    let mut cmd = s.cmd(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    cmd.env_remove("GOALSBOT_OPERATOR")
+        .env_remove("USER")
+        .env_remove("LOGNAME");
+    let out = run(cmd);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let login = test_wiki().username.clone();
+    let name = login.split('@').next().unwrap().to_string();
+    assert!(
+        out.stdout.contains(&format!("tracker edit by {name}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.all_output().contains("unknown"),
+        "{}",
+        out.all_output()
+    );
+}
