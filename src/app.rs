@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             )
             .await
         }
+        Command::Runs { limit, json } => ops::runs::runs_command(config, limit, json).await,
         Command::Conflicts { all, json } => {
             ops::tracker::conflicts_command(config, all, json).await
         }

@@ -68,6 +68,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the runs that finished last: outcome, edits with their revision
+    /// ids, conflicts found, pages refused.
+    Runs {
+        /// How many runs, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the conflicts waiting for a person.
     Conflicts {
         /// Also the resolved ones.

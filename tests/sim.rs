@@ -771,3 +771,28 @@ fn open_a_kr_left_only_in_a_staff_table_does_not_take_its_label_as_words() {
     ];
     run_case(3, &ops, false, true).unwrap();
 }
+
+/// Found by a 200,000-sequence run on two threads after 420 s (a fault of
+/// the model): a person decided to keep KR2 (`resolve --take store` of its
+/// removal); later another person deleted KR2 from a page by renumbering,
+/// having seen it there. That later deletion supersedes the decision.
+#[test]
+fn regression_a_kr_deleted_after_a_decision_to_keep_it_supersedes_the_decision() {
+    let ops = [
+        Op::SetText { kr: 1, text: 3 },
+        Op::SaveBetween(Box::new(Op::SwapKrs { page: 2 })),
+        Op::SetText { kr: 0, text: 0 },
+        Op::Renumber { page: 2 },
+        Op::Sync,
+        Op::Resolve { n: 0, wiki: false },
+        Op::Set {
+            kr: 0,
+            q: 0,
+            status: None,
+            note: None,
+        },
+        Op::Sync,
+        Op::Renumber { page: 0 },
+    ];
+    run_case(3, &ops, false, false).unwrap();
+}

@@ -550,3 +550,86 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
         h.finish() & 0xffff
     )
 }
+
+/// `goalsbot runs`: the runs that finished last, newest first — outcome,
+/// edits with their revision ids, conflicts found, pages refused — as text
+/// or, with `--json`, as a JSON array.
+pub async fn runs_command(
+    config: &Config,
+    limit: u32,
+    json: bool,
+) -> Result<crate::error::ExitCode> {
+    let store = crate::ops::open_store(config).await?;
+    let runs = store.recent_runs(limit).await;
+    store.close().await;
+    let runs = runs?;
+    if json {
+        let list: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "run_id": r.run_id,
+                    "command": r.command,
+                    "state": r.outcome.as_str(),
+                    "started": r.started.to_rfc3339(),
+                    "finished": r.finished.to_rfc3339(),
+                    "summary": r.summary,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(crate::error::ExitCode::Ok);
+    }
+    if runs.is_empty() {
+        println!("no runs recorded yet");
+    }
+    for r in &runs {
+        print!("{}", describe_run(r));
+    }
+    Ok(crate::error::ExitCode::Ok)
+}
+
+/// A run as lines of text: its head line, then its edits, conflicts and
+/// refusals, one per line.
+fn describe_run(r: &crate::store::RunEntry) -> String {
+    let secs = (r.finished - r.started).num_seconds().max(0);
+    let mut out = format!(
+        "{}  {}  {}  (started {}, {secs} s)\n",
+        r.run_id,
+        r.command,
+        r.outcome.as_str(),
+        r.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let Ok(s) = serde_json::from_value::<RunSummary>(r.summary.clone()) else {
+        return out;
+    };
+    if let Some(by) = &s.requested_by {
+        out.push_str(&format!("  asked on the wiki by {by}\n"));
+    }
+    for e in &s.edits {
+        let was = e
+            .oldrevid
+            .map_or_else(|| "created".to_string(), |o| format!("was r{o}"));
+        out.push_str(&format!(
+            "  edit      {} r{} ({was})\n",
+            e.title, e.newrevid
+        ));
+    }
+    for c in &s.conflicts {
+        let page = c
+            .page
+            .as_deref()
+            .map_or(String::new(), |p| format!(" on {p}"));
+        out.push_str(&format!(
+            "  conflict  #{} {} {}{page}\n",
+            c.id, c.record, c.field
+        ));
+    }
+    for p in &s.refused {
+        out.push_str(&format!("  refused   {}: {}\n", p.title, p.reason));
+    }
+    for p in &s.warnings {
+        out.push_str(&format!("  warning   {}: {}\n", p.title, p.reason));
+    }
+    out
+}

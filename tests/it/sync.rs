@@ -875,3 +875,30 @@ fn what_the_bot_saved_is_not_read_back_unless_the_wiki_holds_other_text() {
     // And what is kept now is the new save's text.
     assert_eq!(kept_text(&s, &q2), (latest_revid(&q2), now));
 }
+
+/// `goalsbot runs` lists the runs that finished last: a sync that saved five
+/// pages shows each edit with its revision ids, as text and as JSON.
+#[test]
+fn runs_lists_the_last_runs_with_their_edits() {
+    let s = synced("runs-list");
+    let text = s.ok(&["runs", "--limit", "5"]);
+    let head = text.lines().next().unwrap_or_default();
+    assert!(head.contains("  sync  changed  "), "{text}");
+    let edits: Vec<&str> = text.lines().filter(|l| l.starts_with("  edit ")).collect();
+    assert_eq!(edits.len(), 5, "{text}");
+    assert!(
+        edits
+            .iter()
+            .all(|l| l.contains(" r") && l.contains("(was r")),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&s.ok(&["runs", "--json"])).unwrap();
+    let last = &json[0];
+    assert_eq!(last["command"], "sync", "{json:#}");
+    assert_eq!(last["state"], "changed", "{json:#}");
+    assert_eq!(
+        last["summary"]["edits"].as_array().map(Vec::len),
+        Some(5),
+        "{json:#}"
+    );
+}

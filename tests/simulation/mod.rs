@@ -1681,6 +1681,11 @@ impl Sim {
                         w.live = false;
                     }
                 }
+                if k.field == "text" {
+                    // The KR itself went from the page: whoever deleted it
+                    // saw it there, so a decision that kept it is superseded.
+                    self.saw(&FieldKey::new(k.record.clone(), fields::REMOVED), None);
+                }
             }
         }
     }
