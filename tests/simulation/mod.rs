@@ -592,6 +592,10 @@ pub struct Sim {
     pub kept: Vec<(FieldKey, u64)>,
     /// Fields a person settled by taking a page's value: (page, field, when).
     pub seen: Vec<(usize, FieldKey, u64)>,
+    /// A page's text before a person changed its structure (a deleted
+    /// heading): while the bot has not read the page since, what that text
+    /// shows is still on the page, only not readable until it is repaired.
+    pub before_structure: BTreeMap<usize, String>,
     pub clock: u64,
     pub next_revid: u64,
     pub writes: Vec<Write>,
@@ -740,6 +744,7 @@ impl Sim {
             history: Vec::new(),
             kept: Vec::new(),
             seen: Vec::new(),
+            before_structure: BTreeMap::new(),
             conflicts: Vec::new(),
             clock: 1,
             next_revid: 100,
@@ -1576,7 +1581,14 @@ impl Sim {
                     ));
                     // What the section said can no longer be read: as a
                     // deletion, a value the bot does not have yet goes by
-                    // the person's hand.
+                    // the person's hand; what it still holds waits for the
+                    // repair (the bot holds the page).
+                    let synced =
+                        self.states.get(&i).map(|s| s.revid) == Some(self.pages[i].revid());
+                    if synced || !self.before_structure.contains_key(&i) {
+                        self.before_structure
+                            .insert(i, self.pages[i].text().to_string());
+                    }
                     self.deleted(i, t);
                 }
             }
@@ -1692,7 +1704,15 @@ impl Sim {
 
     /// Whether `v` is the store's value of `k`, shown on a page, or held in a pending conflict.
     pub fn somewhere(&self, k: &FieldKey, v: Option<&Value>) -> bool {
-        stated(self.store.get(k)) == v
+        let unread_structure = self.before_structure.iter().any(|(i, text)| {
+            self.states.get(i).map(|s| s.revid) != Some(self.pages[*i].revid()) && {
+                let (records, rows) = parse(text, self.pages[*i].quarter);
+                (rows.contains(&k.record) || k.field == "text")
+                    && stated(fields::flatten(&records).get(k)) == v
+            }
+        });
+        unread_structure
+            || stated(self.store.get(k)) == v
             || self.pages.iter().any(|p| {
                 let (records, rows) = parse(p.text(), p.quarter);
                 (rows.contains(&k.record) || k.field == "text")
