@@ -801,12 +801,7 @@ mod tests {
         let marked = "|On track: 1 EU data center [https://phabricator.wikimedia.org/T301234 City and site identified]; contract negotiations in progress";
         let text = q3_text.replace(plain, marked);
         let mut store = shown.clone();
-        let kr = store
-            .objectives
-            .iter_mut()
-            .flat_map(|o| o.key_results.iter_mut())
-            .find(|k| k.id == "2020-21/front-line-defenses/kr1")
-            .unwrap();
+        let kr = kr_mut(&mut store, "2020-21/front-line-defenses/kr1");
         kr.year_goal = Some("3 data centers".into());
         kr.quarters.get_mut(&Quarter::Q3).unwrap().status = Some(Status::AtRisk);
         let plan = plan_quarter_page(&text, &shown, &store, &renderer).unwrap();
@@ -832,24 +827,30 @@ mod tests {
         );
     }
 
-    fn kr_status(store: &mut FiscalYearRecords, id: &str, status: Status) {
-        let kr = store
+    /// The key result `id` of `store`, to change.
+    fn kr_mut<'a>(store: &'a mut FiscalYearRecords, id: &str) -> &'a mut KeyResult {
+        store
             .objectives
             .iter_mut()
             .flat_map(|o| o.key_results.iter_mut())
             .find(|k| k.id == id)
-            .unwrap();
-        kr.quarters.get_mut(&Quarter::Q3).unwrap().status = Some(status);
+            .unwrap()
+    }
+
+    fn kr_status(store: &mut FiscalYearRecords, id: &str, status: Status) {
+        kr_mut(store, id)
+            .quarters
+            .get_mut(&Quarter::Q3)
+            .unwrap()
+            .status = Some(status);
     }
 
     fn e_note(store: &mut FiscalYearRecords, id: &str, note: &str) {
-        let kr = store
-            .objectives
-            .iter_mut()
-            .flat_map(|o| o.key_results.iter_mut())
-            .find(|k| k.id == id)
-            .unwrap();
-        kr.quarters.get_mut(&Quarter::Q3).unwrap().note = Some(note.into());
+        kr_mut(store, id)
+            .quarters
+            .get_mut(&Quarter::Q3)
+            .unwrap()
+            .note = Some(note.into());
     }
 
     #[test]

@@ -430,18 +430,23 @@ pub fn import_changes(
         // change where the record (or its quarter) is in the store. (An
         // empty text is not: `""` says "known to be empty".)
         let empty = |v: &Value| v.as_array().is_some_and(Vec::is_empty);
-        let container = |k: &FieldKey| -> String {
-            match k.field.strip_prefix("quarters.") {
-                Some(rest) => format!("quarters.{}.", rest.split('.').next().unwrap_or_default()),
-                None => String::new(),
-            }
+        // Where a field lives: its record, and its quarter when it has one.
+        let container = |k: &FieldKey| -> (String, Option<String>) {
+            let quarter = k
+                .field
+                .strip_prefix("quarters.")
+                .and_then(|rest| rest.split('.').next())
+                .map(str::to_string);
+            (k.record.clone(), quarter)
         };
-        let held = |k: &FieldKey| {
-            let prefix = container(k);
-            current
-                .keys()
-                .any(|c| c.record == k.record && c.field.starts_with(&prefix))
-        };
+        let held_places: BTreeSet<(String, Option<String>)> = current
+            .keys()
+            .flat_map(|k| {
+                let (record, quarter) = container(k);
+                [(record.clone(), None), (record, quarter)]
+            })
+            .collect();
+        let held = |k: &FieldKey| held_places.contains(&container(k));
         // A CSV joins a list's items with ` ; `: a list whose items read the
         // same once joined (an item holding ` ; `, an empty item) is what
         // the file says, not a change.

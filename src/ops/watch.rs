@@ -1050,6 +1050,15 @@ async fn act(
         _ => Vec::new(),
     };
     let mut tally = Tally::default();
+    let pctx = crate::ops::push::PushContext {
+        config,
+        wiki: ctx.wiki,
+        store: ctx.store,
+        run_id,
+        dry_run: false,
+        user: ctx.user,
+        revisions: None,
+    };
     let pages_checked = match action {
         Action::Sync => {
             let sctx = crate::ops::sync::SyncContext {
@@ -1088,30 +1097,12 @@ async fn act(
             tally.pull(&report);
             if accept {
                 // Then the year's pages show what the page now says.
-                let pctx = crate::ops::push::PushContext {
-                    config,
-                    wiki: ctx.wiki,
-                    store: ctx.store,
-                    run_id,
-                    dry_run: false,
-                    user: ctx.user,
-                    revisions: None,
-                };
                 let pushed = crate::ops::push::push(&pctx, &fys, &[]).await?;
                 tally.push(&pushed);
             }
             report.pages.len()
         }
         Action::Push => {
-            let pctx = crate::ops::push::PushContext {
-                config,
-                wiki: ctx.wiki,
-                store: ctx.store,
-                run_id,
-                dry_run: false,
-                user: ctx.user,
-                revisions: None,
-            };
             let report = crate::ops::push::push(&pctx, &fys, &quarter_page).await?;
             tally.push(&report);
             report.pages.len()
