@@ -750,17 +750,16 @@ fn regression_a_conflict_on_a_kr_another_page_deleted_leaves_that_page_plannable
     run_case(4, &ops, false, false).unwrap();
 }
 
-/// Open: found by a 100,000-sequence run with the structure operations after
+/// Found by a 100,000-sequence run with the structure operations after
 /// 245 s (about 17,000 sequences, on `0ae2ab9`). On a page with an adopted
 /// staff table, staff delete KR1's line and renumber KR2 as KR1 with words
 /// KR1 once had (so no hold); KR2 is then left only in the staff table,
-/// whose label cell is `KR2 <span title="…">‡</span>`, and the bot reads
-/// `‡` as KR2's new words, replacing the words another page shows. The bot
-/// should not take a label cell as a KR's words when the KR's line was
-/// deleted; not fixed yet: run it with `--ignored`.
+/// whose label cell is `KR2 <span title="…">‡</span>`, and the bot read
+/// `‡` as KR2's new words, replacing the words another page shows. A label
+/// left as a KR's only words no longer rewords it where the page's base
+/// read its words from a line (`core::merge::unread_labels`).
 #[test]
-#[ignore = "open counterexample: a KR left only in a staff table takes the label cell as its words"]
-fn open_a_kr_left_only_in_a_staff_table_does_not_take_its_label_as_words() {
+fn regression_a_kr_left_only_in_a_staff_table_does_not_take_its_label_as_words() {
     let ops = [
         Op::SetText { kr: 1, text: 3 },
         Op::Sync,
@@ -797,19 +796,16 @@ fn regression_a_kr_deleted_after_a_decision_to_keep_it_supersedes_the_decision()
     run_case(3, &ops, false, false).unwrap();
 }
 
-/// Open, the same class as
-/// `open_a_kr_left_only_in_a_staff_table_does_not_take_its_label_as_words`:
+/// The same class as
+/// `regression_a_kr_left_only_in_a_staff_table_does_not_take_its_label_as_words`:
 /// found by a 100,000-sequence run after 113 s (on `5bcffbd`). A tracker text
 /// of KR2 not yet on the page, a run killed in its pull, then a swap and a
 /// renumbering on the page with the adopted staff table: KR2 is left only in
-/// the table and its label `‡` replaces the tracker's words. Making such an
-/// adopted row a left-over (as rows of the bot's own table are) broke two
-/// real-wiki tests of issue 27 case 6, whose pages mix prose KRs and
-/// table-only KRs in one section: the fix needs the page's base to say which
-/// KRs it read from a prose line.
+/// the table and its label `‡` replaced the tracker's words. (Making such an
+/// adopted row a left-over broke pages that mix prose KRs and table-only KRs
+/// in one section; the page's base now says which KRs it read from a line.)
 #[test]
-#[ignore = "open counterexample: a KR left only in a staff table takes the label cell as its words"]
-fn open_a_kr_left_only_in_a_staff_table_after_a_killed_pull_keeps_the_trackers_words() {
+fn regression_a_kr_left_only_in_a_staff_table_after_a_killed_pull_keeps_the_trackers_words() {
     let ops = [
         Op::SetText { kr: 1, text: 0 },
         Op::Cell {

@@ -77,6 +77,11 @@
 //!   edited that record since the base, that is a conflict on `removed`
 //!   (the wiki edits are still merged field by field onto the kept values).
 //!   On a first sync there is no evidence either way: conflict.
+//! - **A label is not a rewording** ([`unread_labels`]): a KR whose line
+//!   staff deleted while its row in a KR table they wrote stays is shown on
+//!   the page only by that row's label (`KR2 - Build…`, often shortened).
+//!   Where the base read the KR's words from its own line, the label does
+//!   not replace them: the page says nothing new about the KR's words.
 //! - **Guards**: a page without objectives, or one that lost more than
 //!   `max_removed_share` of the base's records (objectives and KRs) at once,
 //!   is refused and the plan is empty. Exactly the share is still accepted.
@@ -247,6 +252,42 @@ pub fn guard(
             share * 100.0
         )
     })
+}
+
+/// The page's records as the merge reads them: a key result whose words the
+/// page gives now only in a table's label cell (`label_words`), while the
+/// base revision read them from the KR's own prose line (the base has it,
+/// and `base_label_words` does not list it), keeps the base's words and
+/// links. Deleting a KR's line does not reword it; a label staff edit where
+/// the label was already the KR's only words does. With no base, or a base
+/// kept without the list (`None`, an older goalsbot), the page is read as
+/// it is.
+pub fn unread_labels(
+    wiki: &FiscalYearRecords,
+    label_words: &BTreeSet<String>,
+    base: Option<&FiscalYearRecords>,
+    base_label_words: Option<&BTreeSet<String>>,
+) -> FiscalYearRecords {
+    let mut out = wiki.clone();
+    let (Some(base), Some(base_labels)) = (base, base_label_words) else {
+        return out;
+    };
+    let in_base: BTreeMap<&str, &KeyResult> = base
+        .objectives
+        .iter()
+        .flat_map(|o| &o.key_results)
+        .map(|k| (k.id.as_str(), k))
+        .collect();
+    for kr in out.objectives.iter_mut().flat_map(|o| &mut o.key_results) {
+        if !label_words.contains(&kr.id) || base_labels.contains(&kr.id) {
+            continue;
+        }
+        if let Some(was) = in_base.get(kr.id.as_str()) {
+            kr.text.clone_from(&was.text);
+            kr.links.clone_from(&was.links);
+        }
+    }
+    out
 }
 
 /// The words each record's `text` has had in the store's history (by record
@@ -759,6 +800,47 @@ mod tests {
             fiscal_year: fy(),
             objectives: vec![objective("a", krs)],
         }
+    }
+
+    #[test]
+    fn a_label_left_as_a_krs_only_words_does_not_reword_it() {
+        let base = page(&[1, 2]);
+        let mut now = page(&[1, 2]);
+        now.objectives[0].key_results[1].text = "‡".into();
+        now.objectives[0].key_results[1].links = vec!["T1".into()];
+        let labels: BTreeSet<String> = ["2020-21/a/kr2".to_string()].into();
+        let none = BTreeSet::new();
+        let text = |r: &FiscalYearRecords| r.objectives[0].key_results[1].text.clone();
+        // The base read KR2's words from its line: the label says nothing new.
+        let read = unread_labels(&now, &labels, Some(&base), Some(&none));
+        assert_eq!(text(&read), "kr 2");
+        assert!(read.objectives[0].key_results[1].links.is_empty());
+        assert_eq!(
+            read.objectives[0].key_results[0],
+            now.objectives[0].key_results[0]
+        );
+        // The label was the KR's only words in the base too: an edit of it is read.
+        assert_eq!(
+            text(&unread_labels(&now, &labels, Some(&base), Some(&labels))),
+            "‡"
+        );
+        // No base, a KR new to the page, or a base from an older goalsbot: read as it is.
+        assert_eq!(text(&unread_labels(&now, &labels, None, Some(&none))), "‡");
+        assert_eq!(
+            text(&unread_labels(
+                &now,
+                &labels,
+                Some(&page(&[1])),
+                Some(&none)
+            )),
+            "‡"
+        );
+        assert_eq!(text(&unread_labels(&now, &labels, Some(&base), None)), "‡");
+        // A KR read from its line is read as it is.
+        assert_eq!(
+            text(&unread_labels(&now, &none, Some(&base), Some(&none))),
+            "‡"
+        );
     }
 
     #[test]

@@ -526,6 +526,13 @@ async fn pull_page_onto(
         None => store.load_fields(&target.fiscal_year).await?,
     };
     let pending = pending_of_year(store, &target.fiscal_year).await?;
+    // A label left as a KR's only words on the page does not reword it.
+    let read = crate::core::merge::unread_labels(
+        &records,
+        &parsed.label_words,
+        state.as_ref().map(|s| &s.records),
+        state.as_ref().and_then(|s| s.label_words.as_ref()),
+    );
     let since_base = match &state {
         Some(st) => Some(
             since_base(
@@ -544,7 +551,7 @@ async fn pull_page_onto(
             page: &target.title,
             quarter: target.quarter,
             base: state.as_ref().map(|s| &s.records),
-            wiki: &records,
+            wiki: &read,
             store: &current,
             pending: &pending,
             since_base: since_base.as_ref(),
@@ -573,7 +580,7 @@ async fn pull_page_onto(
                 .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
         );
         let base = state.as_ref().map(|s| &s.records);
-        if let Some(reason) = structure_hold(base, &records, &current, &past) {
+        if let Some(reason) = structure_hold(base, &read, &current, &past) {
             if opts.accept.contains(&target.title) {
                 return Ok(Outcome::Refused {
                     revid: latest.revid,
@@ -604,7 +611,10 @@ async fn pull_page_onto(
         target,
         latest,
         records: &records,
-        table_rows: &parsed.table_rows,
+        reading: crate::core::parse::PageReading {
+            table_rows: &parsed.table_rows,
+            label_words: &parsed.label_words,
+        },
     };
     let (applied, planned, dry) = kept.keep(store, opts, dry_fields, &plan).await?;
     Ok(Outcome::Pulled {
@@ -625,7 +635,7 @@ struct Kept<'a> {
     target: &'a Target,
     latest: &'a crate::wiki::RevisionInfo,
     records: &'a FiscalYearRecords,
-    table_rows: &'a std::collections::BTreeSet<String>,
+    reading: crate::core::parse::PageReading<'a>,
 }
 
 impl Kept<'_> {
@@ -660,7 +670,7 @@ impl Kept<'_> {
             conflicts: &conflicts,
             settled: &plan.settled,
             followed: &plan.followed,
-            table_rows: Some(self.table_rows),
+            reading: Some(self.reading),
         };
         let provenance = provenance(self.target, self.latest, opts.run_id)?;
         let n = store
@@ -787,13 +797,13 @@ async fn recover_own_save(
     };
     tracing::warn!(page = %target.title, revid, run = %run_id, "recording the bot's own save that a stopped run did not record");
     let html = wiki.revision_html(resolved_title, revid).await?;
-    let (records, rows) = {
+    let (records, rows, labels) = {
         let parsed = parse_quarter_page_with(&html, &target.fiscal_year, target.quarter, palette);
         let records = FiscalYearRecords {
             fiscal_year: target.fiscal_year.clone(),
             objectives: parsed.objectives,
         };
-        (records, parsed.table_rows)
+        (records, parsed.table_rows, parsed.label_words)
     };
     let now = Utc::now();
     let logged = store
@@ -817,7 +827,16 @@ async fn recover_own_save(
     // have recorded it: store changes made since then are changes this
     // page's base did not see.
     store
-        .set_page_state(&target.title, revid, intended_at, &records, Some(&rows))
+        .set_page_state(
+            &target.title,
+            revid,
+            intended_at,
+            &records,
+            Some(crate::core::parse::PageReading {
+                table_rows: &rows,
+                label_words: &labels,
+            }),
+        )
         .await?;
     store.clear_push_intent(&target.title).await?;
     Ok(true)

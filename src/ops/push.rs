@@ -179,7 +179,10 @@ pub(crate) async fn refresh_page_state(
             revid,
             chrono::Utc::now(),
             &records,
-            Some(&parsed.table_rows),
+            Some(crate::core::parse::PageReading {
+                table_rows: &parsed.table_rows,
+                label_words: &parsed.label_words,
+            }),
         )
         .await
 }

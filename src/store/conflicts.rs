@@ -134,8 +134,8 @@ pub struct PageMerge<'a> {
     pub settled: &'a [FieldKey],
     /// This page's pending conflicts whose value on the page changed again, with the new value.
     pub followed: &'a [(FieldKey, Option<Value>)],
-    /// The key results with a row in one of the bot's status tables on the page.
-    pub table_rows: Option<&'a std::collections::BTreeSet<String>>,
+    /// What the page's tables said (`None`: not known).
+    pub reading: Option<crate::core::parse::PageReading<'a>>,
 }
 
 /// What else a person's decision on a conflict settles, in its transaction.
@@ -320,7 +320,7 @@ impl Store {
                 merge.revid,
                 &provenance.at,
                 merge.records,
-                merge.table_rows,
+                merge.reading,
             )?),
             ..Extras::default()
         };

@@ -13,6 +13,7 @@ use super::{
     MAX_PAGE_TITLE_CHARS,
 };
 use crate::core::fields::FieldChange;
+use crate::core::parse::PageReading;
 use crate::core::records::FiscalYearRecords;
 
 /// What the store remembers about a tracked page.
@@ -29,13 +30,19 @@ pub struct PageState {
     /// The key results that had a row in one of the bot's status tables in
     /// that revision (`None`: not recorded, by a goalsbot before schema 4).
     pub table_rows: Option<BTreeSet<String>>,
+    /// The key results whose words that revision gave only in a table's
+    /// label cell (`None`: not recorded, by a goalsbot before 2026-12).
+    pub label_words: Option<BTreeSet<String>>,
 }
 
-/// How a page state's records are kept since schema 4: with the table rows.
+/// How a page state's records are kept since schema 4: with the table rows
+/// (and, since 2026-12, the KRs whose words stood only in a label).
 #[derive(serde::Deserialize)]
 struct StoredPageRecords {
     records: FiscalYearRecords,
     table_rows: BTreeSet<String>,
+    #[serde(default)]
+    label_words: Option<BTreeSet<String>>,
 }
 
 /// [`StoredPageRecords`] as written.
@@ -43,6 +50,7 @@ struct StoredPageRecords {
 struct StoringPageRecords<'a> {
     records: &'a FiscalYearRecords,
     table_rows: &'a BTreeSet<String>,
+    label_words: &'a BTreeSet<String>,
 }
 
 text_enum! {
@@ -85,7 +93,7 @@ impl PageWrite {
         revid: u64,
         at: &DateTime<Utc>,
         records: &FiscalYearRecords,
-        table_rows: Option<&BTreeSet<String>>,
+        reading: Option<PageReading<'_>>,
     ) -> Result<Self> {
         if title.trim().is_empty() {
             bail!("page state without a title");
@@ -98,10 +106,11 @@ impl PageWrite {
             revid: i64::try_from(revid)
                 .with_context(|| format!("page {title}: revision {revid}"))?,
             synced_at: timestamp(at),
-            records: match table_rows {
-                Some(table_rows) => serde_json::to_string(&StoringPageRecords {
+            records: match reading {
+                Some(r) => serde_json::to_string(&StoringPageRecords {
                     records,
-                    table_rows,
+                    table_rows: r.table_rows,
+                    label_words: r.label_words,
                 }),
                 None => serde_json::to_string(records),
             }
@@ -173,16 +182,16 @@ impl Store {
     }
 
     /// Records that `title` was synced at revision `revid` (at `at`), parsed
-    /// into `records`, with the key results that had a status table row.
+    /// into `records`, with what its tables said (see [`PageReading`]).
     pub async fn set_page_state(
         &self,
         title: &str,
         revid: u64,
         at: DateTime<Utc>,
         records: &FiscalYearRecords,
-        table_rows: Option<&BTreeSet<String>>,
+        reading: Option<PageReading<'_>>,
     ) -> Result<()> {
-        let page = PageWrite::new(title, revid, &at, records, table_rows)?;
+        let page = PageWrite::new(title, revid, &at, records, reading)?;
         let mut tx = self.db.begin_write().await?;
         upsert_page(&mut tx, &page).await?;
         tx.commit().await
@@ -597,19 +606,22 @@ impl Store {
 fn page_state_of(row: &Row, title: &str, at: usize) -> Result<PageState> {
     let (revid, synced_at, records) = (row.int(at)?, row.text(at + 1)?, row.text(at + 2)?);
     let current_parser = row.int(at + 3)? == PARSER;
-    let (records, table_rows) = match serde_json::from_str::<StoredPageRecords>(&records) {
-        Ok(kept) => (kept.records, Some(kept.table_rows)),
-        Err(_) => (
-            serde_json::from_str(&records)
-                .with_context(|| format!("page {title}: stored records"))?,
-            None,
-        ),
-    };
+    let (records, table_rows, label_words) =
+        match serde_json::from_str::<StoredPageRecords>(&records) {
+            Ok(kept) => (kept.records, Some(kept.table_rows), kept.label_words),
+            Err(_) => (
+                serde_json::from_str(&records)
+                    .with_context(|| format!("page {title}: stored records"))?,
+                None,
+                None,
+            ),
+        };
     Ok(PageState {
         revid: u64::try_from(revid).with_context(|| format!("page {title}: revision {revid}"))?,
         synced_at: parse_timestamp(&synced_at)?,
         records,
         table_rows,
+        label_words,
         current_parser,
     })
 }

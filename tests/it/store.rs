@@ -1266,7 +1266,7 @@ async fn conflicts_are_held_settled_and_resolved_with_the_page_state(db: Db) {
         conflicts: &conflicts,
         settled: &[],
         followed: &[],
-        table_rows: None,
+        reading: None,
     };
     let n = store
         .apply_merge(&wiki("2021-01-21T08:00:00Z", 160), &[], &merge)

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use goalsbot::core::fields::{self, FieldChange, FieldKey, Fields};
 use goalsbot::core::merge::{
-    merge_page, past_words, structure_hold, MergeInput, PendingConflict, SinceBase,
+    merge_page, past_words, structure_hold, unread_labels, MergeInput, PendingConflict, SinceBase,
 };
 use goalsbot::core::parse::parse_quarter_page;
 use goalsbot::core::parse::Column;
@@ -190,7 +190,20 @@ pub fn to_html(wikitext: &str) -> String {
 }
 
 pub fn parse(text: &str, q: Quarter) -> (FiscalYearRecords, BTreeSet<String>) {
-    type Parsed = (FiscalYearRecords, BTreeSet<String>);
+    let (records, rows, _) = parse_with_labels(text, q);
+    (records, rows)
+}
+
+/// The KRs whose words `text` gives only in a table's label cell.
+pub fn labels(text: &str, q: Quarter) -> BTreeSet<String> {
+    parse_with_labels(text, q).2
+}
+
+fn parse_with_labels(
+    text: &str,
+    q: Quarter,
+) -> (FiscalYearRecords, BTreeSet<String>, BTreeSet<String>) {
+    type Parsed = (FiscalYearRecords, BTreeSet<String>, BTreeSet<String>);
     thread_local! {
         // The oracle looks at every page after every step: parse each text once.
         static PARSED: std::cell::RefCell<std::collections::HashMap<(String, Quarter), Parsed>> =
@@ -207,6 +220,7 @@ pub fn parse(text: &str, q: Quarter) -> (FiscalYearRecords, BTreeSet<String>) {
             objectives: parsed.objectives,
         },
         parsed.table_rows,
+        parsed.label_words,
     );
     PARSED.with(|c| {
         let mut c = c.borrow_mut();
@@ -546,6 +560,8 @@ pub struct PageState {
     pub revid: u64,
     pub records: FiscalYearRecords,
     pub rows: BTreeSet<String>,
+    /// The KRs whose words the revision gave only in a table's label.
+    pub labels: BTreeSet<String>,
     pub synced_at: u64,
 }
 
@@ -847,19 +863,32 @@ impl Sim {
             .into_iter()
             .filter(|k| rows_then.contains(&k.record) && rows_now.contains(&k.record))
             .collect();
-        // A KR's text is prose: it is a write where the KR is on both texts.
+        // A KR's text is prose: it is a write where the KR is on both texts,
+        // unless the KR's line went and its label is all that is left (see
+        // `core::merge::unread_labels`).
         let (then, now) = (parse(&good, q).0, parse(&new, q).0);
+        let (labels_then, labels_now) = (labels(&good, q), labels(&new, q));
         let on = |r: &FiscalYearRecords, id: &str| {
             r.objectives
                 .iter()
                 .flat_map(|o| &o.key_results)
                 .any(|k| k.id == id)
         };
+        for k in text_keys() {
+            if on(&then, &k.record)
+                && !labels_then.contains(&k.record)
+                && labels_now.contains(&k.record)
+            {
+                // The KR's line went: its words go by this person's hand.
+                self.gone(i, &k, stated(before.get(&k)).cloned());
+            }
+        }
         let mut keys = keys;
         keys.extend(
             text_keys()
                 .into_iter()
-                .filter(|k| on(&then, &k.record) && on(&now, &k.record)),
+                .filter(|k| on(&then, &k.record) && on(&now, &k.record))
+                .filter(|k| labels_then.contains(&k.record) || !labels_now.contains(&k.record)),
         );
         let base = self.base_fields(i);
         self.wrote(who, Some(i), &before, &after, &keys, base.as_ref());
@@ -1104,7 +1133,7 @@ impl Sim {
             .cloned();
         if let Some((revid, text)) = next {
             if self.bot_saves.get(&revid) == Some(&run) {
-                let (records, rows) = parse(&text, self.pages[i].quarter);
+                let (records, rows, labels) = parse_with_labels(&text, self.pages[i].quarter);
                 let at = intended_at;
                 self.log.push(format!("recovered own save r{revid}"));
                 self.states.insert(
@@ -1113,6 +1142,7 @@ impl Sim {
                         revid,
                         records,
                         rows,
+                        labels,
                         synced_at: at,
                     },
                 );
@@ -1129,7 +1159,14 @@ impl Sim {
         if state.as_ref().is_some_and(|s| s.revid == page.revid()) {
             return;
         }
-        let (records, rows) = parse(page.text(), page.quarter);
+        let (records, rows, labels) = parse_with_labels(page.text(), page.quarter);
+        // As pull: a label left as a KR's only words does not reword it.
+        let read = unread_labels(
+            &records,
+            &labels,
+            state.as_ref().map(|s| &s.records),
+            state.as_ref().map(|s| &s.labels),
+        );
         let pending: Vec<PendingConflict> = self
             .pending()
             .iter()
@@ -1144,7 +1181,7 @@ impl Sim {
         // value and lives on only as that (a later change of the store's
         // value by someone who saw it replaces it).
         if let Some(st) = &state {
-            let (b, w) = (fields::flatten(&st.records), fields::flatten(&records));
+            let (b, w) = (fields::flatten(&st.records), fields::flatten(&read));
             let texts = text_keys();
             for key in watched()
                 .into_iter()
@@ -1167,7 +1204,7 @@ impl Sim {
                 page: &page.title,
                 quarter: page.quarter,
                 base: state.as_ref().map(|s| &s.records),
-                wiki: &records,
+                wiki: &read,
                 store: &self.store,
                 pending: &pending,
                 since_base: since.as_ref(),
@@ -1188,7 +1225,7 @@ impl Sim {
         );
         if let Some(r) = structure_hold(
             state.as_ref().map(|s| &s.records),
-            &records,
+            &read,
             &self.store,
             &past,
         ) {
@@ -1253,6 +1290,7 @@ impl Sim {
                 revid: page.revid(),
                 records,
                 rows,
+                labels,
                 synced_at: at,
             },
         );
@@ -1385,7 +1423,8 @@ impl Sim {
 
     /// Records what the bot's own revision shows (push's refresh after a save).
     pub fn refresh(&mut self, i: usize) {
-        let (records, rows) = parse(self.pages[i].text(), self.pages[i].quarter);
+        let (records, rows, labels) =
+            parse_with_labels(self.pages[i].text(), self.pages[i].quarter);
         let revid = self.pages[i].revid();
         let at = self.tick();
         self.states.insert(
@@ -1394,6 +1433,7 @@ impl Sim {
                 revid,
                 records,
                 rows,
+                labels,
                 synced_at: at,
             },
         );
@@ -1681,23 +1721,27 @@ impl Sim {
                 )
             };
             if was && !is {
-                // Unless the bot already has it, the value goes with the cell;
-                // so does an edit made here that the bot has not pulled yet.
-                let v = stated(before.get(&k)).cloned();
-                if stated(self.store.get(&k)) != v.as_ref() {
-                    self.saw(&k, v.clone());
-                }
-                let pulled = self.states.get(&i).map_or(0, |s| s.synced_at);
-                for w in self.writes.iter_mut() {
-                    if w.key == k && w.page == Some(i) && w.value == v && w.at > pulled {
-                        w.live = false;
-                    }
-                }
+                self.gone(i, &k, stated(before.get(&k)).cloned());
                 if k.field == "text" {
                     // The KR itself went from the page: whoever deleted it
                     // saw it there, so a decision that kept it is superseded.
                     self.saw(&FieldKey::new(k.record.clone(), fields::REMOVED), None);
                 }
+            }
+        }
+    }
+
+    /// A person removed `v` of `k` from page `i` (its cell, row, or line):
+    /// unless the bot already has it, the value goes with it; so does an
+    /// edit made there that the bot has not pulled yet.
+    fn gone(&mut self, i: usize, k: &FieldKey, v: Option<Value>) {
+        if stated(self.store.get(k)) != v.as_ref() {
+            self.saw(k, v.clone());
+        }
+        let pulled = self.states.get(&i).map_or(0, |s| s.synced_at);
+        for w in self.writes.iter_mut() {
+            if &w.key == k && w.page == Some(i) && w.value == v && w.at > pulled {
+                w.live = false;
             }
         }
     }

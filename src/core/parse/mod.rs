@@ -67,9 +67,35 @@ pub struct ParsedPage {
     /// the page: only for these does the page say anything about statuses,
     /// notes and year goals (a deleted table or row is not a cleared value).
     pub table_rows: BTreeSet<String>,
+    /// The key results whose words the page gives only in a table's label
+    /// cell (`KR3 - Build …` in a KR table staff wrote, a metric's name),
+    /// not in a prose line of their own. A KR whose line staff deleted
+    /// while its row stays is one: its label is an abbreviation, not a
+    /// rewording (see `core::merge::unread_labels`).
+    pub label_words: BTreeSet<String>,
     /// The KR tables staff wrote that the bot has not adopted yet, per
     /// objective id, in section order: what adopting them needs to know.
     pub staff_tables: BTreeMap<String, Vec<StaffTable>>,
+}
+
+impl ParsedPage {
+    /// What the page's tables said about which records, as a page's sync
+    /// state keeps it.
+    pub fn reading(&self) -> PageReading<'_> {
+        PageReading {
+            table_rows: &self.table_rows,
+            label_words: &self.label_words,
+        }
+    }
+}
+
+/// What a read of a page's tables says about which records, kept with the
+/// page's sync state for the next merge: see [`ParsedPage::table_rows`] and
+/// [`ParsedPage::label_words`].
+#[derive(Debug, Clone, Copy)]
+pub struct PageReading<'a> {
+    pub table_rows: &'a BTreeSet<String>,
+    pub label_words: &'a BTreeSet<String>,
 }
 
 /// A KR or metrics table staff wrote, not yet adopted by the bot.
@@ -133,7 +159,7 @@ pub fn parse_quarter_page_with(
         }
     }
 
-    let mut table_rows = BTreeSet::new();
+    let mut read = RowsRead::default();
     let mut staff_tables = BTreeMap::new();
     let mut objectives = assemble(
         drafts,
@@ -141,15 +167,10 @@ pub fn parse_quarter_page_with(
         fiscal_year,
         palette,
         &mut warnings,
-        &mut table_rows,
+        &mut read,
         &mut staff_tables,
     );
-    dedupe_ids(
-        &mut objectives,
-        &mut warnings,
-        &mut table_rows,
-        &mut staff_tables,
-    );
+    dedupe_ids(&mut objectives, &mut warnings, &mut read, &mut staff_tables);
     if objectives.is_empty() {
         warnings.push("no objectives found on the page".to_string());
     }
@@ -158,9 +179,19 @@ pub fn parse_quarter_page_with(
         quarter,
         objectives,
         warnings,
-        table_rows,
+        table_rows: read.table_rows,
+        label_words: read.label_words,
         staff_tables,
     }
+}
+
+/// What the page's tables said about which records, as the parse goes.
+#[derive(Default)]
+struct RowsRead {
+    /// See [`ParsedPage::table_rows`].
+    table_rows: BTreeSet<String>,
+    /// See [`ParsedPage::label_words`].
+    label_words: BTreeSet<String>,
 }
 
 /// An objective as read from its section, before ids are settled.
@@ -552,7 +583,7 @@ fn assemble(
     fiscal_year: &FiscalYear,
     palette: &Palette,
     warnings: &mut Vec<String>,
-    table_rows: &mut BTreeSet<String>,
+    read: &mut RowsRead,
     staff_tables: &mut BTreeMap<String, Vec<StaffTable>>,
 ) -> Vec<Objective> {
     // Read every table once, remembering the section it stood in.
@@ -670,14 +701,7 @@ fn assemble(
                 own_seen = true;
             }
             let managers = table.managers.clone();
-            merge_table(
-                objective,
-                table,
-                &managers,
-                warnings,
-                table_rows,
-                &mut claimed,
-            );
+            merge_table(objective, table, &managers, warnings, read, &mut claimed);
         }
         let mut infos = Vec::new();
         for s in staff {
@@ -697,14 +721,8 @@ fn assemble(
                 Staff::Read(table, managers) => {
                     let skipped = table.skipped.clone();
                     let empty_rows = table.empty_rows.clone();
-                    let mut rows = merge_table(
-                        objective,
-                        table,
-                        &managers,
-                        warnings,
-                        table_rows,
-                        &mut claimed,
-                    );
+                    let mut rows =
+                        merge_table(objective, table, &managers, warnings, read, &mut claimed);
                     for i in empty_rows {
                         rows.insert(i.min(rows.len()), None);
                     }
@@ -745,7 +763,7 @@ fn merge_table(
     table: StatusTable,
     managers: &[String],
     warnings: &mut Vec<String>,
-    table_rows: &mut BTreeSet<String>,
+    read: &mut RowsRead,
     claimed: &mut BTreeSet<usize>,
 ) -> Vec<Option<String>> {
     let name = table
@@ -817,6 +835,10 @@ fn merge_table(
             ids.push(None);
             continue;
         }
+        // A record made from the row above has its label's words; so has
+        // a prose item without words of its own.
+        let from_label =
+            (found.is_none() || objective.key_results[i].text.is_empty()) && row.text.is_some();
         let kr = &mut objective.key_results[i];
         if let Some(id) = row.kr_id {
             kr.id = id;
@@ -831,7 +853,10 @@ fn merge_table(
                 kr.text = text;
             }
         }
-        table_rows.insert(kr.id.clone());
+        if from_label {
+            read.label_words.insert(kr.id.clone());
+        }
+        read.table_rows.insert(kr.id.clone());
         ids.push(Some(kr.id.clone()));
         if row.baseline.is_some() {
             kr.baseline = row.baseline;
@@ -851,7 +876,7 @@ fn merge_table(
 fn dedupe_ids(
     objectives: &mut [Objective],
     warnings: &mut Vec<String>,
-    table_rows: &mut BTreeSet<String>,
+    read: &mut RowsRead,
     staff_tables: &mut BTreeMap<String, Vec<StaffTable>>,
 ) {
     let mut seen: Vec<String> = Vec::new();
@@ -869,8 +894,11 @@ fn dedupe_ids(
             for kr in &mut objective.key_results {
                 if let Some(rest) = kr.id.strip_prefix(objective.id.as_str()) {
                     let new = format!("{id}{rest}");
-                    if table_rows.contains(&kr.id) {
-                        table_rows.insert(new.clone());
+                    if read.table_rows.contains(&kr.id) {
+                        read.table_rows.insert(new.clone());
+                    }
+                    if read.label_words.contains(&kr.id) {
+                        read.label_words.insert(new.clone());
                     }
                     kr.id = new;
                 }

@@ -758,3 +758,23 @@ fn a_staff_table_with_a_merged_cell_is_not_read() {
         .iter()
         .any(|w| w.contains("cannot read whole")));
 }
+
+/// A KR table staff wrote: a row whose KR has no line of its own gives the
+/// KR its label's words, and the page says so (`label_words`); a KR with a
+/// line takes its words from the line.
+#[test]
+fn words_only_in_a_staff_tables_label_are_marked_as_such() {
+    let table = "<table class=\"wikitable\"><tbody>\
+        <tr><th>Key Results</th><th>Q1 Status</th></tr>\
+        <tr><td>KR1: One short</td><td>Done</td></tr>\
+        <tr><td>KR2 - Two from the label</td><td>Done</td></tr></tbody></table>";
+    let parsed = parse(&section(
+        "Prog - Tables",
+        &format!("<p>Objective Manager: A</p><p>KR1: One in full</p>{table}"),
+    ));
+    let krs = &parsed.objectives[0].key_results;
+    assert_eq!(krs[0].text, "One in full");
+    assert_eq!(krs[1].text, "Two from the label");
+    let ids: Vec<&str> = parsed.label_words.iter().map(String::as_str).collect();
+    assert_eq!(ids, [krs[1].id.as_str()]);
+}
