@@ -911,6 +911,38 @@ impl Wiki {
         })
     }
 
+    /// Adds a new section `heading` with `text` at the end of `title` (made
+    /// when missing), as MediaWiki's "add topic" does: no edit conflict is
+    /// possible. Returns the new revision.
+    pub async fn new_section(
+        &self,
+        title: &str,
+        heading: &str,
+        text: &str,
+        summary: &str,
+    ) -> Result<u64> {
+        let params: Vec<(&str, String)> = vec![
+            ("action", "edit".into()),
+            ("assert", "bot".into()),
+            ("title", title.into()),
+            ("section", "new".into()),
+            ("sectiontitle", heading.into()),
+            ("text", text.into()),
+            ("summary", summary.into()),
+            ("bot", "1".into()),
+            ("format", "json".into()),
+            ("formatversion", "2".into()),
+        ];
+        let resp = self.api_edit(&params).await?;
+        let edit = &resp["edit"];
+        if edit["result"].as_str() != Some("Success") {
+            anyhow::bail!("the wiki did not save {title:?}: {resp}");
+        }
+        edit["newrevid"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))
+    }
+
     /// The wikitext of several revisions, [`TITLES_PER_REQUEST`] revisions a
     /// request (one at a time); a revision the answer lacks (hidden, deleted)
     /// is left out, and read alone when wanted.

@@ -854,3 +854,28 @@ fn regression_a_heading_deleted_after_an_unread_revert_keeps_the_reverters_words
     ];
     run_case(2, &ops, false, false).unwrap();
 }
+
+/// Found by a 150,000-sequence run on one thread after 22 s (on `7d65c2c`);
+/// a fault of the model. A revert on Q2 brings back KR1's old words, which
+/// the store takes (and Q1 keeps its own wording, as prose written by a
+/// person stays on its page). Staff on Q1 then renumber: KR1's line now
+/// says KR2's words, a rewording of KR1 by someone who saw Q1's wording.
+/// The latest person's wording goes to the store; the model held the
+/// earlier reverter's words as a write still owed (`Sim::reworded_over`).
+#[test]
+fn regression_a_rewording_on_another_page_supersedes_an_earlier_persons_words() {
+    let ops = [
+        Op::SetText { kr: 0, text: 0 },
+        Op::Sync,
+        Op::Revert { page: 1 },
+        Op::Set {
+            kr: 0,
+            q: 0,
+            status: None,
+            note: None,
+        },
+        Op::Sync,
+        Op::Renumber { page: 3 },
+    ];
+    run_case(3, &ops, false, true).unwrap();
+}

@@ -654,5 +654,8 @@ pub fn render_status_page_for(
     Renderer::builtin().status_page_for(last, pending_conflicts, recent, Some(command_page))
 }
 
+mod notice;
+pub use notice::{notice_marker, noticed_ids, render_conflict_notice, Notice};
+
 #[cfg(test)]
 mod tests;

@@ -99,8 +99,16 @@ impl From<&StoredConflict> for ConflictLine {
 /// The waiting conflicts as the status page lists them, each with who made
 /// the store's side (the field's last change before the conflict).
 pub async fn waiting_conflicts(store: &Store) -> Result<Vec<ConflictLine>> {
+    conflict_lines(store, store.conflicts(false).await?).await
+}
+
+/// `conflicts` as the wiki shows them, each with who made the store's value.
+pub async fn conflict_lines(
+    store: &Store,
+    conflicts: Vec<crate::store::StoredConflict>,
+) -> Result<Vec<ConflictLine>> {
     let mut out = Vec::new();
-    for c in store.conflicts(false).await? {
+    for c in conflicts {
         let mut line = ConflictLine::from(&c);
         line.store_by =
             store
@@ -472,6 +480,12 @@ pub async fn publish(
         return Ok(None);
     }
     record(store, summary).await?;
+    // The people in a new conflict hear of it from a signed notice.
+    if let Err(e) = crate::ops::notices::notify_conflicts(config, wiki, store).await {
+        tracing::warn!(
+            "the conflict notice was not posted (tried again after the next run): {e:#}"
+        );
+    }
     let title = config.pages.status_page();
     if title.is_empty() || shows_enough(store, &title, summary).await? {
         return Ok(None);

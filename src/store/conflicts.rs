@@ -420,6 +420,36 @@ impl Store {
         rows.iter().map(stored_conflict).collect()
     }
 
+    /// The pending conflicts no notice has told anyone about yet, oldest first.
+    pub async fn unnoticed_conflicts(&self) -> Result<Vec<StoredConflict>> {
+        let text = format!(
+            "SELECT {CONFLICT_COLUMNS} FROM conflicts \
+             WHERE resolved_at IS NULL AND notice_revid IS NULL ORDER BY id"
+        );
+        let rows = self.db.fetch_all(sql("unnoticed_conflicts", text)).await?;
+        rows.iter().map(stored_conflict).collect()
+    }
+
+    /// Records that the command page's revision `revid` posted the notice
+    /// of conflicts `ids` (one transaction; a conflict noticed before keeps
+    /// its first notice).
+    pub async fn mark_noticed(&self, ids: &[i64], revid: u64) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().await?;
+        for id in ids {
+            let q = sql(
+                "mark_noticed",
+                "UPDATE conflicts SET notice_revid = ? WHERE id = ? AND notice_revid IS NULL",
+            )
+            .int(i64::try_from(revid).context("notice revision id")?)
+            .int(*id);
+            tx.execute(q).await?;
+        }
+        tx.commit().await
+    }
+
     /// One conflict by id.
     pub async fn conflict(&self, id: i64) -> Result<Option<StoredConflict>> {
         let text = format!("SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?");

@@ -10,6 +10,7 @@ mod lease;
 mod mariadb_harness;
 mod migrate_race;
 mod note_markup;
+mod notices;
 mod onwiki_resolve;
 mod parse_golden;
 mod prose;

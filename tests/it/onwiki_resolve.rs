@@ -37,7 +37,7 @@ fn pending(s: &Setup) -> Vec<Value> {
 
 /// The tracker sets KR2's Q4 status while Carol writes another on the Q3
 /// page; the sync holds the conflict. Returns the conflict id and Carol's revision.
-fn conflict_made(s: &Setup) -> (i64, u64) {
+pub(crate) fn conflict_made(s: &Setup) -> (i64, u64) {
     let q3 = title(s, "Q3");
     s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
     test_wiki().edit_as(CAROL, &q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk"));

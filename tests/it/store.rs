@@ -295,7 +295,7 @@ fn change(
 }
 
 /// The schema version of this goalsbot (its newest migration).
-const SCHEMA: i64 = 10;
+const SCHEMA: i64 = 11;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 

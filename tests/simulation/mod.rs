@@ -891,8 +891,67 @@ impl Sim {
                 .filter(|k| labels_then.contains(&k.record) || !labels_now.contains(&k.record)),
         );
         let base = self.base_fields(i);
+        self.reworded_over(i, who, &before, &after, &keys);
         self.wrote(who, Some(i), &before, &after, &keys, base.as_ref());
         self.save(i, new);
+    }
+
+    /// A person rewords a KR on page `i`: the latest wording from any page
+    /// goes to the store (`docs/sync.md`, "Prose written back"), so an
+    /// earlier person's wording from another page that the store held when
+    /// this page was last synced is superseded (it stays on its own page).
+    fn reworded_over(
+        &mut self,
+        i: usize,
+        who: &str,
+        before: &Fields,
+        after: &Fields,
+        keys: &[FieldKey],
+    ) {
+        if who == "tracker" || who == "resolver" {
+            return;
+        }
+        let Some(synced) = self.states.get(&i).map(|s| s.synced_at) else {
+            return;
+        };
+        for k in keys.iter().filter(|k| k.field == "text") {
+            if stated(before.get(k)) == stated(after.get(k)) {
+                continue;
+            }
+            let then = self.store_at(k, synced);
+            for w in self.writes.iter_mut() {
+                if w.live
+                    && &w.key == k
+                    && w.page.is_some_and(|p| p != i)
+                    && w.who != "tracker"
+                    && w.who != "resolver"
+                    && w.value == then
+                {
+                    w.live = false;
+                }
+            }
+        }
+    }
+
+    /// The store's value of `k` at time `t`, from its history.
+    fn store_at(&self, k: &FieldKey, t: u64) -> Option<Value> {
+        let mut value = None;
+        let mut seen = false;
+        for h in self.history.iter().filter(|h| &h.key == k) {
+            if !seen {
+                value = h.old.clone();
+                seen = true;
+            }
+            if h.at > t {
+                break;
+            }
+            value = h.new.clone();
+        }
+        if seen {
+            value
+        } else {
+            self.store.get(k).cloned()
+        }
     }
 
     pub fn tracker_set(

@@ -84,7 +84,13 @@ $wgGroupPermissions['user']['noratelimit'] = true;
 $wgMainCacheType = CACHE_NONE;
 $wgEnableUploads = false;
 $wgJobRunRate = 0;
+# Echo, as on Wikimedia's wikis: the bot's conflict notices must notify the
+# people they mention (tests read their notifications).
+wfLoadExtension( 'Echo' );
 PHP
+  # Echo's tables.
+  maint "$dir" update --quick >>"$dir/install.log" 2>&1 \
+    || { tail -n 30 "$dir/install.log" >&2; die "update.php (Echo's tables) failed"; }
   # A bot password must match [0-9a-w]{32,} (see shared/local-wiki.md).
   botpass=$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 32)
   userpass="User-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -118,6 +124,18 @@ serve)
     exec unshare --pid --fork --kill-child=SIGKILL -- php -S "127.0.0.1:$GOALSBOT_TEST_WIKI_PORT" -t "$MW"
   fi
   exec php -S "127.0.0.1:$GOALSBOT_TEST_WIKI_PORT" -t "$MW"
+  ;;
+notifications)
+  # Echo's notifications, as JSON rows: type, user (the one notified), agent,
+  # page (its DB key: underscores for spaces, main namespace only).
+  [ $# -eq 1 ] || die "usage: wiki.sh notifications DIR"
+  dir=$(realpath "$1")
+  maint_busy "$dir" sql --json --query "SELECT e.event_type AS type, u.user_name AS user, \
+    a.user_name AS agent, p.page_title AS page FROM echo_notification n \
+    JOIN echo_event e ON e.event_id = n.notification_event \
+    JOIN user u ON u.user_id = n.notification_user \
+    LEFT JOIN user a ON a.user_id = e.event_agent_id \
+    LEFT JOIN page p ON p.page_id = e.event_page_id ORDER BY e.event_id" </dev/null
   ;;
 load)
   [ $# -ge 2 ] || die "usage: wiki.sh load DIR FILE..."

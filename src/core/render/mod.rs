@@ -33,12 +33,14 @@ pub const NEW_QUARTER: &str = "new_quarter.wiki.j2";
 pub const REPLY: &str = "reply.wiki.j2";
 /// The bot status page (`crate::core::runlog`).
 pub const STATUS_PAGE: &str = "status_page.wiki.j2";
+/// The signed notice of new conflicts on the command page.
+pub const CONFLICT_NOTICE: &str = "conflict_notice.wiki.j2";
 
 /// The region name of the overview on `{prefix}/{FY}` (see [`splice_region`]).
 pub const OVERVIEW_REGION: &str = "overview";
 
 /// Every template the renderer uses, with its built-in source.
-pub const TEMPLATES: [(&str, &str); 5] = [
+pub const TEMPLATES: [(&str, &str); 6] = [
     (
         STATUS_TABLE,
         include_str!("../../../wikitext_templates/status_table.wiki.j2"),
@@ -58,6 +60,10 @@ pub const TEMPLATES: [(&str, &str); 5] = [
     (
         STATUS_PAGE,
         include_str!("../../../wikitext_templates/status_page.wiki.j2"),
+    ),
+    (
+        CONFLICT_NOTICE,
+        include_str!("../../../wikitext_templates/conflict_notice.wiki.j2"),
     ),
 ];
 

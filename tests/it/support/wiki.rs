@@ -161,6 +161,36 @@ impl TestWiki {
         );
     }
 
+    /// Echo's notifications on the wiki, oldest first: `(type, user, agent,
+    /// page)` (`mention`, the user notified, who mentioned them, on which
+    /// page of the main namespace, spaces as spaces).
+    pub fn notifications(&self) -> Vec<(String, String, String, String)> {
+        let out = Command::new("bash")
+            .arg(root().join("tests/wiki/wiki.sh"))
+            .arg("notifications")
+            .arg(&self.dir)
+            .output()
+            .expect("run wiki.sh notifications");
+        assert!(
+            out.status.success(),
+            "wiki.sh notifications: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rows: Vec<serde_json::Value> = if text.trim().is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+        };
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        rows.iter()
+            .map(|r| {
+                let page = s(&r["page"]).replace('_', " ");
+                (s(&r["type"]), s(&r["user"]), s(&r["agent"]), page)
+            })
+            .collect()
+    }
+
     /// Saves `text` as `title`, as the existing user `user` (a real revision by them).
     pub fn edit_as(&self, user: &str, title: &str, text: &str) {
         use std::io::Write;
