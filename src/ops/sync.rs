@@ -130,19 +130,26 @@ pub struct SyncReport {
     /// Conflicts pending after the run (in a dry run: those stored plus those it would add).
     pub pending: Vec<StoredConflict>,
     pub stats: Stats,
+    /// Whether what needs a person was all reported by the run before this
+    /// one (no new conflict, no page refused anew): then the run exits 0, so
+    /// a scheduler that mails on failure mails once per new thing, not every
+    /// hour while it waits (see [`reported_before`]).
+    pub reported_before: bool,
 }
 
 impl SyncReport {
-    /// 1 when a page failed, 3 when something waits for a person (conflicts,
-    /// refused pages, `{{nobots}}`), else 0.
+    /// 1 when a page failed, 3 when this run found something new that waits
+    /// for a person (a conflict, a page refused, `{{nobots}}`), else 0 —
+    /// also 0 while only what an earlier run reported still waits.
     pub fn exit_code(&self) -> ExitCode {
         let pull = self.pull.exit_code();
         let push = self.push.exit_code();
         if pull == ExitCode::Failed || push == ExitCode::Failed {
             ExitCode::Failed
-        } else if pull == ExitCode::NeedsPerson
+        } else if (pull == ExitCode::NeedsPerson
             || push == ExitCode::NeedsPerson
-            || self.stats.conflicts > 0
+            || self.stats.conflicts > 0)
+            && !self.reported_before
         {
             ExitCode::NeedsPerson
         } else {
@@ -299,11 +306,42 @@ async fn tracked(
         }
         return Ok(report);
     }
+    let mut report = report;
+    if !dry_run {
+        report.reported_before = reported_before(store, &session.run_id, &report).await?;
+    }
     let summary = sync_summary(&run, &report).await?;
     if let Err(e) = runs::publish(config, wiki, store, &summary).await {
         tracing::warn!("the run is done, but the status page was not updated: {e:#}");
     }
     Ok(report)
+}
+
+/// Whether everything in `report` that waits for a person was reported by
+/// the last run that ended before this one (`run_id`): no conflict is new,
+/// and each page refused now was refused then for the same reason. The
+/// status page and the conflict notices already told the people; the run's
+/// exit code then says "done", not "needs a person" again.
+async fn reported_before(store: &Store, run_id: &str, report: &SyncReport) -> Result<bool> {
+    if report.stats.new_conflicts > 0 {
+        return Ok(false);
+    }
+    let previous = store
+        .recent_runs(5)
+        .await?
+        .into_iter()
+        .filter(|r| r.run_id != run_id && r.outcome != crate::store::RunState::Running)
+        .find_map(|r| serde_json::from_value::<crate::core::runlog::RunSummary>(r.summary).ok());
+    let Some(previous) = previous else {
+        return Ok(false);
+    };
+    Ok(report.stats.refused.iter().all(|now| {
+        now.error.is_none()
+            && previous
+                .refused
+                .iter()
+                .any(|then| then.title == now.page && then.reason == now.reason)
+    }))
 }
 
 /// Pulls every tracked page of `fys` (all configured years when empty) and pushes the store back.
@@ -471,6 +509,7 @@ async fn report(
         push: pushed,
         pending,
         stats,
+        reported_before: false,
     })
 }
 
@@ -588,6 +627,7 @@ fn stopped(ctx: &SyncContext<'_>, reason: String, pages: usize, started: Instant
             dry_run: ctx.dry_run,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         },
+        reported_before: false,
     }
 }
 

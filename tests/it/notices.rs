@@ -76,10 +76,16 @@ fn a_new_conflict_notifies_the_people_in_it_once_by_a_signed_notice() {
     );
     assert_eq!(mentions_of(&s, OPERATOR), 1);
 
-    // The conflict still waits: the next run posts nothing.
+    // The conflict still waits: the next run posts nothing, and exits 0
+    // (the conflict was reported: a scheduler that mails on failure does not
+    // mail every hour while it waits).
     let page_rev = latest_revid(&requests_page(&s));
     let out = s.run(&["sync"]);
-    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("1 conflicts waiting (0 new)"),
+        "{out:?}"
+    );
     assert_eq!(
         latest_revid(&requests_page(&s)),
         page_rev,
@@ -105,7 +111,7 @@ fn a_new_conflict_notifies_the_people_in_it_once_by_a_signed_notice() {
         &with_cell(&raw(&q2), KR2, "Q3", "Concerns: Alice's note"),
     );
     let out = s.run(&["sync"]);
-    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(out.code, Some(3), "a new conflict: {out:?}");
     let page = raw(&requests_page(&s));
     let ids = noticed_ids(&page);
     assert_eq!(ids.len(), 2, "{page}\n{out:?}\n{}", s.ok(&["conflicts"]));
