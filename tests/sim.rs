@@ -879,3 +879,24 @@ fn regression_a_rewording_on_another_page_supersedes_an_earlier_persons_words() 
     ];
     run_case(3, &ops, false, true).unwrap();
 }
+
+/// Found by a 150,000-sequence run on one thread after 9 s (on `67f3ef4`).
+/// A tracker text of KR1, then a sync killed after its pull of Q1 (so Q1's
+/// base is newer than the tracker's edit, but Q1 never showed it); staff
+/// renumber on Q1, and KR1's line now says KR2's words: a person who never
+/// saw the tracker's words replaced them. The page's change is a conflict,
+/// not a rewording (`SinceBase::tracker_values`).
+#[test]
+fn regression_a_page_that_never_showed_the_trackers_words_does_not_replace_them() {
+    let ops = [
+        Op::YearGoal {
+            page: 2,
+            kr: 0,
+            goal: None,
+        },
+        Op::SetText { kr: 0, text: 0 },
+        Op::KilledMidPull { n: 1 },
+        Op::Renumber { page: 2 },
+    ];
+    run_case(2, &ops, false, true).unwrap();
+}

@@ -153,6 +153,13 @@ pub struct SinceBase {
     /// `resolve`), even when they hold their old value again: the tracker's
     /// values are written back to every page, prose included.
     pub tracker_changed: BTreeSet<FieldKey>,
+    /// Fields whose store value a tracker edit made (`set`, `import`,
+    /// `resolve`, a decision to keep the store's value), at any time. Push
+    /// writes such a value to every page, prose included; a page whose base
+    /// does not show it has not seen it (a run stopped after its pull, a
+    /// bare `pull`, a save that failed), so a person's change of the field
+    /// there is a conflict, not a rewording on top of it.
+    pub tracker_values: BTreeSet<FieldKey>,
     /// Every store change since then, oldest first: a status table field
     /// changed since the base counts as changed even when it holds the
     /// base's value again (it was then written by someone who did not see
@@ -652,7 +659,8 @@ impl<'a> Merger<'a> {
             || (self.base.is_none() && !tracker_data(&key.field))
             || (!pushed_field(&key.field)
                 && self.store_unchanged_since_base(&key)
-                && !self.tracker_changed_since_base(&key))
+                && !self.tracker_changed_since_base(&key)
+                && !(s != b.as_ref() && self.tracker_value(&key)))
         {
             self.change(key, w);
         } else {
@@ -723,6 +731,13 @@ impl<'a> Merger<'a> {
     fn tracker_changed_since_base(&self, key: &FieldKey) -> bool {
         self.since_base
             .is_some_and(|sb| sb.tracker_changed.contains(key))
+    }
+
+    /// Whether the store's value of `key` is a tracker edit's (see
+    /// [`SinceBase::tracker_values`]).
+    fn tracker_value(&self, key: &FieldKey) -> bool {
+        self.since_base
+            .is_some_and(|sb| sb.tracker_values.contains(key))
     }
 
     /// Whether the store still holds what it held when the base was synced.
@@ -1153,6 +1168,7 @@ mod tests {
         let since = SinceBase {
             store_then: store.clone(),
             tracker_changed: BTreeSet::new(),
+            tracker_values: BTreeSet::new(),
             changes: vec![],
         };
         let plan = merge_since(&base, &worded("b"), &store, &since);
@@ -1160,6 +1176,28 @@ mod tests {
         assert_eq!(plan.changes.len(), 1);
         assert_eq!(plan.changes[0].new, Some(json!("b")));
         assert_eq!(plan.changes[0].old, Some(json!("c")));
+    }
+
+    #[test]
+    fn a_trackers_words_the_page_never_showed_are_not_replaced_unseen() {
+        // As above, but the store's "c" is the tracker's, from before this
+        // page's base (a run stopped after its pull, before its push): the
+        // page never showed it, so the person who wrote "b" did not see it.
+        let base = worded("a");
+        let store = fields::flatten(&worded("c"));
+        let since = SinceBase {
+            store_then: store.clone(),
+            tracker_changed: BTreeSet::new(),
+            tracker_values: BTreeSet::from([key("a/kr1", "text")]),
+            changes: vec![],
+        };
+        let plan = merge_since(&base, &worded("b"), &store, &since);
+        assert!(plan.changes.is_empty(), "{plan:?}");
+        assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
+        // A page that shows the tracker's words takes a person's rewording.
+        let plan = merge_since(&worded("c"), &worded("b"), &store, &since);
+        assert!(plan.conflicts.is_empty(), "{plan:?}");
+        assert_eq!(plan.changes[0].new, Some(json!("b")));
     }
 
     #[test]
@@ -1179,6 +1217,7 @@ mod tests {
         let since = SinceBase {
             store_then: store.clone(),
             tracker_changed: BTreeSet::from([text.clone()]),
+            tracker_values: BTreeSet::new(),
             changes: vec![change("a", "b"), change("b", "a")],
         };
         let plan = merge_since(&base, &worded("c"), &store, &since);
@@ -1189,6 +1228,7 @@ mod tests {
         // there, then back) are no reason to hold this page's wording.
         let quiet = SinceBase {
             tracker_changed: BTreeSet::new(),
+            tracker_values: BTreeSet::new(),
             ..since
         };
         let plan = merge_since(&base, &worded("c"), &store, &quiet);
@@ -1206,6 +1246,7 @@ mod tests {
         let since = SinceBase {
             store_then: store.clone(),
             tracker_changed: BTreeSet::new(),
+            tracker_values: BTreeSet::new(),
             changes: vec![],
         };
         let plan = merge_since(&base, &noted(B), &store, &since);
@@ -1222,6 +1263,7 @@ mod tests {
         let since = |changes| SinceBase {
             store_then: store.clone(),
             tracker_changed: BTreeSet::new(),
+            tracker_values: BTreeSet::new(),
             changes,
         };
         let quiet = merge_since(&noted(A), &noted(B), &store, &since(vec![]));
@@ -1338,6 +1380,7 @@ mod tests {
         let since = SinceBase {
             store_then: fields::flatten(&noted(A)),
             tracker_changed: BTreeSet::new(),
+            tracker_values: BTreeSet::new(),
             changes: vec![],
         };
         let store = fields::flatten(&noted(C));
@@ -1357,6 +1400,7 @@ mod tests {
         let quiet = SinceBase {
             store_then: store.clone(),
             tracker_changed: BTreeSet::new(),
+            tracker_values: BTreeSet::new(),
             changes: vec![],
         };
         // …which is no reason to keep KR2 when it leaves the page.
@@ -1367,6 +1411,7 @@ mod tests {
         // A tracker edit of KR2 since the base is.
         let touched = SinceBase {
             tracker_changed: BTreeSet::from([key("a/kr2", "text")]),
+            tracker_values: BTreeSet::new(),
             ..quiet
         };
         let plan = merge_since(&base, &wiki, &store, &touched);

@@ -842,6 +842,38 @@ async fn recover_own_save(
     Ok(true)
 }
 
+/// The fields whose store value a tracker edit made, at any time: the last
+/// change of the field in history was a tracker edit, or a person decided
+/// to keep the store's value after it ([`SinceBase::tracker_values`]).
+async fn tracker_values(
+    store: &Store,
+    fy: &FiscalYear,
+    closed: &[crate::store::StoredConflict],
+) -> Result<std::collections::BTreeSet<FieldKey>> {
+    let mut last: std::collections::BTreeMap<FieldKey, (DateTime<Utc>, bool)> = Default::default();
+    for e in store.history_since(fy, DateTime::UNIX_EPOCH).await? {
+        let tracker = matches!(e.provenance.source, Source::Tracker { .. });
+        last.insert(e.key, (e.provenance.at, tracker));
+    }
+    for c in closed {
+        if let Some(r) = c
+            .resolution
+            .as_ref()
+            .filter(|r| r.how == crate::store::Settlement::Store)
+        {
+            let entry = last.entry(c.key.clone()).or_insert((r.at, true));
+            if r.at >= entry.0 {
+                *entry = (r.at, true);
+            }
+        }
+    }
+    Ok(last
+        .into_iter()
+        .filter(|(_, (_, tracker))| *tracker)
+        .map(|(k, _)| k)
+        .collect())
+}
+
 /// What the store did since `synced_at` (a page's last sync), from its history.
 ///
 /// A person who settled a conflict of this page by taking the page's value
@@ -884,6 +916,7 @@ async fn since_base(
             tracker_changed.insert(e.key.clone());
         }
     }
+    let tracker_values = tracker_values(store, fy, &closed).await?;
     // A person's decision to keep the store's value is the tracker's word
     // on the field too, though history has no entry for it (nothing changed).
     for c in closed {
@@ -896,6 +929,7 @@ async fn since_base(
     Ok(SinceBase {
         store_then: then,
         tracker_changed,
+        tracker_values,
         changes: since
             .into_iter()
             .map(|e| FieldChange {

@@ -1138,9 +1138,26 @@ impl Sim {
                 touched.insert(k.clone());
             }
         }
+        // As pull: the fields whose store value a tracker edit made.
+        let mut last: BTreeMap<&FieldKey, (u64, bool)> = BTreeMap::new();
+        for e in &self.history {
+            last.insert(&e.key, (e.at, e.tracker));
+        }
+        for (k, at) in &self.kept {
+            let entry = last.entry(k).or_insert((*at, true));
+            if *at >= entry.0 {
+                *entry = (*at, true);
+            }
+        }
+        let tracker_values = last
+            .into_iter()
+            .filter(|(_, (_, t))| *t)
+            .map(|(k, _)| k.clone())
+            .collect();
         SinceBase {
             store_then: then,
             tracker_changed: touched,
+            tracker_values,
             changes: self
                 .history
                 .iter()
