@@ -36,6 +36,9 @@ pub enum ExitCode {
     /// `new-quarter`) met another run holding the lease after the wait;
     /// nothing was done, and the same command can simply be run again.
     Busy = 4,
+    /// Stopped by Ctrl-C or SIGTERM between two saves (128 + SIGINT's 2,
+    /// as shells report it); what was saved is recorded.
+    Interrupted = 130,
 }
 
 impl ExitCode {

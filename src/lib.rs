@@ -10,6 +10,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod fault;
+pub mod interrupt;
 pub mod ops;
 pub mod store;
 pub mod templates;

@@ -473,6 +473,9 @@ impl PushContext<'_> {
     /// Right before a save, in a run that obeys the emergency stop: why not
     /// to save, when the shutoff page no longer says `run` (one API request).
     async fn stop_reason(&self) -> Result<Option<String>> {
+        if let Some(why) = crate::interrupt::requested() {
+            return Ok(Some(why));
+        }
         if self.dry_run || !self.wiki.obeys_shutoff() {
             return Ok(None);
         }
@@ -501,6 +504,9 @@ pub async fn command(
         require_credentials(creds, "push")?;
     }
     let session = Session::open(config, creds).await?;
+    if !dry_run {
+        crate::interrupt::listen();
+    }
     let user = match session.wiki.user_name_now().await {
         Ok(user) => user,
         Err(e) => {
@@ -520,6 +526,9 @@ pub async fn command(
     let run = async {
         let report = push(&ctx, fys, pages).await?;
         print!("{}", report.render());
+        if crate::interrupt::requested().is_some() {
+            return Ok(ExitCode::Interrupted);
+        }
         Ok(report.exit_code())
     };
     let out = session.writing(config, dry_run, run).await;

@@ -440,11 +440,17 @@ pub async fn mark_running(store: &Store, run_id: &str, command: &str) -> Result<
 
 /// Records a finished run in the store (replacing its running mark).
 pub async fn record(store: &Store, summary: &RunSummary) -> Result<()> {
+    record_as(store, summary, RunState::from(summary.outcome.as_str())).await
+}
+
+/// Records a finished run's summary with the state `outcome` (a run a
+/// signal stopped between two saves is `stopped`, with what it did).
+pub async fn record_as(store: &Store, summary: &RunSummary, outcome: RunState) -> Result<()> {
     store
         .record_run(&RunEntry {
             run_id: summary.run_id.clone(),
             command: summary.command.clone(),
-            outcome: RunState::from(summary.outcome.as_str()),
+            outcome,
             started: summary.started,
             finished: summary.finished,
             summary: serde_json::to_value(summary).context("serialising the run summary")?,

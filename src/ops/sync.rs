@@ -251,6 +251,9 @@ pub async fn command(
         push::require_credentials(creds, "sync")?;
     }
     let session = Session::open(config, creds).await?;
+    if !dry_run {
+        crate::interrupt::listen();
+    }
     let span = tracing::info_span!("run", run_id = %session.run_id);
     let run = async {
         let report = tracked(config, &session, fys, dry_run).await?;
@@ -258,6 +261,9 @@ pub async fn command(
             print!("{}", report.to_json());
         } else {
             print!("{}", report.render());
+        }
+        if crate::interrupt::requested().is_some() {
+            return Ok(ExitCode::Interrupted);
         }
         Ok(report.exit_code())
     };
@@ -314,18 +320,20 @@ async fn tracked(
     if let Err(e) = runs::publish(config, wiki, store, &summary).await {
         tracing::warn!("the run is done, but the status page was not updated: {e:#}");
     }
+    if !dry_run && crate::interrupt::requested().is_some() {
+        // Its summary stays, with what it saved; the runs table says stopped.
+        runs::record_as(store, &summary, crate::store::RunState::Stopped).await?;
+    }
     Ok(report)
 }
 
 /// Whether everything in `report` that waits for a person was reported by
-/// the last run that ended before this one (`run_id`): no conflict is new,
-/// and each page refused now was refused then for the same reason. The
+/// the last run that ended before this one (`run_id`): it listed every
+/// conflict waiting now, and each page refused now was refused then for the
+/// same reason. The
 /// status page and the conflict notices already told the people; the run's
 /// exit code then says "done", not "needs a person" again.
 async fn reported_before(store: &Store, run_id: &str, report: &SyncReport) -> Result<bool> {
-    if report.stats.new_conflicts > 0 {
-        return Ok(false);
-    }
     let previous = store
         .recent_runs(5)
         .await?
@@ -335,6 +343,12 @@ async fn reported_before(store: &Store, run_id: &str, report: &SyncReport) -> Re
     let Some(previous) = previous else {
         return Ok(false);
     };
+    // A conflict found by this run's pull or push (a save that raced a
+    // person) is one the run before did not list.
+    let known = |id: i64| previous.conflicts.iter().any(|c| c.id == id);
+    if !report.pending.iter().all(|c| known(c.id)) {
+        return Ok(false);
+    }
     Ok(report.stats.refused.iter().all(|now| {
         now.error.is_none()
             && previous

@@ -363,7 +363,8 @@ fn both_sides_changed_is_held_for_a_person_and_resolve_settles_it() {
     );
     let plain = s.ok(&["conflicts"]);
     assert!(plain.contains("resolve ID --take wiki|store"), "{plain}");
-    let still = sync(&s, &[], 3);
+    // Still waiting, reported by the run before: exit 0 (no hourly mail).
+    let still = sync(&s, &[], 0);
     assert_eq!(
         (n(&still, "conflicts"), n(&still, "edits")),
         (2, 0),
@@ -667,6 +668,55 @@ fn a_stop_pulled_during_a_push_holds_the_next_save_and_the_status_page() {
     }
     // With the stop lifted, the next sync saves the rest.
     staff_save(&shutoff, "run");
+    let rest = sync(&s, &[], 0);
+    assert_eq!(n(&rest, "edits"), 4, "Q2, Q3, Q4, overview: {rest}");
+}
+
+/// Issue 28 (runs that can be followed): Ctrl-C in the middle of a sync
+/// stops it between two saves: the save in progress ends, no other starts,
+/// the report says what was saved and what not, the run is recorded as
+/// stopped (with its edit), and the exit code is 130. Before, the process
+/// died at once, printing nothing, and the run stayed `running`.
+#[test]
+fn ctrl_c_stops_a_sync_between_two_saves_with_its_summary_and_a_stopped_run() {
+    let s = synced("sync-ctrl-c");
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let marks: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    let resume = s.dir.path().join("resume");
+    let (code, stdout, stderr) =
+        crate::tracker::run_paused_pid(s.cmd(&["sync"]), "push.after-save:1", &resume, |pid| {
+            let sent = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            // The handler prints its line before the pause ends.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        });
+    assert_eq!(code, Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("Ctrl-C (SIGINT) received: stopping after the save in progress"),
+        "{stderr}"
+    );
+    let p = pages(&s);
+    assert_eq!(bot_edits_since(&p[0], marks[0]).len(), 1, "{stdout}");
+    for (t, mark) in p.iter().zip(&marks).skip(1) {
+        assert!(
+            bot_edits_since(t, *mark).is_empty(),
+            "{t} saved after Ctrl-C\n{stdout}"
+        );
+        assert!(stdout.contains(&format!("not saved {t}")), "{stdout}");
+    }
+    assert!(stdout.contains("STOPPED"), "{stdout}");
+    let runs: Value = serde_json::from_str(&s.ok(&["runs", "--json", "--limit", "1"])).unwrap();
+    let last = &runs[0];
+    assert_eq!(last["state"], "stopped", "{runs:#}");
+    assert_eq!(
+        last["summary"]["edits"].as_array().map(Vec::len),
+        Some(1),
+        "{runs:#}"
+    );
+    // The next sync saves the rest.
     let rest = sync(&s, &[], 0);
     assert_eq!(n(&rest, "edits"), 4, "Q2, Q3, Q4, overview: {rest}");
 }

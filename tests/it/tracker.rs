@@ -364,10 +364,20 @@ pub(crate) fn act_in_pause(
 
 /// [`act_in_pause`], returning exit code, stdout and stderr whatever the end.
 pub(crate) fn run_paused(
-    mut cmd: std::process::Command,
+    cmd: std::process::Command,
     point: &str,
     resume: &Path,
     act: impl FnOnce(),
+) -> (Option<i32>, String, String) {
+    run_paused_pid(cmd, point, resume, |_| act())
+}
+
+/// [`run_paused`], the action given the paused process's id (to signal it).
+pub(crate) fn run_paused_pid(
+    mut cmd: std::process::Command,
+    point: &str,
+    resume: &Path,
+    act: impl FnOnce(u32),
 ) -> (Option<i32>, String, String) {
     use std::io::{BufRead, BufReader};
     cmd.env("GOALSBOT_FAULT", format!("pause-at={point}"))
@@ -390,7 +400,7 @@ pub(crate) fn run_paused(
         seen.last().is_some_and(|l| l.contains(&marker)),
         "goalsbot never paused at {point}: {seen:#?}"
     );
-    act();
+    act(child.id());
     std::fs::write(resume, "").unwrap();
     seen.extend(lines.map_while(Result::ok));
     let out = child.wait_with_output().unwrap();
