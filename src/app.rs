@@ -3,14 +3,36 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::config::{self, ProcessEnv};
-use crate::error::ExitCode;
+use crate::config::{self, Env, ProcessEnv};
+use crate::error::{ExitCode, UsageError};
 use crate::ops::{self, tracker::SetRequest};
 
 /// Runs one command line; `Err` carries what went wrong, the exit code follows from it.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let env = ProcessEnv;
-    let loaded = config::load(cli.config.as_deref(), &env)?;
+    let mut loaded = config::load(cli.config.as_deref(), &env)?;
+    if let Some(url) = &cli.wiki {
+        loaded.config.wiki.url = url.clone();
+        loaded
+            .config
+            .validate(std::path::Path::new("(with --wiki)"))?;
+    } else if loaded.source == config::ConfigSource::Defaults
+        && env.var(config::ENV_WIKI_URL).is_none()
+        && cli.command.uses_the_wiki()
+    {
+        return Err(UsageError::new(format!(
+            "no configuration: goalsbot looked for --config FILE, ${} and ./goalsbot.toml \
+             and found none, and will not guess which wiki to work on. Copy \
+             config/goalsbot.example.toml to ./goalsbot.toml (config/mediawiki.org.toml is \
+             the production setup), or say the wiki with --wiki URL (or ${})",
+            config::ENV_CONFIG,
+            config::ENV_WIKI_URL
+        ))
+        .into());
+    }
+    if cli.dry_run {
+        dry_run_store(&mut loaded.config);
+    }
     let creds = config::credentials(&env)?;
     tracing::debug!(config = %loaded.source, user = ?creds.username(), "configuration loaded");
     let (config, dry_run) = (&loaded.config, cli.dry_run);
@@ -97,5 +119,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             fiscal_years,
             as_of,
         } => ops::tracker::export_command(config, format, &fiscal_years, as_of).await,
+    }
+}
+
+/// A dry run writes nothing, a store file included: when the configured
+/// SQLite file does not exist yet, the run reads against an empty store in
+/// memory instead of creating the file.
+fn dry_run_store(config: &mut config::Config) {
+    let url = &config.store.url;
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return;
+    };
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        return;
+    }
+    if !std::path::Path::new(path).exists() {
+        tracing::info!(
+            store = %path,
+            "a dry run does not create the store: it reads against an empty store in memory"
+        );
+        config.store.url = "sqlite::memory:".into();
     }
 }

@@ -11,9 +11,15 @@ use crate::core::records::{FiscalYear, Quarter};
 #[derive(Debug, Parser)]
 #[command(name = "goalsbot", version, about, long_about = None)]
 pub struct Cli {
-    /// Config file (else $GOALSBOT_CONFIG, else ./goalsbot.toml, else defaults).
+    /// Config file (else $GOALSBOT_CONFIG, else ./goalsbot.toml). Without
+    /// one, the commands that read or write the wiki need --wiki.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// The wiki's script path (where api.php is), e.g.
+    /// https://www.mediawiki.org/w/; overrides the config and $GOALSBOT_WIKI_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub wiki: Option<String>,
 
     /// Do everything except writing to the wiki and committing to the store.
     #[arg(long, global = true)]
@@ -29,6 +35,21 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Command {
+    /// Whether the command reads or writes the wiki (and so must know which).
+    pub fn uses_the_wiki(&self) -> bool {
+        !matches!(
+            self,
+            Command::Runs { .. }
+                | Command::Conflicts { .. }
+                | Command::Export { .. }
+                | Command::Set { .. }
+                | Command::Import { .. }
+                | Command::Doctor
+        )
+    }
 }
 
 /// The commands.

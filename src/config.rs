@@ -312,7 +312,7 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self, origin: &Path) -> Result<(), UsageError> {
+    pub fn validate(&self, origin: &Path) -> Result<(), UsageError> {
         let bad = |key: &str, why: &str| {
             Err(UsageError::new(format!(
                 "config file {}: key `{key}` {why}",

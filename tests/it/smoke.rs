@@ -345,3 +345,43 @@ fn a_wrong_password_fails_a_sync_early_with_exit_2_and_one_login_attempt() {
     assert_eq!(logins, 1, "one login attempt in the run: {:#?}", p.seen());
     assert!(!busy.all_output().contains(wrong));
 }
+
+/// Issue 28 (first steps): with no config at all, a command that touches a
+/// wiki stops with exit 2 and says how to give one, instead of silently
+/// working on mediawiki.org; `--wiki URL` names the wiki; and a dry run
+/// creates no store file (before, `./goalsbot.sqlite` appeared).
+#[test]
+fn without_a_config_the_bot_asks_which_wiki_and_a_dry_run_creates_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["sync"][..],
+        &["sync", "--dry-run"],
+        &["pull"],
+        &["watch", "--once"],
+    ] {
+        let mut cmd = goalsbot(dir.path());
+        cmd.args(args);
+        let out = run(cmd);
+        assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("no configuration"), "{out:?}");
+        assert!(
+            out.stderr.contains("--config") && out.stderr.contains("--wiki URL"),
+            "{out:?}"
+        );
+    }
+    assert!(!dir.path().join("goalsbot.sqlite").exists());
+    // Store-only commands still run on the defaults.
+    let mut cmd = goalsbot(dir.path());
+    cmd.args(["conflicts", "--dry-run"]);
+    assert_eq!(run(cmd).code, Some(0));
+    // Naming the wiki is enough; the dry run reads it and writes no file.
+    let mut cmd = goalsbot(dir.path());
+    cmd.args(["--wiki", &test_wiki().url, "sync", "--dry-run"]);
+    let out = run(cmd);
+    assert!(matches!(out.code, Some(0 | 3)), "{out:?}");
+    assert!(out.stdout.contains("dry run (nothing written)"), "{out:?}");
+    assert!(
+        !dir.path().join("goalsbot.sqlite").exists(),
+        "a dry run created the store file"
+    );
+}

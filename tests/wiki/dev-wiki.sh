@@ -23,6 +23,11 @@ if [ ! -f "$dir/wiki.env" ]; then
   fi
   # The emergency stop lets the bot run (sync and watch do nothing without it).
   printf 'run' | bash "$wiki" edit "$dir" Admin "User:GoalsBot/Shutoff"
+  # The command page, where allowed users (Admin here) ask the watcher for a
+  # run and settle conflicts; the bot's conflict notices appear there too.
+  printf '%s\n' "Ask goalsbot here: add a section with <nowiki>{{goalsbot|sync}}</nowiki>, signed." \
+    "Settle a conflict with <nowiki>{{goalsbot|resolve|ID|wiki}}</nowiki> or <nowiki>{{goalsbot|resolve|ID|store}}</nowiki>." \
+    | bash "$wiki" edit "$dir" Admin "Wikimedia Technology/Goals/Bot requests"
 fi
 # shellcheck disable=SC1091
 . "$dir/wiki.env"
@@ -44,16 +49,33 @@ fiscal_years = ["2020-21"]
 
 [store]
 url = "sqlite://$dir/goalsbot.sqlite"
+
+[commands]
+page = "Wikimedia Technology/Goals/Bot requests"
+allowed_users = ["Admin"]
+shutoff_page = "User:GoalsBot/Shutoff"
+poll_interval_secs = 10
 TOML
 
 cat <<MSG
 Dev wiki: $GOALSBOT_TEST_WIKI_URL  (Admin password in $dir/wiki.env)
 In another terminal, from $root:
 
+  cargo build --release          # once (a few minutes); then:
   export GOALSBOT_CONFIG=$dir/goalsbot.toml
-  . $dir/credentials.env        # log in as the bot (omit to read anonymously)
-  cargo run -- doctor
-  cargo run -- sync
+  . $dir/credentials.env          # log in as the bot (omit to read anonymously)
+  target/release/goalsbot doctor
+  target/release/goalsbot sync    # status tables, the year overview, the status page
+  target/release/goalsbot watch   # answers requests on the command page
+
+Try a conflict: set a status in the tracker, change the same cell on the wiki
+as Admin (log in with the password in $dir/wiki.env), then sync:
+
+  target/release/goalsbot export --format csv > goals.csv    # ids and values
+  target/release/goalsbot set KR_ID --quarter Q2 --status at-risk
+  (edit that KR's Q2 cell on the Q2 page as Admin, e.g. "Complete: done")
+  target/release/goalsbot sync    # exit 3: a notice on Wikimedia Technology/Goals/Bot requests
+  (reply there as Admin: {{goalsbot|resolve|ID|wiki}} ~~~~ while watch runs)
 
 Serving until Ctrl-C (request log below).
 MSG
