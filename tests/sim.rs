@@ -900,3 +900,24 @@ fn regression_a_page_that_never_showed_the_trackers_words_does_not_replace_them(
     ];
     run_case(2, &ops, false, true).unwrap();
 }
+
+/// Found by a 150,000-sequence run on one thread after 1,796 s (on
+/// `a5e2771`). Staff renumber KR1 away on Q2, then on Q1; a sync killed
+/// after Q1's pull; a person reverts Q1 (KR1's old words come back, the
+/// latest word on KR1). The next sync pulls Q1, then Q2's older renumbering:
+/// the store held at Q2's base the value it holds again now (it went away
+/// and came back), so Q2's older words replaced the reverter's. A prose
+/// field the store changed since the page's base, even back to the base's
+/// store value, is a conflict.
+#[test]
+fn regression_an_older_rewording_pulled_late_does_not_replace_a_later_revert() {
+    let ops = [
+        Op::SetText { kr: 1, text: 0 },
+        Op::Sync,
+        Op::Renumber { page: 1 },
+        Op::Renumber { page: 2 },
+        Op::KilledMidPull { n: 1 },
+        Op::Revert { page: 0 },
+    ];
+    run_case(2, &ops, false, true).unwrap();
+}
