@@ -657,10 +657,7 @@ impl<'a> Merger<'a> {
             self.conflict(key, b.as_ref(), w.as_ref());
         } else if (s == b.as_ref() && !self.changed_since_base(&key))
             || (self.base.is_none() && !tracker_data(&key.field))
-            || (!pushed_field(&key.field)
-                && self.store_unchanged_since_base(&key)
-                && !self.changed_since_base(&key)
-                && !(s != b.as_ref() && self.tracker_value(&key)))
+            || (!pushed_field(&key.field) && self.prose_quiet_since_base(&key, s != b.as_ref()))
         {
             self.change(key, w);
         } else {
@@ -725,12 +722,14 @@ impl<'a> Merger<'a> {
             })
     }
 
-    /// Whether a tracker edit changed `key` since the base was synced (even
-    /// back to the value it had): that value was written by someone who did
-    /// not see this page's edit, and is written back to the page.
-    fn tracker_changed_since_base(&self, key: &FieldKey) -> bool {
-        self.since_base
-            .is_some_and(|sb| sb.tracker_changed.contains(key))
+    /// Whether a page's edit of prose field `key` may go to the store: the
+    /// store holds what it held at the base and nobody changed it since
+    /// (not even back to that value), and it is not a tracker's value the
+    /// page's base did not show (`differs`: the store's value is not the
+    /// base's), which push owes the page and its editor never saw.
+    fn prose_quiet_since_base(&self, key: &FieldKey, differs: bool) -> bool {
+        let owed = differs && self.tracker_value(key);
+        self.store_unchanged_since_base(key) && !self.changed_since_base(key) && !owed
     }
 
     /// Whether the store's value of `key` is a tracker edit's (see

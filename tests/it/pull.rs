@@ -313,7 +313,7 @@ fn export_csv_has_the_records_md_columns() {
 fn pull_of_a_page_that_is_not_a_quarter_page_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = goalsbot(dir.path());
-    cmd.args(["pull", "--page", "Main Page"]);
+    cmd.args(["--wiki", &test_wiki().url, "pull", "--page", "Main Page"]);
     let out = run(cmd);
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
