@@ -7,7 +7,6 @@
 pub mod doctor;
 pub mod heartbeat;
 pub mod new_quarter;
-pub mod notices;
 pub mod pull;
 pub mod push;
 pub mod resolve;
