@@ -921,3 +921,25 @@ fn regression_an_older_rewording_pulled_late_does_not_replace_a_later_revert() {
     ];
     run_case(2, &ops, false, true).unwrap();
 }
+
+/// Found by a 150,000-sequence run on one thread after 1,754 s (on
+/// `39876ac`); a fault of the model. KR2 is left only in Q1's staff table
+/// (a renumbering), then its row is deleted too: gone from Q1 while the
+/// tracker rewords it, so its removal is a conflict, and a person takes the
+/// page's side (removed). Then someone reverts Q1 and KR2's row comes back:
+/// the bot restores it, as a page that brings a record back does. The
+/// revert is later than the decision, so it supersedes it; the model held
+/// the decision as owed (`Sim::person_edit`).
+#[test]
+fn regression_a_revert_that_brings_a_kr_back_supersedes_a_decision_to_remove_it() {
+    let ops = [
+        Op::Renumber { page: 0 },
+        Op::Sync,
+        Op::DeleteRow { page: 2, kr: 1 },
+        Op::SetText { kr: 1, text: 0 },
+        Op::Sync,
+        Op::Resolve { n: 0, wiki: true },
+        Op::Revert { page: 2 },
+    ];
+    run_case(2, &ops, false, true).unwrap();
+}

@@ -883,6 +883,18 @@ impl Sim {
                 self.gone(i, &k, stated(before.get(&k)).cloned());
             }
         }
+        for k in text_keys() {
+            if !on(&then, &k.record) && on(&now, &k.record) {
+                // The KR came back on the page (a revert, a paste): whoever
+                // did it undid its removal, so a decision that removed it
+                // is superseded (the bot restores a record a page brings
+                // back; `docs/sync.md`, "Restore").
+                self.saw(
+                    &FieldKey::new(k.record.clone(), fields::REMOVED),
+                    Some(Value::Bool(true)),
+                );
+            }
+        }
         let mut keys = keys;
         keys.extend(
             text_keys()
