@@ -943,3 +943,24 @@ fn regression_a_revert_that_brings_a_kr_back_supersedes_a_decision_to_remove_it(
     ];
     run_case(2, &ops, false, true).unwrap();
 }
+
+/// Found by a 50,000-sequence run on one thread after 94 s (on `62ceef7`);
+/// a fault of the model, the mirror of the one above. KR2's removal from Q1
+/// is a conflict, a person keeps it, the bot puts its row back; then
+/// someone reverts Q1 to the revision without it, and the bot marks it
+/// removed. The revert is later than the decision and supersedes it.
+#[test]
+fn regression_a_revert_that_takes_a_kr_away_supersedes_a_decision_to_keep_it() {
+    let ops = [
+        Op::Renumber { page: 3 },
+        Op::Sync,
+        Op::DeleteRow { page: 3, kr: 1 },
+        Op::Import(vec![(1, 0, Some(0), None)]),
+        Op::Sync,
+        Op::Resolve { n: 0, wiki: false },
+        Op::Sync,
+        Op::Revert { page: 3 },
+        Op::SetText { kr: 2, text: 0 },
+    ];
+    run_case(3, &ops, false, true).unwrap();
+}

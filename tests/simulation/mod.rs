@@ -884,6 +884,11 @@ impl Sim {
             }
         }
         for k in text_keys() {
+            if on(&then, &k.record) && !on(&now, &k.record) {
+                // The KR went from the page (a revert, a cut): whoever did it
+                // saw it there, so a decision that kept it is superseded.
+                self.saw(&FieldKey::new(k.record.clone(), fields::REMOVED), None);
+            }
             if !on(&then, &k.record) && on(&now, &k.record) {
                 // The KR came back on the page (a revert, a paste): whoever
                 // did it undid its removal, so a decision that removed it
