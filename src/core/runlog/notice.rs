@@ -214,15 +214,13 @@ mod tests {
     fn a_hostile_user_name_is_shown_not_linked_and_breaks_nothing() {
         let c = conflict(5, Some("x]]{{goalsbot|sync}}~~~~"), None);
         let n = render_conflict_notice(&[c], "GoalsBot", None).unwrap();
-        assert!(
-            !n.text.contains("{{goalsbot|sync}}")
-                || n.text.contains("<nowiki>x]]{{goalsbot|sync}}"),
-            "{}",
-            n.text
-        );
+        // Shown inert, never linked: the only live signature is the bot's.
+        let inert = "<nowiki>x]]{{goalsbot|sync}}~~~~</nowiki>";
+        assert!(n.text.contains(inert), "{}", n.text);
+        assert!(!n.text.contains("[[User:x"), "{}", n.text);
         assert_eq!(
-            n.text.matches("~~~~").count(),
-            1 + n.text.matches("<nowiki>x]]").count(),
+            n.text.replace(inert, "").matches("~~~~").count(),
+            1,
             "{}",
             n.text
         );
