@@ -254,7 +254,9 @@ fn compare(text: &str, table: &Table, wiki: &WikiTable) -> Option<String> {
                     ci + 1
                 ));
             };
-            if wc.header != c.header || *content != trimmed(text, c.content.clone()) {
+            if wc.header != c.header
+                || !same_content(text, content, &trimmed(text, c.content.clone()))
+            {
                 return Some(format!(
                     "row {}, cell {}: the wiki reads {:?}, the bot {:?}",
                     ri + 1,
@@ -266,6 +268,18 @@ fn compare(text: &str, table: &Table, wiki: &WikiTable) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether the wiki's and the reader's (trimmed) content ranges are the
+/// same content. Two empty contents agree wherever each sits in its cell:
+/// when row-level text is fostered out of the table, Parsoid ends an empty
+/// cell after its line's newline (`<td>\n</td>`), the reader before it.
+fn same_content(text: &str, wiki: &Range<usize>, ours: &Range<usize>) -> bool {
+    if wiki == ours {
+        return true;
+    }
+    let between = wiki.start.min(ours.start)..wiki.end.max(ours.end);
+    wiki.is_empty() && ours.is_empty() && text.get(between).is_some_and(|s| s.trim().is_empty())
 }
 
 #[cfg(test)]
@@ -285,6 +299,24 @@ mod tests {
         let checks = check(TEXT, HTML);
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].2, Verdict::Agrees);
+    }
+
+    /// Parsoid's HTML of an empty cell whose row is followed by text that
+    /// is fostered out of the table: the cell's range takes the newline.
+    #[test]
+    fn an_empty_cell_agrees_wherever_its_whitespace_ends() {
+        let text = "intro\n{|\n| \n|-\ndone\n|}\nafter";
+        let html = r#"<p id="mwAw" data-parsoid='{"fostered":true,"autoInsertedStart":true,"dsr":[6,6,null,null]}'>
+done
+</p><table id="mwBA" data-parsoid='{"dsr":[6,22,2,2]}'>
+<tbody id="mwBQ" data-parsoid='{"dsr":[9,20,0,0]}'><tr id="mwBg" data-parsoid='{"autoInsertedStart":true,"dsr":[9,12,0,0]}'><td id="mwBw" data-parsoid='{"dsr":[9,12,1,0,1,0]}'>
+</td></tr><tr class="mw-empty-elt" id="mwCA" data-parsoid='{"startTagSrc":"|-","dsr":[12,20,2,0]}'></tr></tbody></table>"#;
+        let checks = check(text, html);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].2, Verdict::Agrees);
+        // A cell with words at another place still differs.
+        let html = html.replace("[9,12,1,0,1,0]", "[9,16,1,0,1,0]");
+        assert!(matches!(&check(text, &html)[0].2, Verdict::Differs(_)));
     }
 
     #[test]
