@@ -13,7 +13,7 @@ use crate::core::records::{
 };
 
 /// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 16] = [
+pub const CSV_COLUMNS: [&str; 17] = [
     "fiscal_year",
     "objective_id",
     "program",
@@ -30,6 +30,7 @@ pub const CSV_COLUMNS: [&str; 16] = [
     "goals",
     "status",
     "note",
+    "note_wikitext",
 ];
 
 /// How `managers` and `goals` lists are joined in one CSV field.
@@ -97,7 +98,7 @@ pub fn to_csv(export: &Export) -> String {
                     opt(&kr.year_goal),
                 ];
                 if kr.quarters.is_empty() {
-                    let row = head.iter().copied().chain(["", "", "", "", ""]);
+                    let row = head.iter().copied().chain(["", "", "", "", "", ""]);
                     w.write_record(row).expect("write to memory");
                 }
                 for (q, e) in &kr.quarters {
@@ -108,6 +109,7 @@ pub fn to_csv(export: &Export) -> String {
                         &goals,
                         e.status.map_or("", Status::as_str),
                         opt(&e.note),
+                        opt(&e.note_wikitext),
                     ];
                     w.write_record(head.iter().copied().chain(tail))
                         .expect("write to memory");
@@ -206,6 +208,7 @@ const C_OBJECTIVE: usize = 12;
 const C_GOALS: usize = 13;
 const C_STATUS: usize = 14;
 const C_NOTE: usize = 15;
+const C_NOTE_WIKITEXT: usize = 16;
 
 /// Reads a CSV export back into nested records (order of first appearance).
 ///
@@ -217,7 +220,8 @@ pub fn from_csv(text: &str) -> Result<Export> {
         .from_reader(text.as_bytes());
     let header = r.headers().context("reading the CSV header")?.clone();
     let got: Vec<&str> = header.iter().collect();
-    if got != CSV_COLUMNS {
+    // A CSV written before `note_wikitext` was a column reads as without it.
+    if got != CSV_COLUMNS && got != CSV_COLUMNS[..CSV_COLUMNS.len() - 1] {
         bail!(
             "CSV line 1: the header must be `{}`, found `{}`",
             CSV_COLUMNS.join(","),
@@ -262,7 +266,7 @@ impl Nesting {
         };
         let (ky, ko, kk) = self.key_result(row, &kr_id, objective, quarter.is_some())?;
         let Some(q) = quarter else {
-            for col in [C_OBJECTIVE, C_GOALS, C_STATUS, C_NOTE] {
+            for col in [C_OBJECTIVE, C_GOALS, C_STATUS, C_NOTE, C_NOTE_WIKITEXT] {
                 if !row.get(col).is_empty() {
                     return Err(row.err(col, "set on a row without quarter"));
                 }
@@ -278,7 +282,11 @@ impl Nesting {
             goals: row.list(C_GOALS),
             status,
             note: row.text(C_NOTE),
+            note_wikitext: row.text(C_NOTE_WIKITEXT),
         };
+        if entry.note_wikitext.is_some() && entry.note.is_none() {
+            return Err(row.err(C_NOTE_WIKITEXT, "set without a note"));
+        }
         let kr = &mut self.years[ky].objectives[ko].key_results[kk];
         if kr.quarters.insert(q, entry).is_some() {
             return Err(row.err(C_QUARTER, format!("{q} repeats for {kr_id}")));
@@ -479,24 +487,53 @@ mod tests {
         assert_eq!(
             lines[1],
             "2020-21,2020-21/x,MTP-Y2: Platform Evolution,X,2020-21/x/kr2,key-result,2,\
-             \"Second, shown first\",,,85%,Q2,,,,"
+             \"Second, shown first\",,,85%,Q2,,,,,"
         );
         assert_eq!(
             lines[2],
             "2020-21,2020-21/x,MTP-Y2: Platform Evolution,X,2020-21/x/kr2,key-result,2,\
-             \"Second, shown first\",,,85%,Q3,,Ship it ; Écrire,on-track,100% at Level 2"
+             \"Second, shown first\",,,85%,Q3,,Ship it ; Écrire,on-track,100% at Level 2,100% at [[Level 2]]"
         );
         // The objective item has no quarter data: one row with an empty quarter.
         assert_eq!(
             lines[3],
             "2020-21,2020-21/x,MTP-Y2: Platform Evolution,X,2020-21/x/item1,objective-item,1,\
-             Objective: something,Zoë,,,,,,,"
+             Objective: something,Zoë,,,,,,,,"
         );
         assert!(
             csv.contains("\"Comma, \"\"quote\"\"\nand newline\""),
             "{csv}"
         );
         assert!(csv.ends_with("\r\n"));
+    }
+
+    /// A CSV written before notes kept their wikitext (16 columns) reads
+    /// as one without it; a wikitext without a note is refused.
+    #[test]
+    fn a_csv_without_the_note_wikitext_column_still_imports() {
+        let csv = to_csv(&export());
+        let old: String = csv
+            .split_inclusive("\r\n")
+            .map(|line| {
+                let mut r = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .from_reader(line.as_bytes());
+                let rec = r.records().next().unwrap().unwrap();
+                let mut w = csv::Writer::from_writer(vec![]);
+                w.write_record(rec.iter().take(16)).unwrap();
+                String::from_utf8(w.into_inner().unwrap()).unwrap()
+            })
+            .collect();
+        let back = from_csv(&old).unwrap();
+        let kr = &back.fiscal_years[0].objectives[0].key_results[0];
+        assert_eq!(
+            kr.quarters[&Quarter::Q3].note.as_deref(),
+            Some("100% at Level 2")
+        );
+        assert_eq!(kr.quarters[&Quarter::Q3].note_wikitext, None);
+        let bad = csv.replace(",on-track,100% at Level 2,", ",on-track,,");
+        let err = format!("{:#}", from_csv(&bad).unwrap_err());
+        assert!(err.contains("(note_wikitext): set without a note"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! `parent`, `position`, `kind`, `number`, `text`, `managers`, `baseline`,
 //! `year_goal`, `links` (only when not empty), and for each quarter with data
 //! `quarters.Qn.objective`, `quarters.Qn.goals`, `quarters.Qn.status`,
-//! `quarters.Qn.note`.
+//! `quarters.Qn.note`, and `quarters.Qn.note_wikitext` when the note was
+//! written with markup.
 //!
 //! Any record may also carry the marker field [`REMOVED`] (`true`): it is kept,
 //! with its values, but left out when the records are rebuilt.
@@ -130,7 +131,7 @@ impl Shape {
             f => match split_quarter_field(f)?.1 {
                 "status" => Shape::Status,
                 "goals" => Shape::Strings,
-                "objective" | "note" => Shape::Text,
+                "objective" | "note" | "note_wikitext" => Shape::Text,
                 _ => return None,
             },
         };
@@ -239,6 +240,12 @@ pub fn flatten(records: &FiscalYearRecords) -> Fields {
                     .map_or(Value::Null, |s| Value::String(s.as_str().into()));
                 put(&format!("quarters.{q}.status"), status);
                 put(&format!("quarters.{q}.note"), opt_string(&e.note));
+                if let Some(w) = &e.note_wikitext {
+                    put(
+                        &format!("quarters.{q}.note_wikitext"),
+                        Value::String(w.clone()),
+                    );
+                }
             }
         }
     }
@@ -408,6 +415,7 @@ fn read_key_result(r: &Reader<'_>) -> Result<(u64, KeyResult), FieldError> {
             goals: r.strings(&f("goals"))?,
             status: r.parsed(&f("status"))?,
             note: r.opt_string(&f("note"))?,
+            note_wikitext: r.opt_string(&f("note_wikitext"))?,
         };
         quarters.insert(q, entry);
     }
@@ -489,6 +497,31 @@ pub fn apply(fields: &mut Fields, changes: &[FieldChange]) {
     }
 }
 
+/// A note's wikitext follows its note ([`QuarterEntry::note_wikitext`]):
+/// each change in `changes` of a `quarters.Qn.note` that does not also set
+/// that note's wikitext clears the wikitext `store` holds for it (it was
+/// written for the old words).
+pub fn follow_notes(store: &Fields, changes: &mut Vec<FieldChange>) {
+    let cleared: Vec<FieldChange> = changes
+        .iter()
+        .filter(|c| c.key.field.ends_with(".note") && c.old != c.new)
+        .map(|c| FieldKey::new(c.key.record.clone(), format!("{}_wikitext", c.key.field)))
+        .filter(|k| !changes.iter().any(|c| &c.key == k))
+        .filter_map(|key| {
+            let old = store.get(&key).filter(|v| !v.is_null()).cloned()?;
+            Some(FieldChange {
+                key,
+                old: Some(old),
+                new: None,
+            })
+        })
+        .collect();
+    if !cleared.is_empty() {
+        changes.extend(cleared);
+        changes.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+}
+
 /// What a quarter page states, as fields.
 ///
 /// A page speaks for its own quarter's blocks (`Qn Objective:`, `Qn Goals:`),
@@ -509,7 +542,9 @@ pub fn page_states(quarter: Quarter, field: &str) -> bool {
         .strip_prefix("quarters.")
         .and_then(|f| f.split_once('.'))
     {
-        Some((q, sub)) => q == quarter.as_str() || matches!(sub, "status" | "note"),
+        Some((q, sub)) => {
+            q == quarter.as_str() || matches!(sub, "status" | "note" | "note_wikitext")
+        }
         None => true,
     }
 }
@@ -560,6 +595,7 @@ pub(crate) mod tests {
                 goals: vec!["Ship it".into(), "Écrire".into()],
                 status: Some(Status::OnTrack),
                 note: Some("100% at Level 2".into()),
+                note_wikitext: Some("100% at [[Level 2]]".into()),
             },
         );
         q.insert(Quarter::Q2, QuarterEntry::default());
@@ -757,11 +793,16 @@ pub(crate) mod tests {
             proptest::collection::vec(text(), 0..3),
             status(),
             proptest::option::of(text()),
+            any::<bool>(),
         )
-            .prop_map(|(objective, goals, status, note)| QuarterEntry {
+            .prop_map(|(objective, goals, status, note, marked)| QuarterEntry {
                 objective,
                 goals,
                 status,
+                note_wikitext: note
+                    .as_ref()
+                    .filter(|n| marked && !n.is_empty())
+                    .map(|n| format!("'''{n}'''")),
                 note,
             })
     }

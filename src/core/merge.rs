@@ -551,8 +551,19 @@ impl<'a> Merger<'a> {
             keys.extend(Self::of(b, record).cloned());
         }
         let mut wiki_changed = false;
+        let mut notes = BTreeSet::new();
         for key in keys {
+            if let Some(note) = key.field.strip_suffix("_wikitext") {
+                notes.insert(FieldKey::new(record, note));
+                continue;
+            }
+            if key.field.ends_with(".note") {
+                notes.insert(key.clone());
+            }
             wiki_changed |= self.field(key);
+        }
+        for note in notes {
+            self.note_wikitext(&note);
         }
 
         let key = FieldKey::new(record, REMOVED);
@@ -664,6 +675,34 @@ impl<'a> Merger<'a> {
             self.conflict(key, b.as_ref(), w.as_ref());
         }
         true
+    }
+
+    /// The wikitext of the note `note` follows the note: it is never in
+    /// conflict of its own. When the note the merge leaves in the store is
+    /// the page's, the store takes the page's wikitext if the page's note
+    /// was taken now or its markup changed since the base (a page that
+    /// shows the same words without markup says nothing about it).
+    fn note_wikitext(&mut self, note: &FieldKey) {
+        let key = FieldKey::new(note.record.clone(), format!("{}_wikitext", note.field));
+        let page_note = stated(self.wiki.get(note));
+        if self.not_said(note, page_note) {
+            return;
+        }
+        let taken = self.plan.changes.iter().find(|c| &c.key == note);
+        let merged = match taken {
+            Some(c) => stated(c.new.as_ref()),
+            None => stated(self.store.get(note)),
+        };
+        if merged != page_note {
+            return;
+        }
+        let w = stated(self.wiki.get(&key)).cloned();
+        if taken.is_none() && w.as_ref() == self.base_value(&key) {
+            return;
+        }
+        if stated(self.store.get(&key)) != w.as_ref() {
+            self.change(key, w);
+        }
     }
 
     /// A record in the base that the page no longer shows.
@@ -974,6 +1013,59 @@ mod tests {
 
     /// The title of the page merged in these tests.
     const PAGE: &str = "Goals/2020-21 Q1";
+
+    /// `noted(note)` whose note is written as `wikitext`.
+    fn marked(note: &str, wikitext: Option<&str>) -> FiscalYearRecords {
+        let mut p = noted(Some(note));
+        p.objectives[0].key_results[0]
+            .quarters
+            .get_mut(&Quarter::Q1)
+            .unwrap()
+            .note_wikitext = wikitext.map(str::to_string);
+        p
+    }
+
+    /// What a plan does to KR1's Q1 note and its wikitext.
+    fn note_and_wikitext(plan: &MergePlan) -> (Option<Option<Value>>, Option<Option<Value>>) {
+        let of = |field: &str| {
+            plan.changes
+                .iter()
+                .find(|c| c.key == key("a/kr1", field))
+                .map(|c| c.new.clone())
+        };
+        (of("quarters.Q1.note"), of("quarters.Q1.note_wikitext"))
+    }
+
+    #[test]
+    fn a_notes_wikitext_follows_its_note_and_never_conflicts() {
+        let s = |v: &str| Some(Some(Value::String(v.into())));
+        let plain = noted(Some("the outage"));
+        let linked = marked("the outage", Some("[https://x.org the outage]"));
+        // Markup added on the page, same words: the store takes it.
+        let plan = merge(Some(&plain), &linked, &fields::flatten(&plain), &[]);
+        assert_eq!(
+            note_and_wikitext(&plan),
+            (None, s("[https://x.org the outage]"))
+        );
+        assert!(plan.conflicts.is_empty());
+        // A page that shows the same words plain, as it did, says nothing.
+        let plan = merge(Some(&plain), &plain, &fields::flatten(&linked), &[]);
+        assert_eq!(note_and_wikitext(&plan), (None, None));
+        // New words on the page: the note and its (lack of) markup go together.
+        let reworded = noted(Some("fixed"));
+        let plan = merge(Some(&plain), &reworded, &fields::flatten(&linked), &[]);
+        assert_eq!(note_and_wikitext(&plan), (s("fixed"), Some(None)));
+        // A tracker changed the note (its wikitext cleared) while the page
+        // only linked the old words: the tracker's note stays, no wikitext
+        // is put beside it, nothing conflicts.
+        let tracker = fields::flatten(&noted(Some("tracker words")));
+        let plan = merge(Some(&plain), &linked, &tracker, &[]);
+        assert_eq!(note_and_wikitext(&plan), (None, None));
+        assert!(plan.conflicts.is_empty());
+        // The markup removed on the page: cleared.
+        let plan = merge(Some(&linked), &plain, &fields::flatten(&linked), &[]);
+        assert_eq!(note_and_wikitext(&plan), (None, Some(None)));
+    }
 
     /// Conflicts this page raised on `keys`, holding the base's values.
     fn held_here(base: Option<&FiscalYearRecords>, keys: &[FieldKey]) -> Vec<PendingConflict> {

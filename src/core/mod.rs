@@ -5,6 +5,7 @@ pub mod colour;
 pub mod export;
 pub mod fields;
 pub mod merge;
+pub mod notes;
 pub mod parse;
 pub mod plan;
 pub mod prose;

@@ -83,6 +83,13 @@ pub struct QuarterEntry {
     pub goals: Vec<String>,
     pub status: Option<Status>,
     pub note: Option<String>,
+    /// The note as a person wrote it in a status cell, markup included
+    /// (`[https://… the outage]`, `{{Phabricator|T1}}`, `'''bold'''`), when
+    /// that differs from the plain text in `note`. Read from the page's
+    /// wikitext with the note it belongs to; a tracker edit of the note
+    /// clears it. Never set without `note`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_wikitext: Option<String>,
 }
 
 /// Whether an item is a numbered KR or an `Objective:` item.

@@ -109,8 +109,11 @@ pub struct WikiTable {
     pub rows: Vec<Vec<WikiCell>>,
 }
 
-static TAG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"<(/?)(table|tr|td|th)\b([^>]*)>").expect("valid pattern"));
+/// A table tag; its attributes' quoted values may hold `>` (a comment in a
+/// cell's attributes shows as `"<!-- c -->"` in `data-parsoid`).
+static TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"<(/?)(table|tr|td|th)\b((?:[^>"']|"[^"]*"|'[^']*')*)>"#).expect("valid pattern")
+});
 static DSR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""dsr":\[([^\]]*)\]"#).expect("valid pattern"));
 
@@ -317,6 +320,21 @@ done
         // A cell with words at another place still differs.
         let html = html.replace("[9,12,1,0,1,0]", "[9,16,1,0,1,0]");
         assert!(matches!(&check(text, &html)[0].2, Verdict::Differs(_)));
+    }
+
+    /// Parsoid's HTML of a cell whose attributes hold a comment: its
+    /// `data-parsoid` holds a raw `>` (found by the conformance test).
+    #[test]
+    fn a_comment_in_a_cells_attributes_is_read_through() {
+        let text = "intro\n{|\n| <!-- c || d --> a | b\n|}\nafter";
+        let html = r#"<table id="mwAw" data-parsoid='{"dsr":[6,35,2,2]}'>
+<tbody id="mwBA" data-parsoid='{"dsr":[9,33,0,0]}'><tr id="mwBQ" data-parsoid='{"autoInsertedStart":true,"dsr":[9,32,0,0]}'><td id="mwBg" data-parsoid='{"a":{"&lt;!-- c || d -->":null,"a":null},"sa":{"&lt;!-- c || d -->":"","a":""},"dsr":[9,32,21,0,1,0]}'>b</td></tr>
+</tbody></table>"#;
+        let wiki = wiki_tables(text, html);
+        assert_eq!(wiki[0].rows[0][0].content, Some(31..32));
+        let checks = check(text, html);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].2, Verdict::Agrees);
     }
 
     #[test]

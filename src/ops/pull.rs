@@ -516,10 +516,16 @@ async fn pull_page_onto(
     for w in &parsed.warnings {
         tracing::warn!(page = %target.title, "{w}");
     }
-    let records = FiscalYearRecords {
+    let mut records = FiscalYearRecords {
         fiscal_year: target.fiscal_year.clone(),
         objectives: parsed.objectives,
     };
+    // A note written with markup: its wikitext comes from the page's source
+    // (one more request, only for pages whose status cells hold markup).
+    if parsed.marked_notes {
+        let text = wiki.revision_wikitext(latest.revid).await?;
+        crate::core::notes::attach(&text, &mut records);
+    }
     // Blanking and vandalism must not empty the tracker: the merge refuses the page whole.
     let current = match &dry_fields {
         Some(f) => (*f).clone(),

@@ -349,6 +349,7 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
             out.push(FieldChange { key, old, new });
         }
     }
+    fields::follow_notes(store, &mut out);
     Ok(out)
 }
 
@@ -484,6 +485,7 @@ pub fn import_changes(
                 });
             }
         }
+        fields::follow_notes(current, &mut changes);
         let mut after = current.clone();
         fields::apply(&mut after, &changes);
         fields::unflatten(&fy.fiscal_year, &after).map_err(|e| {
@@ -666,6 +668,36 @@ mod tests {
             "clearing an absent baseline is no change: {c:?}"
         );
         assert_eq!(c[0].new, Some(json!("25% filled")));
+    }
+
+    /// A note's wikitext belongs to its words: a tracker edit of the words
+    /// clears it, a status-only edit keeps it.
+    #[test]
+    fn a_new_note_clears_the_old_notes_wikitext() {
+        let mut f = store();
+        let key = |field: &str| FieldKey::new("2020-21/a/kr1", field);
+        f.insert(key("quarters.Q2.note"), json!("the outage"));
+        f.insert(
+            key("quarters.Q2.note_wikitext"),
+            json!("[https://x.org the outage]"),
+        );
+        assert_eq!(set_changes(&req("at-risk"), &f).unwrap().len(), 1);
+        let r = SetRequest {
+            note: Some("storage back".into()),
+            ..req("on-track")
+        };
+        let c = set_changes(&r, &f).unwrap();
+        let got: Vec<(&str, Option<&Value>)> = c
+            .iter()
+            .map(|c| (c.key.field.as_str(), c.new.as_ref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("quarters.Q2.note", Some(&json!("storage back"))),
+                ("quarters.Q2.note_wikitext", None)
+            ]
+        );
     }
 
     #[test]

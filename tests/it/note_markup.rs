@@ -2,7 +2,9 @@
 //! (issue 27, case 3): a person links the words of a note and adds a
 //! template; a tracker `set --status` (no note) rewrites the status word and
 //! colour and keeps the note's wikitext byte for byte, in the bot's own
-//! table and in an adopted staff table.
+//! table and in an adopted staff table. The store keeps the note's
+//! wikitext beside its plain text (`note_wikitext` in the export) until a
+//! tracker edit changes the words.
 
 use goalsbot::core::records::Quarter;
 
@@ -52,8 +54,9 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_the_bots_table() {
     staff_save(&title, &page.replace(old, &marked));
     s.ok(&["sync"]);
     let export = s.export(&[]);
-    let note = crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"]["note"].clone();
-    assert_eq!(note, "blocked on the storage outage, see T287999");
+    let q3 = crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"].clone();
+    assert_eq!(q3["note"], "blocked on the storage outage, see T287999");
+    assert_eq!(q3["note_wikitext"], LINKED, "the store keeps the wikitext");
 
     let before = raw(&title);
     s.ok(&["set", kr, "--quarter", "Q3", "--status", "at-risk"]);
@@ -74,9 +77,18 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_the_bots_table() {
     let q3 = &crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"];
     assert_eq!(q3["status"], "at-risk");
     assert_eq!(q3["note"], "blocked on the storage outage, see T287999");
+    assert_eq!(q3["note_wikitext"], LINKED);
     // A second sync has nothing to do.
     let quiet = s.ok(&["sync"]);
     assert_eq!(raw(&title), after, "{quiet}");
+    // New words from the tracker: the old wikitext goes with the old words.
+    s.ok(&["set", kr, "--quarter", "Q3", "--note", "storage back"]);
+    s.ok(&["sync"]);
+    let export = s.export(&[]);
+    let q3 = &crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"];
+    assert_eq!(q3["note"], "storage back");
+    assert!(q3.get("note_wikitext").is_none(), "{q3}");
+    assert!(raw(&title).contains("| At risk: storage back"));
 }
 
 #[test]
@@ -122,4 +134,8 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
     let entry = &crate::tracker::find_kr(&export, &kr).unwrap()["quarters"]["Q1"];
     assert_eq!(entry["status"], "at-risk");
     assert_eq!(entry["note"], "blocked on the storage outage, see T287999");
+    assert_eq!(
+        entry["note_wikitext"], LINKED,
+        "the store keeps the wikitext"
+    );
 }

@@ -149,8 +149,9 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
         "{}",
         first.stdout
     );
-    // One batched revision check for the four pages, one HTML fetch each.
-    assert_eq!(counts(&first.stdout), (1, 4), "{}", first.stdout);
+    // One batched revision check for the four pages, one HTML fetch each,
+    // and the wikitext of the one page whose status notes hold markup.
+    assert_eq!(counts(&first.stdout), (2, 4), "{}", first.stdout);
 
     let export = goalsbot_run(dir.path(), &cfg, &["export", "--format", "json"]);
     assert_eq!(export.code, Some(0), "{export:?}");
@@ -170,7 +171,22 @@ fn pull_then_export_gives_the_golden_records_and_a_second_pull_fetches_nothing()
         "export does not match tests/fixtures/records.schema.json: {errors:#?}"
     );
 
-    let want = expected_export();
+    let mut want = expected_export();
+    // What pull adds to the parser's goldens: the wikitext of the one note
+    // written with markup (a link, in the Q3 page's table).
+    for o in want["fiscal_years"][0]["objectives"]
+        .as_array_mut()
+        .unwrap()
+    {
+        for k in o["key_results"].as_array_mut().unwrap() {
+            if k["id"] == "2020-21/technical-community-building/kr3" {
+                k["quarters"]["Q3"]["note_wikitext"] = Value::String(
+                    "community input moved to Q4 (see [[Technical Documentation|the docs plan]])"
+                        .into(),
+                );
+            }
+        }
+    }
     let got_objs = got["fiscal_years"][0]["objectives"].as_array().unwrap();
     let want_objs = want["fiscal_years"][0]["objectives"].as_array().unwrap();
     assert_eq!(got_objs.len(), want_objs.len());
@@ -299,7 +315,7 @@ fn export_csv_has_the_records_md_columns() {
     let mut lines = csv.stdout.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "fiscal_year,objective_id,program,objective_title,kr_id,kind,number,text,managers,baseline,year_goal,quarter,objective,goals,status,note"
+        "fiscal_year,objective_id,program,objective_title,kr_id,kind,number,text,managers,baseline,year_goal,quarter,objective,goals,status,note,note_wikitext"
     );
     assert!(
         csv.stdout.contains("2020-21/front-line-defenses/kr2"),
@@ -409,8 +425,9 @@ fn a_cold_pull_reads_pages_a_few_at_a_time_and_stores_the_same_records_as_one_at
         std::fs::write(&cfg, text).unwrap();
         let pulled = goalsbot_run(dir.path(), &cfg, &["pull"]);
         assert_eq!(pulled.code, Some(0), "{pulled:?}");
-        // The same requests whatever the pool: one revision check, one HTML fetch a page.
-        assert_eq!(counts(&pulled.stdout), (1, 4), "{}", pulled.stdout);
+        // The same requests whatever the pool: one revision check, one HTML
+        // fetch a page, the wikitext of the page whose notes hold markup.
+        assert_eq!(counts(&pulled.stdout), (2, 4), "{}", pulled.stdout);
         let at_once = reads_at_once(&pulled.stderr);
         assert!(
             (1..=limit).contains(&at_once),

@@ -264,6 +264,7 @@ fn quarter_entry() -> impl Strategy<Value = QuarterEntry> {
             goals: vec![],
             status,
             note,
+            note_wikitext: None,
         })
 }
 

@@ -188,6 +188,7 @@ fn records() -> FiscalYearRecords {
             goals: vec![],
             status: None,
             note: None,
+            note_wikitext: None,
         },
     );
     kr1.quarters.insert(
@@ -200,6 +201,7 @@ fn records() -> FiscalYearRecords {
             ],
             status: Some(Status::OnTrack),
             note: Some("100% at Level 2 12.5 % at Level 3 12.5 % at Level 4".into()),
+            note_wikitext: None,
         },
     );
     let mut kr2 = kr(
@@ -216,6 +218,7 @@ fn records() -> FiscalYearRecords {
             goals: vec!["Map".into()],
             status: Some(Status::AtRisk),
             note: Some("Blocked on hiring".into()),
+            note_wikitext: Some("Blocked on [[Hiring|hiring]]".into()),
         },
     );
     let item = kr(
@@ -238,6 +241,7 @@ fn records() -> FiscalYearRecords {
             goals: vec![],
             status: Some(Status::Complete),
             note: None,
+            note_wikitext: None,
         },
     );
     FiscalYearRecords {

@@ -76,6 +76,9 @@ pub struct ParsedPage {
     /// The KR tables staff wrote that the bot has not adopted yet, per
     /// objective id, in section order: what adopting them needs to know.
     pub staff_tables: BTreeMap<String, Vec<StaffTable>>,
+    /// A status cell holds markup: the notes' wikitext is worth reading
+    /// from the page's source ([`crate::core::notes`]).
+    pub marked_notes: bool,
 }
 
 impl ParsedPage {
@@ -182,6 +185,7 @@ pub fn parse_quarter_page_with(
         table_rows: read.table_rows,
         label_words: read.label_words,
         staff_tables,
+        marked_notes: read.marked_notes,
     }
 }
 
@@ -192,6 +196,8 @@ struct RowsRead {
     table_rows: BTreeSet<String>,
     /// See [`ParsedPage::label_words`].
     label_words: BTreeSet<String>,
+    /// See [`ParsedPage::marked_notes`].
+    marked_notes: bool,
 }
 
 /// An objective as read from its section, before ids are settled.
@@ -857,6 +863,7 @@ fn merge_table(
             read.label_words.insert(kr.id.clone());
         }
         read.table_rows.insert(kr.id.clone());
+        read.marked_notes |= row.marked_note;
         ids.push(Some(kr.id.clone()));
         if row.baseline.is_some() {
             kr.baseline = row.baseline;

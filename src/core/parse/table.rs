@@ -76,6 +76,9 @@ pub(super) struct StatusRow {
     pub year_goal: Option<String>,
     /// Quarters whose cell holds something, with status and note.
     pub quarters: Vec<(Quarter, Option<Status>, Option<String>)>,
+    /// A quarter cell holds markup (a link, a template, bold…): its note's
+    /// wikitext is not its plain text.
+    pub marked_note: bool,
 }
 
 /// What a header cell names (`docs/pages.md`, "KR tables staff wrote").
@@ -375,6 +378,7 @@ fn read_row(
     let mut baseline_column: Option<String> = None;
     let mut year_goal: Option<String> = None;
     let mut quarters: Vec<(Quarter, Option<Status>, Option<String>)> = Vec::new();
+    let mut marked_note = false;
     for (i, cell) in cells.iter().enumerate() {
         let value = cell_text(cell);
         let quarter = attr(cell, "data-goalsbot-quarter")
@@ -384,6 +388,7 @@ fn read_row(
                 _ => None,
             });
         if let Some(quarter) = quarter {
+            marked_note |= has_markup(cell, 0);
             let (mut status, note) = Status::read_cell(&value);
             if status.is_none() && staff && !value.is_empty() && !says_no_status(&value) {
                 let colour = background(cell);
@@ -458,7 +463,18 @@ fn read_row(
         baseline,
         year_goal,
         quarters,
+        marked_note,
     })
+}
+
+/// Whether `node` holds any element but a line break: markup whose
+/// wikitext is not the text it shows.
+fn has_markup(node: &Wikinode, depth: usize) -> bool {
+    depth < 64
+        && node.children().any(|child| {
+            child.as_text().is_none()
+                && tag(&child).is_some_and(|t| t != "br" || has_markup(&child, depth + 1))
+        })
 }
 
 /// A cell that says it has no status on purpose (`No status: …`).
@@ -613,6 +629,7 @@ mod tests {
                     ),
                     (Quarter::Q4, Some(Status::NotScheduled), None),
                 ],
+                marked_note: false,
             }]
         );
     }

@@ -164,7 +164,8 @@ fn kr_blocks_as_paragraphs_list_items_or_pre_read_the_same() {
             objective: Some(String::new()),
             goals: vec!["g".into()],
             status: None,
-            note: None
+            note: None,
+            note_wikitext: None,
         }
     );
 }
@@ -326,7 +327,8 @@ fn status_table_merges_into_the_krs() {
             objective: None,
             goals: vec![],
             status: Some(Status::OnTrack),
-            note: Some("0% filled, 1 hiring process in final stages".into())
+            note: Some("0% filled, 1 hiring process in final stages".into()),
+            note_wikitext: None,
         }
     );
     let q2 = &kr2.quarters[&Quarter::Q2];
