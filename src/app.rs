@@ -30,30 +30,53 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         ))
         .into());
     }
-    if cli.dry_run {
+    let dry_run = match cli.command.dry_run() {
+        Some(own) => own || cli.dry_run,
+        None if cli.dry_run => {
+            let why = match cli.command {
+                Command::Watch { .. } => "it answers on the wiki; try `sync --dry-run`",
+                _ => "it writes nothing",
+            };
+            return Err(UsageError::new(format!(
+                "--dry-run means nothing for `{}`: {why}",
+                cli.command.name()
+            ))
+            .into());
+        }
+        None => false,
+    };
+    // Neither a dry run nor a read creates the store file.
+    let reads_only = matches!(
+        cli.command,
+        Command::Runs { .. } | Command::Conflicts { .. } | Command::Export { .. }
+    );
+    if dry_run || reads_only {
         dry_run_store(&mut loaded.config);
     }
     let creds = config::credentials(&env)?;
     tracing::debug!(config = %loaded.source, user = ?creds.username(), "configuration loaded");
-    let (config, dry_run) = (&loaded.config, cli.dry_run);
+    let config = &loaded.config;
     match cli.command {
         Command::Doctor => ops::doctor::run(&loaded, &creds).await,
         Command::Pull {
             fiscal_years,
             pages,
             accept,
+            ..
         } => ops::pull::command(config, &creds, &fiscal_years, &pages, &accept, dry_run).await,
         Command::Push {
             fiscal_years,
             pages,
+            ..
         } => ops::push::command(config, &creds, &fiscal_years, &pages, dry_run).await,
-        Command::Sync { fiscal_years, json } => {
-            ops::sync::command(config, &creds, &fiscal_years, json, dry_run).await
-        }
+        Command::Sync {
+            fiscal_years, json, ..
+        } => ops::sync::command(config, &creds, &fiscal_years, json, dry_run).await,
         Command::Watch {
             once,
             interval,
             heartbeat,
+            ..
         } => {
             ops::watch::command(
                 config,
@@ -69,15 +92,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Conflicts { all, json } => {
             ops::tracker::conflicts_command(config, all, json).await
         }
-        Command::Resolve { id, take } => {
+        Command::Resolve { id, take, .. } => {
             ops::resolve::command(config, &creds, id, take, dry_run).await
         }
-        Command::RollOver { today } => {
+        Command::RollOver { today, .. } => {
             ops::roll_over::command(config, &creds, today, dry_run).await
         }
         Command::NewQuarter {
             fiscal_year,
             quarter,
+            ..
         } => ops::new_quarter::command(config, &creds, &fiscal_year, quarter, dry_run).await,
         Command::Set {
             kr_id,
@@ -94,6 +118,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             objective,
             goal,
             no_goals,
+            ..
         } => {
             let req = SetRequest {
                 kr_id,
@@ -111,7 +136,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             ops::tracker::set_command(config, req, dry_run).await
         }
-        Command::Import { file, format } => {
+        Command::Import { file, format, .. } => {
             ops::tracker::import_command(config, &file, format, dry_run).await
         }
         Command::Export {
@@ -122,9 +147,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// A dry run writes nothing, a store file included: when the configured
-/// SQLite file does not exist yet, the run reads against an empty store in
-/// memory instead of creating the file.
+/// A dry run writes nothing, a store file included, and a read (`runs`,
+/// `conflicts`, `export`) creates nothing: when the configured SQLite file
+/// does not exist yet, the command reads an empty store in memory instead
+/// of creating the file.
 fn dry_run_store(config: &mut config::Config) {
     let url = &config.store.url;
     let Some(rest) = url
@@ -140,7 +166,7 @@ fn dry_run_store(config: &mut config::Config) {
     if !std::path::Path::new(path).exists() {
         tracing::info!(
             store = %path,
-            "a dry run does not create the store: it reads against an empty store in memory"
+            "the store file does not exist and this command creates none: it reads an empty store in memory"
         );
         config.store.url = "sqlite::memory:".into();
     }

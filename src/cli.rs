@@ -21,8 +21,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub wiki: Option<String>,
 
-    /// Do everything except writing to the wiki and committing to the store.
-    #[arg(long, global = true)]
+    /// Before a command that writes (pull, push, sync, watch, resolve,
+    /// new-quarter, roll-over, set, import): the same as its own --dry-run.
+    #[arg(long)]
     pub dry_run: bool,
 
     /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides.
@@ -38,6 +39,46 @@ pub struct Cli {
 }
 
 impl Command {
+    /// `Some(the command's --dry-run)` for a command that can show what it
+    /// would write; `None` for one that only reads, where a dry run means
+    /// nothing, and for `watch`, whose answers are its work.
+    pub fn dry_run(&self) -> Option<bool> {
+        match self {
+            Command::Pull { dry_run, .. }
+            | Command::Push { dry_run, .. }
+            | Command::Sync { dry_run, .. }
+            | Command::Resolve { dry_run, .. }
+            | Command::NewQuarter { dry_run, .. }
+            | Command::RollOver { dry_run, .. }
+            | Command::Set { dry_run, .. }
+            | Command::Import { dry_run, .. } => Some(*dry_run),
+            Command::Runs { .. }
+            | Command::Watch { .. }
+            | Command::Conflicts { .. }
+            | Command::Export { .. }
+            | Command::Doctor => None,
+        }
+    }
+
+    /// The command's name as typed, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Pull { .. } => "pull",
+            Command::Push { .. } => "push",
+            Command::Sync { .. } => "sync",
+            Command::Runs { .. } => "runs",
+            Command::Conflicts { .. } => "conflicts",
+            Command::Resolve { .. } => "resolve",
+            Command::Watch { .. } => "watch",
+            Command::NewQuarter { .. } => "new-quarter",
+            Command::RollOver { .. } => "roll-over",
+            Command::Export { .. } => "export",
+            Command::Set { .. } => "set",
+            Command::Import { .. } => "import",
+            Command::Doctor => "doctor",
+        }
+    }
+
     /// Whether the command reads or writes the wiki (and so must know which).
     pub fn uses_the_wiki(&self) -> bool {
         !matches!(
@@ -70,6 +111,9 @@ pub enum Command {
         /// checked it. Other guards (blanking, mass removal) still apply.
         #[arg(long = "accept", value_name = "TITLE")]
         accept: Vec<String>,
+        /// Do everything except writing to the wiki and committing to the store.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Store → wiki: status tables on the quarter pages, the year overview.
     Push {
@@ -79,6 +123,9 @@ pub enum Command {
         /// Only this page (repeatable): a quarter page or a year overview.
         #[arg(long = "page", value_name = "TITLE")]
         pages: Vec<String>,
+        /// Do everything except writing to the wiki and committing to the store.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Pull (three-way merge) then push; prints the run's statistics.
     Sync {
@@ -88,6 +135,9 @@ pub enum Command {
         /// Print the statistics as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Do everything except writing to the wiki and committing to the store.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// List the runs that finished last: outcome, edits with their revision
     /// ids, conflicts found, pages refused.
@@ -116,6 +166,9 @@ pub enum Command {
         /// Which side wins.
         #[arg(long, value_enum)]
         take: crate::store::Take,
+        /// Do everything except writing to the wiki and committing to the store.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Serve the on-wiki requests on the command page (docs/requests.md).
     Watch {
@@ -136,6 +189,9 @@ pub enum Command {
         fiscal_year: FiscalYear,
         /// The quarter, e.g. Q4.
         quarter: Quarter,
+        /// Do everything except writing to the wiki and committing to the store.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// In a quarter's first 7 days: create its page from the store if missing
     /// (the scheduled roll-over; idempotent, obeys the shutoff page).
@@ -144,6 +200,9 @@ pub enum Command {
         /// catch up a roll-over that did not run.
         #[arg(long, value_name = "DATE")]
         today: Option<chrono::NaiveDate>,
+        /// Do everything except writing to the wiki and committing to the store.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Store → stdout, in the export format of docs/records.md.
     Export {
@@ -201,6 +260,9 @@ pub enum Command {
         /// No goals for --quarter.
         #[arg(long)]
         no_goals: bool,
+        /// Do everything except writing to the wiki and committing to the store.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Records as exported (JSON or CSV) → store, as tracker edits, in one transaction.
     Import {
@@ -209,6 +271,9 @@ pub enum Command {
         /// Its format (default: from the file name, else json).
         #[arg(long, value_enum)]
         format: Option<ExportFormat>,
+        /// Do everything except writing to the wiki and committing to the store.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check config, wiki, login, rights and store; say what is wrong.
     Doctor,

@@ -19,7 +19,10 @@ pub async fn command(
     q: Quarter,
     dry_run: bool,
 ) -> Result<ExitCode> {
-    crate::ops::push::require_credentials(creds, "new-quarter")?;
+    if !dry_run {
+        // A dry run only reads: anonymous reads are enough.
+        crate::ops::push::require_credentials(creds, "new-quarter")?;
+    }
     let session = Session::open(config, creds).await?;
     let run = async {
         let (wiki, store) = (&session.wiki, &session.store);

@@ -62,7 +62,10 @@ pub async fn command(
             return Ok(ExitCode::Ok);
         }
     };
-    crate::ops::push::require_credentials(creds, "roll-over")?;
+    if !dry_run {
+        // A dry run only reads: anonymous reads are enough.
+        crate::ops::push::require_credentials(creds, "roll-over")?;
+    }
     let session = Session::open(config, creds).await?;
     let run = roll_over(config, &session, &fy, q, dry_run);
     let out = session.writing(config, dry_run, run).await;

@@ -33,6 +33,25 @@ fn the_roll_over_run_twice_at_a_quarters_start_creates_the_page_once() {
     assert!(revisions(&q4).is_empty(), "created while stopped");
     test_wiki().edit_as("Admin", &shutoff, "run");
 
+    // A dry run only reads: without a login it shows the page it would
+    // create and creates nothing (issue 28).
+    for args in [
+        &["roll-over", "--dry-run", "--today", "2021-04-02"][..],
+        &["new-quarter", "2020-21", "Q4", "--dry-run"],
+    ] {
+        let mut dry = s.cmd(args);
+        dry.env_remove("GOALSBOT_USERNAME")
+            .env_remove("GOALSBOT_PASSWORD");
+        let dry = crate::support::run(dry);
+        assert_eq!(dry.code, Some(0), "{args:?}: {dry:?}");
+        assert!(
+            dry.stdout.contains(&format!("would create {q4}:"))
+                && dry.stdout.contains("data-goalsbot"),
+            "{args:?}: {dry:?}"
+        );
+        assert!(revisions(&q4).is_empty(), "a dry run created the page");
+    }
+
     // The scheduled job runs daily: the first run of the week creates the
     // page, the next ones find it.
     let first = s.ok(&["roll-over", "--today", "2021-04-02"]);

@@ -370,10 +370,40 @@ fn without_a_config_the_bot_asks_which_wiki_and_a_dry_run_creates_no_store() {
         );
     }
     assert!(!dir.path().join("goalsbot.sqlite").exists());
-    // Store-only commands still run on the defaults.
+    // Store-only commands still run on the defaults, and a read creates
+    // no store file either.
+    for args in [&["conflicts"][..], &["runs"], &["export"]] {
+        let mut cmd = goalsbot(dir.path());
+        cmd.args(args);
+        let out = run(cmd);
+        assert_eq!(out.code, Some(0), "{args:?}: {out:?}");
+        assert!(
+            !dir.path().join("goalsbot.sqlite").exists(),
+            "{args:?} created the store"
+        );
+    }
+    // A dry run of a command that writes nothing is a usage error, after
+    // the command (clap does not know the flag there) or before it.
+    for args in [
+        &["conflicts", "--dry-run"][..],
+        &["export", "--dry-run"],
+        &["doctor", "--dry-run"],
+    ] {
+        let mut cmd = goalsbot(dir.path());
+        cmd.args(args);
+        let out = run(cmd);
+        assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("--dry-run"), "{args:?}: {out:?}");
+    }
     let mut cmd = goalsbot(dir.path());
-    cmd.args(["conflicts", "--dry-run"]);
-    assert_eq!(run(cmd).code, Some(0));
+    cmd.args(["--dry-run", "export"]);
+    let out = run(cmd);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("--dry-run means nothing for `export`: it writes nothing"),
+        "{out:?}"
+    );
     // Naming the wiki is enough; the dry run reads it and writes no file.
     let mut cmd = goalsbot(dir.path());
     cmd.args(["--wiki", &test_wiki().url, "sync", "--dry-run"]);

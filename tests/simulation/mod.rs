@@ -238,6 +238,26 @@ fn parse_with_labels(
 /// The content of `kr`'s cell in `column` of an adopted staff table (one
 /// with the bot's identity and without its `goalsbot-status` class).
 fn adopted_cell(text: &str, kr: &str, column: Column) -> Option<std::ops::Range<usize>> {
+    adopted_cells(text)
+        .iter()
+        .find(|(k, c, _)| k == kr && *c == column)
+        .map(|(_, _, r)| r.clone())
+}
+
+/// Every cell of the adopted tables in `text`: (KR id, column, content
+/// range), in table order (the first table's cell wins, as a search would
+/// find it). The oracle asks for cell after cell of the same text: the
+/// tables are read once per text.
+fn adopted_cells(text: &str) -> std::rc::Rc<Vec<(String, Column, std::ops::Range<usize>)>> {
+    type Cells = std::rc::Rc<Vec<(String, Column, std::ops::Range<usize>)>>;
+    thread_local! {
+        static READ: std::cell::RefCell<std::collections::HashMap<String, Cells>> =
+            Default::default();
+    }
+    if let Some(hit) = READ.with(|c| c.borrow().get(text).cloned()) {
+        return hit;
+    }
+    let mut out = Vec::new();
     for t in wikitable::tables_in(text, 0..text.len()) {
         let open = &text[t.open.clone()];
         if !open.contains("data-goalsbot-objective") || open.contains("goalsbot-status") {
@@ -248,18 +268,34 @@ fn adopted_cell(text: &str, kr: &str, column: Column) -> Option<std::ops::Range<
             .iter()
             .map(|c| goalsbot::core::parse::column(&wikitable::plain(&text[c.content.clone()])))
             .collect();
-        let Some(ci) = header.iter().position(|c| *c == column) else {
-            continue;
-        };
-        let row = t
-            .rows
-            .iter()
-            .find(|r| goalsbot::core::adopt::row_id(text, r).as_deref() == Some(kr));
-        if let Some(cell) = row.and_then(|r| r.cells.get(ci)) {
-            return Some(cell.content.clone());
+        for (ci, column) in header.iter().enumerate() {
+            if header[..ci].contains(column) {
+                continue; // the first column of a kind is the one searched
+            }
+            // The first row with the KR's id, as a search would find it.
+            let mut seen = BTreeSet::new();
+            for r in &t.rows {
+                let Some(kr) = goalsbot::core::adopt::row_id(text, r) else {
+                    continue;
+                };
+                if !seen.insert(kr.clone()) {
+                    continue;
+                }
+                if let Some(cell) = r.cells.get(ci) {
+                    out.push((kr, *column, cell.content.clone()));
+                }
+            }
         }
     }
-    None
+    let out = std::rc::Rc::new(out);
+    READ.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 1024 {
+            c.clear();
+        }
+        c.insert(text.to_string(), out.clone());
+    });
+    out
 }
 
 /// `text` with `range` holding ` value ` (a cell edited in place).
@@ -1416,15 +1452,57 @@ impl Sim {
             .filter(|(_, (_, t))| *t)
             .map(|(k, _)| k.clone())
             .collect();
+        // The converging runs plan the same page on the same inputs again
+        // and again: a plan is a pure function of them, made once.
+        type Planned = std::collections::HashMap<u64, Option<String>>;
+        thread_local! {
+            static PLANNED: std::cell::RefCell<Planned> = Default::default();
+        }
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            page.text().hash(&mut h);
+            page.quarter.hash(&mut h);
+            serde_json::to_string(&state.records)
+                .expect("records serialise")
+                .hash(&mut h);
+            serde_json::to_string(&records)
+                .expect("records serialise")
+                .hash(&mut h);
+            eligible.hash(&mut h);
+            h.finish()
+        };
+        if let Some(hit) = PLANNED.with(|c| c.borrow().get(&key).cloned()) {
+            return hit;
+        }
+        let planned = self.plan_on(page, state, &records, &eligible);
+        PLANNED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() > 4096 {
+                c.clear();
+            }
+            c.insert(key, planned.clone());
+        });
+        planned
+    }
+
+    /// [`Sim::plan`] on its inputs.
+    fn plan_on(
+        &self,
+        page: &Page,
+        state: &PageState,
+        records: &FiscalYearRecords,
+        eligible: &BTreeSet<FieldKey>,
+    ) -> Option<String> {
         let prose = Adoption {
             quarter: Some(page.quarter),
-            eligible: Some(&eligible),
+            eligible: Some(eligible),
             ..Default::default()
         };
         let mut plan = plan_quarter_page_with(
             page.text(),
             &state.records,
-            &records,
+            records,
             Renderer::builtin(),
             prose,
         )
@@ -1435,7 +1513,7 @@ impl Sim {
             plan = plan_quarter_page_with(
                 page.text(),
                 &state.records,
-                &records,
+                records,
                 Renderer::builtin(),
                 Adoption {
                     staff: Some(&staff),
@@ -1462,11 +1540,13 @@ impl Sim {
         let old = self.pages[i].text().to_string();
         // Outside its tables the bot writes only a KR's text after its
         // label (a tracker edit of it); the oracle checks the text itself.
+        static KR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r"^([*#:;' ]*KR ?[0-9]+[:.\- ]*)").expect("pattern")
+        });
         let labels_only = |t: &str| -> Vec<String> {
-            let kr = regex::Regex::new(r"^([*#:;' ]*KR ?[0-9]+[:.\- ]*)").expect("pattern");
             outside_tables(t)
                 .into_iter()
-                .map(|l| kr.find(l).map_or(l.to_string(), |m| m.as_str().to_string()))
+                .map(|l| KR.find(l).map_or(l.to_string(), |m| m.as_str().to_string()))
                 .collect()
         };
         assert_eq!(
