@@ -757,13 +757,31 @@ pub fn stated(v: Option<&Value>) -> Option<&Value> {
 }
 
 /// What a page shows for the watched fields (only rows it has).
-pub fn shown(text: &str, q: Quarter) -> Fields {
+pub fn shown(text: &str, q: Quarter) -> std::rc::Rc<Fields> {
+    thread_local! {
+        // The oracle looks at every page after every step: once per text.
+        static SHOWN: std::cell::RefCell<std::collections::HashMap<(String, Quarter), std::rc::Rc<Fields>>> =
+            Default::default();
+    }
+    let key = (text.to_string(), q);
+    if let Some(hit) = SHOWN.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
     let (records, rows) = parse(text, q);
-    fields::flatten(&records)
+    let out: Fields = fields::flatten(&records)
         .into_iter()
         // A KR's text is prose: shown whether or not a table has its row.
         .filter(|(k, v)| (rows.contains(&k.record) || k.field == "text") && !v.is_null())
-        .collect()
+        .collect();
+    let out = std::rc::Rc::new(out);
+    SHOWN.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(key, out.clone());
+    });
+    out
 }
 
 impl Sim {
@@ -2126,7 +2144,7 @@ impl Sim {
         if !quiet.is_empty() {
             return Err(format!("pages still to edit after converging: {quiet:?}"));
         }
-        let pages: Vec<(String, Fields, BTreeSet<String>, String)> = self
+        let pages: Vec<(String, std::rc::Rc<Fields>, BTreeSet<String>, String)> = self
             .pages
             .iter()
             .map(|p| {
