@@ -948,7 +948,7 @@ async fn since_base(
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise.
-fn progress_bar(len: usize) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(len: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(len as u64),
         indicatif::ProgressDrawTarget::stderr(),

@@ -613,12 +613,22 @@ pub async fn push_onto(
     }
     let mut saved_years = Vec::new();
     let mut kept = Vec::new();
+    // Shown on a terminal only; each save is also logged as it happens.
+    let progress = crate::ops::pull::progress_bar(
+        years
+            .iter()
+            .flat_map(|fy| year_titles(config, fy))
+            .filter(|t| wanted(t))
+            .count(),
+    );
     for fy in &years {
         let first = report.pages.len();
         for (i, title) in year_titles(config, fy).iter().enumerate() {
             if !wanted(title) {
                 continue;
             }
+            progress.set_message(title.clone());
+            progress.inc(1);
             if let Some(held) = held_back(&report, refusal().as_deref()) {
                 report.pages.push((title.clone(), held));
                 continue;
@@ -660,6 +670,9 @@ pub async fn push_onto(
             if let Outcome::Stopped { reason } = &outcome {
                 report.stopped = Some(reason.clone());
             }
+            if let Outcome::Edited { revid, .. } = &outcome {
+                progress.suspend(|| tracing::info!(page = %title, revid, "saved"));
+            }
             report.pages.push((title.clone(), outcome));
         }
         // Every page of the year planned and found to need nothing: the
@@ -695,6 +708,7 @@ pub async fn push_onto(
             report.settled.insert(fy);
         }
     }
+    progress.finish_and_clear();
     // Written together once every year is done (a run stopped before
     // keeps none: the next push plans those years again).
     ctx.store.set_year_checks(&kept, chrono::Utc::now()).await?;

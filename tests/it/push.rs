@@ -129,12 +129,17 @@ fn a_tracker_edit_flows_onto_every_page_that_shows_it_changing_one_line() {
         "--note",
         "All hires in place",
     ]);
-    let out = s.ok(&["push"]);
+    let run = s.run(&["push"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let out = run.stdout.clone();
     let (edits, _, html) = push_counts(&out);
     assert_eq!(
         edits, 5,
         "four quarter pages show KR2, and the overview: {out}"
     );
+    // Each save is logged as it happens (the summary comes at the end).
+    let logged = run.stderr.lines().filter(|l| l.contains("saved")).count();
+    assert_eq!(logged, 5, "one log line per save: {}", run.stderr);
     assert_eq!(html, 4, "one HTML fetch per edited quarter page: {out}");
     assert!(out.contains("status of 1 KRs (Q4) from tracker"), "{out}");
     // The one changed cell is the only changed line of each quarter page.
