@@ -964,3 +964,28 @@ fn regression_a_revert_that_takes_a_kr_away_supersedes_a_decision_to_keep_it() {
     ];
     run_case(3, &ops, false, true).unwrap();
 }
+
+/// Found by the 10⁶-sequence run (two threads) after 1,279 s (on
+/// `84b4cc6`): two bot bugs. The Q1 staff table's KR header holds a comment
+/// (`Key Results <!-- was: KRs !! Goals -->`); the bot read that header with
+/// the comment, did not know the column, and the row it put back for KR2
+/// (after a killed run) got an empty label cell. Then staff swapped KR1 and
+/// KR2 and deleted KR1's line and row: KR2 stood only in the table, with no
+/// words, and pull read its text as `""` against the tracker's new text —
+/// a conflict whose page value, taken by a person, emptied KR2's text.
+/// Fixed: `wikitable::plain` drops comments; a KR made from a row alone is
+/// one whose words come from its label, and a KR without any words keeps
+/// the base's (`merge::unread_labels`).
+#[test]
+fn regression_a_kr_left_in_a_staff_table_without_words_keeps_its_text() {
+    let ops = [
+        Op::DeleteRow { page: 3, kr: 1 },
+        Op::Killed { after: 1 },
+        Op::SwapKrs { page: 0 },
+        Op::SetText { kr: 1, text: 0 },
+        Op::Renumber { page: 0 },
+        Op::Sync,
+        Op::Resolve { n: 0, wiki: true },
+    ];
+    run_case(3, &ops, false, true).unwrap();
+}

@@ -266,7 +266,9 @@ pub fn guard(
 /// base revision read them from the KR's own prose line (the base has it,
 /// and `base_label_words` does not list it), keeps the base's words and
 /// links. Deleting a KR's line does not reword it; a label staff edit where
-/// the label was already the KR's only words does. With no base, or a base
+/// the label was already the KR's only words does. A key result the page
+/// gives no words at all (an empty label cell) keeps the base's words,
+/// whatever the base read them from. With no base, or a base
 /// kept without the list (`None`, an older goalsbot), the page is read as
 /// it is.
 pub fn unread_labels(
@@ -286,7 +288,11 @@ pub fn unread_labels(
         .map(|k| (k.id.as_str(), k))
         .collect();
     for kr in out.objectives.iter_mut().flat_map(|o| &mut o.key_results) {
-        if !label_words.contains(&kr.id) || base_labels.contains(&kr.id) {
+        // A KR the page gives no words at all (an empty label cell) keeps
+        // its words too: an empty text is not a value (`set --text` refuses
+        // one).
+        let wordless = kr.text.trim().is_empty() && label_words.contains(&kr.id);
+        if !wordless && (!label_words.contains(&kr.id) || base_labels.contains(&kr.id)) {
             continue;
         }
         if let Some(was) = in_base.get(kr.id.as_str()) {

@@ -559,11 +559,16 @@ fn cell(hidden: &str, start: usize, end: usize, header: bool, doubt: &mut Option
 }
 
 /// The plain text of a piece of wikitext, close to what a reader sees:
-/// `<br>` and new lines as spaces, tags and bold/italic quotes dropped, links
-/// reduced to their labels, whitespace collapsed. For header matching.
+/// comments dropped, `<br>` and new lines as spaces, tags and bold/italic
+/// quotes dropped, links reduced to their labels, whitespace collapsed. For
+/// header matching.
 pub fn plain(wikitext: &str) -> String {
+    static COMMENT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<!--.*?(?:-->|$)").expect("valid pattern"));
     static BR: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)<br\s*/?>").expect("valid pattern"));
+    let wikitext = COMMENT.replace_all(wikitext, "");
+    let wikitext = wikitext.as_ref();
     static TAG: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"</?[A-Za-z][^>]*>").expect("valid pattern"));
     static LINK: LazyLock<Regex> =
@@ -725,6 +730,14 @@ mod tests {
         assert_eq!(plain("'''Q1<br/>Status'''"), "Q1 Status");
         assert_eq!(plain(" [[Key results|Key Results]] "), "Key Results");
         assert_eq!(plain("<span style=\"x\">Y2 Goal</span>"), "Y2 Goal");
+        // A comment is not read: a header holding one names its column
+        // (found by the simulation: a row the bot added to such a staff
+        // table had no label).
+        assert_eq!(
+            plain("Key Results <!-- was: KRs !! Goals -->"),
+            "Key Results"
+        );
+        assert_eq!(plain("Q1 <!-- open"), "Q1");
     }
 
     #[test]

@@ -841,10 +841,11 @@ fn merge_table(
             ids.push(None);
             continue;
         }
-        // A record made from the row above has its label's words; so has
-        // a prose item without words of its own.
+        // A record made from the row above has its label's words (none
+        // when the label is empty: the page then gives it no words at
+        // all); so has a prose item without words of its own.
         let from_label =
-            (found.is_none() || objective.key_results[i].text.is_empty()) && row.text.is_some();
+            found.is_none() || (objective.key_results[i].text.is_empty() && row.text.is_some());
         let kr = &mut objective.key_results[i];
         if let Some(id) = row.kr_id {
             kr.id = id;
