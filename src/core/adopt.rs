@@ -22,7 +22,7 @@ use std::ops::Range;
 use crate::core::colour::Palette;
 use crate::core::parse::{column, is_status_header, Column, StaffTable};
 use crate::core::records::{KeyResult, Kind, Objective, Quarter, Status};
-use crate::core::render::{escape, restatus, status_cell_text};
+use crate::core::render::{escape, restatus, status_cell_wikitext};
 use crate::core::table_check::{self, Verdict, Verdicts};
 use crate::core::wikitable::{self, attribute, plain, set_attribute, with_background, Row, Table};
 
@@ -356,7 +356,7 @@ pub fn patch_adopted(
                     let content = same_note
                         .then(|| restatus(&text[cell.content.clone()], status))
                         .flatten()
-                        .unwrap_or_else(|| status_cell_text(status, note.as_deref()));
+                        .unwrap_or_else(|| status_cell_wikitext(kr.quarters.get(&q)));
                     (content, colour)
                 }
                 _ => continue,
@@ -485,7 +485,7 @@ fn new_row(columns: &[Column], kr: &KeyResult, palette: &Palette) -> String {
             Column::Baseline => cell_line(kr.baseline.as_deref().map(one_line)),
             Column::Quarter(q) => match kr.quarters.get(q) {
                 Some(e) if e.status.is_some() || e.note.is_some() => {
-                    let t = status_cell_text(e.status, e.note.as_deref());
+                    let t = status_cell_wikitext(Some(e));
                     match e.status {
                         Some(s) => {
                             format!("| style=\"background:{}\" | {t}", palette.colour_for(s))

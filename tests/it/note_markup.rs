@@ -4,7 +4,8 @@
 //! colour and keeps the note's wikitext byte for byte, in the bot's own
 //! table and in an adopted staff table. The store keeps the note's
 //! wikitext beside its plain text (`note_wikitext` in the export) until a
-//! tracker edit changes the words.
+//! tracker edit changes the words, and the other pages' tables show the
+//! note with its markup.
 
 use goalsbot::core::records::Quarter;
 
@@ -57,6 +58,14 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_the_bots_table() {
     let q3 = crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"].clone();
     assert_eq!(q3["note"], "blocked on the storage outage, see T287999");
     assert_eq!(q3["note_wikitext"], LINKED, "the store keeps the wikitext");
+    // The other pages' tables show the note as the person wrote it.
+    for other in ["Q1", "Q2", "Q4"] {
+        let page = raw(&format!("{}/2020-21 {other}", s.prefix));
+        assert!(
+            page.contains(&format!("| Concerns: {LINKED}\n")),
+            "2020-21 {other} shows the note's wikitext:\n{page}"
+        );
+    }
 
     let before = raw(&title);
     s.ok(&["set", kr, "--quarter", "Q3", "--status", "at-risk"]);

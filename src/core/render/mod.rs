@@ -19,7 +19,7 @@ use serde::Serialize;
 
 pub use self::splice::{splice_region, SpliceError};
 use crate::core::records::{
-    FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
+    FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, QuarterEntry, Status,
 };
 use crate::core::wikitable;
 
@@ -268,6 +268,58 @@ pub fn status_cell_text(status: Option<Status>, note: Option<&str>) -> String {
     }
 }
 
+/// The wikitext of a status cell for a quarter's entry: as
+/// [`status_cell_text`], with the note's wikitext a person wrote
+/// ([`QuarterEntry::note_wikitext`]) in place of its plain text when the
+/// store has it and it is safe in a cell of its own line, with or without
+/// attributes before it ([`cell_safe`]): the link or template a person put
+/// on one page reaches every page that shows the note.
+pub fn status_cell_wikitext(entry: Option<&QuarterEntry>) -> String {
+    let status = entry.and_then(|e| e.status);
+    let note = entry.and_then(|e| e.note.as_deref());
+    let marked = entry
+        .and_then(|e| e.note_wikitext.as_deref())
+        .map(str::trim)
+        .filter(|w| !w.is_empty() && note.is_some_and(|n| !n.trim().is_empty()));
+    if let Some(w) = marked {
+        let text = match status {
+            Some(s) => format!("{}: {w}", s.label()),
+            None => format!("{} {w}", Status::NO_STATUS_PREFIX),
+        };
+        if cell_safe(&text) {
+            return text;
+        }
+    }
+    status_cell_text(status, note)
+}
+
+/// Whether `content` reads as the whole content of one cell, as the table
+/// reader (checked against the wiki) sees it, both on a line of its own
+/// (`| content`) and after attributes (`| style="…" | content`): no line
+/// break, no `||` or `!!` that would start a cell, no `|` that would make
+/// words before it attributes, nothing that opens or closes a table.
+pub fn cell_safe(content: &str) -> bool {
+    // `!!` starts a cell on a header line, where a staff table may hold one.
+    if content.contains(['\n', '\r']) || content.contains("!!") || content.trim() != content {
+        return false;
+    }
+    ["| ", "| data-goalsbot-quarter=\"Q1\" | "]
+        .iter()
+        .all(|lead| {
+            let text = format!("{{|\n|-\n{lead}{content}\n|}}\n");
+            let tables = wikitable::tables_in(&text, 0..text.len());
+            match tables.as_slice() {
+                [t] if t.unsure.is_none() => {
+                    match t.rows.iter().flat_map(|r| &r.cells).collect::<Vec<_>>()[..] {
+                        [c] => text.get(c.content.clone()).map(str::trim) == Some(content),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            }
+        })
+}
+
 /// A status cell's new wikitext when only its status changes: the status
 /// word is replaced and the note's wikitext — links, templates, any markup a
 /// person wrote — is kept byte for byte. `None` when there is no note to
@@ -382,7 +434,7 @@ impl StatusTableView {
                         StatusCellView {
                             quarter: q.as_str(),
                             colour: status.map(colour),
-                            text: status_cell_text(status, entry.and_then(|e| e.note.as_deref())),
+                            text: status_cell_wikitext(entry),
                         }
                     })
                     .collect(),

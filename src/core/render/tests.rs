@@ -341,6 +341,50 @@ fn hostile_values_stay_inside_their_cell() {
 }
 
 #[test]
+fn a_notes_wikitext_is_written_where_it_is_safe_in_a_cell() {
+    let entry = |status, note: &str, w: &str| QuarterEntry {
+        status,
+        note: Some(note.into()),
+        note_wikitext: Some(w.into()),
+        ..QuarterEntry::default()
+    };
+    let linked = "blocked on [https://phabricator.wikimedia.org/T1 the outage], \
+                  see {{Phabricator|T2}} and [[Staff|people]]";
+    assert_eq!(
+        status_cell_wikitext(Some(&entry(
+            Some(Status::AtRisk),
+            "blocked on the outage, see T2 and people",
+            linked
+        ))),
+        format!("At risk: {linked}")
+    );
+    assert_eq!(
+        status_cell_wikitext(Some(&entry(None, "half done", "'''half''' done"))),
+        "No status: '''half''' done"
+    );
+    // Wikitext that would not stay one cell is written as plain text.
+    for unsafe_ in [
+        "a || b",
+        "a !! b",
+        "a\n| b",
+        "a | b",
+        "x\n{| y",
+        "<span title=\"a\nb\">c</span>",
+    ] {
+        assert_eq!(
+            status_cell_wikitext(Some(&entry(Some(Status::OnTrack), "plain words", unsafe_))),
+            "On track: plain words",
+            "{unsafe_:?}"
+        );
+    }
+    // No note: the wikitext means nothing.
+    let mut e = entry(Some(Status::Paused), "", "'''x'''");
+    e.note = None;
+    assert_eq!(status_cell_wikitext(Some(&e)), "Paused");
+    assert_eq!(status_cell_wikitext(None), "");
+}
+
+#[test]
 fn status_cells() {
     assert_eq!(
         status_cell_text(Some(Status::OnTrack), Some("25%")),
