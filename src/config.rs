@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::core::records::{FiscalYear, Quarter};
+use chrono::NaiveDate;
+
+use crate::core::records::{quarter_on, FiscalYear, Quarter};
 use crate::error::UsageError;
 
 /// Environment variable naming the config file when `--config` is absent.
@@ -22,6 +24,10 @@ pub const ENV_USERNAME: &str = "GOALSBOT_USERNAME";
 pub const ENV_PASSWORD: &str = "GOALSBOT_PASSWORD";
 /// Owner-only OAuth 2 access token.
 pub const ENV_OAUTH2_TOKEN: &str = "GOALSBOT_OAUTH2_TOKEN";
+/// The date the bot takes for today (`YYYY-MM-DD`), for rehearsing a new
+/// fiscal year: which years `{ current_and_before = N }` tracks, the
+/// new-year notice and the roll-over follow it.
+pub const ENV_TODAY: &str = "GOALSBOT_TODAY";
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -85,7 +91,9 @@ impl Default for WikiConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PagesConfig {
     pub prefix: String,
-    pub fiscal_years: Vec<FiscalYear>,
+    /// The fiscal years tracked: a list, or `{ current_and_before = N }`
+    /// (the year today is in and the N before it; see [`PagesConfig::years`]).
+    pub fiscal_years: FiscalYears,
     /// Defaults to `{prefix}/Bot status`.
     pub status_page: Option<String>,
     /// A directory whose `*.wiki.j2` files replace the built-in templates of
@@ -94,21 +102,106 @@ pub struct PagesConfig {
     /// A page that lost more than this share of its records (objectives and
     /// KRs) since its last sync is refused whole (`docs/sync.md`, "The guards").
     pub max_removed_share: f64,
+    /// Today, when `GOALSBOT_TODAY` says (else the clock's date).
+    #[serde(skip)]
+    pub today: Option<NaiveDate>,
 }
 
 impl Default for PagesConfig {
     fn default() -> Self {
         Self {
             prefix: "Wikimedia Technology/Goals".into(),
-            fiscal_years: vec![FiscalYear::starting(2020)],
+            fiscal_years: FiscalYears::Listed(vec![FiscalYear::starting(2020)]),
             status_page: None,
             templates_dir: None,
             max_removed_share: 0.3,
+            today: None,
+        }
+    }
+}
+
+/// `pages.fiscal_years`: the years written out, or the ones that follow the
+/// calendar (a new year is tracked from its first day, 1 July, without an
+/// edit of the config).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FiscalYears {
+    /// `["2020-21", "2021-22"]`.
+    Listed(Vec<FiscalYear>),
+    /// `{ current_and_before = 1 }`: the year today is in and the one before.
+    Recent { current_and_before: u16 },
+}
+
+/// `{ current_and_before = N }`, with its one key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Recent {
+    current_and_before: u16,
+}
+
+impl<'de> Deserialize<'de> for FiscalYears {
+    /// A list of years (each error names the year), or the table
+    /// `{ current_and_before = N }`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FiscalYears;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a list of fiscal years, e.g. [\"2020-21\", \"2021-22\"], \
+                     or { current_and_before = 1 }",
+                )
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<FiscalYears, A::Error> {
+                Vec::<FiscalYear>::deserialize(serde::de::value::SeqAccessDeserializer::new(a))
+                    .map(FiscalYears::Listed)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<FiscalYears, A::Error> {
+                Recent::deserialize(serde::de::value::MapAccessDeserializer::new(a)).map(|r| {
+                    FiscalYears::Recent {
+                        current_and_before: r.current_and_before,
+                    }
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl FiscalYears {
+    /// The years tracked on `today`, oldest first.
+    pub fn on(&self, today: NaiveDate) -> Vec<FiscalYear> {
+        match self {
+            FiscalYears::Listed(years) => years.clone(),
+            FiscalYears::Recent { current_and_before } => {
+                let (current, _, _) = quarter_on(today);
+                (0..=*current_and_before)
+                    .rev()
+                    .filter_map(|back| current.start_year().checked_sub(back))
+                    .map(FiscalYear::starting)
+                    .collect()
+            }
         }
     }
 }
 
 impl PagesConfig {
+    /// The date the bot takes for today: `GOALSBOT_TODAY`, else the clock's (UTC).
+    pub fn today(&self) -> NaiveDate {
+        self.today
+            .unwrap_or_else(|| chrono::Utc::now().date_naive())
+    }
+
+    /// The fiscal years tracked today, oldest first.
+    pub fn years(&self) -> Vec<FiscalYear> {
+        self.fiscal_years.on(self.today())
+    }
+
     /// `{prefix}/{FY} Q{n}`.
     pub fn quarter_page(&self, fy: &FiscalYear, q: Quarter) -> String {
         format!("{}/{} {}", self.prefix, fy, q)
@@ -144,9 +237,9 @@ impl PagesConfig {
     /// The quarter pages of the given years (all configured ones when empty), in order.
     pub fn quarter_pages(&self, only: &[FiscalYear]) -> Vec<(FiscalYear, Quarter, String)> {
         let years = if only.is_empty() {
-            &self.fiscal_years[..]
+            self.years()
         } else {
-            only
+            only.to_vec()
         };
         years
             .iter()
@@ -413,6 +506,13 @@ pub fn load(explicit: Option<&Path>, env: &dyn Env) -> Result<Loaded, UsageError
     if let Some(url) = env.var(ENV_STORE_URL) {
         config.store.url = url;
     }
+    if let Some(day) = env.var(ENV_TODAY) {
+        config.pages.today = Some(day.trim().parse().map_err(|_| {
+            UsageError::new(format!(
+                "{ENV_TODAY}={day:?} is not a date: write it as YYYY-MM-DD, e.g. 2021-06-20"
+            ))
+        })?);
+    }
     config
         .validate(Path::new(match &source {
             ConfigSource::File(_) => "(after environment overrides)",
@@ -671,8 +771,43 @@ mod tests {
         let text = include_str!("../config/goalsbot.example.toml");
         let c = Config::from_toml(text, Path::new("example")).unwrap();
         assert_eq!(c.wiki.maxlag, 5);
-        assert_eq!(c.pages.fiscal_years.len(), 2);
+        assert_eq!(c.pages.years().len(), 2);
         assert_eq!(c.commands.allowed_users, vec!["Example User".to_string()]);
+    }
+
+    #[test]
+    fn fiscal_years_follow_the_calendar_or_the_list() {
+        let c = Config::from_toml(
+            "[pages]\nfiscal_years = { current_and_before = 1 }\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        let years = |day: &str| {
+            c.pages
+                .fiscal_years
+                .on(day.parse().unwrap())
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(years("2021-06-30"), ["2019-20", "2020-21"]);
+        assert_eq!(years("2021-07-01"), ["2020-21", "2021-22"]);
+        let err = Config::from_toml(
+            "[pages]\nfiscal_years = { current_and_befor = 1 }\n",
+            Path::new("x"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("current_and_befor"), "{err}");
+        let err = Config::from_toml("[pages]\nfiscal_years = 3\n", Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("current_and_before = 1"), "{err}");
+        // GOALSBOT_TODAY moves today; a wrong date is named.
+        let loaded = load(None, &env(&[(ENV_TODAY, "2021-07-02")])).unwrap();
+        assert_eq!(
+            loaded.config.pages.today(),
+            "2021-07-02".parse::<NaiveDate>().unwrap()
+        );
+        let err = load(None, &env(&[(ENV_TODAY, "July")])).unwrap_err();
+        assert!(err.to_string().contains("YYYY-MM-DD"), "{err}");
     }
 
     #[test]

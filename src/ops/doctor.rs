@@ -57,7 +57,7 @@ pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
         .into_iter()
         .map(|(_, _, t)| t)
         .collect();
-    for fy in &config.pages.fiscal_years {
+    for fy in &config.pages.years() {
         titles.push(config.pages.overview_page(fy));
     }
     titles.push(config.pages.status_page());

@@ -49,7 +49,9 @@ pub async fn new_quarter(
     let records = store.load(fy).await?;
     if records.objectives.is_empty() {
         return Err(UsageError::new(format!(
-            "the store has no objectives for {fy}: pull the year's other quarter pages (or import) first"
+            "the store has no objectives for {fy}: import the year's annual plan \
+             (`goalsbot import PLAN.csv`, see the runbook's new-year procedure), or pull the \
+             year's other quarter pages first"
         ))
         .into());
     }

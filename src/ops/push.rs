@@ -566,7 +566,7 @@ pub async fn push_onto(
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
     let years: Vec<FiscalYear> = if fys.is_empty() {
-        config.pages.fiscal_years.clone()
+        config.pages.years()
     } else {
         fys.to_vec()
     };

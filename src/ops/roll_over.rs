@@ -37,13 +37,58 @@ pub fn due(config: &Config, today: NaiveDate) -> Due {
             day - 1
         ));
     }
-    if !config.pages.fiscal_years.contains(&fy) {
+    if !config.pages.fiscal_years.on(today).contains(&fy) {
         return Due::Not(format!(
             "not tracked: {today} is in {fy} {q}, and {fy} is not in pages.fiscal_years; \
-             add it there to have its quarter pages made"
+             add it there (or track `{{ current_and_before = 1 }}`) to have its quarter pages made"
         ));
     }
     Due::Create(fy, q)
+}
+
+/// How many days before a fiscal year's first day (1 July) the runs say
+/// that the tracker has no objectives for it yet.
+pub const NEW_YEAR_NOTICE_DAYS: i64 = 14;
+
+/// The notice of a fiscal year about to start that its Q1 page cannot be
+/// made for (pure): in the last [`NEW_YEAR_NOTICE_DAYS`] days before it,
+/// when the config will not track it, or the tracker (`in_store`: the years
+/// the store has records of) has no objectives for it. `(Q1 page, what to do)`.
+pub fn new_year_notice(
+    config: &Config,
+    today: NaiveDate,
+    in_store: &[FiscalYear],
+) -> Option<(String, String)> {
+    let (fy, _, _) = quarter_on(today);
+    let next = fy.next();
+    let first = NaiveDate::from_ymd_opt(i32::from(next.start_year()), 7, 1)?;
+    let days = (first - today).num_days();
+    if !(1..=NEW_YEAR_NOTICE_DAYS).contains(&days) {
+        return None;
+    }
+    let title = config.pages.quarter_page(&next, Quarter::Q1);
+    let when = format!("{next} starts in {days} days ({first})");
+    if !config.pages.fiscal_years.on(first).contains(&next) {
+        return Some((
+            title,
+            format!(
+                "{when} and pages.fiscal_years will not track it: add \"{next}\" to the list, \
+                 or write `fiscal_years = {{ current_and_before = 1 }}` to follow the calendar"
+            ),
+        ));
+    }
+    if in_store.contains(&next) {
+        return None;
+    }
+    Some((
+        title,
+        format!(
+            "{when} and the tracker has no objectives for it, so its Q1 page cannot be made: \
+             import its annual plan with `goalsbot import PLAN.csv` (a file as `goalsbot export \
+             --format csv` writes, with fiscal_year {next}); the roll-over then creates the page \
+             in the year's first week"
+        ),
+    ))
 }
 
 /// `goalsbot roll-over [--today DATE]`: prints what it did; exit 3 when a
@@ -54,7 +99,7 @@ pub async fn command(
     today: Option<NaiveDate>,
     dry_run: bool,
 ) -> Result<ExitCode> {
-    let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let today = today.unwrap_or_else(|| config.pages.today());
     let (fy, q) = match due(config, today) {
         Due::Create(fy, q) => (fy, q),
         Due::Not(why) => {
@@ -193,4 +238,79 @@ async fn finish(
         tracing::warn!("the run is done, but the status page was not updated: {e:#}");
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(years: &str) -> Config {
+        Config::from_toml(
+            &format!("[pages]\nfiscal_years = {years}\n"),
+            Path::new("t"),
+        )
+        .unwrap()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn fy(s: &str) -> FiscalYear {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_year_that_follows_the_calendar_is_due_on_its_first_days() {
+        let c = config("{ current_and_before = 1 }");
+        assert_eq!(
+            due(&c, day("2021-07-01")),
+            Due::Create(fy("2021-22"), Quarter::Q1)
+        );
+        assert_eq!(
+            due(&c, day("2021-07-07")),
+            Due::Create(fy("2021-22"), Quarter::Q1)
+        );
+        assert!(matches!(due(&c, day("2021-07-08")), Due::Not(w) if w.starts_with("not due")));
+        // A list does not move with the calendar.
+        let listed = config("[\"2020-21\"]");
+        assert!(
+            matches!(due(&listed, day("2021-07-01")), Due::Not(w) if w.starts_with("not tracked"))
+        );
+    }
+
+    #[test]
+    fn the_new_year_notice_comes_in_the_last_two_weeks_until_the_tracker_has_the_year() {
+        let c = config("{ current_and_before = 1 }");
+        let notice = |today: &str, store: &[&str]| {
+            let store: Vec<FiscalYear> = store.iter().map(|s| fy(s)).collect();
+            new_year_notice(&c, day(today), &store)
+        };
+        assert_eq!(notice("2021-06-16", &["2020-21"]), None, "15 days before");
+        let (page, said) = notice("2021-06-17", &["2020-21"]).unwrap();
+        assert_eq!(page, "Wikimedia Technology/Goals/2021-22 Q1");
+        assert!(
+            said.starts_with("2021-22 starts in 14 days (2021-07-01)")
+                && said.contains("goalsbot import PLAN.csv"),
+            "{said}"
+        );
+        assert!(notice("2021-06-30", &["2020-21"]).is_some());
+        assert_eq!(notice("2021-06-30", &["2020-21", "2021-22"]), None);
+        // On the first day the roll-over speaks for itself.
+        assert_eq!(notice("2021-07-01", &["2020-21"]), None);
+        // A list that will not track the year says so.
+        let listed = config("[\"2020-21\"]");
+        let (_, said) = new_year_notice(&listed, day("2021-06-20"), &[fy("2021-22")]).unwrap();
+        assert!(
+            said.contains("pages.fiscal_years will not track it"),
+            "{said}"
+        );
+        let listed = config("[\"2020-21\", \"2021-22\"]");
+        assert_eq!(
+            new_year_notice(&listed, day("2021-06-20"), &[fy("2021-22")]),
+            None
+        );
+    }
 }

@@ -541,8 +541,8 @@ pub async fn publish(
 
 /// Whether the status page may stay as it is for a run with nothing to do:
 /// it shows a good run (nothing to do, or changed) written less than
-/// [`STATUS_REFRESH`] ago. After a failure or a run that needed a person, it
-/// is rewritten to show that things are fine again.
+/// [`STATUS_REFRESH`] ago, with the same warnings. After a failure or a run
+/// that needed a person, it is rewritten to show that things are fine again.
 async fn shows_enough(store: &Store, title: &str, summary: &RunSummary) -> Result<bool> {
     if summary.outcome != RunOutcome::NothingToDo {
         return Ok(false);
@@ -555,7 +555,10 @@ async fn shows_enough(store: &Store, title: &str, summary: &RunSummary) -> Resul
         return Ok(false);
     };
     let good = matches!(shown.outcome, RunState::NothingToDo | RunState::Changed);
-    Ok(good && summary.finished - shown.finished < STATUS_REFRESH)
+    // A warning the page does not show yet (a year about to start) is news.
+    let same_warnings = serde_json::from_value::<RunSummary>(shown.summary.clone())
+        .is_ok_and(|s| s.warnings == summary.warnings);
+    Ok(good && same_warnings && summary.finished - shown.finished < STATUS_REFRESH)
 }
 
 /// A run id: the UTC minute plus four hex digits, e.g. `2020-12-01T10:00Z-7f3a`.

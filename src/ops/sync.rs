@@ -191,6 +191,9 @@ impl SyncReport {
             }
         }
         let s = &self.stats;
+        for w in &s.warnings {
+            let _ = writeln!(out, "warning    {}: {}", w.page, w.message);
+        }
         let _ = writeln!(
             out,
             "{}run {}: {} pages checked, {} changed; {} store fields changed; {} edits; \
@@ -363,7 +366,7 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
     let started = Instant::now();
     let config = ctx.config;
     let years: Vec<FiscalYear> = if fys.is_empty() {
-        config.pages.fiscal_years.clone()
+        config.pages.years()
     } else {
         fys.to_vec()
     };
@@ -516,7 +519,16 @@ async fn report(
     let fy_prefixes: Vec<String> = years.iter().map(|fy| format!("{fy}/")).collect();
     pending.retain(|c| fy_prefixes.iter().any(|p| c.key.record.starts_with(p)));
     let counts: Counts = ctx.wiki.counters().snapshot();
-    let stats = stats(ctx, titles, &pulled, &pushed, &pending, &counts, started);
+    let mut stats = stats(ctx, titles, &pulled, &pushed, &pending, &counts, started);
+    // A year about to start that its Q1 page cannot be made for.
+    let today = ctx.config.pages.today();
+    let in_store = ctx.store.fiscal_years().await?;
+    if let Some((page, message)) =
+        crate::ops::roll_over::new_year_notice(ctx.config, today, &in_store)
+    {
+        tracing::warn!(page = %page, "{message}");
+        stats.warnings.push(Warning { page, message });
+    }
     Ok(SyncReport {
         stopped: None,
         pull: pulled,

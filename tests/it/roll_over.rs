@@ -93,3 +93,110 @@ fn a_roll_over_into_a_year_the_config_does_not_track_does_nothing() {
         "{out:?}"
     );
 }
+
+/// The annual plan of a year the wiki has no pages for yet, as an operator
+/// writes it (or exports a year and edits it in a spreadsheet).
+const PLAN_2021_22: &str = r#"{
+  "schema": "goalsbot.records/1",
+  "fiscal_years": [{
+    "fiscal_year": "2021-22",
+    "objectives": [{
+      "id": "2021-22/platform-evolution",
+      "program": "MTP-Y3: Platform Evolution",
+      "title": "Platform evolution",
+      "managers": ["Corey Floyd"],
+      "description": "Platforms that let people build on Wikimedia's content.",
+      "key_results": [
+        {"id": "2021-22/platform-evolution/kr1", "kind": "key-result", "number": 1,
+         "text": "Reach level 3 of the Architecture Maturity Model for 90% of capabilities.",
+         "managers": ["Kate Chapman"], "year_goal": "90% at Level 3", "quarters": {}},
+        {"id": "2021-22/platform-evolution/kr2", "kind": "key-result", "number": 2,
+         "text": "Serve every machine-learning model from one platform.",
+         "managers": ["Chris Albon"], "quarters": {}}
+      ]
+    }]
+  }]
+}
+"#;
+
+#[test]
+fn a_new_year_starts_from_the_tracker_without_an_edit_of_the_config() {
+    let s = Setup::with_quarters("new-year", None, &["Q1", "Q2", "Q3", "Q4"]);
+    // The config follows the calendar instead of listing the years.
+    let cfg = std::fs::read_to_string(&s.cfg).unwrap();
+    let listed = cfg
+        .lines()
+        .find(|l| l.starts_with("fiscal_years"))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &s.cfg,
+        cfg.replace(&listed, "fiscal_years = { current_and_before = 1 }"),
+    )
+    .unwrap();
+    let on = |day: &str, args: &[&str]| {
+        let mut cmd = s.cmd(args);
+        cmd.env("GOALSBOT_TODAY", day);
+        crate::support::run(cmd)
+    };
+    let q1 = format!("{}/2021-22 Q1", s.prefix);
+    let status = format!("{}/Bot status", s.prefix);
+
+    // Two weeks before the year: the run says what is missing, and how to fix it.
+    let early = on("2021-06-10", &["sync"]);
+    assert_eq!(early.code, Some(0), "{early:?}");
+    assert!(!early.stdout.contains("2021-22"), "too early: {early:?}");
+    let before = on("2021-06-20", &["sync"]);
+    assert_eq!(before.code, Some(0), "{before:?}");
+    let warning = format!(
+        "warning    {q1}: 2021-22 starts in 11 days (2021-07-01) and the tracker has no objectives"
+    );
+    assert!(before.stdout.contains(&warning), "{before:?}");
+    assert!(
+        before.stdout.contains("goalsbot import PLAN.csv"),
+        "{before:?}"
+    );
+    let shown = raw(&status);
+    assert!(
+        shown.contains("2021-22 starts in 11 days") && shown.contains("goalsbot import"),
+        "the status page says so:\n{shown}"
+    );
+
+    // The operator imports the year's plan; the notice goes.
+    let plan = s.dir.path().join("plan-2021-22.json");
+    std::fs::write(&plan, PLAN_2021_22).unwrap();
+    let imported = on("2021-06-21", &["import", plan.to_str().unwrap()]);
+    assert_eq!(imported.code, Some(0), "{imported:?}");
+    let after = on("2021-06-22", &["sync"]);
+    assert!(!after.stdout.contains("2021-22 starts"), "{after:?}");
+    assert!(revisions(&q1).is_empty(), "made before the year began");
+
+    // The daily roll-over makes the Q1 page once, in the year's first week,
+    // from the tracker; the config was never edited.
+    let first = on("2021-07-01", &["roll-over"]);
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(
+        first
+            .stdout
+            .starts_with(&format!("created {q1} (revision ")),
+        "{first:?}"
+    );
+    let second = on("2021-07-02", &["roll-over"]);
+    assert!(
+        second
+            .stdout
+            .starts_with(&format!("{q1} exists: nothing to do")),
+        "{second:?}"
+    );
+    let text = raw(&q1);
+    assert!(
+        text.contains("Platform evolution")
+            && text.contains("data-goalsbot-objective=\"2021-22/platform-evolution\""),
+        "{text}"
+    );
+    // Now the year is tracked: a sync reads the new page and leaves it as made.
+    let synced = on("2021-07-02", &["sync"]);
+    assert_eq!(synced.code, Some(0), "{synced:?}");
+    assert!(synced.stdout.contains(&q1), "{synced:?}");
+    assert_eq!(revisions(&q1).len(), 1, "{synced:?}");
+}
