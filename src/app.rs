@@ -56,53 +56,47 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let creds = config::credentials(&env)?;
     tracing::debug!(config = %loaded.source, user = ?creds.username(), "configuration loaded");
     let config = &loaded.config;
+    let mode = ops::Mode {
+        dry_run,
+        json: cli.command.json(),
+    };
     match cli.command {
-        Command::Doctor => ops::doctor::run(&loaded, &creds).await,
+        Command::Doctor { json } => ops::doctor::run(&loaded, &creds, json).await,
         Command::Pull {
             fiscal_years,
             pages,
             accept,
             ..
-        } => ops::pull::command(config, &creds, &fiscal_years, &pages, &accept, dry_run).await,
+        } => ops::pull::command(config, &creds, &fiscal_years, &pages, &accept, mode).await,
         Command::Push {
             fiscal_years,
             pages,
             ..
-        } => ops::push::command(config, &creds, &fiscal_years, &pages, dry_run).await,
-        Command::Sync {
-            fiscal_years, json, ..
-        } => ops::sync::command(config, &creds, &fiscal_years, json, dry_run).await,
+        } => ops::push::command(config, &creds, &fiscal_years, &pages, mode).await,
+        Command::Sync { fiscal_years, .. } => {
+            ops::sync::command(config, &creds, &fiscal_years, mode).await
+        }
         Command::Watch {
             once,
             interval,
             heartbeat,
             ..
-        } => {
-            ops::watch::command(
-                config,
-                &creds,
-                once,
-                interval,
-                heartbeat.as_deref(),
-                dry_run,
-            )
-            .await
-        }
+        } => ops::watch::command(config, &creds, once, interval, heartbeat.as_deref(), mode).await,
         Command::Runs { limit, json } => ops::runs::runs_command(config, limit, json).await,
         Command::Conflicts { all, json } => {
             ops::tracker::conflicts_command(config, all, json).await
         }
         Command::Resolve { id, take, .. } => {
-            ops::resolve::command(config, &creds, id, take, dry_run).await
+            ops::resolve::command(config, &creds, id, take, mode).await
         }
         Command::RollOver { today, .. } => {
-            ops::roll_over::command(config, &creds, today, dry_run).await
+            ops::roll_over::command(config, &creds, today, mode).await
         }
         Command::NewQuarter {
             fiscal_year,
             quarter,
             ..
-        } => ops::new_quarter::command(config, &creds, &fiscal_year, quarter, dry_run).await,
+        } => ops::new_quarter::command(config, &creds, &fiscal_year, quarter, mode).await,
         Command::Set {
             kr_id,
             quarter,
@@ -134,10 +128,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 objective,
                 goals: (no_goals || !goal.is_empty()).then_some(goal),
             };
-            ops::tracker::set_command(config, req, dry_run).await
+            ops::tracker::set_command(config, req, mode).await
         }
         Command::Import { file, format, .. } => {
-            ops::tracker::import_command(config, &file, format, dry_run).await
+            ops::tracker::import_command(config, &file, format, mode).await
         }
         Command::Export {
             format,

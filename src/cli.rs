@@ -56,7 +56,26 @@ impl Command {
             | Command::Watch { .. }
             | Command::Conflicts { .. }
             | Command::Export { .. }
-            | Command::Doctor => None,
+            | Command::Doctor { .. } => None,
+        }
+    }
+
+    /// Whether `--json` was given (commands without it: never).
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Pull { json, .. }
+            | Command::Push { json, .. }
+            | Command::Sync { json, .. }
+            | Command::Runs { json, .. }
+            | Command::Conflicts { json, .. }
+            | Command::Resolve { json, .. }
+            | Command::Watch { json, .. }
+            | Command::NewQuarter { json, .. }
+            | Command::RollOver { json, .. }
+            | Command::Set { json, .. }
+            | Command::Import { json, .. }
+            | Command::Doctor { json } => *json,
+            Command::Export { .. } => false,
         }
     }
 
@@ -75,7 +94,7 @@ impl Command {
             Command::Export { .. } => "export",
             Command::Set { .. } => "set",
             Command::Import { .. } => "import",
-            Command::Doctor => "doctor",
+            Command::Doctor { .. } => "doctor",
         }
     }
 
@@ -88,7 +107,7 @@ impl Command {
                 | Command::Export { .. }
                 | Command::Set { .. }
                 | Command::Import { .. }
-                | Command::Doctor
+                | Command::Doctor { .. }
         )
     }
 }
@@ -111,6 +130,9 @@ pub enum Command {
         /// checked it. Other guards (blanking, mass removal) still apply.
         #[arg(long = "accept", value_name = "TITLE")]
         accept: Vec<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
         /// Do everything except writing to the wiki and committing to the store.
         #[arg(long)]
         dry_run: bool,
@@ -123,6 +145,9 @@ pub enum Command {
         /// Only this page (repeatable): a quarter page or a year overview.
         #[arg(long = "page", value_name = "TITLE")]
         pages: Vec<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
         /// Do everything except writing to the wiki and committing to the store.
         #[arg(long)]
         dry_run: bool,
@@ -166,6 +191,9 @@ pub enum Command {
         /// Which side wins.
         #[arg(long, value_enum)]
         take: crate::store::Take,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
         /// Do everything except writing to the wiki and committing to the store.
         #[arg(long)]
         dry_run: bool,
@@ -182,6 +210,9 @@ pub enum Command {
         /// (deploy/watch-health.sh); removed when the watcher stops.
         #[arg(long, value_name = "FILE")]
         heartbeat: Option<std::path::PathBuf>,
+        /// Print each poll's report as one JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
     /// Create that quarter page from the store (refused when it exists).
     NewQuarter {
@@ -189,6 +220,9 @@ pub enum Command {
         fiscal_year: FiscalYear,
         /// The quarter, e.g. Q4.
         quarter: Quarter,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
         /// Do everything except writing to the wiki and committing to the store.
         #[arg(long)]
         dry_run: bool,
@@ -200,6 +234,9 @@ pub enum Command {
         /// catch up a roll-over that did not run.
         #[arg(long, value_name = "DATE")]
         today: Option<chrono::NaiveDate>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
         /// Do everything except writing to the wiki and committing to the store.
         #[arg(long)]
         dry_run: bool,
@@ -260,6 +297,9 @@ pub enum Command {
         /// No goals for --quarter.
         #[arg(long)]
         no_goals: bool,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
         /// Do everything except writing to the wiki and committing to the store.
         #[arg(long)]
         dry_run: bool,
@@ -271,12 +311,19 @@ pub enum Command {
         /// Its format (default: from the file name, else json).
         #[arg(long, value_enum)]
         format: Option<ExportFormat>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
         /// Do everything except writing to the wiki and committing to the store.
         #[arg(long)]
         dry_run: bool,
     },
     /// Check config, wiki, login, rights and store; say what is wrong.
-    Doctor,
+    Doctor {
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Cli {

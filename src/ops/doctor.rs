@@ -24,6 +24,24 @@ impl Report {
         self.lines.push((label.to_string(), value.into()));
     }
 
+    /// The `doctor --json` object: the setup's lines by label, the problems
+    /// and the notes.
+    pub fn to_json(&self) -> serde_json::Value {
+        let lines: Vec<serde_json::Value> = self
+            .lines
+            .iter()
+            .map(|(label, value)| {
+                serde_json::json!({"label": label.trim_end_matches(':'), "value": value})
+            })
+            .collect();
+        serde_json::json!({
+            "setup": lines,
+            "problems": self.problems,
+            "notes": self.notes,
+            "ok": self.problems.is_empty(),
+        })
+    }
+
     /// The report as text.
     pub fn render(&self) -> String {
         let width = self.lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
@@ -45,7 +63,7 @@ impl Report {
 }
 
 /// Runs the checks and prints the report; exit 3 when a person must fix something.
-pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
+pub async fn run(loaded: &Loaded, creds: &Credentials, json: bool) -> Result<ExitCode> {
     let config = &loaded.config;
     // Connection failures (unreachable wiki, wrong password) end doctor with
     // their own exit code: nothing else can be checked without the wiki.
@@ -83,7 +101,7 @@ pub async fn run(loaded: &Loaded, creds: &Credentials) -> Result<ExitCode> {
     );
     check_store(&config.store.url, &mut report).await;
     check_templates(config.pages.templates_dir.as_deref(), &mut report);
-    print!("{}", report.render());
+    crate::ops::print_report(json, || report.render(), || report.to_json());
     Ok(if report.problems.is_empty() {
         ExitCode::Ok
     } else {

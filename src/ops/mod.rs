@@ -25,6 +25,33 @@ use crate::error::ExitCode;
 use crate::store::Store;
 use crate::wiki::Wiki;
 
+/// How a command runs and reports: `--dry-run` and `--json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mode {
+    /// Write nothing: not to the wiki, not to the store.
+    pub dry_run: bool,
+    /// Print the report as JSON.
+    pub json: bool,
+}
+
+/// Prints a command's report on stdout: its text, or with `--json` one
+/// JSON object (pretty-printed; `watch --json` prints one per line).
+pub fn print_report(
+    json: bool,
+    text: impl FnOnce() -> String,
+    value: impl FnOnce() -> serde_json::Value,
+) {
+    if json {
+        let v = value();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
+        );
+    } else {
+        print!("{}", text());
+    }
+}
+
 /// What a command that uses both the store and the wiki opens: both, and a new run id.
 pub struct Session {
     pub store: Store,

@@ -17,8 +17,9 @@ pub async fn command(
     creds: &Credentials,
     fy: &FiscalYear,
     q: Quarter,
-    dry_run: bool,
+    mode: crate::ops::Mode,
 ) -> Result<ExitCode> {
+    let crate::ops::Mode { dry_run, json } = mode;
     if !dry_run {
         // A dry run only reads: anonymous reads are enough.
         crate::ops::push::require_credentials(creds, "new-quarter")?;
@@ -26,13 +27,42 @@ pub async fn command(
     let session = Session::open(config, creds).await?;
     let run = async {
         let (wiki, store) = (&session.wiki, &session.store);
-        let text = new_quarter(config, wiki, store, fy, q, &session.run_id, dry_run).await?;
-        print!("{text}");
+        let made = new_quarter(config, wiki, store, fy, q, &session.run_id, dry_run).await?;
+        crate::ops::print_report(
+            json,
+            || made.render(),
+            || serde_json::to_value(&made).unwrap_or_default(),
+        );
         Ok(ExitCode::Ok)
     };
     let out = session.asked(config, dry_run, run).await;
     session.close().await;
     out
+}
+
+/// A quarter page made (or, in a dry run, the page that would be).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Made {
+    pub run_id: String,
+    pub page: String,
+    pub dry_run: bool,
+    /// The new page's revision; `None` in a dry run.
+    pub revision: Option<u64>,
+    /// The page's wikitext.
+    pub text: String,
+}
+
+impl Made {
+    /// `created TITLE (revision N) [run ID]`, or a dry run's page.
+    pub fn render(&self) -> String {
+        match self.revision {
+            Some(rev) => format!(
+                "created {} (revision {rev}) [run {}]\n",
+                self.page, self.run_id
+            ),
+            None => format!("would create {}:\n{}", self.page, self.text),
+        }
+    }
 }
 
 /// Creates `{prefix}/{FY} {Qn}` from the store; refuses when it exists.
@@ -44,7 +74,7 @@ pub async fn new_quarter(
     q: Quarter,
     run_id: &str,
     dry_run: bool,
-) -> Result<String> {
+) -> Result<Made> {
     let title = config.pages.quarter_page(fy, q);
     let records = store.load(fy).await?;
     if records.objectives.is_empty() {
@@ -68,11 +98,21 @@ pub async fn new_quarter(
         &records,
         &config.pages.prefix,
     )?;
+    let mut made = Made {
+        run_id: run_id.to_string(),
+        page: title.clone(),
+        dry_run,
+        revision: None,
+        text,
+    };
     if dry_run {
-        return Ok(format!("would create {title}:\n{text}"));
+        return Ok(made);
     }
     let summary = format!("goalsbot: new quarter page from the goals tracker [run {run_id}]");
-    let newrev = wiki.save(&title, &text, &summary, None).await?.newrevid;
+    let newrev = wiki
+        .save(&title, &made.text, &summary, None)
+        .await?
+        .newrevid;
     store
         .record_edit(&crate::store::EditEntry {
             run_id: run_id.to_string(),
@@ -84,7 +124,6 @@ pub async fn new_quarter(
         })
         .await?;
     refresh_page_state(wiki, store, &title, fy, q, newrev, &config.palette()).await?;
-    Ok(format!(
-        "created {title} (revision {newrev}) [run {run_id}]\n"
-    ))
+    made.revision = Some(newrev);
+    Ok(made)
 }

@@ -34,7 +34,8 @@ pub struct Target {
 }
 
 /// What happened to one page.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
     /// The latest revision is the one last synced: not fetched.
     Unchanged { revid: u64 },
@@ -54,6 +55,7 @@ pub enum Outcome {
         /// With `--dry-run`: the store changes that would have been made.
         planned: Vec<String>,
         /// With `--dry-run`: what the merge would do, for planning a push on top of it.
+        #[serde(skip)]
         dry: Option<Box<DryMerge>>,
     },
     /// Left alone by a safety guard; nothing from it was applied.
@@ -85,6 +87,29 @@ impl Report {
         } else {
             ExitCode::Ok
         }
+    }
+
+    /// The `pull --json` object: the run, each page with its outcome, the
+    /// counters and the exit code.
+    pub fn to_json(&self) -> serde_json::Value {
+        let pages: Vec<serde_json::Value> = self
+            .pages
+            .iter()
+            .map(|(t, o)| {
+                let mut v = serde_json::to_value(o).unwrap_or_default();
+                v["title"] = t.title.clone().into();
+                v["fiscal_year"] = t.fiscal_year.to_string().into();
+                v["quarter"] = t.quarter.as_str().into();
+                v
+            })
+            .collect();
+        serde_json::json!({
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "pages": pages,
+            "counts": self.counts,
+            "exit_code": self.exit_code() as i32,
+        })
     }
 
     /// The summary printed on stdout: one line per page, then totals.
@@ -233,8 +258,9 @@ pub async fn command(
     fys: &[FiscalYear],
     pages: &[String],
     accept: &[String],
-    dry_run: bool,
+    mode: crate::ops::Mode,
 ) -> Result<ExitCode> {
+    let crate::ops::Mode { dry_run, json } = mode;
     let targets = targets(config, fys, pages)?;
     let session = Session::open(config, creds).await?;
     let opts = Options {
@@ -247,7 +273,7 @@ pub async fn command(
     };
     let run = async {
         let report = pull(&session.wiki, &session.store, &targets, &opts).await?;
-        print!("{}", report.render());
+        crate::ops::print_report(json, || report.render(), || report.to_json());
         Ok(report.exit_code())
     };
     let out = session.writing(config, dry_run, run).await;

@@ -30,7 +30,8 @@ use crate::store::{CheckOutcome, EditEntry, PageCheck, PageState, Provenance, So
 use crate::wiki::{EditConflict, NotABot, PageRevision, RevisionInfo, Saved, Wiki};
 
 /// What happened to one page in a push.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
     Unchanged,
     Missing,
@@ -95,6 +96,34 @@ impl Report {
         } else {
             ExitCode::Ok
         }
+    }
+
+    /// The `push --json` object: the run, each page with its outcome (a
+    /// dry run's diff included), warnings, the counters and the exit code.
+    pub fn to_json(&self) -> serde_json::Value {
+        let pages: Vec<serde_json::Value> = self
+            .pages
+            .iter()
+            .map(|(title, o)| {
+                let mut v = serde_json::to_value(o).unwrap_or_default();
+                v["title"] = title.clone().into();
+                v
+            })
+            .collect();
+        let warnings: Vec<serde_json::Value> = self
+            .warnings
+            .iter()
+            .map(|(page, message)| serde_json::json!({"page": page, "message": message}))
+            .collect();
+        serde_json::json!({
+            "run_id": self.run_id,
+            "pages": pages,
+            "stopped": self.stopped,
+            "warnings": warnings,
+            "unplanned": self.unplanned,
+            "counts": self.counts,
+            "exit_code": self.exit_code() as i32,
+        })
     }
 
     /// One line per page, diffs for a dry run, then the counts.
@@ -497,8 +526,9 @@ pub async fn command(
     creds: &Credentials,
     fys: &[FiscalYear],
     pages: &[String],
-    dry_run: bool,
+    mode: crate::ops::Mode,
 ) -> Result<ExitCode> {
+    let crate::ops::Mode { dry_run, json } = mode;
     if !dry_run {
         // A dry run only reads: anonymous reads are enough.
         require_credentials(creds, "push")?;
@@ -525,7 +555,7 @@ pub async fn command(
     };
     let run = async {
         let report = push(&ctx, fys, pages).await?;
-        print!("{}", report.render());
+        crate::ops::print_report(json, || report.render(), || report.to_json());
         if crate::interrupt::requested().is_some() {
             return Ok(ExitCode::Interrupted);
         }

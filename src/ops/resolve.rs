@@ -18,15 +18,28 @@ pub async fn command(
     creds: &Credentials,
     id: i64,
     take: Take,
-    dry_run: bool,
+    mode: crate::ops::Mode,
 ) -> Result<ExitCode> {
+    let crate::ops::Mode { dry_run, json } = mode;
     // Reads the conflict's page first (anonymously is enough).
     let session = Session::open(config, creds).await?;
     let fresh = Some((config, &session.wiki));
     let run = async {
         let (text, code) =
             resolve(&session.store, fresh, id, take, &command_line(), dry_run).await?;
-        print!("{text}");
+        crate::ops::print_report(
+            json,
+            || text.clone(),
+            || {
+                serde_json::json!({
+                    "conflict": id,
+                    "take": take.as_str(),
+                    "dry_run": dry_run,
+                    "said": text.trim_end(),
+                    "exit_code": code as i32,
+                })
+            },
+        );
         Ok(code)
     };
     let out = session.asked(config, dry_run, run).await;

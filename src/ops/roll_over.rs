@@ -13,7 +13,7 @@ use crate::core::records::{quarter_on, FiscalYear, Quarter};
 use crate::core::runlog::{RefusedPage, RunCounts, RunOutcome};
 use crate::error::{ExitCode, UsageError};
 use crate::ops::runs::{self, Run};
-use crate::ops::{command_line, Session};
+use crate::ops::{command_line, Mode, Session};
 
 /// A quarter's page is created in the first this many days of the quarter.
 pub const FIRST_DAYS: u32 = 7;
@@ -97,13 +97,18 @@ pub async fn command(
     config: &Config,
     creds: &Credentials,
     today: Option<NaiveDate>,
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<ExitCode> {
+    let dry_run = mode.dry_run;
     let today = today.unwrap_or_else(|| config.pages.today());
     let (fy, q) = match due(config, today) {
         Due::Create(fy, q) => (fy, q),
         Due::Not(why) => {
-            println!("{why}");
+            crate::ops::print_report(
+                mode.json,
+                || format!("{why}\n"),
+                || serde_json::json!({"today": today, "due": false, "said": [why], "exit_code": 0}),
+            );
             return Ok(ExitCode::Ok);
         }
     };
@@ -112,7 +117,7 @@ pub async fn command(
         crate::ops::push::require_credentials(creds, "roll-over")?;
     }
     let session = Session::open(config, creds).await?;
-    let run = roll_over(config, &session, &fy, q, dry_run);
+    let run = roll_over(config, &session, &fy, q, mode);
     let out = session.writing(config, dry_run, run).await;
     session.close().await;
     out
@@ -124,8 +129,9 @@ async fn roll_over(
     session: &Session,
     fy: &FiscalYear,
     q: Quarter,
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<ExitCode> {
+    let dry_run = mode.dry_run;
     let (wiki, store) = (&session.wiki, &session.store);
     let title = config.pages.quarter_page(fy, q);
     let run = Run::new(store, &session.run_id, command_line(), None);
@@ -139,7 +145,15 @@ async fn roll_over(
         if !dry_run {
             tracing::warn!("{reason}");
             run.stopped().await?;
-            println!("STOPPED run {}: {reason}", session.run_id);
+            let said = format!("STOPPED run {}: {reason}", session.run_id);
+            crate::ops::print_report(
+                mode.json,
+                || format!("{said}\n"),
+                || {
+                    serde_json::json!({"run_id": session.run_id, "page": title, "due": true,
+                        "stopped": reason, "said": [said], "exit_code": 0})
+                },
+            );
             return Ok(ExitCode::Ok);
         }
         tracing::warn!("{reason} (a dry run goes on: it writes nothing)");
@@ -149,12 +163,12 @@ async fn roll_over(
         Some(redirect) => Some(redirect),
         None if revisions[0].latest.is_some() => {
             let said = format!("{title} exists: nothing to do [run {}]", session.run_id);
-            return finish(config, session, &run, &title, vec![said], None, dry_run).await;
+            return finish(config, session, &run, &title, vec![said], None, mode).await;
         }
         None => wiki.bot_flag_refusal().await?,
     };
     if refused.is_some() {
-        return finish(config, session, &run, &title, Vec::new(), refused, dry_run).await;
+        return finish(config, session, &run, &title, Vec::new(), refused, mode).await;
     }
     if !dry_run {
         run.mark_running().await?;
@@ -163,7 +177,18 @@ async fn roll_over(
         crate::ops::new_quarter::new_quarter(config, wiki, store, fy, q, &session.run_id, dry_run)
             .await;
     match made {
-        Ok(text) => finish(config, session, &run, &title, vec![text], None, dry_run).await,
+        Ok(made) => {
+            finish(
+                config,
+                session,
+                &run,
+                &title,
+                vec![made.render()],
+                None,
+                mode,
+            )
+            .await
+        }
         // The year has no records yet: a person writes its goals first.
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {
             finish(
@@ -173,7 +198,7 @@ async fn roll_over(
                 &title,
                 Vec::new(),
                 Some(format!("{e:#}")),
-                dry_run,
+                mode,
             )
             .await
         }
@@ -198,22 +223,16 @@ async fn finish(
     title: &str,
     said: Vec<String>,
     refused: Option<String>,
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<ExitCode> {
+    let dry_run = mode.dry_run;
     let (wiki, store) = (&session.wiki, &session.store);
-    for line in &said {
-        print!("{}", line.trim_end());
-        println!();
-    }
     let counted = wiki.counters().snapshot();
     let refused: Vec<RefusedPage> = refused
         .into_iter()
-        .map(|reason| {
-            println!("not created: {reason}");
-            RefusedPage {
-                title: title.to_string(),
-                reason,
-            }
+        .map(|reason| RefusedPage {
+            title: title.to_string(),
+            reason,
         })
         .collect();
     let counts = RunCounts {
@@ -231,6 +250,32 @@ async fn finish(
         RunOutcome::NeedsPerson => ExitCode::NeedsPerson,
         _ => ExitCode::Ok,
     };
+    crate::ops::print_report(
+        mode.json,
+        || {
+            let mut out = String::new();
+            for line in &said {
+                out.push_str(line.trim_end());
+                out.push('\n');
+            }
+            for r in &refused {
+                out.push_str(&format!("not created: {}\n", r.reason));
+            }
+            out
+        },
+        || {
+            serde_json::json!({
+                "run_id": session.run_id,
+                "page": title,
+                "due": true,
+                "dry_run": dry_run,
+                "said": said.iter().map(|l| l.trim_end()).collect::<Vec<_>>(),
+                "refused": refused.first().map(|r| r.reason.clone()),
+                "edits": counted.edits,
+                "exit_code": code as i32,
+            })
+        },
+    );
     let summary = run
         .summary(counts, outcome, Vec::new(), refused, dry_run)
         .await?;

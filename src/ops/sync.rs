@@ -246,9 +246,9 @@ pub async fn command(
     config: &Config,
     creds: &Credentials,
     fys: &[FiscalYear],
-    json: bool,
-    dry_run: bool,
+    mode: crate::ops::Mode,
 ) -> Result<ExitCode> {
+    let crate::ops::Mode { dry_run, json } = mode;
     if !dry_run {
         // A dry run only reads: anonymous reads are enough.
         push::require_credentials(creds, "sync")?;

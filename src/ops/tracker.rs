@@ -23,14 +23,19 @@ use crate::ops::{command_line, open_store};
 use crate::store::{record_fiscal_year, Provenance, Source, Store};
 
 /// `goalsbot set`: one tracker edit of a KR's status data.
-pub async fn set_command(config: &Config, req: SetRequest, dry_run: bool) -> Result<ExitCode> {
+pub async fn set_command(
+    config: &Config,
+    req: SetRequest,
+    mode: crate::ops::Mode,
+) -> Result<ExitCode> {
+    let crate::ops::Mode { dry_run, json } = mode;
     let fy = record_fiscal_year(&req.kr_id).map_err(|e| UsageError::new(format!("{e:#}")))?;
     let store = open_store(config).await?;
     let run = async {
         let current = store.load_fields(&fy).await?;
         let changes = set_changes(&req, &current)?;
         let report = commit(&store, changes, &command_line(), dry_run).await?;
-        print!("{}", report.render());
+        crate::ops::print_report(json, || report.render(), || report.to_json());
         Ok(ExitCode::Ok)
     };
     let out = asked_edit(&store, config, dry_run, run).await;
@@ -43,8 +48,9 @@ pub async fn import_command(
     config: &Config,
     file: &Path,
     format: Option<ExportFormat>,
-    dry_run: bool,
+    mode: crate::ops::Mode,
 ) -> Result<ExitCode> {
+    let crate::ops::Mode { dry_run, json } = mode;
     let format = format.unwrap_or_else(|| {
         if file
             .extension()
@@ -74,7 +80,7 @@ pub async fn import_command(
                 UsageError::new(format!("{}: {e}; nothing was imported", file.display()))
             })?;
         let report = commit(&store, changes, &command_line(), dry_run).await?;
-        print!("{}", report.render());
+        crate::ops::print_report(json, || report.render(), || report.to_json());
         Ok(ExitCode::Ok)
     };
     let out = asked_edit(&store, config, dry_run, run).await;
@@ -509,6 +515,28 @@ pub struct EditReport {
 }
 
 impl EditReport {
+    /// The `--json` object: the run, the operator, and each field's change.
+    pub fn to_json(&self) -> serde_json::Value {
+        let changes: Vec<serde_json::Value> = self
+            .changes
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "record": c.key.record,
+                    "field": c.key.field,
+                    "old": c.old,
+                    "new": c.new,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "run_id": self.run_id,
+            "operator": self.operator,
+            "dry_run": self.dry_run,
+            "changes": changes,
+        })
+    }
+
     /// One line per change, then a summary line.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -1150,8 +1150,9 @@ pub async fn command(
     once: bool,
     interval: Option<u64>,
     heartbeat: Option<&std::path::Path>,
-    dry_run: bool,
+    mode: crate::ops::Mode,
 ) -> Result<ExitCode> {
+    let crate::ops::Mode { dry_run, json } = mode;
     crate::ops::push::require_credentials(creds, "watch")?;
     if dry_run {
         return Err(UsageError::new(
@@ -1187,22 +1188,36 @@ pub async fn command(
         Some(path) if !once => Some(crate::ops::heartbeat::Heartbeat::start(path)?),
         _ => None,
     };
-    let report = run(&ctx, once, every, heartbeat.as_ref()).await;
+    let report = run(&ctx, once, every, heartbeat.as_ref(), json).await;
     drop(heartbeat);
     session.close().await;
     let report = report?;
     if once {
-        print!("{}", report.render());
+        print_poll(&report, json);
     }
     Ok(ExitCode::Ok)
 }
 
-/// `watch`: polls until SIGTERM or Ctrl-C (`--once`: one poll).
+/// A poll's report on stdout: its text, or (`--json`) one JSON object on one line.
+fn print_poll(report: &PollReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).unwrap_or_else(|_| "{}".into())
+        );
+    } else {
+        print!("{}", report.render());
+    }
+}
+
+/// `watch`: polls until SIGTERM or Ctrl-C (`--once`: one poll); prints
+/// each poll that answered or was stopped (`json`: as one JSON line).
 pub async fn run(
     ctx: &WatchContext<'_>,
     once: bool,
     interval: Duration,
     heartbeat: Option<&crate::ops::heartbeat::Heartbeat>,
+    json: bool,
 ) -> Result<PollReport> {
     if once {
         return poll(ctx).await;
@@ -1222,7 +1237,7 @@ pub async fn run(
         match polled {
             Ok(r) => {
                 if !r.answered.is_empty() || r.stopped.is_some() {
-                    print!("{}", r.render());
+                    print_poll(&r, json);
                 }
                 total.found += r.found;
                 total.answered.extend(r.answered);

@@ -6,6 +6,7 @@ mod bot_flag;
 mod db_lost;
 mod deploy;
 mod faults;
+mod json_output;
 mod lease;
 mod mariadb_harness;
 mod migrate_race;
