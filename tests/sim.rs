@@ -989,3 +989,23 @@ fn regression_a_kr_left_in_a_staff_table_without_words_keeps_its_text() {
     ];
     run_case(3, &ops, false, true).unwrap();
 }
+
+/// Found when the store's note wikitext began to reach every page: a note
+/// written with a link on Q1 goes to Q2 with its link; a tracker import of
+/// new words for that note then writes the new words, not the old markup,
+/// on both pages (the import drops the old words' wikitext).
+#[test]
+fn regression_a_tracker_note_after_a_marked_up_note_does_not_bring_back_the_markup() {
+    let ops = [
+        Op::MarkupNote {
+            page: 0,
+            kr: 2,
+            q: 0,
+            status: 0,
+        },
+        Op::Sync,
+        Op::Import(vec![(2, 0, None, Some(0))]),
+        Op::Sync,
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

@@ -214,14 +214,15 @@ fn parse_with_labels(
         return hit;
     }
     let parsed = parse_quarter_page(&to_html(text), &fy(), q);
-    let out = (
-        FiscalYearRecords {
-            fiscal_year: fy(),
-            objectives: parsed.objectives,
-        },
-        parsed.table_rows,
-        parsed.label_words,
-    );
+    let mut records = FiscalYearRecords {
+        fiscal_year: fy(),
+        objectives: parsed.objectives,
+    };
+    // As pull: a note written with markup keeps its wikitext.
+    if parsed.marked_notes {
+        goalsbot::core::notes::attach(text, &mut records);
+    }
+    let out = (records, parsed.table_rows, parsed.label_words);
     PARSED.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 4096 {
@@ -1089,6 +1090,19 @@ impl Sim {
                 Some(v) => self.store.insert(key, v),
                 None => self.store.remove(&key),
             };
+            // As `fields::follow_notes`: new words drop the old words' wikitext.
+            let marked = FieldKey::new(kr, format!("quarters.{}.note_wikitext", q.as_str()));
+            if f == "note" {
+                if let Some(old) = self.store.remove(&marked) {
+                    self.history.push(HistoryEntry {
+                        at,
+                        key: marked,
+                        old: Some(old),
+                        new: None,
+                        tracker: true,
+                    });
+                }
+            }
         }
     }
 

@@ -281,7 +281,16 @@ pub fn status_cell_wikitext(entry: Option<&QuarterEntry>) -> String {
         .and_then(|e| e.note_wikitext.as_deref())
         .map(str::trim)
         .filter(|w| !w.is_empty() && note.is_some_and(|n| !n.trim().is_empty()));
-    if let Some(w) = marked {
+    // Wikitext that does not read as the note (stale, or not this note's)
+    // is not written; one whose reading depends on templates or entities
+    // is trusted to the store, which drops it when the words change.
+    let reads_as_note = |w: &str| {
+        ["{{", "&", "<!--", "-{", "__"]
+            .iter()
+            .any(|m| w.contains(m))
+            || note.is_some_and(|n| wikitable::plain(w) == wikitable::plain(n))
+    };
+    if let Some(w) = marked.filter(|w| reads_as_note(w)) {
         let text = match status {
             Some(s) => format!("{}: {w}", s.label()),
             None => format!("{} {w}", Status::NO_STATUS_PREFIX),

@@ -377,6 +377,15 @@ fn a_notes_wikitext_is_written_where_it_is_safe_in_a_cell() {
             "{unsafe_:?}"
         );
     }
+    // Wikitext of other words (stale) is not written.
+    assert_eq!(
+        status_cell_wikitext(Some(&entry(
+            Some(Status::OnTrack),
+            "hiring",
+            "see [https://x.org/T1 the outage]"
+        ))),
+        "On track: hiring"
+    );
     // No note: the wikitext means nothing.
     let mut e = entry(Some(Status::Paused), "", "'''x'''");
     e.note = None;
