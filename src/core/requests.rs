@@ -1110,6 +1110,10 @@ pub enum ResolveAnswer {
         others: usize,
         /// The run that recorded the decision.
         run_id: String,
+        /// The saves of the push of the field's year that followed the
+        /// decision in the same run; `None` when it did not run (the next
+        /// push or sync writes the pages).
+        written: Option<usize>,
     },
     /// No conflict has that id.
     Unknown {
@@ -1156,14 +1160,24 @@ impl ResolveAnswer {
                 value,
                 others,
                 run_id,
+                written,
             } => {
                 let value = runlog::value_text(value.as_ref());
                 let page = runlog::page_link(page);
-                let what = match side {
+                let taken = match side {
                     Side::Wiki => format!("the store takes the wiki's value, {value}"),
-                    Side::Store => format!(
-                        "the store keeps its value, {value}; the next push or sync writes it to {page}"
-                    ),
+                    Side::Store => format!("the store keeps its value, {value}"),
+                };
+                let what = match (written, side) {
+                    (Some(0), _) => format!("{taken}; the year's pages already show it"),
+                    (Some(1), _) => format!("{taken}; I wrote it to the year's pages (1 edit)"),
+                    (Some(n), _) => format!("{taken}; I wrote it to the year's pages ({n} edits)"),
+                    (None, Side::Wiki) => {
+                        format!("{taken}; the next push or sync writes it to the year's other pages")
+                    }
+                    (None, Side::Store) => {
+                        format!("{taken}; the next push or sync writes it to {page}")
+                    }
                 };
                 let others = match others {
                     0 => String::new(),

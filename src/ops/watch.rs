@@ -762,6 +762,8 @@ async fn resolve_now(
                     value,
                     others: 0,
                     run_id: run_id.clone(),
+                    // The push the stop may have cut short, now.
+                    written: push_decided(ctx, &c.key.record, run_id).await,
                 };
                 // The run's end and the status page, which the stop left undone.
                 let run = Run::new(
@@ -853,6 +855,7 @@ async fn resolve_now(
                 value,
                 others,
                 run_id: run_id.clone(),
+                written: None,
             },
             Ok(changed),
         ),
@@ -894,6 +897,16 @@ async fn resolve_now(
             (ResolveAnswer::NotTaken { conflict, reason }, Err(e))
         }
     };
+    let mut answer = answer;
+    if let (
+        ResolveAnswer::Settled {
+            record, written, ..
+        },
+        Ok(_),
+    ) = (&mut answer, &changed)
+    {
+        *written = push_decided(ctx, record, &run_id).await;
+    }
     let settled = matches!(answer, ResolveAnswer::Settled { .. });
     finish_resolve(ctx, &run, settled, changed).await;
     lease.release().await;
@@ -904,6 +917,51 @@ async fn resolve_now(
         ResolveAnswer::NotTaken { reason, .. } => format!("{command} → not settled: {reason}"),
     };
     Ok(Decision::Settled(answer, what, Some(run_id)))
+}
+
+/// After an on-wiki decision, the push of the field's year in the same run
+/// (under its lease, obeying the shutoff page), so that every page shows
+/// the decided value when the reply says so: the number of saves, or `None`
+/// when the push did not run to the end (the next push or sync writes it).
+async fn push_decided(ctx: &WatchContext<'_>, record: &str, run_id: &str) -> Option<usize> {
+    let fy = crate::store::record_fiscal_year(record).ok()?;
+    let pctx = crate::ops::push::PushContext {
+        config: ctx.config,
+        wiki: ctx.wiki,
+        store: ctx.store,
+        run_id,
+        dry_run: false,
+        user: ctx.user,
+        revisions: None,
+    };
+    let pushed = crate::ops::push::push(&pctx, &[fy], &[])
+        .instrument(tracing::info_span!("run", run_id = %run_id))
+        .await;
+    match pushed {
+        Ok(report) if report.stopped.is_none() => {
+            let failed = report
+                .pages
+                .iter()
+                .any(|(_, o)| matches!(o, crate::ops::push::Outcome::Failed { .. }));
+            let edits = report
+                .pages
+                .iter()
+                .filter(|(_, o)| matches!(o, crate::ops::push::Outcome::Edited { .. }))
+                .count();
+            (!failed).then_some(edits)
+        }
+        Ok(report) => {
+            tracing::warn!(
+                "the decision is recorded; its pages were not all written: {}",
+                report.stopped.unwrap_or_default()
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!("the decision is recorded; its pages were not written: {e:#}");
+            None
+        }
+    }
 }
 
 /// Records a resolve run's end and writes the status page (which no longer
@@ -961,8 +1019,13 @@ async fn resolve_summary(
         .iter()
         .map(crate::core::runlog::ConflictLine::from)
         .collect();
-    run.summary(counts, outcome, conflicts, Vec::new(), false)
-        .await
+    let mut summary = run
+        .summary(counts, outcome, conflicts, Vec::new(), false)
+        .await?;
+    // The push that followed the decision saved these.
+    summary.counts.edits = summary.edits.len() as u64;
+    summary.counts.pages_changed = summary.edits.len() as u64;
+    Ok(summary)
 }
 
 /// The summary recorded for a finished run, if any.

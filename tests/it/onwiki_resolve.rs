@@ -163,9 +163,16 @@ fn a_conflict_is_listed_once_with_both_editors_and_settled_by_an_allowed_users_r
     assert!(
         settled.contains(&format!(
             "[[User:{ALICE}|{ALICE}]], I settled conflict #{id} ({KR2}, field {STATUS}, on [[{q3}]]) \
-             as you asked: the store keeps its value, complete; the next push or sync writes it to [[{q3}]]."
+             as you asked: the store keeps its value, complete; I wrote it to the year's pages ("
         )),
         "{settled}"
+    );
+    // The decision reached the pages in the same run: the page that had
+    // the other value shows the store's now, before any sync.
+    assert!(
+        cell(&raw(&q3), KR2, "Q4").starts_with("Complete"),
+        "{}",
+        cell(&raw(&q3), KR2, "Q4")
     );
     assert_eq!(pending(&s), Vec::<Value>::new(), "every conflict settled");
     let all = s.ok(&["conflicts", "--all"]);
@@ -215,7 +222,7 @@ fn a_conflict_is_listed_once_with_both_editors_and_settled_by_an_allowed_users_r
         "{unknown}"
     );
 
-    // The next sync writes the store's value to the page.
+    // The next sync has nothing more to write there.
     let out = s.run(&["sync"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
@@ -254,10 +261,16 @@ fn a_watcher_killed_after_the_decision_answers_it_once_without_deciding_again() 
     assert!(
         sec.contains(&format!(
             "I settled conflict #{id} ({KR2}, field {STATUS}, on [[{}]]) as you asked: the store \
-             takes the wiki's value, at-risk.",
+             takes the wiki's value, at-risk; I wrote it to the year's pages (",
             title(&s, "Q3")
         )),
         "{sec}"
+    );
+    // The push the kill cut short ran after the restart: the other pages show the decision.
+    assert!(
+        cell(&raw(&title(&s, "Q2")), KR2, "Q4").starts_with("At risk"),
+        "{}",
+        cell(&raw(&title(&s, "Q2")), KR2, "Q4")
     );
     let all = s.ok(&["conflicts", "--all"]);
     assert_eq!(

@@ -1350,7 +1350,7 @@ fn resolve_reply(answer: ResolveAnswer) -> String {
 
 #[test]
 fn resolve_replies_say_what_was_settled_or_why_not() {
-    let settled = |side, value: serde_json::Value, others| ResolveAnswer::Settled {
+    let written = |side, value: serde_json::Value, others, written| ResolveAnswer::Settled {
         conflict: 12,
         record: "2020-21/content-integrity/kr2".into(),
         field: "quarters.Q4.status".into(),
@@ -1359,13 +1359,39 @@ fn resolve_replies_say_what_was_settled_or_why_not() {
         value: Some(value),
         others,
         run_id: "2021-01-05T10:00Z-1a2b".into(),
+        written,
     };
+    let settled = |side, value, others| written(side, value, others, None);
     assert_eq!(
-        resolve_reply(settled(Side::Wiki, serde_json::json!("at-risk"), 0)),
+        resolve_reply(written(
+            Side::Wiki,
+            serde_json::json!("at-risk"),
+            0,
+            Some(3)
+        )),
         ":<!-- goalsbot-reply: r200-0 -->[[User:Alice|Alice]], I settled conflict #12 \
          (2020-21/content-integrity/kr2, field quarters.Q4.status, on \
          [[Wikimedia Technology/Goals/2020-21 Q3]]) as you asked: the store takes the wiki's \
-         value, at-risk. Run <code>2021-01-05T10:00Z-1a2b</code>. ~~~~\n"
+         value, at-risk; I wrote it to the year's pages (3 edits). Run \
+         <code>2021-01-05T10:00Z-1a2b</code>. ~~~~\n"
+    );
+    let text = resolve_reply(settled(Side::Wiki, serde_json::json!("at-risk"), 0));
+    assert!(
+        text.contains(
+            "the store takes the wiki's value, at-risk; the next push or sync writes it to the \
+             year's other pages."
+        ),
+        "{text}"
+    );
+    let text = resolve_reply(written(
+        Side::Store,
+        serde_json::json!("complete"),
+        0,
+        Some(0),
+    ));
+    assert!(
+        text.contains("the store keeps its value, complete; the year's pages already show it."),
+        "{text}"
     );
     let text = resolve_reply(settled(Side::Store, serde_json::json!("complete"), 2));
     assert!(
