@@ -1206,7 +1206,7 @@ async fn push_quarter_page(
                 diff: unified_diff(page.title, &current, &plan.text),
             });
         }
-        let sources = change_sources(ctx.store, &plan).await?;
+        let sources = change_sources(ctx.store, &plan, &shown, &records).await?;
         let summary = format!("{} [run {}]", plan.summary_from(&sources), ctx.run_id);
         if let Some(reason) = ctx.stop_reason().await? {
             tracing::warn!(page = %page.title, "not saved: {reason}");
@@ -1272,11 +1272,23 @@ async fn push_quarter_page(
 
 /// Where the store's values that `plan` writes came from (the latest
 /// change of each field it shows anew), for its edit summary: one history
-/// query per record it changes.
+/// query per record it changes. A status cell is credited to the field it
+/// shows anew (`records` against what the page showed, `shown`): a note a
+/// person wrote is not credited to a tracker status held in a conflict.
 async fn change_sources(
     store: &Store,
     plan: &crate::core::plan::PagePlan,
+    shown: &FiscalYearRecords,
+    records: &FiscalYearRecords,
 ) -> Result<crate::core::plan::Sources> {
+    let (before, after) = (
+        crate::core::fields::flatten(shown),
+        crate::core::fields::flatten(records),
+    );
+    let cell = |k: &FieldKey| {
+        k.field.starts_with("quarters.")
+            && (k.field.ends_with(".status") || k.field.ends_with(".note"))
+    };
     use crate::core::plan::ChangeSource;
     let records: BTreeSet<&str> = plan
         .changed
@@ -1297,6 +1309,7 @@ async fn change_sources(
             out.insert(entry.key, source);
         }
     }
+    out.retain(|k, _| !cell(k) || before.get(k) != after.get(k));
     Ok(out)
 }
 

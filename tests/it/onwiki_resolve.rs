@@ -351,3 +351,35 @@ fn a_request_line_another_user_changed_before_the_poll_is_answered_in_its_sectio
         "{answered}"
     );
 }
+
+/// Found in the README walkthrough: a person writes a new status and note
+/// where the tracker set another status; the status waits as a conflict,
+/// the note goes to the other pages, and their edit summaries credit the
+/// person whose save the note came from, not the tracker's held status.
+#[test]
+fn a_note_written_beside_a_held_status_is_credited_to_its_writer() {
+    let s = served("held-status-credit");
+    let q3 = title(&s, "Q3");
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    test_wiki().edit_as(
+        CAROL,
+        &q3,
+        &with_cell(&raw(&q3), KR2, "Q4", "At risk: the vendor left"),
+    );
+    let out = s.run(&["sync"]);
+    assert_eq!(out.code, Some(3), "a conflict on the status: {out:?}");
+    let q2 = title(&s, "Q2");
+    assert!(
+        cell(&raw(&q2), KR2, "Q4").ends_with(": the vendor left"),
+        "{}",
+        cell(&raw(&q2), KR2, "Q4")
+    );
+    let (_, _, comment) = &crate::sync::revisions(&q2)[0];
+    assert!(
+        comment.contains(&format!(
+            "status of 1 KRs (Q4) from {CAROL}'s edit of 2020-21 Q3 (r"
+        )),
+        "{comment}"
+    );
+    assert!(!comment.contains("from tracker"), "{comment}");
+}
