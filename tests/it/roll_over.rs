@@ -95,29 +95,11 @@ fn a_roll_over_into_a_year_the_config_does_not_track_does_nothing() {
 }
 
 /// The annual plan of a year the wiki has no pages for yet, as an operator
-/// writes it (or exports a year and edits it in a spreadsheet).
-const PLAN_2021_22: &str = r#"{
-  "schema": "goalsbot.records/1",
-  "fiscal_years": [{
-    "fiscal_year": "2021-22",
-    "objectives": [{
-      "id": "2021-22/platform-evolution",
-      "program": "MTP-Y3: Platform Evolution",
-      "title": "Platform evolution",
-      "managers": ["Corey Floyd"],
-      "description": "Platforms that let people build on Wikimedia's content.",
-      "key_results": [
-        {"id": "2021-22/platform-evolution/kr1", "kind": "key-result", "number": 1,
-         "text": "Reach level 3 of the Architecture Maturity Model for 90% of capabilities.",
-         "managers": ["Kate Chapman"], "year_goal": "90% at Level 3", "quarters": {}},
-        {"id": "2021-22/platform-evolution/kr2", "kind": "key-result", "number": 2,
-         "text": "Serve every machine-learning model from one platform.",
-         "managers": ["Chris Albon"], "quarters": {}}
-      ]
-    }]
-  }]
+/// writes it (or exports a year and edits it in a spreadsheet); the README's
+/// walkthrough imports the same file.
+fn plan_2021_22() -> std::path::PathBuf {
+    crate::support::root().join("tests/fixtures/import/fy2021-22-plan.json")
 }
-"#;
 
 #[test]
 fn a_new_year_starts_from_the_tracker_without_an_edit_of_the_config() {
@@ -163,8 +145,7 @@ fn a_new_year_starts_from_the_tracker_without_an_edit_of_the_config() {
     );
 
     // The operator imports the year's plan; the notice goes.
-    let plan = s.dir.path().join("plan-2021-22.json");
-    std::fs::write(&plan, PLAN_2021_22).unwrap();
+    let plan = plan_2021_22();
     let imported = on("2021-06-21", &["import", plan.to_str().unwrap()]);
     assert_eq!(imported.code, Some(0), "{imported:?}");
     let after = on("2021-06-22", &["sync"]);

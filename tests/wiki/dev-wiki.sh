@@ -45,7 +45,9 @@ edit_interval_secs = 1
 
 [pages]
 prefix = "Wikimedia Technology/Goals"
-fiscal_years = ["2020-21"]
+# The sample year, and the next one, which starts from the tracker
+# (docs/trying-it.md, "A new year and its first quarter").
+fiscal_years = ["2020-21", "2021-22"]
 
 [store]
 url = "sqlite://$dir/goalsbot.sqlite"
@@ -58,24 +60,19 @@ poll_interval_secs = 10
 TOML
 
 cat <<MSG
-Dev wiki: $GOALSBOT_TEST_WIKI_URL  (Admin password in $dir/wiki.env)
-In another terminal, from $root:
+Dev wiki: $GOALSBOT_TEST_WIKI_URL  (log in as Admin: the password is in $dir/wiki.env)
+In another terminal, from $root (docs/trying-it.md walks through every step):
 
   cargo build --release          # once (a few minutes); then:
   export GOALSBOT_CONFIG=$dir/goalsbot.toml
   . $dir/credentials.env          # log in as the bot (omit to read anonymously)
   target/release/goalsbot doctor
   target/release/goalsbot sync    # status tables, the year overview, the status page
-  target/release/goalsbot watch   # answers requests on the command page
+  target/release/goalsbot watch   # answers requests on Wikimedia Technology/Goals/Bot requests
 
-Try a conflict: set a status in the tracker, change the same cell on the wiki
-as Admin (log in with the password in $dir/wiki.env), then sync:
-
-  target/release/goalsbot export --format csv > goals.csv    # ids and values
-  target/release/goalsbot set KR_ID --quarter Q2 --status at-risk
-  (edit that KR's Q2 cell on the Q2 page as Admin, e.g. "Complete: done")
-  target/release/goalsbot sync    # exit 3: a notice on Wikimedia Technology/Goals/Bot requests
-  (reply there as Admin: {{goalsbot|resolve|ID|wiki}} ~~~~ while watch runs)
+Then: a conflict and its notice, settling it on the wiki, an export edited
+in a spreadsheet and imported, and a new year's first quarter
+(tests/fixtures/import/fy2021-22-plan.json) — see docs/trying-it.md.
 
 Serving until Ctrl-C (request log below).
 MSG
