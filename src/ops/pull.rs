@@ -273,6 +273,21 @@ pub async fn command(
     };
     let run = async {
         let report = pull(&session.wiki, &session.store, &targets, &opts).await?;
+        // A conflict this pull found reaches its people now, as after a sync
+        // (posting needs a login: without one, the next sync posts it).
+        let found = report
+            .pages
+            .iter()
+            .any(|(_, o)| matches!(o, Outcome::Pulled { conflicts, .. } if !conflicts.is_empty()));
+        if found && !dry_run && creds.can_write() {
+            if let Err(e) =
+                crate::ops::runs::notify_conflicts(config, &session.wiki, &session.store).await
+            {
+                tracing::warn!(
+                    "the conflict notice was not posted (the next run tries again): {e:#}"
+                );
+            }
+        }
         crate::ops::print_report(json, || report.render(), || report.to_json());
         Ok(report.exit_code())
     };

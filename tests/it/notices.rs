@@ -132,3 +132,30 @@ fn a_new_conflict_notifies_the_people_in_it_once_by_a_signed_notice() {
     let out = crate::watch::watch_once(&s);
     assert!(out.contains("0 new requests, 0 answered"), "{out}");
 }
+
+/// A conflict found by a bare `pull` (not a sync) gets its notice at once too.
+#[test]
+fn a_conflict_found_by_a_pull_is_noticed_by_that_pull() {
+    let s = served("notices-pull");
+    let q3 = title(&s, "Q3");
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    test_wiki().edit_as(CAROL, &q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk"));
+    let out = s.run(&["pull"]);
+    assert_eq!(out.code, Some(3), "the pull holds a conflict: {out:?}");
+    let posted = notices(&s, "A conflict waits for a person");
+    assert_eq!(posted.len(), 1, "one notice: {posted:#?}");
+    assert!(
+        posted[0].contains(&format!("[[User:{CAROL}|{CAROL}]]")),
+        "{}",
+        posted[0]
+    );
+    assert_eq!(
+        mentions_of(&s, CAROL),
+        1,
+        "{:#?}",
+        test_wiki().notifications()
+    );
+    // The sync after it posts nothing more.
+    s.run(&["sync"]);
+    assert_eq!(notices(&s, "A conflict waits for a person").len(), 1);
+}
