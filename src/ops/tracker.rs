@@ -210,6 +210,77 @@ fn list_value(items: &[String]) -> Value {
     Value::Array(items.iter().filter_map(|s| text_value(s)).collect())
 }
 
+/// The fields that make a record of a `set` whose id the store does not
+/// hold (nor held: a removed record is not made again): an objective
+/// `FY/slug` (with `--title`), or a key result `FY/slug/krN` of an objective
+/// the tracker holds (with `--text`), placed after the others. `Some((is an
+/// objective, fields))`; `None` when the id has neither form.
+fn new_record(
+    req: &SetRequest,
+    store: &Fields,
+    is_objective: &dyn Fn(&str) -> bool,
+) -> Result<Option<(bool, Vec<(String, Value)>)>, UsageError> {
+    static ID: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^([0-9]{4}-[0-9]{2})/([a-z0-9]+(?:-[a-z0-9]+)*)(?:/kr([1-9][0-9]{0,3}))?$",
+        )
+        .expect("valid pattern")
+    });
+    let id = req.kr_id.as_str();
+    let Some(c) = ID.captures(id) else {
+        return Ok(None);
+    };
+    if store.keys().any(|k| k.record == id) {
+        return Ok(None);
+    }
+    let managers = || Value::Array(Vec::new());
+    let Some(n) = c.get(3) else {
+        if req.title.is_none() {
+            return Err(UsageError::new(format!(
+                "{id} is a new objective: give its --title (and --description, --manager)"
+            )));
+        }
+        let position = store
+            .keys()
+            .filter(|k| k.field == "title" && is_objective(&k.record))
+            .count();
+        return Ok(Some((
+            true,
+            vec![
+                ("position".into(), Value::from(position)),
+                ("managers".into(), managers()),
+            ],
+        )));
+    };
+    let parent = format!("{}/{}", &c[1], &c[2]);
+    if !is_objective(&parent) {
+        return Err(UsageError::new(format!(
+            "{id} is a new key result of {parent}, which the tracker does not hold: \
+             create the objective first (goalsbot set {parent} --title TEXT)"
+        )));
+    }
+    if req.text.is_none() {
+        return Err(UsageError::new(format!(
+            "{id} is a new key result: give its --text (and --manager, --year-goal, …)"
+        )));
+    }
+    let number: u64 = n.as_str().parse().unwrap_or(1);
+    let siblings = store
+        .iter()
+        .filter(|(k, v)| k.field == "parent" && v.as_str() == Some(parent.as_str()))
+        .count();
+    Ok(Some((
+        false,
+        vec![
+            ("parent".into(), Value::String(parent)),
+            ("position".into(), Value::from(siblings)),
+            ("kind".into(), Value::String("key-result".into())),
+            ("number".into(), Value::from(number)),
+            ("managers".into(), managers()),
+        ],
+    )))
+}
+
 /// Plans the changes of a `set` against the store's fields of the record's fiscal year.
 pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>, UsageError> {
     let live = |id: &str| store.get(&FieldKey::new(id, REMOVED)) != Some(&Value::Bool(true));
@@ -220,8 +291,14 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
             && live(id)
     };
     let id = req.kr_id.as_str();
-    let objective = is_objective(id);
-    if !is_kr(id) && !objective {
+    // A record the tracker does not hold yet: `set` creates it.
+    let created = if is_kr(id) || is_objective(id) {
+        None
+    } else {
+        new_record(req, store, &is_objective)?
+    };
+    let objective = is_objective(id) || created.as_ref().is_some_and(|(o, _)| *o);
+    if !is_kr(id) && !objective && created.is_none() {
         let known: BTreeSet<&str> = store
             .keys()
             .map(|k| k.record.as_str())
@@ -339,6 +416,11 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
         wanted.push(("managers".into(), Some(list_value(m))));
     }
     let mut out = Vec::new();
+    for (field, v) in created.map(|(_, f)| f).unwrap_or_default() {
+        if !wanted.iter().any(|(w, _)| *w == field) {
+            wanted.push((field, Some(v)));
+        }
+    }
     for (field, new) in wanted {
         if let Some(v) = &new {
             fields::check_value(&field, v).map_err(|e| UsageError::new(format!("{field}: {e}")))?;
@@ -662,12 +744,16 @@ mod tests {
     #[test]
     fn set_refuses_unknown_ids_and_statuses_with_the_valid_choices() {
         let mut r = req("at-risk");
-        r.kr_id = "2020-21/a/kr9".into();
+        r.kr_id = "2020-21/a/item9".into();
         let e = set_changes(&r, &store()).unwrap_err().to_string();
         assert!(
             e.contains("unknown id") && e.contains("2020-21/a/kr1"),
             "{e}"
         );
+        // A new KR's id: made only with its words.
+        r.kr_id = "2020-21/a/kr9".into();
+        let e = set_changes(&r, &store()).unwrap_err().to_string();
+        assert!(e.contains("is a new key result: give its --text"), "{e}");
         let e = set_changes(&req("green"), &store())
             .unwrap_err()
             .to_string();
@@ -678,6 +764,70 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--quarter"));
+    }
+
+    #[test]
+    fn set_creates_a_new_objective_and_then_its_key_results() {
+        let apply = |store: &mut Fields, changes: Vec<FieldChange>| {
+            for c in changes {
+                match c.new {
+                    Some(v) => store.insert(c.key, v),
+                    None => store.remove(&c.key),
+                };
+            }
+        };
+        let mut s = store();
+        // A KR of an objective the tracker does not hold is refused, naming the fix.
+        let kr = SetRequest {
+            kr_id: "2020-21/new-goal/kr1".into(),
+            text: Some("Ship  the\nthing".into()),
+            managers: Some(vec!["Kim".into()]),
+            ..SetRequest::default()
+        };
+        let e = set_changes(&kr, &s).unwrap_err().to_string();
+        assert!(
+            e.contains("goalsbot set 2020-21/new-goal --title TEXT"),
+            "{e}"
+        );
+        let e = set_changes(
+            &SetRequest {
+                kr_id: "2020-21/new-goal".into(),
+                managers: Some(vec!["Ann".into()]),
+                ..SetRequest::default()
+            },
+            &s,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is a new objective: give its --title"), "{e}");
+        let objective = SetRequest {
+            kr_id: "2020-21/new-goal".into(),
+            title: Some("New goal".into()),
+            managers: Some(vec!["Ann".into()]),
+            ..SetRequest::default()
+        };
+        let made = set_changes(&objective, &s).unwrap();
+        assert!(made.iter().all(|c| c.old.is_none()), "{made:?}");
+        apply(&mut s, made);
+        let kr_made = set_changes(&kr, &s).unwrap();
+        apply(&mut s, kr_made);
+        let fy: FiscalYear = "2020-21".parse().unwrap();
+        let records = fields::unflatten(&fy, &s).unwrap();
+        let o = records.objectives.last().unwrap();
+        assert_eq!(
+            (o.id.as_str(), o.title.as_str()),
+            ("2020-21/new-goal", "New goal")
+        );
+        assert_eq!(o.managers, vec!["Ann".to_string()]);
+        assert_eq!(o.key_results.len(), 1);
+        let k = &o.key_results[0];
+        assert_eq!(
+            (k.id.as_str(), k.number, k.text.as_str()),
+            ("2020-21/new-goal/kr1", 1, "Ship the thing")
+        );
+        assert_eq!(k.managers, vec!["Kim".to_string()]);
+        // Made once: the same set again is an ordinary edit with nothing to change.
+        assert_eq!(set_changes(&kr, &s).unwrap(), Vec::new());
     }
 
     #[test]

@@ -148,6 +148,26 @@ fn a_new_year_starts_from_the_tracker_without_an_edit_of_the_config() {
     let plan = plan_2021_22();
     let imported = on("2021-06-21", &["import", plan.to_str().unwrap()]);
     assert_eq!(imported.code, Some(0), "{imported:?}");
+    // One more objective and its KR, with `set`.
+    for args in [
+        &[
+            "set",
+            "2021-22/community-health",
+            "--title",
+            "Community health",
+            "--manager",
+            "Birgit Müller",
+        ][..],
+        &[
+            "set",
+            "2021-22/community-health/kr1",
+            "--text",
+            "Answer every new developer's question within a week.",
+        ],
+    ] {
+        let made = on("2021-06-21", args);
+        assert_eq!(made.code, Some(0), "{args:?}: {made:?}");
+    }
     let after = on("2021-06-22", &["sync"]);
     assert!(!after.stdout.contains("2021-22 starts"), "{after:?}");
     assert!(revisions(&q1).is_empty(), "made before the year began");
@@ -173,6 +193,12 @@ fn a_new_year_starts_from_the_tracker_without_an_edit_of_the_config() {
     assert!(
         text.contains("Platform evolution")
             && text.contains("data-goalsbot-objective=\"2021-22/platform-evolution\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("Community health")
+            && text.contains("KR1 Answer every new developer's question within a week.")
+            && text.contains("data-goalsbot-kr=\"2021-22/community-health/kr1\""),
         "{text}"
     );
     // Now the year is tracked: a sync reads the new page and leaves it as made.
