@@ -210,6 +210,9 @@ fn list_value(items: &[String]) -> Value {
     Value::Array(items.iter().filter_map(|s| text_value(s)).collect())
 }
 
+/// A record `set` makes: whether it is an objective, and its fields.
+type NewRecord = (bool, Vec<(String, Value)>);
+
 /// The fields that make a record of a `set` whose id the store does not
 /// hold (nor held: a removed record is not made again): an objective
 /// `FY/slug` (with `--title`), or a key result `FY/slug/krN` of an objective
@@ -219,7 +222,7 @@ fn new_record(
     req: &SetRequest,
     store: &Fields,
     is_objective: &dyn Fn(&str) -> bool,
-) -> Result<Option<(bool, Vec<(String, Value)>)>, UsageError> {
+) -> Result<Option<NewRecord>, UsageError> {
     static ID: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
             r"^([0-9]{4}-[0-9]{2})/([a-z0-9]+(?:-[a-z0-9]+)*)(?:/kr([1-9][0-9]{0,3}))?$",
