@@ -222,7 +222,7 @@ fn new_record(
     req: &SetRequest,
     store: &Fields,
     is_objective: &dyn Fn(&str) -> bool,
-) -> Result<Option<NewRecord>, UsageError> {
+) -> Result<Option<NewRecord>, String> {
     static ID: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
             r"^([0-9]{4}-[0-9]{2})/([a-z0-9]+(?:-[a-z0-9]+)*)(?:/kr([1-9][0-9]{0,3}))?$",
@@ -239,9 +239,10 @@ fn new_record(
     let managers = || Value::Array(Vec::new());
     let Some(n) = c.get(3) else {
         if req.title.is_none() {
-            return Err(UsageError::new(format!(
-                "{id} is a new objective: give its --title (and --description, --manager)"
-            )));
+            return Err(
+                "to make it a new objective, give its --title (and --description, --manager)"
+                    .into(),
+            );
         }
         let position = store
             .keys()
@@ -257,15 +258,15 @@ fn new_record(
     };
     let parent = format!("{}/{}", &c[1], &c[2]);
     if !is_objective(&parent) {
-        return Err(UsageError::new(format!(
-            "{id} is a new key result of {parent}, which the tracker does not hold: \
-             create the objective first (goalsbot set {parent} --title TEXT)"
-        )));
+        return Err(format!(
+            "a new key result needs an objective the tracker holds: make {parent} first \
+             (goalsbot set {parent} --title TEXT)"
+        ));
     }
     if req.text.is_none() {
-        return Err(UsageError::new(format!(
-            "{id} is a new key result: give its --text (and --manager, --year-goal, …)"
-        )));
+        return Err(
+            "to make it a new key result, give its --text (and --manager, --year-goal, …)".into(),
+        );
     }
     let number: u64 = n.as_str().parse().unwrap_or(1);
     let siblings = store
@@ -295,10 +296,13 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
     };
     let id = req.kr_id.as_str();
     // A record the tracker does not hold yet: `set` creates it.
-    let created = if is_kr(id) || is_objective(id) {
-        None
+    let (created, hint) = if is_kr(id) || is_objective(id) {
+        (None, None)
     } else {
-        new_record(req, store, &is_objective)?
+        match new_record(req, store, &is_objective) {
+            Ok(made) => (made, None),
+            Err(hint) => (None, Some(hint)),
+        }
     };
     let objective = is_objective(id) || created.as_ref().is_some_and(|(o, _)| *o);
     if !is_kr(id) && !objective && created.is_none() {
@@ -315,7 +319,8 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
                 known.into_iter().collect::<Vec<_>>().join(", ")
             )
         };
-        return Err(UsageError::new(format!("unknown id {id:?}; {list}")));
+        let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
+        return Err(UsageError::new(format!("unknown id {id:?}; {list}{hint}")));
     }
     let given = [
         ("--status", req.status.is_some()),
@@ -756,7 +761,12 @@ mod tests {
         // A new KR's id: made only with its words.
         r.kr_id = "2020-21/a/kr9".into();
         let e = set_changes(&r, &store()).unwrap_err().to_string();
-        assert!(e.contains("is a new key result: give its --text"), "{e}");
+        assert!(
+            e.contains("unknown id")
+                && e.contains("2020-21/a/kr1")
+                && e.contains("to make it a new key result, give its --text"),
+            "{e}"
+        );
         let e = set_changes(&req("green"), &store())
             .unwrap_err()
             .to_string();
@@ -789,7 +799,7 @@ mod tests {
         };
         let e = set_changes(&kr, &s).unwrap_err().to_string();
         assert!(
-            e.contains("goalsbot set 2020-21/new-goal --title TEXT"),
+            e.contains("make 2020-21/new-goal first (goalsbot set 2020-21/new-goal --title TEXT)"),
             "{e}"
         );
         let e = set_changes(
@@ -802,7 +812,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("is a new objective: give its --title"), "{e}");
+        assert!(
+            e.contains("to make it a new objective, give its --title"),
+            "{e}"
+        );
         let objective = SetRequest {
             kr_id: "2020-21/new-goal".into(),
             title: Some("New goal".into()),
