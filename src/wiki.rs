@@ -872,16 +872,7 @@ impl Wiki {
         baserevid: Option<u64>,
         assert: &str,
     ) -> Result<Saved> {
-        let mut params: Vec<(&str, String)> = vec![
-            ("action", "edit".into()),
-            ("assert", assert.into()),
-            ("title", title.into()),
-            ("text", text.into()),
-            ("summary", summary.into()),
-            ("bot", "1".into()),
-            ("format", "json".into()),
-            ("formatversion", "2".into()),
-        ];
+        let mut params = edit_params(assert, title, text, summary);
         match baserevid {
             Some(rev) => {
                 params.push(("baserevid", rev.to_string()));
@@ -890,10 +881,7 @@ impl Wiki {
             None => params.push(("createonly", "1".into())),
         }
         let resp = self.api_edit(&params).await?;
-        let edit = &resp["edit"];
-        if edit["result"].as_str() != Some("Success") {
-            anyhow::bail!("the wiki did not save {title:?}: {resp}");
-        }
+        let edit = saved_edit(&resp, title)?;
         if edit["nochange"].as_bool() == Some(true) {
             let rev = baserevid
                 .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))?;
@@ -921,24 +909,11 @@ impl Wiki {
         text: &str,
         summary: &str,
     ) -> Result<u64> {
-        let params: Vec<(&str, String)> = vec![
-            ("action", "edit".into()),
-            ("assert", "bot".into()),
-            ("title", title.into()),
-            ("section", "new".into()),
-            ("sectiontitle", heading.into()),
-            ("text", text.into()),
-            ("summary", summary.into()),
-            ("bot", "1".into()),
-            ("format", "json".into()),
-            ("formatversion", "2".into()),
-        ];
+        let mut params = edit_params("bot", title, text, summary);
+        params.push(("section", "new".into()));
+        params.push(("sectiontitle", heading.into()));
         let resp = self.api_edit(&params).await?;
-        let edit = &resp["edit"];
-        if edit["result"].as_str() != Some("Success") {
-            anyhow::bail!("the wiki did not save {title:?}: {resp}");
-        }
-        edit["newrevid"]
+        saved_edit(&resp, title)?["newrevid"]
             .as_u64()
             .ok_or_else(|| anyhow!("no revision id in the edit answer for {title:?}"))
     }
@@ -998,6 +973,30 @@ impl Wiki {
             .map(String::from)
             .with_context(|| format!("revision {revid} has no wikitext in the answer"))
     }
+}
+
+/// The parameters of every save: a bot edit of `title` asserting `assert`
+/// (`bot`, or `user` for the bot's own status page).
+fn edit_params<'a>(assert: &str, title: &str, text: &str, summary: &str) -> Vec<(&'a str, String)> {
+    vec![
+        ("action", "edit".into()),
+        ("assert", assert.into()),
+        ("title", title.into()),
+        ("text", text.into()),
+        ("summary", summary.into()),
+        ("bot", "1".into()),
+        ("format", "json".into()),
+        ("formatversion", "2".into()),
+    ]
+}
+
+/// The `edit` part of a save's answer, when the wiki says it saved.
+fn saved_edit<'v>(resp: &'v serde_json::Value, title: &str) -> Result<&'v serde_json::Value> {
+    let edit = &resp["edit"];
+    if edit["result"].as_str() != Some("Success") {
+        anyhow::bail!("the wiki did not save {title:?}: {resp}");
+    }
+    Ok(edit)
 }
 
 /// What to do when `name` has no bot flag: where to ask for it.
