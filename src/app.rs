@@ -87,7 +87,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             ops::tracker::conflicts_command(config, all, json).await
         }
         Command::Resolve { id, take, .. } => {
-            ops::resolve::command(config, &creds, id, take, mode).await
+            ops::resolve::command(config, &creds, id, take.into(), mode).await
         }
         Command::RollOver { today, .. } => {
             ops::roll_over::command(config, &creds, today, mode).await

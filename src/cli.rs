@@ -190,7 +190,7 @@ pub enum Command {
         id: i64,
         /// Which side wins.
         #[arg(long, value_enum)]
-        take: crate::store::Take,
+        take: TakeArg,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -334,6 +334,25 @@ impl Cli {
             (false, 0) => "goalsbot=info,warn",
             (false, 1) => "goalsbot=debug,info",
             (false, _) => "trace",
+        }
+    }
+}
+
+/// `resolve --take`: the command line's spelling of [`crate::store::Take`]
+/// (the store knows nothing of the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TakeArg {
+    /// The value on the wiki page replaces the store's.
+    Wiki,
+    /// The store keeps its value.
+    Store,
+}
+
+impl From<TakeArg> for crate::store::Take {
+    fn from(t: TakeArg) -> Self {
+        match t {
+            TakeArg::Wiki => crate::store::Take::Wiki,
+            TakeArg::Store => crate::store::Take::Store,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::core::fields::{FieldChange, FieldKey};
 use crate::core::records::FiscalYearRecords;
 
 /// Which side a person took when resolving a conflict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Take {
     /// The value on the wiki page replaces the store's.
