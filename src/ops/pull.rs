@@ -580,14 +580,19 @@ async fn pull_page_onto(
         state.as_ref().map(|s| &s.records),
         state.as_ref().and_then(|s| s.label_words.as_ref()),
     );
+    // The year's whole history, read once for the page: what the tracker
+    // made (since_base) and the words each KR ever had (the structure hold).
+    let history = store
+        .history_since(&target.fiscal_year, chrono::DateTime::UNIX_EPOCH)
+        .await?;
     let since_base = match &state {
         Some(st) => Some(
             since_base(
                 store,
                 &target.fiscal_year,
-                &target.title,
-                st.synced_at,
+                (&target.title, st.synced_at),
                 &current,
+                &history,
             )
             .await?,
         ),
@@ -618,9 +623,6 @@ async fn pull_page_onto(
             .accept_before
             .is_none_or(|before| latest.revid < before);
     if !accepted {
-        let history = store
-            .history_since(&target.fiscal_year, chrono::DateTime::UNIX_EPOCH)
-            .await?;
         let past = past_words(
             history
                 .iter()
@@ -892,15 +894,14 @@ async fn recover_own_save(
 /// The fields whose store value a tracker edit made, at any time: the last
 /// change of the field in history was a tracker edit, or a person decided
 /// to keep the store's value after it ([`SinceBase::tracker_values`]).
-async fn tracker_values(
-    store: &Store,
-    fy: &FiscalYear,
+fn tracker_values(
+    history: &[crate::store::HistoryEntry],
     closed: &[crate::store::StoredConflict],
-) -> Result<std::collections::BTreeSet<FieldKey>> {
+) -> std::collections::BTreeSet<FieldKey> {
     let mut last: std::collections::BTreeMap<FieldKey, (DateTime<Utc>, bool)> = Default::default();
-    for e in store.history_since(fy, DateTime::UNIX_EPOCH).await? {
+    for e in history {
         let tracker = matches!(e.provenance.source, Source::Tracker { .. });
-        last.insert(e.key, (e.provenance.at, tracker));
+        last.insert(e.key.clone(), (e.provenance.at, tracker));
     }
     for c in closed {
         if let Some(r) = c
@@ -914,11 +915,10 @@ async fn tracker_values(
             }
         }
     }
-    Ok(last
-        .into_iter()
+    last.into_iter()
         .filter(|(_, (_, tracker))| *tracker)
         .map(|(k, _)| k)
-        .collect())
+        .collect()
 }
 
 /// What the store did since `synced_at` (a page's last sync), from its history.
@@ -928,12 +928,13 @@ async fn tracker_values(
 /// changes up to the decision are ones the page's base has seen. The other
 /// fields keep the page's own sync time, so a tracker edit of another field
 /// made before the decision, and not yet written to the page, still counts.
+/// `history` is the year's whole history (read once by the caller).
 async fn since_base(
     store: &Store,
     fy: &FiscalYear,
-    page: &str,
-    synced_at: DateTime<Utc>,
+    (page, synced_at): (&str, DateTime<Utc>),
     current: &Fields,
+    history: &[crate::store::HistoryEntry],
 ) -> Result<SinceBase> {
     let since = store.history_since(fy, synced_at).await?;
     let closed = store.conflicts(true).await?;
@@ -963,7 +964,7 @@ async fn since_base(
             tracker_changed.insert(e.key.clone());
         }
     }
-    let tracker_values = tracker_values(store, fy, &closed).await?;
+    let tracker_values = tracker_values(history, &closed);
     // A person's decision to keep the store's value is the tracker's word
     // on the field too, though history has no entry for it (nothing changed).
     for c in closed {
