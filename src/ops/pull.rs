@@ -251,6 +251,21 @@ pub struct Options<'a> {
     pub accept_before: Option<u64>,
 }
 
+impl<'a> Options<'a> {
+    /// A pull of run `run_id` under `config`'s guards and colours, accepting
+    /// no held page (set [`Options::accept`] for `--accept`).
+    pub fn new(config: &Config, run_id: &'a str, dry_run: bool) -> Options<'a> {
+        Options {
+            run_id,
+            dry_run,
+            max_removed_share: config.pages.max_removed_share,
+            palette: config.palette(),
+            accept: Vec::new(),
+            accept_before: None,
+        }
+    }
+}
+
 /// `goalsbot pull`: prints one line per page and the totals; exit 3 when a page needs a person.
 pub async fn command(
     config: &Config,
@@ -264,12 +279,8 @@ pub async fn command(
     let targets = targets(config, fys, pages)?;
     let session = Session::open(config, creds).await?;
     let opts = Options {
-        run_id: &session.run_id,
-        dry_run,
-        max_removed_share: config.pages.max_removed_share,
-        palette: config.palette(),
         accept: accept.iter().map(|t| t.replace('_', " ")).collect(),
-        accept_before: None,
+        ..Options::new(config, &session.run_id, dry_run)
     };
     let run = async {
         let report = pull(&session.wiki, &session.store, &targets, &opts).await?;

@@ -1594,14 +1594,7 @@ async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result
         fiscal_year: page.fy.clone(),
         quarter: q,
     };
-    let opts = crate::ops::pull::Options {
-        run_id: ctx.run_id,
-        dry_run: false,
-        max_removed_share: ctx.config.pages.max_removed_share,
-        accept: Vec::new(),
-        accept_before: None,
-        palette: ctx.config.palette(),
-    };
+    let opts = crate::ops::pull::Options::new(ctx.config, ctx.run_id, false);
     let outcome = crate::ops::pull::pull_page(
         ctx.wiki,
         ctx.store,

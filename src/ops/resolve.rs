@@ -328,14 +328,8 @@ async fn reread(config: &Config, wiki: &Wiki, store: &Store, c: StoredConflict) 
     // Every quarter page of the year shows the field: one revision
     // check, and the pages that changed are pulled.
     let targets = pull::targets(config, std::slice::from_ref(&fy), &[])?;
-    let opts = pull::Options {
-        run_id: &crate::ops::runs::new_run_id(chrono::Utc::now()),
-        dry_run: false,
-        max_removed_share: config.pages.max_removed_share,
-        accept: Vec::new(),
-        accept_before: None,
-        palette: config.palette(),
-    };
+    let run_id = crate::ops::runs::new_run_id(chrono::Utc::now());
+    let opts = pull::Options::new(config, &run_id, false);
     let report = pull::pull(wiki, store, &targets, &opts)
         .await
         .with_context(|| format!("reading {} before resolving", c.page))?;

@@ -421,14 +421,7 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
                 .with_context(|| format!("no revision answer for {:?}", t.title))
         })
         .collect::<Result<Vec<_>>>()?;
-    let opts = pull::Options {
-        run_id: ctx.run_id,
-        dry_run: ctx.dry_run,
-        max_removed_share: config.pages.max_removed_share,
-        accept: Vec::new(),
-        accept_before: None,
-        palette: config.palette(),
-    };
+    let opts = pull::Options::new(config, ctx.run_id, ctx.dry_run);
     let pulled = pull::pull_revisions(ctx.wiki, ctx.store, &targets, target_revs, &opts).await?;
 
     // A dry run plans its push on the years as its pull's plans leave them.

@@ -1145,16 +1145,13 @@ async fn act(
             // request has a larger one and is not accepted.
             let accept = action == Action::Accept;
             let opts = crate::ops::pull::Options {
-                run_id,
-                dry_run: false,
-                max_removed_share: config.pages.max_removed_share,
                 accept: if accept {
                     quarter_page.clone()
                 } else {
                     Vec::new()
                 },
                 accept_before: accept.then_some(asked_in),
-                palette: config.palette(),
+                ..crate::ops::pull::Options::new(config, run_id, false)
             };
             let report = crate::ops::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
             tally.pull(&report);
