@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use crate::support::test_wiki;
+use crate::support::{deck, Setup, QUARTERS};
 use crate::sync::revisions;
-use crate::tracker::{deck, Setup, QUARTERS};
 
 #[test]
 fn without_the_bot_flag_sync_edits_nothing_exits_3_and_doctor_names_the_right() {

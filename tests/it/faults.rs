@@ -25,11 +25,11 @@ use crate::replay::{replay_op, Real};
 use crate::simulation::{Op, Sim};
 use crate::support::proxy::{Fault, Kind, Match, Proxy, Seen};
 use crate::support::test_wiki;
+use crate::support::{Setup, QUARTERS};
 use crate::sync::{
     bot_edits_since, cell, latest_revid, n, overview, pages, staff_save, status_of, sync, synced,
     title, with_cell, KR2,
 };
-use crate::tracker::{Setup, QUARTERS};
 
 /// Points the setup's config at a new proxy in front of the test wiki.
 pub(crate) fn through_proxy(s: &Setup) -> Proxy {

@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use crate::push::raw;
+use crate::support::Setup;
 use crate::sync::{staff_save, with_cell};
-use crate::tracker::Setup;
 
 const KR: &str = "2020-21/front-line-defenses/kr1";
 

@@ -4,8 +4,9 @@
 //! save by a fault point, so the two overlap for sure, not by luck), a run
 //! killed with SIGKILL stops blocking when its lease expires.
 
+use crate::support::{deck, Setup, QUARTERS};
 use crate::sync::{bot_edits_since, latest_revid};
-use crate::tracker::{act_in_pause, deck, kill_when, Setup, QUARTERS};
+use crate::tracker::{act_in_pause, kill_when};
 use serde_json::Value;
 
 /// Sets `[run]` in the setup's config: the lease's expiry and how long a run waits.

@@ -11,8 +11,8 @@ use std::process::Stdio;
 use goalsbot::store::Store;
 
 use crate::support::mariadb::test_mariadb;
+use crate::support::{deck, Setup};
 use crate::support::{goalsbot, run};
-use crate::tracker::{deck, Setup};
 
 /// The newest migration of this build.
 const SCHEMA: i64 = 11;

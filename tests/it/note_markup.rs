@@ -11,9 +11,9 @@ use goalsbot::core::records::Quarter;
 
 use crate::push::raw;
 use crate::staff_constructs::{cell, in_q1, STEM};
+use crate::support::Setup;
 use crate::support::{root, test_wiki};
 use crate::sync::staff_save;
-use crate::tracker::Setup;
 
 const LINKED: &str = "blocked on [https://phabricator.wikimedia.org/T301234 the storage outage], \
                       see {{Phabricator|T287999}}";
@@ -55,7 +55,7 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_the_bots_table() {
     staff_save(&title, &page.replace(old, &marked));
     s.ok(&["sync"]);
     let export = s.export(&[]);
-    let q3 = crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"].clone();
+    let q3 = crate::support::find_kr(&export, kr).unwrap()["quarters"]["Q3"].clone();
     assert_eq!(q3["note"], "blocked on the storage outage, see T287999");
     assert_eq!(q3["note_wikitext"], LINKED, "the store keeps the wikitext");
     // The other pages' tables show the note as the person wrote it.
@@ -83,7 +83,7 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_the_bots_table() {
     );
     // Read back: the status changed, the note did not.
     let export = s.export(&[]);
-    let q3 = &crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"];
+    let q3 = &crate::support::find_kr(&export, kr).unwrap()["quarters"]["Q3"];
     assert_eq!(q3["status"], "at-risk");
     assert_eq!(q3["note"], "blocked on the storage outage, see T287999");
     assert_eq!(q3["note_wikitext"], LINKED);
@@ -94,7 +94,7 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_the_bots_table() {
     s.ok(&["set", kr, "--quarter", "Q3", "--note", "storage back"]);
     s.ok(&["sync"]);
     let export = s.export(&[]);
-    let q3 = &crate::tracker::find_kr(&export, kr).unwrap()["quarters"]["Q3"];
+    let q3 = &crate::support::find_kr(&export, kr).unwrap()["quarters"]["Q3"];
     assert_eq!(q3["note"], "storage back");
     assert!(q3.get("note_wikitext").is_none(), "{q3}");
     assert!(raw(&title).contains("| At risk: storage back"));
@@ -140,7 +140,7 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
         &after[q1]
     );
     let export = s.export(&[]);
-    let entry = &crate::tracker::find_kr(&export, &kr).unwrap()["quarters"]["Q1"];
+    let entry = &crate::support::find_kr(&export, &kr).unwrap()["quarters"]["Q1"];
     assert_eq!(entry["status"], "at-risk");
     assert_eq!(entry["note"], "blocked on the storage outage, see T287999");
     assert_eq!(

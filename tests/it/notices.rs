@@ -7,8 +7,8 @@
 use crate::onwiki_resolve::conflict_made;
 use crate::push::raw;
 use crate::support::test_wiki;
+use crate::support::Setup;
 use crate::sync::{latest_revid, title, with_cell, KR2};
-use crate::tracker::Setup;
 use crate::watch::{requests_page, served, ALICE, CAROL};
 use goalsbot::core::runlog::{notice_marker, noticed_ids};
 

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::push::raw;
 use crate::support::test_wiki;
+use crate::support::Setup;
 use crate::sync::{cell, latest_revid, title, with_cell, KR2};
-use crate::tracker::Setup;
 use crate::watch::{ask, requests_page, section, served, watch_once, ALICE, CAROL, MALLORY};
 
 const STATUS: &str = "quarters.Q4.status";

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::push::raw;
 use crate::support::test_wiki;
-use crate::tracker::{find_kr, Setup, QUARTERS};
+use crate::support::{find_kr, Setup, QUARTERS};
 
 const KR2: &str = "2020-21/front-line-defenses/kr2";
 
@@ -77,7 +77,7 @@ fn set_text_rewords_a_kr_on_every_quarter_page_one_line_each() {
 
 #[test]
 fn links_and_task_templates_outside_the_changed_words_stay_and_others_are_held() {
-    let q2 = crate::tracker::page_text("Q2").replace(
+    let q2 = crate::support::page_text("Q2").replace(
         "KR2: The number of staff members solely responsible",
         "KR2: The number of [[Site Reliability Engineering|staff members]] ({{Phabricator|T123456}}) solely responsible",
     );
@@ -250,7 +250,7 @@ fn a_reworded_kr_on_a_page_visual_editor_saved_is_a_one_line_diff() {
     assert!(ve.contains("KR2"), "{ve}");
     assert_ne!(
         ve,
-        crate::tracker::page_text("Q2"),
+        crate::support::page_text("Q2"),
         "VisualEditor's form differs from the source form"
     );
     let s = Setup::with_texts("prose-ve", None, &[("Q2".into(), ve)]);

@@ -4,7 +4,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::support::test_wiki;
-use crate::tracker::{deck, find_kr, page_text, Setup, QUARTERS};
+use crate::support::{deck, find_kr, page_text, Setup, QUARTERS};
 
 const KR2: &str = "2020-21/front-line-defenses/kr2";
 

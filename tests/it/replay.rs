@@ -23,8 +23,8 @@ use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunne
 use serde_json::Value;
 
 use crate::push::raw;
+use crate::support::Setup;
 use crate::sync::staff_save;
-use crate::tracker::Setup;
 
 /// The operations replayed: all but a save in the middle of a run and blanking.
 pub(crate) fn replay_op() -> impl Strategy<Value = Op> {
@@ -193,7 +193,7 @@ impl Real {
         }
         let export = self.s.export(&[]);
         for key in watched().into_iter().chain(crate::simulation::text_keys()) {
-            let kr = crate::tracker::find_kr(&export, &key.record)
+            let kr = crate::support::find_kr(&export, &key.record)
                 .cloned()
                 .unwrap_or(Value::Null);
             let real = match key

@@ -5,8 +5,8 @@
 
 use crate::push::raw;
 use crate::support::test_wiki;
+use crate::support::{deck, Setup};
 use crate::sync::revisions;
-use crate::tracker::{deck, Setup};
 
 #[test]
 fn the_roll_over_run_twice_at_a_quarters_start_creates_the_page_once() {

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::push::raw;
 use crate::support::test_wiki;
+use crate::support::{deck, Setup, QUARTERS};
 use crate::sync::revisions;
-use crate::tracker::{deck, run_paused, Setup, QUARTERS};
+use crate::tracker::run_paused;
 use crate::watch::{ask, requests_page, section, served, ALICE};
 
 /// A bot account of the test's own: (name, password).

@@ -310,7 +310,7 @@ async fn revision_checks_ask_for_at_most_50_titles_per_request() {
 /// no-op is one request) and does not notice it; `doctor` does.
 #[test]
 fn a_wrong_password_fails_a_sync_early_with_exit_2_and_one_login_attempt() {
-    let s = crate::tracker::Setup::new("wrong-password", None);
+    let s = crate::support::Setup::new("wrong-password", None);
     s.ok(&["sync"]);
     let wrong = "0123456789abcdef0123456789abcdef";
     let with_wrong = |args: &[&str]| {

@@ -17,10 +17,10 @@ use serde_json::Value;
 use goalsbot::core::table_check::wiki_tables;
 
 use crate::push::raw;
+use crate::support::Setup;
 use crate::support::{root, test_wiki};
 use crate::sync::staff_save;
 use crate::table_conformance::parsoid_html;
-use crate::tracker::Setup;
 
 /// The Q1 cell texts that must survive a write of the Q2 cell.
 const CASE_1: &str = "Lag <span title=\"a||b\">half</span> done";

@@ -13,9 +13,9 @@ use goalsbot::core::wikitable;
 use serde_json::Value;
 
 use crate::push::raw;
+use crate::support::{find_kr, Setup};
 use crate::support::{root, run};
 use crate::sync::{n, revisions, staff_save, sync};
-use crate::tracker::{find_kr, Setup};
 
 use crate::accuracy;
 

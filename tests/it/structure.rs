@@ -5,8 +5,8 @@
 //! person checked it.
 
 use crate::push::raw;
+use crate::support::Setup;
 use crate::sync::staff_save;
-use crate::tracker::Setup;
 
 const HEADING: &str = "== MTP-Y2: Platform Evolution - Content Integrity ==\n";
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::push::raw;
 use crate::support::test_wiki;
-use crate::tracker::{deck, find_kr, Setup, QUARTERS};
+use crate::support::{deck, find_kr, Setup, QUARTERS};
 
 pub(crate) const KR2: &str = "2020-21/front-line-defenses/kr2";
 

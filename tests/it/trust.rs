@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use crate::push::raw;
 use crate::simulation::{without_row, without_table};
+use crate::support::{find_kr, Setup};
 use crate::sync::{
     bot_edits_since, cell, latest_revid, n, pages, staff_save, status_of, sync, synced, title,
     with_cell, KR2,
 };
-use crate::tracker::{find_kr, Setup};
 
 /// The pending conflicts, as `conflicts --json` lists them.
 fn pending(s: &Setup) -> Vec<Value> {

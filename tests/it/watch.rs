@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use crate::push::raw;
 use crate::support::test_wiki;
-use crate::tracker::{deck, Setup, QUARTERS};
+use crate::support::{deck, Setup, QUARTERS};
 
 const KR2: &str = "2020-21/front-line-defenses/kr2";
 pub(crate) const ALICE: &str = "Alice Allowed";

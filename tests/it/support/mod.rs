@@ -2,7 +2,9 @@
 
 pub mod mariadb;
 pub mod proxy;
+mod setup;
 pub mod wiki;
+pub(crate) use setup::{deck, find_kr, page_text, Setup, QUARTERS};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
