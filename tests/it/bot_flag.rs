@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
+use crate::support::revisions;
 use crate::support::test_wiki;
 use crate::support::{deck, Setup, QUARTERS};
-use crate::sync::revisions;
 
 #[test]
 fn without_the_bot_flag_sync_edits_nothing_exits_3_and_doctor_names_the_right() {
@@ -44,7 +44,7 @@ fn without_the_bot_flag_sync_edits_nothing_exits_3_and_doctor_names_the_right() 
         );
     }
     // The status page says why (the bot's own page, written without the flag).
-    let status = crate::push::raw(&format!("{}/Bot status", s.prefix));
+    let status = crate::support::raw(&format!("{}/Bot status", s.prefix));
     assert!(status.contains("bot group"), "{status}");
     let doctor = as_unflagged(&["doctor"]);
     assert_ne!(doctor.code, Some(0), "{doctor:?}");

@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
+use crate::support::bot_edits_since;
 use crate::support::mariadb::private_mariadb;
 use crate::support::{deck, Setup, QUARTERS};
-use crate::sync::bot_edits_since;
 use crate::tracker::run_paused as paused;
 
 /// The export with the setup's page prefix written as `PREFIX`, to compare two setups.

@@ -20,16 +20,14 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
 
-use crate::push::raw;
 use crate::replay::{replay_op, Real};
 use crate::simulation::{Op, Sim};
 use crate::support::proxy::{Fault, Kind, Match, Proxy, Seen};
+use crate::support::raw;
 use crate::support::test_wiki;
+use crate::support::{bot_edits_since, cell, latest_revid, staff_save, title, with_cell};
 use crate::support::{Setup, QUARTERS};
-use crate::sync::{
-    bot_edits_since, cell, latest_revid, n, overview, pages, staff_save, status_of, sync, synced,
-    title, with_cell, KR2,
-};
+use crate::sync::{n, overview, pages, status_of, sync, synced, KR2};
 
 /// Points the setup's config at a new proxy in front of the test wiki.
 pub(crate) fn through_proxy(s: &Setup) -> Proxy {

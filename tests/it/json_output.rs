@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use crate::push::raw;
+use crate::support::raw;
 use crate::support::Setup;
-use crate::sync::{staff_save, with_cell};
+use crate::support::{staff_save, with_cell};
 
 const KR: &str = "2020-21/front-line-defenses/kr1";
 

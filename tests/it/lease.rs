@@ -4,8 +4,8 @@
 //! save by a fault point, so the two overlap for sure, not by luck), a run
 //! killed with SIGKILL stops blocking when its lease expires.
 
+use crate::support::{bot_edits_since, latest_revid};
 use crate::support::{deck, Setup, QUARTERS};
-use crate::sync::{bot_edits_since, latest_revid};
 use crate::tracker::{act_in_pause, kill_when};
 use serde_json::Value;
 

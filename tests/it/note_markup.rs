@@ -9,11 +9,11 @@
 
 use goalsbot::core::records::Quarter;
 
-use crate::push::raw;
 use crate::staff_constructs::{cell, in_q1, STEM};
+use crate::support::raw;
+use crate::support::staff_save;
 use crate::support::Setup;
 use crate::support::{root, test_wiki};
-use crate::sync::staff_save;
 
 const LINKED: &str = "blocked on [https://phabricator.wikimedia.org/T301234 the storage outage], \
                       see {{Phabricator|T287999}}";

@@ -5,10 +5,11 @@
 //! its own notice naming only itself.
 
 use crate::onwiki_resolve::conflict_made;
-use crate::push::raw;
+use crate::support::raw;
 use crate::support::test_wiki;
 use crate::support::Setup;
-use crate::sync::{latest_revid, title, with_cell, KR2};
+use crate::support::{latest_revid, title, with_cell};
+use crate::sync::KR2;
 use crate::watch::{requests_page, served, ALICE, CAROL};
 use goalsbot::core::runlog::{notice_marker, noticed_ids};
 

@@ -5,10 +5,11 @@
 
 use serde_json::Value;
 
-use crate::push::raw;
+use crate::support::raw;
 use crate::support::test_wiki;
 use crate::support::Setup;
-use crate::sync::{cell, latest_revid, title, with_cell, KR2};
+use crate::support::{cell, latest_revid, title, with_cell};
+use crate::sync::KR2;
 use crate::watch::{ask, requests_page, section, served, watch_once, ALICE, CAROL, MALLORY};
 
 const STATUS: &str = "quarters.Q4.status";
@@ -374,7 +375,7 @@ fn a_note_written_beside_a_held_status_is_credited_to_its_writer() {
         "{}",
         cell(&raw(&q2), KR2, "Q4")
     );
-    let (_, _, comment) = &crate::sync::revisions(&q2)[0];
+    let (_, _, comment) = &crate::support::revisions(&q2)[0];
     assert!(
         comment.contains(&format!(
             "status of 1 KRs (Q4) from {CAROL}'s edit of 2020-21 Q3 (r"

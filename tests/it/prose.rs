@@ -3,7 +3,7 @@
 use goalsbot::core::plan::lines_changed;
 use serde_json::Value;
 
-use crate::push::raw;
+use crate::support::raw;
 use crate::support::test_wiki;
 use crate::support::{find_kr, Setup, QUARTERS};
 

@@ -3,6 +3,7 @@
 use regex::Regex;
 use serde_json::Value;
 
+use crate::support::raw;
 use crate::support::test_wiki;
 use crate::support::{deck, find_kr, page_text, Setup, QUARTERS};
 
@@ -10,22 +11,6 @@ const KR2: &str = "2020-21/front-line-defenses/kr2";
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Runtime::new().unwrap().block_on(f)
-}
-
-/// The page's current wikitext, straight from the wiki.
-pub(crate) fn raw(title: &str) -> String {
-    let url = format!("{}index.php", test_wiki().url);
-    block_on(async {
-        reqwest::Client::new()
-            .get(url)
-            .query(&[("title", title), ("action", "raw")])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    })
 }
 
 /// `(edits, api requests, html fetches)` from a push summary.

@@ -22,9 +22,9 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
 
-use crate::push::raw;
+use crate::support::raw;
+use crate::support::staff_save;
 use crate::support::Setup;
-use crate::sync::staff_save;
 
 /// The operations replayed: all but a save in the middle of a run and blanking.
 pub(crate) fn replay_op() -> impl Strategy<Value = Op> {

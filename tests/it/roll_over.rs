@@ -3,10 +3,10 @@
 //! number of runs; obeys the shutoff page; says so on the status page; and
 //! outside the first week asks the wiki nothing.
 
-use crate::push::raw;
+use crate::support::raw;
+use crate::support::revisions;
 use crate::support::test_wiki;
 use crate::support::{deck, Setup};
-use crate::sync::revisions;
 
 #[test]
 fn the_roll_over_run_twice_at_a_quarters_start_creates_the_page_once() {

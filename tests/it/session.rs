@@ -8,10 +8,10 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::push::raw;
+use crate::support::raw;
+use crate::support::revisions;
 use crate::support::test_wiki;
 use crate::support::{deck, Setup, QUARTERS};
-use crate::sync::revisions;
 use crate::tracker::run_paused;
 use crate::watch::{ask, requests_page, section, served, ALICE};
 

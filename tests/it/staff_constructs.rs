@@ -16,10 +16,10 @@ use serde_json::Value;
 
 use goalsbot::core::table_check::wiki_tables;
 
-use crate::push::raw;
+use crate::support::raw;
+use crate::support::staff_save;
 use crate::support::Setup;
 use crate::support::{root, test_wiki};
-use crate::sync::staff_save;
 use crate::table_conformance::parsoid_html;
 
 /// The Q1 cell texts that must survive a write of the Q2 cell.

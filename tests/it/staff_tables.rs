@@ -12,10 +12,11 @@ use goalsbot::core::plan::lines_changed;
 use goalsbot::core::wikitable;
 use serde_json::Value;
 
-use crate::push::raw;
+use crate::support::raw;
 use crate::support::{find_kr, Setup};
+use crate::support::{revisions, staff_save};
 use crate::support::{root, run};
-use crate::sync::{n, revisions, staff_save, sync};
+use crate::sync::{n, sync};
 
 use crate::accuracy;
 

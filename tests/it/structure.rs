@@ -4,9 +4,9 @@
 //! named as refused), until the page is repaired or `pull --accept` says a
 //! person checked it.
 
-use crate::push::raw;
+use crate::support::raw;
+use crate::support::staff_save;
 use crate::support::Setup;
-use crate::sync::staff_save;
 
 const HEADING: &str = "== MTP-Y2: Platform Evolution - Content Integrity ==\n";
 

@@ -4,15 +4,13 @@
 
 use serde_json::Value;
 
-use crate::push::raw;
 use crate::support::test_wiki;
+use crate::support::{
+    bot_edits_since, cell, latest_revid, raw, revisions, staff_save, title, with_cell,
+};
 use crate::support::{deck, find_kr, Setup, QUARTERS};
 
 pub(crate) const KR2: &str = "2020-21/front-line-defenses/kr2";
-
-pub(crate) fn title(s: &Setup, q: &str) -> String {
-    format!("{}/2020-21 {q}", s.prefix)
-}
 
 pub(crate) fn overview(s: &Setup) -> String {
     format!("{}/2020-21", s.prefix)
@@ -38,83 +36,6 @@ pub(crate) fn n(stats: &Value, key: &str) -> u64 {
     stats[key]
         .as_u64()
         .unwrap_or_else(|| panic!("no {key} in {stats}"))
-}
-
-/// The line of a status cell: the row of `kr`, the cell of quarter `q`.
-pub(crate) fn cell(text: &str, kr: &str, q: &str) -> String {
-    let mut in_row = false;
-    for line in text.lines() {
-        if line.starts_with("|-") {
-            in_row = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
-        }
-        if in_row && line.contains(&format!("data-goalsbot-quarter=\"{q}\"")) {
-            return line.rsplit(" | ").next().unwrap_or("").trim().to_string();
-        }
-    }
-    panic!("no cell {kr} {q} in:\n{text}");
-}
-
-/// `text` with the status cell of `kr` in quarter `q` replaced by `value`, as a person would type it.
-pub(crate) fn with_cell(text: &str, kr: &str, q: &str, value: &str) -> String {
-    crate::simulation::with_cell(text, kr, q, value).unwrap_or_else(|| panic!("no cell {kr} {q}"))
-}
-
-/// A person (the wiki's Admin user) saves `text` as the page.
-pub(crate) fn staff_save(title: &str, text: &str) {
-    test_wiki().load_pages(&[(title, text)]);
-}
-
-/// The page's revisions, newest first: `(revid, user, comment)`.
-pub(crate) fn revisions(title: &str) -> Vec<(u64, String, String)> {
-    let w = test_wiki();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let v: Value = rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!("{}api.php", w.url))
-            .query(&[
-                ("action", "query"),
-                ("prop", "revisions"),
-                ("titles", title),
-                ("rvprop", "ids|user|comment"),
-                ("rvlimit", "max"),
-                ("format", "json"),
-                ("formatversion", "2"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
-    v["query"]["pages"][0]["revisions"]
-        .as_array()
-        .map(|revs| {
-            revs.iter()
-                .map(|r| {
-                    (
-                        r["revid"].as_u64().unwrap(),
-                        r["user"].as_str().unwrap_or("").to_string(),
-                        r["comment"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Revisions of `title` newer than `after`, by the bot.
-pub(crate) fn bot_edits_since(title: &str, after: u64) -> Vec<(u64, String, String)> {
-    let bot = &test_wiki().username;
-    let bot = bot.split('@').next().unwrap_or(bot);
-    revisions(title)
-        .into_iter()
-        .filter(|(r, u, _)| *r > after && u == bot)
-        .collect()
-}
-
-pub(crate) fn latest_revid(title: &str) -> u64 {
-    revisions(title).first().map(|r| r.0).unwrap_or(0)
 }
 
 /// A year synced once with the deck's statuses imported: tables on every page.

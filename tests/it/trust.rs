@@ -5,13 +5,11 @@
 
 use serde_json::Value;
 
-use crate::push::raw;
 use crate::simulation::{without_row, without_table};
+use crate::support::raw;
+use crate::support::{bot_edits_since, cell, latest_revid, staff_save, title, with_cell};
 use crate::support::{find_kr, Setup};
-use crate::sync::{
-    bot_edits_since, cell, latest_revid, n, pages, staff_save, status_of, sync, synced, title,
-    with_cell, KR2,
-};
+use crate::sync::{n, pages, status_of, sync, synced, KR2};
 
 /// The pending conflicts, as `conflicts --json` lists them.
 fn pending(s: &Setup) -> Vec<Value> {

@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use crate::push::raw;
+use crate::support::raw;
 use crate::support::test_wiki;
 use crate::support::{deck, Setup, QUARTERS};
 
@@ -313,7 +313,7 @@ fn a_sync_started_while_watch_runs_a_requested_sync_says_which_run_is_going() {
     assert!(named, "the watcher's run {watched:?} is named: {cli:?}");
     assert_eq!(kr2_q4_everywhere(&s), [true; 4]);
     for (title, b) in pages.iter().zip(before) {
-        let edits = crate::sync::bot_edits_since(title, b);
+        let edits = crate::support::bot_edits_since(title, b);
         assert_eq!(edits.len(), 1, "{title}: exactly one bot edit: {edits:?}");
     }
 }

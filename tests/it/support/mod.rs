@@ -1,8 +1,12 @@
 //! Shared helpers for the integration tests: a real throwaway MediaWiki, a real throwaway MariaDB and the goalsbot binary.
 
 pub mod mariadb;
+mod pages;
 pub mod proxy;
 mod setup;
+pub(crate) use pages::{
+    bot_edits_since, cell, latest_revid, raw, revisions, staff_save, title, with_cell,
+};
 pub mod wiki;
 pub(crate) use setup::{deck, find_kr, page_text, Setup, QUARTERS};
 
