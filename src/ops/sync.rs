@@ -41,6 +41,22 @@ pub struct SyncContext<'a> {
     pub user: &'a str,
 }
 
+impl<'a> SyncContext<'a> {
+    /// The push of this run: the same wiki, store, run and mode, with no
+    /// revisions read ahead.
+    pub fn push_context(&self) -> PushContext<'a> {
+        PushContext {
+            config: self.config,
+            wiki: self.wiki,
+            store: self.store,
+            run_id: self.run_id,
+            dry_run: self.dry_run,
+            user: self.user,
+            revisions: None,
+        }
+    }
+}
+
 /// A page left alone, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refused {
@@ -433,13 +449,9 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
     // The emergency stop is looked at again before each save of the push.
     let push_wiki = ctx.wiki.clone().obeying_shutoff();
     let push_ctx = PushContext {
-        config,
         wiki: &push_wiki,
-        store: ctx.store,
-        run_id: ctx.run_id,
-        dry_run: ctx.dry_run,
-        user: ctx.user,
         revisions: Some(&by_title),
+        ..ctx.push_context()
     };
     let pushed = push::push_onto(&push_ctx, &years, &[], planned).await?;
     if !ctx.dry_run {

@@ -64,6 +64,20 @@ pub struct WatchContext<'a> {
     pub rate_limit: RateLimit,
 }
 
+impl<'a> WatchContext<'a> {
+    /// A sync of the request run `run_id` (never a dry run).
+    fn sync_context<'b>(&'b self, run_id: &'b str) -> crate::ops::sync::SyncContext<'b> {
+        crate::ops::sync::SyncContext {
+            config: self.config,
+            wiki: self.wiki,
+            store: self.store,
+            run_id,
+            dry_run: false,
+            user: self.user,
+        }
+    }
+}
+
 /// What one poll did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PollReport {
@@ -925,15 +939,7 @@ async fn resolve_now(
 /// when the push did not run to the end (the next push or sync writes it).
 async fn push_decided(ctx: &WatchContext<'_>, record: &str, run_id: &str) -> Option<usize> {
     let fy = crate::store::record_fiscal_year(record).ok()?;
-    let pctx = crate::ops::push::PushContext {
-        config: ctx.config,
-        wiki: ctx.wiki,
-        store: ctx.store,
-        run_id,
-        dry_run: false,
-        user: ctx.user,
-        revisions: None,
-    };
+    let pctx = ctx.sync_context(run_id).push_context();
     let pushed = crate::ops::push::push(&pctx, &[fy], &[])
         .instrument(tracing::info_span!("run", run_id = %run_id))
         .await;
@@ -1113,25 +1119,10 @@ async fn act(
         _ => Vec::new(),
     };
     let mut tally = Tally::default();
-    let pctx = crate::ops::push::PushContext {
-        config,
-        wiki: ctx.wiki,
-        store: ctx.store,
-        run_id,
-        dry_run: false,
-        user: ctx.user,
-        revisions: None,
-    };
+    let sctx = ctx.sync_context(run_id);
+    let pctx = sctx.push_context();
     let pages_checked = match action {
         Action::Sync => {
-            let sctx = crate::ops::sync::SyncContext {
-                config,
-                wiki: ctx.wiki,
-                store: ctx.store,
-                run_id,
-                dry_run: false,
-                user: ctx.user,
-            };
             let report = crate::ops::sync::sync(&sctx, &fys).await?;
             if let Some(reason) = report.stopped {
                 anyhow::bail!("{reason}");
