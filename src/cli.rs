@@ -253,7 +253,8 @@ pub enum Command {
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         as_of: Option<DateTime<Utc>>,
     },
-    /// A tracker edit of one key result or objective, recorded with the operator as author.
+    /// A tracker edit of one key result or objective, recorded with the operator as author;
+    /// an id the tracker does not hold makes a new objective (with --title) or KR (with --text).
     Set {
         /// The record's id: a KR (2020-21/front-line-defenses/kr2) or an objective (2020-21/front-line-defenses).
         #[arg(value_name = "ID")]
