@@ -4,7 +4,7 @@
 //! the conflict still waiting posts nothing more, and a new conflict gets
 //! its own notice naming only itself.
 
-use crate::onwiki_resolve::conflict_made;
+use crate::onwiki_resolve::{conflict_made, conflict_made_by};
 use crate::support::raw;
 use crate::support::test_wiki;
 use crate::support::Setup;
@@ -138,11 +138,7 @@ fn a_new_conflict_notifies_the_people_in_it_once_by_a_signed_notice() {
 #[test]
 fn a_conflict_found_by_a_pull_is_noticed_by_that_pull() {
     let s = served("notices-pull");
-    let q3 = title(&s, "Q3");
-    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
-    test_wiki().edit_as(CAROL, &q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk"));
-    let out = s.run(&["pull"]);
-    assert_eq!(out.code, Some(3), "the pull holds a conflict: {out:?}");
+    conflict_made_by(&s, "pull", "At risk");
     let posted = notices(&s, "A conflict waits for a person");
     assert_eq!(posted.len(), 1, "one notice: {posted:#?}");
     assert!(

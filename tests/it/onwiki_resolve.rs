@@ -39,12 +39,18 @@ fn pending(s: &Setup) -> Vec<Value> {
 /// The tracker sets KR2's Q4 status while Carol writes another on the Q3
 /// page; the sync holds the conflict. Returns the conflict id and Carol's revision.
 pub(crate) fn conflict_made(s: &Setup) -> (i64, u64) {
+    conflict_made_by(s, "sync", "At risk")
+}
+
+/// [`conflict_made`], with Carol's cell reading `carol` (an at-risk status)
+/// and `command` (`sync` or `pull`) finding the conflict.
+pub(crate) fn conflict_made_by(s: &Setup, command: &str, carol: &str) -> (i64, u64) {
     let q3 = title(s, "Q3");
     s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
-    test_wiki().edit_as(CAROL, &q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk"));
+    test_wiki().edit_as(CAROL, &q3, &with_cell(&raw(&q3), KR2, "Q4", carol));
     let carol_rev = latest_revid(&q3);
-    let out = s.run(&["sync"]);
-    assert_eq!(out.code, Some(3), "the sync holds a conflict: {out:?}");
+    let out = s.run(&[command]);
+    assert_eq!(out.code, Some(3), "the {command} holds a conflict: {out:?}");
     let status = pending(s)
         .into_iter()
         .find(|c| c["key"]["record"] == KR2 && c["key"]["field"] == STATUS)
@@ -360,15 +366,7 @@ fn a_request_line_another_user_changed_before_the_poll_is_answered_in_its_sectio
 #[test]
 fn a_note_written_beside_a_held_status_is_credited_to_its_writer() {
     let s = served("held-status-credit");
-    let q3 = title(&s, "Q3");
-    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
-    test_wiki().edit_as(
-        CAROL,
-        &q3,
-        &with_cell(&raw(&q3), KR2, "Q4", "At risk: the vendor left"),
-    );
-    let out = s.run(&["sync"]);
-    assert_eq!(out.code, Some(3), "a conflict on the status: {out:?}");
+    conflict_made_by(&s, "sync", "At risk: the vendor left");
     let q2 = title(&s, "Q2");
     assert!(
         cell(&raw(&q2), KR2, "Q4").ends_with(": the vendor left"),

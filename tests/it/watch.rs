@@ -4,9 +4,9 @@
 
 use std::process::Stdio;
 
-use crate::support::raw;
 use crate::support::test_wiki;
 use crate::support::{deck, Setup, QUARTERS};
+use crate::support::{latest_revid, raw};
 
 const KR2: &str = "2020-21/front-line-defenses/kr2";
 pub(crate) const ALICE: &str = "Alice Allowed";
@@ -421,32 +421,6 @@ fn the_shutoff_page_pulled_between_two_requests_stops_the_second() {
         0,
         "{page}"
     );
-}
-
-/// The latest revision id of `title`.
-fn latest_revid(title: &str) -> u64 {
-    let url = format!("{}api.php", test_wiki().url);
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let v: serde_json::Value = reqwest::Client::new()
-            .get(url)
-            .query(&[
-                ("action", "query"),
-                ("prop", "revisions"),
-                ("rvprop", "ids"),
-                ("titles", title),
-                ("format", "json"),
-                ("formatversion", "2"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["query"]["pages"][0]["revisions"][0]["revid"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no revision of {title}: {v}"))
-    })
 }
 
 /// The run ids of the finished or running runs whose command is `command`.
