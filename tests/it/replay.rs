@@ -424,3 +424,45 @@ fn a_kr_left_only_in_a_staff_table_keeps_its_words_on_the_real_wiki() {
         sim.log
     );
 }
+
+/// The simulation's staff table rewritten in each form of the table syntax
+/// its reader cannot be sure of (an HTML row, `{{!}}` bars, a table at row
+/// level), on the real wiki: MediaWiki sees the same cells (the bot reads
+/// the same values from Parsoid's HTML as the model), the tracker's edit of
+/// a neighbouring cell and a person's edit of the table do the same as in
+/// the model, and the bot writes no byte of the table.
+#[test]
+fn a_staff_table_in_syntax_the_reader_is_unsure_of_does_the_same_on_the_real_wiki() {
+    for (form, name) in STAFF_SYNTAX.iter().enumerate() {
+        let ops = [
+            Op::StaffSyntax { page: 0, form },
+            Op::Sync,
+            Op::Set {
+                kr: 1,
+                q: 1,
+                status: Some(3),
+                note: Some(2),
+            },
+            Op::Sync,
+            Op::Cell {
+                page: 0,
+                kr: 0,
+                q: 0,
+                status: Some(1),
+                note: Some(3),
+            },
+            Op::Sync,
+        ];
+        let (sim, real) = replay_with(903 + form, 2, true, &ops);
+        let q1 = raw(&real.titles[0]);
+        assert!(
+            shut(&q1).contains(OBJECTIVES[0]),
+            "{name}: the table is one the bot does not write:\n{q1}"
+        );
+        assert!(
+            !q1.contains("Concerns: blocked on legal"),
+            "{name}: the bot wrote into the table:\n{q1}\n{:#?}",
+            sim.log
+        );
+    }
+}

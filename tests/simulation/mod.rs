@@ -140,8 +140,32 @@ pub fn to_html(wikitext: &str) -> String {
     let mut in_table = false;
     let mut in_row = false;
     for line in wikitext.lines() {
+        // `{{!}}` is the template that gives a bar: in a table it makes
+        // separators as a written `|` does.
+        let bars;
+        let line = if in_table && line.contains("{{!}}") {
+            bars = line.replace("{{!}}", "|");
+            bars.as_str()
+        } else {
+            line
+        };
         if in_table {
-            if line.starts_with("|}") {
+            if let Some(rest) = line.strip_prefix("{|") {
+                // A table at row level (no cell open) ends the open one.
+                if in_row {
+                    out.push_str("</tr>");
+                }
+                out.push_str("</tbody></table>");
+                out.push_str(&format!("<table {}><tbody>", rest.trim()));
+                in_row = false;
+            } else if line.trim_start().starts_with("<tr") {
+                // A row written in HTML: the browser's parser reads it.
+                if in_row {
+                    out.push_str("</tr>");
+                }
+                out.push_str(&inline_html(line.trim()));
+                in_row = false;
+            } else if line.starts_with("|}") {
                 if in_row {
                     out.push_str("</tr>");
                 }
@@ -304,6 +328,72 @@ fn replaced(text: &str, range: std::ops::Range<usize>, value: &str) -> String {
     let mut out = text.to_string();
     out.replace_range(range, &format!(" {value} "));
     out
+}
+
+/// The forms of table syntax [`with_staff_syntax`] writes.
+pub const STAFF_SYNTAX: [&str; 3] = [
+    "KR2's row as an HTML row",
+    "KR1's first cell separator as {{!}}{{!}}",
+    "a row holding a table (at row level) before the table's |}",
+];
+
+/// `text` with Alpha's adopted staff table rewritten by a person in a form
+/// of the table syntax (`STAFF_SYNTAX[form]`) that shows the same cells:
+/// an HTML row and `{{!}}` separators, which the bot's reader cannot be
+/// sure of (the bot must then never write into the table), and a table at
+/// row level, which ends the staff table there for MediaWiki (the bot must
+/// keep writing exactly MediaWiki's cells, and add rows before it). `None`
+/// when the page has no such table (or row) to rewrite.
+pub fn with_staff_syntax(text: &str, form: usize) -> Option<String> {
+    let table = goalsbot::core::adopt::identity_tables(text, OBJECTIVES[0])
+        .into_iter()
+        .find(|t| !t.bots_own)?
+        .table;
+    let row_of = |kr: &str| {
+        table
+            .rows
+            .iter()
+            .find(|r| goalsbot::core::adopt::row_id(text, r).as_deref() == Some(kr))
+    };
+    let mut out = text.to_string();
+    match form {
+        0 => {
+            let row = row_of(KRS[1])?;
+            let line = row.line.clone()?;
+            let end = row.cells.last()?.content.end;
+            let attrs = text[line.clone()].trim_start_matches("|-").trim();
+            let cells: String = row
+                .cells
+                .iter()
+                .map(|c| {
+                    let attrs = c.attrs.clone().map_or(String::new(), |a| {
+                        format!(" {}", text[a].trim())
+                    });
+                    format!("<td{attrs}>{}</td>", text[c.content.clone()].trim())
+                })
+                .collect();
+            if cells.contains('\n') || row.cells.iter().any(|c| c.header) {
+                return None;
+            }
+            out.replace_range(line.start..end, &format!("<tr {attrs}>{cells}</tr>"));
+        }
+        1 => {
+            let row = row_of(KRS[0])?;
+            let after = row.cells.first()?.content.end;
+            let line_end = text[after..].find('\n').map_or(text.len(), |e| after + e);
+            let at = after + text[after..line_end].find("||")?;
+            out.replace_range(at..at + 2, "{{!}}{{!}}");
+        }
+        _ => {
+            if table.range.end <= table.close_line || !text[table.close_line..].starts_with("|}") {
+                return None; // already ended by something else
+            }
+            // After a `|-` no cell is open: the `{|` stands at row level
+            // (inside an open cell it would nest a table in that cell).
+            out.insert_str(table.close_line, "|-\n{|\n| an aside\n|}\n");
+        }
+    }
+    Some(out)
 }
 
 /// `text` with the quarter cell `q` of `kr`'s row replaced by `value`; `None` when there is no such cell.
@@ -545,6 +635,20 @@ pub fn cell_wikitext(text: &str, kr: &str, q: Quarter) -> Option<String> {
 /// The note part of a status cell's wikitext (after the status word).
 pub fn note_wikitext(cell: &str) -> &str {
     cell.split_once(": ").map_or(cell, |(_, n)| n)
+}
+
+/// The objectives whose adopted staff table in `text` the bot does not
+/// write into: its reader is unsure of the cells MediaWiki sees there.
+pub fn shut(text: &str) -> BTreeSet<&'static str> {
+    OBJECTIVES
+        .iter()
+        .copied()
+        .filter(|o| {
+            goalsbot::core::adopt::identity_tables(text, o)
+                .iter()
+                .any(|t| !t.bots_own && t.table.unsure.is_some())
+        })
+        .collect()
 }
 
 /// The lines outside the bot's status tables, blank lines left out.
@@ -1588,6 +1692,20 @@ impl Sim {
             self.pages[i].title
         );
         self.check_note_markup_kept(i, &old, &text);
+        // A staff table the reader cannot be sure of is never written into.
+        // (The bot's own tables are written whole, from their `{|` to their
+        // `|}`, whatever stands around them.)
+        for t in wikitable::tables_in(&old, 0..old.len()) {
+            if t.unsure.is_some() && !old[t.open.clone()].contains("goalsbot-status") {
+                assert!(
+                    text.contains(&old[t.range.clone()]),
+                    "the bot wrote into a table it cannot be sure of ({:?}) on {}:\n{}\nnow:\n{text}",
+                    t.unsure,
+                    self.pages[i].title,
+                    &old[t.range.clone()]
+                );
+            }
+        }
         let base = self.states.get(&i).map_or(0, |s| s.revid);
         let at = self.tick();
         self.intents.insert(i, (base, self.run, at));
@@ -1843,6 +1961,16 @@ impl Sim {
                     self.log
                         .push(format!("{} KR1 and KR2 swapped", self.pages[i].title));
                     self.person_edit(i, "staff", t);
+                }
+            }
+            Op::StaffSyntax { page, form } => {
+                let i = page % n;
+                if let Some(new) = with_staff_syntax(self.pages[i].text(), *form) {
+                    self.log.push(format!(
+                        "{} staff table: {}",
+                        self.pages[i].title, STAFF_SYNTAX[*form]
+                    ));
+                    self.person_edit(i, "staff", new);
                 }
             }
             Op::Renumber { page } => {
@@ -2193,6 +2321,13 @@ impl Sim {
                 if !everywhere {
                     continue;
                 }
+                let objective = w.key.record.rsplit_once('/').map_or("", |(o, _)| o);
+                if w.key.field != "text" && shut(text).contains(objective) {
+                    // The objective's adopted table is one the bot does not
+                    // write into: it keeps what staff wrote (the value is
+                    // in the store, checked above).
+                    continue;
+                }
                 let listed = parse(text, Quarter::ALL[0])
                     .0
                     .objectives
@@ -2335,6 +2470,12 @@ pub enum Op {
     Renumber {
         page: usize,
     },
+    /// A person rewrites Alpha's adopted staff table in another form of
+    /// the table syntax ([`STAFF_SYNTAX`]).
+    StaffSyntax {
+        page: usize,
+        form: usize,
+    },
     /// A person writes a status with a note holding a link and bold text.
     MarkupNote {
         page: usize,
@@ -2383,6 +2524,7 @@ pub fn person_op() -> impl Strategy<Value = Op> {
         1 => (0..4usize).prop_map(|page| Op::Renumber { page }),
         2 => (0..4usize, 0..3usize, 0..4usize, 0..4usize)
             .prop_map(|(page, kr, q, status)| Op::MarkupNote { page, kr, q, status }),
+        1 => (0..4usize, 0..STAFF_SYNTAX.len()).prop_map(|(page, form)| Op::StaffSyntax { page, form }),
     ]
 }
 
