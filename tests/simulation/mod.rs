@@ -306,7 +306,14 @@ fn adopted_cells(text: &str) -> std::rc::Rc<Vec<(String, Column, std::ops::Range
                 if !seen.insert(kr.clone()) {
                     continue;
                 }
-                if let Some(cell) = r.cells.get(ci) {
+                // A person edits what they see as the cell: the reader's
+                // range of a cell followed by an HTML row (a table it is
+                // unsure of) runs over that row, which no person would cut.
+                if let Some(cell) = r
+                    .cells
+                    .get(ci)
+                    .filter(|c| !text[c.content.clone()].contains("<tr"))
+                {
                     out.push((kr, *column, cell.content.clone()));
                 }
             }
@@ -366,9 +373,10 @@ pub fn with_staff_syntax(text: &str, form: usize) -> Option<String> {
                 .cells
                 .iter()
                 .map(|c| {
-                    let attrs = c.attrs.clone().map_or(String::new(), |a| {
-                        format!(" {}", text[a].trim())
-                    });
+                    let attrs = c
+                        .attrs
+                        .clone()
+                        .map_or(String::new(), |a| format!(" {}", text[a].trim()));
                     format!("<td{attrs}>{}</td>", text[c.content.clone()].trim())
                 })
                 .collect();
