@@ -1086,3 +1086,30 @@ fn regression_a_person_does_not_cut_an_html_row_by_editing_the_cell_before_it() 
     ];
     run_case(2, &ops, false, true).unwrap();
 }
+
+/// Found by the run toward a million with staff tables in syntax the reader
+/// is unsure of: a staff table copied, then KR2's row of the first copy
+/// written as an HTML row. MediaWiki shows KR2 from that row; the bot's
+/// reader, which cannot read HTML rows, found KR2 first in the second copy
+/// and wrote the tracker's value there, over a note a person had written.
+/// Fixed: where one of an objective's tables is shut, the bot writes none.
+#[test]
+fn regression_a_copy_of_a_shut_staff_table_is_not_written_either() {
+    let ops = [
+        cell(0, 0, 0, None, None),
+        cell(0, 0, 0, None, None),
+        Op::DuplicateTable {
+            page: 3,
+            objective: 0,
+        },
+        Op::StaffSyntax { page: 0, form: 0 },
+        Op::MarkupNote {
+            page: 3,
+            kr: 1,
+            q: 0,
+            status: 0,
+        },
+        Op::Import(vec![(1, 0, None, None)]),
+    ];
+    run_case(3, &ops, false, true).unwrap();
+}

@@ -282,6 +282,25 @@ pub fn patch_adopted(
         })
         .collect();
     out.shut = shut.iter().any(|s| *s);
+    // MediaWiki shows a KR's values from the first row that has it, and
+    // where one of the objective's tables is shut the bot cannot tell which
+    // row that is: it writes none of them (a value written into a copy
+    // would not be what the page shows, and would overwrite what a person
+    // wrote there).
+    let shut: Vec<bool> = if out.shut && tables.len() > 1 {
+        for (t, s) in tables.iter().zip(&shut) {
+            if !s {
+                out.warnings.push(format!(
+                    "{} is not written by the bot: another KR table of the objective is \
+                     one it cannot write into, so it cannot tell which row the page shows",
+                    table_name(text, &t.0, &store.title)
+                ));
+            }
+        }
+        vec![true; tables.len()]
+    } else {
+        shut
+    };
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     // New rows, per table, in store order.
     let mut appended: BTreeMap<usize, Vec<String>> = BTreeMap::new();
