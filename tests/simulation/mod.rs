@@ -562,8 +562,10 @@ pub fn without_row(text: &str, kr: &str) -> String {
     let mut out = String::new();
     let mut skipping = false;
     for line in text.lines() {
-        if line.starts_with("|-") || line.starts_with("|}") {
-            skipping = line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
+        // A row ends where the next one starts, in wikitext or in HTML.
+        if line.starts_with("|-") || line.starts_with("|}") || line.starts_with("<tr") {
+            skipping =
+                line.starts_with("|-") && line.contains(&format!("data-goalsbot-kr=\"{kr}\""));
         }
         if !skipping {
             out.push_str(line);
