@@ -160,6 +160,8 @@ pub struct Seen {
     pub action: String,
     /// The `title` parameter, if any (edits name their page).
     pub title: Option<String>,
+    /// The request's path and query (which read a REST request was).
+    pub path: String,
     /// Whether the request carried `maxlag=` (the wiki etiquette).
     pub maxlag: bool,
     /// When it came, and when the proxy was done with it.
@@ -691,6 +693,7 @@ async fn serve(mut conn: TcpStream, up: SocketAddr, st: Arc<Mutex<State>>) -> st
         method: req.method.clone(),
         action,
         title: param("title"),
+        path: req.path.clone(),
         maxlag: has_maxlag,
         at,
         done: Instant::now(),
