@@ -10,7 +10,29 @@ use crate::ops::{self, tracker::SetRequest};
 /// Runs one command line; `Err` carries what went wrong, the exit code follows from it.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let env = ProcessEnv;
-    let mut loaded = config::load(cli.config.as_deref(), &env)?;
+    let mut loaded = load_config(&cli, &env)?;
+    let dry_run = dry_run_of(&cli)?;
+    // Neither a dry run nor a read creates the store file.
+    let reads_only = matches!(
+        cli.command,
+        Command::Runs { .. } | Command::Conflicts { .. } | Command::Export { .. }
+    );
+    if dry_run || reads_only {
+        dry_run_store(&mut loaded.config);
+    }
+    let creds = config::credentials(&env)?;
+    tracing::debug!(config = %loaded.source, user = ?creds.username(), "configuration loaded");
+    let mode = ops::Mode {
+        dry_run,
+        json: cli.command.json(),
+    };
+    dispatch(cli.command, &loaded, &creds, mode).await
+}
+
+/// The configuration file (or defaults) with `--wiki` applied; a command
+/// that uses the wiki refuses to guess one when nothing names it.
+fn load_config(cli: &Cli, env: &ProcessEnv) -> Result<config::Loaded> {
+    let mut loaded = config::load(cli.config.as_deref(), env)?;
     if let Some(url) = &cli.wiki {
         loaded.config.wiki.url = url.clone();
         loaded
@@ -30,7 +52,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         ))
         .into());
     }
-    let dry_run = match cli.command.dry_run() {
+    Ok(loaded)
+}
+
+/// Whether this is a dry run (`--dry-run` before or after the command); a
+/// usage error for a command that has no dry run.
+fn dry_run_of(cli: &Cli) -> Result<bool> {
+    Ok(match cli.command.dry_run() {
         Some(own) => own || cli.dry_run,
         None if cli.dry_run => {
             let why = match cli.command {
@@ -44,59 +72,54 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             .into());
         }
         None => false,
-    };
-    // Neither a dry run nor a read creates the store file.
-    let reads_only = matches!(
-        cli.command,
-        Command::Runs { .. } | Command::Conflicts { .. } | Command::Export { .. }
-    );
-    if dry_run || reads_only {
-        dry_run_store(&mut loaded.config);
-    }
-    let creds = config::credentials(&env)?;
-    tracing::debug!(config = %loaded.source, user = ?creds.username(), "configuration loaded");
+    })
+}
+
+/// One call into `ops` for the command.
+async fn dispatch(
+    command: Command,
+    loaded: &config::Loaded,
+    creds: &config::Credentials,
+    mode: ops::Mode,
+) -> Result<ExitCode> {
     let config = &loaded.config;
-    let mode = ops::Mode {
-        dry_run,
-        json: cli.command.json(),
-    };
-    match cli.command {
-        Command::Doctor { json } => ops::doctor::run(&loaded, &creds, json).await,
+    match command {
+        Command::Doctor { json } => ops::doctor::run(loaded, creds, json).await,
         Command::Pull {
             fiscal_years,
             pages,
             accept,
             ..
-        } => ops::pull::command(config, &creds, &fiscal_years, &pages, &accept, mode).await,
+        } => ops::pull::command(config, creds, &fiscal_years, &pages, &accept, mode).await,
         Command::Push {
             fiscal_years,
             pages,
             ..
-        } => ops::push::command(config, &creds, &fiscal_years, &pages, mode).await,
+        } => ops::push::command(config, creds, &fiscal_years, &pages, mode).await,
         Command::Sync { fiscal_years, .. } => {
-            ops::sync::command(config, &creds, &fiscal_years, mode).await
+            ops::sync::command(config, creds, &fiscal_years, mode).await
         }
         Command::Watch {
             once,
             interval,
             heartbeat,
             ..
-        } => ops::watch::command(config, &creds, once, interval, heartbeat.as_deref(), mode).await,
+        } => ops::watch::command(config, creds, once, interval, heartbeat.as_deref(), mode).await,
         Command::Runs { limit, json } => ops::runs::runs_command(config, limit, json).await,
         Command::Conflicts { all, json } => {
             ops::tracker::conflicts_command(config, all, json).await
         }
         Command::Resolve { id, take, .. } => {
-            ops::resolve::command(config, &creds, id, take.into(), mode).await
+            ops::resolve::command(config, creds, id, take.into(), mode).await
         }
         Command::RollOver { today, .. } => {
-            ops::roll_over::command(config, &creds, today, mode).await
+            ops::roll_over::command(config, creds, today, mode).await
         }
         Command::NewQuarter {
             fiscal_year,
             quarter,
             ..
-        } => ops::new_quarter::command(config, &creds, &fiscal_year, quarter, mode).await,
+        } => ops::new_quarter::command(config, creds, &fiscal_year, quarter, mode).await,
         Command::Set {
             kr_id,
             quarter,

@@ -262,45 +262,7 @@ pub fn patch_adopted(
     if tables.is_empty() {
         return out;
     }
-    // Tables the bot may not write into: their rows stay as they are, and
-    // no row is added to them.
-    let shut: Vec<bool> = tables
-        .iter()
-        .map(|(t, _)| match gate(text, t, verdicts) {
-            Gate::Open => false,
-            Gate::Shut(why) => {
-                out.warnings.push(format!(
-                    "{} is not written by the bot: {why}",
-                    table_name(text, t, &store.title)
-                ));
-                true
-            }
-            Gate::Unchecked(digest) => {
-                out.unchecked.push(digest);
-                true
-            }
-        })
-        .collect();
-    out.shut = shut.iter().any(|s| *s);
-    // MediaWiki shows a KR's values from the first row that has it, and
-    // where one of the objective's tables is shut the bot cannot tell which
-    // row that is: it writes none of them (a value written into a copy
-    // would not be what the page shows, and would overwrite what a person
-    // wrote there).
-    let shut: Vec<bool> = if out.shut && tables.len() > 1 {
-        for (t, s) in tables.iter().zip(&shut) {
-            if !s {
-                out.warnings.push(format!(
-                    "{} is not written by the bot: another KR table of the objective is \
-                     one it cannot write into, so it cannot tell which row the page shows",
-                    table_name(text, &t.0, &store.title)
-                ));
-            }
-        }
-        vec![true; tables.len()]
-    } else {
-        shut
-    };
+    let shut = shut_tables(text, &tables, verdicts, &store.title, &mut out);
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     // New rows, per table, in store order.
     let mut appended: BTreeMap<usize, Vec<String>> = BTreeMap::new();
@@ -336,83 +298,13 @@ pub fn patch_adopted(
             continue;
         }
         let (table, columns) = &tables[ti];
-        let row = &table.rows[ri];
-        let mut quarters = BTreeSet::new();
-        let mut any = false;
-        for (ci, cell) in row.cells.iter().enumerate() {
-            let col = columns.get(ci).copied().unwrap_or(Column::Unknown);
-            let (new_content, colour): (String, Option<Option<String>>) = match col {
-                Column::YearGoal if was.year_goal != now.year_goal => (
-                    now.year_goal.as_deref().map(one_line).unwrap_or_default(),
-                    None,
-                ),
-                Column::Baseline if was.baseline != now.baseline => (
-                    now.baseline.as_deref().map(one_line).unwrap_or_default(),
-                    None,
-                ),
-                Column::Kr | Column::Metric
-                    if was.baseline != now.baseline && !columns.contains(&Column::Baseline) =>
-                {
-                    match with_baseline(&text[cell.content.clone()], now.baseline.as_deref()) {
-                        Some(c) => (c, None),
-                        None => continue,
-                    }
-                }
-                Column::Quarter(q) if was.quarters.get(&q) != now.quarters.get(&q) => {
-                    quarters.insert(q);
-                    let (status, note) = now.quarters.get(&q).cloned().unwrap_or_default();
-                    let keep = cell.attrs.as_ref().is_some_and(|a| {
-                        cell_background(&text[a.clone()])
-                            .is_some_and(|c| status.is_some() && palette.status_of(&c) == status)
-                    });
-                    let colour = if keep {
-                        None
-                    } else {
-                        Some(status.map(|s| palette.colour_for(s)))
-                    };
-                    // A status-only change keeps the note's wikitext.
-                    let same_note = was.quarters.get(&q).map(|(_, n)| n) == Some(&note);
-                    let content = same_note
-                        .then(|| restatus(&text[cell.content.clone()], status))
-                        .flatten()
-                        .unwrap_or_else(|| status_cell_wikitext(kr.quarters.get(&q)));
-                    (content, colour)
-                }
-                _ => continue,
-            };
-            any = true;
-            let paint = match (&cell.attrs, &colour) {
-                (None, Some(Some(c))) => Some(c.clone()),
-                _ => None,
-            };
-            if let Some(c) = paint {
-                // `| content` becomes `| style="…" | content`: one edit over
-                // the whole content, so nothing else lands between the two.
-                let followed = text[cell.content.end..].starts_with("||")
-                    || text[cell.content.end..].starts_with("!!");
-                let trail = if followed { " " } else { "" };
-                edits.push((
-                    cell.content.clone(),
-                    format!(" style=\"background:{c}\" | {new_content}{trail}"),
-                ));
-                continue;
-            }
-            edits.push((
-                content_edit(text, &cell.content),
-                pad(text, &cell.content, &new_content),
-            ));
-            if let (Some(colour), Some(a)) = (colour, &cell.attrs) {
-                let attrs = with_background(&text[a.clone()], colour.as_deref());
-                if attrs.trim().is_empty() {
-                    // No attribute left: the bar that ended them goes too
-                    // (`| | text` would read as another cell).
-                    edits.push((a.start..a.end + 1, String::new()));
-                } else {
-                    edits.push((a.clone(), attrs));
-                }
-            }
-        }
-        if any {
+        let patch = RowPatch {
+            was: &was,
+            now: &now,
+            kr,
+            columns,
+        };
+        if let Some(quarters) = patch_row(text, &table.rows[ri], &patch, palette, &mut edits) {
             out.changed.push((kr.id.clone(), quarters));
         }
     }
@@ -424,6 +316,151 @@ pub fn patch_adopted(
     // where an attribute insertion does, so sorting by start is enough.
     out.text = apply_stable(text, edits);
     out
+}
+
+/// Which of the objective's adopted tables the bot may not write into: their
+/// rows stay as they are, and no row is added to them. Says why in `out`'s
+/// warnings (or its unchecked digests), and sets `out.shut`.
+fn shut_tables(
+    text: &str,
+    tables: &[(Table, Vec<Column>)],
+    verdicts: Option<&Verdicts>,
+    title: &str,
+    out: &mut Patched,
+) -> Vec<bool> {
+    let shut: Vec<bool> = tables
+        .iter()
+        .map(|(t, _)| match gate(text, t, verdicts) {
+            Gate::Open => false,
+            Gate::Shut(why) => {
+                out.warnings.push(format!(
+                    "{} is not written by the bot: {why}",
+                    table_name(text, t, title)
+                ));
+                true
+            }
+            Gate::Unchecked(digest) => {
+                out.unchecked.push(digest);
+                true
+            }
+        })
+        .collect();
+    out.shut = shut.iter().any(|s| *s);
+    // MediaWiki shows a KR's values from the first row that has it, and
+    // where one of the objective's tables is shut the bot cannot tell which
+    // row that is: it writes none of them (a value written into a copy
+    // would not be what the page shows, and would overwrite what a person
+    // wrote there).
+    if out.shut && tables.len() > 1 {
+        for (t, s) in tables.iter().zip(&shut) {
+            if !s {
+                out.warnings.push(format!(
+                    "{} is not written by the bot: another KR table of the objective is \
+                     one it cannot write into, so it cannot tell which row the page shows",
+                    table_name(text, &t.0, title)
+                ));
+            }
+        }
+        vec![true; tables.len()]
+    } else {
+        shut
+    }
+}
+
+/// One row's values as the page shows them (`was`) and as the store has
+/// them (`now`), with the table's columns.
+struct RowPatch<'a> {
+    was: &'a RowValues,
+    now: &'a RowValues,
+    kr: &'a KeyResult,
+    columns: &'a [Column],
+}
+
+/// Pushes onto `edits` what shows `p.now` instead of `p.was` in `row`, cell
+/// by cell; the quarters whose cells changed, or `None` when no cell did.
+fn patch_row(
+    text: &str,
+    row: &Row,
+    p: &RowPatch<'_>,
+    palette: &Palette,
+    edits: &mut Vec<(Range<usize>, String)>,
+) -> Option<BTreeSet<Quarter>> {
+    let mut quarters = BTreeSet::new();
+    let mut any = false;
+    for (ci, cell) in row.cells.iter().enumerate() {
+        let col = p.columns.get(ci).copied().unwrap_or(Column::Unknown);
+        let (new_content, colour): (String, Option<Option<String>>) = match col {
+            Column::YearGoal if p.was.year_goal != p.now.year_goal => (
+                p.now.year_goal.as_deref().map(one_line).unwrap_or_default(),
+                None,
+            ),
+            Column::Baseline if p.was.baseline != p.now.baseline => (
+                p.now.baseline.as_deref().map(one_line).unwrap_or_default(),
+                None,
+            ),
+            Column::Kr | Column::Metric
+                if p.was.baseline != p.now.baseline && !p.columns.contains(&Column::Baseline) =>
+            {
+                match with_baseline(&text[cell.content.clone()], p.now.baseline.as_deref()) {
+                    Some(c) => (c, None),
+                    None => continue,
+                }
+            }
+            Column::Quarter(q) if p.was.quarters.get(&q) != p.now.quarters.get(&q) => {
+                quarters.insert(q);
+                let (status, note) = p.now.quarters.get(&q).cloned().unwrap_or_default();
+                let keep = cell.attrs.as_ref().is_some_and(|a| {
+                    cell_background(&text[a.clone()])
+                        .is_some_and(|c| status.is_some() && palette.status_of(&c) == status)
+                });
+                let colour = if keep {
+                    None
+                } else {
+                    Some(status.map(|s| palette.colour_for(s)))
+                };
+                // A status-only change keeps the note's wikitext.
+                let same_note = p.was.quarters.get(&q).map(|(_, n)| n) == Some(&note);
+                let content = same_note
+                    .then(|| restatus(&text[cell.content.clone()], status))
+                    .flatten()
+                    .unwrap_or_else(|| status_cell_wikitext(p.kr.quarters.get(&q)));
+                (content, colour)
+            }
+            _ => continue,
+        };
+        any = true;
+        let paint = match (&cell.attrs, &colour) {
+            (None, Some(Some(c))) => Some(c.clone()),
+            _ => None,
+        };
+        if let Some(c) = paint {
+            // `| content` becomes `| style="…" | content`: one edit over
+            // the whole content, so nothing else lands between the two.
+            let followed = text[cell.content.end..].starts_with("||")
+                || text[cell.content.end..].starts_with("!!");
+            let trail = if followed { " " } else { "" };
+            edits.push((
+                cell.content.clone(),
+                format!(" style=\"background:{c}\" | {new_content}{trail}"),
+            ));
+            continue;
+        }
+        edits.push((
+            content_edit(text, &cell.content),
+            pad(text, &cell.content, &new_content),
+        ));
+        if let (Some(colour), Some(a)) = (colour, &cell.attrs) {
+            let attrs = with_background(&text[a.clone()], colour.as_deref());
+            if attrs.trim().is_empty() {
+                // No attribute left: the bar that ended them goes too
+                // (`| | text` would read as another cell).
+                edits.push((a.start..a.end + 1, String::new()));
+            } else {
+                edits.push((a.clone(), attrs));
+            }
+        }
+    }
+    any.then_some(quarters)
 }
 
 /// Like [`apply`], but edits at the same point are applied in their given order.

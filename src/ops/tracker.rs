@@ -306,22 +306,67 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
     };
     let objective = is_objective(id) || created.as_ref().is_some_and(|(o, _)| *o);
     if !is_kr(id) && !objective && created.is_none() {
-        let known: BTreeSet<&str> = store
-            .keys()
-            .map(|k| k.record.as_str())
-            .filter(|r| is_kr(r) || is_objective(r))
-            .collect();
-        let list = if known.is_empty() {
-            "the store has no records for that fiscal year (run `goalsbot pull` first)".to_string()
-        } else {
-            format!(
-                "valid ids: {}",
-                known.into_iter().collect::<Vec<_>>().join(", ")
-            )
-        };
-        let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
-        return Err(UsageError::new(format!("unknown id {id:?}; {list}{hint}")));
+        return Err(unknown_id(store, id, hint, &|r| {
+            is_kr(r) || is_objective(r)
+        }));
     }
+    check_flags(req, objective)?;
+    let mut wanted = wanted_fields(req, objective)?;
+    let mut out = Vec::new();
+    for (field, v) in created.map(|(_, f)| f).unwrap_or_default() {
+        if !wanted.iter().any(|(w, _)| *w == field) {
+            wanted.push((field, Some(v)));
+        }
+    }
+    for (field, new) in wanted {
+        if let Some(v) = &new {
+            fields::check_value(&field, v).map_err(|e| UsageError::new(format!("{field}: {e}")))?;
+        }
+        let key = FieldKey::new(id, field);
+        let old = store.get(&key).cloned();
+        // An empty goal list and no goals are the same to a page.
+        let empty = |v: &Option<Value>| {
+            v.is_none()
+                || v.as_ref()
+                    .is_some_and(|v| v.as_array().is_some_and(|a| a.is_empty()))
+        };
+        if old != new && !(key.field.ends_with(".goals") && empty(&old) && empty(&new)) {
+            out.push(FieldChange { key, old, new });
+        }
+    }
+    fields::follow_notes(store, &mut out);
+    Ok(out)
+}
+
+/// The error for an id the store holds no record for, with the valid ids
+/// (`known_record`: a live key result or objective) and `hint`.
+fn unknown_id(
+    store: &Fields,
+    id: &str,
+    hint: Option<String>,
+    known_record: &dyn Fn(&str) -> bool,
+) -> UsageError {
+    let known: BTreeSet<&str> = store
+        .keys()
+        .map(|k| k.record.as_str())
+        .filter(|r| known_record(r))
+        .collect();
+    let list = if known.is_empty() {
+        "the store has no records for that fiscal year (run `goalsbot pull` first)".to_string()
+    } else {
+        format!(
+            "valid ids: {}",
+            known.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
+    UsageError::new(format!("unknown id {id:?}; {list}{hint}"))
+}
+
+/// At least one flag is given, and each applies to the kind of record
+/// (`objective`: an objective, else a key result).
+fn check_flags(req: &SetRequest, objective: bool) -> Result<(), UsageError> {
+    let id = req.kr_id.as_str();
     let given = [
         ("--status", req.status.is_some()),
         ("--note", req.note.is_some()),
@@ -367,6 +412,14 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
             allowed.join(", ")
         )));
     }
+    Ok(())
+}
+
+/// The fields a `set` asks for, with their new values (`None`: cleared).
+fn wanted_fields(
+    req: &SetRequest,
+    objective: bool,
+) -> Result<Vec<(String, Option<Value>)>, UsageError> {
     let quarter = |flag: &str| {
         req.quarter
             .ok_or_else(|| UsageError::new(format!("{flag} needs --quarter Q1|Q2|Q3|Q4")))
@@ -423,30 +476,7 @@ pub fn set_changes(req: &SetRequest, store: &Fields) -> Result<Vec<FieldChange>,
     if let Some(m) = &req.managers {
         wanted.push(("managers".into(), Some(list_value(m))));
     }
-    let mut out = Vec::new();
-    for (field, v) in created.map(|(_, f)| f).unwrap_or_default() {
-        if !wanted.iter().any(|(w, _)| *w == field) {
-            wanted.push((field, Some(v)));
-        }
-    }
-    for (field, new) in wanted {
-        if let Some(v) = &new {
-            fields::check_value(&field, v).map_err(|e| UsageError::new(format!("{field}: {e}")))?;
-        }
-        let key = FieldKey::new(id, field);
-        let old = store.get(&key).cloned();
-        // An empty goal list and no goals are the same to a page.
-        let empty = |v: &Option<Value>| {
-            v.is_none()
-                || v.as_ref()
-                    .is_some_and(|v| v.as_array().is_some_and(|a| a.is_empty()))
-        };
-        if old != new && !(key.field.ends_with(".goals") && empty(&old) && empty(&new)) {
-            out.push(FieldChange { key, old, new });
-        }
-    }
-    fields::follow_notes(store, &mut out);
-    Ok(out)
+    Ok(wanted)
 }
 
 /// Which fields an import file speaks for: JSON carries them all, CSV only

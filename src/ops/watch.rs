@@ -758,62 +758,13 @@ async fn resolve_now(
     side: requests::Side,
     allowed: &[String],
 ) -> Result<Decision> {
-    use crate::ops::resolve::{self, Outcome};
+    use crate::ops::resolve;
     let take = crate::store::Take::from(side);
     let command = Ask::Resolve { conflict, side }.command_text();
-    if let Some(run_id) = &req.run_id {
-        if let Some(c) = ctx.store.conflict(conflict).await? {
-            if c.resolution.as_ref().is_some_and(|r| &r.run_id == run_id) {
-                let fy = crate::store::record_fiscal_year(&c.key.record)?;
-                let value = ctx.store.load_fields(&fy).await?.get(&c.key).cloned();
-                let changed = side == requests::Side::Wiki && value != c.store;
-                let answer = ResolveAnswer::Settled {
-                    conflict,
-                    record: c.key.record.clone(),
-                    field: c.key.field.clone(),
-                    page: c.page.clone(),
-                    side,
-                    value,
-                    others: 0,
-                    run_id: run_id.clone(),
-                    // The push the stop may have cut short, now.
-                    written: push_decided(ctx, &c.key.record, run_id).await,
-                };
-                // The run's end and the status page, which the stop left undone.
-                let run = Run::new(
-                    ctx.store,
-                    run_id,
-                    command.clone(),
-                    Some(req.requester.clone()),
-                );
-                finish_resolve(ctx, &run, true, Ok(changed)).await;
-                return Ok(Decision::Settled(
-                    answer,
-                    format!("{command} → settled before a restart"),
-                    Some(run_id.clone()),
-                ));
-            }
-        }
+    if let Some(done) = settled_before_a_restart(ctx, req, conflict, side, &command).await? {
+        return Ok(done);
     }
-    if let Some(run_id) = &req.run_id {
-        // Stopped before its decision was recorded: that run ended without
-        // one (said in the run log), and the request is served now.
-        let running = ctx.store.run(run_id).await?;
-        if running.is_some_and(|r| r.outcome == crate::store::RunState::Running) {
-            let stale = Run::new(
-                ctx.store,
-                run_id,
-                command.clone(),
-                Some(req.requester.clone()),
-            );
-            let stopped = anyhow::anyhow!(
-                "the bot stopped before the decision was recorded; the request is served again"
-            );
-            if let Err(e) = stale.record(&stale.failed(&stopped)).await {
-                tracing::warn!("could not record the stopped run: {e:#}");
-            }
-        }
-    }
+    end_a_stopped_run(ctx, req, &command).await?;
     if let Some(limited) = rate_limited(ctx, req, allowed).await? {
         return Ok(limited);
     }
@@ -852,7 +803,116 @@ async fn resolve_now(
     .instrument(tracing::info_span!("run", run_id = %run_id))
     .await;
     crate::fault::reached("watch.resolved");
-    let (answer, changed) = match settled {
+    let (answer, changed) = answer_of(settled, conflict, side, &run_id, &command, req);
+    let mut answer = answer;
+    if let (
+        ResolveAnswer::Settled {
+            record, written, ..
+        },
+        Ok(_),
+    ) = (&mut answer, &changed)
+    {
+        *written = push_decided(ctx, record, &run_id).await;
+    }
+    let settled = matches!(answer, ResolveAnswer::Settled { .. });
+    finish_resolve(ctx, &run, settled, changed).await;
+    lease.release().await;
+    let what = match &answer {
+        ResolveAnswer::Settled { .. } => format!("{command} → settled"),
+        ResolveAnswer::Unknown { .. } => format!("{command} → no such conflict"),
+        ResolveAnswer::AlreadySettled { .. } => format!("{command} → already settled"),
+        ResolveAnswer::NotTaken { reason, .. } => format!("{command} → not settled: {reason}"),
+    };
+    Ok(Decision::Settled(answer, what, Some(run_id)))
+}
+
+/// A decision this request recorded before a restart: its reply, made from
+/// the store, and the run's end and the status page the stop left undone.
+async fn settled_before_a_restart(
+    ctx: &WatchContext<'_>,
+    req: &RequestEntry,
+    conflict: i64,
+    side: requests::Side,
+    command: &str,
+) -> Result<Option<Decision>> {
+    if let Some(run_id) = &req.run_id {
+        if let Some(c) = ctx.store.conflict(conflict).await? {
+            if c.resolution.as_ref().is_some_and(|r| &r.run_id == run_id) {
+                let fy = crate::store::record_fiscal_year(&c.key.record)?;
+                let value = ctx.store.load_fields(&fy).await?.get(&c.key).cloned();
+                let changed = side == requests::Side::Wiki && value != c.store;
+                let answer = ResolveAnswer::Settled {
+                    conflict,
+                    record: c.key.record.clone(),
+                    field: c.key.field.clone(),
+                    page: c.page.clone(),
+                    side,
+                    value,
+                    others: 0,
+                    run_id: run_id.clone(),
+                    // The push the stop may have cut short, now.
+                    written: push_decided(ctx, &c.key.record, run_id).await,
+                };
+                // The run's end and the status page, which the stop left undone.
+                let run = Run::new(
+                    ctx.store,
+                    run_id,
+                    command.to_string(),
+                    Some(req.requester.clone()),
+                );
+                finish_resolve(ctx, &run, true, Ok(changed)).await;
+                return Ok(Some(Decision::Settled(
+                    answer,
+                    format!("{command} → settled before a restart"),
+                    Some(run_id.clone()),
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A run of this request that stopped before its decision was recorded
+/// ends without one (said in the run log); the request is served again.
+async fn end_a_stopped_run(
+    ctx: &WatchContext<'_>,
+    req: &RequestEntry,
+    command: &str,
+) -> Result<()> {
+    if let Some(run_id) = &req.run_id {
+        // Stopped before its decision was recorded: that run ended without
+        // one (said in the run log), and the request is served now.
+        let running = ctx.store.run(run_id).await?;
+        if running.is_some_and(|r| r.outcome == crate::store::RunState::Running) {
+            let stale = Run::new(
+                ctx.store,
+                run_id,
+                command.to_string(),
+                Some(req.requester.clone()),
+            );
+            let stopped = anyhow::anyhow!(
+                "the bot stopped before the decision was recorded; the request is served again"
+            );
+            if let Err(e) = stale.record(&stale.failed(&stopped)).await {
+                tracing::warn!("could not record the stopped run: {e:#}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The reply to a resolve request from what [`crate::ops::resolve::settle`]
+/// did, and whether the store changed (`Err`: it failed).
+fn answer_of(
+    settled: Result<crate::ops::resolve::Outcome>,
+    conflict: i64,
+    side: requests::Side,
+    run_id: &str,
+    command: &str,
+    req: &RequestEntry,
+) -> (ResolveAnswer, Result<bool>) {
+    use crate::ops::resolve::Outcome;
+    match settled {
         Ok(Outcome::Resolved {
             conflict: c,
             value,
@@ -868,7 +928,7 @@ async fn resolve_now(
                 side,
                 value,
                 others,
-                run_id: run_id.clone(),
+                run_id: run_id.to_string(),
                 written: None,
             },
             Ok(changed),
@@ -910,27 +970,7 @@ async fn resolve_now(
             let reason = format!("an error stopped it ({e:#})");
             (ResolveAnswer::NotTaken { conflict, reason }, Err(e))
         }
-    };
-    let mut answer = answer;
-    if let (
-        ResolveAnswer::Settled {
-            record, written, ..
-        },
-        Ok(_),
-    ) = (&mut answer, &changed)
-    {
-        *written = push_decided(ctx, record, &run_id).await;
     }
-    let settled = matches!(answer, ResolveAnswer::Settled { .. });
-    finish_resolve(ctx, &run, settled, changed).await;
-    lease.release().await;
-    let what = match &answer {
-        ResolveAnswer::Settled { .. } => format!("{command} → settled"),
-        ResolveAnswer::Unknown { .. } => format!("{command} → no such conflict"),
-        ResolveAnswer::AlreadySettled { .. } => format!("{command} → already settled"),
-        ResolveAnswer::NotTaken { reason, .. } => format!("{command} → not settled: {reason}"),
-    };
-    Ok(Decision::Settled(answer, what, Some(run_id)))
 }
 
 /// After an on-wiki decision, the push of the field's year in the same run

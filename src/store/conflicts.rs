@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::dialect::{sql, Row, Tx};
-use super::history::Extras;
-use super::pages::PageWrite;
+use super::dialect::{sql, Row};
+use super::write::{CloseTarget, ConflictClose, ConflictFollow, ConflictWrite, Extras, PageWrite};
 use super::{
     check_changes, check_provenance, i64_of, json_opt, parse_timestamp, record_fiscal_year,
     timestamp, Provenance, Source, Store,
@@ -146,51 +145,6 @@ pub struct Decided<'a> {
     pub settled: &'a [i64],
 }
 
-/// A new conflict row, checked and serialised.
-pub(crate) struct ConflictWrite {
-    pub(crate) fiscal_year: String,
-    pub(crate) record: String,
-    pub(crate) field: String,
-    pub(crate) page_title: String,
-    pub(crate) revid: i64,
-    pub(crate) wiki_user: Option<String>,
-    pub(crate) base: Option<String>,
-    pub(crate) wiki: Option<String>,
-    pub(crate) store: Option<String>,
-    pub(crate) run_id: String,
-    pub(crate) created_at: String,
-}
-
-/// Which pending conflicts to close, and how.
-pub(crate) struct ConflictClose {
-    /// By id (resolve: exactly one pending row must match) or by field (settled).
-    pub(crate) target: CloseTarget,
-    pub(crate) how: Settlement,
-    pub(crate) by: String,
-    pub(crate) run_id: String,
-    pub(crate) at: String,
-}
-
-pub(crate) enum CloseTarget {
-    Id(i64),
-    /// A page's pending conflict on a field.
-    Key {
-        record: String,
-        field: String,
-        page: String,
-    },
-}
-
-/// A pending conflict that follows its page: the page's value changed again.
-pub(crate) struct ConflictFollow {
-    pub(crate) record: String,
-    pub(crate) field: String,
-    pub(crate) page_title: String,
-    pub(crate) revid: i64,
-    pub(crate) wiki_user: Option<String>,
-    pub(crate) wiki: Option<String>,
-}
-
 /// The columns of a conflict row, as [`stored_conflict`] reads them.
 const CONFLICT_COLUMNS: &str = "id, record_id, field, page_title, revision_id, wiki_user, \
      base_value, wiki_value, store_value, run_id, created_at, resolved_at, resolution, \
@@ -222,79 +176,6 @@ fn stored_conflict(row: &Row) -> Result<StoredConflict> {
         key: FieldKey::new(record, field),
         resolution,
     })
-}
-
-/// Inserts the new conflicts, follows and closes the pending ones, inside the caller's transaction.
-pub(super) async fn write_conflicts(tx: &mut Tx, extras: &Extras) -> Result<()> {
-    for c in &extras.conflicts {
-        let q = sql(
-            "insert_conflict",
-            "INSERT INTO conflicts (fiscal_year, record_id, field, page_title, revision_id, \
-             wiki_user, base_value, wiki_value, store_value, run_id, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .text(&c.fiscal_year)
-        .text(&c.record)
-        .text(&c.field)
-        .text(&c.page_title)
-        .int(c.revid)
-        .opt_text(c.wiki_user.as_deref())
-        .opt_text(c.base.as_deref())
-        .opt_text(c.wiki.as_deref())
-        .opt_text(c.store.as_deref())
-        .text(&c.run_id)
-        .text(&c.created_at);
-        tx.execute(q).await?;
-    }
-    for f in &extras.follow {
-        let q = sql(
-            "follow_conflict",
-            "UPDATE conflicts SET wiki_value = ?, revision_id = ?, wiki_user = ? \
-             WHERE resolved_at IS NULL AND record_id = ? AND field = ? AND page_title = ?",
-        )
-        .opt_text(f.wiki.as_deref())
-        .int(f.revid)
-        .opt_text(f.wiki_user.as_deref())
-        .text(&f.record)
-        .text(&f.field)
-        .text(&f.page_title);
-        tx.execute(q).await?;
-    }
-    for c in &extras.close {
-        close_conflict(tx, c).await?;
-    }
-    Ok(())
-}
-
-/// Closes pending conflicts; by id, exactly one must be pending.
-async fn close_conflict(tx: &mut Tx, c: &ConflictClose) -> Result<()> {
-    let set = "UPDATE conflicts SET resolved_at = ?, resolution = ?, resolved_by = ?, \
-               resolved_run_id = ? WHERE resolved_at IS NULL AND ";
-    let q = |which: &str| {
-        sql("close_conflict", format!("{set}{which}"))
-            .text(&c.at)
-            .text(c.how.as_str())
-            .text(&c.by)
-            .text(&c.run_id)
-    };
-    let q = match &c.target {
-        CloseTarget::Id(id) => q("id = ?").int(*id),
-        CloseTarget::Key {
-            record,
-            field,
-            page,
-        } => q("record_id = ? AND field = ? AND page_title = ?")
-            .text(record)
-            .text(field)
-            .text(page),
-    };
-    let done = tx.execute(q).await?;
-    if let CloseTarget::Id(id) = c.target {
-        if done != 1 {
-            bail!("conflict {id} is not pending (already resolved, or no such conflict)");
-        }
-    }
-    Ok(())
 }
 
 impl Store {
@@ -357,7 +238,7 @@ impl Store {
                     field: key.field.clone(),
                     page: merge.title.to_string(),
                 },
-                how: Settlement::Settled,
+                how: Settlement::Settled.as_str().to_string(),
                 by: "goalsbot".into(),
                 run_id: provenance.run_id.clone(),
                 at: at.clone(),
@@ -481,7 +362,7 @@ impl Store {
         let at = timestamp(&provenance.at);
         let close = |target, how: Settlement, by: String| ConflictClose {
             target,
-            how,
+            how: how.as_str().to_string(),
             by,
             run_id: provenance.run_id.clone(),
             at: at.clone(),

@@ -92,6 +92,7 @@ pub mod replica_cnf;
 mod requests;
 mod runs;
 mod sqlite;
+mod write;
 
 pub use conflicts::{
     Decided, NewConflict, PageMerge, Resolution, Settlement, StoredConflict, Take,

@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::dialect::{sql, Row, Tx};
-use super::history::Extras;
+use super::dialect::{sql, Row};
+use super::write::{upsert_page, Extras, PageWrite};
 use super::{
     check_changes, check_provenance, i64_of, parse_timestamp, timestamp, u64_of, Provenance, Store,
     MAX_PAGE_TITLE_CHARS,
@@ -74,18 +74,10 @@ pub struct PageCheck {
     pub outcome: CheckOutcome,
 }
 
-/// A page's sync state, ready to write.
 /// The version of the page parser whose readings the store keeps: bump it
 /// when the parser reads more of a page than before, so that every page is
 /// read again once (schema 7).
 pub const PARSER: i64 = 1;
-
-pub(crate) struct PageWrite {
-    title: String,
-    revid: i64,
-    synced_at: String,
-    records: String,
-}
 
 impl PageWrite {
     pub(super) fn new(
@@ -115,24 +107,9 @@ impl PageWrite {
                 None => serde_json::to_string(records),
             }
             .context("serialising page records")?,
+            parser: PARSER,
         })
     }
-}
-
-/// Writes a page's sync state inside the caller's write transaction.
-pub(super) async fn upsert_page(tx: &mut Tx, page: &PageWrite) -> Result<()> {
-    let text = format!(
-        "INSERT INTO pages (title, revision_id, synced_at, records, parser) VALUES (?, ?, ?, ?, ?) {}",
-        tx.upsert("title", &["revision_id", "synced_at", "records", "parser"])
-    );
-    let q = sql("upsert_page", text)
-        .text(&page.title)
-        .int(page.revid)
-        .text(&page.synced_at)
-        .text(&page.records)
-        .int(PARSER);
-    tx.execute(q).await?;
-    Ok(())
 }
 
 impl Store {
