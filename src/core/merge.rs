@@ -381,6 +381,25 @@ pub fn structure_hold(
             }
         }
     }
+    why.extend(moved_key_results(base, wiki, past));
+    (!why.is_empty()).then(|| {
+        format!(
+            "its structure changed in a way that moves data between records ({}); \
+             held for a person",
+            why.join("; ")
+        )
+    })
+}
+
+/// Key results whose words moved: from one objective to another, or to
+/// another key result's number in the same objective (the reasons
+/// [`structure_hold`] gives for them).
+fn moved_key_results(
+    base: &FiscalYearRecords,
+    wiki: &FiscalYearRecords,
+    past: &PastWords,
+) -> Vec<String> {
+    let mut out = Vec::new();
     // Words of a key result that left one objective, now under another.
     let words = |k: &KeyResult| k.text.split_whitespace().collect::<Vec<_>>().join(" ");
     let base_krs: Vec<(&str, &KeyResult)> = base
@@ -402,7 +421,7 @@ pub fn structure_hold(
                     .iter()
                     .all(|(_, b)| b.id != k.id || words(b) != words(k))
                 {
-                    why.push(format!(
+                    out.push(format!(
                         "the key result {:?} moved from {from} to {}",
                         words(k),
                         o.id
@@ -441,7 +460,7 @@ pub fn structure_hold(
                 other,
                 own.is_none_or(|own| words(own) != words(k)) && !its_own_before,
             ) {
-                why.push(format!(
+                out.push(format!(
                     "{} {} of {:?} now has the words of {} {} (renumbered or reordered?)",
                     k.kind.as_str(),
                     k.number,
@@ -452,13 +471,7 @@ pub fn structure_hold(
             }
         }
     }
-    (!why.is_empty()).then(|| {
-        format!(
-            "its structure changed in a way that moves data between records ({}); \
-             held for a person",
-            why.join("; ")
-        )
-    })
+    out
 }
 
 /// Whether a record id is a key result's (or objective item's), not an objective's.

@@ -1,16 +1,17 @@
 //! Page plans as data: the new wikitext of a quarter page or overview and what changed, from the records shown and the store's (pure).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use anyhow::Result;
 
-use crate::core::adopt::{self, identity_tables, patch_adopted, staff_tables_in};
+use crate::core::adopt::{self, identity_tables, patch_adopted, staff_tables_in, IdentityTable};
 use crate::core::colour::Palette;
 use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
 use crate::core::parse::StaffTable;
 use crate::core::prose::{write_prose, Held};
-use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Quarter, Status};
+use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Objective, Quarter, Status};
 use crate::core::render::{restatus, splice_region, Renderer};
 use crate::core::wikitable;
 use crate::core::wikitext::{cell_line, insertion_point, objective_section};
@@ -357,76 +358,22 @@ pub fn plan_quarter_page_with(
         let Some(obj) = store.objectives.iter().find(|o| o.id == page_obj.id) else {
             continue;
         };
-        let mut ident = identity_tables(&text, &obj.id);
-        if !ident.iter().any(|t| t.bots_own) {
-            // No table of the bot's: a KR table staff wrote in the section
-            // (also one added beside a table adopted before) is taken over,
-            // never doubled by a table of the bot's.
-            let section = objective_section(&text, page_obj);
-            let staff_here = section
-                .clone()
-                .is_some_and(|r| !staff_tables_in(&text, r).is_empty());
-            if staff_here {
-                let Some(staff) = adoption.staff else {
-                    plan.needs_staff_tables = true;
-                    continue;
-                };
-                let infos = staff.get(&obj.id).map(Vec::as_slice).unwrap_or(&[]);
-                if !infos.is_empty() && infos.iter().all(|i| i.unreadable.is_some()) {
-                    plan.warnings.push(format!(
-                        "{:?} has a KR table the bot cannot read whole ({}); it is left as it is \
-                         and no status table is added beside it",
-                        obj.title,
-                        infos
-                            .iter()
-                            .filter_map(|i| i.unreadable.as_deref())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ));
-                    continue;
-                }
-                let Some(range) = section else { continue };
-                if !staff_gates_open(&text, range.clone(), obj, adoption.verdicts, &mut plan) {
-                    continue;
-                }
-                match adopt::adopt(&text, range, &obj.id, infos) {
-                    Ok(new) => {
-                        text = new;
-                        plan.adopted.push(obj.id.clone());
-                        ident = identity_tables(&text, &obj.id);
-                    }
-                    Err(why) => {
-                        plan.warnings.push(why);
-                        continue;
-                    }
-                }
-            }
-        }
+        let Some(mut ident) =
+            take_over_staff_tables(&mut text, page_obj, obj, &adoption, &mut plan)
+        else {
+            continue;
+        };
         // With adopted tables, the bot's own table (if any) shows only the
         // records that have no row in them.
-        let mut own_obj = std::borrow::Cow::Borrowed(obj);
-        let mut own_page_obj = std::borrow::Cow::Borrowed(page_obj);
+        let (mut own_obj, mut own_page_obj) = (Cow::Borrowed(obj), Cow::Borrowed(page_obj));
         if ident.iter().any(|t| !t.bots_own) {
-            let patched = patch_adopted(&text, page_obj, obj, palette, adoption.verdicts);
-            plan.unchecked.extend(patched.unchecked);
-            text = patched.text;
-            plan.changed.extend(patched.changed);
-            plan.warnings.extend(patched.warnings);
-            let has_own = ident.iter().any(|t| t.bots_own);
-            if !has_own && (patched.homeless.is_empty() || patched.shut) {
-                // (A staff table the bot may not write into gets no table of
-                // the bot's beside it: a person's edit made it so, and the
-                // warning names it.)
+            let Some((o, p)) =
+                patch_adopted_tables(&mut text, page_obj, obj, palette, &adoption, &mut plan)
+            else {
                 continue;
-            }
+            };
             ident = identity_tables(&text, &obj.id);
-            let adopted_rows = adopt::rows_in_adopted(&text, &obj.id);
-            let mut o = obj.clone();
-            o.key_results.retain(|k| !adopted_rows.contains(&k.id));
-            let mut p = page_obj.clone();
-            p.key_results.retain(|k| !adopted_rows.contains(&k.id));
-            own_obj = std::borrow::Cow::Owned(o);
-            own_page_obj = std::borrow::Cow::Owned(p);
+            (own_obj, own_page_obj) = (Cow::Owned(o), Cow::Owned(p));
         }
         let (obj, page_obj) = (own_obj.as_ref(), own_page_obj.as_ref());
         let table = renderer.status_table(obj)?;
@@ -435,68 +382,7 @@ pub fn plan_quarter_page_with(
             .find(|t| t.bots_own)
             .map(|t| t.table.range.clone())
         {
-            Some(range) => {
-                let shown_rows: Vec<RowData> = page_obj.key_results.iter().map(row_data).collect();
-                let store_rows: Vec<RowData> = obj.key_results.iter().map(row_data).collect();
-                // A row staff deleted is put back even when it shows nothing.
-                let rows_there = obj.key_results.iter().all(|k| {
-                    text[range.clone()].contains(&format!("data-goalsbot-kr=\"{}\"", k.id))
-                });
-                let same_rows = rows_there
-                    && page_obj
-                        .key_results
-                        .iter()
-                        .map(|k| &k.id)
-                        .eq(obj.key_results.iter().map(|k| &k.id));
-                if same_rows && shown_rows == store_rows {
-                    continue;
-                }
-                // This table's changed rows; `plan.changed` holds every table's.
-                let mut changed: Vec<(String, BTreeSet<Quarter>)> = Vec::new();
-                for (s, p) in store_rows.iter().zip(
-                    shown_rows
-                        .iter()
-                        .chain(std::iter::repeat(&Default::default())),
-                ) {
-                    if s != p {
-                        let quarters: BTreeSet<Quarter> = Quarter::ALL
-                            .into_iter()
-                            .filter(|q| {
-                                s.3.iter().find(|e| e.0 == *q) != p.3.iter().find(|e| e.0 == *q)
-                            })
-                            .collect();
-                        changed.push((s.0.clone(), quarters));
-                    }
-                }
-                // Only status cells changed: patch just those lines, so a
-                // table staff reformatted (e.g. VisualEditor's one cell per
-                // line) keeps its shape. Anything else: the whole table.
-                let only_cells = same_rows
-                    && store_rows
-                        .iter()
-                        .zip(&shown_rows)
-                        .all(|(s, p)| s.0 == p.0 && s.1 == p.1 && s.2 == p.2);
-                // Each table is patched with its own changed cells only.
-                let cells: Vec<PatchCell> = changed
-                    .iter()
-                    .flat_map(|(id, qs)| {
-                        let (s, p) = (row_of(&store_rows, id), row_of(&shown_rows, id));
-                        qs.iter()
-                            .map(move |q| (id.clone(), *q, status_only(s, p, *q)))
-                    })
-                    .collect();
-                plan.changed.extend(changed);
-                let patched = if only_cells {
-                    patch_cells(&text[range.clone()], &table, &cells)
-                } else {
-                    None
-                };
-                let new_table = patched.unwrap_or_else(|| {
-                    let keep = same_notes(&store_rows, &shown_rows);
-                    keep_notes(&text[range.clone()], table.trim_end_matches('\n'), &keep)
-                });
-                text.replace_range(range, &new_table);
-            }
+            Some(range) => update_own_table(&mut text, range, page_obj, obj, &table, &mut plan),
             None => match insertion_point(&text, page_obj) {
                 Some(at) => {
                     text.insert_str(at, &format!("\n{}", table.trim_end_matches('\n')));
@@ -511,6 +397,171 @@ pub fn plan_quarter_page_with(
     }
     plan.text = text;
     Ok(plan)
+}
+
+/// Takes over the KR tables staff wrote in an objective's section when the
+/// objective has no table of the bot's (also one added beside a table
+/// adopted before), never doubling them with one; the objective's tables
+/// after it, or `None` when the objective is left as it is (a table the bot
+/// cannot read or write, or the staff tables' readings are still needed).
+fn take_over_staff_tables(
+    text: &mut String,
+    page_obj: &Objective,
+    obj: &Objective,
+    adoption: &Adoption<'_>,
+    plan: &mut PagePlan,
+) -> Option<Vec<IdentityTable>> {
+    let mut ident = identity_tables(text, &obj.id);
+    if !ident.iter().any(|t| t.bots_own) {
+        // No table of the bot's: a KR table staff wrote in the section
+        // (also one added beside a table adopted before) is taken over,
+        // never doubled by a table of the bot's.
+        let section = objective_section(text, page_obj);
+        let staff_here = section
+            .clone()
+            .is_some_and(|r| !staff_tables_in(text, r).is_empty());
+        if staff_here {
+            let Some(staff) = adoption.staff else {
+                plan.needs_staff_tables = true;
+                return None;
+            };
+            let infos = staff.get(&obj.id).map(Vec::as_slice).unwrap_or(&[]);
+            if !infos.is_empty() && infos.iter().all(|i| i.unreadable.is_some()) {
+                plan.warnings.push(format!(
+                    "{:?} has a KR table the bot cannot read whole ({}); it is left as it is \
+                     and no status table is added beside it",
+                    obj.title,
+                    infos
+                        .iter()
+                        .filter_map(|i| i.unreadable.as_deref())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+                return None;
+            }
+            let range = section?;
+            if !staff_gates_open(text, range.clone(), obj, adoption.verdicts, plan) {
+                return None;
+            }
+            match adopt::adopt(text, range, &obj.id, infos) {
+                Ok(new) => {
+                    *text = new;
+                    plan.adopted.push(obj.id.clone());
+                    ident = identity_tables(text, &obj.id);
+                }
+                Err(why) => {
+                    plan.warnings.push(why);
+                    return None;
+                }
+            }
+        }
+    }
+    Some(ident)
+}
+
+/// Shows the store's values in an objective's adopted tables; the records
+/// left for the bot's own table (those without a row in an adopted table),
+/// as the store and the page have them, or `None` when it gets no table.
+fn patch_adopted_tables(
+    text: &mut String,
+    page_obj: &Objective,
+    obj: &Objective,
+    palette: &Palette,
+    adoption: &Adoption<'_>,
+    plan: &mut PagePlan,
+) -> Option<(Objective, Objective)> {
+    let ident = identity_tables(text, &obj.id);
+    let patched = patch_adopted(text, page_obj, obj, palette, adoption.verdicts);
+    plan.unchecked.extend(patched.unchecked);
+    *text = patched.text;
+    plan.changed.extend(patched.changed);
+    plan.warnings.extend(patched.warnings);
+    let has_own = ident.iter().any(|t| t.bots_own);
+    if !has_own && (patched.homeless.is_empty() || patched.shut) {
+        // (A staff table the bot may not write into gets no table of
+        // the bot's beside it: a person's edit made it so, and the
+        // warning names it.)
+        return None;
+    }
+    let adopted_rows = adopt::rows_in_adopted(text, &obj.id);
+    let mut o = obj.clone();
+    o.key_results.retain(|k| !adopted_rows.contains(&k.id));
+    let mut p = page_obj.clone();
+    p.key_results.retain(|k| !adopted_rows.contains(&k.id));
+    Some((o, p))
+}
+
+/// Updates the bot's own status table of an objective at `range` to show
+/// `table` (the store's rows): just the changed status cells when nothing
+/// else changed, so a table staff reformatted keeps its shape; else the
+/// whole table, keeping notes' wikitext where the note did not change.
+fn update_own_table(
+    text: &mut String,
+    range: Range<usize>,
+    page_obj: &Objective,
+    obj: &Objective,
+    table: &str,
+    plan: &mut PagePlan,
+) {
+    let shown_rows: Vec<RowData> = page_obj.key_results.iter().map(row_data).collect();
+    let store_rows: Vec<RowData> = obj.key_results.iter().map(row_data).collect();
+    // A row staff deleted is put back even when it shows nothing.
+    let rows_there = obj
+        .key_results
+        .iter()
+        .all(|k| text[range.clone()].contains(&format!("data-goalsbot-kr=\"{}\"", k.id)));
+    let same_rows = rows_there
+        && page_obj
+            .key_results
+            .iter()
+            .map(|k| &k.id)
+            .eq(obj.key_results.iter().map(|k| &k.id));
+    if same_rows && shown_rows == store_rows {
+        return;
+    }
+    // This table's changed rows; `plan.changed` holds every table's.
+    let mut changed: Vec<(String, BTreeSet<Quarter>)> = Vec::new();
+    for (s, p) in store_rows.iter().zip(
+        shown_rows
+            .iter()
+            .chain(std::iter::repeat(&Default::default())),
+    ) {
+        if s != p {
+            let quarters: BTreeSet<Quarter> = Quarter::ALL
+                .into_iter()
+                .filter(|q| s.3.iter().find(|e| e.0 == *q) != p.3.iter().find(|e| e.0 == *q))
+                .collect();
+            changed.push((s.0.clone(), quarters));
+        }
+    }
+    // Only status cells changed: patch just those lines, so a
+    // table staff reformatted (e.g. VisualEditor's one cell per
+    // line) keeps its shape. Anything else: the whole table.
+    let only_cells = same_rows
+        && store_rows
+            .iter()
+            .zip(&shown_rows)
+            .all(|(s, p)| s.0 == p.0 && s.1 == p.1 && s.2 == p.2);
+    // Each table is patched with its own changed cells only.
+    let cells: Vec<PatchCell> = changed
+        .iter()
+        .flat_map(|(id, qs)| {
+            let (s, p) = (row_of(&store_rows, id), row_of(&shown_rows, id));
+            qs.iter()
+                .map(move |q| (id.clone(), *q, status_only(s, p, *q)))
+        })
+        .collect();
+    plan.changed.extend(changed);
+    let patched = if only_cells {
+        patch_cells(&text[range.clone()], table, &cells)
+    } else {
+        None
+    };
+    let new_table = patched.unwrap_or_else(|| {
+        let keep = same_notes(&store_rows, &shown_rows);
+        keep_notes(&text[range.clone()], table.trim_end_matches('\n'), &keep)
+    });
+    text.replace_range(range, &new_table);
 }
 
 /// Whether the bot may adopt the staff tables of an objective's `section`:

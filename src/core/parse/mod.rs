@@ -592,6 +592,23 @@ fn assemble(
     read: &mut RowsRead,
     staff_tables: &mut BTreeMap<String, Vec<StaffTable>>,
 ) -> Vec<Objective> {
+    let tables = read_tables(&drafts, &loose_tables, palette, warnings);
+    let (mut objectives, staff) = objectives_of(drafts, fiscal_year, warnings);
+    let bound = bind_tables(&objectives, tables, warnings);
+    for ((objective, tables), staff) in objectives.iter_mut().zip(bound).zip(staff) {
+        fill_objective(objective, tables, staff, warnings, read, staff_tables);
+    }
+    objectives
+}
+
+/// Every status table of the page read once, with the section it stood in
+/// (`None`: before the first heading).
+fn read_tables(
+    drafts: &[Draft],
+    loose_tables: &[Wikinode],
+    palette: &Palette,
+    warnings: &mut Vec<String>,
+) -> Vec<(Option<usize>, StatusTable)> {
     // Read every table once, remembering the section it stood in.
     let mut tables: Vec<(Option<usize>, StatusTable)> = Vec::new();
     for (i, draft) in drafts.iter().enumerate() {
@@ -604,14 +621,23 @@ fn assemble(
             }
         }
     }
-    for node in &loose_tables {
+    for node in loose_tables {
         if let Some(t) = table::read(node, palette, warnings) {
             tables.push((None, t));
         }
     }
+    tables
+}
 
+/// The sections' objectives (ids from their titles) and each one's staff
+/// tables.
+fn objectives_of(
+    drafts: Vec<Draft>,
+    fiscal_year: &FiscalYear,
+    warnings: &mut Vec<String>,
+) -> (Vec<Objective>, Vec<Vec<Staff>>) {
     let mut staff: Vec<Vec<Staff>> = Vec::new();
-    let mut objectives: Vec<Objective> = drafts
+    let objectives: Vec<Objective> = drafts
         .into_iter()
         .enumerate()
         .map(|(i, d)| {
@@ -638,7 +664,17 @@ fn assemble(
             }
         })
         .collect();
+    (objectives, staff)
+}
 
+/// The status tables of each objective: first by id (the table may have
+/// moved anywhere), then by position (the objective may have been
+/// retitled, so its slug no longer matches).
+fn bind_tables(
+    objectives: &[Objective],
+    tables: Vec<(Option<usize>, StatusTable)>,
+    warnings: &mut Vec<String>,
+) -> Vec<Vec<StatusTable>> {
     // First by id (the table may have moved anywhere), then by position (the
     // objective may have been retitled, so its slug no longer matches). An
     // objective may have several: an adopted KR table and metrics table.
@@ -681,84 +717,94 @@ fn assemble(
         let first = ids.first().map(|s| s.to_string());
         bound[i].extend(tables.into_iter().filter(|t| t.objective_id == first));
     }
+    bound
+}
 
-    for ((objective, tables), staff) in objectives.iter_mut().zip(bound).zip(staff) {
-        if let Some(id) = tables.first().and_then(|t| t.objective_id.clone()) {
-            objective.id = id;
-        }
-        for kr in &mut objective.key_results {
-            kr.id = format!("{}/{}{}", objective.id, kr.kind.id_stem(), kr.number);
-        }
-        let has_bots_own = tables.iter().any(|t| !t.staff);
-        // A record takes its data from the first row that shows it; the
-        // bot writes only its first table of an objective, so a copy staff
-        // made of it is not read (it would bring back stale values).
-        let mut claimed = BTreeSet::new();
-        let mut own_seen = false;
-        for table in tables {
-            if !table.staff {
-                if own_seen {
-                    warnings.push(format!(
-                        "a second status table of the bot's for {} is ignored (remove one of the two)",
-                        objective.id
-                    ));
-                    continue;
-                }
-                own_seen = true;
-            }
-            let managers = table.managers.clone();
-            merge_table(objective, table, &managers, warnings, read, &mut claimed);
-        }
-        let mut infos = Vec::new();
-        for s in staff {
-            match s {
-                Staff::Read(table, _) if has_bots_own => {
-                    warnings.push(format!(
-                        "objective {}: a KR table staff wrote stands beside the bot's status \
-                         table; it is not read (keep one of the two)",
-                        objective.id
-                    ));
-                    infos.push(StaffTable {
-                        rows: Vec::new(),
-                        unreadable: Some("the objective has the bot's status table".into()),
-                    });
-                    let _ = table;
-                }
-                Staff::Read(table, managers) => {
-                    let skipped = table.skipped.clone();
-                    let empty_rows = table.empty_rows.clone();
-                    let mut rows =
-                        merge_table(objective, table, &managers, warnings, read, &mut claimed);
-                    for i in empty_rows {
-                        rows.insert(i.min(rows.len()), None);
-                    }
-                    if !skipped.is_empty() {
-                        warnings.push(format!(
-                            "objective {}: KR table: skipped {}",
-                            objective.id,
-                            skipped.join("; ")
-                        ));
-                    }
-                    infos.push(StaffTable {
-                        rows,
-                        unreadable: None,
-                    });
-                }
-                Staff::Unreadable(why) => infos.push(StaffTable {
-                    rows: Vec::new(),
-                    unreadable: Some(why),
-                }),
-            }
-        }
-        if !infos.is_empty() {
-            staff_tables.insert(objective.id.clone(), infos);
-        }
-        // Metrics after the objective's KRs and items, in their own order.
-        objective
-            .key_results
-            .sort_by_key(|k| k.kind == Kind::Metric);
+/// Puts an objective's tables on its records: the bot's table and staff
+/// tables' rows, what each staff table held (into `staff_tables`), and the
+/// objective's records in order.
+fn fill_objective(
+    objective: &mut Objective,
+    tables: Vec<StatusTable>,
+    staff: Vec<Staff>,
+    warnings: &mut Vec<String>,
+    read: &mut RowsRead,
+    staff_tables: &mut BTreeMap<String, Vec<StaffTable>>,
+) {
+    if let Some(id) = tables.first().and_then(|t| t.objective_id.clone()) {
+        objective.id = id;
     }
-    objectives
+    for kr in &mut objective.key_results {
+        kr.id = format!("{}/{}{}", objective.id, kr.kind.id_stem(), kr.number);
+    }
+    let has_bots_own = tables.iter().any(|t| !t.staff);
+    // A record takes its data from the first row that shows it; the
+    // bot writes only its first table of an objective, so a copy staff
+    // made of it is not read (it would bring back stale values).
+    let mut claimed = BTreeSet::new();
+    let mut own_seen = false;
+    for table in tables {
+        if !table.staff {
+            if own_seen {
+                warnings.push(format!(
+                    "a second status table of the bot's for {} is ignored (remove one of the two)",
+                    objective.id
+                ));
+                continue;
+            }
+            own_seen = true;
+        }
+        let managers = table.managers.clone();
+        merge_table(objective, table, &managers, warnings, read, &mut claimed);
+    }
+    let mut infos = Vec::new();
+    for s in staff {
+        match s {
+            Staff::Read(table, _) if has_bots_own => {
+                warnings.push(format!(
+                    "objective {}: a KR table staff wrote stands beside the bot's status \
+                     table; it is not read (keep one of the two)",
+                    objective.id
+                ));
+                infos.push(StaffTable {
+                    rows: Vec::new(),
+                    unreadable: Some("the objective has the bot's status table".into()),
+                });
+                let _ = table;
+            }
+            Staff::Read(table, managers) => {
+                let skipped = table.skipped.clone();
+                let empty_rows = table.empty_rows.clone();
+                let mut rows =
+                    merge_table(objective, table, &managers, warnings, read, &mut claimed);
+                for i in empty_rows {
+                    rows.insert(i.min(rows.len()), None);
+                }
+                if !skipped.is_empty() {
+                    warnings.push(format!(
+                        "objective {}: KR table: skipped {}",
+                        objective.id,
+                        skipped.join("; ")
+                    ));
+                }
+                infos.push(StaffTable {
+                    rows,
+                    unreadable: None,
+                });
+            }
+            Staff::Unreadable(why) => infos.push(StaffTable {
+                rows: Vec::new(),
+                unreadable: Some(why),
+            }),
+        }
+    }
+    if !infos.is_empty() {
+        staff_tables.insert(objective.id.clone(), infos);
+    }
+    // Metrics after the objective's KRs and items, in their own order.
+    objective
+        .key_results
+        .sort_by_key(|k| k.kind == Kind::Metric);
 }
 
 /// Puts a status table's data on the objective's records: baselines, year

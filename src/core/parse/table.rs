@@ -337,6 +337,33 @@ struct Layout<'a> {
     palette: &'a Palette,
 }
 
+/// A quarter's status and note from its cell (`value`: the cell's text);
+/// `None` when the cell says neither. In a staff table a cell whose words
+/// name no status may say it by its colour: the whole text is then the note.
+fn quarter_cell(
+    cell: &Wikinode,
+    value: &str,
+    quarter: Quarter,
+    layout: &Layout<'_>,
+    notes: &mut Vec<String>,
+) -> Option<(Option<Status>, Option<String>)> {
+    let (status, note) = Status::read_cell(value);
+    if status.is_none() && layout.staff && !value.is_empty() && !says_no_status(value) {
+        let colour = background(cell);
+        let status = colour.as_deref().and_then(|c| layout.palette.status_of(c));
+        if let (Some(c), None) = (&colour, status) {
+            notes.push(format!(
+                "{quarter}: the colour {c:?} names no status (add it to [status] colours); \
+                 the cell is read as a note"
+            ));
+        }
+        if status.is_some() {
+            return Some((status, Some(value.to_string())));
+        }
+    }
+    (status.is_some() || note.is_some()).then_some((status, note))
+}
+
 /// Reads one body row. `known` is the kind and number the row's id gives;
 /// without one (a staff table) they come from the KR or metric cell.
 fn read_row(
@@ -347,11 +374,7 @@ fn read_row(
     positions: &mut Positions,
     notes: &mut Vec<String>,
 ) -> Option<StatusRow> {
-    let Layout {
-        header,
-        staff,
-        palette,
-    } = *layout;
+    let Layout { header, staff, .. } = *layout;
     // Where the header names nothing (a bot table whose header staff
     // changed), the bot's own layout: KR, year goal, then quarters.
     let col = |i: usize| match header.get(i).copied() {
@@ -389,24 +412,7 @@ fn read_row(
             });
         if let Some(quarter) = quarter {
             marked_note |= has_markup(cell, 0);
-            let (mut status, note) = Status::read_cell(&value);
-            if status.is_none() && staff && !value.is_empty() && !says_no_status(&value) {
-                let colour = background(cell);
-                status = colour.as_deref().and_then(|c| palette.status_of(c));
-                if let (Some(c), None) = (&colour, status) {
-                    notes.push(format!(
-                        "{quarter}: the colour {c:?} names no status (add it to [status] colours); \
-                         the cell is read as a note"
-                    ));
-                }
-                if status.is_some() {
-                    // The colour decided: the whole text is the note.
-                    quarters.retain(|(q, ..)| *q != quarter);
-                    quarters.push((quarter, status, Some(value)));
-                    continue;
-                }
-            }
-            if status.is_some() || note.is_some() {
+            if let Some((status, note)) = quarter_cell(cell, &value, quarter, layout, notes) {
                 quarters.retain(|(q, ..)| *q != quarter);
                 quarters.push((quarter, status, note));
             }
