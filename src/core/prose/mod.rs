@@ -166,18 +166,10 @@ fn segments(text: &str, range: Range<usize>) -> Vec<Seg> {
         if trimmed.to_ascii_lowercase().starts_with("<pre>") {
             flush(&mut para, &mut segs);
             let open = line.start + content.find('<').unwrap_or(0) + 5;
-            let body_end = hidden.iter().find(|h| h.start == open - 5).map(|h| h.end);
-            let Some(block_end) = body_end else {
+            let Some(block_end) = pre_block(text, &hidden, open, &mut segs) else {
                 i += 1;
                 continue;
             };
-            let close = text[..block_end].rfind("</").unwrap_or(block_end);
-            let mut s = open;
-            for l in text[open..close].split_inclusive('\n') {
-                let r = s..s + l.trim_end_matches('\n').len();
-                s += l.len();
-                pre_line(text, r, &mut segs);
-            }
             while i < lines.len() && lines[i].start < block_end {
                 i += 1;
             }
@@ -185,17 +177,8 @@ fn segments(text: &str, range: Range<usize>) -> Vec<Seg> {
         }
         if let Some((level, inner)) = heading(content) {
             flush(&mut para, &mut segs);
-            let t = &content[inner];
-            let p = project(t, 0..t.len(), Mode::Wiki);
             if level >= 3 {
-                segs.push(Seg {
-                    proj: Projection::default(),
-                    end: line.start,
-                    bullet: false,
-                    lines: line.clone(),
-                    mode: Mode::Wiki,
-                    heading: Some(p.text()),
-                });
+                segs.push(heading_seg(&content[inner], &line));
             }
             i += 1;
             continue;
@@ -237,6 +220,37 @@ fn segments(text: &str, range: Range<usize>) -> Vec<Seg> {
     }
     flush(&mut para, &mut segs);
     segs
+}
+
+/// The lines of a `<pre>` block whose body starts at `open`, as segments;
+/// where the block ends, or `None` when it is not closed.
+fn pre_block(
+    text: &str,
+    hidden: &[Range<usize>],
+    open: usize,
+    segs: &mut Vec<Seg>,
+) -> Option<usize> {
+    let block_end = hidden.iter().find(|h| h.start == open - 5).map(|h| h.end)?;
+    let close = text[..block_end].rfind("</").unwrap_or(block_end);
+    let mut s = open;
+    for l in text[open..close].split_inclusive('\n') {
+        let r = s..s + l.trim_end_matches('\n').len();
+        s += l.len();
+        pre_line(text, r, segs);
+    }
+    Some(block_end)
+}
+
+/// The segment of a level-3+ heading line whose text is `t`.
+fn heading_seg(t: &str, line: &Range<usize>) -> Seg {
+    Seg {
+        proj: Projection::default(),
+        end: line.start,
+        bullet: false,
+        lines: line.clone(),
+        mode: Mode::Wiki,
+        heading: Some(project(t, 0..t.len(), Mode::Wiki).text()),
+    }
 }
 
 /// A line without its newline.
@@ -317,26 +331,76 @@ fn split_br(
 /// Where each field of the section stands, read as the parser reads it.
 fn places(text: &str, range: Range<usize>, page_quarter: Quarter) -> Places {
     let segs = segments(text, range);
-    let mut p = Places::default();
-    let mut current: Option<(Kind, u32)> = None;
-    let mut open_q: Option<Quarter> = None;
-    let mut expect_description = false;
-    let mut pending_text = false;
-    let mut pending_qobj: Option<Quarter> = None;
-    let mut pending_item = false;
-    let mut items = 0u32;
-    let mut manager: Option<usize> = None;
+    let mut walk = Walk {
+        text,
+        page_quarter,
+        p: Places::default(),
+        current: None,
+        open_q: None,
+        expect_description: false,
+        pending_text: false,
+        pending_qobj: None,
+        pending_item: false,
+        items: 0,
+        manager: None,
+    };
     for (i, seg) in segs.iter().enumerate() {
+        walk.segment(i, seg);
+    }
+    let mut p = walk.p;
+    p.segs = segs;
+    p
+}
+
+/// What [`places`] knows as it walks a section's segments in order.
+struct Walk<'a> {
+    text: &'a str,
+    page_quarter: Quarter,
+    /// What was found so far.
+    p: Places,
+    /// The item (key result or objective item) the lines now belong to.
+    current: Option<(Kind, u32)>,
+    /// The quarter whose lines are open under the current item.
+    open_q: Option<Quarter>,
+    /// The next prose line is the objective's description.
+    expect_description: bool,
+    /// A key result's label had no words: the next prose line is its text.
+    pending_text: bool,
+    /// A quarter objective's label had no words: the next prose line is it.
+    pending_qobj: Option<Quarter>,
+    /// An empty `Objective:` label after the first item: the next prose
+    /// line starts an objective item.
+    pending_item: bool,
+    /// Objective items counted so far.
+    items: u32,
+    /// The key result manager line the items now fall under.
+    manager: Option<usize>,
+}
+
+/// The value at the end of segment `seg` (of `n` characters): the last
+/// characters, as many as `r` has.
+fn rest_of(seg: usize, n: usize, r: &str) -> Loc {
+    Loc {
+        seg,
+        start: n - r.chars().count(),
+        end: n,
+        whole: false,
+    }
+}
+
+impl Walk<'_> {
+    /// Reads one segment.
+    fn segment(&mut self, i: usize, seg: &Seg) {
         if let Some(h) = &seg.heading {
-            current = None;
-            open_q = None;
-            pending_text = false;
-            pending_qobj = None;
-            pending_item = false;
+            self.current = None;
+            self.open_q = None;
+            self.pending_text = false;
+            self.pending_qobj = None;
+            self.pending_item = false;
             let h = h.trim_end_matches(':').to_ascii_lowercase();
-            expect_description =
-                matches!(h.as_str(), "objective" | "objectives") && p.description.is_none();
-            continue;
+            self.expect_description =
+                matches!(h.as_str(), "objective" | "objectives") && self.p.description.is_none();
+            return;
         }
         let t = seg.proj.text();
         let n = seg.proj.chars.len();
@@ -346,108 +410,76 @@ fn places(text: &str, range: Range<usize>, page_quarter: Quarter) -> Places {
             end: n,
             whole: true,
         };
-        let rest = |r: &str| Loc {
-            seg: i,
-            start: n - r.chars().count(),
-            end: n,
-            whole: false,
-        };
-        let was_pending_text = std::mem::take(&mut pending_text);
-        let was_pending_qobj = pending_qobj.take();
+        let rest = |r: &str| rest_of(i, n, r);
+        let was_pending_text = std::mem::take(&mut self.pending_text);
+        let was_pending_qobj = self.pending_qobj.take();
         let label = classify(&t);
-        let start_item = |key: (Kind, u32), loc: Option<Loc>, p: &mut Places| {
-            // A manager line can go before the item only when the item
-            // starts its source line.
-            let first_line = seg.proj.chars.first().and_then(|c| {
-                let at = c.src.start;
-                let ls = text[..at].rfind('\n').map_or(0, |i| i + 1);
-                text[ls..at]
-                    .chars()
-                    .all(|c| matches!(c, '*' | '#' | ':' | ';' | ' ' | '\''))
-                    .then_some(ls)
-            });
-            if p.items.contains_key(&key) {
-                return false;
-            }
-            p.items.insert(
-                key,
-                ItemPlaces {
-                    text: loc,
-                    first_line,
-                    quarters: BTreeMap::new(),
-                },
-            );
-            if let Some(m) = manager {
-                p.kr_managers[m].items.push(key);
-            }
-            true
-        };
-        if std::mem::take(&mut pending_item) && label == Label::Prose && !seg.bullet {
-            items += 1;
-            let key = (Kind::ObjectiveItem, items);
-            current = start_item(key, Some(whole), &mut p).then_some(key);
-            expect_description = false;
-            open_q = None;
-            continue;
+        if std::mem::take(&mut self.pending_item) && label == Label::Prose && !seg.bullet {
+            self.items += 1;
+            let key = (Kind::ObjectiveItem, self.items);
+            self.current = self.start_item(seg, key, Some(whole)).then_some(key);
+            self.expect_description = false;
+            self.open_q = None;
+            return;
         }
         match label {
             Label::ObjectiveManager(_) => {
                 let r = t.split_once(':').map_or("", |(_, r)| r.trim());
-                p.managers = Some(rest(r));
-                if p.description.is_none() && p.items.is_empty() {
-                    expect_description = true;
+                self.p.managers = Some(rest(r));
+                if self.p.description.is_none() && self.p.items.is_empty() {
+                    self.expect_description = true;
                 }
             }
             Label::KrManager(_) => {
                 let r = t.split_once(':').map_or("", |(_, r)| r.trim());
-                p.kr_managers.push(ManagerLine {
+                self.p.kr_managers.push(ManagerLine {
                     loc: rest(r),
                     line: seg.lines.clone(),
                     items: vec![],
                 });
-                manager = Some(p.kr_managers.len() - 1);
-                current = None;
-                open_q = None;
-                expect_description = false;
+                self.manager = Some(self.p.kr_managers.len() - 1);
+                self.current = None;
+                self.open_q = None;
+                self.expect_description = false;
             }
             Label::KeyResult { number, text } => {
-                expect_description = false;
-                open_q = None;
+                self.expect_description = false;
+                self.open_q = None;
                 let key = (Kind::KeyResult, number);
                 let (statement, _) = split_baseline(&text);
                 let mut loc = rest(&text);
                 loc.end = loc.start + statement.chars().count();
-                current = start_item(key, Some(loc), &mut p).then_some(key);
-                pending_text = text.is_empty() && current.is_some();
+                self.current = self.start_item(seg, key, Some(loc)).then_some(key);
+                self.pending_text = text.is_empty() && self.current.is_some();
             }
             Label::ObjectiveItem(text) if text.is_empty() => {
-                current = None;
-                open_q = None;
-                if p.items.is_empty() && p.description.is_none() {
-                    expect_description = true;
+                self.current = None;
+                self.open_q = None;
+                if self.p.items.is_empty() && self.p.description.is_none() {
+                    self.expect_description = true;
                 } else {
-                    pending_item = true;
+                    self.pending_item = true;
                 }
             }
             Label::ObjectiveItem(text) => {
-                items += 1;
-                expect_description = false;
-                open_q = None;
-                let key = (Kind::ObjectiveItem, items);
-                current = start_item(key, Some(rest(&text)), &mut p).then_some(key);
+                self.items += 1;
+                self.expect_description = false;
+                self.open_q = None;
+                let key = (Kind::ObjectiveItem, self.items);
+                self.current = self.start_item(seg, key, Some(rest(&text))).then_some(key);
             }
             Label::QuarterObjective { quarter, text } => {
-                if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
+                if let Some(item) = self.current.and_then(|k| self.p.items.get_mut(&k)) {
                     item.quarters.entry(quarter).or_default().objective = Some(rest(&text));
-                    open_q = Some(quarter);
+                    self.open_q = Some(quarter);
                     if text.is_empty() {
-                        pending_qobj = Some(quarter);
+                        self.pending_qobj = Some(quarter);
                     }
                 }
             }
             Label::QuarterGoals { quarter, text } => {
-                if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
-                    open_q = Some(quarter);
+                if let Some(item) = self.current.and_then(|k| self.p.items.get_mut(&k)) {
+                    self.open_q = Some(quarter);
                     let q = item.quarters.entry(quarter).or_default();
                     if !text.is_empty() {
                         q.goals.push(rest(&text));
@@ -455,66 +487,110 @@ fn places(text: &str, range: Range<usize>, page_quarter: Quarter) -> Places {
                     q.anchor = Some((seg.lines.end, "* ".into(), seg.mode));
                 }
             }
-            Label::Prose if seg.bullet => {
-                if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
-                    let quarter = open_q.unwrap_or(page_quarter);
-                    open_q = Some(quarter);
-                    let q = item.quarters.entry(quarter).or_default();
-                    let marker = text[seg.lines.clone()]
-                        .chars()
-                        .take_while(|c| matches!(c, '*' | '#' | ':' | ';' | ' '))
-                        .collect::<String>();
-                    let marker = if marker.trim().is_empty() {
-                        "* ".to_string()
-                    } else if marker.ends_with(' ') {
-                        marker
-                    } else {
-                        format!("{marker} ")
-                    };
-                    if n == 0 {
-                        q.empty_bullets.push(seg.lines.clone());
-                    } else {
-                        q.goals.push(whole);
-                    }
-                    let marker = if seg.mode == Mode::Pre {
-                        "* ".into()
-                    } else {
-                        marker
-                    };
-                    q.anchor = Some((seg.lines.end, marker, seg.mode));
-                }
-            }
-            Label::Prose => {
-                if was_pending_text {
-                    if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
-                        item.text = Some(whole);
-                        continue;
-                    }
-                }
-                if let (Some(_), None) = (current, open_q) {
-                    let (before, baseline) = split_baseline(&t);
-                    if before.is_empty() && baseline.is_some() {
-                        continue;
-                    }
-                }
-                if let Some(quarter) = was_pending_qobj {
-                    if let Some(item) = current.and_then(|k| p.items.get_mut(&k)) {
-                        item.quarters.entry(quarter).or_default().objective = Some(whole);
-                        continue;
-                    }
-                }
-                if expect_description && current.is_none() {
-                    p.description = Some(whole);
-                    expect_description = false;
-                    continue;
-                }
-                current = None;
-                open_q = None;
-            }
+            Label::Prose if seg.bullet => self.goal_bullet(seg, whole),
+            Label::Prose => self.prose(&t, whole, was_pending_text, was_pending_qobj),
         }
     }
-    p.segs = segs;
-    p
+
+    /// Starts the item `key` at `loc`; `false` when the section has it
+    /// already. The current key result manager line manages it.
+    fn start_item(&mut self, seg: &Seg, key: (Kind, u32), loc: Option<Loc>) -> bool {
+        // A manager line can go before the item only when the item
+        // starts its source line.
+        let text = self.text;
+        let first_line = seg.proj.chars.first().and_then(|c| {
+            let at = c.src.start;
+            let ls = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            text[ls..at]
+                .chars()
+                .all(|c| matches!(c, '*' | '#' | ':' | ';' | ' ' | '\''))
+                .then_some(ls)
+        });
+        if self.p.items.contains_key(&key) {
+            return false;
+        }
+        self.p.items.insert(
+            key,
+            ItemPlaces {
+                text: loc,
+                first_line,
+                quarters: BTreeMap::new(),
+            },
+        );
+        if let Some(m) = self.manager {
+            self.p.kr_managers[m].items.push(key);
+        }
+        true
+    }
+
+    /// A bullet of prose under an item: a goal of the open quarter (the
+    /// page's when none is open), and where the quarter's next goal goes.
+    fn goal_bullet(&mut self, seg: &Seg, whole: Loc) {
+        let Some(item) = self.current.and_then(|k| self.p.items.get_mut(&k)) else {
+            return;
+        };
+        let quarter = self.open_q.unwrap_or(self.page_quarter);
+        self.open_q = Some(quarter);
+        let q = item.quarters.entry(quarter).or_default();
+        let marker = self.text[seg.lines.clone()]
+            .chars()
+            .take_while(|c| matches!(c, '*' | '#' | ':' | ';' | ' '))
+            .collect::<String>();
+        let marker = if marker.trim().is_empty() {
+            "* ".to_string()
+        } else if marker.ends_with(' ') {
+            marker
+        } else {
+            format!("{marker} ")
+        };
+        if seg.proj.chars.is_empty() {
+            q.empty_bullets.push(seg.lines.clone());
+        } else {
+            q.goals.push(whole);
+        }
+        let marker = if seg.mode == Mode::Pre {
+            "* ".into()
+        } else {
+            marker
+        };
+        q.anchor = Some((seg.lines.end, marker, seg.mode));
+    }
+
+    /// A line of prose that is no bullet: the words a label before it left
+    /// for it, the objective's description, or the end of the item.
+    fn prose(
+        &mut self,
+        t: &str,
+        whole: Loc,
+        was_pending_text: bool,
+        was_pending_qobj: Option<Quarter>,
+    ) {
+        if was_pending_text {
+            if let Some(item) = self.current.and_then(|k| self.p.items.get_mut(&k)) {
+                item.text = Some(whole);
+                return;
+            }
+        }
+        if let (Some(_), None) = (self.current, self.open_q) {
+            let (before, baseline) = split_baseline(t);
+            if before.is_empty() && baseline.is_some() {
+                return;
+            }
+        }
+        if let Some(quarter) = was_pending_qobj {
+            if let Some(item) = self.current.and_then(|k| self.p.items.get_mut(&k)) {
+                item.quarters.entry(quarter).or_default().objective = Some(whole);
+                return;
+            }
+        }
+        if self.expect_description && self.current.is_none() {
+            self.p.description = Some(whole);
+            self.expect_description = false;
+            return;
+        }
+        self.current = None;
+        self.open_q = None;
+    }
 }
 
 /// Wikitext for `fragment`, to stand between source characters `prev` and

@@ -154,16 +154,6 @@ pub(crate) fn project(src: &str, range: Range<usize>, mode: Mode) -> Projection 
     let end = range.end;
     let mut i = range.start;
     let mut opaque = 0usize;
-    let push_text = |raw: &mut Vec<Ch>, from: usize, to: usize, holder: Holder| {
-        for (off, c) in src[from..to].char_indices() {
-            let at = from + off;
-            raw.push(Ch {
-                c,
-                src: at..at + c.len_utf8(),
-                holder,
-            });
-        }
-    };
     while i < end {
         let rest = &src[i..end];
         let c = rest.chars().next().unwrap_or(' ');
@@ -182,7 +172,7 @@ pub(crate) fn project(src: &str, range: Range<usize>, mode: Mode) -> Projection 
             }
         }
         if mode == Mode::Pre {
-            push_text(&mut raw, i, i + c.len_utf8(), Holder::Plain);
+            push_text(src, &mut raw, i, i + c.len_utf8(), Holder::Plain);
             i += c.len_utf8();
             continue;
         }
@@ -199,24 +189,7 @@ pub(crate) fn project(src: &str, range: Range<usize>, mode: Mode) -> Projection 
         }
         if let Some(m) = NOWIKI_OPEN.find(rest) {
             if let Some((body_end, stop)) = close_of(src, i + m.end(), end, "nowiki") {
-                let mut j = i + m.end();
-                while j < body_end {
-                    let r = &src[j..body_end];
-                    if let Some(e) = ENTITY.find(r) {
-                        if let Some(d) = decode_entity(e.as_str()) {
-                            raw.push(Ch {
-                                c: d,
-                                src: j..j + e.end(),
-                                holder: Holder::Plain,
-                            });
-                            j += e.end();
-                            continue;
-                        }
-                    }
-                    let ch = r.chars().next().unwrap_or(' ');
-                    push_text(&mut raw, j, j + ch.len_utf8(), Holder::Plain);
-                    j += ch.len_utf8();
-                }
+                nowiki_body(src, i + m.end()..body_end, &mut raw);
                 p.soft.push(i..stop);
                 i = stop;
                 continue;
@@ -239,15 +212,7 @@ pub(crate) fn project(src: &str, range: Range<usize>, mode: Mode) -> Projection 
             continue;
         }
         if rest.starts_with("''") {
-            let run = rest.len() - rest.trim_start_matches('\'').len();
-            let (plain, _markup) = match run {
-                2 | 3 | 5 => (0, run),
-                4 => (1, 3),
-                n => (n - 5, 5),
-            };
-            push_text(&mut raw, i, i + plain, Holder::Plain);
-            p.kept.push(i + plain..i + run);
-            i += run;
+            i = quotes(src, i, end, &mut p, &mut raw);
             continue;
         }
         if rest.starts_with("{{") {
@@ -264,74 +229,156 @@ pub(crate) fn project(src: &str, range: Range<usize>, mode: Mode) -> Projection 
             }
         }
         if rest.starts_with("[[") {
-            if let Some(close) = rest.find("]]") {
-                let inner = &rest[2..close];
-                let stop = i + close + 2;
-                if !inner.contains('[') && !inner.contains('\n') {
-                    let target = inner.split('|').next().unwrap_or("").trim();
-                    let lower = target.to_ascii_lowercase();
-                    p.kept.push(i..stop);
-                    if lower.starts_with("file:")
-                        || lower.starts_with("image:")
-                        || lower.starts_with("category:")
-                    {
-                        i = stop;
-                        continue;
-                    }
-                    let n = p.labels.len();
-                    let (from, to) = match inner.find('|') {
-                        Some(bar) => (i + 2 + bar + 1, i + close),
-                        None => {
-                            let t = i + 2 + (inner.len() - inner.trim_start().len());
-                            let t = if src[t..].starts_with(':') { t + 1 } else { t };
-                            (t, i + close)
-                        }
-                    };
-                    p.labels.push(from..to);
-                    // The label's own markup (a `<nowiki>`, bold) is read too.
-                    let sub = project(src, from..to, Mode::Wiki);
-                    raw.extend(sub.chars.into_iter().map(|c| Ch {
-                        holder: Holder::Label(n),
-                        ..c
-                    }));
-                    p.kept.extend(sub.kept);
-                    p.soft.extend(sub.soft);
-                    i = stop;
-                    continue;
-                }
+            if let Some(stop) = wikilink(src, i, end, &mut p, &mut raw) {
+                i = stop;
+                continue;
             }
         }
         if URL_START.is_match(rest) {
-            if let Some(close) = rest.find(']') {
-                let inner = &rest[1..close];
-                if !inner.contains('\n') && !inner.contains('[') {
-                    let stop = i + close + 1;
-                    p.kept.push(i..stop);
-                    match inner.find(' ') {
-                        Some(sp) => {
-                            let n = p.labels.len();
-                            let from = i + 1 + sp + 1;
-                            p.labels.push(from..i + close);
-                            push_text(&mut raw, from, i + close, Holder::Label(n));
-                        }
-                        None => {
-                            raw.push(Ch {
-                                c: OPAQUE,
-                                src: i..stop,
-                                holder: Holder::Opaque(opaque),
-                            });
-                            opaque += 1;
-                        }
-                    }
-                    i = stop;
-                    continue;
-                }
+            if let Some(stop) = external_link(src, i, end, &mut p, &mut raw, &mut opaque) {
+                i = stop;
+                continue;
             }
         }
-        push_text(&mut raw, i, i + c.len_utf8(), Holder::Plain);
+        push_text(src, &mut raw, i, i + c.len_utf8(), Holder::Plain);
         i += c.len_utf8();
     }
-    // Collapse whitespace as the parser does; trim both ends.
+    collapse(raw, &mut p);
+    p
+}
+
+/// Pushes the characters of `src[from..to]`, each held by `holder`.
+fn push_text(src: &str, raw: &mut Vec<Ch>, from: usize, to: usize, holder: Holder) {
+    for (off, c) in src[from..to].char_indices() {
+        let at = from + off;
+        raw.push(Ch {
+            c,
+            src: at..at + c.len_utf8(),
+            holder,
+        });
+    }
+}
+
+/// A run of apostrophes at `i` (before `end`): bold or italic markup, and
+/// the apostrophes MediaWiki shows as text; where the run ends.
+fn quotes(src: &str, i: usize, end: usize, p: &mut Projection, raw: &mut Vec<Ch>) -> usize {
+    let rest = &src[i..end];
+    let run = rest.len() - rest.trim_start_matches('\'').len();
+    let plain = match run {
+        2 | 3 | 5 => 0,
+        4 => 1,
+        n => n - 5,
+    };
+    push_text(src, raw, i, i + plain, Holder::Plain);
+    p.kept.push(i + plain..i + run);
+    i + run
+}
+
+/// The characters of a `<nowiki>` body: plain text, entities decoded.
+fn nowiki_body(src: &str, body: Range<usize>, raw: &mut Vec<Ch>) {
+    let mut j = body.start;
+    while j < body.end {
+        let r = &src[j..body.end];
+        if let Some(e) = ENTITY.find(r) {
+            if let Some(d) = decode_entity(e.as_str()) {
+                raw.push(Ch {
+                    c: d,
+                    src: j..j + e.end(),
+                    holder: Holder::Plain,
+                });
+                j += e.end();
+                continue;
+            }
+        }
+        let ch = r.chars().next().unwrap_or(' ');
+        push_text(src, raw, j, j + ch.len_utf8(), Holder::Plain);
+        j += ch.len_utf8();
+    }
+}
+
+/// A `[[…]]` link at `i` (before `end`): its label's characters (a file or category link
+/// shows none); where it ends, or `None` when it is no link.
+fn wikilink(
+    src: &str,
+    i: usize,
+    end: usize,
+    p: &mut Projection,
+    raw: &mut Vec<Ch>,
+) -> Option<usize> {
+    let rest = &src[i..end];
+    let close = rest.find("]]")?;
+    let inner = &rest[2..close];
+    let stop = i + close + 2;
+    if inner.contains('[') || inner.contains('\n') {
+        return None;
+    }
+    let target = inner.split('|').next().unwrap_or("").trim();
+    let lower = target.to_ascii_lowercase();
+    p.kept.push(i..stop);
+    if lower.starts_with("file:") || lower.starts_with("image:") || lower.starts_with("category:") {
+        return Some(stop);
+    }
+    let n = p.labels.len();
+    let (from, to) = match inner.find('|') {
+        Some(bar) => (i + 2 + bar + 1, i + close),
+        None => {
+            let t = i + 2 + (inner.len() - inner.trim_start().len());
+            let t = if src[t..].starts_with(':') { t + 1 } else { t };
+            (t, i + close)
+        }
+    };
+    p.labels.push(from..to);
+    // The label's own markup (a `<nowiki>`, bold) is read too.
+    let sub = project(src, from..to, Mode::Wiki);
+    raw.extend(sub.chars.into_iter().map(|c| Ch {
+        holder: Holder::Label(n),
+        ..c
+    }));
+    p.kept.extend(sub.kept);
+    p.soft.extend(sub.soft);
+    Some(stop)
+}
+
+/// An external link `[url label]` at `i` (before `end`): its label's
+/// characters, or one opaque character for a bare `[url]`; where it ends,
+/// or `None` when it is no link.
+fn external_link(
+    src: &str,
+    i: usize,
+    end: usize,
+    p: &mut Projection,
+    raw: &mut Vec<Ch>,
+    opaque: &mut usize,
+) -> Option<usize> {
+    let rest = &src[i..end];
+    let close = rest.find(']')?;
+    let inner = &rest[1..close];
+    if inner.contains('\n') || inner.contains('[') {
+        return None;
+    }
+    let stop = i + close + 1;
+    p.kept.push(i..stop);
+    match inner.find(' ') {
+        Some(sp) => {
+            let n = p.labels.len();
+            let from = i + 1 + sp + 1;
+            p.labels.push(from..i + close);
+            push_text(src, raw, from, i + close, Holder::Label(n));
+        }
+        None => {
+            raw.push(Ch {
+                c: OPAQUE,
+                src: i..stop,
+                holder: Holder::Opaque(*opaque),
+            });
+            *opaque += 1;
+        }
+    }
+    Some(stop)
+}
+
+/// Collapses whitespace as the parser does, trimming both ends, into `p`.
+fn collapse(raw: Vec<Ch>, p: &mut Projection) {
     for ch in raw {
         if ch.c.is_whitespace() {
             match p.chars.last_mut() {
@@ -346,7 +393,6 @@ pub(crate) fn project(src: &str, range: Range<usize>, mode: Mode) -> Projection 
     if p.chars.last().is_some_and(|c| c.c == ' ') {
         p.chars.pop();
     }
-    p
 }
 
 /// The character of `proj` each character of `value` is (an opaque
