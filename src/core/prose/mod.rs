@@ -761,6 +761,41 @@ fn reads_back_range(
         && align(mid, new).is_some()
 }
 
+/// The hunks of a diff of `o` to `n` by words (runs of letters and digits;
+/// any other character alone), as character ranges (old a..b, new c..d).
+/// Changes kept apart only by spaces or punctuation are one change: the
+/// words in between are not "kept" words (a wholly new text replaces the
+/// old one, not its spaces one by one).
+fn word_hunks(o: &[char], n: &[char]) -> Vec<(usize, usize, usize, usize)> {
+    let mut hunks: Vec<(usize, usize, usize, usize)> = Vec::new();
+    {
+        let (ot, ob) = tokens(o);
+        let (nt, nb) = tokens(n);
+        // Positions are counted along the ops, from their lengths: the
+        // indices `similar` gives a `Delete` or `Insert` need not be where
+        // it stands (found by the real-wiki proptest).
+        let (mut oa, mut na) = (0usize, 0usize);
+        for op in similar::capture_diff_slices(similar::Algorithm::Myers, &ot, &nt) {
+            let (ol, nl) = (op.old_range().len(), op.new_range().len());
+            if !matches!(op, similar::DiffOp::Equal { .. }) {
+                hunks.push((ob[oa], ob[oa + ol], nb[na], nb[na + nl]));
+            }
+            oa += ol;
+            na += nl;
+        }
+    }
+    let mut merged: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for h in hunks {
+        match merged.last_mut() {
+            Some(m) if o[m.1..h.0].iter().all(|c| !c.is_alphanumeric()) => {
+                *m = (m.0, h.1, m.2, h.3);
+            }
+            _ => merged.push(h),
+        }
+    }
+    merged
+}
+
 fn edit_text_with(
     text: &str,
     places: &Places,
@@ -825,38 +860,7 @@ fn edit_text_with(
     }
     let o: Vec<char> = old.chars().collect();
     let n: Vec<char> = new.chars().collect();
-    // Hunks of a diff by words (runs of letters and digits; any other
-    // character alone), as character ranges (old a..b, new c..d).
-    let mut hunks: Vec<(usize, usize, usize, usize)> = Vec::new();
-    {
-        let (ot, ob) = tokens(&o);
-        let (nt, nb) = tokens(&n);
-        // Positions are counted along the ops, from their lengths: the
-        // indices `similar` gives a `Delete` or `Insert` need not be where
-        // it stands (found by the real-wiki proptest).
-        let (mut oa, mut na) = (0usize, 0usize);
-        for op in similar::capture_diff_slices(similar::Algorithm::Myers, &ot, &nt) {
-            let (ol, nl) = (op.old_range().len(), op.new_range().len());
-            if !matches!(op, similar::DiffOp::Equal { .. }) {
-                hunks.push((ob[oa], ob[oa + ol], nb[na], nb[na + nl]));
-            }
-            oa += ol;
-            na += nl;
-        }
-    }
-    // Changes kept apart only by spaces or punctuation are one change: the
-    // words in between are not "kept" words (a wholly new text replaces
-    // the old one, not its spaces one by one).
-    let mut merged: Vec<(usize, usize, usize, usize)> = Vec::new();
-    for h in hunks {
-        match merged.last_mut() {
-            Some(m) if o[m.1..h.0].iter().all(|c| !c.is_alphanumeric()) => {
-                *m = (m.0, h.1, m.2, h.3);
-            }
-            _ => merged.push(h),
-        }
-    }
-    let mut hunks = merged;
+    let mut hunks = word_hunks(&o, &n);
 
     let mut out: Vec<(Range<usize>, String)> = Vec::new();
     let mut i = 0;
@@ -1301,91 +1305,9 @@ fn quarter_fields(
             hold(w, "a new goal would read as a label on the page");
             continue;
         }
-        let ops = similar::capture_diff_slices(similar::Algorithm::Myers, pg, sg);
-        let mut local: Vec<(Range<usize>, String, FieldKey)> = Vec::new();
-        let mut empty_bullets = qp.empty_bullets.iter();
-        let mut failed = None;
-        // Positions are counted along the ops, from their lengths (as for texts).
-        let (mut oa, mut na) = (0usize, 0usize);
-        for op in ops {
-            let (ol, nl) = (op.old_range().len(), op.new_range().len());
-            let (old_r, new_r) = (oa..oa + ol, na..na + nl);
-            oa += ol;
-            na += nl;
-            if matches!(op, similar::DiffOp::Equal { .. }) {
-                continue;
-            }
-            let pairs = old_r.len().min(new_r.len());
-            for k in 0..pairs {
-                let loc = qp.goals[old_r.start + k];
-                match edit_text(
-                    w.text,
-                    places,
-                    loc,
-                    &pg[old_r.start + k],
-                    &sg[new_r.start + k],
-                    w.forced.contains(&key),
-                ) {
-                    Ok(edits) => local.extend(edits.into_iter().map(|(r, s)| (r, s, key.clone()))),
-                    Err(why) => failed = Some(why),
-                }
-            }
-            for k in old_r.start + pairs..old_r.end {
-                // A deleted goal: its whole bullet line goes.
-                let loc = qp.goals[k];
-                let seg = &places.segs[loc.seg];
-                if !seg.bullet || places.segs.iter().filter(|s| s.lines == seg.lines).count() > 1 {
-                    failed = Some("a goal to remove is not a bullet line of its own".into());
-                    continue;
-                }
-                // The last goal gone: an empty bullet stays, "no goals yet".
-                let keep = if sg.is_empty() && k == 0 {
-                    let marker: String = w.text[seg.lines.clone()]
-                        .chars()
-                        .take_while(|c| matches!(c, '*' | '#'))
-                        .collect();
-                    let nl = if w.text[seg.lines.clone()].ends_with('\n') {
-                        "\n"
-                    } else {
-                        ""
-                    };
-                    format!("{marker}{nl}")
-                } else {
-                    String::new()
-                };
-                local.push((seg.lines.clone(), keep, key.clone()));
-            }
-            for new_goal in &sg[new_r.start + pairs..new_r.end] {
-                let mode = qp.anchor.as_ref().map_or(Mode::Wiki, |a| a.2);
-                let goal = escape_fragment(new_goal, None, None, true, mode);
-                // Placed after the bullet of the goal before it, else after
-                // the label, else into an empty bullet.
-                let after = if old_r.start + pairs > 0 {
-                    let loc = qp.goals[old_r.start + pairs - 1];
-                    Some(places.segs[loc.seg].lines.end)
-                } else {
-                    None
-                };
-                let marker = qp.anchor.as_ref().map_or("* ".to_string(), |a| a.1.clone());
-                match (after, empty_bullets.next()) {
-                    (None, Some(b)) => {
-                        let line = &w.text[b.clone()];
-                        let nl = if line.ends_with('\n') { "\n" } else { "" };
-                        local.push((b.clone(), format!("{}{goal}{nl}", marker), key.clone()));
-                    }
-                    (after, _) => match after.or_else(|| qp.anchor.as_ref().map(|a| a.0)) {
-                        Some(at) if w.text[..at].ends_with('\n') => {
-                            local.push((at..at, format!("{marker}{goal}\n"), key.clone()))
-                        }
-                        Some(at) => local.push((at..at, format!("\n{marker}{goal}"), key.clone())),
-                        None => failed = Some("no place for a new goal".into()),
-                    },
-                }
-            }
-        }
-        match failed {
-            Some(why) => hold(w, &why),
-            None => {
+        match goal_edits(w, places, qp, &key, pg, sg) {
+            Err(why) => hold(w, &why),
+            Ok(local) => {
                 // Several inserts at one point keep their order.
                 let mut merged: Vec<(Range<usize>, String, FieldKey)> = Vec::new();
                 for e in local {
@@ -1407,6 +1329,106 @@ fn quarter_fields(
                 }
             }
         }
+    }
+}
+
+/// The edits that turn a quarter's goals as the page has them (`pg`, at
+/// `qp`) into the store's (`sg`), goal by goal: a changed goal's words, a
+/// deleted goal's bullet line, a new goal's bullet; `Err` (the last reason)
+/// when one of them has no safe edit.
+fn goal_edits(
+    w: &Writer<'_>,
+    places: &Places,
+    qp: &QPlaces,
+    key: &FieldKey,
+    pg: &[String],
+    sg: &[String],
+) -> Result<Vec<(Range<usize>, String, FieldKey)>, String> {
+    let ops = similar::capture_diff_slices(similar::Algorithm::Myers, pg, sg);
+    let mut local: Vec<(Range<usize>, String, FieldKey)> = Vec::new();
+    let mut empty_bullets = qp.empty_bullets.iter();
+    let mut failed = None;
+    // Positions are counted along the ops, from their lengths (as for texts).
+    let (mut oa, mut na) = (0usize, 0usize);
+    for op in ops {
+        let (ol, nl) = (op.old_range().len(), op.new_range().len());
+        let (old_r, new_r) = (oa..oa + ol, na..na + nl);
+        oa += ol;
+        na += nl;
+        if matches!(op, similar::DiffOp::Equal { .. }) {
+            continue;
+        }
+        let pairs = old_r.len().min(new_r.len());
+        for k in 0..pairs {
+            let loc = qp.goals[old_r.start + k];
+            match edit_text(
+                w.text,
+                places,
+                loc,
+                &pg[old_r.start + k],
+                &sg[new_r.start + k],
+                w.forced.contains(key),
+            ) {
+                Ok(edits) => local.extend(edits.into_iter().map(|(r, s)| (r, s, key.clone()))),
+                Err(why) => failed = Some(why),
+            }
+        }
+        for k in old_r.start + pairs..old_r.end {
+            // A deleted goal: its whole bullet line goes.
+            let loc = qp.goals[k];
+            let seg = &places.segs[loc.seg];
+            if !seg.bullet || places.segs.iter().filter(|s| s.lines == seg.lines).count() > 1 {
+                failed = Some("a goal to remove is not a bullet line of its own".into());
+                continue;
+            }
+            // The last goal gone: an empty bullet stays, "no goals yet".
+            let keep = if sg.is_empty() && k == 0 {
+                let marker: String = w.text[seg.lines.clone()]
+                    .chars()
+                    .take_while(|c| matches!(c, '*' | '#'))
+                    .collect();
+                let nl = if w.text[seg.lines.clone()].ends_with('\n') {
+                    "\n"
+                } else {
+                    ""
+                };
+                format!("{marker}{nl}")
+            } else {
+                String::new()
+            };
+            local.push((seg.lines.clone(), keep, key.clone()));
+        }
+        for new_goal in &sg[new_r.start + pairs..new_r.end] {
+            let mode = qp.anchor.as_ref().map_or(Mode::Wiki, |a| a.2);
+            let goal = escape_fragment(new_goal, None, None, true, mode);
+            // Placed after the bullet of the goal before it, else after
+            // the label, else into an empty bullet.
+            let after = if old_r.start + pairs > 0 {
+                let loc = qp.goals[old_r.start + pairs - 1];
+                Some(places.segs[loc.seg].lines.end)
+            } else {
+                None
+            };
+            let marker = qp.anchor.as_ref().map_or("* ".to_string(), |a| a.1.clone());
+            match (after, empty_bullets.next()) {
+                (None, Some(b)) => {
+                    let line = &w.text[b.clone()];
+                    let nl = if line.ends_with('\n') { "\n" } else { "" };
+                    local.push((b.clone(), format!("{}{goal}{nl}", marker), key.clone()));
+                }
+                (after, _) => match after.or_else(|| qp.anchor.as_ref().map(|a| a.0)) {
+                    Some(at) if w.text[..at].ends_with('\n') => {
+                        local.push((at..at, format!("{marker}{goal}\n"), key.clone()))
+                    }
+                    Some(at) => local.push((at..at, format!("\n{marker}{goal}"), key.clone())),
+                    None => failed = Some("no place for a new goal".into()),
+                },
+            }
+        }
+    }
+    match failed {
+        Some(why) => Err(why),
+        None => Ok(local),
     }
 }
 
