@@ -13,11 +13,12 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Credentials};
+use crate::core::colour::Palette;
 use crate::core::fields::{self, describe_change, show_value, FieldChange, FieldKey, Fields};
 use crate::core::merge::{
     merge_page, past_words, structure_hold, MergeInput, PendingConflict, SinceBase,
 };
-use crate::core::parse::parse_quarter_page_with;
+use crate::core::parse::{parse_quarter_page_with, ParsedPage};
 use crate::core::plan::DryMerge;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::error::{ExitCode, UsageError};
@@ -559,25 +560,15 @@ async fn pull_page_onto(
             revid: latest.revid,
         });
     }
-    let html = match prefetched {
-        Some(html) => html?,
-        None => wiki.revision_html(resolved_title, latest.revid).await?,
-    };
-    // The parser is synchronous and its DOM is not Send: keep it out of any await.
-    let parsed = parse_quarter_page_with(&html, &target.fiscal_year, target.quarter, &opts.palette);
-    for w in &parsed.warnings {
-        tracing::warn!(page = %target.title, "{w}");
-    }
-    let mut records = FiscalYearRecords {
-        fiscal_year: target.fiscal_year.clone(),
-        objectives: parsed.objectives,
-    };
-    // A note written with markup: its wikitext comes from the page's source
-    // (one more request, only for pages whose status cells hold markup).
-    if parsed.marked_notes {
-        let text = wiki.revision_wikitext(latest.revid).await?;
-        crate::core::notes::attach(&text, &mut records);
-    }
+    let (records, parsed) = read_revision(
+        wiki,
+        target,
+        resolved_title,
+        latest,
+        &opts.palette,
+        prefetched,
+    )
+    .await?;
     // Blanking and vandalism must not empty the tracker: the merge refuses the page whole.
     let current = match &dry_fields {
         Some(f) => (*f).clone(),
@@ -629,39 +620,9 @@ async fn pull_page_onto(
             reason: format!("{reason} (blanked or vandalised?); nothing from it was applied"),
         });
     }
-    let accepted = opts.accept.contains(&target.title)
-        && opts
-            .accept_before
-            .is_none_or(|before| latest.revid < before);
-    if !accepted {
-        let past = past_words(
-            history
-                .iter()
-                .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
-        );
-        let base = state.as_ref().map(|s| &s.records);
-        if let Some(reason) = structure_hold(base, &read, &current, &past) {
-            if opts.accept.contains(&target.title) {
-                return Ok(Outcome::Refused {
-                    revid: latest.revid,
-                    reason: format!(
-                        "{reason}: not applied, because the page was saved again (r{}) after the \
-                         request that accepted it; look at the page again and, if it is right, \
-                         ask again",
-                        latest.revid
-                    ),
-                });
-            }
-            return Ok(Outcome::Refused {
-                revid: latest.revid,
-                reason: format!(
-                    "{reason}: nothing from it was applied; revert or repair the page, or apply it \
-                     as it is with `goalsbot pull --accept \"{}\"` or an on-wiki \
-                     {{{{goalsbot|accept|{} {}}}}}",
-                    target.title, target.fiscal_year, target.quarter
-                ),
-            });
-        }
+    let base = state.as_ref().map(|s| &s.records);
+    if let Some(refused) = structure_check(target, latest, opts, base, &read, &current, &history) {
+        return Ok(refused);
     }
     let described: Vec<String> = plan.conflicts.iter().map(describe_conflict).collect();
     for c in &described {
@@ -688,6 +649,95 @@ async fn pull_page_onto(
         planned,
         dry,
     })
+}
+
+/// The page's revision read and parsed: its records (a note written with
+/// markup gets its wikitext from the page's source: one more request, only
+/// for pages whose status cells hold markup) and the rest of the parse.
+async fn read_revision(
+    wiki: &Wiki,
+    target: &Target,
+    resolved_title: &str,
+    latest: &crate::wiki::RevisionInfo,
+    palette: &Palette,
+    prefetched: Option<Result<String>>,
+) -> Result<(FiscalYearRecords, ParsedPage)> {
+    let html = match prefetched {
+        Some(html) => html?,
+        None => wiki.revision_html(resolved_title, latest.revid).await?,
+    };
+    // The parser is synchronous and its DOM is not Send: keep it out of any await.
+    let mut parsed = parse_quarter_page_with(&html, &target.fiscal_year, target.quarter, palette);
+    for w in &parsed.warnings {
+        tracing::warn!(page = %target.title, "{w}");
+    }
+    let mut records = FiscalYearRecords {
+        fiscal_year: target.fiscal_year.clone(),
+        objectives: std::mem::take(&mut parsed.objectives),
+    };
+    if parsed.marked_notes {
+        let text = wiki.revision_wikitext(latest.revid).await?;
+        crate::core::notes::attach(&text, &mut records);
+    }
+    Ok((records, parsed))
+}
+
+/// The refusal of a page whose structure changed suspiciously against its
+/// `base` ([`structure_hold`], with the words each KR ever had from
+/// `history`), unless a person accepted this revision.
+fn structure_check(
+    target: &Target,
+    latest: &crate::wiki::RevisionInfo,
+    opts: &Options<'_>,
+    base: Option<&FiscalYearRecords>,
+    read: &FiscalYearRecords,
+    current: &Fields,
+    history: &[crate::store::HistoryEntry],
+) -> Option<Outcome> {
+    let accepted = opts.accept.contains(&target.title)
+        && opts
+            .accept_before
+            .is_none_or(|before| latest.revid < before);
+    if accepted {
+        return None;
+    }
+    let past = past_words(
+        history
+            .iter()
+            .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
+    );
+    let reason = structure_hold(base, read, current, &past)?;
+    Some(structure_refused(target, latest, opts, &reason))
+}
+
+/// The refusal of a page whose structure changed in a way that would move
+/// data between records ([`structure_hold`]'s `reason`), with how to go on.
+fn structure_refused(
+    target: &Target,
+    latest: &crate::wiki::RevisionInfo,
+    opts: &Options<'_>,
+    reason: &str,
+) -> Outcome {
+    if opts.accept.contains(&target.title) {
+        return Outcome::Refused {
+            revid: latest.revid,
+            reason: format!(
+                "{reason}: not applied, because the page was saved again (r{}) after the \
+                 request that accepted it; look at the page again and, if it is right, \
+                 ask again",
+                latest.revid
+            ),
+        };
+    }
+    Outcome::Refused {
+        revid: latest.revid,
+        reason: format!(
+            "{reason}: nothing from it was applied; revert or repair the page, or apply it \
+             as it is with `goalsbot pull --accept \"{}\"` or an on-wiki \
+             {{{{goalsbot|accept|{} {}}}}}",
+            target.title, target.fiscal_year, target.quarter
+        ),
+    }
 }
 
 /// A pulled revision whose merge plan is to be kept.
