@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -265,7 +266,23 @@ struct Views<'a> {
     warnings: Vec<(String, String)>,
 }
 
-impl Views<'_> {
+impl<'a> Views<'a> {
+    /// No page read yet; `years`: the years already planned.
+    fn new(store: &'a Store, config: &'a Config, years: BTreeMap<FiscalYear, YearView>) -> Self {
+        Views {
+            store,
+            config,
+            years,
+            texts: BTreeMap::new(),
+            checked: BTreeMap::new(),
+            skip: BTreeSet::new(),
+            year_digests: BTreeMap::new(),
+            fingerprints: BTreeMap::new(),
+            conflicts: None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// The view of year `fy`.
     async fn get(&mut self, fy: &FiscalYear) -> Result<&YearView> {
         if !self.years.contains_key(fy) {
@@ -430,6 +447,17 @@ fn check_outcome(check: Option<&PageCheck>, revid: u64, fingerprint: &str) -> Op
 }
 
 impl PushContext<'_> {
+    /// Why every page left is refused unread: known only once the bot
+    /// logged in (for its first save, or already) and found it has no bot
+    /// flag; never in a dry run.
+    fn bot_flag_refusal(&self) -> Option<String> {
+        if self.dry_run {
+            None
+        } else {
+            self.wiki.known_bot_flag_refusal()
+        }
+    }
+
     /// The digest of everything a page's plan depends on besides its revision.
     fn fingerprint(&self, renderer: &Renderer, title: &str, records: &FiscalYearRecords) -> String {
         use sha2::{Digest, Sha256};
@@ -581,18 +609,7 @@ pub async fn push_onto(
     planned: BTreeMap<FiscalYear, YearView>,
 ) -> Result<Report> {
     let config = ctx.config;
-    let mut views = Views {
-        store: ctx.store,
-        config,
-        years: planned,
-        texts: BTreeMap::new(),
-        checked: BTreeMap::new(),
-        skip: BTreeSet::new(),
-        year_digests: BTreeMap::new(),
-        fingerprints: BTreeMap::new(),
-        conflicts: None,
-        warnings: Vec::new(),
-    };
+    let mut views = Views::new(ctx.store, config, planned);
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
     let years: Vec<FiscalYear> = if fys.is_empty() {
@@ -604,53 +621,31 @@ pub async fn push_onto(
         run_id: ctx.run_id.to_string(),
         ..Report::default()
     };
-    // Known only once the bot logged in (for its first save, or already):
-    // then every page left is refused unread.
-    let refusal = || {
-        if ctx.dry_run {
-            None
-        } else {
-            ctx.wiki.known_bot_flag_refusal()
-        }
-    };
+    let titles: Vec<String> = years
+        .iter()
+        .flat_map(|fy| year_titles(config, fy))
+        .filter(|t| wanted(t))
+        .collect();
     let mut fetched = BTreeMap::new();
     let known = match ctx.revisions {
         Some(known) => known,
         // Every page is refused unread: nothing to ask the wiki.
-        None if refusal().is_some() => &fetched,
+        None if ctx.bot_flag_refusal().is_some() => &fetched,
         None => {
-            let titles: Vec<String> = years
-                .iter()
-                .flat_map(|fy| year_titles(config, fy))
-                .filter(|t| wanted(t))
-                .collect();
             for rev in ctx.wiki.latest_revisions(&titles).await? {
                 fetched.insert(rev.requested.clone(), rev);
             }
             &fetched
         }
     };
-    if refusal().is_none() {
-        read_ahead(
-            ctx,
-            &mut views,
-            &renderer,
-            &years,
-            (&wanted, only.is_empty()),
-            known,
-        )
-        .await?;
+    if ctx.bot_flag_refusal().is_none() {
+        let wanted = (&wanted as &dyn Fn(&str) -> bool, only.is_empty());
+        read_ahead(ctx, &mut views, &renderer, &years, wanted, known).await?;
     }
     let mut saved_years = Vec::new();
     let mut kept = Vec::new();
     // Shown on a terminal only; each save is also logged as it happens.
-    let progress = crate::ops::pull::progress_bar(
-        years
-            .iter()
-            .flat_map(|fy| year_titles(config, fy))
-            .filter(|t| wanted(t))
-            .count(),
-    );
+    let progress = crate::ops::pull::progress_bar(titles.len());
     for fy in &years {
         let first = report.pages.len();
         for (i, title) in year_titles(config, fy).iter().enumerate() {
@@ -659,7 +654,7 @@ pub async fn push_onto(
             }
             progress.set_message(title.clone());
             progress.inc(1);
-            if let Some(held) = held_back(&report, refusal().as_deref()) {
+            if let Some(held) = held_back(&report, ctx.bot_flag_refusal().as_deref()) {
                 report.pages.push((title.clone(), held));
                 continue;
             }
@@ -673,30 +668,11 @@ pub async fn push_onto(
                 continue;
             }
             let page = PageJob { fy, title, rev };
-            let result = match Quarter::ALL.get(i) {
+            let outcome = match Quarter::ALL.get(i) {
                 Some(q) => push_quarter_page(ctx, &mut views, &renderer, &page, *q).await,
                 None => push_overview(ctx, &mut views, &renderer, &page).await,
             };
-            let result = match result {
-                Err(e) if crate::store::is_store_error(&e) => {
-                    return Err(e.context(format!("pushing {title:?}")));
-                }
-                // A refused login (wrong password) ends the run at once, with
-                // exit 2: the other pages would meet it again.
-                Err(e) if e.downcast_ref::<crate::error::UsageError>().is_some() => {
-                    return Err(e);
-                }
-                Err(e) if e.downcast_ref::<NotABot>().is_some() => Ok(Outcome::Refused {
-                    reason: format!("{e}"),
-                }),
-                r => r,
-            };
-            let outcome = result.unwrap_or_else(|e| {
-                tracing::error!(page = %title, "push failed: {e:#}");
-                Outcome::Failed {
-                    error: format!("{e:#}"),
-                }
-            });
+            let outcome = outcome_of(outcome, title)?;
             if let Outcome::Stopped { reason } = &outcome {
                 report.stopped = Some(reason.clone());
             }
@@ -710,29 +686,20 @@ pub async fn push_onto(
         // whose pages were saved (the rest needing nothing) is checked
         // again once the push is done.
         let done = &report.pages[first..];
-        if let Some(digest) = views.year_digests.get(fy) {
-            if done.len() == year_titles(config, fy).len() {
-                if done.iter().all(|(_, o)| matches!(o, Outcome::Unchanged)) {
+        match views.year_digests.get(fy) {
+            Some(digest) if done.len() == year_titles(config, fy).len() => match year_end(done) {
+                YearEnd::Unchanged => {
                     kept.push((fy.to_string(), digest.clone()));
                     report.settled.insert(fy.clone());
-                } else if done
-                    .iter()
-                    .all(|(_, o)| matches!(o, Outcome::Unchanged | Outcome::Edited { .. }))
-                {
-                    saved_years.push(fy.clone());
                 }
-            }
+                YearEnd::Saved => saved_years.push(fy.clone()),
+                YearEnd::Other => {}
+            },
+            _ => {}
         }
     }
     if !saved_years.is_empty() {
-        let saved: BTreeMap<String, u64> = report
-            .pages
-            .iter()
-            .filter_map(|(title, o)| match o {
-                Outcome::Edited { revid, .. } => Some((title.clone(), *revid)),
-                _ => None,
-            })
-            .collect();
+        let saved = saved_revisions(&report);
         for (fy, digest) in settle_saved_years(ctx, &renderer, &saved_years, known, &saved).await? {
             kept.push((fy.to_string(), digest));
             report.settled.insert(fy);
@@ -745,6 +712,61 @@ pub async fn push_onto(
     report.counts = ctx.wiki.counters().snapshot();
     report.warnings = views.warnings;
     Ok(report)
+}
+
+/// The revision of each page the push saved.
+fn saved_revisions(report: &Report) -> BTreeMap<String, u64> {
+    report
+        .pages
+        .iter()
+        .filter_map(|(title, o)| match o {
+            Outcome::Edited { revid, .. } => Some((title.clone(), *revid)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A page's outcome from its push; `Err` for what ends the run: the store
+/// failing, or a refused login (wrong password: exit 2, the other pages
+/// would meet it again). Any other error fails only this page.
+fn outcome_of(result: Result<Outcome>, title: &str) -> Result<Outcome> {
+    match result {
+        Err(e) if crate::store::is_store_error(&e) => Err(e.context(format!("pushing {title:?}"))),
+        Err(e) if e.downcast_ref::<crate::error::UsageError>().is_some() => Err(e),
+        Err(e) if e.downcast_ref::<NotABot>().is_some() => Ok(Outcome::Refused {
+            reason: format!("{e}"),
+        }),
+        Err(e) => {
+            tracing::error!(page = %title, "push failed: {e:#}");
+            Ok(Outcome::Failed {
+                error: format!("{e:#}"),
+            })
+        }
+        Ok(o) => Ok(o),
+    }
+}
+
+/// How a year's pushed pages ended, all of them.
+enum YearEnd {
+    /// Every page needed nothing.
+    Unchanged,
+    /// Some were saved, the rest needed nothing.
+    Saved,
+    /// Some were not pushed (held, refused, failed…).
+    Other,
+}
+
+fn year_end(done: &[(String, Outcome)]) -> YearEnd {
+    if done.iter().all(|(_, o)| matches!(o, Outcome::Unchanged)) {
+        YearEnd::Unchanged
+    } else if done
+        .iter()
+        .all(|(_, o)| matches!(o, Outcome::Unchanged | Outcome::Edited { .. }))
+    {
+        YearEnd::Saved
+    } else {
+        YearEnd::Other
+    }
 }
 
 /// What a year's plan inputs are read from besides its pages' sync
@@ -1108,6 +1130,9 @@ fn nobots_refusal() -> Outcome {
     }
 }
 
+/// Pushes one quarter page: decides its text ([`decide_quarter_page`]),
+/// then saves it. An edit conflict, or a save the wiki merged with a
+/// person's, pulls the page again and decides anew, a few times at most.
 async fn push_quarter_page(
     ctx: &PushContext<'_>,
     views: &mut Views<'_>,
@@ -1124,95 +1149,23 @@ async fn push_quarter_page(
     let mut latest = first.clone();
     let mut edited: Option<Outcome> = None;
     for attempt in 0..=EDIT_CONFLICT_RETRIES {
-        let year = views.get(page.fy).await?;
-        let Some(synced) = year
-            .pages
-            .get(page.title)
-            .map(|(revid, _)| *revid)
-            .filter(|revid| *revid == latest.revid)
-        else {
-            return Ok(Outcome::Refused {
-                reason: "the page changed since the last pull (or a guard refused it); \
-                         nothing is written until it merges"
-                    .into(),
-            });
+        let planned = match decide_quarter_page(ctx, views, renderer, page, q, &latest).await? {
+            Decided::Final(outcome) => return Ok(outcome),
+            Decided::Nothing(outcome) => return Ok(edited.unwrap_or(outcome)),
+            Decided::Save(planned) => planned,
         };
-        let forced = views.taken_from_store(page.title, synced).await?;
-        // Found already checked when read ahead: its records are not built again.
-        if forced.is_empty() {
-            if let Some(done) = views.checked_ahead(ctx, page.title, synced).await? {
-                return Ok(edited.unwrap_or(done));
-            }
-        }
-        let year = views.get(page.fy).await?;
-        let Some(shown) = year.pages.get(page.title).map(|(_, shown)| shown.clone()) else {
-            anyhow::bail!("the store has no sync state of {:?}", page.title);
-        };
-        let records = records_for_page(page.fy, &year.fields, &year.pending, &shown)?;
-        let mut fingerprint = ctx.fingerprint(renderer, page.title, &records);
-        if !forced.is_empty() {
-            // A person's decision to take the store's value is a new input.
-            let keys: Vec<String> = forced.iter().map(ToString::to_string).collect();
-            fingerprint = format!("{fingerprint} taken:{}", keys.join(","));
-        }
-        if let Some(done) = views.checked(ctx, page.title, synced, &fingerprint).await? {
-            return Ok(edited.unwrap_or(done));
-        }
-        let current = views.wikitext(ctx.wiki, synced).await?;
-        if !bots_allowed(&current, ctx.user) {
-            ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Nobots)
-                .await?;
-            return Ok(nobots_refusal());
-        }
-        let kept = views.kept_by_a_person().await?;
-        let eligible = prose_to_write(ctx.store, page.fy, &forced, &kept).await?;
-        let plan = plan_checked(
-            ctx,
-            page,
+        let PagePlanned {
             synced,
-            &current,
-            PlanInputs {
-                shown: &shown,
-                records: &records,
-                renderer,
-                quarter: q,
-                forced: &forced,
-                eligible: &eligible,
-            },
-        )
-        .await?;
-        for w in &plan.warnings {
-            tracing::warn!(page = %page.title, "{w}");
-            let w = (page.title.to_string(), w.clone());
-            if !views.warnings.contains(&w) {
-                views.warnings.push(w);
-            }
-        }
-        if !plan.held.is_empty() && !ctx.dry_run {
-            hold_unwritten(ctx, page, &latest, synced, &plan.held).await?;
-            views.conflicts = None;
-        }
-        if plan.text == current {
-            // With fields held, the next run plans again (they are then
-            // pending conflicts, which the fingerprint does not see yet).
-            if plan.held.is_empty() {
-                ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Unchanged)
-                    .await?;
-            }
-            return Ok(edited.unwrap_or(Outcome::Unchanged));
-        }
-        if ctx.dry_run {
-            return Ok(Outcome::WouldEdit {
-                diff: unified_diff(page.title, &current, &plan.text),
-            });
-        }
-        let sources = change_sources(ctx.store, &plan, &shown, &records).await?;
-        let summary = format!("{} [run {}]", plan.summary_from(&sources), ctx.run_id);
+            current,
+            text,
+            summary,
+            fingerprint,
+        } = planned;
         if let Some(reason) = ctx.stop_reason().await? {
             tracing::warn!(page = %page.title, "not saved: {reason}");
             return Ok(Outcome::Stopped { reason });
         }
-        let Some(saved) = save_with_intent(ctx, page, synced, &plan.text, &summary).await? else {
+        let Some(saved) = save_with_intent(ctx, page, synced, &text, &summary).await? else {
             tracing::warn!(page = %page.title, attempt, "edit conflict: pulling the page again");
             latest = repull(ctx, page, q).await?;
             views.changed(page.fy);
@@ -1221,38 +1174,10 @@ async fn push_quarter_page(
         edited = Some(Outcome::Edited {
             revid: saved.newrevid,
             summary,
-            lines_changed: lines_changed(&current, &plan.text),
+            lines_changed: lines_changed(&current, &text),
         });
         if saved.oldrevid == Some(synced) {
-            // The new revision is this text as the wiki stores it (unless
-            // its save transform changed more: the SHA-1 check says so).
-            ctx.store
-                .set_saved_text(
-                    page.title,
-                    saved.newrevid,
-                    as_stored(&plan.text),
-                    chrono::Utc::now(),
-                )
-                .await?;
-            refresh_page_state(
-                ctx.wiki,
-                ctx.store,
-                page.title,
-                page.fy,
-                q,
-                saved.newrevid,
-                &ctx.config.palette(),
-            )
-            .await?;
-            views.changed(page.fy);
-            ctx.store.clear_push_intent(page.title).await?;
-            ctx.remember(
-                page.title,
-                saved.newrevid,
-                &fingerprint,
-                CheckOutcome::Unchanged,
-            )
-            .await?;
+            settle_own_save(ctx, views, page, q, &text, saved.newrevid, &fingerprint).await?;
             return Ok(edited.unwrap_or(Outcome::Unchanged));
         }
         // The wiki merged our save with one made since we read the page: the
@@ -1268,6 +1193,164 @@ async fn push_quarter_page(
             EDIT_CONFLICT_RETRIES + 1
         ),
     })
+}
+
+/// What a quarter page's push decided before saving anything.
+enum Decided {
+    /// The page's outcome, whatever was saved before it.
+    Final(Outcome),
+    /// Nothing (more) to save: the outcome unless an earlier attempt saved.
+    Nothing(Outcome),
+    /// A new text to save.
+    Save(PagePlanned),
+}
+
+/// A page's new text, planned against revision `synced` (whose text is
+/// `current`), with its edit summary and the fingerprint of its inputs.
+struct PagePlanned {
+    synced: u64,
+    current: String,
+    text: String,
+    summary: String,
+    fingerprint: String,
+}
+
+/// Plans a quarter page against the store, revision `latest` being the one
+/// the last pull merged: nothing to do (already checked with the same
+/// inputs, the text unchanged, `{{nobots}}`), a dry run's diff, or the text
+/// to save. Fields it cannot write are held as conflicts first.
+async fn decide_quarter_page(
+    ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
+    renderer: &Renderer,
+    page: &PageJob<'_>,
+    q: Quarter,
+    latest: &RevisionInfo,
+) -> Result<Decided> {
+    let year = views.get(page.fy).await?;
+    let Some(synced) = year
+        .pages
+        .get(page.title)
+        .map(|(revid, _)| *revid)
+        .filter(|revid| *revid == latest.revid)
+    else {
+        return Ok(Decided::Final(Outcome::Refused {
+            reason: "the page changed since the last pull (or a guard refused it); \
+                     nothing is written until it merges"
+                .into(),
+        }));
+    };
+    let forced = views.taken_from_store(page.title, synced).await?;
+    // Found already checked when read ahead: its records are not built again.
+    if forced.is_empty() {
+        if let Some(done) = views.checked_ahead(ctx, page.title, synced).await? {
+            return Ok(Decided::Nothing(done));
+        }
+    }
+    let year = views.get(page.fy).await?;
+    let Some(shown) = year.pages.get(page.title).map(|(_, shown)| shown.clone()) else {
+        anyhow::bail!("the store has no sync state of {:?}", page.title);
+    };
+    let records = records_for_page(page.fy, &year.fields, &year.pending, &shown)?;
+    let mut fingerprint = ctx.fingerprint(renderer, page.title, &records);
+    if !forced.is_empty() {
+        // A person's decision to take the store's value is a new input.
+        let keys: Vec<String> = forced.iter().map(ToString::to_string).collect();
+        fingerprint = format!("{fingerprint} taken:{}", keys.join(","));
+    }
+    if let Some(done) = views.checked(ctx, page.title, synced, &fingerprint).await? {
+        return Ok(Decided::Nothing(done));
+    }
+    let current = views.wikitext(ctx.wiki, synced).await?;
+    if !bots_allowed(&current, ctx.user) {
+        ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Nobots)
+            .await?;
+        return Ok(Decided::Final(nobots_refusal()));
+    }
+    let kept = views.kept_by_a_person().await?;
+    let eligible = prose_to_write(ctx.store, page.fy, &forced, &kept).await?;
+    let plan = plan_checked(
+        ctx,
+        page,
+        synced,
+        &current,
+        PlanInputs {
+            shown: &shown,
+            records: &records,
+            renderer,
+            quarter: q,
+            forced: &forced,
+            eligible: &eligible,
+        },
+    )
+    .await?;
+    for w in &plan.warnings {
+        tracing::warn!(page = %page.title, "{w}");
+        let w = (page.title.to_string(), w.clone());
+        if !views.warnings.contains(&w) {
+            views.warnings.push(w);
+        }
+    }
+    if !plan.held.is_empty() && !ctx.dry_run {
+        hold_unwritten(ctx, page, latest, synced, &plan.held).await?;
+        views.conflicts = None;
+    }
+    if plan.text == current {
+        // With fields held, the next run plans again (they are then
+        // pending conflicts, which the fingerprint does not see yet).
+        if plan.held.is_empty() {
+            ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Unchanged)
+                .await?;
+        }
+        return Ok(Decided::Nothing(Outcome::Unchanged));
+    }
+    if ctx.dry_run {
+        return Ok(Decided::Final(Outcome::WouldEdit {
+            diff: unified_diff(page.title, &current, &plan.text),
+        }));
+    }
+    let sources = change_sources(ctx.store, &plan, &shown, &records).await?;
+    let summary = format!("{} [run {}]", plan.summary_from(&sources), ctx.run_id);
+    Ok(Decided::Save(PagePlanned {
+        synced,
+        current,
+        text: plan.text,
+        summary,
+        fingerprint,
+    }))
+}
+
+/// After the bot's save of `text` as revision `newrevid` straight on the
+/// revision it planned against: the store learns the new revision is this
+/// text (as the wiki stores it, unless its save transform changed more:
+/// the SHA-1 check says so), its reading, and that it needs nothing.
+async fn settle_own_save(
+    ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
+    page: &PageJob<'_>,
+    q: Quarter,
+    text: &str,
+    newrevid: u64,
+    fingerprint: &str,
+) -> Result<()> {
+    ctx.store
+        .set_saved_text(page.title, newrevid, as_stored(text), chrono::Utc::now())
+        .await?;
+    refresh_page_state(
+        ctx.wiki,
+        ctx.store,
+        page.title,
+        page.fy,
+        q,
+        newrevid,
+        &ctx.config.palette(),
+    )
+    .await?;
+    views.changed(page.fy);
+    ctx.store.clear_push_intent(page.title).await?;
+    ctx.remember(page.title, newrevid, fingerprint, CheckOutcome::Unchanged)
+        .await?;
+    Ok(())
 }
 
 /// Where the store's values that `plan` writes came from (the latest
@@ -1610,6 +1693,54 @@ async fn repull(ctx: &PushContext<'_>, page: &PageJob<'_>, q: Quarter) -> Result
     Ok(latest)
 }
 
+/// Plans the overview page of a year against revision `latest` (`None`:
+/// the page does not exist yet): `Break` with the outcome when there is
+/// nothing to save (`{{nobots}}`, unchanged, a dry run's diff), else the
+/// revision to save over, its text and the new text.
+async fn decide_overview(
+    ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
+    renderer: &Renderer,
+    page: &PageJob<'_>,
+    records: &FiscalYearRecords,
+    fingerprint: &str,
+    latest: &Option<RevisionInfo>,
+) -> Result<ControlFlow<Outcome, (Option<u64>, String, String)>> {
+    let current = match &latest {
+        Some(l) => Some(views.wikitext(ctx.wiki, l.revid).await?),
+        None => None,
+    };
+    let base = latest.as_ref().map(|l| l.revid);
+    if current
+        .as_deref()
+        .is_some_and(|c| !bots_allowed(c, ctx.user))
+    {
+        if let Some(b) = base {
+            ctx.remember(page.title, b, fingerprint, CheckOutcome::Nobots)
+                .await?;
+        }
+        return Ok(ControlFlow::Break(nobots_refusal()));
+    }
+    let quarter_page = |q| ctx.config.pages.quarter_page(page.fy, q);
+    let new = plan_overview(current.as_deref(), page.fy, records, quarter_page, renderer)?;
+    if current.as_deref() == Some(new.as_str()) {
+        if let Some(b) = base {
+            ctx.remember(page.title, b, fingerprint, CheckOutcome::Unchanged)
+                .await?;
+        }
+        return Ok(ControlFlow::Break(Outcome::Unchanged));
+    }
+    let old = current.unwrap_or_default();
+    if ctx.dry_run {
+        return Ok(ControlFlow::Break(Outcome::WouldEdit {
+            diff: unified_diff(page.title, &old, &new),
+        }));
+    }
+    Ok(ControlFlow::Continue((base, old, new)))
+}
+
+/// Pushes a year's overview page: decides its text ([`decide_overview`]),
+/// then saves it; an edit conflict reads the page again, a few times at most.
 async fn push_overview(
     ctx: &PushContext<'_>,
     views: &mut Views<'_>,
@@ -1641,42 +1772,13 @@ async fn push_overview(
                 return Ok(done);
             }
         }
-        let current = match &latest {
-            Some(l) => Some(views.wikitext(ctx.wiki, l.revid).await?),
-            None => None,
-        };
-        let base = latest.as_ref().map(|l| l.revid);
-        if current
-            .as_deref()
-            .is_some_and(|c| !bots_allowed(c, ctx.user))
-        {
-            if let Some(b) = base {
-                ctx.remember(page.title, b, &fingerprint, CheckOutcome::Nobots)
-                    .await?;
-            }
-            return Ok(nobots_refusal());
-        }
-        let quarter_page = |q| ctx.config.pages.quarter_page(page.fy, q);
-        let new = plan_overview(
-            current.as_deref(),
-            page.fy,
-            &records,
-            quarter_page,
-            renderer,
-        )?;
-        if current.as_deref() == Some(new.as_str()) {
-            if let Some(b) = base {
-                ctx.remember(page.title, b, &fingerprint, CheckOutcome::Unchanged)
-                    .await?;
-            }
-            return Ok(Outcome::Unchanged);
-        }
-        let old = current.unwrap_or_default();
-        if ctx.dry_run {
-            return Ok(Outcome::WouldEdit {
-                diff: unified_diff(page.title, &old, &new),
-            });
-        }
+        let (base, old, new) =
+            match decide_overview(ctx, views, renderer, page, &records, &fingerprint, &latest)
+                .await?
+            {
+                ControlFlow::Break(outcome) => return Ok(outcome),
+                ControlFlow::Continue(planned) => planned,
+            };
         let summary = format!("goalsbot: year overview from tracker [run {}]", ctx.run_id);
         if let Some(reason) = ctx.stop_reason().await? {
             tracing::warn!(page = %page.title, "not saved: {reason}");
