@@ -11,7 +11,7 @@
 //! read and its save; a run killed after any save; `resolve` either way —
 //! run through the same pure functions the bot uses (`parse_quarter_page`,
 //! `merge_page`, `records_for_page`, `plan_quarter_page`), wired as
-//! `src/ops/pull.rs` and `src/ops/push.rs` wire them. The wiki is modelled by
+//! `src/ops/pull.rs` and `src/ops/push/` wire them. The wiki is modelled by
 //! revisions of wikitext, turned into HTML by a small converter for the
 //! subset these pages use (headings, lines, the bot's tables), as Parsoid
 //! would.

@@ -193,3 +193,51 @@ where
         }
     }
 }
+
+/// Refuses writing commands without credentials, saying what to set.
+pub fn require_credentials(
+    creds: &Credentials,
+    command: &str,
+) -> Result<(), crate::error::UsageError> {
+    if creds.can_write() {
+        return Ok(());
+    }
+    Err(crate::error::UsageError::new(format!(
+        "{command} writes to the wiki and needs a login: set {} and {} (a bot password from Special:BotPasswords), \
+         or {}, or add [auth] to ~/.config/mwbot.toml",
+        crate::config::ENV_USERNAME,
+        crate::config::ENV_PASSWORD,
+        crate::config::ENV_OAUTH2_TOKEN
+    )))
+}
+
+/// What one run of a command that reads and writes pages runs with, built
+/// once per run: the configuration, the wiki and store sessions, the run
+/// and its mode. `sync`, `push`, and the runs `watch` and `resolve` make
+/// for on-wiki requests all hand it down.
+#[derive(Clone, Copy)]
+pub struct RunContext<'a> {
+    pub config: &'a Config,
+    pub wiki: &'a Wiki,
+    pub store: &'a Store,
+    pub run_id: &'a str,
+    pub dry_run: bool,
+    /// The bot's user name, for `{{bots|deny=…}}`.
+    pub user: &'a str,
+}
+
+impl<'a> RunContext<'a> {
+    /// The options of this run's pull (under the configuration's guards and
+    /// colours, accepting no held page).
+    pub fn pull_options(&self) -> pull::Options<'a> {
+        pull::Options::new(self.config, self.run_id, self.dry_run)
+    }
+
+    /// This run's push, with no revisions read ahead.
+    pub fn push(self) -> push::PushContext<'a> {
+        push::PushContext {
+            run: self,
+            revisions: None,
+        }
+    }
+}

@@ -6,7 +6,7 @@ use crate::config::{Config, Credentials};
 use crate::core::records::{FiscalYear, Quarter};
 use crate::core::render::Renderer;
 use crate::error::{ExitCode, UsageError};
-use crate::ops::push::refresh_page_state;
+use crate::ops::pull::refresh_page_state;
 use crate::ops::Session;
 use crate::store::Store;
 use crate::wiki::Wiki;
@@ -22,7 +22,7 @@ pub async fn command(
     let crate::ops::Mode { dry_run, json } = mode;
     if !dry_run {
         // A dry run only reads: anonymous reads are enough.
-        crate::ops::push::require_credentials(creds, "new-quarter")?;
+        crate::ops::require_credentials(creds, "new-quarter")?;
     }
     let session = Session::open(config, creds).await?;
     let run = async {

@@ -1062,6 +1062,37 @@ pub(crate) fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
+/// After the bot's own edit, remember what the page now shows, so the next
+/// pull need not fetch it and the next merge has the right base.
+pub(crate) async fn refresh_page_state(
+    wiki: &Wiki,
+    store: &Store,
+    title: &str,
+    fy: &FiscalYear,
+    q: Quarter,
+    revid: u64,
+    palette: &crate::core::colour::Palette,
+) -> Result<()> {
+    let html = wiki.revision_html(title, revid).await?;
+    let parsed = parse_quarter_page_with(&html, fy, q, palette);
+    let records = FiscalYearRecords {
+        fiscal_year: fy.clone(),
+        objectives: parsed.objectives,
+    };
+    store
+        .set_page_state(
+            title,
+            revid,
+            chrono::Utc::now(),
+            &records,
+            Some(crate::core::parse::PageReading {
+                table_rows: &parsed.table_rows,
+                label_words: &parsed.label_words,
+            }),
+        )
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

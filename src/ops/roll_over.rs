@@ -114,7 +114,7 @@ pub async fn command(
     };
     if !dry_run {
         // A dry run only reads: anonymous reads are enough.
-        crate::ops::push::require_credentials(creds, "roll-over")?;
+        crate::ops::require_credentials(creds, "roll-over")?;
     }
     let session = Session::open(config, creds).await?;
     let run = roll_over(config, &session, &fy, q, mode);

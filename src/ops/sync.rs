@@ -26,36 +26,10 @@ use crate::error::ExitCode;
 use crate::ops::pull::{self, Target};
 use crate::ops::push::{self, PushContext};
 use crate::ops::runs::{self, Run};
+use crate::ops::RunContext;
 use crate::ops::{command_line, Session};
 use crate::store::{Store, StoredConflict};
-use crate::wiki::{Counts, Wiki};
-
-/// What one sync runs with.
-pub struct SyncContext<'a> {
-    pub config: &'a Config,
-    pub wiki: &'a Wiki,
-    pub store: &'a Store,
-    pub run_id: &'a str,
-    pub dry_run: bool,
-    /// The bot's user name, for `{{bots|deny=…}}`.
-    pub user: &'a str,
-}
-
-impl<'a> SyncContext<'a> {
-    /// The push of this run: the same wiki, store, run and mode, with no
-    /// revisions read ahead.
-    pub fn push_context(&self) -> PushContext<'a> {
-        PushContext {
-            config: self.config,
-            wiki: self.wiki,
-            store: self.store,
-            run_id: self.run_id,
-            dry_run: self.dry_run,
-            user: self.user,
-            revisions: None,
-        }
-    }
-}
+use crate::wiki::Counts;
 
 /// A page left alone, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -267,7 +241,7 @@ pub async fn command(
     let crate::ops::Mode { dry_run, json } = mode;
     if !dry_run {
         // A dry run only reads: anonymous reads are enough.
-        push::require_credentials(creds, "sync")?;
+        crate::ops::require_credentials(creds, "sync")?;
     }
     let session = Session::open(config, creds).await?;
     if !dry_run {
@@ -305,7 +279,7 @@ async fn tracked(
         run.mark_running().await?;
     }
     let user = wiki.user_name_now().await?;
-    let ctx = SyncContext {
+    let ctx = RunContext {
         config,
         wiki,
         store,
@@ -378,7 +352,7 @@ async fn reported_before(store: &Store, run_id: &str, report: &SyncReport) -> Re
 }
 
 /// Pulls every tracked page of `fys` (all configured years when empty) and pushes the store back.
-pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncReport> {
+pub async fn sync(ctx: &RunContext<'_>, fys: &[FiscalYear]) -> Result<SyncReport> {
     let started = Instant::now();
     let config = ctx.config;
     let years: Vec<FiscalYear> = if fys.is_empty() {
@@ -437,7 +411,7 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
                 .with_context(|| format!("no revision answer for {:?}", t.title))
         })
         .collect::<Result<Vec<_>>>()?;
-    let opts = pull::Options::new(config, ctx.run_id, ctx.dry_run);
+    let opts = ctx.pull_options();
     let pulled = pull::pull_revisions(ctx.wiki, ctx.store, &targets, target_revs, &opts).await?;
 
     // A dry run plans its push on the years as its pull's plans leave them.
@@ -449,9 +423,11 @@ pub async fn sync(ctx: &SyncContext<'_>, fys: &[FiscalYear]) -> Result<SyncRepor
     // The emergency stop is looked at again before each save of the push.
     let push_wiki = ctx.wiki.clone().obeying_shutoff();
     let push_ctx = PushContext {
-        wiki: &push_wiki,
+        run: RunContext {
+            wiki: &push_wiki,
+            ..*ctx
+        },
         revisions: Some(&by_title),
-        ..ctx.push_context()
     };
     let pushed = push::push_onto(&push_ctx, &years, &[], planned).await?;
     if !ctx.dry_run {
@@ -513,7 +489,7 @@ fn after_saves(
 /// The report of a sync that ran: its pull and push, the conflicts waiting
 /// on its years, and the statistics.
 async fn report(
-    ctx: &SyncContext<'_>,
+    ctx: &RunContext<'_>,
     titles: &[String],
     years: &[FiscalYear],
     pulled: pull::Report,
@@ -554,7 +530,7 @@ async fn report(
 /// the bot's name, the templates, every tracked page's latest revision (from
 /// the revision check), and the store ([`Store::sync_inputs_digest`]).
 async fn inputs_digest(
-    ctx: &SyncContext<'_>,
+    ctx: &RunContext<'_>,
     revisions: &[crate::wiki::PageRevision],
 ) -> Result<String> {
     use sha2::{Digest, Sha256};
@@ -590,7 +566,7 @@ async fn inputs_digest(
 /// The report of a sync whose inputs are those of the last sync that found
 /// nothing to do: every page unchanged (or missing), nothing planned.
 async fn nothing_to_do(
-    ctx: &SyncContext<'_>,
+    ctx: &RunContext<'_>,
     titles: &[String],
     years: &[FiscalYear],
     targets: &[Target],
@@ -634,7 +610,7 @@ async fn nothing_to_do(
 }
 
 /// The report of a sync the shutoff page stopped.
-fn stopped(ctx: &SyncContext<'_>, reason: String, pages: usize, started: Instant) -> SyncReport {
+fn stopped(ctx: &RunContext<'_>, reason: String, pages: usize, started: Instant) -> SyncReport {
     let counts = ctx.wiki.counters().snapshot();
     SyncReport {
         stopped: Some(reason),
@@ -670,7 +646,7 @@ fn stopped(ctx: &SyncContext<'_>, reason: String, pages: usize, started: Instant
 
 /// The years as the pull's plans (of a dry run) would leave the store.
 async fn planned_years(
-    ctx: &SyncContext<'_>,
+    ctx: &RunContext<'_>,
     years: &[FiscalYear],
     pulled: &pull::Report,
 ) -> Result<BTreeMap<FiscalYear, YearView>> {
@@ -771,7 +747,7 @@ impl Tally {
 }
 
 fn stats(
-    ctx: &SyncContext<'_>,
+    ctx: &RunContext<'_>,
     titles: &[String],
     pulled: &pull::Report,
     pushed: &push::Report,

@@ -66,8 +66,8 @@ pub struct WatchContext<'a> {
 
 impl<'a> WatchContext<'a> {
     /// A sync of the request run `run_id` (never a dry run).
-    fn sync_context<'b>(&'b self, run_id: &'b str) -> crate::ops::sync::SyncContext<'b> {
-        crate::ops::sync::SyncContext {
+    fn sync_context<'b>(&'b self, run_id: &'b str) -> crate::ops::RunContext<'b> {
+        crate::ops::RunContext {
             config: self.config,
             wiki: self.wiki,
             store: self.store,
@@ -979,7 +979,7 @@ fn answer_of(
 /// when the push did not run to the end (the next push or sync writes it).
 async fn push_decided(ctx: &WatchContext<'_>, record: &str, run_id: &str) -> Option<usize> {
     let fy = crate::store::record_fiscal_year(record).ok()?;
-    let pctx = ctx.sync_context(run_id).push_context();
+    let pctx = ctx.sync_context(run_id).push();
     let pushed = crate::ops::push::push(&pctx, &[fy], &[])
         .instrument(tracing::info_span!("run", run_id = %run_id))
         .await;
@@ -1160,7 +1160,7 @@ async fn act(
     };
     let mut tally = Tally::default();
     let sctx = ctx.sync_context(run_id);
-    let pctx = sctx.push_context();
+    let pctx = sctx.push();
     let pages_checked = match action {
         Action::Sync => {
             let report = crate::ops::sync::sync(&sctx, &fys).await?;
@@ -1244,7 +1244,7 @@ pub async fn command(
     mode: crate::ops::Mode,
 ) -> Result<ExitCode> {
     let crate::ops::Mode { dry_run, json } = mode;
-    crate::ops::push::require_credentials(creds, "watch")?;
+    crate::ops::require_credentials(creds, "watch")?;
     if dry_run {
         return Err(UsageError::new(
             "watch has no --dry-run: it answers on the wiki; try `sync --dry-run`",

@@ -4,8 +4,9 @@
 //! [`Store::open`]. Every query is written once, over a small dialect
 //! (`dialect.rs`) that holds what differs between the two databases, one
 //! implementation each (`sqlite.rs`, `mysql.rs`). The queries live with
-//! their concern: `history.rs` (fields and their history, and the write
-//! transaction), `pages.rs` (page sync state, push checks and intents),
+//! their concern: `write.rs` (the one write transaction every change goes
+//! through), `history.rs` (fields and their history), `pages.rs` (page sync
+//! state, push checks and intents),
 //! `conflicts.rs`, `runs.rs` (the bot's edits and runs) and `requests.rs`
 //! (on-wiki requests, watch state). What does not need the database
 //! (checking changes, parsing stored text) is plain code here.
