@@ -396,7 +396,7 @@ pub async fn sync(ctx: &RunContext<'_>, fys: &[FiscalYear]) -> Result<SyncReport
     let digest = if ctx.dry_run {
         None
     } else {
-        Some(inputs_digest(ctx, &revisions).await?)
+        Some(push::sync_inputs_digest(ctx, &revisions).await?)
     };
     if digest.is_some() && ctx.store.sync_marker().await? == digest {
         tracing::info!("nothing changed since the last sync that found nothing to do");
@@ -449,9 +449,9 @@ pub async fn sync(ctx: &RunContext<'_>, fys: &[FiscalYear]) -> Result<SyncReport
             && !pushed.settled.is_empty()
             && years.iter().all(|fy| pushed.settled.contains(fy));
         let marker = if quiet {
-            Some(inputs_digest(ctx, &revisions).await?)
+            Some(push::sync_inputs_digest(ctx, &revisions).await?)
         } else if settled {
-            Some(inputs_digest(ctx, &after_saves(&revisions, &pushed, ctx.user)).await?)
+            Some(push::sync_inputs_digest(ctx, &after_saves(&revisions, &pushed, ctx.user)).await?)
         } else {
             None
         };
@@ -524,43 +524,6 @@ async fn report(
         stats,
         reported_before: false,
     })
-}
-
-/// A digest of everything a sync's plans depend on: this build, the config,
-/// the bot's name, the templates, every tracked page's latest revision (from
-/// the revision check), and the store ([`Store::sync_inputs_digest`]).
-async fn inputs_digest(
-    ctx: &RunContext<'_>,
-    revisions: &[crate::wiki::PageRevision],
-) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let renderer =
-        crate::core::render::Renderer::with_dir(ctx.config.pages.templates_dir.as_deref())?;
-    let mut h = Sha256::new();
-    for part in [
-        env!("CARGO_PKG_VERSION").to_string(),
-        // A new parser or planner may read or plan the same pages differently.
-        format!(
-            "parser {} planner {}",
-            crate::store::PARSER,
-            crate::ops::push::PLANNER
-        ),
-        format!("{:?}", ctx.config),
-        ctx.user.to_string(),
-        renderer.fingerprint(),
-        ctx.store
-            .sync_inputs_digest(&ctx.config.pages.status_page())
-            .await?,
-    ] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    for r in revisions {
-        let latest = r.latest.as_ref().map_or(0, |l| l.revid);
-        h.update(format!("{}|{}|{}|{latest}", r.requested, r.title, r.redirected).as_bytes());
-        h.update([0]);
-    }
-    Ok(format!("{:x}", h.finalize()))
 }
 
 /// The report of a sync whose inputs are those of the last sync that found

@@ -1,5 +1,5 @@
-//! The run's checks, so that a push with nothing new to write costs a
-//! request or two: each page's fingerprint (everything its plan depends on
+//! The run's checks, so that a run with nothing new to write costs a
+//! request or two: the no-op marker of a whole sync, each page's fingerprint (everything its plan depends on
 //! besides its revision) and the push check that remembers it, each year's
 //! digest (every page of the year found needing nothing with the same
 //! inputs), the views of each year the pages are planned against, and the
@@ -556,4 +556,39 @@ pub(super) async fn settle_saved_years(
         settled.push((fy.clone(), digest));
     }
     Ok(settled)
+}
+
+/// The no-op marker: a digest of everything a sync's plans depend on: this build, the config,
+/// the bot's name, the templates, every tracked page's latest revision (from
+/// the revision check), and the store ([`Store::sync_inputs_digest`]). A sync whose
+/// digest is the one kept by the last sync that found nothing to do plans
+/// nothing.
+pub(crate) async fn sync_inputs_digest(
+    ctx: &crate::ops::RunContext<'_>,
+    revisions: &[crate::wiki::PageRevision],
+) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let renderer =
+        crate::core::render::Renderer::with_dir(ctx.config.pages.templates_dir.as_deref())?;
+    let mut h = Sha256::new();
+    for part in [
+        env!("CARGO_PKG_VERSION").to_string(),
+        // A new parser or planner may read or plan the same pages differently.
+        format!("parser {} planner {}", crate::store::PARSER, PLANNER),
+        format!("{:?}", ctx.config),
+        ctx.user.to_string(),
+        renderer.fingerprint(),
+        ctx.store
+            .sync_inputs_digest(&ctx.config.pages.status_page())
+            .await?,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for r in revisions {
+        let latest = r.latest.as_ref().map_or(0, |l| l.revid);
+        h.update(format!("{}|{}|{}|{latest}", r.requested, r.title, r.redirected).as_bytes());
+        h.update([0]);
+    }
+    Ok(format!("{:x}", h.finalize()))
 }

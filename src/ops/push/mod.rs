@@ -33,8 +33,8 @@ mod overview;
 mod quarter;
 
 pub use checks::load_view;
-pub(crate) use checks::PLANNER;
 use checks::*;
+pub(crate) use checks::{sync_inputs_digest, PLANNER};
 use overview::*;
 use quarter::*;
 
@@ -358,11 +358,7 @@ pub async fn push_onto(
     let mut views = Views::new(ctx.run.store, config, planned);
     let wanted = |t: &str| only.is_empty() || only.iter().any(|o| o.replace('_', " ") == t);
     let renderer = Renderer::with_dir(config.pages.templates_dir.as_deref())?;
-    let years: Vec<FiscalYear> = if fys.is_empty() {
-        config.pages.years()
-    } else {
-        fys.to_vec()
-    };
+    let years = years_of(config, fys);
     let mut report = Report {
         run_id: ctx.run.run_id.to_string(),
         ..Report::default()
@@ -461,6 +457,15 @@ pub async fn push_onto(
     report.counts = ctx.run.wiki.counters().snapshot();
     report.warnings = views.warnings;
     Ok(report)
+}
+
+/// The years asked for, or every configured year when none is.
+fn years_of(config: &Config, fys: &[FiscalYear]) -> Vec<FiscalYear> {
+    if fys.is_empty() {
+        config.pages.years()
+    } else {
+        fys.to_vec()
+    }
 }
 
 /// The revision of each page the push saved.

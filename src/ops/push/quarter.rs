@@ -567,7 +567,7 @@ pub(super) async fn repull(
         fiscal_year: page.fy.clone(),
         quarter: q,
     };
-    let opts = crate::ops::pull::Options::new(ctx.run.config, ctx.run.run_id, false);
+    let opts = ctx.run.pull_options();
     let outcome = crate::ops::pull::pull_page(
         ctx.run.wiki,
         ctx.run.store,
