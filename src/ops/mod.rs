@@ -225,19 +225,3 @@ pub struct RunContext<'a> {
     /// The bot's user name, for `{{bots|deny=…}}`.
     pub user: &'a str,
 }
-
-impl<'a> RunContext<'a> {
-    /// The options of this run's pull (under the configuration's guards and
-    /// colours, accepting no held page).
-    pub fn pull_options(&self) -> pull::Options<'a> {
-        pull::Options::new(self.config, self.run_id, self.dry_run)
-    }
-
-    /// This run's push, with no revisions read ahead.
-    pub fn push(self) -> push::PushContext<'a> {
-        push::PushContext {
-            run: self,
-            revisions: None,
-        }
-    }
-}

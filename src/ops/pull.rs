@@ -253,6 +253,12 @@ pub struct Options<'a> {
 }
 
 impl<'a> Options<'a> {
+    /// The options of run `run`'s pull (under the configuration's guards
+    /// and colours, accepting no held page).
+    pub fn of_run(run: &crate::ops::RunContext<'a>) -> Options<'a> {
+        Options::new(run.config, run.run_id, run.dry_run)
+    }
+
     /// A pull of run `run_id` under `config`'s guards and colours, accepting
     /// no held page (set [`Options::accept`] for `--accept`).
     pub fn new(config: &Config, run_id: &'a str, dry_run: bool) -> Options<'a> {

@@ -411,7 +411,7 @@ pub async fn sync(ctx: &RunContext<'_>, fys: &[FiscalYear]) -> Result<SyncReport
                 .with_context(|| format!("no revision answer for {:?}", t.title))
         })
         .collect::<Result<Vec<_>>>()?;
-    let opts = ctx.pull_options();
+    let opts = pull::Options::of_run(ctx);
     let pulled = pull::pull_revisions(ctx.wiki, ctx.store, &targets, target_revs, &opts).await?;
 
     // A dry run plans its push on the years as its pull's plans leave them.

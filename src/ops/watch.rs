@@ -979,7 +979,7 @@ fn answer_of(
 /// when the push did not run to the end (the next push or sync writes it).
 async fn push_decided(ctx: &WatchContext<'_>, record: &str, run_id: &str) -> Option<usize> {
     let fy = crate::store::record_fiscal_year(record).ok()?;
-    let pctx = ctx.sync_context(run_id).push();
+    let pctx = crate::ops::push::PushContext::of_run(ctx.sync_context(run_id));
     let pushed = crate::ops::push::push(&pctx, &[fy], &[])
         .instrument(tracing::info_span!("run", run_id = %run_id))
         .await;
@@ -1160,7 +1160,7 @@ async fn act(
     };
     let mut tally = Tally::default();
     let sctx = ctx.sync_context(run_id);
-    let pctx = sctx.push();
+    let pctx = crate::ops::push::PushContext::of_run(sctx);
     let pages_checked = match action {
         Action::Sync => {
             let report = crate::ops::sync::sync(&sctx, &fys).await?;
@@ -1182,7 +1182,7 @@ async fn act(
                     Vec::new()
                 },
                 accept_before: accept.then_some(asked_in),
-                ..crate::ops::pull::Options::new(config, run_id, false)
+                ..crate::ops::pull::Options::of_run(&sctx)
             };
             let report = crate::ops::pull::pull(ctx.wiki, ctx.store, &targets, &opts).await?;
             tally.pull(&report);

@@ -187,6 +187,16 @@ pub struct PushContext<'a> {
     pub revisions: Option<&'a BTreeMap<String, PageRevision>>,
 }
 
+impl<'a> PushContext<'a> {
+    /// The push of run `run`, with no revisions read ahead.
+    pub fn of_run(run: crate::ops::RunContext<'a>) -> Self {
+        PushContext {
+            run,
+            revisions: None,
+        }
+    }
+}
+
 /// How many times a save is retried after an edit conflict (`docs/sync.md`, "Push").
 pub const EDIT_CONFLICT_RETRIES: usize = 2;
 
@@ -318,15 +328,14 @@ pub async fn command(
             return Err(e);
         }
     };
-    let ctx = crate::ops::RunContext {
+    let ctx = PushContext::of_run(crate::ops::RunContext {
         config,
         wiki: &session.wiki,
         store: &session.store,
         run_id: &session.run_id,
         dry_run,
         user: &user,
-    }
-    .push();
+    });
     let run = async {
         let report = push(&ctx, fys, pages).await?;
         crate::ops::print_report(json, || report.render(), || report.to_json());

@@ -567,7 +567,7 @@ pub(super) async fn repull(
         fiscal_year: page.fy.clone(),
         quarter: q,
     };
-    let opts = ctx.run.pull_options();
+    let opts = crate::ops::pull::Options::of_run(&ctx.run);
     let outcome = crate::ops::pull::pull_page(
         ctx.run.wiki,
         ctx.run.store,
