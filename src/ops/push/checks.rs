@@ -1,9 +1,10 @@
 //! The run's checks, so that a run with nothing new to write costs a
-//! request or two: the no-op marker of a whole sync, each page's fingerprint (everything its plan depends on
-//! besides its revision) and the push check that remembers it, each year's
-//! digest (every page of the year found needing nothing with the same
-//! inputs), the views of each year the pages are planned against, and the
-//! read-ahead that fetches a few pages' texts at once.
+//! request or two: the no-op marker of a whole sync, each page's
+//! fingerprint (everything its plan depends on besides its revision) and the
+//! push check that remembers it, each year's digest (every page of the year
+//! found needing nothing with the same inputs), the views of each year the
+//! pages are planned against, and the read-ahead that fetches a few pages'
+//! texts at once.
 
 use super::*;
 

@@ -7,6 +7,13 @@
 //! Results section. Every other byte of the page stays as it was. On the year
 //! overview the bot writes only its marked region.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::ops::ControlFlow;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+
 use crate::config::{Config, Credentials};
 use crate::core::fields::FieldKey;
 use crate::core::parse::parse_quarter_page_with;
@@ -22,12 +29,9 @@ use crate::error::ExitCode;
 use crate::ops::Session;
 use crate::store::{CheckOutcome, EditEntry, PageCheck, PageState, Provenance, Source, Store};
 use crate::wiki::{EditConflict, NotABot, PageRevision, RevisionInfo, Saved, Wiki};
-use anyhow::{bail, Context, Result};
-use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::ops::ControlFlow;
 
+// The job files share this module's imports and items (`use super::*`): one
+// module, split by job.
 mod checks;
 mod overview;
 mod quarter;
