@@ -880,8 +880,6 @@ async fn end_a_stopped_run(
     command: &str,
 ) -> Result<()> {
     if let Some(run_id) = &req.run_id {
-        // Stopped before its decision was recorded: that run ended without
-        // one (said in the run log), and the request is served now.
         let running = ctx.store.run(run_id).await?;
         if running.is_some_and(|r| r.outcome == crate::store::RunState::Running) {
             let stale = Run::new(

@@ -675,9 +675,7 @@ fn bind_tables(
     tables: Vec<(Option<usize>, StatusTable)>,
     warnings: &mut Vec<String>,
 ) -> Vec<Vec<StatusTable>> {
-    // First by id (the table may have moved anywhere), then by position (the
-    // objective may have been retitled, so its slug no longer matches). An
-    // objective may have several: an adopted KR table and metrics table.
+    // An objective may have several: an adopted KR table and metrics table.
     let mut bound: Vec<Vec<StatusTable>> = vec![Vec::new(); objectives.len()];
     let mut unbound: Vec<(Option<usize>, StatusTable)> = Vec::new();
     for (owner, t) in tables {
