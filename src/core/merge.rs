@@ -507,6 +507,14 @@ pub fn pushed_field(field: &str) -> bool {
             && (field.ends_with(".status") || field.ends_with(".note")))
 }
 
+/// Whether `field` says where a page shows a record (its number, its
+/// position): each page may say its own (a KR renumbered on one page keeps
+/// its number on the others), so these never conflict and push writes the
+/// page's own ([`crate::core::plan::records_for_page`]).
+pub fn layout_field(field: &str) -> bool {
+    matches!(field, "number" | "position")
+}
+
 /// A value as the page would state it: `null` is "not said", like absent.
 fn stated(v: Option<&Value>) -> Option<&Value> {
     v.filter(|v| !v.is_null())
@@ -667,6 +675,15 @@ impl<'a> Merger<'a> {
             return false;
         }
         let held = self.held(&key);
+        if layout_field(&key.field) && held.mine.is_none() && !held.others {
+            // Where a page shows a record is that page's own: the store
+            // keeps the last one read, and it never conflicts (one held
+            // before goes its way).
+            if w != b && w.is_some() && s != w.as_ref() {
+                self.change(key, w);
+            }
+            return false;
+        }
         if let Some(mine) = held.mine {
             // The conflict follows the page that raised it.
             if w.as_ref() == s {
@@ -1915,6 +1932,9 @@ mod tests {
                     let restore = c.new.is_none() && base.is_some()
                         && !base_ids.contains(&c.key.record) && wiki_ids.contains(&c.key.record);
                     prop_assert!(restore || c.old.is_none(), "{:?}", c);
+                } else if layout_field(&c.key.field) {
+                    // Where the page shows a record is the page's: the last one read.
+                    prop_assert_eq!(stated(c.new.as_ref()), stated(fw.get(&c.key)), "{:?}", c);
                 } else if base.is_some() || tracker_data(&c.key.field) {
                     prop_assert_eq!(stated(store.get(&c.key)), stated(fb.get(&c.key)), "{:?}", c);
                 } else {

@@ -4,6 +4,7 @@ pub mod adopt;
 pub mod colour;
 pub mod export;
 pub mod fields;
+pub mod identity;
 pub mod merge;
 pub mod notes;
 pub mod parse;

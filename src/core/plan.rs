@@ -3,15 +3,19 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use anyhow::Result;
+use regex::Regex;
 
 use crate::core::adopt::{self, identity_tables, patch_adopted, staff_tables_in, IdentityTable};
 use crate::core::colour::Palette;
 use crate::core::fields::{self, FieldChange, FieldKey, Fields, REMOVED};
 use crate::core::parse::StaffTable;
 use crate::core::prose::{write_prose, Held};
-use crate::core::records::{FiscalYear, FiscalYearRecords, KeyResult, Objective, Quarter, Status};
+use crate::core::records::{
+    FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
+};
 use crate::core::render::{restatus, splice_region, Renderer};
 use crate::core::wikitable;
 use crate::core::wikitext::{cell_line, insertion_point, objective_section};
@@ -516,7 +520,8 @@ fn update_own_table(
             .iter()
             .map(|k| &k.id)
             .eq(obj.key_results.iter().map(|k| &k.id));
-    if same_rows && shown_rows == store_rows {
+    let relabel = stale_labels(&text[range.clone()], obj);
+    if same_rows && shown_rows == store_rows && !relabel {
         return;
     }
     // This table's changed rows; `plan.changed` holds every table's.
@@ -538,6 +543,7 @@ fn update_own_table(
     // table staff reformatted (e.g. VisualEditor's one cell per
     // line) keeps its shape. Anything else: the whole table.
     let only_cells = same_rows
+        && !relabel
         && store_rows
             .iter()
             .zip(&shown_rows)
@@ -562,6 +568,25 @@ fn update_own_table(
         keep_notes(&text[range.clone()], table.trim_end_matches('\n'), &keep)
     });
     text.replace_range(range, &new_table);
+}
+
+/// Whether a row of the bot's `table` is labelled with another number than
+/// its key result (or item) has on the page: staff renumbered it, and the
+/// table follows the page's numbering.
+fn stale_labels(table: &str, obj: &Objective) -> bool {
+    static NUMBER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\|\s*(?:KR|Objective)\s*(\d+)").expect("static regex"));
+    obj.key_results
+        .iter()
+        .filter(|k| matches!(k.kind, Kind::KeyResult | Kind::ObjectiveItem))
+        .any(|k| {
+            let open = format!("data-goalsbot-kr=\"{}\"", k.id);
+            let label = table
+                .find(&open)
+                .and_then(|at| table[at..].lines().nth(1))
+                .and_then(|line| NUMBER.captures(line.trim_start()));
+            label.is_some_and(|c| c[1].parse::<u32>().ok() != Some(k.number))
+        })
 }
 
 /// Whether the bot may adopt the staff tables of an objective's `section`:
@@ -610,19 +635,23 @@ pub fn plan_overview(
 
 /// The records a quarter page should show: the store's, except that a field
 /// in conflict keeps what the page shows now (push leaves it alone on both
-/// sides until a person decides).
+/// sides until a person decides), and that each record the page shows keeps
+/// the page's own number and place ([`crate::core::merge::layout_field`]: a
+/// KR renumbered on another page keeps its label here).
 pub fn records_for_page(
     fy: &FiscalYear,
     store: &Fields,
     pending: &BTreeSet<FieldKey>,
     shown: &FiscalYearRecords,
 ) -> Result<FiscalYearRecords> {
-    if pending.is_empty() {
-        return Ok(crate::core::fields::unflatten(fy, store)?);
-    }
     let shown_fields = crate::core::fields::flatten(shown);
     let shown_records: BTreeSet<&str> = shown_fields.keys().map(|k| k.record.as_str()).collect();
     let mut fields = store.clone();
+    for (key, v) in &shown_fields {
+        if crate::core::merge::layout_field(&key.field) && fields.contains_key(key) {
+            fields.insert(key.clone(), v.clone());
+        }
+    }
     for key in pending {
         if key.field == REMOVED {
             if shown_records.contains(key.record.as_str()) {

@@ -15,10 +15,11 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, Credentials};
 use crate::core::colour::Palette;
 use crate::core::fields::{self, describe_change, show_value, FieldChange, FieldKey, Fields};
+use crate::core::identity::Following;
 use crate::core::merge::{
-    merge_page, past_words, structure_hold, MergeInput, PendingConflict, SinceBase,
+    merge_page, past_words, structure_hold, MergeInput, PastWords, PendingConflict, SinceBase,
 };
-use crate::core::parse::{parse_quarter_page_with, ParsedPage};
+use crate::core::parse::{parse_quarter_page_after, ParsedPage};
 use crate::core::plan::DryMerge;
 use crate::core::records::{FiscalYear, FiscalYearRecords, Quarter};
 use crate::error::{ExitCode, UsageError};
@@ -566,20 +567,20 @@ async fn pull_page_onto(
             revid: latest.revid,
         });
     }
-    let (records, parsed) = read_revision(
-        wiki,
-        target,
-        resolved_title,
-        latest,
-        &opts.palette,
-        prefetched,
-    )
-    .await?;
-    // Blanking and vandalism must not empty the tracker: the merge refuses the page whole.
     let current = match &dry_fields {
         Some(f) => (*f).clone(),
         None => store.load_fields(&target.fiscal_year).await?,
     };
+    let (history, past, following) =
+        following_of_state(store, &target.fiscal_year, state.as_ref(), &current).await?;
+    let (records, parsed) = read_revision(
+        wiki,
+        (target, resolved_title, latest),
+        &opts.palette,
+        following.as_ref(),
+        prefetched,
+    )
+    .await?;
     let pending = pending_of_year(store, &target.fiscal_year).await?;
     // A label left as a KR's only words on the page does not reword it.
     let read = crate::core::merge::unread_labels(
@@ -588,22 +589,11 @@ async fn pull_page_onto(
         state.as_ref().map(|s| &s.records),
         state.as_ref().and_then(|s| s.label_words.as_ref()),
     );
-    // The year's whole history, read once for the page: what the tracker
-    // made (since_base) and the words each KR ever had (the structure hold).
-    let history = store
-        .history_since(&target.fiscal_year, chrono::DateTime::UNIX_EPOCH)
-        .await?;
-    let since_base = match &state {
-        Some(st) => Some(
-            since_base(
-                store,
-                &target.fiscal_year,
-                (&target.title, st.synced_at),
-                &current,
-                &history,
-            )
-            .await?,
-        ),
+    let synced = state
+        .as_ref()
+        .map(|st| (target.title.as_str(), st.synced_at));
+    let since_base = match synced {
+        Some(s) => Some(since_base(store, &target.fiscal_year, s, &current, &history).await?),
         None => None,
     };
     let plan = merge_page(
@@ -627,7 +617,12 @@ async fn pull_page_onto(
         });
     }
     let base = state.as_ref().map(|s| &s.records);
-    if let Some(refused) = structure_check(target, latest, opts, base, &read, &current, &history) {
+    let found = Found {
+        base,
+        read: &read,
+        doubts: &parsed.identity_doubts,
+    };
+    if let Some(refused) = structure_check(target, latest, opts, &found, &current, &past) {
         return Ok(refused);
     }
     let described: Vec<String> = plan.conflicts.iter().map(describe_conflict).collect();
@@ -657,15 +652,41 @@ async fn pull_page_onto(
     })
 }
 
+/// The year's whole history, read once for a page (what the tracker made
+/// since the base, and the words each KR's text ever had, for following and
+/// the structure hold), and what the bot knows to follow the page's key
+/// results by: each keeps the id it had on the revision last synced
+/// (`state`; `None`: never synced).
+async fn following_of_state(
+    store: &Store,
+    fy: &FiscalYear,
+    state: Option<&PageState>,
+    current: &Fields,
+) -> Result<(
+    Vec<crate::store::HistoryEntry>,
+    PastWords,
+    Option<Following>,
+)> {
+    let history = store
+        .history_since(fy, chrono::DateTime::UNIX_EPOCH)
+        .await?;
+    let past = past_words(
+        history
+            .iter()
+            .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
+    );
+    let following = state.map(|s| Following::of_store(&s.records, current).with_past(past.clone()));
+    Ok((history, past, following))
+}
+
 /// The page's revision read and parsed: its records (a note written with
 /// markup gets its wikitext from the page's source: one more request, only
 /// for pages whose status cells hold markup) and the rest of the parse.
 async fn read_revision(
     wiki: &Wiki,
-    target: &Target,
-    resolved_title: &str,
-    latest: &crate::wiki::RevisionInfo,
+    (target, resolved_title, latest): (&Target, &str, &crate::wiki::RevisionInfo),
     palette: &Palette,
+    following: Option<&Following>,
     prefetched: Option<Result<String>>,
 ) -> Result<(FiscalYearRecords, ParsedPage)> {
     let html = match prefetched {
@@ -673,7 +694,13 @@ async fn read_revision(
         None => wiki.revision_html(resolved_title, latest.revid).await?,
     };
     // The parser is synchronous and its DOM is not Send: keep it out of any await.
-    let mut parsed = parse_quarter_page_with(&html, &target.fiscal_year, target.quarter, palette);
+    let mut parsed = parse_quarter_page_after(
+        &html,
+        &target.fiscal_year,
+        target.quarter,
+        palette,
+        following,
+    );
     for w in &parsed.warnings {
         tracing::warn!(page = %target.title, "{w}");
     }
@@ -695,10 +722,9 @@ fn structure_check(
     target: &Target,
     latest: &crate::wiki::RevisionInfo,
     opts: &Options<'_>,
-    base: Option<&FiscalYearRecords>,
-    read: &FiscalYearRecords,
+    found: &Found<'_>,
     current: &Fields,
-    history: &[crate::store::HistoryEntry],
+    past: &crate::core::merge::PastWords,
 ) -> Option<Outcome> {
     let accepted = opts.accept.contains(&target.title)
         && opts
@@ -707,13 +733,25 @@ fn structure_check(
     if accepted {
         return None;
     }
-    let past = past_words(
-        history
-            .iter()
-            .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
-    );
-    let reason = structure_hold(base, read, current, &past)?;
+    let reason = structure_hold(found.base, found.read, current, past);
+    let reason = match (reason, found.doubts.is_empty()) {
+        (reason, true) => reason?,
+        (None, false) => format!(
+            "it renumbered key results in a way the bot cannot follow ({}); held for a person",
+            found.doubts.join("; ")
+        ),
+        (Some(r), false) => format!("{r}; and {}", found.doubts.join("; ")),
+    };
     Some(structure_refused(target, latest, opts, &reason))
+}
+
+/// A revision as read, against the one last synced: what the structure
+/// check looks at.
+struct Found<'a> {
+    base: Option<&'a FiscalYearRecords>,
+    read: &'a FiscalYearRecords,
+    /// Key results the read could not follow ([`ParsedPage::identity_doubts`]).
+    doubts: &'a [String],
 }
 
 /// The refusal of a page whose structure changed in a way that would move
@@ -913,8 +951,15 @@ async fn recover_own_save(
     };
     tracing::warn!(page = %target.title, revid, run = %run_id, "recording the bot's own save that a stopped run did not record");
     let html = wiki.revision_html(resolved_title, revid).await?;
+    let following = following_of(store, &target.title, &target.fiscal_year).await?;
     let (records, rows, labels) = {
-        let parsed = parse_quarter_page_with(&html, &target.fiscal_year, target.quarter, palette);
+        let parsed = parse_quarter_page_after(
+            &html,
+            &target.fiscal_year,
+            target.quarter,
+            palette,
+            following.as_ref(),
+        );
         let records = FiscalYearRecords {
             fiscal_year: target.fiscal_year.clone(),
             objectives: parsed.objectives,
@@ -1068,6 +1113,17 @@ pub(crate) fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
+/// What the bot knows of page `title` to follow its key results by: the
+/// records of the revision last synced, against the store's year (`None`:
+/// never synced).
+async fn following_of(store: &Store, title: &str, fy: &FiscalYear) -> Result<Option<Following>> {
+    let Some(state) = store.page_state(title).await? else {
+        return Ok(None);
+    };
+    let fields = store.load_fields(fy).await?;
+    Ok(Some(Following::of_store(&state.records, &fields)))
+}
+
 /// After the bot's own edit, remember what the page now shows, so the next
 /// pull need not fetch it and the next merge has the right base.
 pub(crate) async fn refresh_page_state(
@@ -1080,7 +1136,8 @@ pub(crate) async fn refresh_page_state(
     palette: &crate::core::colour::Palette,
 ) -> Result<()> {
     let html = wiki.revision_html(title, revid).await?;
-    let parsed = parse_quarter_page_with(&html, fy, q, palette);
+    let following = following_of(store, title, fy).await?;
+    let parsed = parse_quarter_page_after(&html, fy, q, palette, following.as_ref());
     let records = FiscalYearRecords {
         fiscal_year: fy.clone(),
         objectives: parsed.objectives,

@@ -6,11 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use goalsbot::core::fields::{self, FieldChange, FieldKey, Fields};
+use goalsbot::core::identity::Following;
 use goalsbot::core::merge::{
-    merge_page, past_words, structure_hold, unread_labels, MergeInput, PendingConflict, SinceBase,
+    merge_page, past_words, structure_hold, unread_labels, MergeInput, PastWords, PendingConflict,
+    SinceBase,
 };
-use goalsbot::core::parse::parse_quarter_page;
 use goalsbot::core::parse::Column;
+use goalsbot::core::parse::{parse_quarter_page, parse_quarter_page_after};
 use goalsbot::core::plan::{plan_quarter_page_with, records_for_page, Adoption};
 use goalsbot::core::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
@@ -221,6 +223,72 @@ pub fn parse(text: &str, q: Quarter) -> (FiscalYearRecords, BTreeSet<String>) {
 /// The KRs whose words `text` gives only in a table's label cell.
 pub fn labels(text: &str, q: Quarter) -> BTreeSet<String> {
     parse_with_labels(text, q).2
+}
+
+/// A page's text as the bot reads it: records, the KRs with a status row,
+/// the KRs whose words only a label gives.
+pub type Parsed = (FiscalYearRecords, BTreeSet<String>, BTreeSet<String>);
+
+/// `text` as the bot reads it after a revision it read as `base`: each KR
+/// keeps the id it had there (`core::identity`), against the store's
+/// `year` when given (as pull does), else `base` alone.
+pub fn parse_after(
+    text: &str,
+    q: Quarter,
+    base: Option<&FiscalYearRecords>,
+    year: Option<&Fields>,
+    past: &PastWords,
+) -> Parsed {
+    parse_following(text, q, base, year, past).0
+}
+
+/// [`parse_after`], and what it could not follow (reworded and renumbered at once).
+fn parse_following(
+    text: &str,
+    q: Quarter,
+    base: Option<&FiscalYearRecords>,
+    year: Option<&Fields>,
+    past: &PastWords,
+) -> (Parsed, Vec<String>) {
+    let Some(base) = base else {
+        return (parse_with_labels(text, q), Vec::new());
+    };
+    let following = match year {
+        Some(year) => Following::of_store(base, year),
+        None => Following::new(base, &[], []),
+    }
+    .with_past(past.clone());
+    let parsed = parse_quarter_page_after(
+        &to_html(text),
+        &fy(),
+        q,
+        &Default::default(),
+        Some(&following),
+    );
+    let mut records = FiscalYearRecords {
+        fiscal_year: fy(),
+        objectives: parsed.objectives,
+    };
+    if parsed.marked_notes {
+        goalsbot::core::notes::attach(text, &mut records);
+    }
+    (
+        (records, parsed.table_rows, parsed.label_words),
+        parsed.identity_doubts,
+    )
+}
+
+/// A text read on a page: the text, the page's quarter, the revision the
+/// bot last synced there, how long the store's history was.
+type ReadKey = (String, Quarter, Option<u64>, usize);
+
+/// What `parsed` shows for the watched fields (only rows it has).
+pub fn shown_in(parsed: &Parsed) -> Fields {
+    fields::flatten(&parsed.0)
+        .into_iter()
+        // A KR's text is prose: shown whether or not a table has its row.
+        .filter(|(k, v)| (parsed.1.contains(&k.record) || k.field == "text") && !v.is_null())
+        .collect()
 }
 
 fn parse_with_labels(
@@ -1022,12 +1090,16 @@ impl Sim {
     pub fn person_edit(&mut self, i: usize, who: &str, new: String) {
         let q = self.pages[i].quarter;
         let good = self.good_text(i);
-        let before = shown(&good, q);
-        let after = shown(&new, q);
+        // The person's edit as the bot reads it: each KR followed from the
+        // text they saw.
+        let then_read = self.read_cached(i, &good);
+        let now_read = parse_after(&new, q, Some(&then_read.0), None, &self.past());
+        let before = shown_in(&then_read);
+        let after = shown_in(&now_read);
         // Only a cell edited in place is a write: a row or table that goes
         // says nothing (the bot keeps the values), and one that comes back
         // (a revert, a paste) shows values written before, by others.
-        let (rows_then, rows_now) = (parse(&good, q).1, parse(&new, q).1);
+        let (rows_then, rows_now) = (then_read.1.clone(), now_read.1.clone());
         let keys: Vec<FieldKey> = watched()
             .into_iter()
             .filter(|k| rows_then.contains(&k.record) && rows_now.contains(&k.record))
@@ -1035,8 +1107,8 @@ impl Sim {
         // A KR's text is prose: it is a write where the KR is on both texts,
         // unless the KR's line went and its label is all that is left (see
         // `core::merge::unread_labels`).
-        let (then, now) = (parse(&good, q).0, parse(&new, q).0);
-        let (labels_then, labels_now) = (labels(&good, q), labels(&new, q));
+        let (then, now) = (then_read.0.clone(), now_read.0.clone());
+        let (labels_then, labels_now) = (then_read.2.clone(), now_read.2.clone());
         let on = |r: &FiscalYearRecords, id: &str| {
             r.objectives
                 .iter()
@@ -1374,6 +1446,58 @@ impl Sim {
     /// What the bot takes as page `i`'s base at its next pull: its last
     /// synced revision, or the save a killed run made after it, which the
     /// pull recovers as its own (`recover_own_save`).
+    /// `text` as the bot would read it on page `i` now: following the
+    /// revision it last synced there, against the store (as pull does).
+    pub fn read(&self, i: usize, text: &str) -> Parsed {
+        let base = self.states.get(&i).map(|s| &s.records);
+        parse_after(
+            text,
+            self.pages[i].quarter,
+            base,
+            Some(&self.store),
+            &self.past(),
+        )
+    }
+
+    /// The words each KR's text has had in the store's history.
+    pub fn past(&self) -> PastWords {
+        past_words(
+            self.history
+                .iter()
+                .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
+        )
+    }
+
+    /// `text` on page `i` as the oracle reads it: following the revision
+    /// the bot last synced there (cached per text and base).
+    pub fn read_cached(&self, i: usize, text: &str) -> std::rc::Rc<Parsed> {
+        thread_local! {
+            static READ: std::cell::RefCell<std::collections::HashMap<ReadKey, std::rc::Rc<Parsed>>> =
+                Default::default();
+        }
+        let q = self.pages[i].quarter;
+        let state = self.states.get(&i);
+        let key = (
+            text.to_string(),
+            q,
+            state.map(|s| s.revid),
+            self.history.len(),
+        );
+        if let Some(hit) = READ.with(|c| c.borrow().get(&key).cloned()) {
+            return hit;
+        }
+        let base = state.map(|s| &s.records);
+        let out = std::rc::Rc::new(parse_after(text, q, base, None, &self.past()));
+        READ.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() > 4096 {
+                c.clear();
+            }
+            c.insert(key, out.clone());
+        });
+        out
+    }
+
     pub fn base_fields(&self, i: usize) -> Option<Fields> {
         let state = self.states.get(&i)?;
         let own = self
@@ -1408,7 +1532,7 @@ impl Sim {
             .cloned();
         if let Some((revid, text)) = next {
             if self.bot_saves.get(&revid) == Some(&run) {
-                let (records, rows, labels) = parse_with_labels(&text, self.pages[i].quarter);
+                let (records, rows, labels) = self.read(i, &text);
                 let at = intended_at;
                 self.log.push(format!("recovered own save r{revid}"));
                 self.states.insert(
@@ -1434,7 +1558,13 @@ impl Sim {
         if state.as_ref().is_some_and(|s| s.revid == page.revid()) {
             return;
         }
-        let (records, rows, labels) = parse_with_labels(page.text(), page.quarter);
+        let ((records, rows, labels), doubts) = parse_following(
+            page.text(),
+            page.quarter,
+            state.as_ref().map(|s| &s.records),
+            Some(&self.store),
+            &self.past(),
+        );
         // As pull: a label left as a KR's only words does not reword it.
         let read = unread_labels(
             &records,
@@ -1505,6 +1635,11 @@ impl Sim {
             &past,
         ) {
             self.log.push(format!("pull {} held: {r}", page.title));
+            return;
+        }
+        if !doubts.is_empty() {
+            self.log
+                .push(format!("pull {} held: {}", page.title, doubts.join("; ")));
             return;
         }
         let at = self.tick();
@@ -1756,8 +1891,7 @@ impl Sim {
 
     /// Records what the bot's own revision shows (push's refresh after a save).
     pub fn refresh(&mut self, i: usize) {
-        let (records, rows, labels) =
-            parse_with_labels(self.pages[i].text(), self.pages[i].quarter);
+        let (records, rows, labels) = self.read(i, self.pages[i].text());
         let revid = self.pages[i].revid();
         let at = self.tick();
         self.states.insert(
@@ -2042,9 +2176,11 @@ impl Sim {
     /// not on `new`.
     pub fn forget_removed(&mut self, i: usize, old: &str, new: &str) {
         let q = self.pages[i].quarter;
-        let (before, rows_before) = (shown(old, q), parse(old, q).1);
-        let (records_after, rows_after) = parse(new, q);
-        let records_before = parse(old, q).0;
+        let old_read = self.read_cached(i, old);
+        let (before, rows_before) = (shown_in(&old_read), old_read.1.clone());
+        let (records_after, rows_after, _) =
+            parse_after(new, q, Some(&old_read.0), None, &self.past());
+        let records_before = old_read.0.clone();
         let on = |r: &FiscalYearRecords, id: &str| {
             r.objectives
                 .iter()
@@ -2100,10 +2236,10 @@ impl Sim {
         });
         unread_structure
             || stated(self.store.get(k)) == v
-            || self.pages.iter().any(|p| {
-                let (records, rows) = parse(p.text(), p.quarter);
-                (rows.contains(&k.record) || k.field == "text")
-                    && stated(fields::flatten(&records).get(k)) == v
+            || self.pages.iter().enumerate().any(|(i, p)| {
+                let read = self.read_cached(i, p.text());
+                (read.1.contains(&k.record) || k.field == "text")
+                    && stated(fields::flatten(&read.0).get(k)) == v
             })
             || self.pending().iter().any(|c| {
                 &c.key == k && (stated(c.wiki.as_ref()) == v || stated(c.store.as_ref()) == v)
@@ -2296,16 +2432,21 @@ impl Sim {
         if !quiet.is_empty() {
             return Err(format!("pages still to edit after converging: {quiet:?}"));
         }
-        let pages: Vec<(String, std::rc::Rc<Fields>, BTreeSet<String>, String)> = self
+        type Read = (String, std::rc::Rc<Fields>, BTreeSet<String>, String, usize);
+        let pages: Vec<Read> = self
             .pages
             .iter()
-            .map(|p| {
-                let rows = parse(p.text(), p.quarter).1;
+            .enumerate()
+            .map(|(i, p)| {
+                // As the bot reads the page: each KR followed from the
+                // revision it last synced there.
+                let read = self.read_cached(i, p.text());
                 (
                     p.title.clone(),
-                    shown(p.text(), p.quarter),
-                    rows,
+                    std::rc::Rc::new(shown_in(&read)),
+                    read.1.clone(),
                     p.text().to_string(),
+                    i,
                 )
             })
             .collect();
@@ -2327,7 +2468,7 @@ impl Sim {
             if self.store.get(&removed) == Some(&Value::Bool(true)) {
                 continue;
             }
-            for (title, f, rows, text) in &pages {
+            for (title, f, rows, text, i) in &pages {
                 if !everywhere {
                     continue;
                 }
@@ -2338,7 +2479,8 @@ impl Sim {
                     // in the store, checked above).
                     continue;
                 }
-                let listed = parse(text, Quarter::ALL[0])
+                let listed = self
+                    .read_cached(*i, text)
                     .0
                     .objectives
                     .iter()
@@ -2354,7 +2496,8 @@ impl Sim {
                     // whose words stand only in a staff table's label cell
                     // (its line deleted) keeps the label staff wrote.
                     let prose = outside_tables(text).join("\n\n");
-                    let in_prose = parse(&prose, Quarter::ALL[0])
+                    let base = self.states.get(i).map(|s| &s.records);
+                    let in_prose = parse_after(&prose, Quarter::ALL[0], base, None, &self.past())
                         .0
                         .objectives
                         .iter()
@@ -2364,7 +2507,10 @@ impl Sim {
                         continue;
                     }
                     if stated(f.get(&w.key)) != v {
-                        return Err(format!("{title} does not show {w:?}: {:?}", f.get(&w.key)));
+                        return Err(format!(
+                            "{title} does not show {w:?}: {:?}\n{text}",
+                            f.get(&w.key)
+                        ));
                     }
                     continue;
                 }

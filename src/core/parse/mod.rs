@@ -47,6 +47,7 @@ use self::dom::{Block, Line};
 use self::line::{classify, split_baseline, split_heading, tasks_in_text, Label};
 use self::table::{Found, StatusTable};
 use crate::core::colour::Palette;
+use crate::core::identity::{follow, Following};
 use crate::core::records::{slug, FiscalYear, KeyResult, Kind, Objective, Quarter, QuarterEntry};
 
 pub use self::table::{column, is_status_header, Column};
@@ -79,6 +80,10 @@ pub struct ParsedPage {
     /// A status cell holds markup: the notes' wikitext is worth reading
     /// from the page's source ([`crate::core::notes`]).
     pub marked_notes: bool,
+    /// Key results whose identity the parse could not tell from what the
+    /// bot knew of the page (reworded and renumbered at once,
+    /// [`crate::core::identity::follow`]): the page waits for a person.
+    pub identity_doubts: Vec<String>,
 }
 
 impl ParsedPage {
@@ -125,6 +130,20 @@ pub fn parse_quarter_page_with(
     quarter: Quarter,
     palette: &Palette,
 ) -> ParsedPage {
+    parse_quarter_page_after(html, fiscal_year, quarter, palette, None)
+}
+
+/// [`parse_quarter_page_with`] for a page the bot read before: each key
+/// result keeps the id it had (`following`, [`crate::core::identity`])
+/// through renumbering and reordering, and the bot's status rows bind to
+/// key results by the id they carry rather than by their label's number.
+pub fn parse_quarter_page_after(
+    html: &str,
+    fiscal_year: &FiscalYear,
+    quarter: Quarter,
+    palette: &Palette,
+    following: Option<&Following>,
+) -> ParsedPage {
     let code = Wikicode::new(html);
     let mut warnings = Vec::new();
     let blocks = match code.select_first("body") {
@@ -162,7 +181,10 @@ pub fn parse_quarter_page_with(
         }
     }
 
-    let mut read = RowsRead::default();
+    let mut read = RowsRead {
+        following,
+        ..RowsRead::default()
+    };
     let mut staff_tables = BTreeMap::new();
     let mut objectives = assemble(
         drafts,
@@ -186,12 +208,17 @@ pub fn parse_quarter_page_with(
         label_words: read.label_words,
         staff_tables,
         marked_notes: read.marked_notes,
+        identity_doubts: read.doubts,
     }
 }
 
 /// What the page's tables said about which records, as the parse goes.
 #[derive(Default)]
-struct RowsRead {
+struct RowsRead<'f> {
+    /// What the bot knew of the page, to follow its key results by.
+    following: Option<&'f Following>,
+    /// See [`ParsedPage::identity_doubts`].
+    doubts: Vec<String>,
     /// See [`ParsedPage::table_rows`].
     table_rows: BTreeSet<String>,
     /// See [`ParsedPage::label_words`].
@@ -735,6 +762,14 @@ fn fill_objective(
     for kr in &mut objective.key_results {
         kr.id = format!("{}/{}{}", objective.id, kr.kind.id_stem(), kr.number);
     }
+    // Known before: each KR keeps its id, and rows bind to it by id.
+    let following = read.following.filter(|f| f.knows(&objective.id));
+    if let Some(f) = following {
+        for doubt in follow(f, &objective.id, &mut objective.key_results) {
+            read.doubts
+                .push(format!("objective {:?}: {doubt}", objective.title));
+        }
+    }
     let has_bots_own = tables.iter().any(|t| !t.staff);
     // A record takes its data from the first row that shows it; the
     // bot writes only its first table of an objective, so a copy staff
@@ -843,13 +878,11 @@ fn merge_table(
                 None => of_kind.iter().max().copied().unwrap_or(0) + 1,
             }
         });
-        let found = objective
-            .key_results
-            .iter()
-            .position(|k| k.kind == row.kind && k.number == number);
+        let by_id = read.following.is_some_and(|f| f.knows(&objective.id));
+        let (found, stale) = row_owner(objective, &row, number, by_id);
         let i = match found {
             Some(i) => i,
-            None if table.staff || row.kind == Kind::Metric => {
+            None if (table.staff || row.kind == Kind::Metric) && !stale => {
                 let text = row.text.clone().unwrap_or_default();
                 objective.key_results.push(KeyResult {
                     id: format!("{}/{}{number}", objective.id, row.kind.id_stem()),
@@ -921,6 +954,27 @@ fn merge_table(
         }
     }
     ids
+}
+
+/// The objective's record a status row belongs to (by position), and
+/// whether the row is stale. On a followed page (`by_id`) a row is its
+/// id's KR whatever its label says; a row whose id no KR has while its
+/// number is a prose KR's is the row of a KR that left the text (stale, not
+/// a record of its own). Otherwise rows bind by kind and `number`.
+fn row_owner(
+    objective: &Objective,
+    row: &table::StatusRow,
+    number: u32,
+    by_id: bool,
+) -> (Option<usize>, bool) {
+    let by_id = by_id && row.kind != Kind::Metric;
+    let by_number = |k: &KeyResult| k.kind == row.kind && k.number == number;
+    let found = match &row.kr_id {
+        Some(id) if by_id => objective.key_results.iter().position(|k| &k.id == id),
+        _ => objective.key_results.iter().position(by_number),
+    };
+    let stale = by_id && found.is_none() && objective.key_results.iter().any(by_number);
+    (found, stale)
 }
 
 /// Two objectives with the same title would share an id; the later ones get

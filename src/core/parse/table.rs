@@ -364,6 +364,23 @@ fn quarter_cell(
     (status.is_some() || note.is_some()).then_some((status, note))
 }
 
+/// What the label cell of a row whose id is known says: its number, when
+/// it is a KR's (the label says where the page has the KR: staff may have
+/// renumbered it, while the id says which KR it is), and its words, when
+/// the table is staff's or the row a metric's.
+fn known_label(statement: &str, kind: Kind, staff: bool) -> (Option<u32>, Option<String>) {
+    let label = classify(statement);
+    let number = match (&label, kind) {
+        (Label::KeyResult { number, .. }, Kind::KeyResult) => Some(*number),
+        _ => None,
+    };
+    let text = (staff || kind == Kind::Metric).then(|| match label {
+        Label::KeyResult { text, .. } | Label::ObjectiveItem(text) => text,
+        _ => METRIC_LABEL.replace(statement, "").into_owned(),
+    });
+    (number, text)
+}
+
 /// Reads one body row. `known` is the kind and number the row's id gives;
 /// without one (a staff table) they come from the KR or metric cell.
 fn read_row(
@@ -434,12 +451,10 @@ fn read_row(
                         }
                         _ => text = Some(statement),
                     }
-                } else if staff || kind == Kind::Metric {
-                    let t = match classify(&statement) {
-                        Label::KeyResult { text, .. } | Label::ObjectiveItem(text) => text,
-                        _ => METRIC_LABEL.replace(&statement, "").into_owned(),
-                    };
-                    text = Some(t);
+                } else {
+                    let (n, t) = known_label(&statement, kind, staff);
+                    number = n.or(number);
+                    text = t.or(text);
                 }
             }
             Column::Metric | Column::Kr => {

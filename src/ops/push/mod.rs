@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Credentials};
 use crate::core::fields::FieldKey;
-use crate::core::parse::parse_quarter_page_with;
+use crate::core::identity::Following;
+use crate::core::parse::parse_quarter_page_after;
 use crate::core::plan::{
     lines_changed, plan_overview, plan_quarter_page_with, records_for_page, unified_diff, Adoption,
     YearView,

@@ -343,8 +343,11 @@ pub(super) async fn plan_checked(
         }
         let html = html.as_deref().unwrap_or_default();
         if wants_staff {
-            staff =
-                Some(parse_quarter_page_with(html, page.fy, inputs.quarter, &palette).staff_tables);
+            // The revision `shown` was read from: its KRs keep those ids.
+            let following = Following::new(inputs.shown, &[], []);
+            let parsed =
+                parse_quarter_page_after(html, page.fy, inputs.quarter, &palette, Some(&following));
+            staff = Some(parsed.staff_tables);
         }
         if !plan.unchecked.is_empty() {
             check_tables(
