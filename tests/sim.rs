@@ -1133,3 +1133,12 @@ fn regression_deleting_a_row_keeps_the_html_row_after_it() {
     ];
     run_case(2, &ops, false, true).unwrap();
 }
+
+/// Found by a 4,000-sequence run of the model that follows key results
+/// (issue 27, case 1): the tracker gave KR2 the words KR1 has, and a person
+/// swapped the two KR lines on a page with an adopted staff table.
+#[test]
+fn regression_a_swap_onto_words_the_tracker_gave_another_kr() {
+    let ops = [Op::SetText { kr: 1, text: 3 }, Op::SwapKrs { page: 0 }];
+    run_case(2, &ops, false, true).unwrap();
+}

@@ -432,7 +432,9 @@ fn moved_key_results(
     }
     // Words of one key result now under another's number in the same
     // objective (renumbered after a deletion, two swapped): applied, the
-    // store would move each one's statuses to the other.
+    // store would move each one's statuses to the other. Pull follows such
+    // KRs to their own ids (`core::identity`); what is left here is what it
+    // could not follow (the same words on two KRs).
     for o in &wiki.objectives {
         let Some(b) = base.objectives.iter().find(|b| b.id == o.id) else {
             continue;

@@ -278,9 +278,9 @@ fn parse_following(
     )
 }
 
-/// A text read on a page: the text, the page's quarter, the revision the
-/// bot last synced there, how long the store's history was.
-type ReadKey = (String, Quarter, Option<u64>, usize);
+/// A text read on a page: the text, the page's quarter, a hash of what the
+/// bot follows its KRs by (the revision last synced there, the history).
+type ReadKey = (String, Quarter, u64);
 
 /// What `parsed` shows for the watched fields (only rows it has).
 pub fn shown_in(parsed: &Parsed) -> Fields {
@@ -1226,6 +1226,15 @@ impl Sim {
         self.wrote("tracker", None, &before, &after, &watched(), None);
     }
 
+    /// Whether the store holds `kr` (or its objective) as removed: the
+    /// tool's `set` and `import` do not know its id.
+    pub fn removed(&self, kr: &str) -> bool {
+        let objective = kr.rsplit_once('/').map_or("", |(o, _)| o);
+        [kr, objective].iter().any(|r| {
+            self.store.get(&FieldKey::new(*r, fields::REMOVED)) == Some(&Value::Bool(true))
+        })
+    }
+
     /// `set KR --text TEXT`: a tracker edit of a KR's text.
     pub fn tracker_text(&mut self, kr: &str, text: &str) {
         let at = self.tick();
@@ -1475,19 +1484,20 @@ impl Sim {
             static READ: std::cell::RefCell<std::collections::HashMap<ReadKey, std::rc::Rc<Parsed>>> =
                 Default::default();
         }
+        use std::hash::{Hash, Hasher};
         let q = self.pages[i].quarter;
-        let state = self.states.get(&i);
-        let key = (
-            text.to_string(),
-            q,
-            state.map(|s| s.revid),
-            self.history.len(),
-        );
+        let base = self.states.get(&i).map(|s| &s.records);
+        let past = self.past();
+        // The reading depends on the base and the history, not only on the
+        // text (other sequences run on the same thread).
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{base:?}").hash(&mut h);
+        past.hash(&mut h);
+        let key = (text.to_string(), q, h.finish());
         if let Some(hit) = READ.with(|c| c.borrow().get(&key).cloned()) {
             return hit;
         }
-        let base = state.map(|s| &s.records);
-        let out = std::rc::Rc::new(parse_after(text, q, base, None, &self.past()));
+        let out = std::rc::Rc::new(parse_after(text, q, base, None, &past));
         READ.with(|c| {
             let mut c = c.borrow_mut();
             if c.len() > 4096 {
@@ -2125,9 +2135,10 @@ impl Sim {
                         "{} KR1 deleted, KR2 renumbered KR1",
                         self.pages[i].title
                     ));
-                    // One save: what went (KR2, as the bot reads it) goes as
-                    // a deletion; KR1's line now says KR2's words, an edit
-                    // by someone who saw KR1's.
+                    // One save, read as the bot reads it: KR1 went (a
+                    // deletion), KR2 is followed to its own id under the
+                    // number 1 (or, where the bot reads KR1's line as KR1's
+                    // own words once had, an edit of KR1's line).
                     self.forget_removed(i, &old, &new);
                     self.person_edit(i, "staff", new);
                 }
@@ -2262,6 +2273,10 @@ impl Sim {
 
     pub fn apply(&mut self, op: &Op) {
         match op {
+            Op::Set { kr, .. } | Op::SetText { kr, .. } if self.removed(KRS[*kr]) => {
+                // The tool refuses an edit of a removed KR: unknown id.
+                self.log.push(format!("set {} refused: removed", KRS[*kr]));
+            }
             Op::Set {
                 kr,
                 q,
@@ -2325,6 +2340,9 @@ impl Sim {
                 let at = self.tick();
                 let before = self.store.clone();
                 for (kr, q, status, note) in values {
+                    if self.removed(KRS[*kr]) {
+                        continue;
+                    }
                     self.tracker_values(
                         at,
                         KRS[*kr],
@@ -2353,6 +2371,15 @@ impl Sim {
     pub fn check_nothing_lost(&self) -> Result<(), String> {
         for w in self.writes.iter().filter(|w| w.live) {
             if !self.somewhere(&w.key, w.value.as_ref()) {
+                if std::env::var("SIM_DEBUG").is_ok() {
+                    for (i, p) in self.pages.iter().enumerate() {
+                        eprintln!(
+                            "PAGE {i}:\n{}\nREAD {:?}",
+                            p.text(),
+                            shown_in(&self.read_cached(i, p.text()))
+                        );
+                    }
+                }
                 return Err(format!("lost: a write by {}: {w:?}", w.who));
             }
         }

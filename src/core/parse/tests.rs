@@ -4,7 +4,7 @@
 //! each test's comment, as seen in the captured fixture pages.
 
 use super::*;
-use crate::core::records::Status;
+use crate::core::records::{FiscalYearRecords, Status};
 
 fn fy() -> FiscalYear {
     FiscalYear::starting(2020)
@@ -779,4 +779,91 @@ fn words_only_in_a_staff_tables_label_are_marked_as_such() {
     assert_eq!(krs[1].text, "Two from the label");
     let ids: Vec<&str> = parsed.label_words.iter().map(String::as_str).collect();
     assert_eq!(ids, [krs[1].id.as_str()]);
+}
+
+/// The bot's table of `objective_id` with one row per `(id, label, Q1 cell)`.
+fn rows_table(objective_id: &str, rows: &[(&str, &str, &str)]) -> String {
+    let body: String = rows
+        .iter()
+        .map(|(id, label, q1)| {
+            format!(
+                "<tr data-goalsbot-kr=\"{objective_id}/{id}\"><td>{label}</td><td></td>\
+                 <td data-goalsbot-quarter=\"Q1\">{q1}</td></tr>"
+            )
+        })
+        .collect();
+    format!(
+        "<table class=\"wikitable goalsbot-status\" data-goalsbot-objective=\"{objective_id}\">\
+         <tbody><tr><th>KR</th><th>Year goal</th><th>Q1</th></tr>{body}</tbody></table>"
+    )
+}
+
+/// Issue 27, case 1: KR2 deleted and KR3 renumbered KR2 (its row untouched).
+/// Followed from the revision before, the KR keeps its id and its row.
+#[test]
+fn a_followed_page_keeps_each_krs_id_and_binds_rows_by_id() {
+    let o = "2020-21/alpha";
+    let before = parse(&section(
+        "X - Alpha",
+        &format!(
+            "<p>KR1: One</p><p>KR2: Two</p><p>KR3: Three</p>{}",
+            rows_table(
+                o,
+                &[
+                    ("kr1", "KR1", ""),
+                    ("kr2", "KR2", "At risk: two"),
+                    ("kr3", "KR3", "Complete: three")
+                ]
+            )
+        ),
+    ));
+    let base = FiscalYearRecords {
+        fiscal_year: fy(),
+        objectives: before.objectives,
+    };
+    let after = section(
+        "X - Alpha",
+        &format!(
+            "<p>KR1: One</p><p>KR2: Three</p>{}",
+            rows_table(o, &[("kr1", "KR1", ""), ("kr3", "KR3", "Complete: three")])
+        ),
+    );
+    let following = Following::new(&base, &[], []);
+    let read = parse_quarter_page_after(
+        &page(&after),
+        &fy(),
+        Quarter::Q2,
+        &Palette::default(),
+        Some(&following),
+    );
+    let krs = &read.objectives[0].key_results;
+    let ids: Vec<(&str, u32, &str)> = krs
+        .iter()
+        .map(|k| (k.id.as_str(), k.number, k.text.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("2020-21/alpha/kr1", 1, "One"),
+            ("2020-21/alpha/kr3", 2, "Three")
+        ]
+    );
+    assert_eq!(krs[1].quarters[&Quarter::Q1].status, Some(Status::Complete));
+    assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+    assert!(read.identity_doubts.is_empty());
+
+    // Without following (a new store), the page says the same once the
+    // bot's table labels its rows with the page's numbers.
+    let relabelled = section(
+        "X - Alpha",
+        &format!(
+            "<p>KR1: One</p><p>KR2: Three</p>{}",
+            rows_table(o, &[("kr1", "KR1", ""), ("kr3", "KR2", "Complete: three")])
+        ),
+    );
+    let fresh = parse(&relabelled);
+    let krs = &fresh.objectives[0].key_results;
+    assert_eq!(krs[1].id, "2020-21/alpha/kr3");
+    assert_eq!(krs[1].text, "Three");
+    assert_eq!(krs[1].quarters[&Quarter::Q1].status, Some(Status::Complete));
 }
