@@ -1142,3 +1142,58 @@ fn regression_a_swap_onto_words_the_tracker_gave_another_kr() {
     let ops = [Op::SetText { kr: 1, text: 3 }, Op::SwapKrs { page: 0 }];
     run_case(2, &ops, false, true).unwrap();
 }
+
+/// Found by the first 100,000-sequence run of the model that follows key
+/// results (issue 27, case 1), after 95 s (a fault of the model): on a page
+/// with an adopted staff table, whose labels keep the numbers staff wrote, a
+/// swap the bot held was repaired; the model read the repaired page by
+/// number and kept alive a write the repair had undone.
+#[test]
+fn regression_a_repaired_swap_on_a_page_with_a_staff_table() {
+    let ops = [
+        Op::SetText { kr: 0, text: 0 },
+        Op::SwapKrs { page: 0 },
+        Op::Sync,
+        Op::SetText { kr: 1, text: 3 },
+        Op::Sync,
+        Op::YearGoal {
+            page: 0,
+            kr: 0,
+            goal: None,
+        },
+        Op::Cell {
+            page: 0,
+            kr: 0,
+            q: 0,
+            status: None,
+            note: None,
+        },
+        Op::SaveBetween(Box::new(Op::SwapKrs { page: 2 })),
+    ];
+    run_case(2, &ops, false, true).unwrap();
+}
+
+/// Found by the second 100,000-sequence run of the model that follows key
+/// results, after 78 s (a bug of the bot): KR1 deleted on one page and KR2
+/// renumbered KR1 there, then the tracker gave KR1 the words KR2 has. Read
+/// as "KR1 took back words it once had", the page's KR1 took kr1's id
+/// although kr1's row was gone and kr2's stood, and a person's edit of
+/// kr2's cell went unread. Words a KR once had make it that KR only where
+/// its row is still on the page.
+#[test]
+fn regression_words_the_tracker_gave_another_kr_are_no_revert() {
+    let ops = [
+        Op::SetText { kr: 1, text: 2 },
+        Op::PushOnly,
+        Op::Renumber { page: 1 },
+        Op::Cell {
+            page: 1,
+            kr: 1,
+            q: 0,
+            status: None,
+            note: None,
+        },
+        Op::SetText { kr: 0, text: 2 },
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

@@ -420,3 +420,48 @@ fn the_bots_own_name_comes_from_the_wiki_so_bots_templates_are_obeyed() {
         out.stdout
     );
 }
+
+/// Issue 29: push decides every page before it saves any (plain data, no
+/// store write), then saves them one at a time. Through a proxy that logs
+/// the requests: with a tracker edit that every page of the year shows, the
+/// push reads every page it plans before its first edit, and between and
+/// after its edits asks the wiki only what a save needs (the saved
+/// revision read back, the emergency stop).
+#[test]
+fn push_decides_every_page_before_the_first_save() {
+    let s = Setup::new("push-decides-first", None);
+    s.ok(&["sync"]);
+    // People edited Q3 and Q4 (pulled): the bot has not seen those texts.
+    for q in ["Q3", "Q4"] {
+        let t = title(&s, q);
+        crate::support::staff_save(&t, &format!("{}\n<!-- edited -->\n", raw(&t)));
+    }
+    s.ok(&["pull"]);
+    s.ok(&["set", KR2, "--quarter", "Q4", "--status", "complete"]);
+    let p = crate::faults::through_proxy(&s);
+    s.ok(&["push"]);
+    let seen = p.seen();
+    let log: Vec<String> = seen
+        .iter()
+        .map(|r| format!("{} {}", r.action, r.path))
+        .collect();
+    let edits: Vec<usize> = (0..seen.len())
+        .filter(|&i| seen[i].action == "edit")
+        .collect();
+    assert_eq!(edits.len(), 5, "every page saved once: {log:#?}");
+    // The texts the bot had not seen were read before the first save.
+    let before = &log[..edits[0]];
+    let texts_read = before
+        .iter()
+        .any(|l| l.contains("revids=") && l.contains("content"));
+    assert!(texts_read, "{before:#?}");
+    // After the first save: nothing more of other pages is planned.
+    let after: Vec<&String> = log[edits[0]..]
+        .iter()
+        .filter(|l| !l.starts_with("edit "))
+        .collect();
+    let saves_need = after
+        .iter()
+        .all(|l| l.starts_with("rest ") || l.contains("revids="));
+    assert!(saves_need, "{after:#?}");
+}

@@ -2414,12 +2414,16 @@ impl Sim {
             self.save(i, good);
             repaired.insert(i);
         }
+        // What each repaired page shows, as the bot reads it.
+        let reads: BTreeMap<usize, Fields> = repaired
+            .iter()
+            .map(|&i| (i, shown_in(&self.read_cached(i, self.pages[i].text()))))
+            .collect();
         for w in self.writes.iter_mut() {
-            let Some(i) = w.page.filter(|p| repaired.contains(p)) else {
+            let Some(read) = w.page.and_then(|p| reads.get(&p)) else {
                 continue;
             };
-            let shows = stated(shown(self.pages[i].text(), self.pages[i].quarter).get(&w.key))
-                == w.value.as_ref();
+            let shows = stated(read.get(&w.key)) == w.value.as_ref();
             if w.live && !shows && stated(self.store.get(&w.key)) != w.value.as_ref() {
                 w.live = false;
             }

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::ops::ControlFlow;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -377,11 +376,16 @@ pub async fn push_onto(
         run_id: ctx.run.run_id.to_string(),
         ..Report::default()
     };
-    let titles: Vec<String> = years
+    // Every page asked for: (year, position in the year, title).
+    let jobs: Vec<(&FiscalYear, usize, String)> = years
         .iter()
-        .flat_map(|fy| year_titles(config, fy))
-        .filter(|t| wanted(t))
+        .flat_map(|fy| {
+            let titles = year_titles(config, fy).into_iter().enumerate();
+            titles.map(move |(i, t)| (fy, i, t))
+        })
+        .filter(|(_, _, t)| wanted(t))
         .collect();
+    let titles: Vec<String> = jobs.iter().map(|(_, _, t)| t.clone()).collect();
     let mut fetched = BTreeMap::new();
     let known = match ctx.revisions {
         Some(known) => known,
@@ -398,23 +402,24 @@ pub async fn push_onto(
         let wanted = (&wanted as &dyn Fn(&str) -> bool, only.is_empty());
         read_ahead(ctx, &mut views, &renderer, &years, wanted, known).await?;
     }
+    // Decide: every page's outcome or plan, before anything is saved.
+    let decided = decide_all(ctx, &mut views, &renderer, &jobs, known).await;
+    // Save: the decided texts one page at a time.
     let mut saved_years = Vec::new();
     let mut kept = Vec::new();
     // Shown on a terminal only; each save is also logged as it happens.
     let progress = crate::ops::pull::progress_bar(titles.len());
+    let mut decided = jobs.iter().zip(decided).peekable();
     for fy in &years {
         let first = report.pages.len();
-        for (i, title) in year_titles(config, fy).iter().enumerate() {
-            if !wanted(title) {
-                continue;
-            }
+        while let Some(((_, i, title), decision)) = decided.next_if(|((f, ..), _)| *f == fy) {
             progress.set_message(title.clone());
             progress.inc(1);
             if let Some(held) = held_back(&report, ctx.bot_flag_refusal().as_deref()) {
                 report.pages.push((title.clone(), held));
                 continue;
             }
-            let Some(rev) = known.get(title) else {
+            let (Some(rev), Some(decision)) = (known.get(title), decision) else {
                 continue;
             };
             if views.skip.contains(fy) {
@@ -424,10 +429,8 @@ pub async fn push_onto(
                 continue;
             }
             let page = PageJob { fy, title, rev };
-            let outcome = match Quarter::ALL.get(i) {
-                Some(q) => push_quarter_page(ctx, &mut views, &renderer, &page, *q).await,
-                None => push_overview(ctx, &mut views, &renderer, &page).await,
-            };
+            let q = Quarter::ALL.get(*i).copied();
+            let outcome = save_decided(ctx, &mut views, &renderer, &page, (q, decision)).await;
             let outcome = outcome_of(outcome, title)?;
             if let Outcome::Stopped { reason } = &outcome {
                 report.stopped = Some(reason.clone());
@@ -437,21 +440,16 @@ pub async fn push_onto(
             }
             report.pages.push((title.clone(), outcome));
         }
-        // Every page of the year planned and found to need nothing: the
-        // next push with the same inputs skips the year. A year some of
-        // whose pages were saved (the rest needing nothing) is checked
-        // again once the push is done.
-        let done = &report.pages[first..];
-        match views.year_digests.get(fy) {
-            Some(digest) if done.len() == year_titles(config, fy).len() => match year_end(done) {
+        let whole = report.pages.len() - first == year_titles(config, fy).len();
+        if let (Some(digest), true) = (views.year_digests.get(fy), whole) {
+            match year_end(&report.pages[first..]) {
                 YearEnd::Unchanged => {
                     kept.push((fy.to_string(), digest.clone()));
                     report.settled.insert(fy.clone());
                 }
                 YearEnd::Saved => saved_years.push(fy.clone()),
                 YearEnd::Other => {}
-            },
-            _ => {}
+            }
         }
     }
     if !saved_years.is_empty() {
@@ -471,6 +469,58 @@ pub async fn push_onto(
     report.counts = ctx.run.wiki.counters().snapshot();
     report.warnings = views.warnings;
     Ok(report)
+}
+
+/// The decision of each of `jobs` (`None`: the page's revision was not
+/// read), in order; nothing is written.
+async fn decide_all(
+    ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
+    renderer: &Renderer,
+    jobs: &[(&FiscalYear, usize, String)],
+    known: &BTreeMap<String, PageRevision>,
+) -> Vec<Option<Result<Decision>>> {
+    let mut decided = Vec::new();
+    for (fy, i, title) in jobs {
+        let Some(rev) = known.get(title) else {
+            decided.push(None);
+            continue;
+        };
+        let page = PageJob { fy, title, rev };
+        let decision = if ctx.bot_flag_refusal().is_some() || views.skip.contains(fy) {
+            // Refused unread, or a year that needs nothing: see the saves.
+            Ok(Decision::done(Decided::Nothing(Outcome::Unchanged)))
+        } else {
+            match Quarter::ALL.get(*i) {
+                Some(q) => decide_quarter(ctx, views, renderer, &page, *q).await,
+                None => decide_overview_page(ctx, views, renderer, &page).await,
+            }
+        };
+        decided.push(Some(decision));
+    }
+    decided
+}
+
+/// Saves one page as decided (an error deciding it is its outcome's): what
+/// the store learns from the decision first, then its new text, if any (a
+/// quarter page when `q` says which).
+async fn save_decided(
+    ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
+    renderer: &Renderer,
+    page: &PageJob<'_>,
+    (q, decision): (Option<Quarter>, Result<Decision>),
+) -> Result<Outcome> {
+    match (decision?.write(ctx, views, page).await?, q) {
+        (Decided::Final(outcome) | Decided::Nothing(outcome), _) => Ok(outcome),
+        (Decided::Save(planned), Some(q)) => {
+            save_quarter_page(ctx, views, renderer, page, (q, planned)).await
+        }
+        (Decided::SaveOverview(planned), None) => {
+            save_overview(ctx, views, renderer, page, planned).await
+        }
+        _ => bail!("{:?}: a page planned as another kind of page", page.title),
+    }
 }
 
 /// The years asked for, or every configured year when none is.
@@ -514,7 +564,10 @@ fn outcome_of(result: Result<Outcome>, title: &str) -> Result<Outcome> {
     }
 }
 
-/// How a year's pushed pages ended, all of them.
+/// How a year's pushed pages ended, all of them: every page planned and
+/// found to need nothing (the next push with the same inputs skips the
+/// year), some saved and the rest needing nothing (checked again once the
+/// push is done), or anything else.
 enum YearEnd {
     /// Every page needed nothing.
     Unchanged,

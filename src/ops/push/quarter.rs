@@ -1,32 +1,54 @@
 //! One quarter page: decide its new text against the store (plain data:
-//! an outcome, or the text, summary and fingerprint to save), then save it,
-//! deciding again only after an edit conflict.
+//! an outcome, or the text, summary and fingerprint to save, and what the
+//! store learns from deciding), then save it, deciding again only after an
+//! edit conflict.
 
 use super::*;
 
-/// Pushes one quarter page: decides its text ([`decide_quarter_page`]),
-/// then saves it. An edit conflict, or a save the wiki merged with a
-/// person's, pulls the page again and decides anew, a few times at most.
-pub(super) async fn push_quarter_page(
+/// Decides one quarter page at its latest revision, writing nothing:
+/// refused (a redirect), missing, or [`decide_quarter_page`]'s decision.
+pub(super) async fn decide_quarter(
     ctx: &PushContext<'_>,
     views: &mut Views<'_>,
     renderer: &Renderer,
     page: &PageJob<'_>,
     q: Quarter,
-) -> Result<Outcome> {
+) -> Result<Decision> {
     if let Some(reason) = page.rev.redirect_refusal() {
-        return Ok(Outcome::Refused { reason });
+        return Ok(Decision::done(Decided::Final(Outcome::Refused { reason })));
     }
-    let Some(first) = &page.rev.latest else {
-        return Ok(Outcome::Missing);
+    let Some(latest) = &page.rev.latest else {
+        return Ok(Decision::done(Decided::Final(Outcome::Missing)));
     };
-    let mut latest = first.clone();
+    decide_quarter_page(ctx, views, renderer, page, q, latest).await
+}
+
+/// Saves a quarter page's decided text. An edit conflict, or a save the
+/// wiki merged with a person's, pulls the page again and decides anew (its
+/// store writes done at once), a few times at most.
+pub(super) async fn save_quarter_page(
+    ctx: &PushContext<'_>,
+    views: &mut Views<'_>,
+    renderer: &Renderer,
+    page: &PageJob<'_>,
+    (q, planned): (Quarter, PagePlanned),
+) -> Result<Outcome> {
     let mut edited: Option<Outcome> = None;
+    let mut decided = Some(planned);
     for attempt in 0..=EDIT_CONFLICT_RETRIES {
-        let planned = match decide_quarter_page(ctx, views, renderer, page, q, &latest).await? {
-            Decided::Final(outcome) => return Ok(outcome),
-            Decided::Nothing(outcome) => return Ok(edited.unwrap_or(outcome)),
-            Decided::Save(planned) => planned,
+        let planned = match decided.take() {
+            Some(planned) => planned,
+            None => {
+                let latest = repull(ctx, page, q).await?;
+                views.changed(page.fy);
+                let decision = decide_quarter_page(ctx, views, renderer, page, q, &latest).await?;
+                match decision.write(ctx, views, page).await? {
+                    Decided::Save(planned) => planned,
+                    Decided::Nothing(outcome) => return Ok(edited.unwrap_or(outcome)),
+                    Decided::Final(outcome) => return Ok(outcome),
+                    Decided::SaveOverview(_) => bail!("a quarter page planned as an overview"),
+                }
+            }
         };
         let PagePlanned {
             synced,
@@ -41,8 +63,6 @@ pub(super) async fn push_quarter_page(
         }
         let Some(saved) = save_with_intent(ctx, page, synced, &text, &summary).await? else {
             tracing::warn!(page = %page.title, attempt, "edit conflict: pulling the page again");
-            latest = repull(ctx, page, q).await?;
-            views.changed(page.fy);
             continue;
         };
         edited = Some(Outcome::Edited {
@@ -58,9 +78,11 @@ pub(super) async fn push_quarter_page(
         // new revision holds that person's change too. Pull it like any other.
         tracing::warn!(page = %page.title, "someone saved the page meanwhile; merging their change");
         ctx.run.store.clear_push_intent(page.title).await?;
-        latest = repull(ctx, page, q).await?;
-        views.changed(page.fy);
     }
+    // The last attempt met a person's save: the store takes it in, as after
+    // any edit conflict.
+    repull(ctx, page, q).await?;
+    views.changed(page.fy);
     Ok(Outcome::Failed {
         error: format!(
             "the page kept changing while the bot saved it ({} edit conflicts); nothing of it was lost, run again later",
@@ -69,14 +91,93 @@ pub(super) async fn push_quarter_page(
     })
 }
 
-/// What a quarter page's push decided before saving anything.
+/// What push decided for a page before saving anything.
 pub(super) enum Decided {
     /// The page's outcome, whatever was saved before it.
     Final(Outcome),
     /// Nothing (more) to save: the outcome unless an earlier attempt saved.
     Nothing(Outcome),
-    /// A new text to save.
+    /// A quarter page's new text to save.
     Save(PagePlanned),
+    /// An overview's new text to save.
+    SaveOverview(OverviewPlanned),
+}
+
+/// A page's decision and what the store learns from it: written in the
+/// save phase ([`Decision::write`]), so that deciding writes nothing.
+pub(super) struct Decision {
+    pub(super) decided: Decided,
+    pub(super) writes: Vec<Learned>,
+}
+
+/// What the store learns from deciding a page.
+pub(super) enum Learned {
+    /// The page at `revid` needs nothing for the inputs `fingerprint`
+    /// (unchanged, or `{{nobots}}`): the next push does not plan it.
+    Checked {
+        revid: u64,
+        fingerprint: String,
+        outcome: CheckOutcome,
+    },
+    /// What the wiki's parse said of staff tables (by digest).
+    Verdicts(Vec<Found>),
+    /// Fields the plan could not write, held as conflicts against revision
+    /// `synced` (`latest` names its author).
+    Held {
+        latest: RevisionInfo,
+        synced: u64,
+        held: Vec<crate::core::prose::Held>,
+    },
+}
+
+impl Decision {
+    /// A decision with nothing for the store.
+    pub(super) fn done(decided: Decided) -> Self {
+        Decision {
+            decided,
+            writes: Vec::new(),
+        }
+    }
+
+    /// Writes what the store learns from the decision (nothing in a dry
+    /// run), and returns the decision.
+    pub(super) async fn write(
+        self,
+        ctx: &PushContext<'_>,
+        views: &mut Views<'_>,
+        page: &PageJob<'_>,
+    ) -> Result<Decided> {
+        for learned in self.writes {
+            match learned {
+                Learned::Checked {
+                    revid,
+                    fingerprint,
+                    outcome,
+                } => {
+                    ctx.remember(page.title, revid, &fingerprint, outcome)
+                        .await?
+                }
+                Learned::Verdicts(found) => {
+                    let now = chrono::Utc::now();
+                    for (digest, verdict) in found {
+                        ctx.run
+                            .store
+                            .set_table_check(&digest, &verdict, now)
+                            .await?;
+                    }
+                }
+                Learned::Held {
+                    latest,
+                    synced,
+                    held,
+                } => {
+                    hold_unwritten(ctx, page, &latest, synced, &held).await?;
+                    views.conflicts = None;
+                }
+            }
+        }
+        Ok(self.decided)
+    }
 }
 
 /// A page's new text, planned against revision `synced` (whose text is
@@ -92,7 +193,8 @@ pub(super) struct PagePlanned {
 /// Plans a quarter page against the store, revision `latest` being the one
 /// the last pull merged: nothing to do (already checked with the same
 /// inputs, the text unchanged, `{{nobots}}`), a dry run's diff, or the text
-/// to save. Fields it cannot write are held as conflicts first.
+/// to save; with the fields it cannot write, to hold as conflicts. Writes
+/// nothing.
 pub(super) async fn decide_quarter_page(
     ctx: &PushContext<'_>,
     views: &mut Views<'_>,
@@ -100,7 +202,7 @@ pub(super) async fn decide_quarter_page(
     page: &PageJob<'_>,
     q: Quarter,
     latest: &RevisionInfo,
-) -> Result<Decided> {
+) -> Result<Decision> {
     let year = views.get(page.fy).await?;
     let Some(synced) = year
         .pages
@@ -108,17 +210,17 @@ pub(super) async fn decide_quarter_page(
         .map(|(revid, _)| *revid)
         .filter(|revid| *revid == latest.revid)
     else {
-        return Ok(Decided::Final(Outcome::Refused {
+        return Ok(Decision::done(Decided::Final(Outcome::Refused {
             reason: "the page changed since the last pull (or a guard refused it); \
                      nothing is written until it merges"
                 .into(),
-        }));
+        })));
     };
     let forced = views.taken_from_store(page.title, synced).await?;
     // Found already checked when read ahead: its records are not built again.
     if forced.is_empty() {
         if let Some(done) = views.checked_ahead(ctx, page.title, synced).await? {
-            return Ok(Decided::Nothing(done));
+            return Ok(Decision::done(Decided::Nothing(done)));
         }
     }
     let year = views.get(page.fy).await?;
@@ -133,31 +235,31 @@ pub(super) async fn decide_quarter_page(
         fingerprint = format!("{fingerprint} taken:{}", keys.join(","));
     }
     if let Some(done) = views.checked(ctx, page.title, synced, &fingerprint).await? {
-        return Ok(Decided::Nothing(done));
+        return Ok(Decision::done(Decided::Nothing(done)));
     }
     let current = views.wikitext(ctx.run.wiki, synced).await?;
+    let checked = |outcome| Learned::Checked {
+        revid: synced,
+        fingerprint: fingerprint.clone(),
+        outcome,
+    };
     if !bots_allowed(&current, ctx.run.user) {
-        ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Nobots)
-            .await?;
-        return Ok(Decided::Final(nobots_refusal()));
+        return Ok(Decision {
+            decided: Decided::Final(nobots_refusal()),
+            writes: vec![checked(CheckOutcome::Nobots)],
+        });
     }
     let kept = views.kept_by_a_person().await?;
     let eligible = prose_to_write(ctx.run.store, page.fy, &forced, &kept).await?;
-    let plan = plan_checked(
-        ctx,
-        page,
-        synced,
-        &current,
-        PlanInputs {
-            shown: &shown,
-            records: &records,
-            renderer,
-            quarter: q,
-            forced: &forced,
-            eligible: &eligible,
-        },
-    )
-    .await?;
+    let inputs = PlanInputs {
+        shown: &shown,
+        records: &records,
+        renderer,
+        quarter: q,
+        forced: &forced,
+        eligible: &eligible,
+    };
+    let (plan, verdicts) = plan_checked(ctx, page, synced, &current, inputs).await?;
     for w in &plan.warnings {
         tracing::warn!(page = %page.title, "{w}");
         let w = (page.title.to_string(), w.clone());
@@ -165,33 +267,43 @@ pub(super) async fn decide_quarter_page(
             views.warnings.push(w);
         }
     }
+    let mut writes = Vec::new();
+    if !verdicts.is_empty() && !ctx.run.dry_run {
+        writes.push(Learned::Verdicts(verdicts));
+    }
     if !plan.held.is_empty() && !ctx.run.dry_run {
-        hold_unwritten(ctx, page, latest, synced, &plan.held).await?;
-        views.conflicts = None;
+        writes.push(Learned::Held {
+            latest: latest.clone(),
+            synced,
+            held: plan.held.clone(),
+        });
     }
     if plan.text == current {
         // With fields held, the next run plans again (they are then
         // pending conflicts, which the fingerprint does not see yet).
         if plan.held.is_empty() {
-            ctx.remember(page.title, synced, &fingerprint, CheckOutcome::Unchanged)
-                .await?;
+            writes.push(checked(CheckOutcome::Unchanged));
         }
-        return Ok(Decided::Nothing(Outcome::Unchanged));
+        let decided = Decided::Nothing(Outcome::Unchanged);
+        return Ok(Decision { decided, writes });
     }
     if ctx.run.dry_run {
-        return Ok(Decided::Final(Outcome::WouldEdit {
-            diff: unified_diff(page.title, &current, &plan.text),
-        }));
+        let diff = unified_diff(page.title, &current, &plan.text);
+        return Ok(Decision::done(Decided::Final(Outcome::WouldEdit { diff })));
     }
     let sources = change_sources(ctx.run.store, &plan, &shown, &records).await?;
     let summary = format!("{} [run {}]", plan.summary_from(&sources), ctx.run.run_id);
-    Ok(Decided::Save(PagePlanned {
+    let planned = PagePlanned {
         synced,
         current,
         text: plan.text,
         summary,
         fingerprint,
-    }))
+    };
+    Ok(Decision {
+        decided: Decided::Save(planned),
+        writes,
+    })
 }
 
 /// After the bot's save of `text` as revision `newrevid` straight on the
@@ -294,7 +406,7 @@ pub(super) async fn plan_checked(
     synced: u64,
     current: &str,
     inputs: PlanInputs<'_>,
-) -> Result<crate::core::plan::PagePlan> {
+) -> Result<(crate::core::plan::PagePlan, Vec<Found>)> {
     let palette = ctx.run.config.palette();
     // The verdicts of the page's tables other than the bot's own (none
     // asked for on a page without such tables).
@@ -310,6 +422,7 @@ pub(super) async fn plan_checked(
     };
     let mut staff = None;
     let mut html: Option<String> = None;
+    let mut found: Vec<Found> = Vec::new();
     for _ in 0..4 {
         let plan = plan_quarter_page_with(
             current,
@@ -327,16 +440,8 @@ pub(super) async fn plan_checked(
         )?;
         let wants_staff = plan.needs_staff_tables && staff.is_none();
         if !wants_staff && plan.unchecked.is_empty() {
-            if !ctx.run.dry_run {
-                let now = chrono::Utc::now();
-                for (digest, verdict) in table_check::derived(current, &plan.text, &verdicts) {
-                    ctx.run
-                        .store
-                        .set_table_check(&digest, &verdict, now)
-                        .await?;
-                }
-            }
-            return Ok(plan);
+            found.extend(table_check::derived(current, &plan.text, &verdicts));
+            return Ok((plan, found));
         }
         if html.is_none() {
             html = Some(ctx.run.wiki.revision_html(page.title, synced).await?);
@@ -350,15 +455,8 @@ pub(super) async fn plan_checked(
             staff = Some(parsed.staff_tables);
         }
         if !plan.unchecked.is_empty() {
-            check_tables(
-                ctx,
-                page.title,
-                current,
-                html,
-                &plan.unchecked,
-                &mut verdicts,
-            )
-            .await?;
+            let checked = check_tables(page.title, current, html, &plan.unchecked, &mut verdicts);
+            found.extend(checked);
         }
     }
     anyhow::bail!(
@@ -367,17 +465,21 @@ pub(super) async fn plan_checked(
     )
 }
 
+/// A staff table's verdict found while planning (by the table's digest):
+/// the store keeps it once the page's decision is written.
+pub(super) type Found = (String, table_check::Verdict);
+
 /// Compares the tables of `unchecked` digests with the wiki's parse (`html`
-/// of the same text) and keeps each verdict; a disagreement is logged.
-pub(super) async fn check_tables(
-    ctx: &PushContext<'_>,
+/// of the same text): each verdict goes into `verdicts` and is returned, to
+/// keep; a disagreement is logged.
+pub(super) fn check_tables(
     title: &str,
     text: &str,
     html: &str,
     unchecked: &[String],
     verdicts: &mut table_check::Verdicts,
-) -> Result<()> {
-    let now = chrono::Utc::now();
+) -> Vec<Found> {
+    let mut found = Vec::new();
     for (_, digest, verdict) in table_check::check(text, html) {
         if !unchecked.contains(&digest) || verdicts.contains_key(&digest) {
             continue;
@@ -385,12 +487,7 @@ pub(super) async fn check_tables(
         if let table_check::Verdict::Differs(why) = &verdict {
             tracing::warn!(page = %title, "a staff table is read otherwise by the wiki: {why}");
         }
-        if !ctx.run.dry_run {
-            ctx.run
-                .store
-                .set_table_check(&digest, &verdict, now)
-                .await?;
-        }
+        found.push((digest.clone(), verdict.clone()));
         verdicts.insert(digest, verdict);
     }
     for digest in unchecked {
@@ -399,7 +496,7 @@ pub(super) async fn check_tables(
             table_check::Verdict::Differs("the wiki's parse shows no such table".into())
         });
     }
-    Ok(())
+    found
 }
 
 /// Which prose fields push writes into a page: those whose last word in
