@@ -1197,3 +1197,21 @@ fn regression_words_the_tracker_gave_another_kr_are_no_revert() {
     ];
     run_case(2, &ops, false, false).unwrap();
 }
+
+/// Found by the third 100,000-sequence run of the model that follows key
+/// results, after 4 s (a fault of the model): the tracker gave KR2 KR1's
+/// words and then others; a person swapped KR1 and KR2, another deleted
+/// KR1 and renumbered KR2. The model read each edit against the text its
+/// author saw, and so took the last one for a deletion of KR1; the bot,
+/// reading against the revision it last synced, sees KR1 unchanged and KR2
+/// deleted. The model now reads every edit as the bot will.
+#[test]
+fn regression_a_swap_then_a_renumbering_read_as_the_bot_reads_them() {
+    let ops = [
+        Op::SetText { kr: 1, text: 3 },
+        Op::SetText { kr: 1, text: 0 },
+        Op::SwapKrs { page: 1 },
+        Op::Renumber { page: 1 },
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

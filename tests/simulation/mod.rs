@@ -1090,10 +1090,10 @@ impl Sim {
     pub fn person_edit(&mut self, i: usize, who: &str, new: String) {
         let q = self.pages[i].quarter;
         let good = self.good_text(i);
-        // The person's edit as the bot reads it: each KR followed from the
-        // text they saw.
+        // The person's edit as the bot will read it: both texts followed
+        // from the revision the bot last synced there.
         let then_read = self.read_cached(i, &good);
-        let now_read = parse_after(&new, q, Some(&then_read.0), None, &self.past());
+        let now_read = self.read_cached(i, &new);
         let before = shown_in(&then_read);
         let after = shown_in(&now_read);
         // Only a cell edited in place is a write: a row or table that goes
@@ -2189,8 +2189,8 @@ impl Sim {
         let q = self.pages[i].quarter;
         let old_read = self.read_cached(i, old);
         let (before, rows_before) = (shown_in(&old_read), old_read.1.clone());
-        let (records_after, rows_after, _) =
-            parse_after(new, q, Some(&old_read.0), None, &self.past());
+        let new_read = self.read_cached(i, new);
+        let (records_after, rows_after) = (new_read.0.clone(), new_read.1.clone());
         let records_before = old_read.0.clone();
         let on = |r: &FiscalYearRecords, id: &str| {
             r.objectives
