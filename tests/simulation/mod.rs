@@ -1486,7 +1486,8 @@ impl Sim {
         }
         use std::hash::{Hash, Hasher};
         let q = self.pages[i].quarter;
-        let base = self.states.get(&i).map(|s| &s.records);
+        let base = self.follow_base(i);
+        let base = base.as_ref();
         let past = self.past();
         // The reading depends on the base and the history, not only on the
         // text (other sequences run on the same thread).
@@ -1508,7 +1509,10 @@ impl Sim {
         out
     }
 
-    pub fn base_fields(&self, i: usize) -> Option<Fields> {
+    /// The records the bot's next pull of page `i` follows its KRs from:
+    /// the revision it last synced there, or the bot's own save a stopped
+    /// run did not record (which that pull recovers first).
+    pub fn follow_base(&self, i: usize) -> Option<FiscalYearRecords> {
         let state = self.states.get(&i)?;
         let own = self
             .intents
@@ -1516,10 +1520,16 @@ impl Sim {
             .filter(|(base, _, _)| self.recovery && *base == state.revid)
             .and_then(|(base, run, _)| {
                 let (revid, text) = self.pages[i].revisions.iter().find(|(r, _)| r > base)?;
-                (self.bot_saves.get(revid) == Some(run))
-                    .then(|| parse(text, self.pages[i].quarter).0)
+                (self.bot_saves.get(revid) == Some(run)).then(|| {
+                    let q = self.pages[i].quarter;
+                    parse_after(text, q, Some(&state.records), None, &self.past()).0
+                })
             });
-        Some(fields::flatten(own.as_ref().unwrap_or(&state.records)))
+        Some(own.unwrap_or_else(|| state.records.clone()))
+    }
+
+    pub fn base_fields(&self, i: usize) -> Option<Fields> {
+        Some(fields::flatten(&self.follow_base(i)?))
     }
 
     pub fn recover_own_save(&mut self, i: usize) {
