@@ -8,9 +8,8 @@
 //! id in stages, each taking only what the one before left:
 //!
 //! 1. the same number with the same words, or with words the KR of that
-//!    number had before in the store's history (a revert; only for a KR
-//!    whose status row is still on the page, when the objective's table has
-//!    rows with ids): unchanged;
+//!    number had in the store's history up to that revision's sync (a
+//!    revert): unchanged;
 //! 2. the same words as exactly one known KR (under another number: it was
 //!    renumbered or moved within the objective), else as exactly one other
 //!    KR of the objective that the store holds (shown on another page, or
@@ -117,9 +116,11 @@ impl Following {
         }
     }
 
-    /// With the words each record's text has had in the store's history: a
-    /// KR that takes back words it once had is that KR (a revert), not the
-    /// one that holds those words now.
+    /// With the words each record's text had in the store's history up to
+    /// the sync of the revision followed from (later tracker edits say
+    /// nothing of what the page's words were): a KR that takes back words
+    /// it once had is that KR (a revert), not the one that holds those
+    /// words now.
     #[must_use]
     pub fn with_past(mut self, past: PastWords) -> Self {
         self.past = past;
@@ -169,15 +170,9 @@ impl Following {
 
 /// Gives the key results and items of objective `objective_id` (ids by
 /// number, as parsed) the ids of the KRs they are, by the stages of the
-/// module's doc; `rows` are the ids the objective's status rows carry on
-/// the page. Returns what it could not tell (a KR reworded and renumbered
-/// at once), for a person; the ids are then by number.
-pub fn follow(
-    following: &Following,
-    objective_id: &str,
-    krs: &mut [KeyResult],
-    rows: &BTreeSet<String>,
-) -> Vec<String> {
+/// module's doc. Returns what it could not tell (a KR reworded and
+/// renumbered at once), for a person; the ids are then by number.
+pub fn follow(following: &Following, objective_id: &str, krs: &mut [KeyResult]) -> Vec<String> {
     let Some(known) = following.known.get(objective_id) else {
         return Vec::new();
     };
@@ -195,7 +190,6 @@ pub fn follow(
             .collect(),
         ids: vec![None; krs.len()],
         used: BTreeSet::new(),
-        rows,
     };
     a.unchanged();
     a.same_words(known);
@@ -225,8 +219,6 @@ struct Assigning<'a> {
     ids: Vec<Option<String>>,
     /// The known ids given so far.
     used: BTreeSet<&'a str>,
-    /// The ids the objective's status rows carry on the page.
-    rows: &'a BTreeSet<String>,
 }
 
 impl<'a> Assigning<'a> {
@@ -240,10 +232,8 @@ impl<'a> Assigning<'a> {
                 .iter()
                 .find(|k| k.kind == kr.kind && k.number == kr.number)
                 .filter(|k| {
-                    // A revert brings the KR's row back with its words.
-                    let row_here = self.rows.is_empty() || self.rows.contains(&k.id);
                     let had = self.following.past.get(&k.id);
-                    &k.words == now || row_here && had.is_some_and(|p| p.contains(now))
+                    &k.words == now || had.is_some_and(|p| p.contains(now))
                 });
             if let Some(k) = k {
                 self.ids[i] = Some(k.id.clone());
@@ -424,7 +414,7 @@ mod tests {
     /// The ids `now` gets against `before` (and the doubts).
     fn ids(before: Vec<KeyResult>, mut now: Vec<KeyResult>) -> (Vec<String>, Vec<String>) {
         let f = Following::new(&base(before), &[], []);
-        let doubts = follow(&f, O, &mut now, &BTreeSet::new());
+        let doubts = follow(&f, O, &mut now);
         let ids = now
             .iter()
             .map(|k| k.id.rsplit('/').next().unwrap().to_string())
@@ -510,7 +500,7 @@ mod tests {
             kr(3, "Use cases for ML"),
             kr(4, "Build machine learning services"),
         ];
-        follow(&f, O, &mut now, &BTreeSet::new());
+        follow(&f, O, &mut now);
         assert_eq!(now[0].id, format!("{O}/kr5"));
     }
 
@@ -522,7 +512,7 @@ mod tests {
             [format!("{O}/kr2")],
         );
         let mut now = vec![kr(1, "Use cases for ML"), kr(2, "Ship the API")];
-        follow(&f, O, &mut now, &BTreeSet::new());
+        follow(&f, O, &mut now);
         assert_eq!(now[0].id, format!("{O}/kr2"));
         assert_eq!(now[1].id, format!("{O}/kr1"));
     }

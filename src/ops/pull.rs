@@ -675,7 +675,13 @@ async fn following_of_state(
             .iter()
             .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
     );
-    let following = state.map(|s| Following::of_store(&s.records, current).with_past(past.clone()));
+    // The words up to the base's sync: a later tracker edit says nothing of
+    // what the page's words were.
+    let following = state.map(|s| {
+        let until_base = history.iter().filter(|h| h.provenance.at <= s.synced_at);
+        let past = past_words(until_base.map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())));
+        Following::of_store(&s.records, current).with_past(past)
+    });
     Ok((history, past, following))
 }
 

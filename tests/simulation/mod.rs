@@ -1088,7 +1088,6 @@ impl Sim {
     // -- people --------------------------------------------------------------
 
     pub fn person_edit(&mut self, i: usize, who: &str, new: String) {
-        let q = self.pages[i].quarter;
         let good = self.good_text(i);
         // The person's edit as the bot will read it: both texts followed
         // from the revision the bot last synced there.
@@ -1451,34 +1450,28 @@ impl Sim {
         }
     }
 
-    /// `pull::recover_own_save`: a save a killed run did not record.
-    /// What the bot takes as page `i`'s base at its next pull: its last
-    /// synced revision, or the save a killed run made after it, which the
-    /// pull recovers as its own (`recover_own_save`).
     /// `text` as the bot would read it on page `i` now: following the
     /// revision it last synced there, against the store (as pull does).
     pub fn read(&self, i: usize, text: &str) -> Parsed {
-        let base = self.states.get(&i).map(|s| &s.records);
-        parse_after(
-            text,
-            self.pages[i].quarter,
-            base,
-            Some(&self.store),
-            &self.past(),
-        )
+        let state = self.states.get(&i);
+        let past = self.past_until(state.map(|s| s.synced_at));
+        let base = state.map(|s| &s.records);
+        parse_after(text, self.pages[i].quarter, base, Some(&self.store), &past)
     }
 
-    /// The words each KR's text has had in the store's history.
-    pub fn past(&self) -> PastWords {
-        past_words(
-            self.history
-                .iter()
-                .map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())),
-        )
+    /// The words each KR's text had in the store's history up to `at` (a
+    /// page's sync, whose revision the bot follows KRs from), or ever.
+    pub fn past_until(&self, at: Option<u64>) -> PastWords {
+        let until = self
+            .history
+            .iter()
+            .filter(|h| at.is_none_or(|at| h.at <= at));
+        past_words(until.map(|h| (&h.key, h.old.as_ref(), h.new.as_ref())))
     }
 
     /// `text` on page `i` as the oracle reads it: following the revision
-    /// the bot last synced there (cached per text and base).
+    /// the bot's next pull follows from ([`Sim::follow_base`]), cached per
+    /// text, base and history.
     pub fn read_cached(&self, i: usize, text: &str) -> std::rc::Rc<Parsed> {
         thread_local! {
             static READ: std::cell::RefCell<std::collections::HashMap<ReadKey, std::rc::Rc<Parsed>>> =
@@ -1486,9 +1479,9 @@ impl Sim {
         }
         use std::hash::{Hash, Hasher};
         let q = self.pages[i].quarter;
-        let base = self.follow_base(i);
-        let base = base.as_ref();
-        let past = self.past();
+        let followed = self.follow_base(i);
+        let base = followed.as_ref().map(|(records, _)| records);
+        let past = self.past_until(followed.as_ref().map(|(_, at)| *at));
         // The reading depends on the base and the history, not only on the
         // text (other sequences run on the same thread).
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -1509,29 +1502,34 @@ impl Sim {
         out
     }
 
-    /// The records the bot's next pull of page `i` follows its KRs from:
-    /// the revision it last synced there, or the bot's own save a stopped
-    /// run did not record (which that pull recovers first).
-    pub fn follow_base(&self, i: usize) -> Option<FiscalYearRecords> {
+    /// The records the bot's next pull of page `i` follows its KRs from,
+    /// with when they were synced: the revision it last synced there, or
+    /// the bot's own save a stopped run did not record (which that pull
+    /// recovers first, `pull::recover_own_save`).
+    pub fn follow_base(&self, i: usize) -> Option<(FiscalYearRecords, u64)> {
         let state = self.states.get(&i)?;
         let own = self
             .intents
             .get(&i)
             .filter(|(base, _, _)| self.recovery && *base == state.revid)
-            .and_then(|(base, run, _)| {
+            .and_then(|(base, run, intended_at)| {
                 let (revid, text) = self.pages[i].revisions.iter().find(|(r, _)| r > base)?;
                 (self.bot_saves.get(revid) == Some(run)).then(|| {
                     let q = self.pages[i].quarter;
-                    parse_after(text, q, Some(&state.records), None, &self.past()).0
+                    let past = self.past_until(Some(state.synced_at));
+                    let records = parse_after(text, q, Some(&state.records), None, &past).0;
+                    (records, *intended_at)
                 })
             });
-        Some(own.unwrap_or_else(|| state.records.clone()))
+        Some(own.unwrap_or_else(|| (state.records.clone(), state.synced_at)))
     }
 
+    /// What the bot takes as page `i`'s base at its next pull, as fields.
     pub fn base_fields(&self, i: usize) -> Option<Fields> {
-        Some(fields::flatten(&self.follow_base(i)?))
+        Some(fields::flatten(&self.follow_base(i)?.0))
     }
 
+    /// `pull::recover_own_save`: a save a killed run did not record.
     pub fn recover_own_save(&mut self, i: usize) {
         let Some(state) = self.states.get(&i) else {
             return;
@@ -1583,7 +1581,7 @@ impl Sim {
             page.quarter,
             state.as_ref().map(|s| &s.records),
             Some(&self.store),
-            &self.past(),
+            &self.past_until(state.as_ref().map(|s| s.synced_at)),
         );
         // As pull: a label left as a KR's only words does not reword it.
         let read = unread_labels(
@@ -2196,7 +2194,6 @@ impl Sim {
     /// The bookkeeping of [`Sim::deleted`]: cells and KRs on `old` that are
     /// not on `new`.
     pub fn forget_removed(&mut self, i: usize, old: &str, new: &str) {
-        let q = self.pages[i].quarter;
         let old_read = self.read_cached(i, old);
         let (before, rows_before) = (shown_in(&old_read), old_read.1.clone());
         let new_read = self.read_cached(i, new);
@@ -2537,8 +2534,10 @@ impl Sim {
                     // whose words stand only in a staff table's label cell
                     // (its line deleted) keeps the label staff wrote.
                     let prose = outside_tables(text).join("\n\n");
-                    let base = self.states.get(i).map(|s| &s.records);
-                    let in_prose = parse_after(&prose, Quarter::ALL[0], base, None, &self.past())
+                    let state = self.states.get(i);
+                    let past = self.past_until(state.map(|s| s.synced_at));
+                    let base = state.map(|s| &s.records);
+                    let in_prose = parse_after(&prose, Quarter::ALL[0], base, None, &past)
                         .0
                         .objectives
                         .iter()

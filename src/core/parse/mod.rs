@@ -765,11 +765,7 @@ fn fill_objective(
     // Known before: each KR keeps its id, and rows bind to it by id.
     let following = read.following.filter(|f| f.knows(&objective.id));
     if let Some(f) = following {
-        let rows: BTreeSet<String> = tables
-            .iter()
-            .flat_map(|t| t.rows.iter().filter_map(|r| r.kr_id.clone()))
-            .collect();
-        for doubt in follow(f, &objective.id, &mut objective.key_results, &rows) {
+        for doubt in follow(f, &objective.id, &mut objective.key_results) {
             read.doubts
                 .push(format!("objective {:?}: {doubt}", objective.title));
         }
