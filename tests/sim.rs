@@ -1248,3 +1248,28 @@ fn regression_deleting_a_row_does_not_change_which_kr_a_line_is() {
     ];
     run_case(2, &ops, false, false).unwrap();
 }
+
+/// Found by the sixth 100,000-sequence run of the model that follows key
+/// results, after 194 s (a bug of the bot): the tracker gave KR1 the words
+/// KR2 had on the page. Reading its own save by words, the bot took the
+/// line of KR1 for KR2's, then wrote KR2's next words into KR1's line,
+/// relabelled KR2's row `KR1` and dropped the markup of KR1's note. The bot
+/// moves no line when it saves: its own save is read by number.
+#[test]
+fn regression_a_marked_note_through_a_resolve_and_text_edits() {
+    let ops = [
+        Op::Import(vec![(0, 0, Some(0), None)]),
+        Op::MarkupNote {
+            page: 0,
+            kr: 0,
+            q: 0,
+            status: 0,
+        },
+        Op::SetText { kr: 1, text: 0 },
+        Op::Sync,
+        Op::SetText { kr: 0, text: 0 },
+        Op::Resolve { n: 0, wiki: true },
+        Op::SetText { kr: 1, text: 1 },
+    ];
+    run_case(4, &ops, false, false).unwrap();
+}

@@ -49,6 +49,9 @@ pub struct Following {
     taken: BTreeSet<String>,
     /// The words each record's text has had in the store's history.
     past: PastWords,
+    /// Reading the bot's own save of the revision followed from: it wrote
+    /// texts, never moved a line, so each number is the KR it was.
+    own_save: bool,
 }
 
 /// One key result (or objective item) as the bot knew it.
@@ -113,6 +116,17 @@ impl Following {
             elsewhere,
             taken,
             past: PastWords::new(),
+            own_save: false,
+        }
+    }
+
+    /// For reading the bot's own save made on the revision `base` was read
+    /// from: the bot rewrote texts (a tracker's words) but moved no line,
+    /// so each KR keeps the id its number had; words prove nothing here.
+    pub fn of_own_save(base: &FiscalYearRecords) -> Self {
+        Self {
+            own_save: true,
+            ..Self::new(base, &[], [])
         }
     }
 
@@ -191,6 +205,9 @@ pub fn follow(following: &Following, objective_id: &str, krs: &mut [KeyResult]) 
         ids: vec![None; krs.len()],
         used: BTreeSet::new(),
     };
+    if following.own_save {
+        a.same_numbers();
+    }
     a.unchanged();
     a.same_words(known);
     a.same_words(elsewhere);
@@ -222,6 +239,21 @@ struct Assigning<'a> {
 }
 
 impl<'a> Assigning<'a> {
+    /// The bot's own save: the KR its number was.
+    fn same_numbers(&mut self) {
+        for &i in &self.idx {
+            let kr = &self.krs[i];
+            if let Some(k) = self
+                .known
+                .iter()
+                .find(|k| k.kind == kr.kind && k.number == kr.number)
+            {
+                self.ids[i] = Some(k.id.clone());
+                self.used.insert(&k.id);
+            }
+        }
+    }
+
     /// Stage 1: same number, same words (or words it once had).
     fn unchanged(&mut self) {
         for &i in &self.idx {
@@ -235,7 +267,7 @@ impl<'a> Assigning<'a> {
                     let had = self.following.past.get(&k.id);
                     &k.words == now || had.is_some_and(|p| p.contains(now))
                 });
-            if let Some(k) = k {
+            if let (Some(k), None) = (k, &self.ids[i]) {
                 self.ids[i] = Some(k.id.clone());
                 self.used.insert(&k.id);
             }

@@ -957,7 +957,7 @@ async fn recover_own_save(
     };
     tracing::warn!(page = %target.title, revid, run = %run_id, "recording the bot's own save that a stopped run did not record");
     let html = wiki.revision_html(resolved_title, revid).await?;
-    let following = following_of(store, &target.title, &target.fiscal_year).await?;
+    let following = following_of(store, &target.title).await?;
     let (records, rows, labels) = {
         let parsed = parse_quarter_page_after(
             &html,
@@ -1119,15 +1119,12 @@ pub(crate) fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// What the bot knows of page `title` to follow its key results by: the
-/// records of the revision last synced, against the store's year (`None`:
-/// never synced).
-async fn following_of(store: &Store, title: &str, fy: &FiscalYear) -> Result<Option<Following>> {
-    let Some(state) = store.page_state(title).await? else {
-        return Ok(None);
-    };
-    let fields = store.load_fields(fy).await?;
-    Ok(Some(Following::of_store(&state.records, &fields)))
+/// How to read the bot's own save on page `title`: each KR keeps the id
+/// its number had in the revision last synced, which the save was made on
+/// (`None`: never synced).
+async fn following_of(store: &Store, title: &str) -> Result<Option<Following>> {
+    let state = store.page_state(title).await?;
+    Ok(state.map(|s| Following::of_own_save(&s.records)))
 }
 
 /// After the bot's own edit, remember what the page now shows, so the next
@@ -1142,7 +1139,7 @@ pub(crate) async fn refresh_page_state(
     palette: &crate::core::colour::Palette,
 ) -> Result<()> {
     let html = wiki.revision_html(title, revid).await?;
-    let following = following_of(store, title, fy).await?;
+    let following = following_of(store, title).await?;
     let parsed = parse_quarter_page_after(&html, fy, q, palette, following.as_ref());
     let records = FiscalYearRecords {
         fiscal_year: fy.clone(),

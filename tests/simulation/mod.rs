@@ -282,6 +282,26 @@ fn parse_following(
 /// bot follows its KRs by (the revision last synced there, the history).
 type ReadKey = (String, Quarter, u64);
 
+/// The bot's own save `text`, made on the revision read as `base`.
+pub fn parse_own_save(text: &str, q: Quarter, base: &FiscalYearRecords) -> Parsed {
+    let following = Following::of_own_save(base);
+    let parsed = parse_quarter_page_after(
+        &to_html(text),
+        &fy(),
+        q,
+        &Default::default(),
+        Some(&following),
+    );
+    let mut records = FiscalYearRecords {
+        fiscal_year: fy(),
+        objectives: parsed.objectives,
+    };
+    if parsed.marked_notes {
+        goalsbot::core::notes::attach(text, &mut records);
+    }
+    (records, parsed.table_rows, parsed.label_words)
+}
+
 /// What `parsed` shows for the watched fields (only rows it has).
 pub fn shown_in(parsed: &Parsed) -> Fields {
     fields::flatten(&parsed.0)
@@ -1450,6 +1470,15 @@ impl Sim {
         }
     }
 
+    /// The bot's own save `text` on page `i`, read as push's refresh and
+    /// pull's recovery read it: each KR the one its number was.
+    pub fn read_own_save(&self, i: usize, text: &str) -> Parsed {
+        match self.states.get(&i) {
+            Some(state) => parse_own_save(text, self.pages[i].quarter, &state.records),
+            None => parse_with_labels(text, self.pages[i].quarter),
+        }
+    }
+
     /// `text` as the bot would read it on page `i` now: following the
     /// revision it last synced there, against the store (as pull does).
     pub fn read(&self, i: usize, text: &str) -> Parsed {
@@ -1516,8 +1545,7 @@ impl Sim {
                 let (revid, text) = self.pages[i].revisions.iter().find(|(r, _)| r > base)?;
                 (self.bot_saves.get(revid) == Some(run)).then(|| {
                     let q = self.pages[i].quarter;
-                    let past = self.past_until(Some(state.synced_at));
-                    let records = parse_after(text, q, Some(&state.records), None, &past).0;
+                    let records = parse_own_save(text, q, &state.records).0;
                     (records, *intended_at)
                 })
             });
@@ -1550,7 +1578,7 @@ impl Sim {
             .cloned();
         if let Some((revid, text)) = next {
             if self.bot_saves.get(&revid) == Some(&run) {
-                let (records, rows, labels) = self.read(i, &text);
+                let (records, rows, labels) = self.read_own_save(i, &text);
                 let at = intended_at;
                 self.log.push(format!("recovered own save r{revid}"));
                 self.states.insert(
@@ -1898,6 +1926,18 @@ impl Sim {
                     continue;
                 }
                 let now = cell_wikitext(new, kr, quarter);
+                if std::env::var("SIM_DEBUG").is_ok()
+                    && !now.as_deref().is_some_and(|c| c.contains(note))
+                {
+                    eprintln!(
+                        "LOG {:#?}\nOLD:\n{old}\nNEW:\n{new}\nSTORE {:#?}",
+                        self.log,
+                        self.store
+                            .iter()
+                            .filter(|(k, _)| k.record == kr)
+                            .collect::<Vec<_>>()
+                    );
+                }
                 assert!(
                     now.as_deref().is_some_and(|c| c.contains(note)),
                     "the bot dropped the markup of {kr} {quarter:?} on {}: {cell:?} became {now:?}",
@@ -1909,7 +1949,7 @@ impl Sim {
 
     /// Records what the bot's own revision shows (push's refresh after a save).
     pub fn refresh(&mut self, i: usize) {
-        let (records, rows, labels) = self.read(i, self.pages[i].text());
+        let (records, rows, labels) = self.read_own_save(i, self.pages[i].text());
         let revid = self.pages[i].revid();
         let at = self.tick();
         self.states.insert(
