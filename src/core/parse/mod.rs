@@ -969,8 +969,24 @@ fn row_owner(
 ) -> (Option<usize>, bool) {
     let by_id = by_id && row.kind != Kind::Metric;
     let by_number = |k: &KeyResult| k.kind == row.kind && k.number == number;
+    // A staff row without an id whose label gives the words of exactly one
+    // prose KR is that KR's, whatever number the label says (staff moved
+    // the lines, not the table).
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let by_words = || {
+        let label = words(row.text.as_deref()?);
+        let mut same =
+            objective.key_results.iter().enumerate().filter(|(_, k)| {
+                k.kind == row.kind && !label.is_empty() && words(&k.text) == label
+            });
+        match (same.next(), same.next()) {
+            (Some((i, _)), None) => Some(i),
+            _ => None,
+        }
+    };
     let found = match &row.kr_id {
         Some(id) if by_id => objective.key_results.iter().position(|k| &k.id == id),
+        None if by_id => by_words().or_else(|| objective.key_results.iter().position(by_number)),
         _ => objective.key_results.iter().position(by_number),
     };
     let stale = by_id && found.is_none() && objective.key_results.iter().any(by_number);
