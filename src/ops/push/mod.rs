@@ -33,12 +33,14 @@ use crate::wiki::{EditConflict, NotABot, PageRevision, RevisionInfo, Saved, Wiki
 // The job files share this module's imports and items (`use super::*`): one
 // module, split by job.
 mod checks;
+mod decision;
 mod overview;
 mod quarter;
 
 pub use checks::load_view;
 use checks::*;
 pub(crate) use checks::{sync_inputs_digest, PLANNER};
+use decision::*;
 use overview::*;
 use quarter::*;
 
@@ -469,58 +471,6 @@ pub async fn push_onto(
     report.counts = ctx.run.wiki.counters().snapshot();
     report.warnings = views.warnings;
     Ok(report)
-}
-
-/// The decision of each of `jobs` (`None`: the page's revision was not
-/// read), in order; nothing is written.
-async fn decide_all(
-    ctx: &PushContext<'_>,
-    views: &mut Views<'_>,
-    renderer: &Renderer,
-    jobs: &[(&FiscalYear, usize, String)],
-    known: &BTreeMap<String, PageRevision>,
-) -> Vec<Option<Result<Decision>>> {
-    let mut decided = Vec::new();
-    for (fy, i, title) in jobs {
-        let Some(rev) = known.get(title) else {
-            decided.push(None);
-            continue;
-        };
-        let page = PageJob { fy, title, rev };
-        let decision = if ctx.bot_flag_refusal().is_some() || views.skip.contains(fy) {
-            // Refused unread, or a year that needs nothing: see the saves.
-            Ok(Decision::done(Decided::Nothing(Outcome::Unchanged)))
-        } else {
-            match Quarter::ALL.get(*i) {
-                Some(q) => decide_quarter(ctx, views, renderer, &page, *q).await,
-                None => decide_overview_page(ctx, views, renderer, &page).await,
-            }
-        };
-        decided.push(Some(decision));
-    }
-    decided
-}
-
-/// Saves one page as decided (an error deciding it is its outcome's): what
-/// the store learns from the decision first, then its new text, if any (a
-/// quarter page when `q` says which).
-async fn save_decided(
-    ctx: &PushContext<'_>,
-    views: &mut Views<'_>,
-    renderer: &Renderer,
-    page: &PageJob<'_>,
-    (q, decision): (Option<Quarter>, Result<Decision>),
-) -> Result<Outcome> {
-    match (decision?.write(ctx, views, page).await?, q) {
-        (Decided::Final(outcome) | Decided::Nothing(outcome), _) => Ok(outcome),
-        (Decided::Save(planned), Some(q)) => {
-            save_quarter_page(ctx, views, renderer, page, (q, planned)).await
-        }
-        (Decided::SaveOverview(planned), None) => {
-            save_overview(ctx, views, renderer, page, planned).await
-        }
-        _ => bail!("{:?}: a page planned as another kind of page", page.title),
-    }
 }
 
 /// The years asked for, or every configured year when none is.
