@@ -26,6 +26,10 @@
 //! [`follow`] says so, and the caller holds the page for a person rather
 //! than move values between key results.
 //!
+//! The bot's own save is read by number instead ([`Following::of_own_save`]):
+//! it rewrote texts (a tracker's words, perhaps another KR's) but moved no
+//! line.
+//!
 //! The bot's own status rows carry ids (`data-goalsbot-kr`): once a page's
 //! KRs are followed, its rows bind to them by id (`core::parse`).
 
