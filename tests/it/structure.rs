@@ -85,6 +85,15 @@ fn row_label(text: &str, kr: &str) -> Option<String> {
     )
 }
 
+/// `good` without KR2's prose block (up to KR3's line).
+fn without_kr2_block(good: &str) -> String {
+    let start = good.find("\nKR2 Engineers have").expect("KR2's block") + 1;
+    let end = good[start..].find("\nKR3 Four").expect("KR3's block") + start + 1;
+    let mut edited = good.to_string();
+    edited.replace_range(start..end, "");
+    edited
+}
+
 /// Q1 statuses for KR2 and KR3 of Evolutionary architecture, set in the tracker and pushed.
 fn with_statuses(s: &Setup) {
     s.ok(&[
@@ -138,11 +147,8 @@ fn a_renumbered_key_result_keeps_its_id_and_its_values() {
     let kr3_before = said(&before, KR3);
     assert_eq!(kr3_before.1, "complete", "{kr3_before:?}");
     let good = raw(&q2);
-    let start = good.find("\nKR2 Engineers have").expect("KR2's block") + 1;
-    let end = good[start..].find("\nKR3 Four").expect("KR3's block") + start + 1;
-    let mut edited = good.clone();
-    edited.replace_range(start..end, "");
-    let edited = without_row(&edited.replacen("\nKR3 Four", "\nKR2 Four", 1), KR2);
+    let edited = without_kr2_block(&good).replacen("\nKR3 Four", "\nKR2 Four", 1);
+    let edited = without_row(&edited, KR2);
     staff_save(&q2, &edited);
 
     let synced = s.run(&["sync"]);
@@ -267,11 +273,7 @@ fn reworded_and_renumbered_at_once_is_held_for_a_person() {
     let q2 = format!("{}/2020-21 Q2", s.prefix);
     let before = s.export(&[]);
     let good = raw(&q2);
-    let start = good.find("\nKR2 Engineers have").expect("KR2's block") + 1;
-    let end = good[start..].find("\nKR3 Four").expect("KR3's block") + start + 1;
-    let mut edited = good.clone();
-    edited.replace_range(start..end, "");
-    let edited = edited.replacen("\nKR3 Four (4) new", "\nKR2 Five (5) new", 1);
+    let edited = without_kr2_block(&good).replacen("\nKR3 Four (4) new", "\nKR2 Five (5) new", 1);
     staff_save(&q2, &edited);
 
     let held = s.run(&["sync"]);

@@ -258,13 +258,14 @@ fn parse_following(
         None => Following::new(base, &[], []),
     }
     .with_past(past.clone());
-    let parsed = parse_quarter_page_after(
-        &to_html(text),
-        &fy(),
-        q,
-        &Default::default(),
-        Some(&following),
-    );
+    read_text(text, q, Some(&following))
+}
+
+/// `text` as pull reads it (following `following` when given): its
+/// records (a note written with markup keeps its wikitext), the rest of the
+/// parse, and what could not be followed.
+fn read_text(text: &str, q: Quarter, following: Option<&Following>) -> (Parsed, Vec<String>) {
+    let parsed = parse_quarter_page_after(&to_html(text), &fy(), q, &Default::default(), following);
     let mut records = FiscalYearRecords {
         fiscal_year: fy(),
         objectives: parsed.objectives,
@@ -284,22 +285,7 @@ type ReadKey = (String, Quarter, u64);
 
 /// The bot's own save `text`, made on the revision read as `base`.
 pub fn parse_own_save(text: &str, q: Quarter, base: &FiscalYearRecords) -> Parsed {
-    let following = Following::of_own_save(base);
-    let parsed = parse_quarter_page_after(
-        &to_html(text),
-        &fy(),
-        q,
-        &Default::default(),
-        Some(&following),
-    );
-    let mut records = FiscalYearRecords {
-        fiscal_year: fy(),
-        objectives: parsed.objectives,
-    };
-    if parsed.marked_notes {
-        goalsbot::core::notes::attach(text, &mut records);
-    }
-    (records, parsed.table_rows, parsed.label_words)
+    read_text(text, q, Some(&Following::of_own_save(base))).0
 }
 
 /// What `parsed` shows for the watched fields (only rows it has).
@@ -325,16 +311,7 @@ fn parse_with_labels(
     if let Some(hit) = PARSED.with(|c| c.borrow().get(&key).cloned()) {
         return hit;
     }
-    let parsed = parse_quarter_page(&to_html(text), &fy(), q);
-    let mut records = FiscalYearRecords {
-        fiscal_year: fy(),
-        objectives: parsed.objectives,
-    };
-    // As pull: a note written with markup keeps its wikitext.
-    if parsed.marked_notes {
-        goalsbot::core::notes::attach(text, &mut records);
-    }
-    let out = (records, parsed.table_rows, parsed.label_words);
+    let out = read_text(text, q, None).0;
     PARSED.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 4096 {
