@@ -9,7 +9,7 @@
 //! tables and in adopted staff tables, as the table reader sees it; a table
 //! the reader is unsure of gives nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::core::adopt::row_id;
 use crate::core::parse::{column, Column};
@@ -82,8 +82,16 @@ pub fn note_wikitext(cell: &str, entry: &QuarterEntry) -> Option<String> {
 }
 
 /// Sets [`QuarterEntry::note_wikitext`] on every note of `records` that the
-/// page's wikitext `text` writes with markup. Returns how many were set.
-pub fn attach(text: &str, records: &mut FiscalYearRecords) -> usize {
+/// page's wikitext `text` writes with markup. A cell the wiki showed with
+/// markup (`marked`, by record id and quarter) whose source the table
+/// reader cannot find keeps the wikitext `base` had for the same words
+/// ([`as_in_base`]): an unsure reading is no news. Returns how many were set.
+pub fn attach(
+    text: &str,
+    records: &mut FiscalYearRecords,
+    marked: &BTreeSet<(String, Quarter)>,
+    base: Option<&FiscalYearRecords>,
+) -> usize {
     let cells = status_cells(text);
     let mut n = 0;
     for kr in records
@@ -92,9 +100,12 @@ pub fn attach(text: &str, records: &mut FiscalYearRecords) -> usize {
         .flat_map(|o| o.key_results.iter_mut())
     {
         for (q, entry) in &mut kr.quarters {
-            let found = cells
-                .get(&(kr.id.clone(), *q))
-                .and_then(|c| note_wikitext(c, entry));
+            let key = (kr.id.clone(), *q);
+            let found = match cells.get(&key) {
+                Some(c) => note_wikitext(c, entry),
+                None if marked.contains(&key) => as_in_base(base, &key, entry),
+                None => None,
+            };
             if found.is_some() {
                 n += 1;
             }
@@ -102,6 +113,30 @@ pub fn attach(text: &str, records: &mut FiscalYearRecords) -> usize {
         }
     }
     n
+}
+
+/// The wikitext `base` (the revision last synced) had for a note the wiki
+/// shows with markup in a cell the table reader is unsure of (HTML rows
+/// among wikitext, …): the page shows the same words, so it says nothing
+/// new about their markup. `None` when the words changed (the store then
+/// keeps the plain text only).
+fn as_in_base(
+    base: Option<&FiscalYearRecords>,
+    (id, quarter): &(String, Quarter),
+    entry: &QuarterEntry,
+) -> Option<String> {
+    let then = base?
+        .objectives
+        .iter()
+        .flat_map(|o| &o.key_results)
+        .find(|k| &k.id == id)?
+        .quarters
+        .get(quarter)?;
+    if then.note.is_some() && then.note == entry.note {
+        then.note_wikitext.clone()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -185,7 +220,7 @@ mod tests {
     #[test]
     fn a_notes_markup_is_read_from_its_cell_in_both_kinds_of_table() {
         let mut r = records();
-        assert_eq!(attach(PAGE, &mut r), 3);
+        assert_eq!(attach(PAGE, &mut r, &BTreeSet::new(), None), 3);
         let q = |k: usize, q: Quarter| {
             r.objectives[0].key_results[k].quarters[&q]
                 .note_wikitext
@@ -217,10 +252,50 @@ mod tests {
             .get_mut(&Quarter::Q1)
             .unwrap()
             .status = Some(Status::Concerns);
-        assert_eq!(attach(PAGE, &mut r), 1);
+        assert_eq!(attach(PAGE, &mut r, &BTreeSet::new(), None), 1);
         assert_eq!(
             r.objectives[0].key_results[1].quarters[&Quarter::Q2].note_wikitext,
             None
         );
+    }
+
+    #[test]
+    fn a_marked_cell_the_reader_is_unsure_of_keeps_the_bases_wikitext_for_the_same_words() {
+        // KR2's row written in HTML: the reader is unsure of its table, so
+        // KR2's cells cannot be found in the source.
+        let page = PAGE.replace(
+            "|- data-goalsbot-kr=\"2020-21/ci/kr2\"\n| KR2 || style=\"background-color:#b6d7a8\" | '''half''' done || Complete: [[Staff|people]] hired",
+            "<tr data-goalsbot-kr=\"2020-21/ci/kr2\"><td>KR2</td><td>'''half''' done</td><td>Complete: [[Staff|people]] hired</td></tr>",
+        );
+        assert_ne!(page, PAGE);
+        let mut base = records();
+        assert_eq!(attach(PAGE, &mut base, &BTreeSet::new(), None), 3);
+        let q1 = ("2020-21/ci/kr2".to_string(), Quarter::Q1);
+        let q2 = ("2020-21/ci/kr2".to_string(), Quarter::Q2);
+        let marked: BTreeSet<_> = [q1.clone(), q2.clone()].into_iter().collect();
+        let wikitext = |r: &FiscalYearRecords, (_, q): &(String, Quarter)| {
+            r.objectives[0].key_results[1].quarters[q]
+                .note_wikitext
+                .clone()
+        };
+        // The same words as the base: the base's markup.
+        let mut now = records();
+        assert_eq!(attach(&page, &mut now, &marked, Some(&base)), 3);
+        assert_eq!(wikitext(&now, &q1).as_deref(), Some("'''half''' done"));
+        assert_eq!(wikitext(&now, &q2), wikitext(&base, &q2));
+        // Not shown with markup, or no base: nothing.
+        let mut now = records();
+        assert_eq!(attach(&page, &mut now, &BTreeSet::new(), Some(&base)), 1);
+        let mut now = records();
+        assert_eq!(attach(&page, &mut now, &marked, None), 1);
+        // Other words than the base's: nothing.
+        let mut now = records();
+        now.objectives[0].key_results[1]
+            .quarters
+            .get_mut(&Quarter::Q1)
+            .unwrap()
+            .note = Some("other words".into());
+        assert_eq!(attach(&page, &mut now, &marked, Some(&base)), 2);
+        assert_eq!(wikitext(&now, &q1), None);
     }
 }

@@ -577,7 +577,7 @@ async fn pull_page_onto(
         wiki,
         (target, resolved_title, latest),
         &opts.palette,
-        following.as_ref(),
+        (following.as_ref(), state.as_ref().map(|s| &s.records)),
         prefetched,
     )
     .await?;
@@ -687,12 +687,14 @@ async fn following_of_state(
 
 /// The page's revision read and parsed: its records (a note written with
 /// markup gets its wikitext from the page's source: one more request, only
-/// for pages whose status cells hold markup) and the rest of the parse.
+/// for pages whose status cells hold markup; a cell the table reader is
+/// unsure of keeps the wikitext of `base`, the revision last synced, for
+/// the same words) and the rest of the parse.
 async fn read_revision(
     wiki: &Wiki,
     (target, resolved_title, latest): (&Target, &str, &crate::wiki::RevisionInfo),
     palette: &Palette,
-    following: Option<&Following>,
+    (following, base): (Option<&Following>, Option<&FiscalYearRecords>),
     prefetched: Option<Result<String>>,
 ) -> Result<(FiscalYearRecords, ParsedPage)> {
     let html = match prefetched {
@@ -714,9 +716,9 @@ async fn read_revision(
         fiscal_year: target.fiscal_year.clone(),
         objectives: std::mem::take(&mut parsed.objectives),
     };
-    if parsed.marked_notes {
+    if !parsed.marked_notes.is_empty() {
         let text = wiki.revision_wikitext(latest.revid).await?;
-        crate::core::notes::attach(&text, &mut records);
+        crate::core::notes::attach(&text, &mut records, &parsed.marked_notes, base);
     }
     Ok((records, parsed))
 }

@@ -148,3 +148,79 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
         "the store keeps the wikitext"
     );
 }
+
+/// Staff rewrite another KR's row of the adopted table as an HTML row
+/// (`<tr>…</tr>`): the table reader is unsure of the table from then on,
+/// and the note, which reads the same words, keeps its wikitext in the
+/// store (a reading that cannot see the source is no news about markup).
+#[test]
+fn a_table_turned_partly_to_html_keeps_a_notes_markup() {
+    use goalsbot::core::adopt::{identity_tables, row_id};
+    phabricator_template();
+    let wikitext =
+        std::fs::read_to_string(root().join(format!("tests/fixtures/pages/{STEM}.wikitext")))
+            .unwrap();
+    let s = Setup::with_pages(
+        "note-markup-html-row",
+        None,
+        &["2020-21"],
+        &[("2020-21 Q3".to_string(), wikitext)],
+    );
+    let title = format!("{}/2020-21 Q3", s.prefix);
+    s.ok(&["sync"]);
+    let export = s.export(&[]);
+    let objective = &export["fiscal_years"][0]["objectives"][0];
+    let obj = objective["id"].as_str().unwrap().to_string();
+    let kr = objective["key_results"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let adopted = raw(&title);
+    let q1 = cell(&adopted, &obj, &kr, Quarter::Q1);
+    staff_save(&title, &in_q1(&adopted, q1, &format!("Concerns: {LINKED}")));
+    s.ok(&["sync"]);
+    let entry = |export: &serde_json::Value| {
+        crate::support::find_kr(export, &kr).unwrap()["quarters"]["Q1"].clone()
+    };
+    assert_eq!(entry(&s.export(&[]))["note_wikitext"], LINKED);
+
+    // The last row of the table, written in HTML with the same cells.
+    let page = raw(&title);
+    let table = &identity_tables(&page, &obj)[0].table;
+    let row = table.rows.last().unwrap();
+    let other = row_id(&page, row).expect("the last row has its KR's id");
+    assert_ne!(other, kr);
+    let start = row.line.clone().expect("a row line").start;
+    let end = row.cells.last().unwrap().content.end;
+    let cells: String = row
+        .cells
+        .iter()
+        .map(|c| {
+            let attrs = c
+                .attrs
+                .clone()
+                .map_or(String::new(), |a| format!(" {}", &page[a]));
+            format!("<td{attrs}>{}</td>", page[c.content.clone()].trim())
+        })
+        .collect();
+    let html = format!(
+        "{}<tr data-goalsbot-kr=\"{other}\">{cells}</tr>{}",
+        &page[..start],
+        &page[end..]
+    );
+    let before = s.export(&[]);
+    staff_save(&title, &html);
+    let out = s.ok(&["sync"]);
+    let after = s.export(&[]);
+    assert_eq!(
+        entry(&after)["note_wikitext"],
+        LINKED,
+        "the note keeps its markup in the store:\n{out}"
+    );
+    assert_eq!(entry(&after), entry(&before));
+    assert_eq!(
+        crate::support::find_kr(&after, &other).unwrap()["quarters"],
+        crate::support::find_kr(&before, &other).unwrap()["quarters"],
+        "the row written in HTML reads as before"
+    );
+}

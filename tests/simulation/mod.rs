@@ -258,20 +258,26 @@ fn parse_following(
         None => Following::new(base, &[], []),
     }
     .with_past(past.clone());
-    read_text(text, q, Some(&following))
+    read_text(text, q, Some((&following, base)))
 }
 
-/// `text` as pull reads it (following `following` when given): its
-/// records (a note written with markup keeps its wikitext), the rest of the
-/// parse, and what could not be followed.
-fn read_text(text: &str, q: Quarter, following: Option<&Following>) -> (Parsed, Vec<String>) {
+/// `text` as pull reads it (following `after`'s KRs when given, after the
+/// revision it read as its base): its records (a note written with markup
+/// keeps its wikitext), the rest of the parse, and what could not be followed.
+fn read_text(
+    text: &str,
+    q: Quarter,
+    after: Option<(&Following, &FiscalYearRecords)>,
+) -> (Parsed, Vec<String>) {
+    let following = after.map(|(f, _)| f);
     let parsed = parse_quarter_page_after(&to_html(text), &fy(), q, &Default::default(), following);
     let mut records = FiscalYearRecords {
         fiscal_year: fy(),
         objectives: parsed.objectives,
     };
-    if parsed.marked_notes {
-        goalsbot::core::notes::attach(text, &mut records);
+    if !parsed.marked_notes.is_empty() {
+        let base = after.map(|(_, base)| base);
+        goalsbot::core::notes::attach(text, &mut records, &parsed.marked_notes, base);
     }
     (
         (records, parsed.table_rows, parsed.label_words),
@@ -285,7 +291,7 @@ type ReadKey = (String, Quarter, u64);
 
 /// The bot's own save `text`, made on the revision read as `base`.
 pub fn parse_own_save(text: &str, q: Quarter, base: &FiscalYearRecords) -> Parsed {
-    read_text(text, q, Some(&Following::of_own_save(base))).0
+    read_text(text, q, Some((&Following::of_own_save(base), base))).0
 }
 
 /// What `parsed` shows for the watched fields (only rows it has).

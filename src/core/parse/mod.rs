@@ -77,9 +77,10 @@ pub struct ParsedPage {
     /// The KR tables staff wrote that the bot has not adopted yet, per
     /// objective id, in section order: what adopting them needs to know.
     pub staff_tables: BTreeMap<String, Vec<StaffTable>>,
-    /// A status cell holds markup: the notes' wikitext is worth reading
-    /// from the page's source ([`crate::core::notes`]).
-    pub marked_notes: bool,
+    /// The status cells that hold markup, by (record id, quarter): their
+    /// notes' wikitext is worth reading from the page's source
+    /// ([`crate::core::notes`]).
+    pub marked_notes: BTreeSet<(String, Quarter)>,
     /// Key results whose identity the parse could not tell from what the
     /// bot knew of the page (reworded and renumbered at once,
     /// [`crate::core::identity::follow`]): the page waits for a person.
@@ -224,7 +225,7 @@ struct RowsRead<'f> {
     /// See [`ParsedPage::label_words`].
     label_words: BTreeSet<String>,
     /// See [`ParsedPage::marked_notes`].
-    marked_notes: bool,
+    marked_notes: BTreeSet<(String, Quarter)>,
 }
 
 /// An objective as read from its section, before ids are settled.
@@ -941,7 +942,8 @@ fn merge_table(
             read.label_words.insert(kr.id.clone());
         }
         read.table_rows.insert(kr.id.clone());
-        read.marked_notes |= row.marked_note;
+        read.marked_notes
+            .extend(row.marked.iter().map(|q| (kr.id.clone(), *q)));
         ids.push(Some(kr.id.clone()));
         if row.baseline.is_some() {
             kr.baseline = row.baseline;

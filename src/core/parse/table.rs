@@ -76,9 +76,9 @@ pub(super) struct StatusRow {
     pub year_goal: Option<String>,
     /// Quarters whose cell holds something, with status and note.
     pub quarters: Vec<(Quarter, Option<Status>, Option<String>)>,
-    /// A quarter cell holds markup (a link, a template, bold…): its note's
-    /// wikitext is not its plain text.
-    pub marked_note: bool,
+    /// The quarters whose cell holds markup (a link, a template, bold…):
+    /// their note's wikitext is not its plain text.
+    pub marked: Vec<Quarter>,
 }
 
 /// What a header cell names (`docs/pages.md`, "KR tables staff wrote").
@@ -418,7 +418,7 @@ fn read_row(
     let mut baseline_column: Option<String> = None;
     let mut year_goal: Option<String> = None;
     let mut quarters: Vec<(Quarter, Option<Status>, Option<String>)> = Vec::new();
-    let mut marked_note = false;
+    let mut marked = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
         let value = cell_text(cell);
         let quarter = attr(cell, "data-goalsbot-quarter")
@@ -428,7 +428,9 @@ fn read_row(
                 _ => None,
             });
         if let Some(quarter) = quarter {
-            marked_note |= has_markup(cell, 0);
+            if has_markup(cell, 0) && !marked.contains(&quarter) {
+                marked.push(quarter);
+            }
             if let Some((status, note)) = quarter_cell(cell, &value, quarter, layout, notes) {
                 quarters.retain(|(q, ..)| *q != quarter);
                 quarters.push((quarter, status, note));
@@ -484,7 +486,7 @@ fn read_row(
         baseline,
         year_goal,
         quarters,
-        marked_note,
+        marked,
     })
 }
 
@@ -650,7 +652,7 @@ mod tests {
                     ),
                     (Quarter::Q4, Some(Status::NotScheduled), None),
                 ],
-                marked_note: false,
+                marked: Vec::new(),
             }]
         );
     }
