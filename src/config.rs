@@ -312,6 +312,10 @@ pub struct CommandsConfig {
     pub max_requests_per_hour: u32,
     /// Seconds between two polls of `watch` (`--interval` overrides).
     pub poll_interval_secs: u64,
+    /// `watch` follows the wiki's recent changes and the store's tracker
+    /// edits, and syncs a year as soon as one of its pages or records
+    /// changed (`false`: it serves requests only; the hourly sync does the rest).
+    pub follow_changes: bool,
 }
 
 impl CommandsConfig {
@@ -336,6 +340,7 @@ impl Default for CommandsConfig {
             max_requests_per_user_per_hour: 6,
             max_requests_per_hour: 20,
             poll_interval_secs: 60,
+            follow_changes: true,
         }
     }
 }

@@ -18,8 +18,9 @@
 //! page; counted by [`reached`]), `watch.claimed` (before a claimed request
 //! is run), `watch.ran` (after its action ran, before its reply is kept)
 //! `watch.replied` (after its reply is saved, before it is marked
-//! answered) and `wiki.before-edit` (just before any save is sent, after
-//! the pause between saves).
+//! answered), `watch.followed` (after a run that following changes asked
+//! for, before the watcher's position moves) and `wiki.before-edit` (just
+//! before any save is sent, after the pause between saves).
 
 #[cfg(feature = "fault-injection")]
 use std::sync::OnceLock;

@@ -8,6 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use serde_json::Value;
 
 use crate::config::{Config, Credentials};
+use crate::core::feed::{Change, Position};
 use crate::error::UsageError;
 
 /// How long connecting (site info and login) may take before we give up.
@@ -571,38 +572,122 @@ impl Wiki {
                 ("formatversion", "2"),
             ])
             .await?;
-        let q = &v["query"];
-        // Titles come back normalised (underscores, first letter): map them back.
-        let mut norm: std::collections::HashMap<String, String> = Default::default();
-        for n in q["normalized"].as_array().into_iter().flatten() {
-            if let (Some(from), Some(to)) = (n["from"].as_str(), n["to"].as_str()) {
-                norm.insert(from.to_string(), to.to_string());
-            }
-        }
-        let pages = q["pages"].as_array().cloned().unwrap_or_default();
-        Ok(titles
-            .iter()
-            .map(|t| {
-                let want = norm.get(t).cloned().unwrap_or_else(|| t.clone());
-                let page = pages.iter().find(|p| p["title"].as_str() == Some(&want))?;
-                let rev = page["revisions"].as_array()?.first()?;
-                Some(PageContent {
-                    title: want.clone(),
-                    revid: rev["revid"].as_u64()?,
-                    user: rev["user"].as_str().unwrap_or("").to_string(),
-                    content: rev["slots"]["main"]["content"].as_str()?.to_string(),
-                    edit_protection: page["protection"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|p| p["type"] == "edit")
-                        .filter_map(|p| p["level"].as_str().map(String::from))
-                        .collect(),
-                })
-            })
-            .collect())
+        Ok(contents_of(&v["query"], titles))
     }
 
+    /// [`Wiki::page_contents`] and, in the same request, the wiki's recent
+    /// changes from `from` on (oldest first, `from`'s own change included;
+    /// at most [`FEED_BATCH`]), with whether more follow (`watch`'s poll).
+    pub async fn contents_and_changes(
+        &self,
+        titles: &[String],
+        from: &Position,
+    ) -> Result<(Vec<Option<PageContent>>, Vec<Change>, bool)> {
+        let joined = titles.join("|");
+        let limit = FEED_BATCH.to_string();
+        let mut params = vec![
+            ("action", "query"),
+            ("list", "recentchanges"),
+            ("rcprop", "title|ids|user|timestamp|loginfo"),
+            ("rctype", "edit|new|log"),
+            ("rcdir", "newer"),
+            ("rcstart", from.timestamp.as_str()),
+            ("rclimit", limit.as_str()),
+            ("format", "json"),
+            ("formatversion", "2"),
+        ];
+        if !titles.is_empty() {
+            params.extend([
+                ("prop", "revisions|info"),
+                ("inprop", "protection"),
+                ("rvprop", "ids|user|timestamp|content"),
+                ("rvslots", "main"),
+                ("titles", joined.as_str()),
+            ]);
+        }
+        let v = self.api_get(&params).await?;
+        let more = v["continue"]["rccontinue"].is_string();
+        let changes = changes_of(&v["query"]["recentchanges"]);
+        Ok((contents_of(&v["query"], titles), changes, more))
+    }
+
+    /// The newest entry of the wiki's recent changes (`None`: the feed is empty).
+    pub async fn newest_change(&self) -> Result<Option<Position>> {
+        let v = self
+            .api_get(&[
+                ("action", "query"),
+                ("list", "recentchanges"),
+                ("rcprop", "ids|timestamp"),
+                ("rcdir", "older"),
+                ("rclimit", "1"),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ])
+            .await?;
+        Ok(changes_of(&v["query"]["recentchanges"])
+            .first()
+            .map(|c| Position {
+                timestamp: c.timestamp.clone(),
+                rcid: c.rcid,
+            }))
+    }
+}
+
+/// How many recent changes one poll asks for (the API's limit for a
+/// client without the `apihighlimits` right).
+pub const FEED_BATCH: u32 = 500;
+
+/// The entries of a `list=recentchanges` answer.
+fn changes_of(list: &Value) -> Vec<Change> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some(Change {
+                rcid: c["rcid"].as_u64()?,
+                timestamp: c["timestamp"].as_str()?.to_string(),
+                title: c["title"].as_str().unwrap_or_default().to_string(),
+                user: c["user"].as_str().map(String::from),
+                moved_to: c["logparams"]["target_title"].as_str().map(String::from),
+            })
+        })
+        .collect()
+}
+
+/// The latest revision of each of `titles` in a `prop=revisions|info` answer.
+fn contents_of(q: &Value, titles: &[String]) -> Vec<Option<PageContent>> {
+    // Titles come back normalised (underscores, first letter): map them back.
+    let mut norm: std::collections::HashMap<String, String> = Default::default();
+    for n in q["normalized"].as_array().into_iter().flatten() {
+        if let (Some(from), Some(to)) = (n["from"].as_str(), n["to"].as_str()) {
+            norm.insert(from.to_string(), to.to_string());
+        }
+    }
+    let pages = q["pages"].as_array().cloned().unwrap_or_default();
+    titles
+        .iter()
+        .map(|t| {
+            let want = norm.get(t).cloned().unwrap_or_else(|| t.clone());
+            let page = pages.iter().find(|p| p["title"].as_str() == Some(&want))?;
+            let rev = page["revisions"].as_array()?.first()?;
+            Some(PageContent {
+                title: want.clone(),
+                revid: rev["revid"].as_u64()?,
+                user: rev["user"].as_str().unwrap_or("").to_string(),
+                content: rev["slots"]["main"]["content"].as_str()?.to_string(),
+                edit_protection: page["protection"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["type"] == "edit")
+                    .filter_map(|p| p["level"].as_str().map(String::from))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+impl Wiki {
     /// Revisions of `title` after revision `after` (all from the first when
     /// `None`), oldest first, with their text: at most 50 per call; the
     /// flag says whether more follow. A revision whose text an admin hid

@@ -3,6 +3,7 @@
 pub mod adopt;
 pub mod colour;
 pub mod export;
+pub mod feed;
 pub mod fields;
 pub mod identity;
 pub mod merge;

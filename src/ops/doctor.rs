@@ -99,7 +99,7 @@ pub async fn run(loaded: &Loaded, creds: &Credentials, json: bool) -> Result<Exi
         allowlist_page.as_ref().map(|(t, p)| (*t, p.as_ref())),
         &mut report,
     );
-    check_store(&config.store.url, &mut report).await;
+    check_store(config, &mut report).await;
     check_templates(config.pages.templates_dir.as_deref(), &mut report);
     crate::ops::print_report(json, || report.render(), || report.to_json());
     Ok(if report.problems.is_empty() {
@@ -110,7 +110,8 @@ pub async fn run(loaded: &Loaded, creds: &Credentials, json: bool) -> Result<Exi
 }
 
 /// Opens the store (without creating an SQLite file that is not there yet) and reports on it.
-async fn check_store(url: &str, r: &mut Report) {
+async fn check_store(config: &crate::config::Config, r: &mut Report) {
+    let url = config.store.url.as_str();
     if let Some(path) = url.strip_prefix("sqlite://") {
         if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
             r.line(
@@ -143,12 +144,43 @@ async fn check_store(url: &str, r: &mut Report) {
                     r.problems.push(format!("the store does not answer: {e:#}"))
                 }
             }
+            match store.watch_feed().await {
+                Ok(feed) => r.line("watch:", watch_line(&config.commands, feed)),
+                Err(e) => r.problems.push(format!("the store does not answer: {e:#}")),
+            }
             store.close().await;
         }
         Err(e) => r
             .problems
             .push(format!("{e:#} — check store.url (or GOALSBOT_STORE_URL)")),
     }
+}
+
+/// How `watch` and the hourly `sync` share the work, and where the watcher
+/// stands in the wiki's recent changes (`docs/requests.md`, "Following
+/// changes live").
+fn watch_line(
+    commands: &crate::config::CommandsConfig,
+    feed: Option<(Option<crate::core::feed::Position>, i64)>,
+) -> String {
+    if !commands.follow_changes {
+        return "serves requests only (commands.follow_changes = false): a change \
+                reaches the other pages at the next hourly sync"
+            .into();
+    }
+    let stands = match feed {
+        Some((Some(p), _)) => format!(
+            "it has taken in the wiki's recent changes up to #{} ({})",
+            p.rcid, p.timestamp
+        ),
+        _ => "it has not polled yet (its first poll checks every page once)".into(),
+    };
+    format!(
+        "follows the wiki's recent changes and tracker edits every {} s and syncs \
+         a year when one of its pages or records changed; {stands}; the hourly \
+         sync is the safety net (its no-op is one request)",
+        commands.poll_interval_secs
+    )
 }
 
 /// The shutoff page and the allow-list page (`docs/requests.md`): `(title, page if it exists)`.

@@ -5,6 +5,7 @@
 //! its report on stdout and returns the exit code.
 
 pub mod doctor;
+pub mod follow;
 pub mod heartbeat;
 pub mod new_quarter;
 pub mod pull;

@@ -89,6 +89,10 @@ pub struct PollReport {
     pub answered: Vec<(String, String)>,
     /// Requests found answered already (a reply saved before a restart).
     pub already_answered: usize,
+    /// What following the wiki's changes and the tracker's edits did
+    /// (`None`: `follow_changes` is off, or the poll stopped before it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub followed: Option<crate::ops::follow::Followed>,
 }
 
 impl PollReport {
@@ -97,6 +101,9 @@ impl PollReport {
         let mut out = String::new();
         for (id, what) in &self.answered {
             out.push_str(&format!("answered {id}: {what}\n"));
+        }
+        if let Some(line) = self.followed.as_ref().and_then(|f| f.render()) {
+            out.push_str(&line);
         }
         if let Some(reason) = &self.stopped {
             out.push_str(&format!("STOPPED: {reason}\n"));
@@ -145,7 +152,10 @@ struct PendingReply {
     tries: u32,
 }
 
-/// One poll: take in new requests, answer every claimed one.
+/// One poll: take in new requests, answer every claimed one, then follow
+/// what changed on the wiki and in the store ([`crate::ops::follow`]).
+/// While nothing happens it is one API request: the command, shutoff and
+/// allow-list pages and the recent changes come in one answer.
 pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
     let config = ctx.config;
     let page = config.command_page();
@@ -156,7 +166,19 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
         .chain(allowlist)
         .map(String::from)
         .collect();
-    let mut got = ctx.wiki.page_contents(&titles).await?.into_iter();
+    let following = if config.commands.follow_changes {
+        Some(crate::ops::follow::Polled::start(ctx.store).await?)
+    } else {
+        None
+    };
+    let (got, changes) = match &following {
+        Some((Some(position), _)) => {
+            let (got, changes, more) = ctx.wiki.contents_and_changes(&titles, position).await?;
+            (got, Some((changes, more)))
+        }
+        _ => (ctx.wiki.page_contents(&titles).await?, None),
+    };
+    let mut got = got.into_iter();
     let command = got.next().flatten();
     let shutoff_text = shutoff.map(|_| got.next().flatten().map(|p| p.content));
     let allowlist_rev = allowlist.and_then(|_| got.next().flatten());
@@ -169,13 +191,44 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
         report.stopped = Some(reason);
         return Ok(report);
     }
-    let Some(command) = command else {
-        tracing::debug!(page = %page, "the command page does not exist yet: nothing to serve");
+    match command {
+        Some(command) => serve(ctx, &page, &command, allowlist_rev.as_ref(), &mut report).await?,
+        None => {
+            tracing::debug!(page = %page, "the command page does not exist yet: nothing to serve");
+        }
+    }
+    if report.stopped.is_some() {
         return Ok(report);
-    };
+    }
+    if let Some((position, history_seq)) = following {
+        let follower = crate::ops::follow::Follower {
+            config,
+            wiki: ctx.wiki,
+            store: ctx.store,
+            user: ctx.user,
+        };
+        let polled = crate::ops::follow::Polled {
+            position,
+            history_seq,
+            changes,
+        };
+        report.followed = Some(crate::ops::follow::follow(&follower, polled).await?);
+    }
+    Ok(report)
+}
 
-    report.found = take_in(ctx, &page, &command).await?;
-    let allowed = allowed_users(config, allowlist_rev.as_ref());
+/// The requests part of a poll: takes in the command page's new requests
+/// and answers every claimed one (stops when the shutoff page is pulled).
+async fn serve(
+    ctx: &WatchContext<'_>,
+    page: &str,
+    command: &PageContent,
+    allowlist_rev: Option<&PageContent>,
+    report: &mut PollReport,
+) -> Result<()> {
+    let config = ctx.config;
+    report.found = take_in(ctx, page, command).await?;
+    let allowed = allowed_users(config, allowlist_rev);
     let mut first = true;
     for req in ctx.store.unanswered_requests().await? {
         if req.page != page {
@@ -188,10 +241,10 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
             {
                 tracing::warn!("{reason}");
                 report.stopped = Some(reason);
-                return Ok(report);
+                return Ok(());
             }
         }
-        match answer(ctx, &page, &req, &allowed).await {
+        match answer(ctx, page, &req, &allowed).await {
             Ok(Some(what)) => report.answered.push((req.id.clone(), what)),
             Ok(None) => report.already_answered += 1,
             Err(e) => {
@@ -200,7 +253,7 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// The memory of request lines seen on `page`; when none can be read (kept
@@ -1323,11 +1376,15 @@ pub async fn run(
         if let Some(h) = heartbeat {
             h.poll_ended(polled.is_ok());
         }
+        let mut behind = false;
         match polled {
             Ok(r) => {
-                if !r.answered.is_empty() || r.stopped.is_some() {
+                let ran = r.followed.as_ref().is_some_and(|f| f.render().is_some());
+                if !r.answered.is_empty() || r.stopped.is_some() || ran {
                     print_poll(&r, json);
                 }
+                // More recent changes than one request returns: go on at once.
+                behind = r.followed.as_ref().is_some_and(|f| f.more);
                 total.found += r.found;
                 total.answered.extend(r.answered);
                 total.already_answered += r.already_answered;
@@ -1340,6 +1397,9 @@ pub async fn run(
         // an error and its job is restarted, and mails its owners.
         if let Some(reason) = ctx.wiki.session_lost() {
             return Err(crate::wiki_http::SessionLost { reason }.into());
+        }
+        if behind {
+            continue;
         }
         #[cfg(unix)]
         let stop = tokio::select! {

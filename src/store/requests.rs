@@ -4,7 +4,9 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use super::dialect::{sql, Row};
-use super::{i64_of, parse_timestamp, timestamp, u64_of, Store};
+use super::{i64_of, parse_timestamp, timestamp, u64_of, SourceKind, Store};
+use crate::core::feed::Position;
+use crate::core::records::FiscalYear;
 
 text_enum! {
     /// Where an on-wiki request is.
@@ -220,4 +222,81 @@ impl Store {
         self.db.execute(q).await?;
         Ok(())
     }
+
+    /// Where `watch` stands in what it follows (`None` before its first
+    /// poll): its position in the wiki's recent changes (`None` until it
+    /// had one) and the last `history` row it looked at.
+    pub async fn watch_feed(&self) -> Result<Option<(Option<Position>, i64)>> {
+        let q = sql(
+            "watch_feed",
+            "SELECT rc_timestamp, rc_id, history_seq FROM watch_feed WHERE slot = 1",
+        );
+        let Some(row) = self.db.fetch_optional(q).await? else {
+            return Ok(None);
+        };
+        let rc = match (row.opt_text(0)?, row.opt_int(1)?) {
+            (Some(timestamp), Some(rcid)) => Some(Position {
+                timestamp,
+                rcid: u64_of(rcid, "recent change id")?,
+            }),
+            _ => None,
+        };
+        Ok(Some((rc, row.int(2)?)))
+    }
+
+    /// Moves `watch`'s position (see [`Store::watch_feed`]).
+    pub async fn set_watch_feed(&self, rc: Option<&Position>, history_seq: i64) -> Result<()> {
+        let rcid = rc.map(|p| i64_of(p.rcid, "recent change id")).transpose()?;
+        let text = format!(
+            "INSERT INTO watch_feed (slot, rc_timestamp, rc_id, history_seq) VALUES (1, ?, ?, ?) {}",
+            self.db.upsert("slot", &["rc_timestamp", "rc_id", "history_seq"])
+        );
+        let q = sql("set_watch_feed", text)
+            .opt_text(rc.map(|p| p.timestamp.as_str()))
+            .opt_int(rcid)
+            .int(history_seq);
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
+    /// What the store's history did after row `after`, in one query: the
+    /// last row, and the fiscal years tracker edits (`set`, `import`,
+    /// `resolve`) changed, each with the run that changed it; a run that
+    /// served an on-wiki request pushed its own changes and is left out.
+    pub async fn history_after(&self, after: i64) -> Result<HistoryMoved> {
+        let q = sql(
+            "history_after",
+            "SELECT r.fiscal_year, h.source, h.run_id, MAX(h.seq), \
+             EXISTS (SELECT 1 FROM requests q WHERE q.run_id = h.run_id) \
+             FROM history h JOIN records r ON r.id = h.record_id WHERE h.seq > ? \
+             GROUP BY r.fiscal_year, h.source, h.run_id",
+        )
+        .int(after);
+        let mut moved = HistoryMoved {
+            head: after,
+            tracker: Vec::new(),
+        };
+        for row in self.db.fetch_all(q).await? {
+            moved.head = moved.head.max(row.int(3)?);
+            // A request's run (an on-wiki resolve) pushed what it changed.
+            let requested = row.int(4)? != 0;
+            if row.text(1)? == SourceKind::Tracker.as_str() && !requested {
+                let fy = row.text(0)?;
+                let fy = fy
+                    .parse::<FiscalYear>()
+                    .map_err(|e| anyhow::anyhow!("history: fiscal year {fy:?}: {e}"))?;
+                moved.tracker.push((fy, row.text(2)?));
+            }
+        }
+        Ok(moved)
+    }
+}
+
+/// What the store's history did after a row ([`Store::history_after`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryMoved {
+    /// The last row now (the row asked after when nothing followed it).
+    pub head: i64,
+    /// Each fiscal year a tracker edit changed, with that edit's run id.
+    pub tracker: Vec<(FiscalYear, String)>,
 }

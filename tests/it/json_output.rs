@@ -140,11 +140,23 @@ fn every_command_that_reports_prints_one_json_object() {
     let polled: Value = serde_json::from_str(&polled.stdout).unwrap();
     assert_eq!(polled["found"], 0, "{polled}");
 
-    // The runs that keep a summary: the sync and the roll-over.
+    assert!(
+        polled["followed"]["full_check"].is_string(),
+        "the first poll checks every page: {polled}"
+    );
+
+    // The runs that keep a summary: the watcher's full check, the
+    // roll-over and the sync.
     let runs = json(&s, &["runs", "--json"], 0);
+    assert!(
+        runs[0]["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("watch: a full check")),
+        "{runs}"
+    );
     assert_eq!(
-        runs[0]["summary"]["edits"][0]["title"],
+        runs[1]["summary"]["edits"][0]["title"],
         format!("{}/2020-21 Q4", s.prefix)
     );
-    assert_eq!(runs[1]["state"], "needs-person", "{runs}");
+    assert_eq!(runs[2]["state"], "needs-person", "{runs}");
 }

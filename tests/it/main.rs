@@ -8,6 +8,7 @@ mod deploy;
 mod faults;
 mod json_output;
 mod lease;
+mod live;
 mod mariadb_harness;
 mod migrate_race;
 mod note_markup;

@@ -15,7 +15,7 @@ use crate::support::{deck, Setup};
 use crate::support::{goalsbot, run};
 
 /// The newest migration of this build.
-const SCHEMA: i64 = 11;
+const SCHEMA: i64 = 12;
 
 /// Starts six commands at once and returns each one's exit code and stderr.
 fn six_at_once(s: &Setup) -> Vec<(String, i32, String)> {

@@ -120,6 +120,7 @@ on_both_backends!(
     push_checks_edits_runs_and_requests_are_remembered,
     a_request_keeps_its_unsaved_reply_and_a_page_the_request_lines_it_held,
     the_sync_inputs_digest_moves_with_every_input_and_the_marker_is_kept,
+    the_watchers_position_and_the_tracker_edits_after_it,
 );
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -299,7 +300,7 @@ fn change(
 }
 
 /// The schema version of this goalsbot (its newest migration).
-const SCHEMA: i64 = 11;
+const SCHEMA: i64 = 12;
 
 const KR1: &str = "2020-21/evolutionary-architecture/kr1";
 
@@ -407,6 +408,7 @@ async fn mariadb_tables_are_innodb_utf8mb4() {
             "saved_texts",
             "sync_marker",
             "table_checks",
+            "watch_feed",
             "watch_seen",
             "watch_state",
             "write_lock",
@@ -1766,4 +1768,89 @@ async fn the_sync_inputs_digest_moves_with_every_input_and_the_marker_is_kept(db
         .unwrap();
     assert_eq!(store.sync_marker().await.unwrap(), None);
     store.close().await;
+}
+
+/// `watch` keeps where it stands (`watch_feed`: a recent change and a
+/// history row), and asks in one query what the history did after that
+/// row: its last row, and the years tracker edits changed — not those of
+/// a run that served an on-wiki request (it pushed them), nor wiki pulls.
+async fn the_watchers_position_and_the_tracker_edits_after_it(db: Db) {
+    let store = seeded(&db).await;
+    assert_eq!(store.watch_feed().await.unwrap(), None);
+    let start = store.history_after(0).await.unwrap();
+    assert!(start.head > 0);
+    assert!(start.tracker.is_empty(), "a wiki pull is no tracker edit");
+    let at = goalsbot::core::feed::Position {
+        timestamp: "2021-01-10T12:00:00Z".into(),
+        rcid: 41,
+    };
+    store.set_watch_feed(None, start.head).await.unwrap();
+    assert_eq!(store.watch_feed().await.unwrap(), Some((None, start.head)));
+    store.set_watch_feed(Some(&at), start.head).await.unwrap();
+    assert_eq!(
+        store.watch_feed().await.unwrap(),
+        Some((Some(at.clone()), start.head))
+    );
+    assert_eq!(
+        store.history_after(start.head).await.unwrap(),
+        goalsbot::store::HistoryMoved {
+            head: start.head,
+            tracker: vec![]
+        },
+        "nothing after the head"
+    );
+
+    // A tracker edit, and one made by an on-wiki request's run.
+    let set = tracker("2021-01-11T00:00:00Z");
+    store
+        .apply(
+            &set,
+            &[change(
+                KR1,
+                "year_goal",
+                json!("move 85% of capabilities to Level 3"),
+                json!("all of them"),
+            )],
+        )
+        .await
+        .unwrap();
+    let mut requested = tracker("2021-01-12T00:00:00Z");
+    requested.run_id = "2021-01-12-request".into();
+    let req = RequestEntry {
+        id: "r9-0".into(),
+        page: "Wikimedia Technology/Goals/Bot requests".into(),
+        revid: 9,
+        requester: "Émile".into(),
+        template: r#"{"heading":"Resolve","template":"{{goalsbot|resolve|1|wiki}}"}"#.into(),
+        state: "claimed".into(),
+        run_id: None,
+        claimed_at: t("2021-01-12T00:00:00Z"),
+    };
+    assert!(store.claim_request(&req).await.unwrap());
+    store
+        .set_request_run("r9-0", &requested.run_id)
+        .await
+        .unwrap();
+    store
+        .apply(
+            &requested,
+            &[change(
+                KR1,
+                "year_goal",
+                json!("all of them"),
+                json!("most"),
+            )],
+        )
+        .await
+        .unwrap();
+    let moved = store.history_after(start.head).await.unwrap();
+    assert_eq!(moved.head, start.head + 2);
+    assert_eq!(moved.tracker, vec![(fy(), set.run_id.clone())]);
+    // Looked at: nothing new after it.
+    assert!(store
+        .history_after(moved.head)
+        .await
+        .unwrap()
+        .tracker
+        .is_empty());
 }
