@@ -161,7 +161,7 @@ async fn check_store(config: &crate::config::Config, r: &mut Report) {
 /// changes live").
 fn watch_line(
     commands: &crate::config::CommandsConfig,
-    feed: Option<(Option<crate::core::feed::Position>, i64)>,
+    feed: Option<(Option<crate::core::feed::Position>, crate::store::StoreMark)>,
 ) -> String {
     if !commands.follow_changes {
         return "serves requests only (commands.follow_changes = false): a change \

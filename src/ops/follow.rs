@@ -25,7 +25,7 @@ use crate::core::records::FiscalYear;
 use crate::core::runlog::{RunOutcome, RunSummary};
 use crate::ops::runs::{take_lease, Run, Taken};
 use crate::ops::RunContext;
-use crate::store::Store;
+use crate::store::{Store, StoreMark};
 use crate::wiki::Wiki;
 
 /// What following did in one poll.
@@ -90,14 +90,14 @@ pub struct Follower<'a> {
 /// since (`None`: it had no position, and asked for no changes).
 pub struct Polled {
     pub position: Option<Position>,
-    pub history_seq: i64,
+    pub mark: StoreMark,
     pub changes: Option<(Vec<Change>, bool)>,
 }
 
 impl Polled {
-    /// The position stored, read once per poll (`None`s before the first).
-    pub async fn start(store: &Store) -> Result<(Option<Position>, i64)> {
-        Ok(store.watch_feed().await?.unwrap_or((None, 0)))
+    /// The position stored, read once per poll (nothing before the first).
+    pub async fn start(store: &Store) -> Result<(Option<Position>, StoreMark)> {
+        Ok(store.watch_feed().await?.unwrap_or_default())
     }
 }
 
@@ -120,7 +120,7 @@ fn tracked(config: &Config) -> BTreeMap<String, FiscalYear> {
 pub async fn follow(f: &Follower<'_>, polled: Polled) -> Result<Followed> {
     let Polled {
         position,
-        history_seq,
+        mark,
         changes,
     } = polled;
     let (changes, more) = changes.unwrap_or_default();
@@ -131,7 +131,7 @@ pub async fn follow(f: &Follower<'_>, polled: Polled) -> Result<Followed> {
         &tracked(f.config),
         f.user,
     );
-    let moved = f.store.history_after(history_seq).await?;
+    let moved = f.store.tracker_after(&mark).await?;
     let mut followed = Followed {
         changes: read.changes,
         full_check: read.full_check.clone(),
@@ -146,7 +146,7 @@ pub async fn follow(f: &Follower<'_>, polled: Polled) -> Result<Followed> {
             newest.or(read.head),
         )
     } else {
-        let tracker: BTreeSet<FiscalYear> = moved.tracker.into_iter().map(|(fy, _)| fy).collect();
+        let tracker: BTreeSet<FiscalYear> = moved.years.into_iter().map(|(fy, _)| fy).collect();
         followed.tracker_years = tracker.len();
         (read.years.union(&tracker).cloned().collect(), read.head)
     };
@@ -168,8 +168,8 @@ pub async fn follow(f: &Follower<'_>, polled: Polled) -> Result<Followed> {
             }
         }
     }
-    if head != position || moved.head != history_seq {
-        f.store.set_watch_feed(head.as_ref(), moved.head).await?;
+    if head != position || moved.mark != mark {
+        f.store.set_watch_feed(head.as_ref(), &moved.mark).await?;
     }
     Ok(followed)
 }

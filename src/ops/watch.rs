@@ -200,7 +200,7 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
     if report.stopped.is_some() {
         return Ok(report);
     }
-    if let Some((position, history_seq)) = following {
+    if let Some((position, mark)) = following {
         let follower = crate::ops::follow::Follower {
             config,
             wiki: ctx.wiki,
@@ -209,7 +209,7 @@ pub async fn poll(ctx: &WatchContext<'_>) -> Result<PollReport> {
         };
         let polled = crate::ops::follow::Polled {
             position,
-            history_seq,
+            mark,
             changes,
         };
         report.followed = Some(crate::ops::follow::follow(&follower, polled).await?);

@@ -102,7 +102,7 @@ pub use history::HistoryEntry;
 pub use lease::{LeaseClaim, LeaseHolder};
 pub use pages::PARSER;
 pub use pages::{CheckOutcome, PageCheck, PageState};
-pub use requests::{HistoryMoved, RequestEntry, RequestState};
+pub use requests::{RequestEntry, RequestState, StoreMark, TrackerMoved};
 pub use runs::{EditEntry, RunEntry, RunState};
 
 use std::fmt;

@@ -225,11 +225,11 @@ impl Store {
 
     /// Where `watch` stands in what it follows (`None` before its first
     /// poll): its position in the wiki's recent changes (`None` until it
-    /// had one) and the last `history` row it looked at.
-    pub async fn watch_feed(&self) -> Result<Option<(Option<Position>, i64)>> {
+    /// had one) and in the store ([`StoreMark`]).
+    pub async fn watch_feed(&self) -> Result<Option<(Option<Position>, StoreMark)>> {
         let q = sql(
             "watch_feed",
-            "SELECT rc_timestamp, rc_id, history_seq FROM watch_feed WHERE slot = 1",
+            "SELECT rc_timestamp, rc_id, history_seq, resolved_at FROM watch_feed WHERE slot = 1",
         );
         let Some(row) = self.db.fetch_optional(q).await? else {
             return Ok(None);
@@ -241,62 +241,92 @@ impl Store {
             }),
             _ => None,
         };
-        Ok(Some((rc, row.int(2)?)))
+        let mark = StoreMark {
+            history_seq: row.int(2)?,
+            resolved_at: row.text(3)?,
+        };
+        Ok(Some((rc, mark)))
     }
 
     /// Moves `watch`'s position (see [`Store::watch_feed`]).
-    pub async fn set_watch_feed(&self, rc: Option<&Position>, history_seq: i64) -> Result<()> {
+    pub async fn set_watch_feed(&self, rc: Option<&Position>, mark: &StoreMark) -> Result<()> {
         let rcid = rc.map(|p| i64_of(p.rcid, "recent change id")).transpose()?;
         let text = format!(
-            "INSERT INTO watch_feed (slot, rc_timestamp, rc_id, history_seq) VALUES (1, ?, ?, ?) {}",
-            self.db.upsert("slot", &["rc_timestamp", "rc_id", "history_seq"])
+            "INSERT INTO watch_feed (slot, rc_timestamp, rc_id, history_seq, resolved_at) \
+             VALUES (1, ?, ?, ?, ?) {}",
+            self.db.upsert(
+                "slot",
+                &["rc_timestamp", "rc_id", "history_seq", "resolved_at"]
+            )
         );
         let q = sql("set_watch_feed", text)
             .opt_text(rc.map(|p| p.timestamp.as_str()))
             .opt_int(rcid)
-            .int(history_seq);
+            .int(mark.history_seq)
+            .text(&mark.resolved_at);
         self.db.execute(q).await?;
         Ok(())
     }
 
-    /// What the store's history did after row `after`, in one query: the
-    /// last row, and the fiscal years tracker edits (`set`, `import`,
-    /// `resolve`) changed, each with the run that changed it; a run that
-    /// served an on-wiki request pushed its own changes and is left out.
-    pub async fn history_after(&self, after: i64) -> Result<HistoryMoved> {
+    /// What the tracker did after `mark`, in one query: where the store
+    /// stands now, and the fiscal years tracker edits (`set`, `import`,
+    /// `resolve` taking the wiki's value) and resolutions that kept the
+    /// store's value (the pages still show the wiki's) touched, each with
+    /// the run that made it. A run that served an on-wiki request pushed
+    /// its own changes, and wiki pulls are the pages' own: both left out.
+    pub async fn tracker_after(&self, mark: &StoreMark) -> Result<TrackerMoved> {
         let q = sql(
-            "history_after",
-            "SELECT r.fiscal_year, h.source, h.run_id, MAX(h.seq), \
+            "tracker_after",
+            "SELECT r.fiscal_year, h.source, h.run_id, MAX(h.seq), '', \
              EXISTS (SELECT 1 FROM requests q WHERE q.run_id = h.run_id) \
              FROM history h JOIN records r ON r.id = h.record_id WHERE h.seq > ? \
-             GROUP BY r.fiscal_year, h.source, h.run_id",
+             GROUP BY r.fiscal_year, h.source, h.run_id \
+             UNION ALL \
+             SELECT c.fiscal_year, 'tracker', c.resolved_run_id, 0, MAX(c.resolved_at), \
+             EXISTS (SELECT 1 FROM requests q WHERE q.run_id = c.resolved_run_id) \
+             FROM conflicts c WHERE c.resolved_at > ? AND c.resolution = 'store' \
+             GROUP BY c.fiscal_year, c.resolved_run_id",
         )
-        .int(after);
-        let mut moved = HistoryMoved {
-            head: after,
-            tracker: Vec::new(),
+        .int(mark.history_seq)
+        .text(&mark.resolved_at);
+        let mut moved = TrackerMoved {
+            mark: mark.clone(),
+            years: Vec::new(),
         };
         for row in self.db.fetch_all(q).await? {
-            moved.head = moved.head.max(row.int(3)?);
-            // A request's run (an on-wiki resolve) pushed what it changed.
-            let requested = row.int(4)? != 0;
+            moved.mark.history_seq = moved.mark.history_seq.max(row.int(3)?);
+            let resolved_at = row.text(4)?;
+            if resolved_at > moved.mark.resolved_at {
+                moved.mark.resolved_at = resolved_at;
+            }
+            let requested = row.int(5)? != 0;
             if row.text(1)? == SourceKind::Tracker.as_str() && !requested {
                 let fy = row.text(0)?;
                 let fy = fy
                     .parse::<FiscalYear>()
                     .map_err(|e| anyhow::anyhow!("history: fiscal year {fy:?}: {e}"))?;
-                moved.tracker.push((fy, row.text(2)?));
+                let run_id = row.opt_text(2)?.unwrap_or_default();
+                moved.years.push((fy, run_id));
             }
         }
         Ok(moved)
     }
 }
 
-/// What the store's history did after a row ([`Store::history_after`]).
+/// Where `watch` stands in the store: the last `history` row and the last
+/// conflict resolution it has looked at (a timestamp as the store writes
+/// them; empty before any).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreMark {
+    pub history_seq: i64,
+    pub resolved_at: String,
+}
+
+/// What the tracker did after a [`StoreMark`] ([`Store::tracker_after`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryMoved {
-    /// The last row now (the row asked after when nothing followed it).
-    pub head: i64,
-    /// Each fiscal year a tracker edit changed, with that edit's run id.
-    pub tracker: Vec<(FiscalYear, String)>,
+pub struct TrackerMoved {
+    /// Where the store stands now.
+    pub mark: StoreMark,
+    /// Each fiscal year a tracker edit or resolution touched, with its run id.
+    pub years: Vec<(FiscalYear, String)>,
 }

@@ -216,12 +216,12 @@ fn a_position_the_wiki_no_longer_keeps_falls_back_to_a_full_check() {
     // A position no recent change has (as after $wgRCMaxAge).
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
-        let (_, seq) = store.watch_feed().await.unwrap().unwrap();
+        let (_, mark) = store.watch_feed().await.unwrap().unwrap();
         let lost = goalsbot::core::feed::Position {
             timestamp: "2001-01-15T00:00:00Z".into(),
             rcid: 0,
         };
-        store.set_watch_feed(Some(&lost), seq).await.unwrap();
+        store.set_watch_feed(Some(&lost), &mark).await.unwrap();
     });
     let q3 = title(&s, "Q3");
     staff_save(
@@ -266,4 +266,44 @@ fn the_shutoff_page_stops_following_within_one_poll() {
     assert!(kr2_q3_cells(&s)
         .iter()
         .all(|c| c.contains("during the stop")));
+}
+
+/// A person settles a conflict from the shell by keeping the store's value
+/// (`resolve --take store`: no field changes, the page still shows the
+/// wiki's value): the next poll pushes it to the page, and the poll after
+/// is idle again.
+#[test]
+fn a_conflict_settled_for_the_store_reaches_the_page_through_watch() {
+    let s = watched("live-resolve");
+    let q3 = title(&s, "Q3");
+    s.ok(&[
+        "set",
+        KR2,
+        "--quarter",
+        "Q4",
+        "--status",
+        "complete",
+        "--note",
+        "tracker says",
+    ]);
+    staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk: staff says"));
+    // The watcher follows both, and holds the conflict.
+    let held = poll(&s);
+    let (_, outcome) = run_of(&held).unwrap_or_else(|| panic!("no run: {held}"));
+    assert_eq!(outcome, "Needs a person", "{held}");
+    assert_eq!(cell(&raw(&q3), KR2, "Q4"), "At risk: staff says");
+    let idle = poll(&s);
+    assert_eq!(run_of(&idle), None, "{idle}");
+
+    let list: Value = serde_json::from_str(&s.ok(&["conflicts", "--json"])).unwrap();
+    for c in list.as_array().unwrap() {
+        let id = c["id"].as_i64().unwrap().to_string();
+        s.ok(&["resolve", &id, "--take", "store"]);
+    }
+    let settled = poll(&s);
+    assert_eq!(settled["followed"]["tracker_years"], 1, "{settled}");
+    assert!(run_of(&settled).is_some(), "{settled}");
+    assert_eq!(cell(&raw(&q3), KR2, "Q4"), "Complete: tracker says");
+    let idle = poll(&s);
+    assert_eq!(run_of(&idle), None, "{idle}");
 }

@@ -1771,34 +1771,33 @@ async fn the_sync_inputs_digest_moves_with_every_input_and_the_marker_is_kept(db
 }
 
 /// `watch` keeps where it stands (`watch_feed`: a recent change and a
-/// history row), and asks in one query what the history did after that
-/// row: its last row, and the years tracker edits changed — not those of
-/// a run that served an on-wiki request (it pushed them), nor wiki pulls.
+/// store mark), and asks in one query what the tracker did after the mark:
+/// where the store stands now, and the years tracker edits and
+/// resolutions keeping the store's value touched — not those of a run
+/// that served an on-wiki request (it pushed them), nor wiki pulls.
 async fn the_watchers_position_and_the_tracker_edits_after_it(db: Db) {
+    use goalsbot::store::StoreMark;
     let store = seeded(&db).await;
     assert_eq!(store.watch_feed().await.unwrap(), None);
-    let start = store.history_after(0).await.unwrap();
-    assert!(start.head > 0);
-    assert!(start.tracker.is_empty(), "a wiki pull is no tracker edit");
+    let start = store.tracker_after(&StoreMark::default()).await.unwrap();
+    assert!(start.mark.history_seq > 0);
+    assert!(start.years.is_empty(), "a wiki pull is no tracker edit");
     let at = goalsbot::core::feed::Position {
         timestamp: "2021-01-10T12:00:00Z".into(),
         rcid: 41,
     };
-    store.set_watch_feed(None, start.head).await.unwrap();
-    assert_eq!(store.watch_feed().await.unwrap(), Some((None, start.head)));
-    store.set_watch_feed(Some(&at), start.head).await.unwrap();
+    store.set_watch_feed(None, &start.mark).await.unwrap();
     assert_eq!(
         store.watch_feed().await.unwrap(),
-        Some((Some(at.clone()), start.head))
+        Some((None, start.mark.clone()))
     );
+    store.set_watch_feed(Some(&at), &start.mark).await.unwrap();
     assert_eq!(
-        store.history_after(start.head).await.unwrap(),
-        goalsbot::store::HistoryMoved {
-            head: start.head,
-            tracker: vec![]
-        },
-        "nothing after the head"
+        store.watch_feed().await.unwrap(),
+        Some((Some(at.clone()), start.mark.clone()))
     );
+    let idle = store.tracker_after(&start.mark).await.unwrap();
+    assert_eq!((idle.mark, idle.years), (start.mark.clone(), vec![]));
 
     // A tracker edit, and one made by an on-wiki request's run.
     let set = tracker("2021-01-11T00:00:00Z");
@@ -1843,14 +1842,15 @@ async fn the_watchers_position_and_the_tracker_edits_after_it(db: Db) {
         )
         .await
         .unwrap();
-    let moved = store.history_after(start.head).await.unwrap();
-    assert_eq!(moved.head, start.head + 2);
-    assert_eq!(moved.tracker, vec![(fy(), set.run_id.clone())]);
+    let moved = store.tracker_after(&start.mark).await.unwrap();
+    assert_eq!(moved.mark.history_seq, start.mark.history_seq + 2);
+    assert_eq!(moved.mark.resolved_at, "");
+    assert_eq!(moved.years, vec![(fy(), set.run_id.clone())]);
     // Looked at: nothing new after it.
     assert!(store
-        .history_after(moved.head)
+        .tracker_after(&moved.mark)
         .await
         .unwrap()
-        .tracker
+        .years
         .is_empty());
 }

@@ -5,5 +5,6 @@ CREATE TABLE watch_feed (
     rc_timestamp VARCHAR(32),
     rc_id        BIGINT,
     history_seq  BIGINT NOT NULL,
+    resolved_at  VARCHAR(32) NOT NULL,
     CHECK ((rc_timestamp IS NULL) = (rc_id IS NULL))
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
