@@ -152,6 +152,19 @@ impl Real {
                     self.code(&["sync"]);
                 }
             }
+            Op::Watch { .. } => {
+                if sim
+                    .log
+                    .last()
+                    .is_some_and(|l| l == "watch killed before its position moved")
+                {
+                    let mut cmd = self.s.cmd(&["watch", "--once"]);
+                    cmd.env("GOALSBOT_FAULT", "pause-at=watch.followed:1");
+                    crate::tracker::kill_when(cmd, "goalsbot-fault: paused at watch.followed:1");
+                } else {
+                    self.code(&["watch", "--once"]);
+                }
+            }
             Op::Resolve { n, wiki } => {
                 let list = self.pending_list();
                 if !list.is_empty() {
@@ -280,7 +293,7 @@ fn simulated_sequences_do_the_same_on_the_real_wiki() {
         TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
     );
     let strategy = (2..=3usize, proptest::collection::vec(replay_op(), 1..9));
-    let mut steps = 0;
+    let (mut steps, mut polls) = (0, 0);
     for seq in 0..cases() {
         let (quarters, ops) = strategy.new_tree(&mut runner).unwrap().current();
         let mut sim = Sim::new(quarters);
@@ -293,6 +306,7 @@ fn simulated_sequences_do_the_same_on_the_real_wiki() {
             sim.apply(op);
             real.apply(op, &sim, &before);
             steps += 1;
+            polls += usize::from(matches!(op, Op::Watch { .. }));
             if let Some(d) = real.differs(&sim) {
                 panic!(
                     "sequence {seq}, step {n} {op:?} ({ops:?}): {d}\nmodel log: {:#?}",
@@ -302,7 +316,7 @@ fn simulated_sequences_do_the_same_on_the_real_wiki() {
         }
     }
     eprintln!(
-        "replayed {} sequences, {steps} steps, on the real wiki",
+        "replayed {} sequences, {steps} steps ({polls} watch polls), on the real wiki",
         cases()
     );
 }
@@ -518,4 +532,54 @@ fn a_staff_table_in_syntax_the_reader_is_unsure_of_does_the_same_on_the_real_wik
             sim.log
         );
     }
+}
+
+/// The watcher following changes, on the real wiki and in the model alike
+/// (issue 30): its first poll checks every page; a person's cell edit, a
+/// tracker edit and a flurry of edits each make one run; a watcher killed
+/// after its run (before its position moves) runs again on restart and
+/// saves nothing; a poll with nothing new runs nothing.
+#[test]
+fn the_watcher_follows_changes_as_the_model_does_on_the_real_wiki() {
+    let (sim, _) = replay(
+        905,
+        3,
+        &[
+            Op::Watch { killed: false },
+            Op::Cell {
+                page: 1,
+                kr: 0,
+                q: 1,
+                status: Some(2),
+                note: Some(1),
+            },
+            Op::Watch { killed: false },
+            Op::Watch { killed: false },
+            Op::Set {
+                kr: 2,
+                q: 2,
+                status: Some(1),
+                note: Some(3),
+            },
+            Op::Watch { killed: true },
+            Op::Watch { killed: false },
+            Op::Cell {
+                page: 2,
+                kr: 1,
+                q: 0,
+                status: Some(3),
+                note: None,
+            },
+            Op::Cell {
+                page: 0,
+                kr: 1,
+                q: 0,
+                status: Some(0),
+                note: Some(2),
+            },
+            Op::Watch { killed: false },
+        ],
+    );
+    let runs = sim.log.iter().filter(|l| l.starts_with("watch:")).count();
+    assert_eq!(runs, 5, "{:#?}", sim.log);
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use goalsbot::core::feed::{self as feed, Change, Position};
 use goalsbot::core::fields::{self, FieldChange, FieldKey, Fields};
 use goalsbot::core::identity::Following;
 use goalsbot::core::merge::{
@@ -22,6 +23,8 @@ use goalsbot::core::wikitable;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+/// The bot account's user name in the model's recent changes.
+pub const BOT_USER: &str = "GoalsBot";
 pub const KRS: [&str; 3] = ["2020-21/alpha/kr1", "2020-21/alpha/kr2", "2020-21/beta/kr1"];
 pub const OBJECTIVES: [&str; 2] = ["2020-21/alpha", "2020-21/beta"];
 pub const STATUSES: [Status; 4] = [
@@ -845,6 +848,10 @@ pub struct Sim {
     /// Saves the bot was about to make and has not recorded: page → (base revision, run, when).
     pub intents: BTreeMap<usize, (u64, u64, u64)>,
     pub run: u64,
+    /// Where `watch` stands in the wiki's recent changes (`None` before its first poll).
+    pub feed: Option<Position>,
+    /// And in the store: how many history entries and kept decisions it has looked at.
+    pub feed_mark: (usize, usize),
 }
 
 /// The fields the oracle follows: every quarter's status and note of every KR.
@@ -1010,6 +1017,8 @@ impl Sim {
             recovery: true,
             intents: BTreeMap::new(),
             run: 0,
+            feed: None,
+            feed_mark: (0, 0),
         };
         // The tracker's starting statuses (as an import of the deck would set).
         for (i, kr) in KRS.iter().enumerate() {
@@ -1971,6 +1980,110 @@ impl Sim {
         self.sync_with(kill_after, None);
     }
 
+    /// The wiki's recent changes from `from` on (its own change included),
+    /// oldest first: every revision of every page (revision ids are the
+    /// change ids and, zero-padded, their timestamps), saved by the bot or
+    /// by a person.
+    pub fn recent_changes(&self, from: Option<&Position>) -> Vec<Change> {
+        let mut out: Vec<Change> = self
+            .pages
+            .iter()
+            .flat_map(|p| p.revisions.iter().map(move |(revid, _)| (p, *revid)))
+            .filter(|(_, revid)| from.is_none_or(|f| *revid >= f.rcid))
+            .map(|(p, revid)| Change {
+                rcid: revid,
+                timestamp: format!("{revid:012}"),
+                title: p.title.clone(),
+                user: Some(if self.bot_saves.contains_key(&revid) {
+                    BOT_USER.to_string()
+                } else {
+                    "Staff".to_string()
+                }),
+                moved_to: None,
+            })
+            .collect();
+        out.sort_by_key(|c| c.rcid);
+        out
+    }
+
+    /// One poll of `watch` following changes, as `ops::follow`: the feed
+    /// read from the watcher's position (`core::feed`), the tracker's
+    /// moves since its mark, a sync when either says so, and the position
+    /// moved once that run ended (not when the watcher was `killed` after
+    /// it). The oracle: it runs exactly when a person saved a page since
+    /// its position, the tracker moved, or it had no position; and right
+    /// after its run the bot's own saves wake nothing.
+    pub fn watch(&mut self, killed: bool) {
+        let tracked: BTreeMap<String, FiscalYear> =
+            self.pages.iter().map(|p| (p.title.clone(), fy())).collect();
+        let changes = self.recent_changes(self.feed.as_ref());
+        let read = feed::read(self.feed.as_ref(), &changes, false, &tracked, BOT_USER);
+        let (seen_history, seen_kept) = self.feed_mark;
+        let tracker =
+            self.history[seen_history..].iter().any(|h| h.tracker) || self.kept.len() > seen_kept;
+        let mark = (self.history.len(), self.kept.len());
+        let person_saved = match &self.feed {
+            None => true,
+            Some(at) => self.pages.iter().any(|p| {
+                p.revisions
+                    .iter()
+                    .any(|(r, _)| *r > at.rcid && !self.bot_saves.contains_key(r))
+            }),
+        };
+        let runs = read.full_check.is_some() || !read.years.is_empty() || tracker;
+        assert_eq!(
+            runs,
+            person_saved || tracker,
+            "the watcher {} (feed {read:?}, log {:#?})",
+            if runs {
+                "ran for nothing"
+            } else {
+                "missed a change"
+            },
+            self.log
+        );
+        let head = match read.full_check {
+            // From the wiki's newest change on.
+            Some(_) => self.recent_changes(None).last().map(|c| Position {
+                timestamp: c.timestamp.clone(),
+                rcid: c.rcid,
+            }),
+            None => read.head,
+        };
+        if runs {
+            self.log.push(format!(
+                "watch: {} person changes{}{} → sync",
+                read.changes,
+                if tracker { ", tracker moved" } else { "" },
+                if read.full_check.is_some() {
+                    ", a full check"
+                } else {
+                    ""
+                }
+            ));
+            self.sync(None);
+            if killed {
+                self.log
+                    .push("watch killed before its position moved".into());
+                return;
+            }
+        }
+        self.feed = head;
+        self.feed_mark = mark;
+        // Its own saves wake nothing: the next poll, now, runs nothing.
+        let again = feed::read(
+            self.feed.as_ref(),
+            &self.recent_changes(self.feed.as_ref()),
+            false,
+            &tracked,
+            BOT_USER,
+        );
+        assert!(
+            again.full_check.is_none() && again.years.is_empty(),
+            "the bot's own saves woke the watcher: {again:?}"
+        );
+    }
+
     pub fn sync_with(&mut self, kill_after: Option<usize>, between: Option<Op>) {
         self.run += 1;
         for i in 0..self.pages.len() {
@@ -2391,6 +2504,7 @@ impl Sim {
             }
             Op::SaveBetween(person) => self.sync_with(None, Some((**person).clone())),
             Op::Resolve { n, wiki } => self.resolve(*n, *wiki),
+            Op::Watch { killed } => self.watch(*killed),
             person => self.apply_person(person),
         }
     }
@@ -2707,6 +2821,11 @@ pub enum Op {
         n: usize,
         wiki: bool,
     },
+    /// One poll of `watch` following changes (`killed`: killed after the
+    /// run it asked for, before its position moved).
+    Watch {
+        killed: bool,
+    },
 }
 
 pub fn person_op() -> impl Strategy<Value = Op> {
@@ -2754,6 +2873,7 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(kr, q, status, note)| Op::Set { kr, q, status, note }),
         2 => (0..3usize, 0..4usize).prop_map(|(kr, text)| Op::SetText { kr, text }),
         4 => Just(Op::Sync),
+        2 => any::<bool>().prop_map(|killed| Op::Watch { killed }),
         2 => Just(Op::PullOnly),
         1 => Just(Op::PushOnly),
         1 => (1..4usize).prop_map(|after| Op::Killed { after }),
