@@ -1372,6 +1372,7 @@ pub async fn run(
         if let Some(h) = heartbeat {
             h.poll_begins();
         }
+        let began = std::time::Instant::now();
         let polled = poll(ctx).await;
         if let Some(h) = heartbeat {
             h.poll_ended(polled.is_ok());
@@ -1401,15 +1402,19 @@ pub async fn run(
         if behind {
             continue;
         }
+        // Polls keep their cadence: a poll that ran a sync for a while is
+        // followed by the next one that much sooner (a change saved during
+        // the run waits at most one interval after it began).
+        let pause = interval.saturating_sub(began.elapsed());
         #[cfg(unix)]
         let stop = tokio::select! {
-            _ = tokio::time::sleep(interval) => false,
+            _ = tokio::time::sleep(pause) => false,
             _ = term.recv() => true,
             _ = tokio::signal::ctrl_c() => true,
         };
         #[cfg(not(unix))]
         let stop = tokio::select! {
-            _ = tokio::time::sleep(interval) => false,
+            _ = tokio::time::sleep(pause) => false,
             _ = tokio::signal::ctrl_c() => true,
         };
         if stop {
