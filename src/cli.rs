@@ -198,7 +198,9 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Serve the on-wiki requests on the command page (docs/requests.md).
+    /// Serve the on-wiki requests on the command page, and follow the wiki's
+    /// recent changes and tracker edits: a year is synced as soon as one of its
+    /// pages or records changed (docs/requests.md).
     Watch {
         /// Handle what is pending, then exit.
         #[arg(long)]
