@@ -13,6 +13,21 @@ use serde_json::Value;
 use crate::support::{cell, find_kr, latest_revid, raw, staff_save, title, with_cell, Setup};
 use crate::sync::{pages, synced, KR2};
 
+/// The setup's config pointed at the wiki itself again (after a proxy).
+fn past_proxy(s: &Setup, p: &crate::support::proxy::Proxy) {
+    let w = crate::support::test_wiki();
+    let cfg = std::fs::read_to_string(&s.cfg).unwrap();
+    std::fs::write(&s.cfg, cfg.replace(&p.url, &w.url)).unwrap();
+}
+
+/// Each title saved at most once (no change doubled), from the wiki's log.
+fn saved_once_each(saves: &[String]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for t in saves {
+        assert!(seen.insert(t), "{t} saved twice in one run: {saves:?}");
+    }
+}
+
 /// One `watch --once --json` poll: its report.
 fn poll(s: &Setup) -> Value {
     let out = s.run(&["watch", "--once", "--json"]);
@@ -108,8 +123,7 @@ fn idle_polls_are_one_request_each(s: &Setup) {
     let after: Vec<u64> = pages(s).iter().map(|t| latest_revid(t)).collect();
     assert_eq!(marks, after, "an idle poll saved nothing");
     // Back to the wiki itself for the rest of the test.
-    let cfg = std::fs::read_to_string(&s.cfg).unwrap();
-    std::fs::write(&s.cfg, cfg.replace(&p.url, &w.url)).unwrap();
+    past_proxy(s, &p);
 }
 
 #[test]
@@ -118,7 +132,14 @@ fn a_staff_edit_reaches_every_page_and_the_store_through_watch_alone() {
     idle_polls_are_one_request_each(&s);
     let q3 = title(&s, "Q3");
     staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q3", "Concerns: seen live"));
+    let p = crate::faults::through_proxy(&s);
     let report = poll(&s);
+    let saves = saves_in(&p, 0);
+    past_proxy(&s, &p);
+    saved_once_each(&saves);
+    for q in ["Q1", "Q2", "Q4"] {
+        assert!(saves.contains(&title(&s, q)), "{q} not saved: {saves:?}");
+    }
     let (run_id, outcome) = run_of(&report).unwrap_or_else(|| panic!("no run: {report}"));
     assert_eq!(outcome, "Changed", "{report}");
     assert_eq!(report["followed"]["changes"], 1, "{report}");
@@ -172,7 +193,11 @@ fn thirty_quick_edits_are_one_run_and_the_last_value_everywhere() {
             &with_cell(&raw(&q2), KR2, "Q3", &format!("On track: edit {i}")),
         );
     }
+    let p = crate::faults::through_proxy(&s);
     let report = poll(&s);
+    let saves = saves_in(&p, 0);
+    past_proxy(&s, &p);
+    saved_once_each(&saves);
     assert!(run_of(&report).is_some(), "{report}");
     assert_eq!(report["followed"]["changes"], 30, "{report}");
     let cells = kr2_q3_cells(&s);
@@ -201,7 +226,11 @@ fn a_watcher_killed_after_its_run_repeats_no_edit() {
     );
     // The restarted watcher runs the year again (its position had not
     // moved) and finds nothing to do; then it is idle.
+    let p = crate::faults::through_proxy(&s);
     let report = poll(&s);
+    let saves = saves_in(&p, 0);
+    past_proxy(&s, &p);
+    assert!(saves.is_empty(), "no save in the wiki's log: {saves:?}");
     let (_, outcome) = run_of(&report).unwrap_or_else(|| panic!("no run: {report}"));
     assert_eq!(outcome, "Nothing to do", "{report}");
     let after: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
@@ -306,4 +335,77 @@ fn a_conflict_settled_for_the_store_reaches_the_page_through_watch() {
     assert_eq!(cell(&raw(&q3), KR2, "Q4"), "Complete: tracker says");
     let idle = poll(&s);
     assert_eq!(run_of(&idle), None, "{idle}");
+}
+
+/// The saves a poll made, by title, from the wiki's own request log
+/// through a proxy in front of it (`p`): each `action=edit` the proxy
+/// passed, matched with a logged request line from its connection.
+fn saves_in(p: &crate::support::proxy::Proxy, from: usize) -> Vec<String> {
+    let seen = p.seen();
+    let new = &seen[from..];
+    let ports: Vec<u16> = new.iter().filter_map(|r| r.upstream_port).collect();
+    let w = crate::support::test_wiki();
+    let logged = crate::sync::wait_for_log_lines(w, 0, &ports, new.len());
+    assert!(logged.len() >= new.len(), "{logged:#?}\n{new:#?}");
+    new.iter()
+        .filter(|r| r.action == "edit")
+        .map(|r| r.title.clone().unwrap_or_default())
+        .collect()
+}
+
+/// A page moved away and a page deleted while the watcher follows: each is
+/// one change of its year, and the run handles it as `sync` does (the
+/// title left as a redirect is refused and never written through; a
+/// deleted page is not made again); the next poll is idle, and a `sync`
+/// then has nothing to save.
+#[test]
+fn a_page_moved_or_deleted_while_watched_is_handled_as_sync_handles_it() {
+    let s = watched("live-move");
+    let w = crate::support::test_wiki();
+    let p = crate::faults::through_proxy(&s);
+    let (q2, q3) = (title(&s, "Q2"), title(&s, "Q3"));
+    let archive = format!("{}/Archive/2020-21 Q2", s.prefix);
+    w.move_page(&q2, &archive);
+    let archived = latest_revid(&archive);
+    let from = p.seen().len();
+    let moved = poll(&s);
+    assert_eq!(moved["followed"]["changes"], 1, "{moved}");
+    let (run_id, outcome) = run_of(&moved).unwrap_or_else(|| panic!("no run: {moved}"));
+    assert_eq!(outcome, "Needs a person", "{moved}");
+    let runs: Value = serde_json::from_str(&s.ok(&["runs", "--json"])).unwrap();
+    let run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_id"] == run_id.as_str())
+        .unwrap();
+    assert!(
+        run["summary"]["refused"].to_string().contains("redirect"),
+        "{run}"
+    );
+    let saves = saves_in(&p, from);
+    assert!(
+        !saves.iter().any(|t| t == &archive || t == &q2),
+        "a moved page is not written through: {saves:?}"
+    );
+    assert_eq!(latest_revid(&archive), archived);
+    let idle = poll(&s);
+    assert_eq!(run_of(&idle), None, "{idle}");
+
+    w.delete_page(&q3);
+    let from = p.seen().len();
+    let deleted = poll(&s);
+    assert_eq!(deleted["followed"]["changes"], 1, "{deleted}");
+    assert!(run_of(&deleted).is_some(), "{deleted}");
+    let saves = saves_in(&p, from);
+    assert!(
+        !saves.iter().any(|t| t == &q3),
+        "a deleted page is not made again: {saves:?}"
+    );
+    let idle = poll(&s);
+    assert_eq!(run_of(&idle), None, "{idle}");
+    // What sync says now: nothing to save either.
+    let out = s.run(&["sync", "--json"]);
+    let stats: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(stats["edits"], 0, "{out:?}");
 }

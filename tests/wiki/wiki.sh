@@ -22,6 +22,8 @@
 #                               prints how many
 #   wiki.sh revoke DIR NAME     delete NAME's bot passwords (Special:BotPasswords'
 #                               "Delete"): its logins and sessions stop working
+#   wiki.sh move DIR FROM TO    move page FROM to TO as Admin (FROM keeps a redirect)
+#   wiki.sh delete DIR TITLE    delete TITLE as Admin
 #
 # All wikis share the code in /usr/share/mediawiki (installed by
 # install-mediawiki.sh when missing); each lives only in its DIR.
@@ -212,7 +214,15 @@ revoke)
   case $2 in *\'*) die "revoke: a quote in the name: $2" ;; esac
   maint_busy "$(realpath "$1")" sql --query "DELETE FROM /*_*/bot_passwords WHERE bp_user = (SELECT user_id FROM /*_*/user WHERE user_name = '$2')" </dev/null >/dev/null
   ;;
+move)
+  [ $# -eq 3 ] || die "usage: wiki.sh move DIR FROM TO"
+  printf '%s|%s\n' "$2" "$3" | maint_busy "$(realpath "$1")" moveBatch --u Admin --r "goalsbot test" >/dev/null
+  ;;
+delete)
+  [ $# -eq 2 ] || die "usage: wiki.sh delete DIR TITLE"
+  printf '%s\n' "$2" | maint_busy "$(realpath "$1")" deleteBatch --u Admin --r "goalsbot test" >/dev/null
+  ;;
 *)
-  die "usage: wiki.sh create|serve|load|user|edit|protect|unprotect|hide|bot|unbot|endsessions|revoke … (see the top of this file)"
+  die "usage: wiki.sh create|serve|load|user|edit|protect|unprotect|hide|bot|unbot|endsessions|revoke|move|delete … (see the top of this file)"
   ;;
 esac

@@ -285,6 +285,17 @@ impl TestWiki {
         self.wiki_sh_args(&["revoke"], &[name]);
     }
 
+    /// Moves page `from` to `to` as Admin (`from` keeps a redirect), as a
+    /// person's Special:MovePage does: a move entry in the recent changes.
+    pub fn move_page(&self, from: &str, to: &str) {
+        self.wiki_sh_args(&["move"], &[from, to]);
+    }
+
+    /// Deletes `title` as Admin: a delete entry in the recent changes.
+    pub fn delete_page(&self, title: &str) {
+        self.wiki_sh_args(&["delete"], &[title]);
+    }
+
     /// Lifts the protection of `title`.
     pub fn unprotect(&self, title: &str) {
         self.wiki_sh_args(&["unprotect"], &[title]);
