@@ -305,17 +305,7 @@ fn the_shutoff_page_stops_following_within_one_poll() {
 fn a_conflict_settled_for_the_store_reaches_the_page_through_watch() {
     let s = watched("live-resolve");
     let q3 = title(&s, "Q3");
-    s.ok(&[
-        "set",
-        KR2,
-        "--quarter",
-        "Q4",
-        "--status",
-        "complete",
-        "--note",
-        "tracker says",
-    ]);
-    staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk: staff says"));
+    crate::sync::both_sides_change_kr2_q4(&s);
     // The watcher follows both, and holds the conflict.
     let held = poll(&s);
     let (_, outcome) = run_of(&held).unwrap_or_else(|| panic!("no run: {held}"));

@@ -100,14 +100,16 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_the_bots_table() {
     assert!(raw(&title).contains("| At risk: storage back"));
 }
 
-#[test]
-fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
+/// The deck-paste page with its staff tables adopted by a first sync, then
+/// a person's note with a link and a template in the first KR's Q1 cell,
+/// synced: (setup, page title, objective id, KR id).
+fn adopted_with_a_linked_note(name: &str) -> (Setup, String, String, String) {
     phabricator_template();
     let wikitext =
         std::fs::read_to_string(root().join(format!("tests/fixtures/pages/{STEM}.wikitext")))
             .unwrap();
     let s = Setup::with_pages(
-        "note-markup-adopted",
+        name,
         None,
         &["2020-21"],
         &[("2020-21 Q3".to_string(), wikitext)],
@@ -115,11 +117,9 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
     let title = format!("{}/2020-21 Q3", s.prefix);
     s.ok(&["sync"]);
     let export = s.export(&[]);
-    let obj = export["fiscal_years"][0]["objectives"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let kr = export["fiscal_years"][0]["objectives"][0]["key_results"][0]["id"]
+    let objective = &export["fiscal_years"][0]["objectives"][0];
+    let obj = objective["id"].as_str().unwrap().to_string();
+    let kr = objective["key_results"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -127,6 +127,12 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
     let q1 = cell(&adopted, &obj, &kr, Quarter::Q1);
     staff_save(&title, &in_q1(&adopted, q1, &format!("Concerns: {LINKED}")));
     s.ok(&["sync"]);
+    (s, title, obj, kr)
+}
+
+#[test]
+fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
+    let (s, title, obj, kr) = adopted_with_a_linked_note("note-markup-adopted");
     let before = raw(&title);
     s.ok(&["set", &kr, "--quarter", "Q1", "--status", "at-risk"]);
     s.ok(&["sync"]);
@@ -156,29 +162,7 @@ fn a_status_only_change_keeps_a_notes_link_and_template_in_an_adopted_table() {
 #[test]
 fn a_table_turned_partly_to_html_keeps_a_notes_markup() {
     use goalsbot::core::adopt::{identity_tables, row_id};
-    phabricator_template();
-    let wikitext =
-        std::fs::read_to_string(root().join(format!("tests/fixtures/pages/{STEM}.wikitext")))
-            .unwrap();
-    let s = Setup::with_pages(
-        "note-markup-html-row",
-        None,
-        &["2020-21"],
-        &[("2020-21 Q3".to_string(), wikitext)],
-    );
-    let title = format!("{}/2020-21 Q3", s.prefix);
-    s.ok(&["sync"]);
-    let export = s.export(&[]);
-    let objective = &export["fiscal_years"][0]["objectives"][0];
-    let obj = objective["id"].as_str().unwrap().to_string();
-    let kr = objective["key_results"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let adopted = raw(&title);
-    let q1 = cell(&adopted, &obj, &kr, Quarter::Q1);
-    staff_save(&title, &in_q1(&adopted, q1, &format!("Concerns: {LINKED}")));
-    s.ok(&["sync"]);
+    let (s, title, obj, kr) = adopted_with_a_linked_note("note-markup-html-row");
     let entry = |export: &serde_json::Value| {
         crate::support::find_kr(export, &kr).unwrap()["quarters"]["Q1"].clone()
     };

@@ -236,10 +236,11 @@ fn a_no_op_sync_is_one_http_request_in_all_and_never_logs_in() {
     );
 }
 
-#[test]
-fn both_sides_changed_is_held_for_a_person_and_resolve_settles_it() {
-    let s = synced("sync-conflict");
-    let q3 = title(&s, "Q3");
+/// Both sides change KR2's Q4 status and note: the tracker (`complete:
+/// tracker says`) and a person on Q3 (`At risk: staff says`). Returns the
+/// person's revision.
+pub(crate) fn both_sides_change_kr2_q4(s: &Setup) -> u64 {
+    let q3 = title(s, "Q3");
     s.ok(&[
         "set",
         KR2,
@@ -251,7 +252,14 @@ fn both_sides_changed_is_held_for_a_person_and_resolve_settles_it() {
         "tracker says",
     ]);
     staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q4", "At risk: staff says"));
-    let staff_rev = latest_revid(&q3);
+    latest_revid(&q3)
+}
+
+#[test]
+fn both_sides_changed_is_held_for_a_person_and_resolve_settles_it() {
+    let s = synced("sync-conflict");
+    let q3 = title(&s, "Q3");
+    let staff_rev = both_sides_change_kr2_q4(&s);
 
     let held = sync(&s, &[], 3);
     assert_eq!(n(&held, "conflicts"), 2, "status and note: {held}");
