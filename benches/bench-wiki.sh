@@ -58,3 +58,36 @@ trap 'exit 130' INT TERM
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# serve_and_configure DIR N: starts the wiki in DIR/wiki (its wiki.env
+# sourced: the URL and the passwords), waits until it answers, and writes
+# DIR/goalsbot.toml for it (every fiscal year of DIR/pages, no pause between
+# saves, the store in DIR/goalsbot.sqlite). Sets `log` (the server's log).
+serve_and_configure() {
+  local dir=$1 n=$2 i fys
+  # shellcheck disable=SC1091
+  . "$dir/wiki/wiki.env"
+  log="$dir/server.log"
+  bash "$wikish" serve "$dir/wiki" 2>"$log" >/dev/null &
+  server_pid=$!
+  for i in $(seq 1 100); do
+    curl -fsS -o /dev/null "${GOALSBOT_TEST_WIKI_URL}api.php?action=query&meta=siteinfo&format=json" 2>/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || die "the wiki's server exited (log: $log)"
+    sleep 0.2
+  done
+  fys=$(sed 's/.*/"&"/' "$dir/pages/fiscal_years" | paste -sd, -)
+  cat >"$dir/goalsbot.toml" <<TOML
+# goalsbot config for the $name benchmark's throwaway wiki (N=$n)
+[wiki]
+url = "$GOALSBOT_TEST_WIKI_URL"
+user_agent_contact = "goalsbot $name benchmark"
+edit_interval_secs = 0
+
+[pages]
+prefix = "$prefix"
+fiscal_years = [$fys]
+
+[store]
+url = "sqlite://$dir/goalsbot.sqlite"
+TOML
+}

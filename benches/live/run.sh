@@ -47,33 +47,8 @@ bench_one() {
     >"$dir/import.log" 2>&1 || { tail -20 "$dir/import.log" >&2; die "importTextFiles failed"; }
   printf 'run' | bash "$wikish" edit "$dir/wiki" Admin "User:GoalsBot/Shutoff" || die "shutoff page failed"
 
-  # shellcheck disable=SC1091
-  . "$dir/wiki/wiki.env"
-  local log="$dir/server.log"
-  bash "$wikish" serve "$dir/wiki" 2>"$log" >/dev/null &
-  server_pid=$!
-  local i
-  for i in $(seq 1 100); do
-    curl -fsS -o /dev/null "${GOALSBOT_TEST_WIKI_URL}api.php?action=query&meta=siteinfo&format=json" 2>/dev/null && break
-    kill -0 "$server_pid" 2>/dev/null || die "the wiki's server exited (log: $log)"
-    sleep 0.2
-  done
-
-  local fys
-  fys=$(sed 's/.*/"&"/' "$dir/pages/fiscal_years" | paste -sd, -)
-  cat >"$dir/goalsbot.toml" <<TOML
-# goalsbot config for the live benchmark's throwaway wiki (N=$n)
-[wiki]
-url = "$GOALSBOT_TEST_WIKI_URL"
-user_agent_contact = "goalsbot live benchmark"
-edit_interval_secs = 0
-
-[pages]
-prefix = "$prefix"
-fiscal_years = [$fys]
-
-[store]
-url = "sqlite://$dir/goalsbot.sqlite"
+  serve_and_configure "$dir" "$n"
+  cat >>"$dir/goalsbot.toml" <<TOML
 
 [commands]
 poll_interval_secs = 5

@@ -165,34 +165,7 @@ PHP
   t1=$(date +%s.%N)
   echo "N=$n: the wiki ran $(grep -c 'parsoidCachePrewarm.*good' "$dir/jobs.log") Parsoid cache warming jobs in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s" >&2
 
-  # shellcheck disable=SC1091
-  . "$dir/wiki/wiki.env"
-  log="$dir/server.log"
-  bash "$wikish" serve "$dir/wiki" 2>"$log" >/dev/null &
-  server_pid=$!
-  local i
-  for i in $(seq 1 100); do
-    curl -fsS -o /dev/null "${GOALSBOT_TEST_WIKI_URL}api.php?action=query&meta=siteinfo&format=json" 2>/dev/null && break
-    kill -0 "$server_pid" 2>/dev/null || die "the wiki's server exited (log: $log)"
-    sleep 0.2
-  done
-
-  local fys
-  fys=$(sed 's/.*/"&"/' "$dir/pages/fiscal_years" | paste -sd, -)
-  cat >"$dir/goalsbot.toml" <<TOML
-# goalsbot config for the scale benchmark's throwaway wiki (N=$n)
-[wiki]
-url = "$GOALSBOT_TEST_WIKI_URL"
-user_agent_contact = "goalsbot scale benchmark"
-edit_interval_secs = 0
-
-[pages]
-prefix = "$prefix"
-fiscal_years = [$fys]
-
-[store]
-url = "sqlite://$dir/goalsbot.sqlite"
-TOML
+  serve_and_configure "$dir" "$n"
   (cd "$dir/pages" && for f in ./*.wikitext; do f=${f#./}; echo "$prefix/${f%.wikitext}"; done) >"$dir/titles"
 
   # goalsbot's environment: this wiki's bot password, this config, nothing else.
