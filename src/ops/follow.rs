@@ -43,10 +43,11 @@ pub struct Followed {
     /// The run that synced them, and what it came to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<(String, String)>,
-    /// Another run held the writer's lease: nothing ran, the position
-    /// stayed, the next poll tries again.
+    /// Why nothing ran although something changed (another run holds the
+    /// writers' lease, or the pause after a failed run): the position
+    /// stayed, a later poll runs it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub busy: Option<String>,
+    pub waiting: Option<String>,
     /// The wiki had more recent changes than one request returns: the next
     /// poll goes on at once.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -56,10 +57,10 @@ pub struct Followed {
 impl Followed {
     /// One line for the poll's report (`None`: nothing happened).
     pub fn render(&self) -> Option<String> {
-        if let Some(holder) = &self.busy {
+        if let Some(why) = &self.waiting {
             return Some(format!(
-                "following: {} changes wait for run {holder} to end\n",
-                self.changes
+                "following: {} changes and {} years changed by tracker edits wait: {why}\n",
+                self.changes, self.tracker_years
             ));
         }
         let (run_id, outcome) = self.run.as_ref()?;
@@ -146,16 +147,28 @@ pub async fn follow(f: &Follower<'_>, polled: Polled) -> Result<Followed> {
             newest.or(read.head),
         )
     } else {
-        let tracker: BTreeSet<FiscalYear> = moved.years.into_iter().map(|(fy, _)| fy).collect();
+        // A record of a year no longer configured is not synced (`sync` would refuse).
+        let configured = f.config.pages.years();
+        let tracker: BTreeSet<FiscalYear> = moved
+            .years
+            .into_iter()
+            .map(|(fy, _)| fy)
+            .filter(|fy| configured.contains(fy))
+            .collect();
         followed.tracker_years = tracker.len();
         (read.years.union(&tracker).cloned().collect(), read.head)
     };
     followed.years = years.iter().map(ToString::to_string).collect();
     if !years.is_empty() {
+        if let Some(until) = backing_off(f.store).await? {
+            // The position stays: the poll after the pause runs these years.
+            followed.waiting = Some(format!("the pause after a failed run, until {until}"));
+            return Ok(followed);
+        }
         let years: Vec<FiscalYear> = years.into_iter().collect();
         match run_sync(f, &years, followed.full_check.is_some()).await? {
             Ran::Busy(holder) => {
-                followed.busy = Some(holder);
+                followed.waiting = Some(format!("run {holder} holds the writers' lease"));
                 return Ok(followed);
             }
             Ran::Done(summary) => {
@@ -172,6 +185,26 @@ pub async fn follow(f: &Follower<'_>, polled: Polled) -> Result<Followed> {
         f.store.set_watch_feed(head.as_ref(), &moved.mark).await?;
     }
     Ok(followed)
+}
+
+/// How long the watcher waits after a run it asked for failed, before it
+/// runs again (a failure that lasts, say the store refusing writes, is then
+/// not a failed run and a status page edit every poll).
+pub const PAUSE_AFTER_FAILURE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// When the last run the watcher asked for failed less than
+/// [`PAUSE_AFTER_FAILURE`] ago: until when it waits.
+async fn backing_off(store: &Store) -> Result<Option<String>> {
+    let last = store
+        .recent_runs(10)
+        .await?
+        .into_iter()
+        .find(|r| r.command.contains("(watch: "));
+    Ok(last.and_then(|r| {
+        let until = r.finished + PAUSE_AFTER_FAILURE;
+        (r.outcome == crate::store::RunState::Failed && Utc::now() < until)
+            .then(|| until.format("%H:%M:%S UTC").to_string())
+    }))
 }
 
 /// What asking for a run came to.

@@ -399,3 +399,63 @@ fn a_page_moved_or_deleted_while_watched_is_handled_as_sync_handles_it() {
     let stats: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(stats["edits"], 0, "{out:?}");
 }
+
+/// After a run it asked for failed, the watcher pauses (5 minutes) before
+/// it runs again: a change waits at its position, and the poll says why.
+#[test]
+fn after_a_failed_run_the_watcher_pauses_and_the_change_waits() {
+    let s = watched("live-pause");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
+        let now = chrono::Utc::now();
+        store
+            .record_run(&goalsbot::store::RunEntry {
+                run_id: "failed-just-now".into(),
+                command: "sync 2020-21 (watch: following changes)".into(),
+                outcome: goalsbot::store::RunState::Failed,
+                started: now,
+                finished: now,
+                summary: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+    });
+    let q3 = title(&s, "Q3");
+    staff_save(
+        &q3,
+        &with_cell(&raw(&q3), KR2, "Q3", "At risk: after a failure"),
+    );
+    let marks: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    let report = poll(&s);
+    assert_eq!(run_of(&report), None, "{report}");
+    assert!(
+        report["followed"]["waiting"]
+            .as_str()
+            .is_some_and(|w| w.contains("pause after a failed run")),
+        "{report}"
+    );
+    let after: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    assert_eq!(marks, after, "nothing ran");
+    // The change waited at its position: a poll after the pause runs it
+    // (here: the failed run forgotten, as five minutes on).
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = goalsbot::store::Store::open(&s.store_url).await.unwrap();
+        let earlier = chrono::Utc::now() - chrono::Duration::minutes(6);
+        store
+            .record_run(&goalsbot::store::RunEntry {
+                run_id: "failed-just-now".into(),
+                command: "sync 2020-21 (watch: following changes)".into(),
+                outcome: goalsbot::store::RunState::Failed,
+                started: earlier,
+                finished: earlier,
+                summary: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+    });
+    let report = poll(&s);
+    assert!(run_of(&report).is_some(), "{report}");
+    assert!(kr2_q3_cells(&s)
+        .iter()
+        .all(|c| c.contains("after a failure")));
+}
