@@ -174,24 +174,7 @@ fn a_table_turned_partly_to_html_keeps_a_notes_markup() {
     let row = table.rows.last().unwrap();
     let other = row_id(&page, row).expect("the last row has its KR's id");
     assert_ne!(other, kr);
-    let start = row.line.clone().expect("a row line").start;
-    let end = row.cells.last().unwrap().content.end;
-    let cells: String = row
-        .cells
-        .iter()
-        .map(|c| {
-            let attrs = c
-                .attrs
-                .clone()
-                .map_or(String::new(), |a| format!(" {}", &page[a]));
-            format!("<td{attrs}>{}</td>", page[c.content.clone()].trim())
-        })
-        .collect();
-    let html = format!(
-        "{}<tr data-goalsbot-kr=\"{other}\">{cells}</tr>{}",
-        &page[..start],
-        &page[end..]
-    );
+    let html = crate::simulation::as_html_row(&page, row).expect("a row of one-line cells");
     let before = s.export(&[]);
     staff_save(&title, &html);
     let out = s.ok(&["sync"]);

@@ -418,6 +418,32 @@ pub const STAFF_SYNTAX: [&str; 3] = [
     "a row holding a table (at row level) before the table's |}",
 ];
 
+/// `text` with the wikitext table row `row` written as one HTML row with
+/// the same attributes and cells (`<tr …><td …>…</td>…</tr>`); `None` for a
+/// row with header cells or a cell over several lines.
+pub fn as_html_row(text: &str, row: &wikitable::Row) -> Option<String> {
+    let line = row.line.clone()?;
+    let end = row.cells.last()?.content.end;
+    let attrs = text[line.clone()].trim_start_matches("|-").trim();
+    let cells: String = row
+        .cells
+        .iter()
+        .map(|c| {
+            let attrs = c
+                .attrs
+                .clone()
+                .map_or(String::new(), |a| format!(" {}", text[a].trim()));
+            format!("<td{attrs}>{}</td>", text[c.content.clone()].trim())
+        })
+        .collect();
+    if cells.contains('\n') || row.cells.iter().any(|c| c.header) {
+        return None;
+    }
+    let mut out = text.to_string();
+    out.replace_range(line.start..end, &format!("<tr {attrs}>{cells}</tr>"));
+    Some(out)
+}
+
 /// `text` with Alpha's adopted staff table rewritten by a person in a form
 /// of the table syntax (`STAFF_SYNTAX[form]`) that shows the same cells:
 /// an HTML row and `{{!}}` separators, which the bot's reader cannot be
@@ -438,27 +464,7 @@ pub fn with_staff_syntax(text: &str, form: usize) -> Option<String> {
     };
     let mut out = text.to_string();
     match form {
-        0 => {
-            let row = row_of(KRS[1])?;
-            let line = row.line.clone()?;
-            let end = row.cells.last()?.content.end;
-            let attrs = text[line.clone()].trim_start_matches("|-").trim();
-            let cells: String = row
-                .cells
-                .iter()
-                .map(|c| {
-                    let attrs = c
-                        .attrs
-                        .clone()
-                        .map_or(String::new(), |a| format!(" {}", text[a].trim()));
-                    format!("<td{attrs}>{}</td>", text[c.content.clone()].trim())
-                })
-                .collect();
-            if cells.contains('\n') || row.cells.iter().any(|c| c.header) {
-                return None;
-            }
-            out.replace_range(line.start..end, &format!("<tr {attrs}>{cells}</tr>"));
-        }
+        0 => out = as_html_row(text, row_of(KRS[1])?)?,
         1 => {
             let row = row_of(KRS[0])?;
             let after = row.cells.first()?.content.end;
