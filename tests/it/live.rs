@@ -172,7 +172,14 @@ fn a_tracker_set_reaches_the_pages_through_watch() {
         "--note",
         "set live",
     ]);
+    let p = crate::faults::through_proxy(&s);
     let report = poll(&s);
+    let saves = saves_in(&p, 0);
+    past_proxy(&s, &p);
+    saved_once_each(&saves);
+    for q in ["Q1", "Q2", "Q3", "Q4"] {
+        assert!(saves.contains(&title(&s, q)), "{q} not saved: {saves:?}");
+    }
     let (_, outcome) = run_of(&report).unwrap_or_else(|| panic!("no run: {report}"));
     assert_eq!(outcome, "Changed", "{report}");
     assert_eq!(report["followed"]["tracker_years"], 1, "{report}");
@@ -283,7 +290,14 @@ fn the_shutoff_page_stops_following_within_one_poll() {
         &with_cell(&raw(&q3), KR2, "Q3", "Concerns: during the stop"),
     );
     let marks: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
+    let p = crate::faults::through_proxy(&s);
     let report = poll(&s);
+    let stopped_saves = saves_in(&p, 0);
+    past_proxy(&s, &p);
+    assert!(
+        stopped_saves.is_empty(),
+        "saved while stopped: {stopped_saves:?}"
+    );
     assert!(report["stopped"].is_string(), "{report}");
     assert_eq!(run_of(&report), None, "{report}");
     let after: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
