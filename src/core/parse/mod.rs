@@ -864,42 +864,14 @@ fn merge_table(
         ));
     }
     for row in table.rows {
-        // The row's number: its label's, else the objective's n-th record
-        // of its kind in page order, else n (or the next free number).
-        let number = row.number.unwrap_or_else(|| {
-            let of_kind: Vec<u32> = objective
-                .key_results
-                .iter()
-                .filter(|k| k.kind == row.kind)
-                .map(|k| k.number)
-                .collect();
-            match of_kind.get(row.position as usize - 1) {
-                Some(n) => *n,
-                None if !of_kind.contains(&row.position) => row.position,
-                None => of_kind.iter().max().copied().unwrap_or(0) + 1,
-            }
-        });
+        let number = row_number(objective, &row);
         let by_id = read.following.is_some_and(|f| f.knows(&objective.id));
         let (found, stale) = row_owner(objective, &row, number, by_id);
         let i = match found {
             Some(i) => i,
             None if (table.staff || row.kind == Kind::Metric) && !stale => {
-                let text = row.text.clone().unwrap_or_default();
-                objective.key_results.push(KeyResult {
-                    id: format!("{}/{}{number}", objective.id, row.kind.id_stem()),
-                    kind: row.kind,
-                    number,
-                    links: tasks_in_text(&text).collect(),
-                    text,
-                    managers: if row.kind == Kind::Metric {
-                        Vec::new()
-                    } else {
-                        managers.to_vec()
-                    },
-                    baseline: None,
-                    year_goal: None,
-                    quarters: BTreeMap::new(),
-                });
+                let record = record_of_row(objective, &row, number, managers);
+                objective.key_results.push(record);
                 objective.key_results.len() - 1
             }
             None => {
@@ -924,8 +896,19 @@ fn merge_table(
         // all); so has a prose item without words of its own.
         let from_label =
             found.is_none() || (objective.key_results[i].text.is_empty() && row.text.is_some());
+        let held = row
+            .kr_id
+            .as_ref()
+            .is_some_and(|id| held_by_another(objective, i, id));
+        if held {
+            warnings.push(format!(
+                "status table {name}: row {} is another key result's id; read as {} {number}",
+                row.kr_id.as_deref().unwrap_or("?"),
+                row.kind.as_str()
+            ));
+        }
         let kr = &mut objective.key_results[i];
-        if let Some(id) = row.kr_id {
+        if let Some(id) = row.kr_id.filter(|_| !held) {
             kr.id = id;
         }
         if kr.text.is_empty() {
@@ -956,6 +939,70 @@ fn merge_table(
         }
     }
     ids
+}
+
+/// A status row's number: its label's, else the objective's n-th record of
+/// its kind in page order, else n (or the next free number).
+fn row_number(objective: &Objective, row: &table::StatusRow) -> u32 {
+    row.number.unwrap_or_else(|| {
+        let of_kind: Vec<u32> = objective
+            .key_results
+            .iter()
+            .filter(|k| k.kind == row.kind)
+            .map(|k| k.number)
+            .collect();
+        match of_kind.get(row.position as usize - 1) {
+            Some(n) => *n,
+            None if !of_kind.contains(&row.position) => row.position,
+            None => of_kind.iter().max().copied().unwrap_or(0) + 1,
+        }
+    })
+}
+
+/// The record a staff row (or a metric's row) of no record in the text
+/// makes: its label's words, the section's managers for a key result.
+fn record_of_row(
+    objective: &Objective,
+    row: &table::StatusRow,
+    number: u32,
+    managers: &[String],
+) -> KeyResult {
+    let text = row.text.clone().unwrap_or_default();
+    KeyResult {
+        id: free_id(objective, row.kind, number),
+        kind: row.kind,
+        number,
+        links: tasks_in_text(&text).collect(),
+        text,
+        managers: if row.kind == Kind::Metric {
+            Vec::new()
+        } else {
+            managers.to_vec()
+        },
+        baseline: None,
+        year_goal: None,
+        quarters: BTreeMap::new(),
+    }
+}
+
+/// The id of a record made from a status row: its number's, or the next
+/// one no record of the objective holds (a row took that id already).
+fn free_id(objective: &Objective, kind: Kind, number: u32) -> String {
+    (number..)
+        .map(|n| format!("{}/{}{n}", objective.id, kind.id_stem()))
+        .find(|id| !objective.key_results.iter().any(|k| &k.id == id))
+        .unwrap_or_default()
+}
+
+/// Whether a record of the objective other than the `i`-th holds `id`: a
+/// row carrying it (pasted twice under other labels) does not give it to
+/// the `i`-th as well (two records with one id would be one to the store).
+fn held_by_another(objective: &Objective, i: usize, id: &str) -> bool {
+    objective
+        .key_results
+        .iter()
+        .enumerate()
+        .any(|(j, k)| j != i && k.id == id)
 }
 
 /// The objective's record a status row belongs to (by position), and
