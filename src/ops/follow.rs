@@ -187,6 +187,10 @@ pub async fn follow(f: &Follower<'_>, polled: Polled) -> Result<Followed> {
     Ok(followed)
 }
 
+/// How the command of a run the watcher asked for names it, after the
+/// years: `sync 2020-21 (watch: following changes)`.
+const WATCH_RUN: &str = "watch: ";
+
 /// How long the watcher waits after a run it asked for failed, before it
 /// runs again (a failure that lasts, say the store refusing writes, is then
 /// not a failed run and a status page edit every poll).
@@ -199,7 +203,7 @@ async fn backing_off(store: &Store) -> Result<Option<String>> {
         .recent_runs(10)
         .await?
         .into_iter()
-        .find(|r| r.command.contains("(watch: "));
+        .find(|r| r.command.contains(&format!("({WATCH_RUN}")));
     Ok(last.and_then(|r| {
         let until = r.finished + PAUSE_AFTER_FAILURE;
         (r.outcome == crate::store::RunState::Failed && Utc::now() < until)
@@ -219,15 +223,12 @@ enum Ran {
 async fn run_sync(f: &Follower<'_>, years: &[FiscalYear], full: bool) -> Result<Ran> {
     let run_id = crate::ops::runs::new_run_id(Utc::now());
     let names: Vec<String> = years.iter().map(ToString::to_string).collect();
-    let command = format!(
-        "sync {} ({})",
-        names.join(" "),
-        if full {
-            "watch: a full check"
-        } else {
-            "watch: following changes"
-        }
-    );
+    let why = if full {
+        "a full check"
+    } else {
+        "following changes"
+    };
+    let command = format!("sync {} ({WATCH_RUN}{why})", names.join(" "));
     let lease = match take_lease(f.store, &f.config.run, &run_id, &command, false).await? {
         Taken::Busy(held) => return Ok(Ran::Busy(held.run_id)),
         Taken::Held(lease) => lease,

@@ -28,6 +28,16 @@ fn saved_once_each(saves: &[String]) {
     }
 }
 
+/// One poll through a proxy: its report, and the saves it made by title,
+/// from the wiki's own request log ([`saves_in`]).
+fn poll_counting_saves(s: &Setup) -> (Value, Vec<String>) {
+    let p = crate::faults::through_proxy(s);
+    let report = poll(s);
+    let saves = saves_in(&p, 0);
+    past_proxy(s, &p);
+    (report, saves)
+}
+
 /// One `watch --once --json` poll: its report.
 fn poll(s: &Setup) -> Value {
     let out = s.run(&["watch", "--once", "--json"]);
@@ -132,10 +142,7 @@ fn a_staff_edit_reaches_every_page_and_the_store_through_watch_alone() {
     idle_polls_are_one_request_each(&s);
     let q3 = title(&s, "Q3");
     staff_save(&q3, &with_cell(&raw(&q3), KR2, "Q3", "Concerns: seen live"));
-    let p = crate::faults::through_proxy(&s);
-    let report = poll(&s);
-    let saves = saves_in(&p, 0);
-    past_proxy(&s, &p);
+    let (report, saves) = poll_counting_saves(&s);
     saved_once_each(&saves);
     for q in ["Q1", "Q2", "Q4"] {
         assert!(saves.contains(&title(&s, q)), "{q} not saved: {saves:?}");
@@ -172,10 +179,7 @@ fn a_tracker_set_reaches_the_pages_through_watch() {
         "--note",
         "set live",
     ]);
-    let p = crate::faults::through_proxy(&s);
-    let report = poll(&s);
-    let saves = saves_in(&p, 0);
-    past_proxy(&s, &p);
+    let (report, saves) = poll_counting_saves(&s);
     saved_once_each(&saves);
     for q in ["Q1", "Q2", "Q3", "Q4"] {
         assert!(saves.contains(&title(&s, q)), "{q} not saved: {saves:?}");
@@ -200,10 +204,7 @@ fn thirty_quick_edits_are_one_run_and_the_last_value_everywhere() {
             &with_cell(&raw(&q2), KR2, "Q3", &format!("On track: edit {i}")),
         );
     }
-    let p = crate::faults::through_proxy(&s);
-    let report = poll(&s);
-    let saves = saves_in(&p, 0);
-    past_proxy(&s, &p);
+    let (report, saves) = poll_counting_saves(&s);
     saved_once_each(&saves);
     assert!(run_of(&report).is_some(), "{report}");
     assert_eq!(report["followed"]["changes"], 30, "{report}");
@@ -233,10 +234,7 @@ fn a_watcher_killed_after_its_run_repeats_no_edit() {
     );
     // The restarted watcher runs the year again (its position had not
     // moved) and finds nothing to do; then it is idle.
-    let p = crate::faults::through_proxy(&s);
-    let report = poll(&s);
-    let saves = saves_in(&p, 0);
-    past_proxy(&s, &p);
+    let (report, saves) = poll_counting_saves(&s);
     assert!(saves.is_empty(), "no save in the wiki's log: {saves:?}");
     let (_, outcome) = run_of(&report).unwrap_or_else(|| panic!("no run: {report}"));
     assert_eq!(outcome, "Nothing to do", "{report}");
@@ -290,10 +288,7 @@ fn the_shutoff_page_stops_following_within_one_poll() {
         &with_cell(&raw(&q3), KR2, "Q3", "Concerns: during the stop"),
     );
     let marks: Vec<u64> = pages(&s).iter().map(|t| latest_revid(t)).collect();
-    let p = crate::faults::through_proxy(&s);
-    let report = poll(&s);
-    let stopped_saves = saves_in(&p, 0);
-    past_proxy(&s, &p);
+    let (report, stopped_saves) = poll_counting_saves(&s);
     assert!(
         stopped_saves.is_empty(),
         "saved while stopped: {stopped_saves:?}"
