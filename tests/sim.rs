@@ -1326,3 +1326,30 @@ fn regression_a_marked_note_in_a_table_with_an_html_row() {
     ];
     run_case(3, &ops, false, true).unwrap();
 }
+
+/// Found by a 100,000-sequence run on `2435657` after 16 s: a person
+/// swaps Alpha's KRs on Q1 while the bot saves it, then renumbers on Q2 and
+/// writes a marked-up note on Q1; a bot save dropped the note's cell. The
+/// parser had refused a row's id that another record still held *before*
+/// that record's own row renamed it (two swapped rows swap ids): ids are
+/// now settled once every row of the table is read (`parse::settle_ids`).
+#[test]
+fn regression_swapped_rows_swap_ids_before_duplicates_are_settled() {
+    let ops = [
+        Op::Set {
+            kr: 0,
+            q: 0,
+            status: None,
+            note: None,
+        },
+        Op::SaveBetween(Box::new(Op::SwapKrs { page: 0 })),
+        Op::Renumber { page: 1 },
+        Op::MarkupNote {
+            page: 0,
+            kr: 0,
+            q: 0,
+            status: 0,
+        },
+    ];
+    run_case(4, &ops, false, false).unwrap();
+}

@@ -856,7 +856,12 @@ fn merge_table(
         .objective_id
         .clone()
         .unwrap_or_else(|| objective.id.clone());
-    let mut ids = Vec::new();
+    // Per row, the record it went to (by index); ids are read once every
+    // row has given its record its id.
+    let mut slots: Vec<Option<usize>> = Vec::new();
+    let mut renamed: Vec<(usize, String)> = Vec::new();
+    let mut marked: Vec<(usize, Quarter)> = Vec::new();
+    let mut from_labels: Vec<usize> = Vec::new();
     if table.staff && table.objective_id.is_some() && !table.skipped.is_empty() {
         warnings.push(format!(
             "status table {name}: skipped {}",
@@ -879,7 +884,7 @@ fn merge_table(
                     "status table {name}: row {} matches no key result in the text; ignored",
                     row.kr_id.as_deref().unwrap_or("?")
                 ));
-                ids.push(None);
+                slots.push(None);
                 continue;
             }
         };
@@ -888,7 +893,7 @@ fn merge_table(
                 "status table {name}: a second row for {} {number} ignored",
                 row.kind.as_str()
             ));
-            ids.push(None);
+            slots.push(None);
             continue;
         }
         // A record made from the row above has its label's words (none
@@ -896,20 +901,11 @@ fn merge_table(
         // all); so has a prose item without words of its own.
         let from_label =
             found.is_none() || (objective.key_results[i].text.is_empty() && row.text.is_some());
-        let held = row
-            .kr_id
-            .as_ref()
-            .is_some_and(|id| held_by_another(objective, i, id));
-        if held {
-            warnings.push(format!(
-                "status table {name}: row {} is another key result's id; read as {} {number}",
-                row.kr_id.as_deref().unwrap_or("?"),
-                row.kind.as_str()
-            ));
-        }
         let kr = &mut objective.key_results[i];
-        if let Some(id) = row.kr_id.filter(|_| !held) {
-            kr.id = id;
+        if let Some(id) = row.kr_id {
+            if kr.id != id {
+                renamed.push((i, std::mem::replace(&mut kr.id, id)));
+            }
         }
         if kr.text.is_empty() {
             if let Some(text) = row.text {
@@ -922,12 +918,10 @@ fn merge_table(
             }
         }
         if from_label {
-            read.label_words.insert(kr.id.clone());
+            from_labels.push(i);
         }
-        read.table_rows.insert(kr.id.clone());
-        read.marked_notes
-            .extend(row.marked.iter().map(|q| (kr.id.clone(), *q)));
-        ids.push(Some(kr.id.clone()));
+        marked.extend(row.marked.iter().map(|q| (i, *q)));
+        slots.push(Some(i));
         if row.baseline.is_some() {
             kr.baseline = row.baseline;
         }
@@ -938,7 +932,14 @@ fn merge_table(
             entry.note = note;
         }
     }
-    ids
+    settle_ids(objective, &renamed, &name, warnings);
+    let id = |i: usize| objective.key_results[i].id.clone();
+    read.label_words.extend(from_labels.into_iter().map(id));
+    read.table_rows
+        .extend(slots.iter().flatten().map(|&i| id(i)));
+    read.marked_notes
+        .extend(marked.into_iter().map(|(i, q)| (id(i), q)));
+    slots.into_iter().map(|slot| slot.map(id)).collect()
 }
 
 /// A status row's number: its label's, else the objective's n-th record of
@@ -994,15 +995,39 @@ fn free_id(objective: &Objective, kind: Kind, number: u32) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a record of the objective other than the `i`-th holds `id`: a
-/// row carrying it (pasted twice under other labels) does not give it to
-/// the `i`-th as well (two records with one id would be one to the store).
-fn held_by_another(objective: &Objective, i: usize, id: &str) -> bool {
-    objective
-        .key_results
-        .iter()
-        .enumerate()
-        .any(|(j, k)| j != i && k.id == id)
+/// Once every row of a table gave its record the id it carries (rows swap
+/// ids when staff swap lines), no two records of the objective may share
+/// one: a record renamed to an id another still holds (a row pasted twice
+/// under other labels) gets its own id back, or the next free one, with a
+/// warning (two records with one id would be one to the store).
+fn settle_ids(
+    objective: &mut Objective,
+    renamed: &[(usize, String)],
+    name: &str,
+    warnings: &mut Vec<String>,
+) {
+    for (i, own) in renamed {
+        let taken = |o: &Objective, id: &str| {
+            o.key_results
+                .iter()
+                .enumerate()
+                .any(|(j, k)| j != *i && k.id == id)
+        };
+        if !taken(objective, &objective.key_results[*i].id) {
+            continue;
+        }
+        let kr = &objective.key_results[*i];
+        let back = if taken(objective, own) {
+            free_id(objective, kr.kind, kr.number)
+        } else {
+            own.clone()
+        };
+        warnings.push(format!(
+            "status table {name}: row {} is another key result's id; read as {back}",
+            kr.id
+        ));
+        objective.key_results[*i].id = back;
+    }
 }
 
 /// The objective's record a status row belongs to (by position), and
