@@ -17,8 +17,9 @@ use crate::core::records::{FiscalYearRecords, Quarter, QuarterEntry, Status};
 use crate::core::wikitable::{self, attribute, plain};
 
 /// The wikitext of each status cell of the page's identified rows, by
-/// (record id, quarter): the cell's content, trimmed.
-pub fn status_cells(text: &str) -> BTreeMap<(String, Quarter), String> {
+/// (record id, quarter): the cells' contents, trimmed, in page order. A
+/// table pasted twice gives a row's id, and so a cell, more than once.
+pub fn status_cells(text: &str) -> BTreeMap<(String, Quarter), Vec<String>> {
     let mut out = BTreeMap::new();
     for table in wikitable::tables_in(text, 0..text.len()) {
         if table.unsure.is_some() {
@@ -45,7 +46,9 @@ pub fn status_cells(text: &str) -> BTreeMap<(String, Quarter), String> {
                     _ => None,
                 });
                 if let (Some(q), Some(content)) = (quarter, text.get(cell.content.clone())) {
-                    out.insert((id.clone(), q), content.trim().to_string());
+                    out.entry((id.clone(), q))
+                        .or_insert_with(Vec::new)
+                        .push(content.trim().to_string());
                 }
             }
         }
@@ -101,11 +104,21 @@ pub fn attach(
     {
         for (q, entry) in &mut kr.quarters {
             let key = (kr.id.clone(), *q);
-            let found = match cells.get(&key) {
-                Some(c) => note_wikitext(c, entry),
-                None if marked.contains(&key) => as_in_base(base, &key, entry),
-                None => None,
-            };
+            // The first of the row's cells whose markup gives the note read
+            // (a copy of the table may hold an older, plain cell); else, for
+            // a cell the wiki shows marked up but the reader cannot find,
+            // the base's wikitext for the same words.
+            let found = cells
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .find_map(|c| note_wikitext(c, entry))
+                .or_else(|| {
+                    marked
+                        .contains(&key)
+                        .then(|| as_in_base(base, &key, entry))
+                        .flatten()
+                });
             if found.is_some() {
                 n += 1;
             }
@@ -297,5 +310,44 @@ mod tests {
             .note = Some("other words".into());
         assert_eq!(attach(&page, &mut now, &marked, Some(&base)), 2);
         assert_eq!(wikitext(&now, &q1), None);
+    }
+    #[test]
+    fn a_table_pasted_twice_gives_the_markup_of_the_copy_that_reads_as_the_note() {
+        // A copy of the bot's table, older than the first: KR1's Q1 cell is
+        // plain there. The reader read the first copy's note; its markup is
+        // kept whichever copy comes last.
+        let first = PAGE
+            .split("{| class=\"wikitable\" data-goalsbot-objective")
+            .next()
+            .unwrap();
+        let copy = first
+            .trim_start_matches("== Content integrity ==\n")
+            .replace(
+                "At risk: blocked on [https://phabricator.wikimedia.org/T301234 the storage outage], see {{Phabricator|T287999}}",
+                "",
+            );
+        for page in [
+            format!("{first}{copy}"),
+            format!(
+                "== Content integrity ==\n{copy}{}",
+                first.trim_start_matches("== Content integrity ==\n")
+            ),
+        ] {
+            assert_eq!(
+                status_cells(&page)[&("2020-21/ci/kr1".to_string(), Quarter::Q1)].len(),
+                2
+            );
+            let mut r = records();
+            assert_eq!(attach(&page, &mut r, &BTreeSet::new(), None), 1, "{page}");
+            assert_eq!(
+                r.objectives[0].key_results[0].quarters[&Quarter::Q1]
+                    .note_wikitext
+                    .as_deref(),
+                Some(
+                    "blocked on [https://phabricator.wikimedia.org/T301234 the storage outage], \
+                     see {{Phabricator|T287999}}"
+                )
+            );
+        }
     }
 }

@@ -191,3 +191,55 @@ fn a_table_turned_partly_to_html_keeps_a_notes_markup() {
         "the row written in HTML reads as before"
     );
 }
+
+/// A person pastes an older copy of the bot's table (the note still plain)
+/// under the one holding the marked-up note: the reader reads the first
+/// copy's note, and the store keeps its wikitext, whichever copy comes last
+/// (found by the simulation: the last copy's plain cell hid the markup).
+#[test]
+fn a_bots_table_pasted_twice_keeps_a_notes_markup() {
+    use goalsbot::core::adopt::identity_tables;
+    phabricator_template();
+    let s = Setup::new("note-markup-pasted-twice", None);
+    s.ok(&["sync"]);
+    let title = format!("{}/2020-21 Q3", s.prefix);
+    let obj = "2020-21/front-line-defenses";
+    let kr = "2020-21/front-line-defenses/kr1";
+    let old_page = raw(&title);
+    let old = identity_tables(&old_page, obj)[0].table.range.clone();
+    let old_table = old_page[old].to_string();
+    let plain =
+        "|On track: 1 EU data center City and site identified; contract negotiations in progress";
+    assert!(old_table.contains(plain), "{old_table}");
+    staff_save(
+        &title,
+        &old_page.replace(plain, &format!("|Concerns: {LINKED}")),
+    );
+    s.ok(&["sync"]);
+    let q3 = |export: &serde_json::Value| {
+        crate::support::find_kr(export, kr).unwrap()["quarters"]["Q3"].clone()
+    };
+    let before = s.export(&[]);
+    assert_eq!(q3(&before)["note_wikitext"], LINKED);
+
+    let page = raw(&title);
+    let end = identity_tables(&page, obj)[0].table.range.end;
+    let pasted = format!("{}\n{old_table}{}", &page[..end], &page[end..]);
+    staff_save(&title, &pasted);
+    let out = s.ok(&["sync"]);
+    let after = s.export(&[]);
+    assert_eq!(
+        q3(&after)["note_wikitext"],
+        LINKED,
+        "the note keeps its markup in the store:\n{out}"
+    );
+    assert_eq!(q3(&after), q3(&before));
+    // Every other page still shows the note with its markup.
+    for other in ["Q1", "Q2", "Q4"] {
+        let page = raw(&format!("{}/2020-21 {other}", s.prefix));
+        assert!(
+            page.contains(&format!("| Concerns: {LINKED}\n")),
+            "2020-21 {other} shows the note's wikitext:\n{page}"
+        );
+    }
+}

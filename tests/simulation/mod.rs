@@ -1935,6 +1935,9 @@ impl Sim {
                             .filter(|(k, _)| k.record == kr)
                             .collect::<Vec<_>>()
                     );
+                    for (i, p) in self.pages.iter().enumerate() {
+                        eprintln!("PAGE {i}:\n{}", p.text());
+                    }
                 }
                 assert!(
                     now.as_deref().is_some_and(|c| c.contains(note)),
