@@ -1388,3 +1388,34 @@ fn regression_a_marked_note_in_a_table_pasted_twice() {
     ];
     run_case(2, &ops, false, false).unwrap();
 }
+
+/// Found by a 100,000-sequence run on `719f40b` after 19 s: KR1 deleted on
+/// Q1 (its table deleted first), so the store holds it removed and push
+/// takes its row off Q2. The oracle's reading of Q2 gave KR1's words (the
+/// same note as KR2's) to a KR of the text left without a row and called
+/// the row's absence a dropped markup: the oracle now skips removed KRs.
+#[test]
+fn regression_a_removed_krs_row_is_not_a_dropped_note() {
+    let ops = [
+        Op::MarkupNote {
+            page: 0,
+            kr: 1,
+            q: 0,
+            status: 0,
+        },
+        Op::SwapKrs { page: 1 },
+        Op::MarkupNote {
+            page: 0,
+            kr: 0,
+            q: 0,
+            status: 0,
+        },
+        Op::Sync,
+        Op::DeleteTable {
+            page: 0,
+            objective: 0,
+        },
+        Op::SaveBetween(Box::new(Op::Renumber { page: 2 })),
+    ];
+    run_case(2, &ops, false, false).unwrap();
+}

@@ -1924,6 +1924,14 @@ impl Sim {
                     continue;
                 }
                 let now = cell_wikitext(new, kr, quarter);
+                // A KR the store holds removed loses its row (push takes
+                // it off every page): not a note's markup dropped. The
+                // page's reading may still give its words to a KR of the
+                // text left without a row.
+                let removed = FieldKey::new(kr, fields::REMOVED);
+                if now.is_none() && self.store.get(&removed) == Some(&Value::Bool(true)) {
+                    continue;
+                }
                 if std::env::var("SIM_DEBUG").is_ok()
                     && !now.as_deref().is_some_and(|c| c.contains(note))
                 {
