@@ -85,6 +85,7 @@ async fn dispatch(
     let config = &loaded.config;
     match command {
         Command::Doctor { json } => ops::doctor::run(loaded, creds, json).await,
+        Command::Serve { listen } => crate::web::command(config, listen.as_deref()).await,
         Command::Pull {
             fiscal_years,
             pages,

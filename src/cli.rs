@@ -56,6 +56,7 @@ impl Command {
             | Command::Watch { .. }
             | Command::Conflicts { .. }
             | Command::Export { .. }
+            | Command::Serve { .. }
             | Command::Doctor { .. } => None,
         }
     }
@@ -75,7 +76,7 @@ impl Command {
             | Command::Set { json, .. }
             | Command::Import { json, .. }
             | Command::Doctor { json } => *json,
-            Command::Export { .. } => false,
+            Command::Export { .. } | Command::Serve { .. } => false,
         }
     }
 
@@ -95,6 +96,7 @@ impl Command {
             Command::Set { .. } => "set",
             Command::Import { .. } => "import",
             Command::Doctor { .. } => "doctor",
+            Command::Serve { .. } => "serve",
         }
     }
 
@@ -107,6 +109,7 @@ impl Command {
                 | Command::Export { .. }
                 | Command::Set { .. }
                 | Command::Import { .. }
+                | Command::Serve { .. }
                 | Command::Doctor { .. }
         )
     }
@@ -326,6 +329,14 @@ pub enum Command {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// The tracker on the web, read-only: years, heat maps, each record's
+    /// history, as of any date, conflicts, runs, downloads (docs/web.md).
+    Serve {
+        /// Address to listen on (else 0.0.0.0:$PORT, as Toolforge's web
+        /// services set it, else 127.0.0.1:8000).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
     },
 }
 

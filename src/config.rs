@@ -45,6 +45,28 @@ pub struct Config {
     pub run: RunConfig,
     #[serde(default)]
     pub status: StatusConfig,
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// `[web]`: the read-only web view (`goalsbot serve`, `docs/web.md`).
+#[derive(Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// The store the web view reads, when not `[store] url`: e.g. a ToolsDB
+    /// user granted SELECT only. It is opened read-only either way.
+    pub store_url: Option<String>,
+}
+
+impl fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebConfig")
+            .field(
+                "store_url",
+                &self.store_url.as_deref().map(crate::store::redact_url),
+            )
+            .finish()
+    }
 }
 
 /// `[status]`: how staff tables' colours read as statuses (`docs/pages.md`).
@@ -536,6 +558,7 @@ impl Config {
             commands: CommandsConfig::default(),
             run: RunConfig::default(),
             status: StatusConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

@@ -19,5 +19,6 @@ pub mod interrupt;
 pub mod ops;
 pub mod store;
 pub mod templates;
+pub mod web;
 pub mod wiki;
 pub mod wiki_http;

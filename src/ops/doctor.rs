@@ -100,6 +100,7 @@ pub async fn run(loaded: &Loaded, creds: &Credentials, json: bool) -> Result<Exi
         &mut report,
     );
     check_store(config, &mut report).await;
+    check_web(config, &mut report).await;
     check_templates(config.pages.templates_dir.as_deref(), &mut report);
     crate::ops::print_report(json, || report.render(), || report.to_json());
     Ok(if report.problems.is_empty() {
@@ -153,6 +154,42 @@ async fn check_store(config: &crate::config::Config, r: &mut Report) {
         Err(e) => r
             .problems
             .push(format!("{e:#} — check store.url (or GOALSBOT_STORE_URL)")),
+    }
+}
+
+/// Whether `goalsbot serve` can read its store (`[web] store_url`, else
+/// the bot's): opened read-only, the schema this build reads, one head query.
+async fn check_web(config: &crate::config::Config, r: &mut Report) {
+    let (url, which) = match &config.web.store_url {
+        Some(u) => (u.as_str(), "web.store_url"),
+        None => (config.store.url.as_str(), "store.url"),
+    };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
+            r.line("web:", format!("{which}: the store is not created yet"));
+            return;
+        }
+    }
+    match crate::store::Store::open_read_only(url).await {
+        Ok(store) => {
+            match store.head().await {
+                Ok(head) => r.line(
+                    "web:",
+                    format!(
+                        "`goalsbot serve` reads {which} read-only: {} history rows, {} runs, \
+                         {} conflicts waiting",
+                        head.history_seq, head.runs, head.open_conflicts
+                    ),
+                ),
+                Err(e) => r
+                    .problems
+                    .push(format!("the web view's store does not answer: {e:#}")),
+            }
+            store.close().await;
+        }
+        Err(e) => r.problems.push(format!(
+            "the web view cannot read its store: {e:#} — check {which}"
+        )),
     }
 }
 

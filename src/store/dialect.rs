@@ -29,8 +29,10 @@ pub(super) trait Dialect: sqlx::Database {
     /// The migrations of this database.
     fn migrator() -> &'static Migrator;
 
-    /// A pool on the database at `url`, connections set up as the store needs them.
-    fn connect(url: &str) -> impl Future<Output = Result<Pool<Self>>> + Send;
+    /// A pool on the database at `url`, connections set up as the store
+    /// needs them; `read_only`: every connection refuses writes (the web
+    /// view), and a SQLite file that does not exist is not created.
+    fn connect(url: &str, read_only: bool) -> impl Future<Output = Result<Pool<Self>>> + Send;
 
     /// Whether the database holds sqlx's migrations table (it was migrated before).
     fn is_migrated(conn: &mut Self::Connection) -> impl Future<Output = Result<bool>> + Send;
@@ -78,9 +80,35 @@ async fn open<D: Dialect>(url: &str) -> Result<Pool<D>>
 where
     D::Connection: Migrate,
 {
-    let pool = D::connect(url).await?;
+    let pool = D::connect(url, false).await?;
     let mut conn = named("migration_connection", pool.acquire()).await?;
     D::migrate(&mut conn).await?;
+    drop(conn);
+    Ok(pool)
+}
+
+/// Opens the database at `url` read-only, its schema checked and never
+/// migrated: a store whose schema is not this build's is an error that
+/// says which command migrates it.
+async fn open_read_only<D: Dialect>(url: &str) -> Result<Pool<D>>
+where
+    D::Connection: Migrate,
+{
+    let pool = D::connect(url, true).await?;
+    let mut conn = named("schema_check_connection", pool.acquire()).await?;
+    if !up_to_date::<D>(&mut conn).await? {
+        let found = if D::is_migrated(&mut conn).await? {
+            D::schema_version(&mut conn).await?.to_string()
+        } else {
+            "none".into()
+        };
+        anyhow::bail!(
+            "the store's schema is version {found}, and this goalsbot reads version {}: \
+             it opens the store read-only and migrates nothing; run a command that \
+             writes (`goalsbot sync`) with this version once to migrate it",
+            known_version::<D>()
+        );
+    }
     drop(conn);
     Ok(pool)
 }
@@ -183,6 +211,16 @@ impl Db {
     /// Opens and migrates the MariaDB database at `url` (`mysql://` or `mariadb://`).
     pub(super) async fn open_mysql(url: &str) -> Result<Db> {
         Ok(Db::Mysql(open::<MySql>(url).await?))
+    }
+
+    /// Opens the SQLite database at `url` read-only (it must exist and be migrated).
+    pub(super) async fn open_sqlite_read_only(url: &str) -> Result<Db> {
+        Ok(Db::Sqlite(open_read_only::<Sqlite>(url).await?))
+    }
+
+    /// Opens the MariaDB database at `url` read-only (every session `READ ONLY`).
+    pub(super) async fn open_mysql_read_only(url: &str) -> Result<Db> {
+        Ok(Db::Mysql(open_read_only::<MySql>(url).await?))
     }
 
     /// `sqlite` or `mysql`.

@@ -93,6 +93,7 @@ pub mod replica_cnf;
 mod requests;
 mod runs;
 mod sqlite;
+mod web;
 mod write;
 
 pub use conflicts::{
@@ -104,6 +105,7 @@ pub use pages::PARSER;
 pub use pages::{CheckOutcome, PageCheck, PageState};
 pub use requests::{RequestEntry, RequestState, StoreMark, TrackerMoved};
 pub use runs::{EditEntry, RunEntry, RunState};
+pub use web::StoreHead;
 
 use std::fmt;
 use std::future::Future;
@@ -391,6 +393,44 @@ impl Store {
                  use sqlite://PATH, mysql://USER:PASS@HOST/DB or \
                  mysql+replicacnf://tools.db.svc.wikimedia.cloud/DB"
             ),
+        };
+        Ok(Store { db })
+    }
+
+    /// Opens the store at `url` read-only, for the web view: nothing is
+    /// created or migrated (a missing SQLite file, or a schema that is not
+    /// this build's, is an error that says what to do), and every
+    /// connection refuses writes (SQLite `mode=ro`; a MariaDB session
+    /// `READ ONLY`, so a user granted SELECT only is enough).
+    pub async fn open_read_only(url: &str) -> Result<Store> {
+        let shown = redact_url(url);
+        let opening = || format!("opening the store {shown} read-only");
+        let scheme = url.split(':').next().unwrap_or("");
+        let db = match scheme {
+            "sqlite" => {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                    .unwrap_or("");
+                let path = path.split('?').next().unwrap_or(path);
+                if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
+                    bail!(
+                        "{}: the file does not exist; the web view reads the store the \
+                         bot's commands write (run `goalsbot sync` first, or set \
+                         [store] url)",
+                        opening()
+                    );
+                }
+                Db::open_sqlite_read_only(url).await.with_context(opening)?
+            }
+            "mysql" | "mariadb" => Db::open_mysql_read_only(url).await.with_context(opening)?,
+            replica_cnf::SCHEME => {
+                let resolved = replica_cnf::resolve(url).with_context(opening)?;
+                Db::open_mysql_read_only(&resolved)
+                    .await
+                    .with_context(opening)?
+            }
+            _ => bail!("{}: unknown URL scheme {scheme:?}", opening()),
         };
         Ok(Store { db })
     }

@@ -37,7 +37,7 @@ impl Dialect for MySql {
     ///
     /// `url` is `mysql://` or `mariadb://USER:PASS@HOST[:PORT]/DB`, the
     /// password percent-encoded.
-    async fn connect(url: &str) -> Result<Pool<MySql>> {
+    async fn connect(url: &str, read_only: bool) -> Result<Pool<MySql>> {
         // utf8mb4 on the connection too: with utf8 (3 bytes) an emoji in a
         // goal would be refused or mangled on its way in.
         let options = MySqlConnectOptions::from_str(url)
@@ -53,7 +53,7 @@ impl Dialect for MySql {
                 // run stops with the store's error (a busy ToolsDB answers
                 // well within it).
                 .acquire_timeout(Duration::from_secs(10))
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
                         // Strict everywhere: a value too long for its column
                         // is an error, never silently cut, whatever the
@@ -62,6 +62,11 @@ impl Dialect for MySql {
                             "SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')",
                         )
                         .await?;
+                        if read_only {
+                            // The web view: the server refuses any write
+                            // on this session, whatever the user may do.
+                            conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
+                        }
                         Ok(())
                     })
                 })

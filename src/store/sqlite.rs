@@ -29,11 +29,12 @@ impl Dialect for Sqlite {
     }
 
     /// Opens the file (creating it if needed); `:memory:` is one connection, kept forever.
-    async fn connect(url: &str) -> Result<Pool<Sqlite>> {
+    async fn connect(url: &str, read_only: bool) -> Result<Pool<Sqlite>> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let mut options = SqliteConnectOptions::from_str(url)
             .context("reading the sqlite URL")?
-            .create_if_missing(true)
+            .create_if_missing(!read_only)
+            .read_only(read_only)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool_options = if memory {
@@ -43,6 +44,10 @@ impl Dialect for Sqlite {
                 .max_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
+        } else if read_only {
+            // The writers set WAL; a read-only connection cannot change the
+            // journal mode, and reads a WAL database as it is.
+            SqlitePoolOptions::new().max_connections(4)
         } else {
             options = options.journal_mode(SqliteJournalMode::Wal);
             SqlitePoolOptions::new().max_connections(4)

@@ -36,3 +36,4 @@ mod table_conformance;
 mod tracker;
 mod trust;
 mod watch;
+mod web;
