@@ -330,41 +330,63 @@ fn author(links: &WikiLinks, source: &Source) -> Author {
     }
 }
 
-/// One change of a record's timeline.
+/// One field's change.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// One entry of a record's timeline: the changes one revision (or one
+/// tracker command) made to the record, with who and when.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TimelineEntry {
+    /// The newest history row's `seq` among the changes.
     pub seq: i64,
     pub when: String,
     /// The `as_of` parameter that shows the record as this change left it.
     pub as_of: String,
-    pub field: String,
-    pub before: String,
-    pub after: String,
+    pub changes: Vec<Change>,
     pub by: Author,
     pub run_id: String,
 }
 
-/// A record's history, newest first, up to `as_of` when given.
+/// A record's history, newest first, up to `as_of` when given; the
+/// changes of one revision or command (same run, time and source) are one
+/// entry.
 pub fn timeline(
     links: &WikiLinks,
     history: &[HistoryEntry],
     as_of: Option<DateTime<Utc>>,
 ) -> Vec<TimelineEntry> {
-    history
+    let mut out: Vec<(TimelineEntry, &crate::store::Provenance)> = Vec::new();
+    for h in history
         .iter()
         .rev()
         .filter(|h| as_of.is_none_or(|t| h.provenance.at <= t))
-        .map(|h| TimelineEntry {
-            seq: h.seq,
-            when: when(&h.provenance.at),
-            as_of: as_of_param(&h.provenance.at),
+    {
+        let change = Change {
             field: field_label(&h.key.field),
             before: show_field(&h.key.field, h.old.as_ref()),
             after: show_field(&h.key.field, h.new.as_ref()),
-            by: author(links, &h.provenance.source),
-            run_id: h.provenance.run_id.clone(),
-        })
-        .collect()
+        };
+        match out.last_mut() {
+            Some((entry, p)) if **p == h.provenance => entry.changes.push(change),
+            _ => out.push((
+                TimelineEntry {
+                    seq: h.seq,
+                    when: when(&h.provenance.at),
+                    as_of: as_of_param(&h.provenance.at),
+                    changes: vec![change],
+                    by: author(links, &h.provenance.source),
+                    run_id: h.provenance.run_id.clone(),
+                },
+                &h.provenance,
+            )),
+        }
+    }
+    out.into_iter().map(|(e, _)| e).collect()
 }
 
 /// One quarter of a KR's page.

@@ -285,6 +285,38 @@ fn the_build_service_jobs_run_the_tools_own_image_by_path() {
     );
 }
 
+/// The web view runs from the same Build Service image as the jobs
+/// (`toolforge webservice buildservice start --mount all` runs the
+/// Procfile's `web` process): one `web:` line, by path like the jobs, with
+/// the jobs' config, parsed by the real command line as `serve`, and
+/// listening where the web service says (`$PORT`), not on a fixed address.
+#[test]
+fn the_procfile_runs_the_web_view_from_the_jobs_image() {
+    let procfile = std::fs::read_to_string(crate::support::root().join("Procfile")).unwrap();
+    let lines: Vec<&str> = procfile.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one process, the web view: {procfile:?}");
+    let command = lines[0]
+        .strip_prefix("web:")
+        .unwrap_or_else(|| panic!("a `web:` process: {:?}", lines[0]))
+        .trim();
+    assert!(
+        command.starts_with("target/release/goalsbot "),
+        "{command:?}"
+    );
+    let args = goalsbot_args(command);
+    assert_eq!(subcommand_of(&args, "Procfile"), "serve");
+    assert!(
+        !args.iter().any(|a| a == "--listen"),
+        "the web service says the port ($PORT): {args:?}"
+    );
+    let sync = the_jobs("jobs.yaml").sync;
+    assert_eq!(
+        config_arg(&args, "Procfile"),
+        config_arg(&goalsbot_args(&sync.command), &sync.name),
+        "the web view reads the jobs' config"
+    );
+}
+
 /// The argument list from `goalsbot` on in a job's command (`exec /path/to/goalsbot ARGS`),
 /// with `goalsbot` as the program name.
 fn goalsbot_args(command: &str) -> Vec<String> {

@@ -303,7 +303,7 @@ fn the_year_view_and_a_krs_history_show_what_the_wiki_and_the_tracker_did() {
     let first = b.text(".timeline li:first-child");
     assert!(first.contains("Q4"), "{first}");
     assert!(
-        first.contains("staff moved it") || first.contains("concerns"),
+        first.contains("staff moved it") || first.contains("Concerns"),
         "{first}"
     );
     let user = b.text(".timeline li:first-child .user");
@@ -314,6 +314,7 @@ fn the_year_view_and_a_krs_history_show_what_the_wiki_and_the_tracker_did() {
     );
     let diff = b.attr(".timeline li:first-child a.diff", "href").unwrap();
     assert!(diff.contains("diff=prev"), "{diff}");
+    b.goto(&format!("{}/record/{KR2}#history", served.url));
     b.screenshot("kr-history");
     b.goto(&diff);
     let wiki_page = b.rt.block_on(b.client.source()).unwrap();
@@ -443,15 +444,7 @@ fn pages_carry_the_csp_and_a_reload_is_not_modified() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();
-        for path in [
-            "/",
-            "/year/2020-21",
-            &format!("/record/{KR2}"),
-            "/conflicts",
-            "/runs",
-            "/export/2020-21.json",
-            "/export/2020-21.csv",
-        ] {
+        for path in PAGES {
             let url = format!("{}{path}", served.url);
             let res = http.get(&url).send().await.unwrap();
             assert_eq!(res.status(), 200, "{path}");
@@ -496,6 +489,117 @@ fn pages_carry_the_csp_and_a_reload_is_not_modified() {
                 .await
                 .unwrap();
             assert_eq!(res.status(), code, "{path}");
+        }
+    });
+}
+
+/// Pages a person opens, for the checks that need no browser.
+const PAGES: [&str; 7] = [
+    "/",
+    "/year/2020-21",
+    "/record/2020-21/front-line-defenses/kr2",
+    "/conflicts",
+    "/runs",
+    "/export/2020-21.json",
+    "/export/2020-21.csv",
+];
+
+/// On MariaDB, the web view works with a user granted SELECT only (the
+/// `[web] store_url` a ToolsDB operator would set up), and `doctor` says so.
+#[test]
+fn on_mariadb_a_select_only_user_is_enough() {
+    let Some(server) = crate::support::mariadb::test_mariadb() else {
+        return;
+    };
+    let url = server.fresh_database("web select only");
+    let s = Setup::with_quarters("web-mariadb", Some(url.clone()), &["Q3"]);
+    s.ok(&["sync"]);
+    let db = crate::support::mariadb::parse_mysql_url(&url).database;
+    let user = format!("ro_{}", db.trim_start_matches("goalsbot_"));
+    let user: String = user.chars().take(60).collect();
+    server.root_sql(&format!(
+        "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'only-reads'; \
+         GRANT SELECT ON `{db}`.* TO '{user}'@'127.0.0.1'"
+    ));
+    let mut ro = url::Url::parse(&url).unwrap();
+    ro.set_username(&user).unwrap();
+    ro.set_password(Some("only-reads")).unwrap();
+    let config = std::fs::read_to_string(&s.cfg).unwrap();
+    std::fs::write(&s.cfg, format!("{config}\n[web]\nstore_url = \"{ro}\"\n")).unwrap();
+
+    let doctor = s.run(&["doctor"]);
+    assert!(
+        doctor
+            .stdout
+            .contains("`goalsbot serve` reads web.store_url read-only"),
+        "{doctor:?}"
+    );
+    assert!(
+        !doctor.stdout.contains("only-reads"),
+        "no password in the report"
+    );
+    let served = serve(&s);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        for path in PAGES {
+            let res = reqwest::get(format!("{}{path}", served.url)).await.unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+        }
+    });
+    // The same user cannot write: the grant, not only the session, holds.
+    let out = server
+        .client(ro.as_str())
+        .args(["--execute", "DELETE FROM history"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a SELECT-only user wrote");
+}
+
+/// The store the web view opens refuses writes, on SQLite and MariaDB,
+/// whatever rights its user has; and a missing SQLite file is not created.
+#[test]
+fn the_web_views_store_refuses_writes() {
+    use goalsbot::core::fields::{FieldChange, FieldKey};
+    use goalsbot::store::{Provenance, Source, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("store.sqlite").display());
+    let mut urls = vec![sqlite.clone()];
+    if let Some(server) = crate::support::mariadb::test_mariadb() {
+        urls.push(server.fresh_database("web read only"));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let missing = Store::open_read_only(&sqlite).await.unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("does not exist"),
+            "{missing:#}"
+        );
+        assert!(!dir.path().join("store.sqlite").exists());
+        for url in &urls {
+            // Not migrated yet: the web view migrates nothing.
+            if !url.starts_with("sqlite") {
+                let e = Store::open_read_only(url).await.unwrap_err();
+                assert!(format!("{e:#}").contains("goalsbot sync"), "{e:#}");
+            }
+            Store::open(url).await.unwrap().close().await;
+            let store = Store::open_read_only(url).await.unwrap();
+            let change = FieldChange {
+                key: FieldKey::new("2020-21/web", "title"),
+                old: None,
+                new: Some(serde_json::json!("A title")),
+            };
+            let provenance = Provenance {
+                at: chrono::Utc::now(),
+                run_id: "web-test".into(),
+                source: Source::Tracker {
+                    operator: "Tester".into(),
+                    command: "test".into(),
+                },
+            };
+            let refused = store.apply(&provenance, &[change]).await;
+            assert!(refused.is_err(), "{url}: the read-only store wrote");
+            assert_eq!(store.head().await.unwrap().history_seq, 0, "{url}");
+            store.close().await;
         }
     });
 }

@@ -157,13 +157,30 @@ fn a_timeline_is_newest_first_names_who_and_links_the_revision() {
             tracker,
         ),
     ];
+    let mut history = history;
+    // A second change of the same revision: one entry with both.
+    let mut note = history[0].clone();
+    note.seq = 3;
+    note.key = FieldKey::new("2020-21/ci/kr2", "quarters.Q3.note");
+    note.old = None;
+    note.new = Some(json!("staff words"));
+    history.insert(1, note);
+    history[2].seq = 4;
     let t = timeline(&links(), &history, None);
-    assert_eq!(t.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(t.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 3]);
+    let c = &t[0].changes;
     assert_eq!(
-        (t[0].before.as_str(), t[0].after.as_str()),
+        (c[0].before.as_str(), c[0].after.as_str()),
         ("Concerns", "At risk")
     );
-    assert_eq!(t[0].field, "Q3 status");
+    assert_eq!(c[0].field, "Q3 status");
+    assert_eq!(
+        t[1].changes
+            .iter()
+            .map(|c| c.field.as_str())
+            .collect::<Vec<_>>(),
+        ["Q3 note", "Q3 status"]
+    );
     match &t[1].by {
         Author::Wiki {
             user,
@@ -195,7 +212,8 @@ fn a_timeline_is_newest_first_names_who_and_links_the_revision() {
         &history,
         Some(Utc.timestamp_opt(1_600_000_150, 0).unwrap()),
     );
-    assert_eq!(t.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+    assert_eq!(t.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+    assert_eq!(t[0].changes.len(), 2);
     assert_eq!(t[0].as_of, "2020-09-13T12:28:20Z");
 }
 
