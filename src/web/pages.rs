@@ -304,7 +304,15 @@ pub(super) async fn conflicts(State(web): State<Arc<Web>>, headers: HeaderMap) -
     let web: &Web = &web;
     respond(web, &headers, |head| async move {
         let list = web.store.conflicts(false).await?;
-        let conflicts = view::conflicts(&web.links, &list);
+        let mut years = Vec::new();
+        let wanted: std::collections::BTreeSet<FiscalYear> = list
+            .iter()
+            .filter_map(|c| record_fiscal_year(&c.key.record).ok())
+            .collect();
+        for fy in &wanted {
+            years.push(web.store.load(fy).await?);
+        }
+        let conflicts = view::conflicts(&web.links, &list, &years);
         let ctx = context! {
             conflicts,
             command_page => web.command_page,

@@ -508,15 +508,38 @@ pub struct ConflictView {
     pub wiki: String,
     pub store: String,
     pub since: String,
+    /// The section of the page it is in: its objective's title (and the
+    /// KR's label), when the store still holds the record.
+    pub section: Option<String>,
     /// The requests that settle it, to paste on the command page.
     pub take_wiki: String,
     pub take_store: String,
 }
 
-/// The conflicts, oldest first.
-pub fn conflicts(links: &WikiLinks, list: &[StoredConflict]) -> Vec<ConflictView> {
+/// Where record `id` stands on its pages: its objective's title (the
+/// section's heading), and the KR's label for a KR.
+pub fn section_of(records: &FiscalYearRecords, id: &str) -> Option<String> {
+    records.objectives.iter().find_map(|o| {
+        if o.id == id {
+            return Some(o.title.clone());
+        }
+        o.key_results
+            .iter()
+            .find(|k| k.id == id)
+            .map(|k| format!("{}, {}", o.title, item_label(k)))
+    })
+}
+
+/// The conflicts, oldest first; `years` are the records of their years
+/// (for the section each is in).
+pub fn conflicts(
+    links: &WikiLinks,
+    list: &[StoredConflict],
+    years: &[FiscalYearRecords],
+) -> Vec<ConflictView> {
     list.iter()
         .map(|c| ConflictView {
+            section: years.iter().find_map(|r| section_of(r, &c.key.record)),
             id: c.id,
             record: c.key.record.clone(),
             field: field_label(&c.key.field),

@@ -335,12 +335,14 @@ fn the_year_view_and_a_krs_history_show_what_the_wiki_and_the_tracker_did() {
         "{command}"
     );
 
-    // As of before the staff edit: the earlier value.
-    let earlier = find_kr(&s.export(&["--as-of", &before_edit.to_rfc3339()]), KR2).unwrap()
-        ["quarters"]["Q4"]["note"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    // As of before the staff edit: the earlier value (the export's as-of).
+    let then = find_kr(&s.export(&["--as-of", &before_edit.to_rfc3339()]), KR2).unwrap()
+        ["quarters"]["Q4"]
+        .clone();
+    let earlier = then["note"].as_str().unwrap_or("").to_string();
+    let earlier_status = then["status"].as_str().unwrap_or("none").to_string();
+    assert_ne!(earlier_status, "concerns", "the staff edit changed it");
+
     b.goto(&format!(
         "{}/record/{KR2}?as_of={}",
         served.url,
@@ -348,6 +350,15 @@ fn the_year_view_and_a_krs_history_show_what_the_wiki_and_the_tracker_did() {
     ));
     assert!(b.count(".as-of") == 1);
     let q4 = b.text(".quarters tr[data-quarter='Q4']");
+    assert_eq!(
+        b.attr(
+            ".quarters tr[data-quarter='Q4'] td[data-status]",
+            "data-status"
+        )
+        .as_deref(),
+        Some(earlier_status.as_str()),
+        "{q4}"
+    );
     assert!(
         !q4.contains("staff moved it") && !q4.contains("tracker later"),
         "{q4}"
@@ -396,6 +407,10 @@ fn a_conflict_appears_then_goes_and_hostile_text_stays_inert() {
     let first = b.text(&format!("#conflict-{}", ids[0]));
     assert!(first.contains(KR2), "{first}");
     assert!(first.contains(&q3), "the page it is on: {first}");
+    assert!(
+        first.contains("in the section of Front Line Defenses, KR2"),
+        "and the section: {first}"
+    );
     assert!(
         first.contains(&format!("{{{{goalsbot|resolve|{}|wiki}}}}", ids[0])),
         "the request that settles it: {first}"

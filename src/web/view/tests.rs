@@ -6,7 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::core::fields::FieldKey;
 use crate::core::records::Export;
-use crate::store::Provenance;
+use crate::store::{Provenance, StoredConflict};
 
 /// The FY2020-21 review decks' statuses, as the tracker holds them.
 fn deck() -> FiscalYearRecords {
@@ -342,4 +342,47 @@ fn a_runs_summary_gives_its_edits_diff_links() {
     let v = run(&links(), &going);
     assert_eq!(v.outcome, "running");
     assert!(v.edits.is_empty());
+}
+
+#[test]
+fn a_conflict_shows_both_values_its_section_and_the_requests_that_settle_it() {
+    let records = deck();
+    let o = &records.objectives[1];
+    let kr = &o.key_results[1];
+    let c = StoredConflict {
+        id: 7,
+        key: FieldKey::new(&kr.id, "quarters.Q4.status"),
+        page: "Wikimedia Technology/Goals/2020-21 Q3".into(),
+        revid: 99,
+        wiki_user: Some("Staff Member".into()),
+        base: Some(json!("on-track")),
+        wiki: Some(json!("at-risk")),
+        store: Some(json!("complete")),
+        run_id: "r".into(),
+        created_at: Utc.timestamp_opt(1_600_000_000, 0).unwrap(),
+        resolution: None,
+    };
+    let v = conflicts(
+        &links(),
+        std::slice::from_ref(&c),
+        std::slice::from_ref(&records),
+    );
+    assert_eq!(v[0].field, "Q4 status");
+    assert_eq!(
+        (v[0].wiki.as_str(), v[0].store.as_str(), v[0].base.as_str()),
+        ("At risk", "Complete", "On track")
+    );
+    assert_eq!(
+        v[0].section.as_deref(),
+        Some(format!("{}, KR{}", o.title, kr.number).as_str())
+    );
+    assert_eq!(v[0].take_wiki, "{{goalsbot|resolve|7|wiki}}");
+    assert_eq!(v[0].take_store, "{{goalsbot|resolve|7|store}}");
+    assert_eq!(
+        v[0].diff_url,
+        "https://www.mediawiki.org/w/index.php?diff=prev&oldid=99"
+    );
+    // A record the store no longer holds: no section, the rest as before.
+    let v = conflicts(&links(), &[c], &[]);
+    assert_eq!(v[0].section, None);
 }
