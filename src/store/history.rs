@@ -77,6 +77,9 @@ pub(crate) fn replay(rows: impl IntoIterator<Item = (String, String, Option<Valu
     out
 }
 
+/// How many record ids [`Store::load_fields_as_of`] asks for in one query.
+const IDS_A_QUERY: usize = 500;
+
 /// How many fiscal years [`Store::load_fields_of`] asks for in one query.
 const YEARS_A_QUERY: usize = 100;
 
@@ -175,23 +178,46 @@ impl Store {
     }
 
     /// The fields of a fiscal year as they were at `at` (changes at exactly `at` included).
+    ///
+    /// The year's record ids first, then their history by id (the
+    /// `history_record` index), a chunk of ids a query, the rows after `at`
+    /// left out here: a query filtered on `at` lets MariaDB walk the whole
+    /// history by `history_at` when the time is recent (170 ms at 1,000
+    /// pages; `benches/serve.rs`). Times are stored in one fixed format, so
+    /// comparing their text is comparing the times, as the database did. A
+    /// record's history is in one chunk, so each field replays in order.
     pub async fn load_fields_as_of(&self, fy: &FiscalYear, at: DateTime<Utc>) -> Result<Fields> {
         let (fy, at) = (fy.to_string(), timestamp(&at));
         let q = sql(
-            "history_until",
-            "SELECT h.record_id, h.field, h.new_value FROM history h \
-             JOIN records r ON r.id = h.record_id \
-             WHERE r.fiscal_year = ? AND h.at <= ? ORDER BY h.seq",
+            "year_records",
+            "SELECT id FROM records WHERE fiscal_year = ?",
         );
-        let rows = self.db.fetch_all(q.text(&fy).text(&at)).await?;
-        let rows = rows
-            .into_iter()
-            .map(|row| {
+        let ids = self
+            .db
+            .fetch_all(q.text(&fy))
+            .await?
+            .iter()
+            .map(|row| row.text(0))
+            .collect::<Result<Vec<String>>>()?;
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(IDS_A_QUERY) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let text = format!(
+                "SELECT record_id, field, new_value, at FROM history \
+                 WHERE record_id IN ({marks}) ORDER BY seq"
+            );
+            let q = chunk
+                .iter()
+                .fold(sql("history_until", text), |q, id| q.text(id));
+            for row in self.db.fetch_all(q).await? {
+                if row.text(3)?.as_str() > at.as_str() {
+                    continue;
+                }
                 let (record, field) = (row.text(0)?, row.text(1)?);
                 let v = json_opt(row.opt_text(2)?, &record, &field)?;
-                Ok((record, field, v))
-            })
-            .collect::<Result<Vec<_>>>()?;
+                rows.push((record, field, v));
+            }
+        }
         Ok(replay(rows))
     }
 

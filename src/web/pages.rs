@@ -304,13 +304,18 @@ pub(super) async fn conflicts(State(web): State<Arc<Web>>, headers: HeaderMap) -
     let web: &Web = &web;
     respond(web, &headers, |head| async move {
         let list = web.store.conflicts(false).await?;
-        let mut years = Vec::new();
+        // The records of the conflicts' years, for the sections: two queries.
         let wanted: std::collections::BTreeSet<FiscalYear> = list
             .iter()
             .filter_map(|c| record_fiscal_year(&c.key.record).ok())
             .collect();
-        for fy in &wanted {
-            years.push(web.store.load(fy).await?);
+        let wanted: Vec<FiscalYear> = wanted.into_iter().collect();
+        let mut years = Vec::new();
+        for (fy, fields) in web.store.load_fields_of(&wanted).await? {
+            years.push(
+                crate::core::fields::unflatten(&fy, &fields)
+                    .map_err(|e| anyhow::anyhow!("rebuilding {fy}: {e}"))?,
+            );
         }
         let conflicts = view::conflicts(&web.links, &list, &years);
         let ctx = context! {
