@@ -205,9 +205,29 @@ where
     res
 }
 
-fn fiscal_year(s: &str) -> Result<FiscalYear, Failure> {
-    s.parse::<FiscalYear>()
-        .map_err(|_| Failure::not_found(format!("{s:?} is not a fiscal year (e.g. 2020-21)")))
+/// A year's records, now or as of a time.
+async fn records_at(
+    web: &Web,
+    fy: &FiscalYear,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<crate::core::records::FiscalYearRecords, Failure> {
+    Ok(match as_of {
+        Some(t) => web.store.load_as_of(fy, t).await?,
+        None => web.store.load(fy).await?,
+    })
+}
+
+/// The fiscal year `s` names, when the store holds it (`404` otherwise).
+async fn held_year(web: &Web, s: &str) -> Result<FiscalYear, Failure> {
+    let fy = s
+        .parse::<FiscalYear>()
+        .map_err(|_| Failure::not_found(format!("{s:?} is not a fiscal year (e.g. 2020-21)")))?;
+    if !web.store.fiscal_years().await?.contains(&fy) {
+        return Err(Failure::not_found(format!(
+            "The tracker holds no fiscal year {fy}."
+        )));
+    }
+    Ok(fy)
 }
 
 pub(super) async fn index(
@@ -239,17 +259,9 @@ pub(super) async fn year(
 ) -> Response {
     let web: &Web = &web;
     respond(web, &headers, |head| async move {
-        let fy = fiscal_year(&fy)?;
         let as_of = AsOf { as_of: q.as_of }.time()?;
-        if !web.store.fiscal_years().await?.contains(&fy) {
-            return Err(Failure::not_found(format!(
-                "The tracker holds no fiscal year {fy}."
-            )));
-        }
-        let records = match as_of {
-            Some(t) => web.store.load_as_of(&fy, t).await?,
-            None => web.store.load(&fy).await?,
-        };
+        let fy = held_year(web, &fy).await?;
+        let records = records_at(web, &fy, as_of).await?;
         let v = view::year(&records, &q.filters);
         let path = format!("/year/{fy}");
         let ctx = context! { v, f => q.filters, ..web.layout(&head, as_of, &path) };
@@ -270,10 +282,7 @@ pub(super) async fn record(
         let id = id.trim_matches('/').to_string();
         let fy = record_fiscal_year(&id)
             .map_err(|_| Failure::not_found(format!("{id:?} is not a record id")))?;
-        let records = match as_of {
-            Some(t) => web.store.load_as_of(&fy, t).await?,
-            None => web.store.load(&fy).await?,
-        };
+        let records = records_at(web, &fy, as_of).await?;
         let history = web.store.history(&id).await?;
         let shown = view::record(&records, &id);
         if shown.is_none() && history.is_empty() {
@@ -360,12 +369,7 @@ pub(super) async fn export(
             (_, Some(s)) => (s, true),
             _ => return Err(Failure::not_found("Downloads are YEAR.json or YEAR.csv.")),
         };
-        let fy = fiscal_year(stem)?;
-        if !web.store.fiscal_years().await?.contains(&fy) {
-            return Err(Failure::not_found(format!(
-                "The tracker holds no fiscal year {fy}."
-            )));
-        }
+        let fy = held_year(web, stem).await?;
         let e = web.store.export(std::slice::from_ref(&fy), as_of).await?;
         let suffix = as_of.map(|t| format!("-as-of-{}", t.format("%Y%m%dT%H%M%SZ")));
         let name = format!(
