@@ -170,20 +170,12 @@ async fn dispatch(
 /// does not exist yet, the command reads an empty store in memory instead
 /// of creating the file.
 fn dry_run_store(config: &mut config::Config) {
-    let url = &config.store.url;
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(path) = crate::store::sqlite_file(&config.store.url) else {
         return;
     };
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
-        return;
-    }
-    if !std::path::Path::new(path).exists() {
+    if !path.exists() {
         tracing::info!(
-            store = %path,
+            store = %path.display(),
             "the store file does not exist and this command creates none: it reads an empty store in memory"
         );
         config.store.url = "sqlite::memory:".into();

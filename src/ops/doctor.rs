@@ -113,14 +113,12 @@ pub async fn run(loaded: &Loaded, creds: &Credentials, json: bool) -> Result<Exi
 /// Opens the store (without creating an SQLite file that is not there yet) and reports on it.
 async fn check_store(config: &crate::config::Config, r: &mut Report) {
     let url = config.store.url.as_str();
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
-            r.line(
-                "store state:",
-                "not created yet (the first pull creates it)",
-            );
-            return;
-        }
+    if crate::store::sqlite_file(url).is_some_and(|f| !f.exists()) {
+        r.line(
+            "store state:",
+            "not created yet (the first pull creates it)",
+        );
+        return;
     }
     match crate::store::Store::open(url).await {
         Ok(store) => {
@@ -164,11 +162,9 @@ async fn check_web(config: &crate::config::Config, r: &mut Report) {
         Some(u) => (u.as_str(), "web.store_url"),
         None => (config.store.url.as_str(), "store.url"),
     };
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
-            r.line("web:", format!("{which}: the store is not created yet"));
-            return;
-        }
+    if crate::store::sqlite_file(url).is_some_and(|f| !f.exists()) {
+        r.line("web:", format!("{which}: the store is not created yet"));
+        return;
     }
     match crate::store::Store::open_read_only(url).await {
         Ok(store) => {

@@ -306,6 +306,17 @@ pub(crate) fn json_opt(text: Option<String>, record: &str, field: &str) -> Resul
 }
 
 /// The fiscal year a record belongs to, from its id (`2020-21/…`).
+/// The file a `sqlite://PATH` (or `sqlite:PATH`) store URL names: `None`
+/// for another database or an in-memory one.
+pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    let memory = path.is_empty() || path.contains(":memory:") || url.contains("mode=memory");
+    (!memory).then(|| std::path::Path::new(path))
+}
+
 pub fn record_fiscal_year(record: &str) -> Result<FiscalYear> {
     let (prefix, rest) = record
         .split_once('/')
@@ -408,12 +419,7 @@ impl Store {
         let scheme = url.split(':').next().unwrap_or("");
         let db = match scheme {
             "sqlite" => {
-                let path = url
-                    .strip_prefix("sqlite://")
-                    .or_else(|| url.strip_prefix("sqlite:"))
-                    .unwrap_or("");
-                let path = path.split('?').next().unwrap_or(path);
-                if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
+                if sqlite_file(url).is_some_and(|f| !f.exists()) {
                     bail!(
                         "{}: the file does not exist; the web view reads the store the \
                          bot's commands write (run `goalsbot sync` first, or set \
@@ -513,6 +519,22 @@ mod tests {
         assert_eq!(redact_url("mysql://bot@host/db"), "mysql://bot@host/db");
         assert_eq!(redact_url("sqlite://goals.sqlite"), "sqlite://goals.sqlite");
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn a_sqlite_url_names_its_file_unless_in_memory() {
+        let file = |u| sqlite_file(u).map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(
+            file("sqlite://goalsbot.sqlite").as_deref(),
+            Some("goalsbot.sqlite")
+        );
+        assert_eq!(
+            file("sqlite:/tmp/s.db?mode=ro").as_deref(),
+            Some("/tmp/s.db")
+        );
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://x.db?mode=memory"), None);
+        assert_eq!(file("mysql://u:p@h/db"), None);
     }
 
     #[test]
