@@ -1105,6 +1105,19 @@ mod tests {
         assert_eq!(note_and_wikitext(&plan), (None, Some(None)));
     }
 
+    #[test]
+    fn a_notes_wikitext_waits_with_its_note_in_conflict() {
+        // First sync: the tracker's note (even a blank one) is not
+        // overwritten silently, so the page's note is held in conflict, and
+        // its markup is not put beside the tracker's words.
+        let page = marked("A", Some("'''A'''"));
+        let store = fields::flatten(&noted(Some("")));
+        let plan = merge(None, &page, &store, &[]);
+        assert_eq!(note_and_wikitext(&plan), (None, None));
+        let held: Vec<&str> = plan.conflicts.iter().map(|c| c.key.field.as_str()).collect();
+        assert_eq!(held, ["quarters.Q1.note"]);
+    }
+
     /// Conflicts this page raised on `keys`, holding the base's values.
     fn held_here(base: Option<&FiscalYearRecords>, keys: &[FieldKey]) -> Vec<PendingConflict> {
         let base = base.map(fields::flatten).unwrap_or_default();
@@ -1837,14 +1850,27 @@ mod tests {
 
     /// `a` with each field present in both replaced by `b`'s where `pick` says so,
     /// and the records of `b` that `a` lacks added where `pick` says so.
+    ///
+    /// A note's wikitext goes with its note, as the parser and the tracker
+    /// keep them: never a wikitext without its note, or another note's.
     fn mix(a: &Fields, b: &Fields, pick: impl Fn(&FieldKey) -> bool) -> Fields {
         let a_records: BTreeSet<&str> = a.keys().map(|k| k.record.as_str()).collect();
         let mut out = a.clone();
         for (k, v) in b {
+            if k.field.ends_with("_wikitext") {
+                continue;
+            }
             let shared = a.contains_key(k);
             let new_record = !a_records.contains(k.record.as_str());
             if (shared || new_record) && pick(k) {
                 out.insert(k.clone(), v.clone());
+                if k.field.ends_with(".note") {
+                    let w = FieldKey::new(&k.record, format!("{}_wikitext", k.field));
+                    match b.get(&w) {
+                        Some(wv) => out.insert(w, wv.clone()),
+                        None => out.remove(&w),
+                    };
+                }
             }
         }
         out
@@ -1884,9 +1910,10 @@ mod tests {
                         store.insert(FieldKey::new(&k.record, REMOVED), json!(true));
                     }
                 }
+                // (A note's wikitext is never in conflict of its own.)
                 let pending = store
                     .keys()
-                    .filter(|k| coin(seed ^ 4, k, 10))
+                    .filter(|k| !k.field.ends_with("_wikitext") && coin(seed ^ 4, k, 10))
                     .cloned()
                     .collect();
                 Some((base, wiki, store, pending))
@@ -1950,7 +1977,13 @@ mod tests {
                     .filter(|k| &k.record == record).collect();
                 for k in keys {
                     let (b, w, s) = (stated(fb.get(k)), stated(fw.get(k)), stated(store.get(k)));
-                    if w != b && s == b && !pending.contains(k) {
+                    // A note's wikitext follows its note: it is the page's
+                    // only where the note ends as the page's.
+                    let note_kept = k.field.strip_suffix("_wikitext").is_some_and(|note| {
+                        let note = FieldKey::new(k.record.as_str(), note);
+                        stated(after.get(&note)) != stated(fw.get(&note))
+                    });
+                    if w != b && s == b && !pending.contains(k) && !note_kept {
                         prop_assert_eq!(stated(after.get(k)), w, "{}", k);
                     }
                 }
