@@ -1114,7 +1114,11 @@ mod tests {
         let store = fields::flatten(&noted(Some("")));
         let plan = merge(None, &page, &store, &[]);
         assert_eq!(note_and_wikitext(&plan), (None, None));
-        let held: Vec<&str> = plan.conflicts.iter().map(|c| c.key.field.as_str()).collect();
+        let held: Vec<&str> = plan
+            .conflicts
+            .iter()
+            .map(|c| c.key.field.as_str())
+            .collect();
         assert_eq!(held, ["quarters.Q1.note"]);
     }
 
