@@ -348,9 +348,20 @@ pub struct TimelineEntry {
     /// The `as_of` parameter that shows the record as this change left it.
     pub as_of: String,
     pub changes: Vec<Change>,
+    /// Whether every field this entry changed had no value before it.
+    pub fresh: bool,
+    /// The one line that stands for the list of changes when the page
+    /// folds it away: an entry that only gave more than
+    /// [`FOLD_FRESH_OVER`] fields their first values (the record first
+    /// recorded, or a page that first showed its quarter's fields).
+    pub folded: Option<String>,
     pub by: Author,
     pub run_id: String,
 }
+
+/// An entry that only gives fields their first values shows its list of
+/// changes folded when it has more than this many.
+pub const FOLD_FRESH_OVER: usize = 3;
 
 /// A record's history, newest first, up to `as_of` when given; the
 /// changes of one revision or command (same run, time and source) are one
@@ -371,14 +382,20 @@ pub fn timeline(
             before: show_field(&h.key.field, h.old.as_ref()),
             after: show_field(&h.key.field, h.new.as_ref()),
         };
+        let fresh = h.old.is_none();
         match out.last_mut() {
-            Some((entry, p)) if **p == h.provenance => entry.changes.push(change),
+            Some((entry, p)) if **p == h.provenance => {
+                entry.changes.push(change);
+                entry.fresh &= fresh;
+            }
             _ => out.push((
                 TimelineEntry {
                     seq: h.seq,
                     when: when(&h.provenance.at),
                     as_of: as_of_param(&h.provenance.at),
                     changes: vec![change],
+                    fresh,
+                    folded: None,
                     by: author(links, &h.provenance.source),
                     run_id: h.provenance.run_id.clone(),
                 },
@@ -386,7 +403,22 @@ pub fn timeline(
             )),
         }
     }
-    out.into_iter().map(|(e, _)| e).collect()
+    let mut out: Vec<TimelineEntry> = out.into_iter().map(|(e, _)| e).collect();
+    // The record's history is whole, and `as_of` only cuts the newest
+    // entries: the last entry is the one that first recorded it.
+    let last = out.len().saturating_sub(1);
+    for (i, e) in out.iter_mut().enumerate() {
+        let n = e.changes.len();
+        if !e.fresh || n <= FOLD_FRESH_OVER {
+            continue;
+        }
+        e.folded = Some(if i == last {
+            format!("First recorded, with {n} fields")
+        } else {
+            format!("{n} fields given their first value")
+        });
+    }
+    out
 }
 
 /// One quarter of a KR's page.

@@ -156,6 +156,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css}: {e}"))
     }
 
+    fn texts(&self, css: &str) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut out = Vec::new();
+            for e in self.client.find_all(Locator::Css(css)).await.unwrap() {
+                out.push(e.text().await.unwrap());
+            }
+            out
+        })
+    }
+
     fn count(&self, css: &str) -> usize {
         self.rt
             .block_on(self.client.find_all(Locator::Css(css)))
@@ -316,6 +326,23 @@ fn the_year_view_and_a_krs_history_show_what_the_wiki_and_the_tracker_did() {
     assert!(diff.contains("diff=prev"), "{diff}");
     b.goto(&format!("{}/record/{KR2}#history", served.url));
     b.screenshot("kr-history");
+    // Numbered down to the oldest, 1, whatever the entries hold (a
+    // reversed list counts its nested items too unless told where to start).
+    let list =
+        b.script("const ol = document.querySelector('.timeline'); return [ol.reversed, ol.start];");
+    assert_eq!(list, serde_json::json!([true, b.count(".timeline > li")]));
+    // The first sync's entry, which gave every field its first value, is
+    // folded so that it does not bury the changes.
+    let oldest = b.text(".timeline > li:last-child details.fresh summary");
+    assert!(oldest.starts_with("First recorded, with "), "{oldest}");
+    // A later page's first values are folded too, and say so.
+    let folded = b.texts(".timeline > li details.fresh summary");
+    assert!(
+        folded[..folded.len() - 1]
+            .iter()
+            .all(|f| f.ends_with("fields given their first value")),
+        "{folded:?}"
+    );
     b.goto(&diff);
     let wiki_page = b.rt.block_on(b.client.source()).unwrap();
     assert!(

@@ -206,6 +206,10 @@ fn a_timeline_is_newest_first_names_who_and_links_the_revision() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(&t[0].by, Author::Tracker { operator, .. } if operator == "Ops Person"));
+    // A revision that gave one field its first value and changed another
+    // is not fresh, and nothing is folded.
+    assert!(!t[1].fresh && !t[0].fresh);
+    assert!(t.iter().all(|e| e.folded.is_none()));
     // As of between the two: only the first.
     let t = timeline(
         &links(),
@@ -385,4 +389,92 @@ fn a_conflict_shows_both_values_its_section_and_the_requests_that_settle_it() {
     // A record the store no longer holds: no section, the rest as before.
     let v = conflicts(&links(), &[c], &[]);
     assert_eq!(v[0].section, None);
+}
+
+#[test]
+fn entries_that_only_give_first_values_are_folded() {
+    let wiki = |revid: u64| Source::Wiki {
+        page: "Wikimedia Technology/Goals/2020-21 Q1".into(),
+        revid,
+        user: Some("Staff Member".into()),
+        timestamp: Utc.timestamp_opt(1_600_000_000, 0).unwrap(),
+    };
+    let fields = ["text", "number", "kind", "parent", "quarters.Q1.status"];
+    let mut history: Vec<HistoryEntry> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            entry(
+                i as i64 + 1,
+                f,
+                json!(1),
+                json!("x"),
+                1_600_000_100,
+                wiki(1),
+            )
+        })
+        .collect();
+    for h in &mut history {
+        h.old = None;
+        h.provenance.run_id = "run-a".into();
+    }
+    // A later page gives four Q2 fields their first values.
+    for (i, f) in ["objective", "goals", "status", "note"].iter().enumerate() {
+        let mut h = entry(
+            10 + i as i64,
+            &format!("quarters.Q2.{f}"),
+            json!(1),
+            json!("y"),
+            1_600_000_200,
+            wiki(2),
+        );
+        h.old = None;
+        h.provenance.run_id = "run-b".into();
+        history.push(h);
+    }
+    // Then one change with a value before it, and one first value alone.
+    history.push(entry(
+        20,
+        "quarters.Q1.status",
+        json!("on-track"),
+        json!("at-risk"),
+        1_600_000_300,
+        wiki(3),
+    ));
+    let mut note = entry(
+        21,
+        "quarters.Q3.note",
+        json!(1),
+        json!("z"),
+        1_600_000_400,
+        wiki(4),
+    );
+    note.old = None;
+    history.push(note);
+    let t = timeline(&links(), &history, None);
+    let folded: Vec<Option<&str>> = t.iter().map(|e| e.folded.as_deref()).collect();
+    assert_eq!(
+        folded,
+        [
+            None,
+            None,
+            Some("4 fields given their first value"),
+            Some("First recorded, with 5 fields"),
+        ]
+    );
+    assert_eq!(
+        t.iter().map(|e| e.fresh).collect::<Vec<_>>(),
+        [true, false, true, true]
+    );
+    // As of before the later pages: the first entry is still the first.
+    let t = timeline(
+        &links(),
+        &history,
+        Some(Utc.timestamp_opt(1_600_000_150, 0).unwrap()),
+    );
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        t[0].folded.as_deref(),
+        Some("First recorded, with 5 fields")
+    );
 }
