@@ -279,6 +279,14 @@ fn the_year_view_and_a_krs_history_show_what_the_wiki_and_the_tracker_did() {
     );
     assert_eq!(b.count("script"), 0, "no script on any page");
     b.screenshot("year");
+    // Scrolled down the map, the quarter headings stay at the top.
+    let top = b.script(
+        "window.scrollTo(0, 1500); \
+         return [window.scrollY, document.querySelector('#heat thead th').getBoundingClientRect().top];",
+    );
+    let (scrolled, heading) = (top[0].as_f64().unwrap(), top[1].as_f64().unwrap());
+    assert!(scrolled > 1000.0 && heading.abs() < 2.0, "{top}");
+    b.screenshot("year-scrolled");
 
     // A filter is a query parameter, and the form sets it.
     b.goto(&format!("{}/year/2020-21?status=at-risk", served.url));
