@@ -177,6 +177,18 @@ impl Store {
         fields::unflatten(fy, &fields).with_context(|| format!("rebuilding {fy} from the store"))
     }
 
+    /// [`Store::load`] of several years, in the queries of [`Store::load_fields_of`].
+    pub async fn load_of(&self, years: &[FiscalYear]) -> Result<Vec<FiscalYearRecords>> {
+        self.load_fields_of(years)
+            .await?
+            .iter()
+            .map(|(fy, fields)| {
+                fields::unflatten(fy, fields)
+                    .with_context(|| format!("rebuilding {fy} from the store"))
+            })
+            .collect()
+    }
+
     /// The fields of a fiscal year as they were at `at` (changes at exactly `at` included).
     ///
     /// The year's record ids first, then their history by id (the

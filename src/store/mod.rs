@@ -305,7 +305,6 @@ pub(crate) fn json_opt(text: Option<String>, record: &str, field: &str) -> Resul
     text.map(|t| json(&t, record, field)).transpose()
 }
 
-/// The fiscal year a record belongs to, from its id (`2020-21/…`).
 /// The file a `sqlite://PATH` (or `sqlite:PATH`) store URL names: `None`
 /// for another database or an in-memory one.
 pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
@@ -317,6 +316,7 @@ pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
     (!memory).then(|| std::path::Path::new(path))
 }
 
+/// The fiscal year a record belongs to, from its id (`2020-21/…`).
 pub fn record_fiscal_year(record: &str) -> Result<FiscalYear> {
     let (prefix, rest) = record
         .split_once('/')

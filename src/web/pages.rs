@@ -319,13 +319,7 @@ pub(super) async fn conflicts(State(web): State<Arc<Web>>, headers: HeaderMap) -
             .filter_map(|c| record_fiscal_year(&c.key.record).ok())
             .collect();
         let wanted: Vec<FiscalYear> = wanted.into_iter().collect();
-        let mut years = Vec::new();
-        for (fy, fields) in web.store.load_fields_of(&wanted).await? {
-            years.push(
-                crate::core::fields::unflatten(&fy, &fields)
-                    .map_err(|e| anyhow::anyhow!("rebuilding {fy}: {e}"))?,
-            );
-        }
+        let years = web.store.load_of(&wanted).await?;
         let conflicts = view::conflicts(&web.links, &list, &years);
         let ctx = context! {
             conflicts,
