@@ -12,8 +12,8 @@ use goalsbot::core::merge::{
     merge_page, past_words, structure_hold, unread_labels, MergeInput, PastWords, PendingConflict,
     SinceBase,
 };
+use goalsbot::core::parse::parse_quarter_page_after;
 use goalsbot::core::parse::Column;
-use goalsbot::core::parse::{parse_quarter_page, parse_quarter_page_after};
 use goalsbot::core::plan::{plan_quarter_page_with, records_for_page, Adoption};
 use goalsbot::core::records::{
     FiscalYear, FiscalYearRecords, KeyResult, Kind, Objective, Quarter, Status,
@@ -862,21 +862,24 @@ pub struct Sim {
 
 /// The fields the oracle follows: every quarter's status and note of every KR.
 pub fn watched() -> Vec<FieldKey> {
-    let mut out = Vec::new();
-    for kr in KRS {
-        out.push(FieldKey::new(kr, "year_goal"));
-        for q in Quarter::ALL {
-            for f in ["status", "note"] {
-                out.push(FieldKey::new(kr, format!("quarters.{}.{f}", q.as_str())));
-            }
-        }
-    }
-    out
+    KRS.iter().flat_map(|kr| fields_of(kr)).collect()
 }
 
 /// The KR texts the oracle follows (tracker edits write them to every page).
 pub fn text_keys() -> Vec<FieldKey> {
     KRS.iter().map(|kr| FieldKey::new(*kr, "text")).collect()
+}
+
+/// The fields of one KR the oracle follows: its year goal and every
+/// quarter's status and note.
+fn fields_of(kr: &str) -> Vec<FieldKey> {
+    let mut out = vec![FieldKey::new(kr, "year_goal")];
+    for q in Quarter::ALL {
+        for f in ["status", "note"] {
+            out.push(FieldKey::new(kr, format!("quarters.{}.{f}", q.as_str())));
+        }
+    }
+    out
 }
 
 pub fn initial_records() -> FiscalYearRecords {
@@ -1035,6 +1038,33 @@ impl Sim {
         sim
     }
 
+    /// Every KR the oracle follows: the three it starts with, and any the
+    /// bot made since (a row pasted or added by staff, a KR written on a
+    /// page). A person's edit of such a KR's cell is a write like any
+    /// other, so a decision on it (`resolve`) can be superseded.
+    pub fn kr_ids(&self) -> Vec<String> {
+        let mut out: Vec<String> = KRS.iter().map(|k| (*k).to_string()).collect();
+        for k in self.store.keys() {
+            if k.field == "kind" && k.record.contains("/kr") && !out.contains(&k.record) {
+                out.push(k.record.clone());
+            }
+        }
+        out
+    }
+
+    /// [`watched`] for every KR of [`Sim::kr_ids`].
+    pub fn watched_now(&self) -> Vec<FieldKey> {
+        self.kr_ids().iter().flat_map(|kr| fields_of(kr)).collect()
+    }
+
+    /// [`text_keys`] for every KR of [`Sim::kr_ids`].
+    pub fn text_keys_now(&self) -> Vec<FieldKey> {
+        self.kr_ids()
+            .into_iter()
+            .map(|kr| FieldKey::new(kr, "text"))
+            .collect()
+    }
+
     pub fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
@@ -1117,7 +1147,8 @@ impl Sim {
         // says nothing (the bot keeps the values), and one that comes back
         // (a revert, a paste) shows values written before, by others.
         let (rows_then, rows_now) = (then_read.1.clone(), now_read.1.clone());
-        let keys: Vec<FieldKey> = watched()
+        let keys: Vec<FieldKey> = self
+            .watched_now()
             .into_iter()
             .filter(|k| rows_then.contains(&k.record) && rows_now.contains(&k.record))
             .collect();
@@ -1132,7 +1163,7 @@ impl Sim {
                 .flat_map(|o| &o.key_results)
                 .any(|k| k.id == id)
         };
-        for k in text_keys() {
+        for k in self.text_keys_now() {
             if on(&then, &k.record)
                 && !labels_then.contains(&k.record)
                 && labels_now.contains(&k.record)
@@ -1141,7 +1172,7 @@ impl Sim {
                 self.gone(i, &k, stated(before.get(&k)).cloned());
             }
         }
-        for k in text_keys() {
+        for k in self.text_keys_now() {
             if on(&then, &k.record) && !on(&now, &k.record) {
                 // The KR went from the page (a revert, a cut): whoever did it
                 // saw it there, so a decision that kept it is superseded.
@@ -1160,7 +1191,7 @@ impl Sim {
         }
         let mut keys = keys;
         keys.extend(
-            text_keys()
+            self.text_keys_now()
                 .into_iter()
                 .filter(|k| on(&then, &k.record) && on(&now, &k.record))
                 .filter(|k| labels_then.contains(&k.record) || !labels_now.contains(&k.record)),
@@ -1631,8 +1662,9 @@ impl Sim {
         // value by someone who saw it replaces it).
         if let Some(st) = &state {
             let (b, w) = (fields::flatten(&st.records), fields::flatten(&read));
-            let texts = text_keys();
-            for key in watched()
+            let texts = self.text_keys_now();
+            for key in self
+                .watched_now()
                 .into_iter()
                 .filter(|k| rows.contains(&k.record))
                 .chain(texts)
@@ -1833,8 +1865,17 @@ impl Sim {
         )
         .expect("the plan renders");
         if plan.needs_staff_tables {
-            // As push: the page's parse says which row is which KR.
-            let staff = parse_quarter_page(&to_html(page.text()), &fy(), page.quarter).staff_tables;
+            // As push: the page's parse says which row is which KR, its KRs
+            // followed from the revision the bot read (`push::quarter::plan_checked`).
+            let following = Following::new(&state.records, &[], []);
+            let staff = parse_quarter_page_after(
+                &to_html(page.text()),
+                &fy(),
+                page.quarter,
+                &Default::default(),
+                Some(&following),
+            )
+            .staff_tables;
             plan = plan_quarter_page_with(
                 page.text(),
                 &state.records,
@@ -1910,7 +1951,8 @@ impl Sim {
     fn check_note_markup_kept(&self, i: usize, old: &str, new: &str) {
         let q = self.pages[i].quarter;
         let (before, after) = (shown(old, q), shown(new, q));
-        for kr in KRS {
+        for kr in self.kr_ids() {
+            let kr = kr.as_str();
             for quarter in Quarter::ALL {
                 let Some(cell) = cell_wikitext(old, kr, quarter) else {
                     continue;
@@ -2358,7 +2400,7 @@ impl Sim {
                 .flat_map(|o| &o.key_results)
                 .any(|k| k.id == id)
         };
-        for k in watched().into_iter().chain(text_keys()) {
+        for k in self.watched_now().into_iter().chain(self.text_keys_now()) {
             let (was, is) = if k.field == "text" {
                 (
                     on(&records_before, &k.record),
@@ -2533,6 +2575,11 @@ impl Sim {
         for w in self.writes.iter().filter(|w| w.live) {
             if !self.somewhere(&w.key, w.value.as_ref()) {
                 if std::env::var("SIM_DEBUG").is_ok() {
+                    for p in &self.pages {
+                        for (revid, text) in &p.revisions {
+                            eprintln!("==== {} r{revid}:\n{text}", p.title);
+                        }
+                    }
                     for (i, p) in self.pages.iter().enumerate() {
                         eprintln!(
                             "PAGE {i}:\n{}\nREAD {:?}",
