@@ -184,6 +184,41 @@ impl Following {
     pub fn knows(&self, objective_id: &str) -> bool {
         self.known.contains_key(objective_id)
     }
+
+    /// The id of the one KR of `objective_id` (of `kind`) whose words were
+    /// `words`: on the revision followed from, else among the objective's
+    /// other KRs the store holds (on other pages, or removed). A staff
+    /// row's label with those words is that KR's row.
+    pub fn id_by_words(&self, objective_id: &str, kind: Kind, words: &str) -> Option<&str> {
+        if words.is_empty() || !followed_kind(kind) {
+            return None;
+        }
+        fn one<'k>(krs: Option<&'k Vec<Known>>, kind: Kind, words: &str) -> Option<&'k str> {
+            let mut same = krs
+                .into_iter()
+                .flatten()
+                .filter(|k| k.kind == kind && k.words == words);
+            match (same.next(), same.next()) {
+                (Some(k), None) => Some(k.id.as_str()),
+                _ => None,
+            }
+        }
+        one(self.known.get(objective_id), kind, words)
+            .or_else(|| one(self.elsewhere.get(objective_id), kind, words))
+    }
+
+    /// The id of the KR of `objective_id` (of `kind`) that had `number` on
+    /// the revision followed from.
+    pub fn id_by_number(&self, objective_id: &str, kind: Kind, number: u32) -> Option<&str> {
+        if !followed_kind(kind) {
+            return None;
+        }
+        self.known
+            .get(objective_id)?
+            .iter()
+            .find(|k| k.kind == kind && k.number == number)
+            .map(|k| k.id.as_str())
+    }
 }
 
 /// Gives the key results and items of objective `objective_id` (ids by

@@ -350,3 +350,71 @@ fn a_held_page_is_applied_when_an_allowed_person_accepts_it_on_the_wiki() {
     assert_ne!(s.export(&[]), before, "the accepted revision is applied");
     assert_eq!(s.run(&["sync"]).code, Some(0), "nothing held any more");
 }
+
+/// Issue 27, case 1, in a KR table staff wrote. The bot adopts it (its
+/// rows get ids); a person reverts that, and deletes KR1's line and
+/// renumbers KR2 as KR1 in the text, leaving the table as it was. Read by
+/// number, the row `KR1: Alpha one` would give the renumbered KR (Alpha
+/// two) KR1's status. The labels' words say whose row each is: KR1 keeps
+/// its status (it stays on the page, in the table), Alpha two keeps its
+/// own, and the table is adopted again with each row tagged as it was
+/// read. With a bare label (`KR2`), the row could be the renumbered KR's
+/// or a KR kept only in the table: the page is held for a person. Found by
+/// the simulation.
+#[test]
+fn a_staff_tables_rows_keep_their_key_results_when_only_the_text_is_renumbered() {
+    let text = |krs: &str, kr2_label: &str| {
+        format!(
+            "== Prog - Alpha ==\nObjective Manager: Ann\n\n=== Key Results ===\n\n\
+             Key Results Manager: Ann\n\n{krs}\n\
+             {{| class=\"wikitable\"\n! Key Results !! Year Goal !! Q1 Status !! Q2 Status\n\
+             |-\n| KR1: Alpha one || 4 hires || Complete: hiring || \n\
+             |-\n| {kr2_label} || || On track: later || \n|}}\n"
+        )
+    };
+    let both = "KR1: Alpha one\n\nKR2: Alpha two\n";
+    let s = Setup::with_pages(
+        "structure-staff-rows",
+        None,
+        &["2020-21"],
+        &[("2020-21 Q1".to_string(), text(both, "KR2: Alpha two"))],
+    );
+    let title = format!("{}/2020-21 Q1", s.prefix);
+    s.ok(&["sync"]);
+    assert!(raw(&title).contains("data-goalsbot-kr"), "adopted");
+    let kr1 = "2020-21/alpha/kr1";
+    let kr2 = "2020-21/alpha/kr2";
+    let before = s.export(&[]);
+    assert_eq!(said(&before, kr1).1, "complete");
+    assert_eq!(said(&before, kr2).1, "on-track");
+
+    // A bare label: held, nothing applied.
+    staff_save(&title, &text("KR1: Alpha two\n", "KR2"));
+    let held = s.run(&["sync"]);
+    assert_eq!(held.code, Some(3), "{held:?}");
+    let out = held.all_output();
+    assert!(out.contains("cannot tell which row is which"), "{out}");
+    assert_eq!(s.export(&[]), before, "no value moved between key results");
+
+    // The adoption reverted, KR1's line deleted, KR2 renumbered KR1.
+    staff_save(&title, &text("KR1: Alpha two\n", "KR2: Alpha two"));
+    let out = s.run(&["sync"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let after = s.export(&[]);
+    assert_eq!(
+        said(&after, kr2),
+        ("Alpha two".into(), "on-track".into(), "later".into()),
+        "the renumbered KR keeps its own status"
+    );
+    assert_eq!(
+        said(&after, kr1),
+        ("Alpha one".into(), "complete".into(), "hiring".into()),
+        "KR1 keeps its status, kept in the table"
+    );
+    let page = raw(&title);
+    for (label, id) in [("KR1: Alpha one", kr1), ("KR2: Alpha two", kr2)] {
+        let row = format!("|- data-goalsbot-kr=\"{id}\"\n| {label} ");
+        assert!(page.contains(&row), "{row:?} in {page}");
+    }
+    assert_eq!(page.matches("data-goalsbot-kr=").count(), 2, "{page}");
+}

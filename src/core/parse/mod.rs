@@ -870,12 +870,17 @@ fn merge_table(
     }
     for row in table.rows {
         let number = row_number(objective, &row);
-        let by_id = read.following.is_some_and(|f| f.knows(&objective.id));
-        let (found, stale) = row_owner(objective, &row, number, by_id);
+        let following = read.following.filter(|f| f.knows(&objective.id));
+        let owner = row_owner(objective, &row, number, following);
+        if let Some(doubt) = owner.doubt {
+            read.doubts
+                .push(format!("objective {:?}: {doubt}", objective.title));
+        }
+        let (found, stale) = (owner.found, owner.stale);
         let i = match found {
             Some(i) => i,
             None if (table.staff || row.kind == Kind::Metric) && !stale => {
-                let record = record_of_row(objective, &row, number, managers);
+                let record = record_of_row(objective, &row, number, managers, owner.known);
                 objective.key_results.push(record);
                 objective.key_results.len() - 1
             }
@@ -961,16 +966,18 @@ fn row_number(objective: &Objective, row: &table::StatusRow) -> u32 {
 }
 
 /// The record a staff row (or a metric's row) of no record in the text
-/// makes: its label's words, the section's managers for a key result.
+/// makes: its label's words, the section's managers for a key result; the
+/// id of the KR it was (`known`, see [`Owner::known`]), else its number's.
 fn record_of_row(
     objective: &Objective,
     row: &table::StatusRow,
     number: u32,
     managers: &[String],
+    known: Option<String>,
 ) -> KeyResult {
     let text = row.text.clone().unwrap_or_default();
     KeyResult {
-        id: free_id(objective, row.kind, number),
+        id: known.unwrap_or_else(|| free_id(objective, row.kind, number)),
         kind: row.kind,
         number,
         links: tasks_in_text(&text).collect(),
@@ -1030,41 +1037,130 @@ fn settle_ids(
     }
 }
 
+/// Whose a status row is ([`row_owner`]).
+#[derive(Debug, Default)]
+struct Owner {
+    /// The objective's record it binds to (by index).
+    found: Option<usize>,
+    /// A row of the bot's whose KR left the text: not a record of its own.
+    stale: bool,
+    /// For a staff row of no record on the page: the id of the KR it was on
+    /// the revision followed from (by its label's words, or its number
+    /// there), so the record it makes is that KR, not a new one.
+    known: Option<String>,
+    /// The row could be either of two KRs (see [`staff_row_owner`]): the
+    /// page waits for a person.
+    doubt: Option<String>,
+}
+
 /// The objective's record a status row belongs to (by position), and
-/// whether the row is stale. On a followed page (`by_id`) a row is its
-/// id's KR whatever its label says; a row whose id no KR has while its
-/// number is a prose KR's is the row of a KR that left the text (stale, not
-/// a record of its own). Otherwise rows bind by kind and `number`.
+/// whether the row is stale. On a followed page a row is its id's KR
+/// whatever its label says; a row whose id no KR has while its number is a
+/// prose KR's is the row of a KR that left the text (stale, not a record of
+/// its own); a staff row without an id is read by [`staff_row_owner`].
+/// Otherwise (a page read for the first time, a metric) rows bind by kind
+/// and `number`.
 fn row_owner(
     objective: &Objective,
     row: &table::StatusRow,
     number: u32,
-    by_id: bool,
-) -> (Option<usize>, bool) {
-    let by_id = by_id && row.kind != Kind::Metric;
+    following: Option<&Following>,
+) -> Owner {
     let by_number = |k: &KeyResult| k.kind == row.kind && k.number == number;
-    // A staff row without an id whose label gives the words of exactly one
-    // prose KR is that KR's, whatever number the label says (staff moved
-    // the lines, not the table).
-    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
-    let by_words = || {
-        let label = words(row.text.as_deref()?);
-        let mut same =
-            objective.key_results.iter().enumerate().filter(|(_, k)| {
-                k.kind == row.kind && !label.is_empty() && words(&k.text) == label
-            });
-        match (same.next(), same.next()) {
-            (Some((i, _)), None) => Some(i),
-            _ => None,
+    let following = following.filter(|_| row.kind != Kind::Metric);
+    match (&row.kr_id, following) {
+        (Some(id), Some(_)) => {
+            let found = objective.key_results.iter().position(|k| &k.id == id);
+            Owner {
+                found,
+                stale: found.is_none() && objective.key_results.iter().any(by_number),
+                ..Owner::default()
+            }
         }
+        (None, Some(f)) => staff_row_owner(objective, row, number, f),
+        _ => Owner {
+            found: objective.key_results.iter().position(by_number),
+            ..Owner::default()
+        },
+    }
+}
+
+/// A staff row without an id on a followed page. Staff often change the
+/// text and not the table (or the other way round), so a row's label is
+/// read for what it says of the KR, never by its number alone where that
+/// number is another KR's now than when the bot last read the page:
+///
+/// 1. a label with the words of exactly one KR of the text is that KR's
+///    (staff moved the lines, not the table);
+/// 2. a label with the words one KR had when the bot last read the page
+///    (or that one of the objective's other KRs has in the store) is that
+///    KR's: its line went and its row stayed (the KR is kept in the
+///    table), or it was reworded in place;
+/// 3. otherwise its number: the KR of that number now when it had the
+///    number then too (or no KR had it then), or the KR that had it then
+///    when that KR is on the page no more (its row stayed).
+///
+/// Where the label says one KR and the page another (a KR of the text
+/// reworded *and* renumbered, or a number that is another KR's now), the
+/// row could be either: it is read as best it can be and the page waits
+/// for a person (`identity_doubts`). Nothing else binds a row by the
+/// numbers of the revision before, so the page reads the same followed
+/// from that revision or from its own reading (push adopts a table by the
+/// latter, and must tag each row as pull read it).
+fn staff_row_owner(
+    objective: &Objective,
+    row: &table::StatusRow,
+    number: u32,
+    following: &Following,
+) -> Owner {
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let label = words(row.text.as_deref().unwrap_or_default());
+    let position = |id: &str| objective.key_results.iter().position(|k| k.id == id);
+    let bind = |found: usize| Owner {
+        found: Some(found),
+        ..Owner::default()
     };
-    let found = match &row.kr_id {
-        Some(id) if by_id => objective.key_results.iter().position(|k| &k.id == id),
-        None if by_id => by_words().or_else(|| objective.key_results.iter().position(by_number)),
-        _ => objective.key_results.iter().position(by_number),
+    let doubt = |found: Option<usize>| Owner {
+        found,
+        doubt: Some(format!(
+            "a KR table's row {:?} says {} {number} by its label, and the page has another \
+             key result there than when the bot last read it (the text or the table was \
+             renumbered, and the bot cannot tell which row is which)",
+            row.text.as_deref().unwrap_or_default(),
+            row.kind.as_str(),
+        )),
+        ..Owner::default()
     };
-    let stale = by_id && found.is_none() && objective.key_results.iter().any(by_number);
-    (found, stale)
+    let known = |id: &str| Owner {
+        known: Some(id.to_string()),
+        ..Owner::default()
+    };
+    let mut same = objective
+        .key_results
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.kind == row.kind && !label.is_empty() && words(&k.text) == label);
+    if let (Some((i, _)), None) = (same.next(), same.next()) {
+        return bind(i);
+    }
+    if let Some(id) = following.id_by_words(&objective.id, row.kind, &label) {
+        return match position(id) {
+            Some(i) if objective.key_results[i].number == number => bind(i),
+            Some(i) => doubt(Some(i)),
+            None => known(id),
+        };
+    }
+    let now = objective
+        .key_results
+        .iter()
+        .position(|k| k.kind == row.kind && k.number == number);
+    match (now, following.id_by_number(&objective.id, row.kind, number)) {
+        (Some(i), Some(then)) if objective.key_results[i].id != then => doubt(Some(i)),
+        (Some(i), _) => bind(i),
+        (None, Some(then)) if position(then).is_some() => doubt(None),
+        (None, Some(then)) => known(then),
+        (None, None) => Owner::default(),
+    }
 }
 
 /// Two objectives with the same title would share an id; the later ones get

@@ -874,3 +874,151 @@ fn a_followed_page_keeps_each_krs_id_and_binds_rows_by_id() {
     assert_eq!(krs[1].text, "Three");
     assert_eq!(krs[1].quarters[&Quarter::Q1].status, Some(Status::Complete));
 }
+
+/// A staff table without ids (a table the bot never adopted, or one whose
+/// ids a revert took off) with a `Key Results | Q1 Status` row per KR.
+fn staff_rows(rows: &[(&str, &str)]) -> String {
+    let body: String = rows
+        .iter()
+        .map(|(label, q1)| format!("<tr><td>{label}</td><td>{q1}</td></tr>"))
+        .collect();
+    format!(
+        "<table class=\"wikitable\"><tbody><tr><th>Key Results</th><th>Q1 Status</th></tr>\
+         {body}</tbody></table>"
+    )
+}
+
+/// `sections` read following `base`.
+fn parse_following(base: ParsedPage, sections: &str) -> ParsedPage {
+    let base = FiscalYearRecords {
+        fiscal_year: fy(),
+        objectives: base.objectives,
+    };
+    let following = Following::new(&base, &[], []);
+    parse_quarter_page_after(
+        &page(sections),
+        &fy(),
+        Quarter::Q2,
+        &Palette::default(),
+        Some(&following),
+    )
+}
+
+/// Issue 27, case 1, in a staff table: KR1's line is deleted and KR2 is
+/// renumbered KR1 in the text, the table left as it was. The row labelled
+/// `KR1: Alpha one` is not the renumbered KR's (by its number): its words
+/// are KR1's, which stays on the page in the table; the row `KR2: Alpha
+/// two` is KR2's by its words. No value moves between KRs. (Found by the
+/// simulation: the renumbered KR took KR1's status.)
+#[test]
+fn a_staff_rows_label_says_whose_row_it_is_when_only_the_text_was_renumbered() {
+    let table = staff_rows(&[
+        ("KR1: Alpha one", "Complete: hiring"),
+        ("KR2: Alpha two", "On track: later"),
+    ]);
+    let before = parse(&section(
+        "X - Alpha",
+        &format!("<p>KR1: Alpha one</p><p>KR2: Alpha two</p>{table}"),
+    ));
+    let after = parse_following(
+        before,
+        &section("X - Alpha", &format!("<p>KR1: Alpha two</p>{table}")),
+    );
+    assert!(
+        after.identity_doubts.is_empty(),
+        "{:?}",
+        after.identity_doubts
+    );
+    let krs = &after.objectives[0].key_results;
+    let read: Vec<(&str, &str, Option<Status>)> = krs
+        .iter()
+        .map(|k| {
+            let q1 = k.quarters.get(&Quarter::Q1).and_then(|e| e.status);
+            (k.id.as_str(), k.text.as_str(), q1)
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("2020-21/alpha/kr2", "Alpha two", Some(Status::OnTrack)),
+            ("2020-21/alpha/kr1", "Alpha one", Some(Status::Complete)),
+        ]
+    );
+    let kr2 = &krs[0].quarters[&Quarter::Q1];
+    assert_eq!(kr2.note.as_deref(), Some("later"));
+
+    // Read again following its own reading (as push reads it to adopt the
+    // table), the page says the same.
+    let again = parse_following(
+        after.clone(),
+        &section("X - Alpha", &format!("<p>KR1: Alpha two</p>{table}")),
+    );
+    assert_eq!(again.objectives, after.objectives);
+    assert_eq!(again.staff_tables, after.staff_tables);
+
+    // With a bare label, the row `KR2` could be the renumbered KR's (the
+    // table was not renumbered) or a KR kept only in the table: held.
+    let bare = staff_rows(&[
+        ("KR1: Alpha one", "Complete: hiring"),
+        ("KR2", "On track: later"),
+    ]);
+    let before = parse(&section(
+        "X - Alpha",
+        &format!("<p>KR1: Alpha one</p><p>KR2: Alpha two</p>{bare}"),
+    ));
+    let held = parse_following(
+        before,
+        &section("X - Alpha", &format!("<p>KR1: Alpha two</p>{bare}")),
+    );
+    assert_eq!(held.identity_doubts.len(), 1, "{:?}", held.identity_doubts);
+}
+
+/// Bare labels say nothing but a number. When the text and the table are
+/// both renumbered (KR1 deleted, KR2 now KR1 in both), the row `KR1` could
+/// be the deleted KR's or the renumbered one's: the page waits for a
+/// person. When no KR changed its number, the same labels bind as before.
+#[test]
+fn a_bare_staff_row_whose_number_is_another_krs_now_is_a_doubt() {
+    let before = parse(&section(
+        "X - Alpha",
+        &format!(
+            "<p>KR1: Alpha one</p><p>KR2: Alpha two</p>{}",
+            staff_rows(&[("KR1", "Complete: hiring"), ("KR2", "On track: later")])
+        ),
+    ));
+    let kept = parse_following(
+        before.clone(),
+        &section(
+            "X - Alpha",
+            &format!(
+                "<p>KR1: Alpha one</p><p>KR2: Alpha two, reworded</p>{}",
+                staff_rows(&[("KR1", "Complete: hiring"), ("KR2", "At risk: later")])
+            ),
+        ),
+    );
+    assert!(
+        kept.identity_doubts.is_empty(),
+        "{:?}",
+        kept.identity_doubts
+    );
+    let kr2 = &kept.objectives[0].key_results[1];
+    assert_eq!(kr2.id, "2020-21/alpha/kr2");
+    assert_eq!(kr2.quarters[&Quarter::Q1].status, Some(Status::AtRisk));
+
+    let renumbered = parse_following(
+        before,
+        &section(
+            "X - Alpha",
+            &format!(
+                "<p>KR1: Alpha two</p>{}",
+                staff_rows(&[("KR1", "On track: later")])
+            ),
+        ),
+    );
+    assert_eq!(renumbered.identity_doubts.len(), 1, "{renumbered:#?}");
+    assert!(
+        renumbered.identity_doubts[0].contains("cannot tell"),
+        "{:?}",
+        renumbered.identity_doubts
+    );
+}
