@@ -868,10 +868,17 @@ fn merge_table(
             table.skipped.join("; ")
         ));
     }
+    // Words that label several rows of the table say nothing of which KR
+    // each row is (see `staff_row_owner`).
+    let mut labels: BTreeMap<String, usize> = BTreeMap::new();
+    for row in &table.rows {
+        *labels.entry(label_words(&row.text)).or_default() += 1;
+    }
     for row in table.rows {
         let number = row_number(objective, &row);
         let following = read.following.filter(|f| f.knows(&objective.id));
-        let owner = row_owner(objective, &row, number, following);
+        let shared = labels.get(&label_words(&row.text)).is_some_and(|n| *n > 1);
+        let owner = row_owner(objective, &row, number, following.map(|f| (f, shared)));
         if let Some(doubt) = owner.doubt {
             read.doubts
                 .push(format!("objective {:?}: {doubt}", objective.title));
@@ -1037,6 +1044,11 @@ fn settle_ids(
     }
 }
 
+/// A row label's words, whitespace collapsed (none for a bare `KRn`).
+fn label_words(text: &Option<String>) -> String {
+    crate::core::identity::words(text.as_deref().unwrap_or_default())
+}
+
 /// Whose a status row is ([`row_owner`]).
 #[derive(Debug, Default)]
 struct Owner {
@@ -1064,7 +1076,7 @@ fn row_owner(
     objective: &Objective,
     row: &table::StatusRow,
     number: u32,
-    following: Option<&Following>,
+    following: Option<(&Following, bool)>,
 ) -> Owner {
     let by_number = |k: &KeyResult| k.kind == row.kind && k.number == number;
     let following = following.filter(|_| row.kind != Kind::Metric);
@@ -1077,7 +1089,7 @@ fn row_owner(
                 ..Owner::default()
             }
         }
-        (None, Some(f)) => staff_row_owner(objective, row, number, f),
+        (None, Some((f, shared))) => staff_row_owner(objective, row, number, f, shared),
         _ => Owner {
             found: objective.key_results.iter().position(by_number),
             ..Owner::default()
@@ -1100,6 +1112,10 @@ fn row_owner(
 ///    number then too (or no KR had it then), or the KR that had it then
 ///    when that KR is on the page no more (its row stayed).
 ///
+/// Rule 2 holds only for words that label no other row of the table
+/// (`shared`) and that no KR of the page has: two rows with one label, or a
+/// label with the words of two KRs, are told apart by their numbers.
+///
 /// Where the label says one KR and the page another (a KR of the text
 /// reworded *and* renumbered, or a number that is another KR's now), the
 /// row could be either: it is read as best it can be and the page waits
@@ -1112,9 +1128,10 @@ fn staff_row_owner(
     row: &table::StatusRow,
     number: u32,
     following: &Following,
+    shared: bool,
 ) -> Owner {
     let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
-    let label = words(row.text.as_deref().unwrap_or_default());
+    let label = label_words(&row.text);
     let position = |id: &str| objective.key_results.iter().position(|k| k.id == id);
     let bind = |found: usize| Owner {
         found: Some(found),
@@ -1135,15 +1152,20 @@ fn staff_row_owner(
         known: Some(id.to_string()),
         ..Owner::default()
     };
-    let mut same = objective
-        .key_results
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| k.kind == row.kind && !label.is_empty() && words(&k.text) == label);
-    if let (Some((i, _)), None) = (same.next(), same.next()) {
+    let same: Vec<usize> = (0..objective.key_results.len())
+        .filter(|&i| {
+            let k = &objective.key_results[i];
+            k.kind == row.kind && !label.is_empty() && words(&k.text) == label
+        })
+        .collect();
+    if let [i] = same[..] {
         return bind(i);
     }
-    if let Some(id) = following.id_by_words(&objective.id, row.kind, &label) {
+    // Words two KRs of the page have say nothing either.
+    let by_words = (!shared && same.is_empty())
+        .then(|| following.id_by_words(&objective.id, row.kind, &label))
+        .flatten();
+    if let Some(id) = by_words {
         return match position(id) {
             Some(i) if objective.key_results[i].number == number => bind(i),
             Some(i) => doubt(Some(i)),

@@ -1022,3 +1022,105 @@ fn a_bare_staff_row_whose_number_is_another_krs_now_is_a_doubt() {
         renumbered.identity_doubts
     );
 }
+
+/// Pages of one objective drawn from a small vocabulary, so that two of
+/// them share words, numbers and labels in every way staff make them:
+/// KR lines numbered in page order, and a KR table staff wrote (no ids)
+/// whose rows carry a label (`KRn`, or `KRn: words`) and a Q1 cell.
+mod read_twice {
+    use super::*;
+    use proptest::prelude::*;
+
+    const WORDS: [&str; 4] = ["Alpha one", "Alpha two", "Beta three", "Gamma four"];
+    const CELLS: [&str; 4] = ["Complete: a", "On track: b", "At risk: c", ""];
+
+    /// KR lines (their words) and rows (number, words in the label, cell).
+    type Drawn = (Vec<usize>, Vec<(u32, Option<usize>, usize)>);
+
+    fn drawn() -> impl Strategy<Value = Drawn> {
+        (
+            proptest::collection::vec(0..WORDS.len(), 0..4),
+            proptest::collection::vec(
+                (
+                    1..5u32,
+                    proptest::option::of(0..WORDS.len()),
+                    0..CELLS.len(),
+                ),
+                0..4,
+            ),
+        )
+    }
+
+    fn html((lines, rows): &Drawn) -> String {
+        let krs: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, w)| format!("<p>KR{}: {}</p>", i + 1, WORDS[*w]))
+            .collect();
+        let labels: Vec<(String, &str)> = rows
+            .iter()
+            .map(|(n, w, c)| {
+                let label = match w {
+                    Some(w) => format!("KR{n}: {}", WORDS[*w]),
+                    None => format!("KR{n}"),
+                };
+                (label, CELLS[*c])
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = labels.iter().map(|(l, c)| (l.as_str(), *c)).collect();
+        let table = if refs.is_empty() {
+            String::new()
+        } else {
+            staff_rows(&refs)
+        };
+        page(&section(
+            "X - Alpha",
+            &format!("<p>Objective Manager: Ann</p>{krs}{table}"),
+        ))
+    }
+
+    fn following(read: &ParsedPage) -> Following {
+        Following::new(
+            &FiscalYearRecords {
+                fiscal_year: fy(),
+                objectives: read.objectives.clone(),
+            },
+            &[],
+            [],
+        )
+    }
+
+    fn read(html: &str, f: Option<&Following>) -> ParsedPage {
+        parse_quarter_page_after(html, &fy(), Quarter::Q2, &Palette::default(), f)
+    }
+
+    proptest! {
+        // Cases: PROPTEST_CASES (default 256).
+        #![proptest_config(ProptestConfig::default())]
+
+        /// Pull reads a revision following the one it read before; push
+        /// adopts that revision's staff table by reading it again following
+        /// pull's reading, and tags each row with the id it finds. The two
+        /// readings must be the same (else a row is tagged with another
+        /// KR's id than pull read, and the next edit lands in the wrong
+        /// KR), unless pull held the page for a person.
+        #[test]
+        fn a_revision_reads_the_same_followed_from_its_own_reading(
+            before in drawn(),
+            after in drawn(),
+        ) {
+            let base = read(&html(&before), None);
+            let html = html(&after);
+            let pulled = read(&html, Some(&following(&base)));
+            if !pulled.identity_doubts.is_empty() {
+                // Held: push does not adopt this revision.
+                return Ok(());
+            }
+            let again = read(&html, Some(&following(&pulled)));
+            prop_assert_eq!(&again.objectives, &pulled.objectives);
+            prop_assert_eq!(&again.staff_tables, &pulled.staff_tables);
+            prop_assert_eq!(&again.table_rows, &pulled.table_rows);
+            prop_assert!(again.identity_doubts.is_empty(), "{:?}", again.identity_doubts);
+        }
+    }
+}
