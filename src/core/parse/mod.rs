@@ -47,7 +47,7 @@ use self::dom::{Block, Line};
 use self::line::{classify, split_baseline, split_heading, tasks_in_text, Label};
 use self::table::{Found, StatusTable};
 use crate::core::colour::Palette;
-use crate::core::identity::{follow, Following};
+use crate::core::identity::{follow, words, Following};
 use crate::core::records::{slug, FiscalYear, KeyResult, Kind, Objective, Quarter, QuarterEntry};
 
 pub use self::table::{column, is_status_header, Column};
@@ -1046,7 +1046,7 @@ fn settle_ids(
 
 /// A row label's words, whitespace collapsed (none for a bare `KRn`).
 fn label_words(text: &Option<String>) -> String {
-    crate::core::identity::words(text.as_deref().unwrap_or_default())
+    words(text.as_deref().unwrap_or_default())
 }
 
 /// Whose a status row is ([`row_owner`]).
@@ -1130,7 +1130,6 @@ fn staff_row_owner(
     following: &Following,
     shared: bool,
 ) -> Owner {
-    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
     let label = label_words(&row.text);
     let position = |id: &str| objective.key_results.iter().position(|k| k.id == id);
     let bind = |found: usize| Owner {
