@@ -1044,8 +1044,8 @@ impl Sim {
     /// other, so a decision on it (`resolve`) can be superseded.
     pub fn kr_ids(&self) -> Vec<String> {
         let mut out: Vec<String> = KRS.iter().map(|k| (*k).to_string()).collect();
-        for k in self.store.keys() {
-            if k.field == "kind" && k.record.contains("/kr") && !out.contains(&k.record) {
+        for (k, v) in &self.store {
+            if k.field == "kind" && v.as_str() == Some("key-result") && !out.contains(&k.record) {
                 out.push(k.record.clone());
             }
         }
