@@ -1139,11 +1139,15 @@ fn staff_row_owner(
     let doubt = |found: Option<usize>| Owner {
         found,
         doubt: Some(format!(
-            "a KR table's row {:?} says {} {number} by its label, and the page has another \
-             key result there than when the bot last read it (the text or the table was \
-             renumbered, and the bot cannot tell which row is which)",
-            row.text.as_deref().unwrap_or_default(),
+            "the row of {} {number}{} in a KR table staff wrote may be another key result's \
+             than when the bot last read the page (the text or the table was renumbered, and \
+             the bot cannot tell which row is which)",
             row.kind.as_str(),
+            if label.is_empty() {
+                String::new()
+            } else {
+                format!(" ({label:?})")
+            },
         )),
         ..Owner::default()
     };
