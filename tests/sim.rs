@@ -1447,12 +1447,16 @@ fn regression_a_resolved_note_on_a_kr_the_bot_made_reverted_by_a_person() {
 
 /// Found by a 100,000-sequence run on `0339303` after 71 s. A revert takes
 /// the ids off an adopted staff table, and KR1's line is deleted with KR2
-/// renumbered KR1; the page is read following the last synced revision
-/// (the row labelled `KR1: Alpha one` is KR2's by its number). The model's
-/// push then adopted the table with an unfollowed parse, which tagged that
-/// row KR1's: the page said something else than what the bot had read, and
-/// a staff edit of KR1's cell lost KR2's status. Push follows, as the bot's
-/// `push::quarter::plan_checked` does (the model was wrong, not the bot).
+/// renumbered KR1 (the table left as it was). Two faults:
+/// - the model's push adopted the table with an unfollowed parse, which
+///   tagged rows otherwise than pull had read them (push follows, as the
+///   bot's `push::quarter::plan_checked` does; `Sim::plan_on` now asserts
+///   that every row it tags is one its pull read, which fails here with
+///   the old model and parser);
+/// - the bot read the row `KR1: Alpha one` as the renumbered KR's by its
+///   number, moving KR1's status to it. A staff row is now read by its
+///   label's words (`core::parse::staff_row_owner`); here the row `KR2 ‡`
+///   could be either of two KRs, so the page is held for a person.
 #[test]
 fn regression_a_table_adopted_after_a_revert_and_a_renumbering_is_tagged_as_it_was_read() {
     let ops = [

@@ -1876,6 +1876,21 @@ impl Sim {
                 Some(&following),
             )
             .staff_tables;
+            // Push tags each row with the KR pull read it as (the bot's
+            // property: `core::parse::tests::read_twice`).
+            if state.revid == page.revid() {
+                for id in staff
+                    .values()
+                    .flatten()
+                    .flat_map(|t| t.rows.iter().flatten())
+                {
+                    assert!(
+                        state.rows.contains(id),
+                        "push would tag a row {id} on {} that its pull did not read",
+                        page.title
+                    );
+                }
+            }
             plan = plan_quarter_page_with(
                 page.text(),
                 &state.records,

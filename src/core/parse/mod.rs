@@ -874,9 +874,9 @@ fn merge_table(
     for row in &table.rows {
         *labels.entry(label_words(&row.text)).or_default() += 1;
     }
+    let following = read.following.filter(|f| f.knows(&objective.id));
     for row in table.rows {
         let number = row_number(objective, &row);
-        let following = read.following.filter(|f| f.knows(&objective.id));
         let shared = labels.get(&label_words(&row.text)).is_some_and(|n| *n > 1);
         let owner = row_owner(objective, &row, number, following.map(|f| (f, shared)));
         if let Some(doubt) = owner.doubt {
